@@ -1,0 +1,385 @@
+//! From a pipeline's SQL to features that run identically offline and online.
+//!
+//! DataFusion plans the SQL files (each one a view the next may read) and type-coerces the
+//! plan. [`flatten`] then rewrites the plan, which must be row-local (projections and
+//! filters over the raw table, nothing that looks at other rows), into one expression per
+//! output column and a list of filters, all over raw columns. The batch job executes those
+//! expressions with DataFusion; [`to_online`] compiles each feature's expression into the
+//! portable tree of `riskfn_core::expr`, which the serving side evaluates without a query
+//! engine. The batch job then checks, on every row, that both engines agree exactly.
+//!
+//! Why compile instead of embedding DataFusion's expression crates online: the Lambda stays
+//! a few megabytes, one record is scored in microseconds without building Arrow arrays, and
+//! nothing that has not been checked against DataFusion on the training rows is ever served.
+
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType as ArrowType, Schema};
+use datafusion::catalog::MemTable;
+use datafusion::catalog::view::ViewTable;
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::{Column, ScalarValue};
+use datafusion::logical_expr::{Expr, LogicalPlan, Operator};
+use datafusion::prelude::SessionContext;
+use riskfn_core::expr::{BinaryOp, Expr as Online, Func};
+use riskfn_core::schema::{RawField, RawSchema};
+use riskfn_core::value::{DataType, Value};
+
+use crate::error::{Error, Result};
+use crate::pipeline::{Pipeline, RAW_TABLE};
+
+/// A row-local pipeline as expressions over raw columns.
+#[derive(Debug, Clone)]
+pub struct Flat {
+    /// Output columns in order: name and expression over raw columns.
+    pub columns: Vec<(String, Expr)>,
+    /// Rows are kept where every filter is true.
+    pub filters: Vec<Expr>,
+}
+
+/// Plan the pipeline's SQL files against a raw table of `raw_schema`, each file a view the
+/// next can read; return the last file's type-coerced plan.
+pub async fn plan(
+    ctx: &SessionContext,
+    pipeline: &Pipeline,
+    raw_schema: &Schema,
+) -> Result<LogicalPlan> {
+    let empty = MemTable::try_new(Arc::new(raw_schema.clone()), vec![vec![]])?;
+    ctx.deregister_table(RAW_TABLE)?;
+    ctx.register_table(RAW_TABLE, Arc::new(empty))?;
+    let state = ctx.state();
+    let mut last = None;
+    for f in &pipeline.sql {
+        let sql_err = |message: String| Error::Sql {
+            file: format!("{}/{}", pipeline.name, f.file),
+            message,
+        };
+        let plan = state
+            .create_logical_plan(&f.text)
+            .await
+            .map_err(|e| sql_err(e.strip_backtrace()))?;
+        if !is_query(&plan) {
+            return Err(sql_err("must be a single SELECT query".into()));
+        }
+        let analyzed = state
+            .analyzer()
+            .execute_and_check(plan.clone(), state.config_options(), |_, _| {})
+            .map_err(|e| sql_err(e.strip_backtrace()))?;
+        ctx.deregister_table(f.view.as_str())?;
+        ctx.register_table(
+            f.view.as_str(),
+            Arc::new(ViewTable::new(plan, Some(f.text.clone()))),
+        )?;
+        last = Some(analyzed);
+    }
+    last.ok_or_else(|| Error::Config {
+        path: pipeline.dir.clone(),
+        message: "no SQL files".into(),
+    })
+}
+
+fn is_query(plan: &LogicalPlan) -> bool {
+    !matches!(
+        plan,
+        LogicalPlan::Ddl(_)
+            | LogicalPlan::Dml(_)
+            | LogicalPlan::Statement(_)
+            | LogicalPlan::Copy(_)
+            | LogicalPlan::Explain(_)
+            | LogicalPlan::Analyze(_)
+            | LogicalPlan::DescribeTable(_)
+    )
+}
+
+/// Rewrite a row-local plan into expressions over raw columns.
+pub fn flatten(plan: &LogicalPlan) -> Result<Flat> {
+    let (exprs, filters) = flatten_node(plan)?;
+    let columns = plan
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .zip(exprs)
+        .collect();
+    Ok(Flat { columns, filters })
+}
+
+fn not_row_local(what: &str) -> Error {
+    Error::Sql {
+        file: "pipeline".into(),
+        message: format!(
+            "{what} is not row-local; feature SQL may only select, compute and filter each row \
+             on its own (no aggregates, windows, joins, sorting, limits or DISTINCT)"
+        ),
+    }
+}
+
+/// One expression per output column of `plan`, plus accumulated filters.
+fn flatten_node(plan: &LogicalPlan) -> Result<(Vec<Expr>, Vec<Expr>)> {
+    match plan {
+        LogicalPlan::TableScan(scan) => {
+            if scan.table_name.table() != RAW_TABLE || !scan.filters.is_empty() {
+                return Err(not_row_local(&format!("a scan of {}", scan.table_name)));
+            }
+            let exprs = scan
+                .projected_schema
+                .fields()
+                .iter()
+                .map(|f| Expr::Column(Column::new_unqualified(f.name())))
+                .collect();
+            Ok((exprs, Vec::new()))
+        }
+        LogicalPlan::SubqueryAlias(a) => flatten_node(&a.input),
+        LogicalPlan::Projection(p) => {
+            let (inputs, filters) = flatten_node(&p.input)?;
+            let schema = p.input.schema();
+            let exprs = p
+                .expr
+                .iter()
+                .map(|e| substitute(e, schema, &inputs))
+                .collect::<Result<_>>()?;
+            Ok((exprs, filters))
+        }
+        LogicalPlan::Filter(f) => {
+            let (inputs, mut filters) = flatten_node(&f.input)?;
+            filters.push(substitute(&f.predicate, f.input.schema(), &inputs)?);
+            Ok((inputs, filters))
+        }
+        other => Err(not_row_local(&format!("{:?}", other.display().to_string()))),
+    }
+}
+
+/// Replace each column reference in `e` by the expression its input computes.
+fn substitute(e: &Expr, schema: &datafusion::common::DFSchema, inputs: &[Expr]) -> Result<Expr> {
+    let out = e
+        .clone()
+        .transform_up(|node| match node {
+            Expr::Column(c) => {
+                let i = schema.index_of_column(&c)?;
+                Ok(Transformed::yes(inputs[i].clone()))
+            }
+            Expr::Alias(a) => Ok(Transformed::yes(*a.expr)),
+            other => Ok(Transformed::no(other)),
+        })?
+        .data;
+    Ok(out)
+}
+
+/// Map an Arrow type onto the online evaluator's four types.
+pub fn online_type(t: &ArrowType) -> Option<DataType> {
+    Some(match t {
+        ArrowType::Boolean => DataType::Bool,
+        ArrowType::Int8
+        | ArrowType::Int16
+        | ArrowType::Int32
+        | ArrowType::Int64
+        | ArrowType::UInt8
+        | ArrowType::UInt16
+        | ArrowType::UInt32
+        | ArrowType::UInt64 => DataType::Int,
+        ArrowType::Float32 | ArrowType::Float64 => DataType::Float,
+        ArrowType::Utf8 | ArrowType::LargeUtf8 | ArrowType::Utf8View => DataType::Str,
+        ArrowType::Dictionary(_, v) => online_type(v)?,
+        _ => return None,
+    })
+}
+
+/// Builds the raw schema of the online side: the raw columns features read, in first-use
+/// order, with their types.
+#[derive(Debug)]
+pub struct OnlineSchemaBuilder<'a> {
+    raw: &'a Schema,
+    schema: RawSchema,
+}
+
+impl<'a> OnlineSchemaBuilder<'a> {
+    pub fn new(raw: &'a Schema) -> Self {
+        OnlineSchemaBuilder {
+            raw,
+            schema: RawSchema::default(),
+        }
+    }
+
+    fn index(&mut self, name: &str) -> std::result::Result<usize, String> {
+        if let Some(i) = self.schema.index_of(name) {
+            return Ok(i);
+        }
+        let field = self
+            .raw
+            .field_with_name(name)
+            .map_err(|_| format!("reads {name:?}, which is not a raw column"))?;
+        let data_type = online_type(field.data_type()).ok_or_else(|| {
+            format!(
+                "reads raw column {name:?} of type {}, which requests cannot carry",
+                field.data_type()
+            )
+        })?;
+        self.schema.fields.push(RawField {
+            name: name.to_owned(),
+            data_type,
+            // Settled from the data once it is read.
+            nullable: true,
+        });
+        Ok(self.schema.fields.len() - 1)
+    }
+
+    pub fn finish(self) -> RawSchema {
+        self.schema
+    }
+}
+
+/// Compile one feature's expression (over raw columns) for the online evaluator.
+pub fn to_online(feature: &str, e: &Expr, raw: &mut OnlineSchemaBuilder<'_>) -> Result<Online> {
+    convert(e, raw).map_err(|reason| Error::NotRowLocal {
+        feature: feature.to_owned(),
+        reason,
+    })
+}
+
+fn scalar(v: &ScalarValue) -> std::result::Result<Value, String> {
+    let int = |x: Option<i64>| x.map_or(Value::Null, Value::Int);
+    Ok(match v {
+        ScalarValue::Null => Value::Null,
+        ScalarValue::Boolean(b) => b.map_or(Value::Null, Value::Bool),
+        ScalarValue::Int8(x) => int(x.map(i64::from)),
+        ScalarValue::Int16(x) => int(x.map(i64::from)),
+        ScalarValue::Int32(x) => int(x.map(i64::from)),
+        ScalarValue::Int64(x) => int(*x),
+        ScalarValue::UInt8(x) => int(x.map(i64::from)),
+        ScalarValue::UInt16(x) => int(x.map(i64::from)),
+        ScalarValue::UInt32(x) => int(x.map(i64::from)),
+        ScalarValue::UInt64(Some(x)) => {
+            Value::Int(i64::try_from(*x).map_err(|_| format!("literal {x} is out of range"))?)
+        }
+        ScalarValue::UInt64(None) => Value::Null,
+        ScalarValue::Float64(x) => x.map_or(Value::Null, Value::Float),
+        ScalarValue::Utf8(s) | ScalarValue::LargeUtf8(s) | ScalarValue::Utf8View(s) => {
+            s.as_deref().map_or(Value::Null, Value::str)
+        }
+        ScalarValue::Dictionary(_, inner) => scalar(inner)?,
+        other => {
+            return Err(format!(
+                "literal of type {} is not supported online",
+                other.data_type()
+            ));
+        }
+    })
+}
+
+fn binary_op(op: &Operator) -> Option<BinaryOp> {
+    Some(match op {
+        Operator::Plus => BinaryOp::Add,
+        Operator::Minus => BinaryOp::Sub,
+        Operator::Multiply => BinaryOp::Mul,
+        Operator::Divide => BinaryOp::Div,
+        Operator::Modulo => BinaryOp::Mod,
+        Operator::Eq => BinaryOp::Eq,
+        Operator::NotEq => BinaryOp::NotEq,
+        Operator::Lt => BinaryOp::Lt,
+        Operator::LtEq => BinaryOp::LtEq,
+        Operator::Gt => BinaryOp::Gt,
+        Operator::GtEq => BinaryOp::GtEq,
+        Operator::And => BinaryOp::And,
+        Operator::Or => BinaryOp::Or,
+        Operator::IsDistinctFrom => BinaryOp::IsDistinctFrom,
+        Operator::IsNotDistinctFrom => BinaryOp::IsNotDistinctFrom,
+        Operator::StringConcat => BinaryOp::Concat,
+        _ => return None,
+    })
+}
+
+fn boxed(e: &Expr, raw: &mut OnlineSchemaBuilder<'_>) -> std::result::Result<Box<Online>, String> {
+    convert(e, raw).map(Box::new)
+}
+
+fn convert(e: &Expr, raw: &mut OnlineSchemaBuilder<'_>) -> std::result::Result<Online, String> {
+    Ok(match e {
+        Expr::Column(c) => Online::Column(raw.index(&c.name)?),
+        Expr::Alias(a) => convert(&a.expr, raw)?,
+        Expr::Literal(v, _) => Online::lit(scalar(v)?),
+        Expr::BinaryExpr(b) => {
+            let op = binary_op(&b.op)
+                .ok_or_else(|| format!("operator {} is not supported online", b.op))?;
+            Online::Binary {
+                op,
+                left: boxed(&b.left, raw)?,
+                right: boxed(&b.right, raw)?,
+            }
+        }
+        Expr::Not(x) => Online::Not(boxed(x, raw)?),
+        Expr::Negative(x) => Online::Negative(boxed(x, raw)?),
+        Expr::IsNull(x) => Online::IsNull(boxed(x, raw)?),
+        Expr::IsNotNull(x) => Online::IsNotNull(boxed(x, raw)?),
+        Expr::IsTrue(x) | Expr::IsNotTrue(x) | Expr::IsFalse(x) | Expr::IsNotFalse(x) => {
+            let (target, op) = match e {
+                Expr::IsTrue(_) => (true, BinaryOp::IsNotDistinctFrom),
+                Expr::IsNotTrue(_) => (true, BinaryOp::IsDistinctFrom),
+                Expr::IsFalse(_) => (false, BinaryOp::IsNotDistinctFrom),
+                _ => (false, BinaryOp::IsDistinctFrom),
+            };
+            Online::binary(op, convert(x, raw)?, Online::lit(target))
+        }
+        Expr::Between(b) => {
+            let x = convert(&b.expr, raw)?;
+            let within = Online::binary(
+                BinaryOp::And,
+                Online::binary(BinaryOp::GtEq, x.clone(), convert(&b.low, raw)?),
+                Online::binary(BinaryOp::LtEq, x, convert(&b.high, raw)?),
+            );
+            if b.negated {
+                Online::Not(Box::new(within))
+            } else {
+                within
+            }
+        }
+        Expr::Case(c) => Online::Case {
+            operand: c.expr.as_deref().map(|x| boxed(x, raw)).transpose()?,
+            branches: c
+                .when_then_expr
+                .iter()
+                .map(|(w, t)| Ok((convert(w, raw)?, convert(t, raw)?)))
+                .collect::<std::result::Result<_, String>>()?,
+            otherwise: c.else_expr.as_deref().map(|x| boxed(x, raw)).transpose()?,
+        },
+        Expr::Cast(c) => Online::Cast {
+            expr: boxed(&c.expr, raw)?,
+            to: cast_target(c.field.data_type())?,
+            safe: false,
+        },
+        Expr::TryCast(c) => Online::Cast {
+            expr: boxed(&c.expr, raw)?,
+            to: cast_target(c.field.data_type())?,
+            safe: true,
+        },
+        Expr::ScalarFunction(f) => {
+            let name = f.func.name();
+            let func = Func::from_name(name)
+                .ok_or_else(|| format!("function {name}() is not supported online"))?;
+            Online::call(
+                func,
+                f.args
+                    .iter()
+                    .map(|a| convert(a, raw))
+                    .collect::<std::result::Result<_, String>>()?,
+            )
+        }
+        Expr::InList(l) => Online::InList {
+            expr: boxed(&l.expr, raw)?,
+            list: l
+                .list
+                .iter()
+                .map(|a| convert(a, raw))
+                .collect::<std::result::Result<_, String>>()?,
+            negated: l.negated,
+        },
+        other => {
+            return Err(format!("{} is not supported online", other.variant_name()));
+        }
+    })
+}
+
+fn cast_target(t: &ArrowType) -> std::result::Result<DataType, String> {
+    online_type(t).ok_or_else(|| {
+        format!("a cast to {t} is not supported online (use BIGINT, DOUBLE, VARCHAR or BOOLEAN)")
+    })
+}

@@ -1,0 +1,66 @@
+//! The batch job's error type, grouped by who is at fault: the pipeline's config or SQL,
+//! the data, the store, or a bug.
+
+use std::path::PathBuf;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    // --- the pipeline's config or SQL ---
+    #[error("pipeline config {path}: {message}")]
+    Config { path: PathBuf, message: String },
+    #[error("SQL in {file}: {message}")]
+    Sql { file: String, message: String },
+    #[error("feature {feature} cannot run online: {reason}")]
+    NotRowLocal { feature: String, reason: String },
+    #[error("column {column:?} not found in {relation} (columns: {available})")]
+    MissingColumn {
+        column: String,
+        relation: String,
+        available: String,
+    },
+    #[error("column {column}: {message}")]
+    ColumnType { column: String, message: String },
+
+    // --- the data ---
+    #[error("cannot read {source_uri}: {message}")]
+    Source { source_uri: String, message: String },
+    #[error("data: {0}")]
+    Data(String),
+    #[error(
+        "online and DataFusion disagree on feature {feature} for row {row_id}: online {online}, DataFusion {engine}"
+    )]
+    Parity {
+        feature: String,
+        row_id: u64,
+        online: String,
+        engine: String,
+    },
+
+    // --- training ---
+    #[error("training {family}: {message}")]
+    Training { family: String, message: String },
+
+    // --- the store and the registry ---
+    #[error(transparent)]
+    Core(#[from] riskfn_core::Error),
+
+    #[error("DataFusion: {0}")]
+    DataFusion(#[from] datafusion::error::DataFusionError),
+    #[error("I/O on {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! Fitting the preprocessing on the training split only, and building design matrices with
+//! the same encoding code the serving side runs.
+
+use std::collections::BTreeSet;
+
+use ndarray::Array2;
+use riskfn_core::preprocess::{Encoding, Feature, category_key, numeric_value};
+
+use crate::error::{Error, Result};
+use crate::prepare::{FeatureColumn, Prepared};
+
+/// Fit each feature's encoding on `train` rows: median imputation and standardization
+/// (population standard deviation) for numbers, sorted level lists for categories.
+pub fn fit(columns: &[FeatureColumn], train: &[usize]) -> Result<Vec<Feature>> {
+    columns
+        .iter()
+        .map(|c| {
+            let encoding = if c.categorical {
+                let levels: BTreeSet<String> = train
+                    .iter()
+                    .map(|&r| category_key(&c.values[r]).into_owned())
+                    .collect();
+                Encoding::OneHot {
+                    levels: levels.into_iter().collect(),
+                }
+            } else {
+                let mut present: Vec<f64> = train
+                    .iter()
+                    .filter_map(|&r| numeric_value(&c.values[r]))
+                    .collect();
+                if present.is_empty() {
+                    return Err(Error::Data(format!(
+                        "feature {} has no values in the training split",
+                        c.name
+                    )));
+                }
+                let impute = median(&mut present);
+                let filled: Vec<f64> = train
+                    .iter()
+                    .map(|&r| numeric_value(&c.values[r]).unwrap_or(impute))
+                    .collect();
+                let n = filled.len() as f64;
+                let mean = filled.iter().sum::<f64>() / n;
+                let var = filled.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n;
+                let sd = var.sqrt();
+                // A constant column is left unscaled (as scikit-learn's StandardScaler does).
+                let scale = if sd.is_finite() && sd > f64::EPSILON * mean.abs().max(1.0) {
+                    sd
+                } else {
+                    1.0
+                };
+                Encoding::Numeric {
+                    impute,
+                    mean,
+                    scale,
+                }
+            };
+            Ok(Feature {
+                name: c.name.clone(),
+                expr: c.online.clone(),
+                encoding,
+            })
+        })
+        .collect()
+}
+
+/// The median (mean of the two middle values for an even count), as numpy's.
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// The encoded design matrix of `rows`.
+pub fn design(features: &[Feature], prepared: &Prepared, rows: &[usize]) -> Array2<f64> {
+    let width: usize = features.iter().map(|f| f.encoding.width()).sum();
+    let mut data = Vec::with_capacity(rows.len() * width);
+    for &r in rows {
+        for (f, c) in features.iter().zip(&prepared.features) {
+            f.encode_into(&c.values[r], &mut data);
+        }
+    }
+    Array2::from_shape_vec((rows.len(), width), data).expect("every row encodes to `width` values")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_like_numpy() {
+        assert_eq!(median(&mut [3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&mut [4.0, 1.0, 3.0, 2.0]), 2.5);
+    }
+}

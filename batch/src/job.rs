@@ -1,0 +1,254 @@
+//! The batch job's commands: train (prepare -> fit -> train -> evaluate -> publish) and
+//! score (a published version over a data file).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use bytes::Bytes;
+use ndarray::Array1;
+use riskfn_core::artifact::{
+    DataSummary, FORMAT_VERSION, MODEL_FILE, Manifest, ModelSummary, REPORT_FILE, ScoringArtifact,
+    SplitMetrics,
+};
+use riskfn_core::registry::{Registry, new_version_id, now_rfc3339};
+use riskfn_core::scoring::Scorer;
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::fit;
+use crate::metrics::evaluate;
+use crate::pipeline::{CONFIG_FILE, Pipeline};
+use crate::prepare::prepare;
+use crate::source;
+use crate::split::Split;
+use crate::train::{self, GridPoint};
+
+pub const CODE_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+#[derive(Debug, Clone)]
+pub struct TrainOptions {
+    pub pipeline: String,
+    pub sql_dir: PathBuf,
+    /// Overrides the pipeline's own source.
+    pub data: Option<String>,
+    pub store: String,
+}
+
+/// What a training run did, as printed (`--json`) and stored (`report.json`).
+#[derive(Debug, Clone, Serialize)]
+pub struct TrainReport {
+    pub pipeline: String,
+    pub version: String,
+    pub store: String,
+    pub champion: bool,
+    pub model: ModelReport,
+    pub metrics: SplitMetrics,
+    pub data: DataSummary,
+    pub features: Vec<FeatureReport>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelReport {
+    pub family: String,
+    pub params: BTreeMap<String, serde_json::Value>,
+    pub n_inputs: usize,
+    pub converged: bool,
+    pub gradient_norm: f64,
+    pub grid: Vec<GridPoint>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FeatureReport {
+    pub name: String,
+    pub encoding: riskfn_core::preprocess::Encoding,
+}
+
+pub async fn train(opts: &TrainOptions) -> Result<TrainReport> {
+    let pipeline = Pipeline::locate(&opts.pipeline, &opts.sql_dir)?;
+    let data_uri = opts.data.clone().unwrap_or_else(|| pipeline.source.clone());
+    // Open the store first: an unreachable store fails the run before any work.
+    let registry = Registry::new(riskfn_core::store::open(&opts.store).await?);
+
+    let ctx = source::session();
+    let prepared = prepare(&ctx, &pipeline, &data_uri).await?;
+    let rows = |s| prepared.rows_of(s);
+    let (train_rows, val_rows, test_rows) = (
+        rows(Split::Train),
+        rows(Split::Validation),
+        rows(Split::Test),
+    );
+    let labels_of = |rs: &[usize]| {
+        rs.iter()
+            .map(|&r| prepared.labels[r])
+            .collect::<Vec<bool>>()
+    };
+    let (y_train, y_val, y_test) = (
+        labels_of(&train_rows),
+        labels_of(&val_rows),
+        labels_of(&test_rows),
+    );
+
+    let features = fit::fit(&prepared.features, &train_rows)?;
+    let x_train = fit::design(&features, &prepared, &train_rows);
+    let x_val = fit::design(&features, &prepared, &val_rows);
+    let x_test = fit::design(&features, &prepared, &test_rows);
+    tracing::info!(
+        pipeline = %pipeline.name,
+        train = train_rows.len(),
+        validation = val_rows.len(),
+        test = test_rows.len(),
+        inputs = x_train.ncols(),
+        "prepared"
+    );
+
+    let trained = train::logistic(
+        &pipeline.model,
+        &x_train,
+        &Array1::from(y_train),
+        &x_val,
+        &y_val,
+    )?;
+    let riskfn_core::model::Model::LogisticRegression(linear) = &trained.model;
+    let threshold = pipeline.decision.threshold;
+    let metrics = SplitMetrics {
+        validation: evaluate(&y_val, &train::probabilities(linear, &x_val), threshold),
+        test: evaluate(&y_test, &train::probabilities(linear, &x_test), threshold),
+    };
+
+    let version = new_version_id();
+    let artifact = ScoringArtifact {
+        format: FORMAT_VERSION,
+        pipeline: pipeline.name.clone(),
+        version: version.clone(),
+        raw_schema: prepared.raw_schema.clone(),
+        unknown_fields: pipeline.unknown_fields,
+        features: features.clone(),
+        model: trained.model.clone(),
+        decision: pipeline.decision.clone(),
+    };
+    // Refuse to publish anything the scorer would refuse to load.
+    Scorer::new(artifact.clone(), String::new())?;
+
+    let report = TrainReport {
+        pipeline: pipeline.name.clone(),
+        version: version.clone(),
+        store: registry.store().location(),
+        champion: false,
+        model: ModelReport {
+            family: trained.model.family().to_owned(),
+            params: trained.chosen.params.clone(),
+            n_inputs: trained.model.n_inputs(),
+            converged: trained.chosen.converged,
+            gradient_norm: trained.chosen.gradient_norm,
+            grid: trained.grid.clone(),
+        },
+        metrics: metrics.clone(),
+        data: prepared.summary.clone(),
+        features: features
+            .iter()
+            .map(|f| FeatureReport {
+                name: f.name.clone(),
+                encoding: f.encoding.clone(),
+            })
+            .collect(),
+    };
+    let mut files = vec![
+        (MODEL_FILE.to_owned(), pretty_json(&artifact)),
+        (REPORT_FILE.to_owned(), pretty_json(&report)),
+        (
+            CONFIG_FILE.to_owned(),
+            Bytes::from(pipeline.config_text.clone()),
+        ),
+    ];
+    files.extend(
+        pipeline
+            .sql
+            .iter()
+            .map(|f| (format!("sql/{}", f.file), Bytes::from(f.text.clone()))),
+    );
+    let manifest = Manifest {
+        format: FORMAT_VERSION,
+        pipeline: pipeline.name.clone(),
+        version: version.clone(),
+        created_at: now_rfc3339(),
+        code_version: CODE_VERSION.to_owned(),
+        model: ModelSummary {
+            family: report.model.family.clone(),
+            params: report.model.params.clone(),
+            n_inputs: report.model.n_inputs,
+        },
+        metrics,
+        data: prepared.summary.clone(),
+        files: BTreeMap::new(),
+    };
+    registry.publish(manifest, files).await?;
+    tracing::info!(pipeline = %pipeline.name, %version, "published");
+
+    let current = registry.champion(&pipeline.name).await?;
+    registry
+        .set_champion(
+            &pipeline.name,
+            &version,
+            current.as_ref().map(|(c, etag)| (c, etag.as_str())),
+        )
+        .await
+        .map_err(|e| match e {
+            riskfn_core::Error::PreconditionFailed { .. } => Error::Data(format!(
+                "version {version} is published, but another run moved the champion of {} first; \
+                 this version was not made champion",
+                pipeline.name
+            )),
+            other => other.into(),
+        })?;
+    Ok(TrainReport {
+        champion: true,
+        ..report
+    })
+}
+
+/// Artifact files are pretty JSON, for people reading the store.
+fn pretty_json<T: Serialize>(v: &T) -> Bytes {
+    // These types serialize infallibly (string-keyed maps, no custom serializers).
+    Bytes::from(serde_json::to_vec_pretty(v).unwrap_or_default())
+}
+
+#[derive(Debug, Clone)]
+pub struct ScoreOptions {
+    pub pipeline: String,
+    pub version: Option<String>,
+    pub data: String,
+    pub out: PathBuf,
+    pub store: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ScoreReport {
+    pub pipeline: String,
+    pub version: String,
+    pub rows: u64,
+    pub scored: u64,
+    pub failed: u64,
+    pub out: String,
+}
+
+/// Score every row of a data file with a published version; rows that fail validation get
+/// their reason in the `error` column and no score.
+pub async fn score(opts: &ScoreOptions) -> Result<ScoreReport> {
+    let registry = Registry::new(riskfn_core::store::open(&opts.store).await?);
+    let version = registry
+        .resolve(&opts.pipeline, opts.version.as_deref())
+        .await?;
+    let loaded = registry.load(&opts.pipeline, &version).await?;
+    let ctx = source::session();
+    let raw = source::read(&ctx, &opts.data).await?;
+    let out = crate::score::score_batches(&loaded.scorer, &raw)?;
+    crate::score::write_parquet(&opts.out, &out)?;
+    Ok(ScoreReport {
+        pipeline: opts.pipeline.clone(),
+        version,
+        rows: out.row_ids.len() as u64,
+        scored: out.probability.iter().filter(|p| p.is_some()).count() as u64,
+        failed: out.error.iter().filter(|e| e.is_some()).count() as u64,
+        out: opts.out.display().to_string(),
+    })
+}

@@ -1,0 +1,25 @@
+//! The batch job: SQL feature pipelines on DataFusion, training with linfa, evaluation and
+//! publishing to the model registry.
+//!
+//! - [`pipeline`]: a pipeline folder (config + SQL), validated;
+//! - [`source`]: reading Parquet/CSV in order, with row positions;
+//! - [`compile`]: SQL -> row-local expressions -> the online evaluator's form;
+//! - [`prepare`]: de-duplication, the SQL, labels, the split, online/offline parity check;
+//! - [`split`], [`convert`]: the hash split; Arrow columns to scalar values;
+//! - [`fit`], [`train`], [`metrics`]: preprocessing fitted on train, models, evaluation;
+//! - [`job`]: the `train` and `score` commands; [`score`]: batch scoring.
+
+pub mod compile;
+pub mod convert;
+pub mod error;
+pub mod fit;
+pub mod job;
+pub mod metrics;
+pub mod pipeline;
+pub mod prepare;
+pub mod score;
+pub mod source;
+pub mod split;
+pub mod train;
+
+pub use error::{Error, Result};

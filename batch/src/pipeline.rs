@@ -1,0 +1,369 @@
+//! A pipeline is a folder: `pipeline.toml` plus ordered `.sql` files. This module reads it
+//! and validates it into a typed [`Pipeline`] before any data is touched.
+
+use std::path::{Path, PathBuf};
+
+use riskfn_core::artifact::{Decision, check_name};
+use riskfn_core::schema::UnknownFields;
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+pub const CONFIG_FILE: &str = "pipeline.toml";
+/// The table name the first SQL file reads: the de-duplicated source.
+pub const RAW_TABLE: &str = "raw";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    description: String,
+    source: SourceConfig,
+    target: TargetConfig,
+    #[serde(default)]
+    columns: ColumnsConfig,
+    #[serde(default)]
+    split: SplitConfig,
+    #[serde(default)]
+    model: ModelConfig,
+    #[serde(default)]
+    decision: DecisionConfig,
+    #[serde(default)]
+    serving: ServingConfig,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SourceConfig {
+    /// Parquet or CSV file, folder of Parquet files, or `s3://` URI; relative paths are
+    /// relative to the pipeline folder.
+    path: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TargetConfig {
+    column: String,
+    /// The raw value of the adverse outcome (string, integer or boolean).
+    positive: toml::Value,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ColumnsConfig {
+    /// Row key: ignored by de-duplication, never a feature.
+    id: Option<String>,
+    /// SQL output columns that are not features.
+    #[serde(default)]
+    exclude: Vec<String>,
+    /// Integer-coded columns to one-hot encode instead of treating as numbers.
+    #[serde(default)]
+    categorical: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SplitConfig {
+    #[serde(default = "default_split_method")]
+    method: String,
+    #[serde(default = "default_train_pct")]
+    train: u32,
+    #[serde(default = "default_validation_pct")]
+    validation: u32,
+    #[serde(default = "default_split_column")]
+    column: String,
+}
+
+fn default_split_method() -> String {
+    "hash".into()
+}
+fn default_train_pct() -> u32 {
+    60
+}
+fn default_validation_pct() -> u32 {
+    20
+}
+fn default_split_column() -> String {
+    "split".into()
+}
+
+impl Default for SplitConfig {
+    fn default() -> Self {
+        SplitConfig {
+            method: default_split_method(),
+            train: default_train_pct(),
+            validation: default_validation_pct(),
+            column: default_split_column(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ModelConfig {
+    #[serde(default = "default_c_grid")]
+    c: Vec<f64>,
+    #[serde(default = "default_max_iterations")]
+    max_iterations: u64,
+}
+
+fn default_c_grid() -> Vec<f64> {
+    vec![0.001, 0.01, 0.1, 1.0, 10.0, 100.0]
+}
+fn default_max_iterations() -> u64 {
+    1000
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        ModelConfig {
+            c: default_c_grid(),
+            max_iterations: default_max_iterations(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DecisionConfig {
+    #[serde(default = "default_threshold")]
+    threshold: f64,
+    #[serde(default = "default_adverse")]
+    adverse: String,
+    #[serde(default = "default_favourable")]
+    favourable: String,
+}
+
+fn default_threshold() -> f64 {
+    0.5
+}
+fn default_adverse() -> String {
+    "decline".into()
+}
+fn default_favourable() -> String {
+    "approve".into()
+}
+
+impl Default for DecisionConfig {
+    fn default() -> Self {
+        DecisionConfig {
+            threshold: default_threshold(),
+            adverse: default_adverse(),
+            favourable: default_favourable(),
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServingConfig {
+    #[serde(default)]
+    unknown_fields: UnknownFields,
+}
+
+/// How rows are assigned to train / validation / test.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SplitRule {
+    /// `splitmix64(row position) % 100`: below `train` -> train, below `train + validation`
+    /// -> validation, else test.
+    Hash { train: u32, validation: u32 },
+    /// A column of the SQL output with values `train`, `valid`/`validation`, `test`.
+    Column(String),
+}
+
+/// Logistic regression settings: the L2 grid (sklearn's `C`, linfa's `alpha = 1 / C`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelSpec {
+    pub c_grid: Vec<f64>,
+    pub max_iterations: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct SqlFile {
+    /// File name, e.g. `01_clean.sql`.
+    pub file: String,
+    /// The view it defines for later files, e.g. `clean`.
+    pub view: String,
+    pub text: String,
+}
+
+/// A validated pipeline.
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    pub name: String,
+    pub dir: PathBuf,
+    pub description: String,
+    pub config_text: String,
+    pub source: String,
+    pub target: String,
+    /// The adverse outcome's value, as text (`category_key` of the target value).
+    pub positive: String,
+    pub id: Option<String>,
+    pub exclude: Vec<String>,
+    pub categorical: Vec<String>,
+    pub split: SplitRule,
+    pub model: ModelSpec,
+    pub decision: Decision,
+    pub unknown_fields: UnknownFields,
+    pub sql: Vec<SqlFile>,
+}
+
+impl Pipeline {
+    /// Find a pipeline by folder path, or by name under `sql_dir`.
+    pub fn locate(name_or_path: &str, sql_dir: &Path) -> Result<Pipeline> {
+        let direct = Path::new(name_or_path);
+        let dir = if direct.join(CONFIG_FILE).is_file() {
+            direct.to_path_buf()
+        } else {
+            sql_dir.join(name_or_path)
+        };
+        if !dir.join(CONFIG_FILE).is_file() {
+            return Err(Error::Config {
+                path: dir.join(CONFIG_FILE),
+                message: format!(
+                    "no pipeline {name_or_path:?} (looked for {} and {})",
+                    direct.join(CONFIG_FILE).display(),
+                    dir.join(CONFIG_FILE).display()
+                ),
+            });
+        }
+        Pipeline::load(&dir)
+    }
+
+    pub fn load(dir: &Path) -> Result<Pipeline> {
+        let path = dir.join(CONFIG_FILE);
+        let config_text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        let bad = |message: String| Error::Config {
+            path: path.clone(),
+            message,
+        };
+        let raw: RawConfig = toml::from_str(&config_text).map_err(|e| bad(e.to_string()))?;
+        let name = dir
+            .canonicalize()
+            .ok()
+            .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .ok_or_else(|| bad("cannot tell the pipeline's name from its folder".into()))?;
+        check_name(&name).map_err(|e| bad(e.to_string()))?;
+
+        let positive = match &raw.target.positive {
+            toml::Value::String(s) => s.clone(),
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Boolean(b) => b.to_string(),
+            other => {
+                return Err(bad(format!(
+                    "target.positive must be a string, integer or boolean, not {}",
+                    other.type_str()
+                )));
+            }
+        };
+        let split = match raw.split.method.as_str() {
+            "hash" => {
+                let (t, v) = (raw.split.train, raw.split.validation);
+                if t == 0 || v == 0 || t + v >= 100 {
+                    return Err(bad(format!(
+                        "split percentages train={t} validation={v} must be positive and leave a test share"
+                    )));
+                }
+                SplitRule::Hash {
+                    train: t,
+                    validation: v,
+                }
+            }
+            "column" => SplitRule::Column(raw.split.column.clone()),
+            other => {
+                return Err(bad(format!(
+                    "split.method {other:?}: expected \"hash\" or \"column\""
+                )));
+            }
+        };
+        if raw.model.c.is_empty() || raw.model.c.iter().any(|c| !(c.is_finite() && *c > 0.0)) {
+            return Err(bad(
+                "model.c must be a non-empty list of positive numbers".into()
+            ));
+        }
+        if raw.model.max_iterations == 0 {
+            return Err(bad("model.max_iterations must be at least 1".into()));
+        }
+        let d = raw.decision;
+        if !(d.threshold > 0.0 && d.threshold < 1.0) {
+            return Err(bad(
+                "decision.threshold must be strictly between 0 and 1".into()
+            ));
+        }
+        if d.adverse == d.favourable {
+            return Err(bad(
+                "decision.adverse and decision.favourable must differ".into()
+            ));
+        }
+        let source = if raw.source.path.contains("://") || Path::new(&raw.source.path).is_absolute()
+        {
+            raw.source.path.clone()
+        } else {
+            dir.join(&raw.source.path).to_string_lossy().into_owned()
+        };
+        Ok(Pipeline {
+            name,
+            dir: dir.to_path_buf(),
+            description: raw.description,
+            config_text,
+            source,
+            target: raw.target.column,
+            positive,
+            id: raw.columns.id.filter(|s| !s.is_empty()),
+            exclude: raw.columns.exclude,
+            categorical: raw.columns.categorical,
+            split,
+            model: ModelSpec {
+                c_grid: raw.model.c,
+                max_iterations: raw.model.max_iterations,
+            },
+            decision: Decision {
+                threshold: d.threshold,
+                adverse: d.adverse,
+                favourable: d.favourable,
+            },
+            unknown_fields: raw.serving.unknown_fields,
+            sql: load_sql(dir)?,
+        })
+    }
+}
+
+/// The pipeline's `.sql` files in name order; each defines a view named after the file
+/// (leading digits and `_` dropped: `01_clean.sql` -> `clean`).
+fn load_sql(dir: &Path) -> Result<Vec<SqlFile>> {
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "sql"))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(Error::Config {
+            path: dir.to_path_buf(),
+            message: "no .sql files in the pipeline folder".into(),
+        });
+    }
+    let mut out: Vec<SqlFile> = Vec::new();
+    for path in files {
+        let file = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let stem = file.trim_end_matches(".sql");
+        let view = stem
+            .trim_start_matches(|c: char| c.is_ascii_digit())
+            .trim_start_matches('_')
+            .to_owned();
+        if view.is_empty() || view == RAW_TABLE || out.iter().any(|f| f.view == view) {
+            return Err(Error::Config {
+                path: path.clone(),
+                message: format!(
+                    "file name must give a distinct view name other than {RAW_TABLE:?} (got {view:?})"
+                ),
+            });
+        }
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        out.push(SqlFile { file, view, text });
+    }
+    Ok(out)
+}

@@ -1,0 +1,367 @@
+//! From source to a labelled, split feature table: read, de-duplicate, run the pipeline's
+//! SQL with DataFusion, compile the features for the online side and check both agree.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use arrow::array::{AsArray, RecordBatch};
+use arrow::compute::concat_batches;
+use arrow::datatypes::{DataType as ArrowType, UInt64Type};
+use datafusion::common::{Column, JoinType};
+use datafusion::functions_aggregate::expr_fn::min;
+use datafusion::logical_expr::Expr;
+use datafusion::prelude::SessionContext;
+use riskfn_core::artifact::{DataSummary, SplitCount};
+use riskfn_core::expr::Expr as Online;
+use riskfn_core::preprocess::category_key;
+use riskfn_core::schema::RawSchema;
+use riskfn_core::value::Value;
+
+use crate::compile::{self, OnlineSchemaBuilder, to_online};
+use crate::convert;
+use crate::error::{Error, Result};
+use crate::pipeline::{Pipeline, SplitRule};
+use crate::source::{self, ROW_ID};
+use crate::split::{Split, hash_split};
+
+/// One feature: its online expression, whether it is one-hot encoded, and its values.
+#[derive(Debug)]
+pub struct FeatureColumn {
+    pub name: String,
+    pub online: Online,
+    pub categorical: bool,
+    pub values: Vec<Value>,
+}
+
+/// The labelled feature table, rows in source order.
+#[derive(Debug)]
+pub struct Prepared {
+    pub raw_schema: RawSchema,
+    pub features: Vec<FeatureColumn>,
+    pub row_ids: Vec<u64>,
+    pub labels: Vec<bool>,
+    pub splits: Vec<Split>,
+    pub summary: DataSummary,
+}
+
+impl Prepared {
+    /// Row indices of one split.
+    pub fn rows_of(&self, split: Split) -> Vec<usize> {
+        (0..self.splits.len())
+            .filter(|&i| self.splits[i] == split)
+            .collect()
+    }
+}
+
+/// Column names of a schema, for messages.
+pub fn field_names(schema: &arrow::datatypes::Schema) -> String {
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    names.join(", ")
+}
+
+fn col(name: &str) -> Expr {
+    Expr::Column(Column::new_unqualified(name))
+}
+
+/// Run the pipeline over `source_uri` (default: the pipeline's own source).
+pub async fn prepare(
+    ctx: &SessionContext,
+    pipeline: &Pipeline,
+    source_uri: &str,
+) -> Result<Prepared> {
+    let raw = source::read(ctx, source_uri).await?;
+    let logical = compile::plan(ctx, pipeline, &raw.schema).await?;
+    let flat = compile::flatten(&logical)?;
+
+    // Roles of the SQL output columns.
+    let names: Vec<&str> = flat.columns.iter().map(|(n, _)| n.as_str()).collect();
+    let available = names.join(", ");
+    let missing = |column: &str| Error::MissingColumn {
+        column: column.to_owned(),
+        relation: format!("the output of {}'s SQL", pipeline.name),
+        available: available.clone(),
+    };
+    let target_idx = names
+        .iter()
+        .position(|n| *n == pipeline.target)
+        .ok_or_else(|| missing(&pipeline.target))?;
+    let split_idx = match &pipeline.split {
+        SplitRule::Column(c) => Some(
+            names
+                .iter()
+                .position(|n| n == c)
+                .ok_or_else(|| missing(c))?,
+        ),
+        SplitRule::Hash { .. } => None,
+    };
+    for c in pipeline.exclude.iter().chain(&pipeline.categorical) {
+        if !names.contains(&c.as_str()) {
+            return Err(missing(c));
+        }
+    }
+    if let Some(id) = &pipeline.id
+        && raw.schema.field_with_name(id).is_err()
+    {
+        return Err(Error::MissingColumn {
+            column: id.clone(),
+            relation: format!("the source {}", raw.uri),
+            available: field_names(&raw.schema),
+        });
+    }
+    let is_feature = |i: usize, n: &str| {
+        i != target_idx
+            && Some(i) != split_idx
+            && pipeline.id.as_deref() != Some(n)
+            && !pipeline.exclude.iter().any(|e| e == n)
+    };
+    let feature_idx: Vec<usize> = (0..names.len())
+        .filter(|&i| is_feature(i, names[i]))
+        .collect();
+    if feature_idx.is_empty() {
+        return Err(Error::Data("the SQL output has no feature columns".into()));
+    }
+
+    // Compile features for the online side; this fixes which raw fields requests carry.
+    let mut builder = OnlineSchemaBuilder::new(&raw.schema);
+    let mut online = Vec::with_capacity(feature_idx.len());
+    for &i in &feature_idx {
+        online.push(to_online(names[i], &flat.columns[i].1, &mut builder)?);
+    }
+    let mut raw_schema = builder.finish();
+
+    // Execute: de-duplicate on every raw column but the id, filter, compute outputs.
+    let df = ctx.read_batches(raw.batches)?;
+    let keys: Vec<Expr> = raw
+        .schema
+        .fields()
+        .iter()
+        .filter(|f| pipeline.id.as_deref() != Some(f.name().as_str()))
+        .map(|f| col(f.name()))
+        .collect();
+    let firsts = df
+        .clone()
+        .aggregate(keys, vec![min(col(ROW_ID)).alias("__first")])?
+        .select(vec![col("__first")])?;
+    let deduped = df.join(firsts, JoinType::LeftSemi, &[ROW_ID], &["__first"], None)?;
+    let n_dedup = deduped.clone().count().await? as u64;
+    let mut q = deduped;
+    for f in &flat.filters {
+        q = q.filter(f.clone())?;
+    }
+    let mut select = vec![col(ROW_ID)];
+    select.extend(
+        raw_schema
+            .fields
+            .iter()
+            .enumerate()
+            .map(|(i, f)| col(&f.name).alias(format!("__raw{i}"))),
+    );
+    select.extend(
+        flat.columns
+            .iter()
+            .enumerate()
+            .map(|(i, (_, e))| e.clone().alias(format!("__out{i}"))),
+    );
+    let batches = q
+        .select(select)?
+        .sort(vec![col(ROW_ID).sort(true, false)])?
+        .collect()
+        .await
+        .map_err(|e| Error::Sql {
+            file: pipeline.name.clone(),
+            message: format!("running the pipeline failed: {}", e.strip_backtrace()),
+        })?;
+    let out = match batches.first() {
+        Some(b) => concat_batches(&b.schema(), &batches)?,
+        None => RecordBatch::new_empty(std::sync::Arc::new(arrow::datatypes::Schema::empty())),
+    };
+    if out.num_rows() == 0 {
+        return Err(Error::Data(format!(
+            "no rows left after cleaning ({} read, {} after de-duplication, 0 after the SQL filters)",
+            raw.rows, n_dedup
+        )));
+    }
+    let n = out.num_rows();
+    let row_ids: Vec<u64> = out.column(0).as_primitive::<UInt64Type>().values().to_vec();
+    let n_raw = raw_schema.fields.len();
+    let raw_cols: Vec<Vec<Value>> = (0..n_raw)
+        .map(|i| convert::values(&raw_schema.fields[i].name, out.column(1 + i)))
+        .collect::<Result<_>>()?;
+    let out_col = |i: usize| out.column(1 + n_raw + i);
+
+    // Raw fields: requests may omit those the data itself leaves empty.
+    for (f, vals) in raw_schema.fields.iter_mut().zip(&raw_cols) {
+        f.nullable = vals.iter().any(Value::is_null);
+    }
+
+    let labels = labels(
+        pipeline,
+        &convert::values(&pipeline.target, out_col(target_idx))?,
+    )?;
+    let splits: Vec<Split> = match (&pipeline.split, split_idx) {
+        (SplitRule::Hash { train, validation }, _) => row_ids
+            .iter()
+            .map(|&r| hash_split(r, *train, *validation))
+            .collect(),
+        (SplitRule::Column(c), Some(i)) => {
+            let vals = convert::values(c, out_col(i))?;
+            vals.iter()
+                .map(|v| match v {
+                    Value::Str(s) => Split::parse(s),
+                    _ => None,
+                })
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| {
+                    Error::Data(format!(
+                        "split column {c} must hold train, valid or test in every row"
+                    ))
+                })?
+        }
+        (SplitRule::Column(_), None) => unreachable!("split column resolved above"),
+    };
+
+    let mut features = Vec::with_capacity(feature_idx.len());
+    for (k, &i) in feature_idx.iter().enumerate() {
+        let name = names[i];
+        let array = out_col(i);
+        let categorical = match array.data_type() {
+            ArrowType::Utf8 | ArrowType::LargeUtf8 | ArrowType::Utf8View | ArrowType::Boolean => {
+                true
+            }
+            t if compile::online_type(t).is_some() => {
+                let declared = pipeline.categorical.iter().any(|c| c == name);
+                if declared && matches!(t, ArrowType::Float32 | ArrowType::Float64) {
+                    return Err(Error::ColumnType {
+                        column: name.to_owned(),
+                        message: "declared categorical but holds floats; cast it to an integer or string in SQL".into(),
+                    });
+                }
+                declared
+            }
+            t => {
+                return Err(Error::ColumnType {
+                    column: name.to_owned(),
+                    message: format!(
+                        "feature of type {t} is not supported; cast it in SQL to a number or a string"
+                    ),
+                });
+            }
+        };
+        features.push(FeatureColumn {
+            name: name.to_owned(),
+            online: online[k].clone(),
+            categorical,
+            values: convert::values(name, array)?,
+        });
+    }
+
+    verify_parity(&features, &raw_cols, &row_ids)?;
+
+    let mut split_counts: BTreeMap<String, SplitCount> = BTreeMap::new();
+    for s in Split::ALL {
+        split_counts.insert(s.name().to_owned(), SplitCount::default());
+    }
+    for (s, &y) in splits.iter().zip(&labels) {
+        let c = split_counts.entry(s.name().to_owned()).or_default();
+        c.rows += 1;
+        c.positives += u64::from(y);
+    }
+    for (name, c) in &split_counts {
+        if c.positives == 0 || c.positives == c.rows {
+            return Err(Error::Data(format!(
+                "the {name} split has {} rows of which {} adverse ({}={}); each split needs both outcomes",
+                c.rows, c.positives, pipeline.target, pipeline.positive
+            )));
+        }
+    }
+    Ok(Prepared {
+        raw_schema,
+        features,
+        row_ids,
+        labels,
+        splits,
+        summary: DataSummary {
+            source: raw.uri,
+            fingerprint: raw.fingerprint,
+            rows_read: raw.rows,
+            duplicates_dropped: raw.rows - n_dedup,
+            rows_filtered: n_dedup - n as u64,
+            split: split_counts,
+        },
+    })
+}
+
+/// The target as booleans (adverse = the configured positive value), with checks.
+fn labels(pipeline: &Pipeline, target: &[Value]) -> Result<Vec<bool>> {
+    let nulls = target.iter().filter(|v| v.is_null()).count();
+    if nulls > 0 {
+        return Err(Error::Data(format!(
+            "target {} is NULL in {nulls} rows; filter them out in the SQL",
+            pipeline.target
+        )));
+    }
+    let distinct: BTreeSet<String> = target
+        .iter()
+        .map(|v| category_key(v).into_owned())
+        .collect();
+    if distinct.len() != 2 || !distinct.contains(&pipeline.positive) {
+        let shown: Vec<_> = distinct.iter().take(5).map(|s| format!("{s:?}")).collect();
+        return Err(Error::Data(format!(
+            "target {} must have exactly two classes including the adverse value {:?}; found {} class(es): {}",
+            pipeline.target,
+            pipeline.positive,
+            distinct.len(),
+            shown.join(", ")
+        )));
+    }
+    Ok(target
+        .iter()
+        .map(|v| category_key(v) == pipeline.positive.as_str())
+        .collect())
+}
+
+/// The online evaluator must reproduce DataFusion's value of every feature on every row,
+/// as the model sees it: the same category for one-hot features, the same number (or both
+/// missing) for numeric ones.
+fn verify_parity(
+    features: &[FeatureColumn],
+    raw_cols: &[Vec<Value>],
+    row_ids: &[u64],
+) -> Result<()> {
+    let mut row = vec![Value::Null; raw_cols.len()];
+    for r in 0..row_ids.len() {
+        for (slot, col) in row.iter_mut().zip(raw_cols) {
+            *slot = col[r].clone();
+        }
+        for f in features {
+            let engine = &f.values[r];
+            let online = f.online.eval(&row);
+            let same = match &online {
+                Ok(v) if f.categorical => category_key(v) == category_key(engine),
+                Ok(v) => same_number(v, engine),
+                Err(_) => false,
+            };
+            if !same {
+                return Err(Error::Parity {
+                    feature: f.name.clone(),
+                    row_id: row_ids[r],
+                    online: match online {
+                        Ok(v) => v.to_string(),
+                        Err(e) => format!("error ({e})"),
+                    },
+                    engine: engine.to_string(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Equal as numbers (DataFusion may hand back Int32 where the evaluator keeps i64), NaN
+/// equal to NaN, NULL equal to NULL.
+fn same_number(a: &Value, b: &Value) -> bool {
+    match (a.as_f64(), b.as_f64()) {
+        (Some(x), Some(y)) => x == y || (x.is_nan() && y.is_nan()),
+        (None, None) => a.is_null() && b.is_null(),
+        _ => false,
+    }
+}

@@ -1,0 +1,208 @@
+//! The artifact contract: what a published model version holds, written once by the batch
+//! job and read by every scorer.
+//!
+//! A version is a folder `<pipeline>/versions/<version>/` with:
+//! - `model.json`: a [`ScoringArtifact`], everything needed to score a raw record;
+//! - the SQL and config the model was trained with (`sql/...`, `pipeline.toml`);
+//! - `report.json`: the evaluation;
+//! - `manifest.json`, written last: a [`Manifest`] with the sha256 of every other file.
+//!   A folder without a manifest is an unfinished publish and is never used.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::model::Model;
+use crate::preprocess::Feature;
+use crate::schema::{RawSchema, UnknownFields};
+
+pub const FORMAT_VERSION: u32 = 1;
+pub const MODEL_FILE: &str = "model.json";
+pub const MANIFEST_FILE: &str = "manifest.json";
+pub const REPORT_FILE: &str = "report.json";
+
+/// Everything the scoring path needs, in one file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScoringArtifact {
+    pub format: u32,
+    pub pipeline: String,
+    pub version: String,
+    pub raw_schema: RawSchema,
+    #[serde(default)]
+    pub unknown_fields: UnknownFields,
+    pub features: Vec<Feature>,
+    pub model: Model,
+    pub decision: Decision,
+}
+
+/// How a probability becomes a decision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    /// Probability of the adverse outcome at or above which the decision is `adverse`.
+    pub threshold: f64,
+    pub adverse: String,
+    pub favourable: String,
+}
+
+impl Decision {
+    pub fn label(&self, probability: f64) -> &str {
+        if probability >= self.threshold {
+            &self.adverse
+        } else {
+            &self.favourable
+        }
+    }
+}
+
+impl ScoringArtifact {
+    /// Check the parts fit together before anything is scored with them.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |reason: String| Error::Artifact {
+            what: format!("{}/{}", self.pipeline, self.version),
+            reason,
+        };
+        if self.format != FORMAT_VERSION {
+            return Err(bad(format!(
+                "format {} (this build reads {FORMAT_VERSION})",
+                self.format
+            )));
+        }
+        let width: usize = self.features.iter().map(|f| f.encoding.width()).sum();
+        if width != self.model.n_inputs() {
+            return Err(bad(format!(
+                "features encode to {width} inputs, the model takes {}",
+                self.model.n_inputs()
+            )));
+        }
+        let n_raw = self.raw_schema.fields.len();
+        for f in &self.features {
+            let mut cols = Vec::new();
+            f.expr.collect_columns(&mut cols);
+            if cols.iter().any(|&c| c >= n_raw) {
+                return Err(bad(format!(
+                    "feature {} reads a field outside the raw schema",
+                    f.name
+                )));
+            }
+        }
+        if !(0.0..=1.0).contains(&self.decision.threshold) {
+            return Err(bad("decision threshold outside [0, 1]".into()));
+        }
+        Ok(())
+    }
+}
+
+/// sha256 and size of one file of a version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileDigest {
+    pub sha256: String,
+    pub bytes: u64,
+}
+
+impl FileDigest {
+    pub fn of(bytes: &[u8]) -> Self {
+        FileDigest {
+            sha256: sha256_hex(bytes),
+            bytes: bytes.len() as u64,
+        }
+    }
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// Test-split (and validation-split) measures of a model.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Metrics {
+    pub rows: u64,
+    pub positives: u64,
+    pub threshold: f64,
+    pub accuracy: f64,
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+    pub roc_auc: f64,
+    pub ks: f64,
+    pub gini: f64,
+    pub brier: f64,
+    pub log_loss: f64,
+    pub confusion: Confusion,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confusion {
+    pub tp: u64,
+    pub fp: u64,
+    pub tn: u64,
+    #[serde(rename = "fn")]
+    pub fn_: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SplitMetrics {
+    pub validation: Metrics,
+    pub test: Metrics,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelSummary {
+    pub family: String,
+    /// Hyperparameters as chosen, e.g. `{"c": 1.0}`.
+    pub params: BTreeMap<String, serde_json::Value>,
+    pub n_inputs: usize,
+}
+
+/// Where the training data came from and how it was cut.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DataSummary {
+    pub source: String,
+    /// sha256 over the source files' contents (or their ETags on S3), in path order.
+    pub fingerprint: String,
+    pub rows_read: u64,
+    pub duplicates_dropped: u64,
+    pub rows_filtered: u64,
+    pub split: BTreeMap<String, SplitCount>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SplitCount {
+    pub rows: u64,
+    pub positives: u64,
+}
+
+/// `manifest.json`: the record of one published version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format: u32,
+    pub pipeline: String,
+    pub version: String,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+    pub code_version: String,
+    pub model: ModelSummary,
+    pub metrics: SplitMetrics,
+    pub data: DataSummary,
+    /// Every other file of the version, by path relative to the version folder.
+    pub files: BTreeMap<String, FileDigest>,
+}
+
+/// Check a pipeline or version name is a safe single path segment.
+pub fn check_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 128
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+        && !name.starts_with('.');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidName {
+            name: name.chars().take(64).collect(),
+            reason: "use letters, digits, '_', '-', '.' (not leading)",
+        })
+    }
+}

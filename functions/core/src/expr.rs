@@ -1,0 +1,744 @@
+//! Row-local feature expressions in a portable form, and their evaluator.
+//!
+//! The batch job compiles each feature of a pipeline's SQL (as planned and type-coerced by
+//! DataFusion) into this small expression tree and checks, on every training row, that
+//! evaluating the tree gives exactly DataFusion's value. The online side then evaluates the
+//! tree on one request without carrying a query engine. The semantics below follow
+//! DataFusion's kernels: wrapping integer `+ - *`, an error on integer division by zero,
+//! SQL three-valued logic, NULL propagation, first-true `CASE`.
+
+use std::cmp::Ordering;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::value::{DataType, Value};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Expr {
+    /// A raw input field, by position in the pipeline's raw schema.
+    Column(usize),
+    Literal(Literal),
+    Binary {
+        op: BinaryOp,
+        left: Box<Expr>,
+        right: Box<Expr>,
+    },
+    Not(Box<Expr>),
+    Negative(Box<Expr>),
+    IsNull(Box<Expr>),
+    IsNotNull(Box<Expr>),
+    Case {
+        operand: Option<Box<Expr>>,
+        branches: Vec<(Expr, Expr)>,
+        otherwise: Option<Box<Expr>>,
+    },
+    /// `CAST` (`safe = false`: a value that does not convert is an error) or `TRY_CAST`
+    /// (`safe = true`: it becomes NULL).
+    Cast {
+        expr: Box<Expr>,
+        to: DataType,
+        safe: bool,
+    },
+    Call {
+        func: Func,
+        args: Vec<Expr>,
+    },
+    InList {
+        expr: Box<Expr>,
+        list: Vec<Expr>,
+        negated: bool,
+    },
+}
+
+/// A literal value. Floats are kept as their bits: JSON has no NaN or infinity.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Literal {
+    Null,
+    Bool(bool),
+    Int(i64),
+    FloatBits(u64),
+    Str(String),
+}
+
+impl Literal {
+    pub fn new(v: &Value) -> Self {
+        match v {
+            Value::Null => Literal::Null,
+            Value::Bool(b) => Literal::Bool(*b),
+            Value::Int(i) => Literal::Int(*i),
+            Value::Float(x) => Literal::FloatBits(x.to_bits()),
+            Value::Str(s) => Literal::Str(s.to_string()),
+        }
+    }
+
+    pub fn value(&self) -> Value {
+        match self {
+            Literal::Null => Value::Null,
+            Literal::Bool(b) => Value::Bool(*b),
+            Literal::Int(i) => Value::Int(*i),
+            Literal::FloatBits(b) => Value::Float(f64::from_bits(*b)),
+            Literal::Str(s) => Value::str(s),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BinaryOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Mod,
+    Eq,
+    NotEq,
+    Lt,
+    LtEq,
+    Gt,
+    GtEq,
+    And,
+    Or,
+    IsDistinctFrom,
+    IsNotDistinctFrom,
+    /// `||` on strings (NULL if either side is NULL, unlike `concat`).
+    Concat,
+}
+
+/// Scalar functions the online evaluator knows. Names are DataFusion's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Func {
+    Coalesce,
+    Nullif,
+    Abs,
+    Ln,
+    Log10,
+    Log2,
+    /// `log(x)` is base 10; `log(base, x)` any base (both computed as `x.log(base)`).
+    Log,
+    Exp,
+    Sqrt,
+    Cbrt,
+    Power,
+    Round,
+    Trunc,
+    Floor,
+    Ceil,
+    Signum,
+    Greatest,
+    Least,
+    Lower,
+    Upper,
+    Btrim,
+    Ltrim,
+    Rtrim,
+    CharacterLength,
+    Concat,
+}
+
+impl Func {
+    /// The function for a DataFusion function name, if the online evaluator has it.
+    pub fn from_name(name: &str) -> Option<Func> {
+        Some(match name {
+            "coalesce" => Func::Coalesce,
+            "nullif" => Func::Nullif,
+            "abs" => Func::Abs,
+            "ln" => Func::Ln,
+            "log10" => Func::Log10,
+            "log2" => Func::Log2,
+            "log" => Func::Log,
+            "exp" => Func::Exp,
+            "sqrt" => Func::Sqrt,
+            "cbrt" => Func::Cbrt,
+            "power" | "pow" => Func::Power,
+            "round" => Func::Round,
+            "trunc" => Func::Trunc,
+            "floor" => Func::Floor,
+            "ceil" => Func::Ceil,
+            "signum" => Func::Signum,
+            "greatest" => Func::Greatest,
+            "least" => Func::Least,
+            "lower" => Func::Lower,
+            "upper" => Func::Upper,
+            "btrim" | "trim" => Func::Btrim,
+            "ltrim" => Func::Ltrim,
+            "rtrim" => Func::Rtrim,
+            "character_length" | "char_length" | "length" => Func::CharacterLength,
+            "concat" => Func::Concat,
+            _ => return None,
+        })
+    }
+}
+
+/// Why a row's expression could not be evaluated (the same rows fail in DataFusion).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum EvalError {
+    #[error("division by zero")]
+    DivideByZero,
+    #[error("integer overflow in {0}")]
+    Overflow(&'static str),
+    #[error("cannot cast {value} to {to}")]
+    Cast { value: String, to: DataType },
+    #[error("{0}")]
+    Domain(&'static str),
+    #[error("invalid expression: {0}")]
+    Invalid(String),
+}
+
+type EvalResult = std::result::Result<Value, EvalError>;
+
+impl Expr {
+    pub fn column(i: usize) -> Expr {
+        Expr::Column(i)
+    }
+
+    pub fn lit(v: impl Into<Value>) -> Expr {
+        Expr::Literal(Literal::new(&v.into()))
+    }
+
+    pub fn binary(op: BinaryOp, left: Expr, right: Expr) -> Expr {
+        Expr::Binary {
+            op,
+            left: Box::new(left),
+            right: Box::new(right),
+        }
+    }
+
+    pub fn call(func: Func, args: Vec<Expr>) -> Expr {
+        Expr::Call { func, args }
+    }
+
+    /// Raw fields this expression reads (positions in the raw schema), appended to `out`.
+    pub fn collect_columns(&self, out: &mut Vec<usize>) {
+        match self {
+            Expr::Column(i) => out.push(*i),
+            Expr::Literal(_) => {}
+            Expr::Binary { left, right, .. } => {
+                left.collect_columns(out);
+                right.collect_columns(out);
+            }
+            Expr::Not(e) | Expr::Negative(e) | Expr::IsNull(e) | Expr::IsNotNull(e) => {
+                e.collect_columns(out)
+            }
+            Expr::Cast { expr, .. } => expr.collect_columns(out),
+            Expr::Case {
+                operand,
+                branches,
+                otherwise,
+            } => {
+                for e in operand.iter().chain(otherwise.iter()) {
+                    e.collect_columns(out);
+                }
+                for (w, t) in branches {
+                    w.collect_columns(out);
+                    t.collect_columns(out);
+                }
+            }
+            Expr::Call { args, .. } => args.iter().for_each(|a| a.collect_columns(out)),
+            Expr::InList { expr, list, .. } => {
+                expr.collect_columns(out);
+                list.iter().for_each(|a| a.collect_columns(out));
+            }
+        }
+    }
+
+    /// Evaluate on one raw row (values in raw-schema order).
+    pub fn eval(&self, row: &[Value]) -> EvalResult {
+        match self {
+            Expr::Column(i) => row
+                .get(*i)
+                .cloned()
+                .ok_or_else(|| EvalError::Invalid(format!("column {i} out of range"))),
+            Expr::Literal(l) => Ok(l.value()),
+            Expr::Binary { op, left, right } => {
+                let l = left.eval(row)?;
+                // AND/OR short-circuit like SQL's three-valued logic; the right side is still
+                // evaluated when needed to decide NULL vs FALSE/TRUE.
+                match op {
+                    BinaryOp::And | BinaryOp::Or => logic(*op, &l, &right.eval(row)?),
+                    _ => binary(*op, &l, &right.eval(row)?),
+                }
+            }
+            Expr::Not(e) => match e.eval(row)? {
+                Value::Null => Ok(Value::Null),
+                Value::Bool(b) => Ok(Value::Bool(!b)),
+                v => Err(EvalError::Invalid(format!("NOT on {v}"))),
+            },
+            Expr::Negative(e) => match e.eval(row)? {
+                Value::Null => Ok(Value::Null),
+                Value::Int(i) => Ok(Value::Int(i.wrapping_neg())),
+                Value::Float(x) => Ok(Value::Float(-x)),
+                v => Err(EvalError::Invalid(format!("negation of {v}"))),
+            },
+            Expr::IsNull(e) => Ok(Value::Bool(e.eval(row)?.is_null())),
+            Expr::IsNotNull(e) => Ok(Value::Bool(!e.eval(row)?.is_null())),
+            Expr::Case {
+                operand,
+                branches,
+                otherwise,
+            } => {
+                let base = match operand {
+                    Some(o) => Some(o.eval(row)?),
+                    None => None,
+                };
+                for (when, then) in branches {
+                    let w = when.eval(row)?;
+                    let hit = match &base {
+                        Some(b) => matches!(binary(BinaryOp::Eq, b, &w)?, Value::Bool(true)),
+                        None => matches!(w, Value::Bool(true)),
+                    };
+                    if hit {
+                        return then.eval(row);
+                    }
+                }
+                match otherwise {
+                    Some(e) => e.eval(row),
+                    None => Ok(Value::Null),
+                }
+            }
+            Expr::Cast { expr, to, safe } => {
+                let v = expr.eval(row)?;
+                match cast(&v, *to) {
+                    Ok(v) => Ok(v),
+                    Err(_) if *safe => Ok(Value::Null),
+                    Err(e) => Err(e),
+                }
+            }
+            Expr::Call { func, args } => {
+                let vals = args
+                    .iter()
+                    .map(|a| a.eval(row))
+                    .collect::<Result<Vec<_>, _>>()?;
+                call(*func, &vals)
+            }
+            Expr::InList {
+                expr,
+                list,
+                negated,
+            } => {
+                let v = expr.eval(row)?;
+                if v.is_null() {
+                    return Ok(Value::Null);
+                }
+                let mut saw_null = false;
+                for item in list {
+                    match binary(BinaryOp::Eq, &v, &item.eval(row)?)? {
+                        Value::Bool(true) => return Ok(Value::Bool(!negated)),
+                        Value::Null => saw_null = true,
+                        _ => {}
+                    }
+                }
+                Ok(if saw_null {
+                    Value::Null
+                } else {
+                    Value::Bool(*negated)
+                })
+            }
+        }
+    }
+}
+
+fn logic(op: BinaryOp, l: &Value, r: &Value) -> EvalResult {
+    let as_bool = |v: &Value| match v {
+        Value::Null => Ok(None),
+        Value::Bool(b) => Ok(Some(*b)),
+        v => Err(EvalError::Invalid(format!("boolean expected, got {v}"))),
+    };
+    let (l, r) = (as_bool(l)?, as_bool(r)?);
+    let out = match op {
+        BinaryOp::And => match (l, r) {
+            (Some(false), _) | (_, Some(false)) => Some(false),
+            (Some(true), Some(true)) => Some(true),
+            _ => None,
+        },
+        _ => match (l, r) {
+            (Some(true), _) | (_, Some(true)) => Some(true),
+            (Some(false), Some(false)) => Some(false),
+            _ => None,
+        },
+    };
+    Ok(out.map_or(Value::Null, Value::Bool))
+}
+
+fn binary(op: BinaryOp, l: &Value, r: &Value) -> EvalResult {
+    match op {
+        BinaryOp::IsDistinctFrom | BinaryOp::IsNotDistinctFrom => {
+            let same = match (l, r) {
+                (Value::Null, Value::Null) => true,
+                (Value::Null, _) | (_, Value::Null) => false,
+                _ => l.sql_cmp(r) == Some(Ordering::Equal),
+            };
+            return Ok(Value::Bool(same == (op == BinaryOp::IsNotDistinctFrom)));
+        }
+        BinaryOp::And | BinaryOp::Or => return logic(op, l, r),
+        _ => {}
+    }
+    if l.is_null() || r.is_null() {
+        return Ok(Value::Null);
+    }
+    match op {
+        BinaryOp::Eq
+        | BinaryOp::NotEq
+        | BinaryOp::Lt
+        | BinaryOp::LtEq
+        | BinaryOp::Gt
+        | BinaryOp::GtEq => {
+            let ord = l
+                .sql_cmp(r)
+                .ok_or_else(|| EvalError::Invalid(format!("cannot compare {l} with {r}")))?;
+            Ok(Value::Bool(match op {
+                BinaryOp::Eq => ord == Ordering::Equal,
+                BinaryOp::NotEq => ord != Ordering::Equal,
+                BinaryOp::Lt => ord == Ordering::Less,
+                BinaryOp::LtEq => ord != Ordering::Greater,
+                BinaryOp::Gt => ord == Ordering::Greater,
+                _ => ord != Ordering::Less,
+            }))
+        }
+        BinaryOp::Concat => match (l, r) {
+            (Value::Str(a), Value::Str(b)) => Ok(Value::Str(Arc::from(format!("{a}{b}")))),
+            _ => Err(EvalError::Invalid(format!("|| on {l} and {r}"))),
+        },
+        _ => arithmetic(op, l, r),
+    }
+}
+
+fn arithmetic(op: BinaryOp, l: &Value, r: &Value) -> EvalResult {
+    match (l, r) {
+        (Value::Int(a), Value::Int(b)) => {
+            let (a, b) = (*a, *b);
+            Ok(Value::Int(match op {
+                BinaryOp::Add => a.wrapping_add(b),
+                BinaryOp::Sub => a.wrapping_sub(b),
+                BinaryOp::Mul => a.wrapping_mul(b),
+                BinaryOp::Div | BinaryOp::Mod => {
+                    if b == 0 {
+                        return Err(EvalError::DivideByZero);
+                    }
+                    let out = if op == BinaryOp::Div {
+                        a.checked_div(b)
+                    } else {
+                        a.checked_rem(b)
+                    };
+                    out.ok_or(EvalError::Overflow("division"))?
+                }
+                _ => return Err(EvalError::Invalid(format!("{op:?} on integers"))),
+            }))
+        }
+        _ => {
+            let (Some(a), Some(b)) = (num(l), num(r)) else {
+                return Err(EvalError::Invalid(format!("{op:?} on {l} and {r}")));
+            };
+            Ok(Value::Float(match op {
+                BinaryOp::Add => a + b,
+                BinaryOp::Sub => a - b,
+                BinaryOp::Mul => a * b,
+                BinaryOp::Div => a / b,
+                BinaryOp::Mod => a % b,
+                _ => return Err(EvalError::Invalid(format!("{op:?} on numbers"))),
+            }))
+        }
+    }
+}
+
+fn num(v: &Value) -> Option<f64> {
+    match v {
+        Value::Int(i) => Some(*i as f64),
+        Value::Float(x) => Some(*x),
+        _ => None,
+    }
+}
+
+/// Arrow's `cast` with `safe = false` for the four types.
+pub fn cast(v: &Value, to: DataType) -> EvalResult {
+    let fail = || EvalError::Cast {
+        value: v.to_string(),
+        to,
+    };
+    Ok(match (v, to) {
+        (Value::Null, _) => Value::Null,
+        (Value::Bool(_), DataType::Bool)
+        | (Value::Int(_), DataType::Int)
+        | (Value::Float(_), DataType::Float)
+        | (Value::Str(_), DataType::Str) => v.clone(),
+        (Value::Bool(b), DataType::Int) => Value::Int(i64::from(*b)),
+        (Value::Bool(b), DataType::Float) => Value::Float(f64::from(u8::from(*b))),
+        (Value::Bool(b), DataType::Str) => Value::str(if *b { "true" } else { "false" }),
+        (Value::Int(i), DataType::Bool) => Value::Bool(*i != 0),
+        (Value::Int(i), DataType::Float) => Value::Float(*i as f64),
+        (Value::Int(i), DataType::Str) => Value::Str(Arc::from(i.to_string())),
+        (Value::Float(x), DataType::Bool) => Value::Bool(*x != 0.0),
+        (Value::Float(x), DataType::Int) => {
+            // Truncation toward zero; NaN and out-of-range values do not convert.
+            if x.is_nan() || *x < -9.223_372_036_854_776e18 || *x >= 9.223_372_036_854_776e18 {
+                return Err(fail());
+            }
+            Value::Int(x.trunc() as i64)
+        }
+        (Value::Float(x), DataType::Str) => Value::Str(Arc::from(format!("{x:?}"))),
+        (Value::Str(s), DataType::Int) => Value::Int(s.parse::<i64>().map_err(|_| fail())?),
+        (Value::Str(s), DataType::Float) => Value::Float(s.parse::<f64>().map_err(|_| fail())?),
+        (Value::Str(s), DataType::Bool) => match s.to_ascii_lowercase().as_str() {
+            "true" | "t" | "yes" | "y" | "on" | "1" => Value::Bool(true),
+            "false" | "f" | "no" | "n" | "off" | "0" => Value::Bool(false),
+            _ => return Err(fail()),
+        },
+    })
+}
+
+fn float_arg(func: Func, v: &Value) -> Result<Option<f64>, EvalError> {
+    match v {
+        Value::Null => Ok(None),
+        Value::Int(i) => Ok(Some(*i as f64)),
+        Value::Float(x) => Ok(Some(*x)),
+        _ => Err(EvalError::Invalid(format!("{func:?} of {v}"))),
+    }
+}
+
+fn str_arg(func: Func, v: &Value) -> Result<Option<&str>, EvalError> {
+    match v {
+        Value::Null => Ok(None),
+        Value::Str(s) => Ok(Some(s)),
+        _ => Err(EvalError::Invalid(format!("{func:?} of {v}"))),
+    }
+}
+
+fn arity(func: Func, args: &[Value], n: usize) -> Result<(), EvalError> {
+    if args.len() == n {
+        Ok(())
+    } else {
+        Err(EvalError::Invalid(format!(
+            "{func:?} takes {n} arguments, got {}",
+            args.len()
+        )))
+    }
+}
+
+fn unary_float(func: Func, args: &[Value], f: impl Fn(f64) -> f64) -> EvalResult {
+    arity(func, args, 1)?;
+    Ok(float_arg(func, &args[0])?.map_or(Value::Null, |x| Value::Float(f(x))))
+}
+
+fn unary_str(func: Func, args: &[Value], f: impl Fn(&str) -> String) -> EvalResult {
+    arity(func, args, 1)?;
+    Ok(str_arg(func, &args[0])?.map_or(Value::Null, |s| Value::Str(Arc::from(f(s)))))
+}
+
+fn call(func: Func, args: &[Value]) -> EvalResult {
+    match func {
+        Func::Coalesce => Ok(args
+            .iter()
+            .find(|v| !v.is_null())
+            .cloned()
+            .unwrap_or_default()),
+        Func::Nullif => {
+            arity(func, args, 2)?;
+            match binary(BinaryOp::Eq, &args[0], &args[1])? {
+                Value::Bool(true) => Ok(Value::Null),
+                _ => Ok(args[0].clone()),
+            }
+        }
+        Func::Abs => {
+            arity(func, args, 1)?;
+            match &args[0] {
+                Value::Int(i) => i
+                    .checked_abs()
+                    .map(Value::Int)
+                    .ok_or(EvalError::Overflow("abs")),
+                v => unary_float(func, std::slice::from_ref(v), f64::abs),
+            }
+        }
+        Func::Ln => unary_float(func, args, f64::ln),
+        Func::Log10 => unary_float(func, args, f64::log10),
+        Func::Log2 => unary_float(func, args, f64::log2),
+        Func::Exp => unary_float(func, args, f64::exp),
+        Func::Sqrt => unary_float(func, args, f64::sqrt),
+        Func::Cbrt => unary_float(func, args, f64::cbrt),
+        Func::Floor => unary_float(func, args, f64::floor),
+        Func::Ceil => unary_float(func, args, f64::ceil),
+        Func::Signum => unary_float(func, args, |x| if x == 0.0 { 0.0 } else { x.signum() }),
+        Func::Log => {
+            let (base, x) = match args {
+                [x] => (Some(10.0), float_arg(func, x)?),
+                [b, x] => (float_arg(func, b)?, float_arg(func, x)?),
+                _ => return Err(EvalError::Invalid("log takes 1 or 2 arguments".into())),
+            };
+            Ok(match (base, x) {
+                (Some(b), Some(x)) => Value::Float(x.log(b)),
+                _ => Value::Null,
+            })
+        }
+        Func::Power => {
+            arity(func, args, 2)?;
+            match (float_arg(func, &args[0])?, float_arg(func, &args[1])?) {
+                (Some(b), Some(e)) => {
+                    if b == 0.0 && e < 0.0 {
+                        return Err(EvalError::Domain(
+                            "zero raised to a negative power is undefined",
+                        ));
+                    }
+                    Ok(Value::Float(b.powf(e)))
+                }
+                _ => Ok(Value::Null),
+            }
+        }
+        Func::Round | Func::Trunc => {
+            let (x, places) = match args {
+                [x] => (float_arg(func, x)?, Some(0)),
+                [x, d] => (
+                    float_arg(func, x)?,
+                    match d {
+                        Value::Null => None,
+                        Value::Int(d) => Some(
+                            i32::try_from(*d)
+                                .map_err(|_| EvalError::Domain("decimal places out of range"))?,
+                        ),
+                        v => return Err(EvalError::Invalid(format!("{func:?} places {v}"))),
+                    },
+                ),
+                _ => {
+                    return Err(EvalError::Invalid(format!(
+                        "{func:?} takes 1 or 2 arguments"
+                    )));
+                }
+            };
+            Ok(match (x, places) {
+                (Some(x), Some(0)) if func == Func::Round => Value::Float(x.round()),
+                (Some(x), Some(0)) => Value::Float(x.trunc()),
+                (Some(x), Some(d)) => {
+                    let factor = 10_f64.powi(d);
+                    let scaled = x * factor;
+                    let r = if func == Func::Round {
+                        scaled.round()
+                    } else {
+                        scaled.trunc()
+                    };
+                    Value::Float(r / factor)
+                }
+                _ => Value::Null,
+            })
+        }
+        Func::Greatest | Func::Least => {
+            let mut best: Option<&Value> = None;
+            for v in args.iter().filter(|v| !v.is_null()) {
+                let ord = match best {
+                    None => None,
+                    Some(b) => Some(v.sql_cmp(b).ok_or_else(|| {
+                        EvalError::Invalid(format!("cannot compare {v} with {b}"))
+                    })?),
+                };
+                let better = match ord {
+                    None => true,
+                    Some(o) if func == Func::Greatest => o == Ordering::Greater,
+                    Some(o) => o == Ordering::Less,
+                };
+                if better {
+                    best = Some(v);
+                }
+            }
+            Ok(best.cloned().unwrap_or_default())
+        }
+        Func::Lower => unary_str(func, args, str::to_lowercase),
+        Func::Upper => unary_str(func, args, str::to_uppercase),
+        Func::Btrim => unary_str(func, args, |s| s.trim_matches(' ').to_string()),
+        Func::Ltrim => unary_str(func, args, |s| s.trim_start_matches(' ').to_string()),
+        Func::Rtrim => unary_str(func, args, |s| s.trim_end_matches(' ').to_string()),
+        Func::CharacterLength => {
+            arity(func, args, 1)?;
+            Ok(str_arg(func, &args[0])?
+                .map_or(Value::Null, |s| Value::Int(s.chars().count() as i64)))
+        }
+        Func::Concat => {
+            let mut out = String::new();
+            for v in args {
+                match v {
+                    Value::Null => {}
+                    Value::Str(s) => out.push_str(s),
+                    other => out.push_str(&other.to_string()),
+                }
+            }
+            Ok(Value::Str(Arc::from(out)))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn eval(e: &Expr) -> EvalResult {
+        e.eval(&[
+            Value::Int(7),
+            Value::Null,
+            Value::str("a"),
+            Value::Float(2.5),
+        ])
+    }
+
+    #[test]
+    fn arithmetic_follows_sql() {
+        let div = Expr::binary(BinaryOp::Div, Expr::column(0), Expr::lit(2i64));
+        assert!(eval(&div).unwrap().same_as(&Value::Int(3)));
+        let by_zero = Expr::binary(BinaryOp::Div, Expr::column(0), Expr::lit(0i64));
+        assert_eq!(eval(&by_zero).unwrap_err(), EvalError::DivideByZero);
+        let with_null = Expr::binary(BinaryOp::Add, Expr::column(0), Expr::column(1));
+        assert!(eval(&with_null).unwrap().is_null());
+        let float = Expr::binary(BinaryOp::Mul, Expr::column(3), Expr::lit(2.0));
+        assert!(eval(&float).unwrap().same_as(&Value::Float(5.0)));
+    }
+
+    #[test]
+    fn three_valued_logic() {
+        let null_cmp = Expr::binary(BinaryOp::Gt, Expr::column(1), Expr::lit(1i64));
+        let f = Expr::lit(false);
+        let t = Expr::lit(true);
+        let and = Expr::binary(BinaryOp::And, null_cmp.clone(), f);
+        assert!(eval(&and).unwrap().same_as(&Value::Bool(false)));
+        let or = Expr::binary(BinaryOp::Or, null_cmp.clone(), t.clone());
+        assert!(eval(&or).unwrap().same_as(&Value::Bool(true)));
+        let and_null = Expr::binary(BinaryOp::And, null_cmp, t);
+        assert!(eval(&and_null).unwrap().is_null());
+    }
+
+    #[test]
+    fn case_takes_first_true_branch_and_skips_null() {
+        let case = Expr::Case {
+            operand: None,
+            branches: vec![
+                (
+                    Expr::binary(BinaryOp::Gt, Expr::column(1), Expr::lit(0i64)),
+                    Expr::lit("null-branch"),
+                ),
+                (
+                    Expr::binary(BinaryOp::Gt, Expr::column(0), Expr::lit(5i64)),
+                    Expr::lit("big"),
+                ),
+            ],
+            otherwise: Some(Box::new(Expr::lit("small"))),
+        };
+        assert!(eval(&case).unwrap().same_as(&Value::str("big")));
+    }
+
+    #[test]
+    fn coalesce_and_in_list() {
+        let c = Expr::call(Func::Coalesce, vec![Expr::column(1), Expr::column(2)]);
+        assert!(eval(&c).unwrap().same_as(&Value::str("a")));
+        let in_list = Expr::InList {
+            expr: Box::new(Expr::column(2)),
+            list: vec![Expr::lit("b"), Expr::column(1)],
+            negated: false,
+        };
+        assert!(eval(&in_list).unwrap().is_null());
+    }
+
+    #[test]
+    fn literals_survive_serialization() {
+        let e = Expr::binary(BinaryOp::Add, Expr::lit(f64::NAN), Expr::lit(0.1));
+        let back: Expr = serde_json::from_str(&serde_json::to_string(&e).unwrap()).unwrap();
+        let v = back.eval(&[]).unwrap();
+        assert!(v.same_as(&Value::Float(f64::NAN)));
+    }
+}

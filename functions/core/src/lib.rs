@@ -1,0 +1,23 @@
+//! The contract shared by the batch job and the serving functions.
+//!
+//! - [`value`], [`expr`]: row-local feature expressions compiled from the pipeline's SQL and
+//!   their evaluator (the online half of "identical features online and offline");
+//! - [`schema`]: the raw input schema and JSON record parsing with per-field errors;
+//! - [`preprocess`], [`model`]: fitted preprocessing and models, free of training libraries;
+//! - [`artifact`]: what a published version holds (`model.json`, `manifest.json`);
+//! - [`scoring`]: the one scoring path, used by the Lambda, the local server and batch scoring;
+//! - [`store`], [`s3`], [`registry`]: object storage and the versioned model registry on it.
+
+pub mod artifact;
+pub mod error;
+pub mod expr;
+pub mod model;
+pub mod preprocess;
+pub mod registry;
+pub mod s3;
+pub mod schema;
+pub mod scoring;
+pub mod store;
+pub mod value;
+
+pub use error::{Error, Result};

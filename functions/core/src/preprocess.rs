@@ -1,0 +1,129 @@
+//! Fitted preprocessing: from the values of a row's features to the model's input vector.
+//!
+//! Every statistic here was fitted on the training split by the batch job and travels in
+//! the artifact: imputation values, standardization, category lists.
+
+use serde::{Deserialize, Serialize};
+
+use crate::expr::Expr;
+use crate::value::Value;
+
+/// The level a missing categorical value takes (as the reference pipeline's imputer does).
+pub const MISSING_LEVEL: &str = "missing";
+
+/// One feature: how to compute it from the raw row, and how to encode it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Feature {
+    pub name: String,
+    pub expr: Expr,
+    pub encoding: Encoding,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Encoding {
+    /// Missing (NULL, NaN, +-inf) -> `impute` (the training median); then `(x - mean) / scale`
+    /// (population standard deviation; 1 where it was 0).
+    Numeric { impute: f64, mean: f64, scale: f64 },
+    /// One column per training level, sorted; NULL -> [`MISSING_LEVEL`]; a level unseen in
+    /// training encodes as all zeros.
+    OneHot { levels: Vec<String> },
+}
+
+impl Encoding {
+    pub fn width(&self) -> usize {
+        match self {
+            Encoding::Numeric { .. } => 1,
+            Encoding::OneHot { levels } => levels.len(),
+        }
+    }
+}
+
+/// The key a categorical value is matched on: strings as they are, integers in decimal,
+/// booleans as `true`/`false`.
+pub fn category_key(v: &Value) -> std::borrow::Cow<'_, str> {
+    use std::borrow::Cow;
+    match v {
+        Value::Null => Cow::Borrowed(MISSING_LEVEL),
+        Value::Str(s) => Cow::Borrowed(s),
+        Value::Bool(true) => Cow::Borrowed("true"),
+        Value::Bool(false) => Cow::Borrowed("false"),
+        Value::Int(i) => Cow::Owned(i.to_string()),
+        Value::Float(x) => Cow::Owned(format!("{x:?}")),
+    }
+}
+
+/// A numeric feature's value, or `None` when it is missing and must be imputed.
+pub fn numeric_value(v: &Value) -> Option<f64> {
+    v.as_f64().filter(|x| x.is_finite())
+}
+
+impl Feature {
+    /// Append this feature's encoded columns for `value` to `out`.
+    pub fn encode_into(&self, value: &Value, out: &mut Vec<f64>) {
+        match &self.encoding {
+            Encoding::Numeric {
+                impute,
+                mean,
+                scale,
+            } => {
+                let x = numeric_value(value).unwrap_or(*impute);
+                out.push((x - mean) / scale);
+            }
+            Encoding::OneHot { levels } => {
+                let key = category_key(value);
+                out.extend(levels.iter().map(|l| f64::from(u8::from(*l == *key))));
+            }
+        }
+    }
+
+    /// Names of this feature's encoded columns (`name` or `name=level`).
+    pub fn encoded_names(&self) -> Vec<String> {
+        match &self.encoding {
+            Encoding::Numeric { .. } => vec![self.name.clone()],
+            Encoding::OneHot { levels } => levels
+                .iter()
+                .map(|l| format!("{}={l}", self.name))
+                .collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_hot_maps_unseen_to_zeros_and_null_to_missing() {
+        let f = Feature {
+            name: "home".into(),
+            expr: Expr::column(0),
+            encoding: Encoding::OneHot {
+                levels: vec!["missing".into(), "own".into(), "rent".into()],
+            },
+        };
+        let mut out = Vec::new();
+        f.encode_into(&Value::str("rent"), &mut out);
+        f.encode_into(&Value::str("castle"), &mut out);
+        f.encode_into(&Value::Null, &mut out);
+        assert_eq!(out, [0., 0., 1., 0., 0., 0., 1., 0., 0.]);
+    }
+
+    #[test]
+    fn numeric_imputes_non_finite_then_scales() {
+        let f = Feature {
+            name: "x".into(),
+            expr: Expr::column(0),
+            encoding: Encoding::Numeric {
+                impute: 4.0,
+                mean: 2.0,
+                scale: 2.0,
+            },
+        };
+        let mut out = Vec::new();
+        f.encode_into(&Value::Null, &mut out);
+        f.encode_into(&Value::Float(f64::INFINITY), &mut out);
+        f.encode_into(&Value::Int(0), &mut out);
+        assert_eq!(out, [1.0, 1.0, -1.0]);
+    }
+}

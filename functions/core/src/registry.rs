@@ -1,0 +1,292 @@
+//! The model registry on a [`Store`]: immutable version folders and a champion pointer per
+//! pipeline.
+//!
+//! Layout under the store root:
+//! ```text
+//! <pipeline>/versions/<version>/manifest.json   written last; its presence completes a version
+//! <pipeline>/versions/<version>/model.json ...  every file created once, never overwritten
+//! <pipeline>/champion.json                      moved only by compare-and-swap
+//! ```
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use crate::artifact::{
+    FileDigest, MANIFEST_FILE, MODEL_FILE, Manifest, ScoringArtifact, check_name, sha256_hex,
+};
+use crate::error::{Error, Result};
+use crate::scoring::Scorer;
+use crate::store::{PutMode, Store};
+
+/// `champion.json`: which version serves by default.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Champion {
+    pub version: String,
+    /// RFC 3339, UTC.
+    pub updated_at: String,
+    /// Earlier champions, oldest first (what a rollback returns to).
+    #[serde(default)]
+    pub history: Vec<String>,
+}
+
+/// A version read from the store, checked, ready to score.
+#[derive(Debug)]
+pub struct LoadedVersion {
+    pub manifest: Manifest,
+    pub scorer: Scorer,
+}
+
+#[derive(Debug, Clone)]
+pub struct Registry {
+    store: Arc<dyn Store>,
+}
+
+fn versions_prefix(pipeline: &str) -> String {
+    format!("{pipeline}/versions/")
+}
+
+fn version_key(pipeline: &str, version: &str, file: &str) -> String {
+    format!("{pipeline}/versions/{version}/{file}")
+}
+
+pub fn champion_key(pipeline: &str) -> String {
+    format!("{pipeline}/champion.json")
+}
+
+/// RFC 3339 UTC timestamp of now, to the second.
+pub fn now_rfc3339() -> String {
+    let fmt = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+    time::OffsetDateTime::now_utc()
+        .format(&fmt)
+        .unwrap_or_default()
+}
+
+/// A new version id: UTC time (so ids sort by age) and 8 hex digits that keep two runs in
+/// the same second apart.
+pub fn new_version_id() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    let fmt = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
+    let stamp = now.format(&fmt).unwrap_or_default();
+    let salt = format!(
+        "{}-{}-{:?}",
+        now.unix_timestamp_nanos(),
+        std::process::id(),
+        std::thread::current().id()
+    );
+    format!("{stamp}-{}", &sha256_hex(salt.as_bytes())[..8])
+}
+
+fn parse<T: serde::de::DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T> {
+    serde_json::from_slice(bytes).map_err(|source| Error::Format {
+        what: what.to_owned(),
+        source,
+    })
+}
+
+fn to_json<T: Serialize>(v: &T) -> Bytes {
+    // Serializing these plain structs cannot fail (no maps with non-string keys).
+    Bytes::from(serde_json::to_vec_pretty(v).unwrap_or_default())
+}
+
+impl Registry {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Registry { store }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Publish a version: every file first (create-only), the manifest with their digests
+    /// last. A run that dies part-way leaves a folder without a manifest, which no reader
+    /// treats as a version.
+    pub async fn publish(
+        &self,
+        mut manifest: Manifest,
+        files: Vec<(String, Bytes)>,
+    ) -> Result<Manifest> {
+        let (pipeline, version) = (manifest.pipeline.clone(), manifest.version.clone());
+        check_name(&pipeline)?;
+        check_name(&version)?;
+        manifest.files.clear();
+        for (name, bytes) in files {
+            if name == MANIFEST_FILE {
+                return Err(Error::InvalidName {
+                    name,
+                    reason: "reserved for the manifest",
+                });
+            }
+            manifest.files.insert(name.clone(), FileDigest::of(&bytes));
+            self.store
+                .put(
+                    &version_key(&pipeline, &version, &name),
+                    bytes,
+                    PutMode::Create,
+                )
+                .await?;
+        }
+        if !manifest.files.contains_key(MODEL_FILE) {
+            return Err(Error::Artifact {
+                what: format!("{pipeline}/{version}"),
+                reason: format!("no {MODEL_FILE}"),
+            });
+        }
+        self.store
+            .put(
+                &version_key(&pipeline, &version, MANIFEST_FILE),
+                to_json(&manifest),
+                PutMode::Create,
+            )
+            .await?;
+        Ok(manifest)
+    }
+
+    /// Pipelines that have at least one complete version.
+    pub async fn pipelines(&self) -> Result<Vec<String>> {
+        let mut out: Vec<String> = self
+            .store
+            .list("")
+            .await?
+            .iter()
+            .filter_map(|k| {
+                let mut parts = k.split('/');
+                match (parts.next(), parts.next(), parts.nth(1), parts.next()) {
+                    (Some(p), Some("versions"), Some(MANIFEST_FILE), None) => Some(p.to_owned()),
+                    _ => None,
+                }
+            })
+            .collect();
+        out.dedup();
+        Ok(out)
+    }
+
+    /// Complete versions of a pipeline (those with a manifest), oldest first.
+    pub async fn versions(&self, pipeline: &str) -> Result<Vec<String>> {
+        check_name(pipeline)?;
+        let prefix = versions_prefix(pipeline);
+        Ok(self
+            .store
+            .list(&prefix)
+            .await?
+            .iter()
+            .filter_map(|k| k.strip_prefix(&prefix))
+            .filter_map(|rest| rest.strip_suffix(&format!("/{MANIFEST_FILE}")))
+            .filter(|v| !v.contains('/'))
+            .map(str::to_owned)
+            .collect())
+    }
+
+    pub async fn manifest(&self, pipeline: &str, version: &str) -> Result<Manifest> {
+        check_name(pipeline)?;
+        check_name(version)?;
+        let key = version_key(pipeline, version, MANIFEST_FILE);
+        let obj =
+            self.store.get(&key).await?.ok_or_else(|| {
+                Error::not_found(format!("version {version} of pipeline {pipeline}"))
+            })?;
+        parse(&key, &obj.bytes)
+    }
+
+    /// Read one file of a version, refusing it unless its sha256 matches the manifest.
+    pub async fn read_verified(&self, manifest: &Manifest, file: &str) -> Result<Bytes> {
+        let key = version_key(&manifest.pipeline, &manifest.version, file);
+        let expected = manifest.files.get(file).ok_or_else(|| Error::Artifact {
+            what: format!("{}/{}", manifest.pipeline, manifest.version),
+            reason: format!("manifest lists no {file}"),
+        })?;
+        let obj = self
+            .store
+            .get(&key)
+            .await?
+            .ok_or_else(|| Error::not_found(key.clone()))?;
+        let actual = sha256_hex(&obj.bytes);
+        if actual != expected.sha256 {
+            return Err(Error::Integrity {
+                file: key,
+                expected: expected.sha256.clone(),
+                actual,
+            });
+        }
+        Ok(obj.bytes)
+    }
+
+    /// Load a version for scoring: manifest, then `model.json` checked against it.
+    pub async fn load(&self, pipeline: &str, version: &str) -> Result<LoadedVersion> {
+        let manifest = self.manifest(pipeline, version).await?;
+        let bytes = self.read_verified(&manifest, MODEL_FILE).await?;
+        let artifact: ScoringArtifact = parse(MODEL_FILE, &bytes)?;
+        if artifact.pipeline != pipeline || artifact.version != version {
+            return Err(Error::Artifact {
+                what: format!("{pipeline}/{version}"),
+                reason: format!(
+                    "{MODEL_FILE} says {}/{}",
+                    artifact.pipeline, artifact.version
+                ),
+            });
+        }
+        let sha = manifest.files[MODEL_FILE].sha256.clone();
+        Ok(LoadedVersion {
+            scorer: Scorer::new(artifact, sha)?,
+            manifest,
+        })
+    }
+
+    /// The champion pointer and its ETag, if the pipeline has one.
+    pub async fn champion(&self, pipeline: &str) -> Result<Option<(Champion, String)>> {
+        check_name(pipeline)?;
+        let key = champion_key(pipeline);
+        match self.store.get(&key).await? {
+            None => Ok(None),
+            Some(obj) => Ok(Some((parse(&key, &obj.bytes)?, obj.etag))),
+        }
+    }
+
+    /// Make `version` the champion, if the pointer is still what the caller last read
+    /// (`expected`: its ETag, or `None` if there was no pointer). A concurrent move in
+    /// between makes this fail with [`Error::PreconditionFailed`]; nothing is lost.
+    pub async fn set_champion(
+        &self,
+        pipeline: &str,
+        version: &str,
+        current: Option<(&Champion, &str)>,
+    ) -> Result<Champion> {
+        // The target must be a complete version.
+        self.manifest(pipeline, version).await?;
+        let mut history = current.map(|(c, _)| c.history.clone()).unwrap_or_default();
+        if let Some((c, _)) = current {
+            history.push(c.version.clone());
+        }
+        let next = Champion {
+            version: version.to_owned(),
+            updated_at: now_rfc3339(),
+            history,
+        };
+        let mode = match current {
+            None => PutMode::Create,
+            Some((_, etag)) => PutMode::Update {
+                etag: etag.to_owned(),
+            },
+        };
+        self.store
+            .put(&champion_key(pipeline), to_json(&next), mode)
+            .await?;
+        Ok(next)
+    }
+
+    /// The version a request means: the pinned one, or the champion.
+    pub async fn resolve(&self, pipeline: &str, version: Option<&str>) -> Result<String> {
+        match version {
+            Some(v) => {
+                check_name(v)?;
+                Ok(v.to_owned())
+            }
+            None => self
+                .champion(pipeline)
+                .await?
+                .map(|(c, _)| c.version)
+                .ok_or_else(|| Error::not_found(format!("pipeline {pipeline}"))),
+        }
+    }
+}

@@ -1,0 +1,132 @@
+//! The HTTP app: routes and handlers. Handlers only translate between HTTP and the scoring
+//! library; the same `Router` runs under Lambda and as a local server.
+
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+use crate::error::{ApiError, FieldFault};
+use crate::state::AppState;
+use riskfn_core::scoring::{RecordError, Score};
+
+pub fn router(state: Arc<AppState>) -> Router {
+    let limit = state.config.max_body_bytes;
+    Router::new()
+        .route("/health", get(health))
+        .route("/v1/pipelines/{pipeline}/predict", post(predict))
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+async fn health() -> Json<serde_json::Value> {
+    Json(serde_json::json!({"status": "ok"}))
+}
+
+#[derive(Debug, Deserialize)]
+struct PredictQuery {
+    version: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct Single<'a> {
+    pipeline: &'a str,
+    version: &'a str,
+    model_sha256: &'a str,
+    #[serde(flatten)]
+    score: Score,
+}
+
+#[derive(Debug, Serialize)]
+struct Many<'a> {
+    pipeline: &'a str,
+    version: &'a str,
+    model_sha256: &'a str,
+    predictions: Vec<Score>,
+}
+
+/// The records of a request body: one object, or a bounded non-empty list of objects.
+fn records(body: &[u8], config: &Config) -> Result<(Vec<serde_json::Value>, bool), ApiError> {
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+        // Position only: serde's messages can quote the offending text.
+        ApiError::BadBody(format!(
+            "body is not valid JSON (line {}, column {})",
+            e.line(),
+            e.column()
+        ))
+    })?;
+    match value {
+        serde_json::Value::Object(_) => Ok((vec![value], false)),
+        serde_json::Value::Array(items) => {
+            if items.is_empty() {
+                return Err(ApiError::BadBody("empty list of records".into()));
+            }
+            if items.len() > config.max_records {
+                return Err(ApiError::TooLarge(format!(
+                    "{} records; at most {} per request",
+                    items.len(),
+                    config.max_records
+                )));
+            }
+            Ok((items, true))
+        }
+        _ => Err(ApiError::BadBody(
+            "body must be an applicant object or a list of them".into(),
+        )),
+    }
+}
+
+async fn predict(
+    State(state): State<Arc<AppState>>,
+    Path(pipeline): Path<String>,
+    Query(q): Query<PredictQuery>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let (records, is_list) = records(&body, &state.config)?;
+    let loaded = state.cache.get(&pipeline, q.version.as_deref()).await?;
+    let scorer = &loaded.scorer;
+    let mut scores = Vec::with_capacity(records.len());
+    let (mut bad_fields, mut undefined) = (Vec::new(), Vec::new());
+    for (i, rec) in records.iter().enumerate() {
+        let index = is_list.then_some(i);
+        match scorer.score_json(rec) {
+            Ok(s) => scores.push(s),
+            Err(RecordError::Fields(f)) => bad_fields.extend(ApiError::fields(index, f)),
+            Err(RecordError::Feature { feature, error }) => undefined.push(FieldFault {
+                record: index,
+                field: feature,
+                problem: error.to_string(),
+            }),
+        }
+    }
+    if !bad_fields.is_empty() {
+        return Err(ApiError::Fields(bad_fields));
+    }
+    if !undefined.is_empty() {
+        return Err(ApiError::Unprocessable(undefined));
+    }
+    let (version, sha) = (scorer.version(), scorer.content_sha256());
+    Ok(if is_list {
+        Json(Many {
+            pipeline: &pipeline,
+            version,
+            model_sha256: sha,
+            predictions: scores,
+        })
+        .into_response()
+    } else {
+        let score = scores.pop().ok_or(ApiError::Internal)?;
+        Json(Single {
+            pipeline: &pipeline,
+            version,
+            model_sha256: sha,
+            score,
+        })
+        .into_response()
+    })
+}
