@@ -94,6 +94,10 @@ pub async fn read(ctx: &SessionContext, uri: &str) -> Result<RawData> {
         let bytes = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
         hasher_input.extend_from_slice(path.file_name().unwrap_or_default().as_encoded_bytes());
         hasher_input.extend_from_slice(sha256_hex(&bytes).as_bytes());
+        if *format == Format::Parquet {
+            check_parquet_footer(&bytes)
+                .map_err(|m| bad(format!("not a readable Parquet file: {m}")))?;
+        }
         let df = match format {
             Format::Parquet => ctx
                 .read_parquet(p.as_str(), ParquetReadOptions::default())
@@ -139,6 +143,32 @@ pub async fn read(ctx: &SessionContext, uri: &str) -> Result<RawData> {
         rows,
         fingerprint: sha256_hex(&hasher_input),
     })
+}
+
+/// The checks a Parquet reader makes of a file's tail, done before the reader sees it: the
+/// parquet crate (59.3) panics on a file whose footer length exceeds the file.
+fn check_parquet_footer(bytes: &[u8]) -> std::result::Result<(), String> {
+    const MAGIC: &[u8] = b"PAR1";
+    if bytes.len() < 12 {
+        return Err(format!("{} bytes is too short", bytes.len()));
+    }
+    if &bytes[..4] != MAGIC || &bytes[bytes.len() - 4..] != MAGIC {
+        return Err("no PAR1 magic at both ends".into());
+    }
+    let len_at = bytes.len() - 8;
+    let footer = u32::from_le_bytes([
+        bytes[len_at],
+        bytes[len_at + 1],
+        bytes[len_at + 2],
+        bytes[len_at + 3],
+    ]);
+    if footer as usize > bytes.len() - 12 {
+        return Err(format!(
+            "footer length {footer} exceeds the file ({} bytes)",
+            bytes.len()
+        ));
+    }
+    Ok(())
 }
 
 /// Append [`ROW_ID`] (1-based, continuing across batches) to every batch.

@@ -1,1 +1,11 @@
+//! End-to-end tests: batch -> store -> functions, on the bundled data.
 
+mod api;
+mod spine;
+
+use std::path::PathBuf;
+
+/// Scratch space for this test binary.
+fn tmp() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+}

@@ -1,1 +1,101 @@
-//! placeholder
+//! Shared helpers of the end-to-end tests: paths, a german_credit model trained once per
+//! test binary, and the bundled data as raw JSON records.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use riskfn_batch::job::{TrainOptions, TrainReport};
+use riskfn_core::value::Value;
+use tokio::sync::OnceCell;
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ sits in the repository")
+        .to_path_buf()
+}
+
+pub fn sql_dir() -> PathBuf {
+    repo().join("sql")
+}
+
+/// A fresh folder under `base` for one test.
+pub fn fresh_dir(base: &Path, name: &str) -> PathBuf {
+    let dir = base.join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create test folder");
+    dir
+}
+
+/// Train `pipeline` into the store at `store`.
+pub async fn train(
+    pipeline: &str,
+    store: &Path,
+    data: Option<String>,
+) -> riskfn_batch::Result<TrainReport> {
+    riskfn_batch::job::train(&TrainOptions {
+        pipeline: pipeline.to_owned(),
+        sql_dir: sql_dir(),
+        data,
+        store: store.display().to_string(),
+    })
+    .await
+}
+
+/// A store holding one trained german_credit version.
+#[derive(Debug)]
+pub struct Trained {
+    pub store: PathBuf,
+    pub report: TrainReport,
+}
+
+static GERMAN: OnceCell<Arc<Trained>> = OnceCell::const_new();
+
+/// german_credit trained once into `base/german-store` and shared by the tests of a binary.
+pub async fn german(base: &Path) -> Arc<Trained> {
+    GERMAN
+        .get_or_init(|| async {
+            let store = fresh_dir(base, "german-store");
+            let report = train("german_credit", &store, None)
+                .await
+                .expect("german_credit trains");
+            Arc::new(Trained { store, report })
+        })
+        .await
+        .clone()
+}
+
+/// Every row of a data file as a JSON object of its raw columns (minus `drop`), in order.
+pub async fn records(data: &Path, drop: &[&str]) -> Vec<serde_json::Value> {
+    let ctx = riskfn_batch::source::session();
+    let raw = riskfn_batch::source::read(&ctx, &data.display().to_string())
+        .await
+        .expect("read data");
+    let mut out = Vec::new();
+    for batch in &raw.batches {
+        let mut rows = vec![serde_json::Map::new(); batch.num_rows()];
+        for (i, field) in raw.schema.fields().iter().enumerate() {
+            if drop.contains(&field.name().as_str()) {
+                continue;
+            }
+            let vals =
+                riskfn_batch::convert::values(field.name(), batch.column(i)).expect("convert");
+            for (row, v) in rows.iter_mut().zip(vals) {
+                row.insert(field.name().clone(), json(&v));
+            }
+        }
+        out.extend(rows.into_iter().map(serde_json::Value::Object));
+    }
+    out
+}
+
+fn json(v: &Value) -> serde_json::Value {
+    match v {
+        Value::Null => serde_json::Value::Null,
+        Value::Bool(b) => (*b).into(),
+        Value::Int(i) => (*i).into(),
+        Value::Float(x) => (*x).into(),
+        Value::Str(s) => s.as_ref().into(),
+    }
+}

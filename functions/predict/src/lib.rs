@@ -4,12 +4,14 @@
 //! - [`config`]: settings from the environment;
 //! - [`state`], [`cache`]: the store and the loaded-model cache shared by handlers;
 //! - [`app`]: routes and handlers (translation only; scoring is `riskfn_core::scoring`);
-//! - [`error`]: the mapping of errors to HTTP answers.
+//! - [`error`]: the mapping of errors to HTTP answers;
+//! - [`lambda`]: the Lambda entry service (API Gateway stage handling).
 
 pub mod app;
 pub mod cache;
 pub mod config;
 pub mod error;
+pub mod lambda;
 pub mod state;
 
 pub use app::router;

@@ -1,7 +1,7 @@
 //! The `predict` Lambda: API Gateway (REST or HTTP API) or a Function URL in front of the
 //! same router the local server runs.
 
-use riskfn_predict::{AppState, Config, router};
+use riskfn_predict::{AppState, Config, lambda};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
@@ -9,5 +9,5 @@ async fn main() -> Result<(), lambda_http::Error> {
     lambda_http::tracing::init_default_subscriber();
     let config = Config::from_env()?;
     let state = AppState::open(config).await?;
-    lambda_http::run(router(state)).await
+    lambda_http::run(lambda::service(state)).await
 }

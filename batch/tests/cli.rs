@@ -1,0 +1,168 @@
+//! The `riskfn` binary as a user runs it: exit codes, messages, `--json`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let d =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn riskfn(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_riskfn"))
+        .current_dir(repo())
+        .args(args)
+        .output()
+        .expect("run riskfn")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A copy of the bundled pipeline with `02_features.sql` replaced.
+fn pipeline_with_features_sql(dir: &Path, sql: &str) -> PathBuf {
+    let src = repo().join("sql/german_credit");
+    let dst = dir.join("german_credit");
+    std::fs::create_dir_all(dst.join("data")).unwrap();
+    for f in [
+        "pipeline.toml",
+        "01_clean.sql",
+        "data/german_credit.parquet",
+    ] {
+        std::fs::copy(src.join(f), dst.join(f)).unwrap();
+    }
+    std::fs::write(dst.join("02_features.sql"), sql).unwrap();
+    dst
+}
+
+#[test]
+fn train_then_score_with_json_output() {
+    let dir = scratch("train");
+    let store = dir.join("store");
+    let out = riskfn(&[
+        "train",
+        "--pipeline",
+        "german_credit",
+        "--store",
+        store.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is JSON");
+    assert_eq!(report["pipeline"], "german_credit");
+    assert_eq!(report["model"]["family"], "logistic_regression");
+    assert!(report["version"].as_str().is_some_and(|v| !v.is_empty()));
+    assert!(report["metrics"]["test"]["roc_auc"].as_f64().unwrap() >= 0.80);
+
+    let scores = dir.join("scores.parquet");
+    let out = riskfn(&[
+        "score",
+        "--pipeline",
+        "german_credit",
+        "--data",
+        "sql/german_credit/data/german_credit.parquet",
+        "--out",
+        scores.to_str().unwrap(),
+        "--store",
+        store.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (r["rows"].as_u64(), r["failed"].as_u64()),
+        (Some(1000), Some(0))
+    );
+    assert!(scores.is_file());
+}
+
+#[test]
+fn an_unknown_pipeline_exits_non_zero_and_says_which() {
+    let out = riskfn(&[
+        "train",
+        "--pipeline",
+        "no_such_pipeline",
+        "--store",
+        "/nonexistent/never",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("no_such_pipeline"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_sql_syntax_error_names_the_file_and_position() {
+    let dir = scratch("syntax");
+    let p = pipeline_with_features_sql(&dir, "SELECT *, ln(credit_amount) AS x\nFORM clean\n");
+    let store = dir.join("store");
+    let out = riskfn(&[
+        "train",
+        "--pipeline",
+        p.to_str().unwrap(),
+        "--store",
+        store.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let e = stderr(&out);
+    assert!(
+        e.contains("02_features.sql") && e.contains("Line: 2"),
+        "{e}"
+    );
+    assert!(!store.exists(), "a failed run wrote to the store");
+}
+
+#[test]
+fn aggregates_and_windows_are_refused_as_not_row_local() {
+    let dir = scratch("rowlocal");
+    for sql in [
+        "SELECT *, avg(credit_amount) OVER () AS mean_amount FROM clean",
+        "SELECT age, max(creditability) AS creditability FROM clean GROUP BY age",
+    ] {
+        let p = pipeline_with_features_sql(&dir, sql);
+        let out = riskfn(&[
+            "train",
+            "--pipeline",
+            p.to_str().unwrap(),
+            "--store",
+            dir.join("s").to_str().unwrap(),
+        ]);
+        assert!(!out.status.success());
+        assert!(stderr(&out).contains("not row-local"), "{}", stderr(&out));
+    }
+}
+
+#[test]
+fn a_function_the_online_side_lacks_is_refused_with_the_feature_named() {
+    let dir = scratch("func");
+    let p = pipeline_with_features_sql(
+        &dir,
+        "SELECT *, substr(purpose, 1, 4) AS purpose_prefix FROM clean",
+    );
+    let out = riskfn(&[
+        "train",
+        "--pipeline",
+        p.to_str().unwrap(),
+        "--store",
+        dir.join("s").to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let e = stderr(&out);
+    assert!(
+        e.contains("feature purpose_prefix cannot run online") && e.contains("substr"),
+        "{e}"
+    );
+}

@@ -1,0 +1,237 @@
+//! The first slice: train the bundled pipeline, publish, score in batch and online.
+
+use std::collections::HashMap;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use riskfn_batch::job::ScoreOptions;
+use riskfn_core::registry::Registry;
+use riskfn_core::store::LocalStore;
+use riskfn_predict::{AppState, Config};
+use riskfn_tests::{fresh_dir, german, records, repo, sql_dir, train};
+use tower::ServiceExt;
+
+use super::tmp;
+
+fn german_data() -> std::path::PathBuf {
+    repo().join("sql/german_credit/data/german_credit.parquet")
+}
+
+#[tokio::test]
+async fn german_credit_trains_publishes_and_beats_the_bar() {
+    let t = german(&tmp()).await;
+    let r = &t.report;
+    // The reference (scikit-learn) logistic regression reaches 0.820 on this identical split.
+    assert!(
+        r.metrics.test.roc_auc >= 0.80,
+        "test AUC {}",
+        r.metrics.test.roc_auc
+    );
+    assert!(r.model.converged, "logistic regression did not converge");
+    // Split sizes and adverse counts published with the data (../data/README.md).
+    let counts: Vec<(u64, u64)> = ["train", "validation", "test"]
+        .iter()
+        .map(|s| (r.data.split[*s].rows, r.data.split[*s].positives))
+        .collect();
+    assert_eq!(counts, [(599, 194), (184, 46), (217, 60)]);
+
+    let registry = Registry::new(std::sync::Arc::new(LocalStore::new(&t.store)));
+    assert_eq!(
+        registry.versions("german_credit").await.unwrap(),
+        vec![r.version.clone()]
+    );
+    let (champion, _) = registry.champion("german_credit").await.unwrap().unwrap();
+    assert_eq!(champion.version, r.version);
+    let loaded = registry.load("german_credit", &r.version).await.unwrap();
+    assert_eq!(loaded.manifest.metrics.test.roc_auc, r.metrics.test.roc_auc);
+}
+
+async fn post_json(
+    app: axum::Router,
+    uri: &str,
+    body: &serde_json::Value,
+) -> (StatusCode, serde_json::Value) {
+    let req = Request::post(uri)
+        .header("content-type", "application/json")
+        .body(Body::from(serde_json::to_vec(body).unwrap()))
+        .unwrap();
+    let resp = app.oneshot(req).await.unwrap();
+    let status = resp.status();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// One scoring path: `riskfn score` and the HTTP handler give every raw row the identical
+/// probability (bit for bit).
+#[tokio::test]
+async fn batch_score_and_handler_agree_on_every_row() {
+    let t = german(&tmp()).await;
+    let dir = fresh_dir(&tmp(), "score");
+    let out = dir.join("scores.parquet");
+    let rep = riskfn_batch::job::score(&ScoreOptions {
+        pipeline: "german_credit".into(),
+        version: None,
+        data: german_data().display().to_string(),
+        out: out.clone(),
+        store: t.store.display().to_string(),
+    })
+    .await
+    .unwrap();
+    assert_eq!((rep.rows, rep.scored, rep.failed), (1000, 1000, 0));
+
+    let scored = records(&out, &[]).await;
+    let batch: HashMap<u64, f64> = scored
+        .iter()
+        .map(|r| {
+            (
+                r["row_id"].as_u64().unwrap(),
+                r["probability"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+
+    let config = Config {
+        store: t.store.display().to_string(),
+        ..Config::default()
+    };
+    let app = riskfn_predict::router(AppState::open(config).await.unwrap());
+    let raw = records(&german_data(), &["creditability"]).await;
+    let (status, body) = post_json(
+        app,
+        "/v1/pipelines/german_credit/predict",
+        &serde_json::Value::from(raw.clone()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["version"], t.report.version.as_str());
+    let online = body["predictions"].as_array().unwrap();
+    assert_eq!(online.len(), raw.len());
+    for (i, p) in online.iter().enumerate() {
+        let row_id = i as u64 + 1;
+        let p = p["probability"].as_f64().unwrap();
+        assert_eq!(
+            p.to_bits(),
+            batch[&row_id].to_bits(),
+            "row {row_id}: online {p} batch {}",
+            batch[&row_id]
+        );
+    }
+}
+
+fn copy_pipeline(
+    to: &std::path::Path,
+    edit: impl Fn(&str, String) -> String,
+) -> std::path::PathBuf {
+    let src = sql_dir().join("german_credit");
+    let dst = to.join("german_credit");
+    std::fs::create_dir_all(dst.join("data")).unwrap();
+    std::fs::copy(
+        src.join("data/german_credit.parquet"),
+        dst.join("data/german_credit.parquet"),
+    )
+    .unwrap();
+    for entry in std::fs::read_dir(&src).unwrap() {
+        let p = entry.unwrap().path();
+        if p.is_file() {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            let text = std::fs::read_to_string(&p).unwrap();
+            std::fs::write(dst.join(&name), edit(&name, text)).unwrap();
+        }
+    }
+    dst
+}
+
+async fn assert_nothing_published(store: &std::path::Path) {
+    let keys = riskfn_core::store::Store::list(&LocalStore::new(store), "")
+        .await
+        .unwrap();
+    assert!(keys.is_empty(), "a failed run left {keys:?}");
+}
+
+async fn train_at(
+    pipeline: &std::path::Path,
+    store: &std::path::Path,
+    data: Option<String>,
+) -> String {
+    train(&pipeline.display().to_string(), store, data)
+        .await
+        .expect_err("the run must fail")
+        .to_string()
+}
+
+#[tokio::test]
+async fn a_missing_column_is_named_and_nothing_is_published() {
+    let dir = fresh_dir(&tmp(), "missing-col");
+    let p = copy_pipeline(&dir, |name, text| {
+        if name == "02_features.sql" {
+            text.replace(
+                "ln(CAST(credit_amount AS DOUBLE))",
+                "ln(CAST(loan_amount AS DOUBLE))",
+            )
+        } else {
+            text
+        }
+    });
+    let store = dir.join("store");
+    let msg = train_at(&p, &store, None).await;
+    assert!(msg.contains("loan_amount"), "{msg}");
+    assert!(msg.contains("02_features.sql"), "{msg}");
+    assert_nothing_published(&store).await;
+}
+
+#[tokio::test]
+async fn a_corrupt_parquet_file_is_refused_and_nothing_is_published() {
+    let dir = fresh_dir(&tmp(), "corrupt");
+    let bad = dir.join("broken.parquet");
+    std::fs::write(&bad, b"PAR1 this is not a parquet file PAR1").unwrap();
+    let store = dir.join("store");
+    let msg = train_at(
+        &sql_dir().join("german_credit"),
+        &store,
+        Some(bad.display().to_string()),
+    )
+    .await;
+    assert!(
+        msg.contains("broken.parquet") && msg.contains("Parquet"),
+        "{msg}"
+    );
+    assert_nothing_published(&store).await;
+}
+
+#[tokio::test]
+async fn a_target_with_one_class_is_refused() {
+    let dir = fresh_dir(&tmp(), "one-class");
+    let p = copy_pipeline(&dir, |name, text| {
+        if name == "01_clean.sql" {
+            text.replace(
+                "WHERE credit_amount > 0",
+                "WHERE creditability = 'good' AND credit_amount > 0",
+            )
+        } else {
+            text
+        }
+    });
+    let store = dir.join("store");
+    let msg = train_at(&p, &store, None).await;
+    assert!(
+        msg.contains("two classes") && msg.contains("creditability"),
+        "{msg}"
+    );
+    assert_nothing_published(&store).await;
+}
+
+#[tokio::test]
+async fn an_unreachable_store_fails_before_training() {
+    let dir = fresh_dir(&tmp(), "bad-store");
+    let blocker = dir.join("file-not-folder");
+    std::fs::write(&blocker, b"x").unwrap();
+    let msg = train("german_credit", &blocker, None)
+        .await
+        .expect_err("must fail")
+        .to_string();
+    assert!(msg.contains("file-not-folder"), "{msg}");
+}
