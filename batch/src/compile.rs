@@ -14,19 +14,21 @@
 
 use std::sync::Arc;
 
+use arrow::array::RecordBatch;
 use arrow::datatypes::{DataType as ArrowType, Schema};
 use datafusion::catalog::MemTable;
 use datafusion::catalog::view::ViewTable;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{Column, ScalarValue};
 use datafusion::logical_expr::{Expr, LogicalPlan, Operator};
-use datafusion::prelude::SessionContext;
+use datafusion::prelude::{SessionConfig, SessionContext};
 use riskfn_core::expr::{BinaryOp, Expr as Online, Func};
 use riskfn_core::schema::{RawField, RawSchema};
 use riskfn_core::value::{DataType, Value};
 
 use crate::error::{Error, Result};
 use crate::pipeline::{Pipeline, RAW_TABLE};
+use crate::source::RawData;
 
 /// A row-local pipeline as expressions over raw columns.
 #[derive(Debug, Clone)]
@@ -35,6 +37,38 @@ pub struct Flat {
     pub columns: Vec<(String, Expr)>,
     /// Rows are kept where every filter is true.
     pub filters: Vec<Expr>,
+}
+
+/// Run the pipeline's SQL exactly as written over the source's rows (no de-duplication) in
+/// one partition, so output rows keep the source order; returns the last file's rows. The
+/// reference the online evaluator and the golden files are checked against.
+pub async fn run_as_written(pipeline: &Pipeline, raw: &RawData) -> Result<Vec<RecordBatch>> {
+    let mut config = SessionConfig::new().with_target_partitions(1);
+    config.options_mut().sql_parser.enable_ident_normalization = false;
+    let ctx = SessionContext::new_with_config(config);
+    let columns: Vec<usize> = (0..raw.schema.fields().len()).collect();
+    let batches = raw
+        .batches
+        .iter()
+        .map(|b| b.project(&columns))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    ctx.register_table(
+        RAW_TABLE,
+        Arc::new(MemTable::try_new(raw.schema.clone(), vec![batches])?),
+    )?;
+    for f in &pipeline.sql {
+        let df = ctx.sql(&f.text).await.map_err(|e| Error::Sql {
+            file: format!("{}/{}", pipeline.name, f.file),
+            message: e.strip_backtrace(),
+        })?;
+        ctx.register_table(f.view.as_str(), df.into_view())?;
+    }
+    let last = pipeline
+        .sql
+        .last()
+        .map(|f| f.view.as_str())
+        .unwrap_or(RAW_TABLE);
+    Ok(ctx.table(last).await?.collect().await?)
 }
 
 /// Plan the pipeline's SQL files against a raw table of `raw_schema`, each file a view the

@@ -39,8 +39,8 @@ pub enum Error {
     },
 
     // --- training ---
-    #[error("training {family}: {message}")]
-    Training { family: String, message: String },
+    #[error(transparent)]
+    Training(#[from] riskfn_train::TrainError),
 
     // --- the store and the registry ---
     #[error(transparent)]

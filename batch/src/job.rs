@@ -11,17 +11,18 @@ use riskfn_core::artifact::{
     SplitMetrics,
 };
 use riskfn_core::registry::{Registry, new_version_id, now_rfc3339};
+use riskfn_core::s3::S3Settings;
 use riskfn_core::scoring::Scorer;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::fit;
-use crate::metrics::evaluate;
 use crate::pipeline::{CONFIG_FILE, Pipeline};
 use crate::prepare::prepare;
 use crate::source;
 use crate::split::Split;
-use crate::train::{self, GridPoint};
+use riskfn_train::metrics::evaluate;
+use riskfn_train::{GridPoint, logistic as train};
 
 pub const CODE_VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -32,6 +33,8 @@ pub struct TrainOptions {
     /// Overrides the pipeline's own source.
     pub data: Option<String>,
     pub store: String,
+    /// How to reach S3 for `s3://` sources and stores.
+    pub s3: S3Settings,
 }
 
 /// What a training run did, as printed (`--json`) and stored (`report.json`).
@@ -66,11 +69,14 @@ pub struct FeatureReport {
 pub async fn train(opts: &TrainOptions) -> Result<TrainReport> {
     let pipeline = Pipeline::locate(&opts.pipeline, &opts.sql_dir)?;
     let data_uri = opts.data.clone().unwrap_or_else(|| pipeline.source.clone());
-    // Open the store first: an unreachable store fails the run before any work.
-    let registry = Registry::new(riskfn_core::store::open(&opts.store).await?);
+    // Reach the store first: an unreachable store or bad credentials fail the run before
+    // any work.
+    let registry = Registry::new(riskfn_core::store::open_with(&opts.store, &opts.s3).await?);
+    registry.champion(&pipeline.name).await?;
 
     let ctx = source::session();
-    let prepared = prepare(&ctx, &pipeline, &data_uri).await?;
+    let raw = source::read_with(&ctx, &data_uri, &opts.s3).await?;
+    let prepared = prepare(&ctx, &pipeline, raw).await?;
     let rows = |s| prepared.rows_of(s);
     let (train_rows, val_rows, test_rows) = (
         rows(Split::Train),
@@ -219,6 +225,7 @@ pub struct ScoreOptions {
     pub data: String,
     pub out: PathBuf,
     pub store: String,
+    pub s3: S3Settings,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -234,13 +241,13 @@ pub struct ScoreReport {
 /// Score every row of a data file with a published version; rows that fail validation get
 /// their reason in the `error` column and no score.
 pub async fn score(opts: &ScoreOptions) -> Result<ScoreReport> {
-    let registry = Registry::new(riskfn_core::store::open(&opts.store).await?);
+    let registry = Registry::new(riskfn_core::store::open_with(&opts.store, &opts.s3).await?);
     let version = registry
         .resolve(&opts.pipeline, opts.version.as_deref())
         .await?;
     let loaded = registry.load(&opts.pipeline, &version).await?;
     let ctx = source::session();
-    let raw = source::read(&ctx, &opts.data).await?;
+    let raw = source::read_with(&ctx, &opts.data, &opts.s3).await?;
     let out = crate::score::score_batches(&loaded.scorer, &raw)?;
     crate::score::write_parquet(&opts.out, &out)?;
     Ok(ScoreReport {

@@ -6,7 +6,8 @@
 //! - [`compile`]: SQL -> row-local expressions -> the online evaluator's form;
 //! - [`prepare`]: de-duplication, the SQL, labels, the split, online/offline parity check;
 //! - [`split`], [`convert`]: the hash split; Arrow columns to scalar values;
-//! - [`fit`], [`train`], [`metrics`]: preprocessing fitted on train, models, evaluation;
+//! - [`fit`]: preprocessing fitted on the training split (models and measures are in the
+//!   `riskfn-train` crate);
 //! - [`job`]: the `train` and `score` commands; [`score`]: batch scoring.
 
 pub mod compile;
@@ -14,12 +15,10 @@ pub mod convert;
 pub mod error;
 pub mod fit;
 pub mod job;
-pub mod metrics;
 pub mod pipeline;
 pub mod prepare;
 pub mod score;
 pub mod source;
 pub mod split;
-pub mod train;
 
 pub use error::{Error, Result};

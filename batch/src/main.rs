@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use riskfn_batch::job::{self, ScoreOptions, TrainOptions, TrainReport};
+use riskfn_core::s3::S3Settings;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -94,6 +95,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 sql_dir,
                 data,
                 store,
+                s3: S3Settings::from_env(),
             })
             .await?;
             if json {
@@ -116,6 +118,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 data,
                 out,
                 store,
+                s3: S3Settings::from_env(),
             })
             .await?;
             if json {

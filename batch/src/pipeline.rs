@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use riskfn_core::artifact::{Decision, check_name};
 use riskfn_core::schema::UnknownFields;
+use riskfn_train::LogisticSpec;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
@@ -22,6 +23,8 @@ struct RawConfig {
     target: TargetConfig,
     #[serde(default)]
     columns: ColumnsConfig,
+    #[serde(default)]
+    cleaning: CleaningConfig,
     #[serde(default)]
     split: SplitConfig,
     #[serde(default)]
@@ -59,6 +62,24 @@ struct ColumnsConfig {
     /// Integer-coded columns to one-hot encode instead of treating as numbers.
     #[serde(default)]
     categorical: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CleaningConfig {
+    #[serde(default)]
+    missing: MissingPolicy,
+}
+
+/// What happens to rows with a missing (NULL or NaN) feature value.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MissingPolicy {
+    /// Numeric: the training median; categorical: the level "missing".
+    #[default]
+    Impute,
+    /// Dropped before the split; online, such a record is refused (400).
+    Drop,
 }
 
 #[derive(Debug, Deserialize)]
@@ -171,13 +192,6 @@ pub enum SplitRule {
     Column(String),
 }
 
-/// Logistic regression settings: the L2 grid (sklearn's `C`, linfa's `alpha = 1 / C`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct ModelSpec {
-    pub c_grid: Vec<f64>,
-    pub max_iterations: u64,
-}
-
 #[derive(Debug, Clone)]
 pub struct SqlFile {
     /// File name, e.g. `01_clean.sql`.
@@ -201,8 +215,9 @@ pub struct Pipeline {
     pub id: Option<String>,
     pub exclude: Vec<String>,
     pub categorical: Vec<String>,
+    pub missing: MissingPolicy,
     pub split: SplitRule,
-    pub model: ModelSpec,
+    pub model: LogisticSpec,
     pub decision: Decision,
     pub unknown_fields: UnknownFields,
     pub sql: Vec<SqlFile>,
@@ -312,8 +327,9 @@ impl Pipeline {
             id: raw.columns.id.filter(|s| !s.is_empty()),
             exclude: raw.columns.exclude,
             categorical: raw.columns.categorical,
+            missing: raw.cleaning.missing,
             split,
-            model: ModelSpec {
+            model: LogisticSpec {
                 c_grid: raw.model.c,
                 max_iterations: raw.model.max_iterations,
             },

@@ -12,15 +12,15 @@ use datafusion::logical_expr::Expr;
 use datafusion::prelude::SessionContext;
 use riskfn_core::artifact::{DataSummary, SplitCount};
 use riskfn_core::expr::Expr as Online;
-use riskfn_core::preprocess::category_key;
+use riskfn_core::preprocess::{category_key, numeric_value};
 use riskfn_core::schema::RawSchema;
 use riskfn_core::value::Value;
 
 use crate::compile::{self, OnlineSchemaBuilder, to_online};
 use crate::convert;
 use crate::error::{Error, Result};
-use crate::pipeline::{Pipeline, SplitRule};
-use crate::source::{self, ROW_ID};
+use crate::pipeline::{MissingPolicy, Pipeline, SplitRule};
+use crate::source::{ROW_ID, RawData};
 use crate::split::{Split, hash_split};
 
 /// One feature: its online expression, whether it is one-hot encoded, and its values.
@@ -62,13 +62,8 @@ fn col(name: &str) -> Expr {
     Expr::Column(Column::new_unqualified(name))
 }
 
-/// Run the pipeline over `source_uri` (default: the pipeline's own source).
-pub async fn prepare(
-    ctx: &SessionContext,
-    pipeline: &Pipeline,
-    source_uri: &str,
-) -> Result<Prepared> {
-    let raw = source::read(ctx, source_uri).await?;
+/// Run the pipeline over the source's rows.
+pub async fn prepare(ctx: &SessionContext, pipeline: &Pipeline, raw: RawData) -> Result<Prepared> {
     let logical = compile::plan(ctx, pipeline, &raw.schema).await?;
     let flat = compile::flatten(&logical)?;
 
@@ -181,23 +176,18 @@ pub async fn prepare(
         )));
     }
     let n = out.num_rows();
-    let row_ids: Vec<u64> = out.column(0).as_primitive::<UInt64Type>().values().to_vec();
+    let mut row_ids: Vec<u64> = out.column(0).as_primitive::<UInt64Type>().values().to_vec();
     let n_raw = raw_schema.fields.len();
-    let raw_cols: Vec<Vec<Value>> = (0..n_raw)
+    let mut raw_cols: Vec<Vec<Value>> = (0..n_raw)
         .map(|i| convert::values(&raw_schema.fields[i].name, out.column(1 + i)))
         .collect::<Result<_>>()?;
     let out_col = |i: usize| out.column(1 + n_raw + i);
-
-    // Raw fields: requests may omit those the data itself leaves empty.
-    for (f, vals) in raw_schema.fields.iter_mut().zip(&raw_cols) {
-        f.nullable = vals.iter().any(Value::is_null);
-    }
 
     let labels = labels(
         pipeline,
         &convert::values(&pipeline.target, out_col(target_idx))?,
     )?;
-    let splits: Vec<Split> = match (&pipeline.split, split_idx) {
+    let mut splits: Vec<Split> = match (&pipeline.split, split_idx) {
         (SplitRule::Hash { train, validation }, _) => row_ids
             .iter()
             .map(|&r| hash_split(r, *train, *validation))
@@ -219,7 +209,7 @@ pub async fn prepare(
         (SplitRule::Column(_), None) => unreachable!("split column resolved above"),
     };
 
-    let mut features = Vec::with_capacity(feature_idx.len());
+    let mut features: Vec<FeatureColumn> = Vec::with_capacity(feature_idx.len());
     for (k, &i) in feature_idx.iter().enumerate() {
         let name = names[i];
         let array = out_col(i);
@@ -254,6 +244,40 @@ pub async fn prepare(
         });
     }
 
+    let mut labels = labels;
+    let mut dropped_missing = 0;
+    if pipeline.missing == MissingPolicy::Drop {
+        let keep: Vec<bool> = (0..n)
+            .map(|r| {
+                features.iter().all(|f| {
+                    let v = &f.values[r];
+                    if f.categorical {
+                        !v.is_null()
+                    } else {
+                        numeric_value(v).is_some()
+                    }
+                })
+            })
+            .collect();
+        dropped_missing = keep.iter().filter(|k| !**k).count() as u64;
+        retain(&mut row_ids, &keep);
+        retain(&mut labels, &keep);
+        retain(&mut splits, &keep);
+        raw_cols.iter_mut().for_each(|c| retain(c, &keep));
+        features
+            .iter_mut()
+            .for_each(|f| retain(&mut f.values, &keep));
+        if row_ids.is_empty() {
+            return Err(Error::Data(format!(
+                "no rows left after cleaning: all {n} rows have a missing feature value and the pipeline drops them"
+            )));
+        }
+    }
+    // Raw fields: requests may omit those the (kept) data itself leaves empty.
+    for (f, vals) in raw_schema.fields.iter_mut().zip(&raw_cols) {
+        f.nullable = vals.iter().any(Value::is_null);
+    }
+
     verify_parity(&features, &raw_cols, &row_ids)?;
 
     let mut split_counts: BTreeMap<String, SplitCount> = BTreeMap::new();
@@ -285,9 +309,19 @@ pub async fn prepare(
             rows_read: raw.rows,
             duplicates_dropped: raw.rows - n_dedup,
             rows_filtered: n_dedup - n as u64,
+            rows_dropped_missing: dropped_missing,
             split: split_counts,
         },
     })
+}
+
+/// Keep the elements whose `keep` flag is set.
+fn retain<T>(v: &mut Vec<T>, keep: &[bool]) {
+    let mut i = 0;
+    v.retain(|_| {
+        i += 1;
+        keep[i - 1]
+    });
 }
 
 /// The target as booleans (adverse = the configured positive value), with checks.

@@ -1,6 +1,9 @@
 //! End-to-end tests: batch -> store -> functions, on the bundled data.
 
 mod api;
+mod parity;
+mod pipelines;
+mod sources;
 mod spine;
 
 use std::path::PathBuf;

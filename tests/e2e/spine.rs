@@ -9,7 +9,7 @@ use riskfn_batch::job::ScoreOptions;
 use riskfn_core::registry::Registry;
 use riskfn_core::store::LocalStore;
 use riskfn_predict::{AppState, Config};
-use riskfn_tests::{fresh_dir, german, records, repo, sql_dir, train};
+use riskfn_tests::{copy_pipeline, fresh_dir, german, records, repo, sql_dir, train};
 use tower::ServiceExt;
 
 use super::tmp;
@@ -78,6 +78,7 @@ async fn batch_score_and_handler_agree_on_every_row() {
         data: german_data().display().to_string(),
         out: out.clone(),
         store: t.store.display().to_string(),
+        s3: Default::default(),
     })
     .await
     .unwrap();
@@ -122,37 +123,14 @@ async fn batch_score_and_handler_agree_on_every_row() {
     }
 }
 
-fn copy_pipeline(
-    to: &std::path::Path,
-    edit: impl Fn(&str, String) -> String,
-) -> std::path::PathBuf {
-    let src = sql_dir().join("german_credit");
-    let dst = to.join("german_credit");
-    std::fs::create_dir_all(dst.join("data")).unwrap();
-    std::fs::copy(
-        src.join("data/german_credit.parquet"),
-        dst.join("data/german_credit.parquet"),
-    )
-    .unwrap();
-    for entry in std::fs::read_dir(&src).unwrap() {
-        let p = entry.unwrap().path();
-        if p.is_file() {
-            let name = p.file_name().unwrap().to_string_lossy().into_owned();
-            let text = std::fs::read_to_string(&p).unwrap();
-            std::fs::write(dst.join(&name), edit(&name, text)).unwrap();
-        }
-    }
-    dst
-}
-
-async fn assert_nothing_published(store: &std::path::Path) {
+pub(crate) async fn assert_nothing_published(store: &std::path::Path) {
     let keys = riskfn_core::store::Store::list(&LocalStore::new(store), "")
         .await
         .unwrap();
     assert!(keys.is_empty(), "a failed run left {keys:?}");
 }
 
-async fn train_at(
+pub(crate) async fn train_at(
     pipeline: &std::path::Path,
     store: &std::path::Path,
     data: Option<String>,
@@ -166,7 +144,7 @@ async fn train_at(
 #[tokio::test]
 async fn a_missing_column_is_named_and_nothing_is_published() {
     let dir = fresh_dir(&tmp(), "missing-col");
-    let p = copy_pipeline(&dir, |name, text| {
+    let p = copy_pipeline("german_credit", &dir, |name, text| {
         if name == "02_features.sql" {
             text.replace(
                 "ln(CAST(credit_amount AS DOUBLE))",
@@ -205,7 +183,7 @@ async fn a_corrupt_parquet_file_is_refused_and_nothing_is_published() {
 #[tokio::test]
 async fn a_target_with_one_class_is_refused() {
     let dir = fresh_dir(&tmp(), "one-class");
-    let p = copy_pipeline(&dir, |name, text| {
+    let p = copy_pipeline("german_credit", &dir, |name, text| {
         if name == "01_clean.sql" {
             text.replace(
                 "WHERE credit_amount > 0",

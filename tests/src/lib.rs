@@ -8,6 +8,8 @@ use riskfn_batch::job::{TrainOptions, TrainReport};
 use riskfn_core::value::Value;
 use tokio::sync::OnceCell;
 
+pub mod s3_server;
+
 /// The repository root.
 pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -39,8 +41,30 @@ pub async fn train(
         sql_dir: sql_dir(),
         data,
         store: store.display().to_string(),
+        s3: Default::default(),
     })
     .await
+}
+
+/// A copy of the bundled pipeline `name` (config, SQL and data) under `to`, each text file
+/// passed through `edit(file_name, text)`.
+pub fn copy_pipeline(name: &str, to: &Path, edit: impl Fn(&str, String) -> String) -> PathBuf {
+    let src = sql_dir().join(name);
+    let dst = to.join(name);
+    std::fs::create_dir_all(dst.join("data")).expect("create pipeline copy");
+    for entry in std::fs::read_dir(src.join("data")).expect("data folder") {
+        let p = entry.expect("entry").path();
+        std::fs::copy(&p, dst.join("data").join(p.file_name().expect("name"))).expect("copy data");
+    }
+    for entry in std::fs::read_dir(&src).expect("pipeline folder") {
+        let p = entry.expect("entry").path();
+        if p.is_file() {
+            let file = p.file_name().expect("name").to_string_lossy().into_owned();
+            let text = std::fs::read_to_string(&p).expect("read");
+            std::fs::write(dst.join(&file), edit(&file, text)).expect("write");
+        }
+    }
+    dst
 }
 
 /// A store holding one trained german_credit version.

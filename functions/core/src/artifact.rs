@@ -164,6 +164,9 @@ pub struct DataSummary {
     pub rows_read: u64,
     pub duplicates_dropped: u64,
     pub rows_filtered: u64,
+    /// Rows dropped for a missing feature value (when the pipeline drops rather than imputes).
+    #[serde(default)]
+    pub rows_dropped_missing: u64,
     pub split: BTreeMap<String, SplitCount>,
 }
 

@@ -4,40 +4,96 @@
 use async_trait::async_trait;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::{RequestChecksumCalculation, ResponseChecksumValidation};
-use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
 
 use crate::error::{Error, Result};
 use crate::store::{Object, PutMode, Store, check_key};
 
-/// S3 settings beyond the standard AWS ones.
+/// Where and how to reach S3 (or an S3-compatible server).
 ///
-/// Read by [`S3Settings::from_env`]:
-/// - `AWS_ENDPOINT_URL` (or `AWS_ENDPOINT_URL_S3`): an S3-compatible server; read by the AWS
-///   SDK itself, and here only to default path-style addressing on;
-/// - `RISKFN_S3_PATH_STYLE` (`true`/`false`): force path-style addressing
+/// [`S3Settings::from_env`] reads:
+/// - `AWS_ENDPOINT_URL_S3` or `AWS_ENDPOINT_URL`: an S3-compatible server (default: AWS);
+/// - `AWS_REGION` or `AWS_DEFAULT_REGION`;
+/// - `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`: static credentials
+///   (otherwise the SDK's chain: profile files, web identity, container and instance roles;
+///   a Lambda's role arrives as these variables);
+/// - `RISKFN_S3_PATH_STYLE` (`true`/`false`): path-style addressing
 ///   (`http://host/bucket/key`); default: on when an endpoint URL is set.
-///
-/// Region and credentials come from the SDK's standard chain: `AWS_REGION`,
-/// `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` / `AWS_SESSION_TOKEN`, profile files, web
-/// identity, container and instance roles (Lambda's role arrives as environment variables).
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct S3Settings {
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    pub session_token: Option<String>,
     pub path_style: bool,
+}
+
+impl std::fmt::Debug for S3Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print secrets.
+        f.debug_struct("S3Settings")
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("access_key_id", &self.access_key_id)
+            .field("path_style", &self.path_style)
+            .finish_non_exhaustive()
+    }
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
 impl S3Settings {
     pub fn from_env() -> Self {
-        let endpoint = std::env::var_os("AWS_ENDPOINT_URL_S3")
-            .or_else(|| std::env::var_os("AWS_ENDPOINT_URL"))
-            .is_some();
-        let path_style = match std::env::var("RISKFN_S3_PATH_STYLE").ok().as_deref() {
+        let endpoint = env("AWS_ENDPOINT_URL_S3").or_else(|| env("AWS_ENDPOINT_URL"));
+        let path_style = match env("RISKFN_S3_PATH_STYLE").as_deref() {
             Some("1" | "true" | "yes") => true,
             Some("0" | "false" | "no") => false,
-            _ => endpoint,
+            _ => endpoint.is_some(),
         };
-        S3Settings { path_style }
+        S3Settings {
+            endpoint,
+            region: env("AWS_REGION").or_else(|| env("AWS_DEFAULT_REGION")),
+            access_key_id: env("AWS_ACCESS_KEY_ID"),
+            secret_access_key: env("AWS_SECRET_ACCESS_KEY"),
+            session_token: env("AWS_SESSION_TOKEN"),
+            path_style,
+        }
+    }
+}
+
+/// A one-line account of an SDK error: the service's code and message, or why the request
+/// never got an answer.
+fn describe<E, R>(e: &SdkError<E, R>) -> String
+where
+    E: std::error::Error + ProvideErrorMetadata + 'static,
+    R: std::fmt::Debug,
+{
+    match e {
+        SdkError::ServiceError(se) => {
+            let err = se.err();
+            let code = err.code().unwrap_or("unknown error");
+            match err.message() {
+                Some(m) => format!("{code}: {m}"),
+                None => code.to_owned(),
+            }
+        }
+        SdkError::TimeoutError(_) => "request timed out".to_owned(),
+        SdkError::DispatchFailure(_) => {
+            // The innermost cause says what happened (e.g. connection refused).
+            let mut source: Option<&dyn std::error::Error> = std::error::Error::source(e);
+            let mut last = e.to_string();
+            while let Some(s) = source {
+                last = s.to_string();
+                source = s.source();
+            }
+            format!("cannot reach the server: {last}")
+        }
+        other => DisplayErrorContext(other).to_string(),
     }
 }
 
@@ -51,7 +107,23 @@ pub struct S3Store {
 
 impl S3Store {
     pub async fn new(bucket: &str, prefix: &str, settings: &S3Settings) -> Self {
-        let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+        if let Some(e) = &settings.endpoint {
+            loader = loader.endpoint_url(e);
+        }
+        if let Some(r) = &settings.region {
+            loader = loader.region(aws_config::Region::new(r.clone()));
+        }
+        if let (Some(id), Some(secret)) = (&settings.access_key_id, &settings.secret_access_key) {
+            loader = loader.credentials_provider(aws_sdk_s3::config::Credentials::new(
+                id,
+                secret,
+                settings.session_token.clone(),
+                None,
+                "riskfn-settings",
+            ));
+        }
+        let shared = loader.load().await;
         let conf = aws_sdk_s3::config::Builder::from(&shared)
             .force_path_style(settings.path_style)
             // S3-compatible servers reject or ignore the newer default checksums.
@@ -76,13 +148,10 @@ impl S3Store {
 
     fn err<E, R>(&self, what: &str, e: &SdkError<E, R>) -> Error
     where
-        E: std::error::Error + 'static,
+        E: std::error::Error + ProvideErrorMetadata + 'static,
         R: std::fmt::Debug,
     {
-        Error::store(
-            self.location(),
-            format!("{what}: {}", DisplayErrorContext(e)),
-        )
+        Error::store(self.location(), format!("{what}: {}", describe(e)))
     }
 
     async fn read(&self, key: &str, if_none_match: Option<&str>) -> Result<Option<Object>> {

@@ -48,15 +48,17 @@ pub trait Store: Send + Sync + Debug {
 
 /// Open the store a URI names: `s3://bucket[/prefix]`, `file:///path`, or a plain path.
 pub async fn open(uri: &str) -> Result<Arc<dyn Store>> {
+    open_with(uri, &crate::s3::S3Settings::from_env()).await
+}
+
+/// [`open`] with explicit S3 settings.
+pub async fn open_with(uri: &str, s3: &crate::s3::S3Settings) -> Result<Arc<dyn Store>> {
     if let Some(rest) = uri.strip_prefix("s3://") {
         let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
         if bucket.is_empty() {
             return Err(Error::store(uri, "no bucket in the URI"));
         }
-        let cfg = crate::s3::S3Settings::from_env();
-        return Ok(Arc::new(
-            crate::s3::S3Store::new(bucket, prefix, &cfg).await,
-        ));
+        return Ok(Arc::new(crate::s3::S3Store::new(bucket, prefix, s3).await));
     }
     let path = uri.strip_prefix("file://").unwrap_or(uri);
     if path.is_empty() {

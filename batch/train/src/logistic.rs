@@ -8,9 +8,15 @@ use ndarray::{Array1, Array2, ArrayView1};
 use riskfn_core::model::{Linear, Model, sigmoid};
 use serde::Serialize;
 
-use crate::error::{Error, Result};
 use crate::metrics::roc_auc;
-use crate::pipeline::ModelSpec;
+use crate::{Result, TrainError};
+
+/// Logistic regression settings: the L2 grid (scikit-learn's `C`; linfa's `alpha = 1 / C`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogisticSpec {
+    pub c_grid: Vec<f64>,
+    pub max_iterations: u64,
+}
 
 /// One grid point and how it did.
 #[derive(Debug, Clone, Serialize)]
@@ -36,7 +42,7 @@ const CONVERGED_GRADIENT: f64 = 1e-4;
 /// L2 logistic regression over the `C` grid (linfa's `alpha = 1 / C`, the same objective as
 /// scikit-learn's `C`), keeping the best validation ROC AUC.
 pub fn logistic(
-    spec: &ModelSpec,
+    spec: &LogisticSpec,
     x_train: &Array2<f64>,
     y_train: &Array1<bool>,
     x_val: &Array2<f64>,
@@ -52,7 +58,7 @@ pub fn logistic(
             .max_iterations(spec.max_iterations)
             .gradient_tolerance(1e-6)
             .fit(&dataset)
-            .map_err(|e| Error::Training {
+            .map_err(|e| TrainError {
                 family: "logistic_regression".into(),
                 message: format!("C={c}: {e}"),
             })?;
@@ -87,7 +93,7 @@ pub fn logistic(
         }
         grid.push(point);
     }
-    let (chosen, linear) = best.ok_or_else(|| Error::Training {
+    let (chosen, linear) = best.ok_or_else(|| TrainError {
         family: "logistic_regression".into(),
         message: "empty grid".into(),
     })?;
@@ -142,7 +148,7 @@ mod tests {
             .gradient_tolerance(1e-6)
             .fit(&Dataset::new(x.clone(), y.clone()))
             .unwrap();
-        let spec = ModelSpec {
+        let spec = LogisticSpec {
             c_grid: vec![10.0],
             max_iterations: 100,
         };
