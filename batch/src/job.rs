@@ -10,12 +10,13 @@ use riskfn_core::artifact::{
     DataSummary, FORMAT_VERSION, MODEL_FILE, Manifest, ModelSummary, REPORT_FILE, ScoringArtifact,
     SplitMetrics,
 };
+use riskfn_core::gate::GateRecord;
 use riskfn_core::registry::{Registry, new_version_id, now_rfc3339};
 use riskfn_core::s3::S3Settings;
 use riskfn_core::scoring::Scorer;
 use serde::Serialize;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::fit;
 use crate::pipeline::{CONFIG_FILE, Pipeline};
 use crate::prepare::prepare;
@@ -35,6 +36,8 @@ pub struct TrainOptions {
     pub store: String,
     /// How to reach S3 for `s3://` sources and stores.
     pub s3: S3Settings,
+    /// Promote even if the gate refuses.
+    pub force: bool,
 }
 
 /// What a training run did, as printed (`--json`) and stored (`report.json`).
@@ -44,6 +47,10 @@ pub struct TrainReport {
     pub version: String,
     pub store: String,
     pub champion: bool,
+    /// Decided after publishing: absent from the stored `report.json`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub promotion: Option<Promotion>,
+    pub gate: GateRecord,
     pub model: ModelReport,
     pub metrics: SplitMetrics,
     pub data: DataSummary,
@@ -72,7 +79,12 @@ pub async fn train(opts: &TrainOptions) -> Result<TrainReport> {
     // Reach the store first: an unreachable store or bad credentials fail the run before
     // any work.
     let registry = Registry::new(riskfn_core::store::open_with(&opts.store, &opts.s3).await?);
-    registry.champion(&pipeline.name).await?;
+    // The champion this run is compared with (and whose pointer it may move).
+    let current = registry.champion(&pipeline.name).await?;
+    let champion_manifest = match &current {
+        Some((c, _)) => Some(registry.manifest(&pipeline.name, &c.version).await?),
+        None => None,
+    };
 
     let ctx = source::session();
     let raw = source::read_with(&ctx, &data_uri, &opts.s3).await?;
@@ -121,6 +133,12 @@ pub async fn train(opts: &TrainOptions) -> Result<TrainReport> {
         test: evaluate(&y_test, &train::probabilities(linear, &x_test), threshold),
     };
 
+    let gate = pipeline.gate.evaluate(
+        &metrics.validation,
+        champion_manifest
+            .as_ref()
+            .map(|m| (m.version.as_str(), &m.metrics.validation)),
+    );
     let version = new_version_id();
     let artifact = ScoringArtifact {
         format: FORMAT_VERSION,
@@ -140,6 +158,8 @@ pub async fn train(opts: &TrainOptions) -> Result<TrainReport> {
         version: version.clone(),
         store: registry.store().location(),
         champion: false,
+        promotion: None,
+        gate: gate.clone(),
         model: ModelReport {
             family: trained.model.family().to_owned(),
             params: trained.chosen.params.clone(),
@@ -185,31 +205,84 @@ pub async fn train(opts: &TrainOptions) -> Result<TrainReport> {
         },
         metrics,
         data: prepared.summary.clone(),
+        gate: Some(gate.clone()),
         files: BTreeMap::new(),
     };
     registry.publish(manifest, files).await?;
-    tracing::info!(pipeline = %pipeline.name, %version, "published");
+    tracing::info!(pipeline = %pipeline.name, %version, gate = gate.passed, "published");
 
-    let current = registry.champion(&pipeline.name).await?;
-    registry
-        .set_champion(
-            &pipeline.name,
-            &version,
-            current.as_ref().map(|(c, etag)| (c, etag.as_str())),
-        )
-        .await
-        .map_err(|e| match e {
-            riskfn_core::Error::PreconditionFailed { .. } => Error::Data(format!(
-                "version {version} is published, but another run moved the champion of {} first; \
-                 this version was not made champion",
-                pipeline.name
-            )),
-            other => other.into(),
-        })?;
+    let promotion = if gate.passed || opts.force {
+        let previous = current.as_ref().map(|(c, _)| c.version.clone());
+        promote(&registry, &pipeline.name, &version, current.as_ref())
+            .await?
+            .unwrap_or(if gate.passed {
+                Promotion::Promoted { previous }
+            } else {
+                Promotion::Forced {
+                    previous,
+                    gate: gate.reason.clone(),
+                }
+            })
+    } else {
+        Promotion::RefusedByGate {
+            reason: gate.reason.clone(),
+        }
+    };
     Ok(TrainReport {
-        champion: true,
+        champion: promotion.is_champion(),
+        promotion: Some(promotion),
         ..report
     })
+}
+
+/// What became of a trained version.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Promotion {
+    /// The gate passed and the champion pointer now names this version.
+    Promoted { previous: Option<String> },
+    /// Promoted although the gate refused (`--force`).
+    Forced {
+        previous: Option<String>,
+        gate: String,
+    },
+    /// Published, not champion: the gate refused.
+    RefusedByGate { reason: String },
+    /// Published, not champion: another run moved the pointer between this run's read and
+    /// its conditional write.
+    LostRace { champion: Option<String> },
+}
+
+impl Promotion {
+    pub fn is_champion(&self) -> bool {
+        matches!(self, Promotion::Promoted { .. } | Promotion::Forced { .. })
+    }
+}
+
+/// Move the champion pointer from `current` (as read) to `version` by a conditional write.
+/// `Ok(None)`: done; `Ok(Some(LostRace))`: another writer moved it first.
+pub async fn promote(
+    registry: &Registry,
+    pipeline: &str,
+    version: &str,
+    current: Option<&(riskfn_core::registry::Champion, String)>,
+) -> Result<Option<Promotion>> {
+    match registry
+        .set_champion(
+            pipeline,
+            version,
+            current.map(|(c, etag)| (c, etag.as_str())),
+        )
+        .await
+    {
+        Ok(_) => Ok(None),
+        Err(riskfn_core::Error::PreconditionFailed { .. }) => {
+            let now = registry.champion(pipeline).await?.map(|(c, _)| c.version);
+            tracing::warn!(pipeline, version, champion = ?now, "lost the race for the champion pointer");
+            Ok(Some(Promotion::LostRace { champion: now }))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Artifact files are pretty JSON, for people reading the store.

@@ -8,13 +8,15 @@
 //! - [`split`], [`convert`]: the hash split; Arrow columns to scalar values;
 //! - [`fit`]: preprocessing fitted on the training split (models and measures are in the
 //!   `riskfn-train` crate);
-//! - [`job`]: the `train` and `score` commands; [`score`]: batch scoring.
+//! - [`job`]: the `train` and `score` commands; [`score`]: batch scoring;
+//! - [`models`]: the registry commands (list, show, promote, rollback).
 
 pub mod compile;
 pub mod convert;
 pub mod error;
 pub mod fit;
 pub mod job;
+pub mod models;
 pub mod pipeline;
 pub mod prepare;
 pub mod score;

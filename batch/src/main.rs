@@ -1,12 +1,21 @@
 //! `riskfn`: train, score and serve credit-risk models.
+//!
+//! Exit codes: 0 success; 1 failure; 2 usage error; 10 trained (or asked to promote) but not
+//! made champion (the gate refused, or another run moved the champion first).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
-use riskfn_batch::job::{self, ScoreOptions, TrainOptions, TrainReport};
+use clap::{Args, Parser, Subcommand};
+use riskfn_batch::job::{self, Promotion, ScoreOptions, TrainOptions, TrainReport};
+use riskfn_batch::models;
+use riskfn_core::registry::Registry;
 use riskfn_core::s3::S3Settings;
+use riskfn_predict::config::DEFAULT_STORE;
+
+const EXIT_NOT_PROMOTED: u8 = 10;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -19,21 +28,30 @@ struct Cli {
     command: Command,
 }
 
+#[derive(Debug, Args)]
+struct StoreArg {
+    /// Model store: a folder, file:///path or s3://bucket/prefix.
+    #[arg(long, env = "RISKFN_STORE", default_value = DEFAULT_STORE)]
+    store: String,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Train a pipeline, evaluate it and publish a new version to the store.
+    /// Train a pipeline, evaluate it, publish a new version and promote it if it passes the gate.
     Train {
         /// Pipeline name (a folder under --sql-dir) or path to a pipeline folder.
         #[arg(long)]
         pipeline: String,
         #[arg(long, env = "RISKFN_SQL_DIR", default_value = "sql")]
         sql_dir: PathBuf,
-        /// Source data (Parquet/CSV file or folder); default: the pipeline's own.
+        /// Source data (Parquet/CSV file or folder, s3://...); default: the pipeline's own.
         #[arg(long)]
         data: Option<String>,
-        /// Model store: a folder, file:///path or s3://bucket/prefix.
-        #[arg(long, env = "RISKFN_STORE", default_value = riskfn_predict::config::DEFAULT_STORE)]
-        store: String,
+        #[command(flatten)]
+        store: StoreArg,
+        /// Promote even if the gate refuses.
+        #[arg(long)]
+        force: bool,
         /// Print the run's report as JSON.
         #[arg(long)]
         json: bool,
@@ -49,22 +67,68 @@ enum Command {
         data: String,
         #[arg(long)]
         out: PathBuf,
-        #[arg(long, env = "RISKFN_STORE", default_value = riskfn_predict::config::DEFAULT_STORE)]
-        store: String,
+        #[command(flatten)]
+        store: StoreArg,
         #[arg(long)]
         json: bool,
     },
+    /// The model registry: list, show, promote, roll back.
+    Models {
+        #[command(subcommand)]
+        command: ModelsCommand,
+    },
     /// Serve the prediction API locally (the same handlers as the Lambda).
     Serve {
-        #[arg(long, env = "RISKFN_STORE", default_value = riskfn_predict::config::DEFAULT_STORE)]
-        store: String,
+        #[command(flatten)]
+        store: StoreArg,
         #[arg(long, default_value = "127.0.0.1:8080")]
         addr: SocketAddr,
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum ModelsCommand {
+    /// Complete versions, oldest first, with their scores; `*` marks the champion.
+    List {
+        #[arg(long)]
+        pipeline: String,
+        #[command(flatten)]
+        store: StoreArg,
+        #[arg(long)]
+        json: bool,
+    },
+    /// A version's manifest (default: the champion's).
+    Show {
+        #[arg(long)]
+        pipeline: String,
+        #[arg(long)]
+        version: Option<String>,
+        #[command(flatten)]
+        store: StoreArg,
+    },
+    /// Make a version the champion, if it passes the gate against the current one.
+    Promote {
+        #[arg(long)]
+        pipeline: String,
+        #[arg(long)]
+        version: String,
+        /// Promote even if the gate refuses.
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        store: StoreArg,
+    },
+    /// Return the champion to the previous one.
+    Rollback {
+        #[arg(long)]
+        pipeline: String,
+        #[command(flatten)]
+        store: StoreArg,
+    },
+}
+
 #[tokio::main]
-async fn main() -> std::process::ExitCode {
+async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("RISKFN_LOG")
@@ -73,29 +137,57 @@ async fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .init();
     match run(Cli::parse()).await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
+            ExitCode::FAILURE
         }
     }
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
+async fn registry(store: &StoreArg) -> anyhow::Result<Registry> {
+    Ok(Registry::new(riskfn_core::store::open(&store.store).await?))
+}
+
+/// Report a promotion outcome; the exit code says whether the version is now champion.
+fn promotion_exit(pipeline: &str, version: &str, p: &Promotion) -> ExitCode {
+    match p {
+        Promotion::Promoted { .. } => ExitCode::SUCCESS,
+        Promotion::Forced { gate, .. } => {
+            eprintln!("warning: {version} promoted by --force although the gate refused: {gate}");
+            ExitCode::SUCCESS
+        }
+        Promotion::RefusedByGate { reason } => {
+            eprintln!("not promoted: {version} stays a candidate of {pipeline}: {reason}");
+            ExitCode::from(EXIT_NOT_PROMOTED)
+        }
+        Promotion::LostRace { champion } => {
+            eprintln!(
+                "not promoted: another run moved the champion of {pipeline} first (now {}); {version} is published but not champion",
+                champion.as_deref().unwrap_or("none")
+            );
+            ExitCode::from(EXIT_NOT_PROMOTED)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Train {
             pipeline,
             sql_dir,
             data,
             store,
+            force,
             json,
         } => {
             let report = job::train(&TrainOptions {
                 pipeline,
                 sql_dir,
                 data,
-                store,
+                store: store.store,
                 s3: S3Settings::from_env(),
+                force,
             })
             .await?;
             if json {
@@ -103,6 +195,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             } else {
                 print_train(&report);
             }
+            let promotion = report
+                .promotion
+                .as_ref()
+                .context("training reports its promotion")?;
+            Ok(promotion_exit(&report.pipeline, &report.version, promotion))
         }
         Command::Score {
             pipeline,
@@ -117,7 +214,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 version,
                 data,
                 out,
-                store,
+                store: store.store,
                 s3: S3Settings::from_env(),
             })
             .await?;
@@ -125,14 +222,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string_pretty(&r)?);
             } else {
                 println!(
-                    "scored {} of {} rows of {} with {} {} -> {} ({} failed validation)",
-                    r.scored, r.rows, r.pipeline, r.pipeline, r.version, r.out, r.failed
+                    "scored {} of {} rows with {} {} -> {} ({} failed validation)",
+                    r.scored, r.rows, r.pipeline, r.version, r.out, r.failed
                 );
             }
+            Ok(ExitCode::SUCCESS)
         }
+        Command::Models { command } => models_command(command).await,
         Command::Serve { store, addr } => {
             let config = riskfn_predict::Config {
-                store,
+                store: store.store,
                 ..riskfn_predict::Config::from_env()?
             };
             let state = riskfn_predict::AppState::open(config).await?;
@@ -141,9 +240,72 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .with_context(|| format!("bind {addr}"))?;
             eprintln!("serving on http://{addr} (ctrl-c to stop)");
             riskfn_predict::serve(listener, state).await?;
+            Ok(ExitCode::SUCCESS)
         }
     }
-    Ok(())
+}
+
+async fn models_command(command: ModelsCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        ModelsCommand::List {
+            pipeline,
+            store,
+            json,
+        } => {
+            let rows = models::list(&registry(&store).await?, &pipeline).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                println!(
+                    "  {:<28} {:<20} {:<20} {:>8} {:>8}  gate",
+                    "version", "created", "family", "val_auc", "test_auc"
+                );
+                for r in &rows {
+                    let gate = match r.gate_passed {
+                        Some(true) => "passed",
+                        Some(false) => "refused",
+                        None => "-",
+                    };
+                    println!(
+                        "{} {:<28} {:<20} {:<20} {:>8.4} {:>8.4}  {gate}",
+                        if r.champion { "*" } else { " " },
+                        r.version,
+                        r.created_at,
+                        r.family,
+                        r.validation_auc,
+                        r.test_auc
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ModelsCommand::Show {
+            pipeline,
+            version,
+            store,
+        } => {
+            let m = models::show(&registry(&store).await?, &pipeline, version.as_deref()).await?;
+            println!("{}", serde_json::to_string_pretty(&m)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        ModelsCommand::Promote {
+            pipeline,
+            version,
+            force,
+            store,
+        } => {
+            let p = models::promote(&registry(&store).await?, &pipeline, &version, force).await?;
+            if p.is_champion() {
+                println!("{version} is now the champion of {pipeline}");
+            }
+            Ok(promotion_exit(&pipeline, &version, &p))
+        }
+        ModelsCommand::Rollback { pipeline, store } => {
+            let c = models::rollback(&registry(&store).await?, &pipeline).await?;
+            println!("{} is again the champion of {pipeline}", c.version);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
 }
 
 fn print_train(r: &TrainReport) {
@@ -151,7 +313,11 @@ fn print_train(r: &TrainReport) {
     println!(
         "version   {}{}",
         r.version,
-        if r.champion { "  (champion)" } else { "" }
+        if r.champion {
+            "  (champion)"
+        } else {
+            "  (not champion)"
+        }
     );
     println!("store     {}", r.store);
     let params: Vec<String> = r
@@ -179,13 +345,19 @@ fn print_train(r: &TrainReport) {
             .unwrap_or_default()
     };
     println!(
-        "data      {} rows read, {} duplicates dropped, {} filtered; rows/adverse: train {}, validation {}, test {}",
+        "data      {} rows read, {} duplicates dropped, {} filtered, {} dropped for missing values; rows/adverse: train {}, validation {}, test {}",
         r.data.rows_read,
         r.data.duplicates_dropped,
         r.data.rows_filtered,
+        r.data.rows_dropped_missing,
         split("train"),
         split("validation"),
         split("test")
+    );
+    println!(
+        "gate      {}: {}",
+        if r.gate.passed { "passed" } else { "refused" },
+        r.gate.reason
     );
     println!();
     println!("{:<12} {:>10} {:>10}", "metric", "validation", "test");

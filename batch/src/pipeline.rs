@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use riskfn_core::artifact::{Decision, check_name};
+use riskfn_core::gate::GateSpec;
 use riskfn_core::schema::UnknownFields;
 use riskfn_train::LogisticSpec;
 use serde::Deserialize;
@@ -33,6 +34,33 @@ struct RawConfig {
     decision: DecisionConfig,
     #[serde(default)]
     serving: ServingConfig,
+    #[serde(default)]
+    gate: GateConfig,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GateConfig {
+    #[serde(default = "default_auc_tolerance")]
+    auc_tolerance: f64,
+    #[serde(default = "default_min_ks")]
+    min_ks: f64,
+}
+
+fn default_auc_tolerance() -> f64 {
+    GateSpec::default().auc_tolerance
+}
+fn default_min_ks() -> f64 {
+    GateSpec::default().min_ks
+}
+
+impl Default for GateConfig {
+    fn default() -> Self {
+        GateConfig {
+            auc_tolerance: default_auc_tolerance(),
+            min_ks: default_min_ks(),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -220,6 +248,7 @@ pub struct Pipeline {
     pub model: LogisticSpec,
     pub decision: Decision,
     pub unknown_fields: UnknownFields,
+    pub gate: GateSpec,
     pub sql: Vec<SqlFile>,
 }
 
@@ -299,6 +328,12 @@ impl Pipeline {
         if raw.model.max_iterations == 0 {
             return Err(bad("model.max_iterations must be at least 1".into()));
         }
+        let unit = 0.0..=1.0;
+        if !unit.contains(&raw.gate.auc_tolerance) || !unit.contains(&raw.gate.min_ks) {
+            return Err(bad(
+                "gate.auc_tolerance and gate.min_ks must be between 0 and 1".into(),
+            ));
+        }
         let d = raw.decision;
         if !(d.threshold > 0.0 && d.threshold < 1.0) {
             return Err(bad(
@@ -339,6 +374,10 @@ impl Pipeline {
                 favourable: d.favourable,
             },
             unknown_fields: raw.serving.unknown_fields,
+            gate: GateSpec {
+                auc_tolerance: raw.gate.auc_tolerance,
+                min_ks: raw.gate.min_ks,
+            },
             sql: load_sql(dir)?,
         })
     }

@@ -166,3 +166,122 @@ fn a_function_the_online_side_lacks_is_refused_with_the_feature_named() {
         "{e}"
     );
 }
+
+#[test]
+fn models_commands_and_the_not_promoted_exit_code() {
+    let dir = scratch("models");
+    let store = dir.join("store");
+    let s = store.to_str().unwrap();
+    let first = riskfn(&[
+        "train",
+        "--pipeline",
+        "german_credit",
+        "--store",
+        s,
+        "--json",
+    ]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let v1 = serde_json::from_slice::<serde_json::Value>(&first.stdout).unwrap()["version"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // A much weaker model: trained and published, but the gate keeps the champion (exit 10).
+    let weak = pipeline_with_features_sql(&dir, "SELECT age, creditability FROM clean");
+    let second = riskfn(&[
+        "train",
+        "--pipeline",
+        weak.to_str().unwrap(),
+        "--store",
+        s,
+        "--json",
+    ]);
+    assert_eq!(second.status.code(), Some(10), "{}", stderr(&second));
+    assert!(
+        stderr(&second).contains("not promoted"),
+        "{}",
+        stderr(&second)
+    );
+    let v2 = serde_json::from_slice::<serde_json::Value>(&second.stdout).unwrap()["version"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let list = riskfn(&[
+        "models",
+        "list",
+        "--pipeline",
+        "german_credit",
+        "--store",
+        s,
+        "--json",
+    ]);
+    assert!(list.status.success(), "{}", stderr(&list));
+    let rows: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 2);
+    assert_eq!(rows[0]["version"], v1.as_str());
+    assert_eq!(rows[0]["champion"], true);
+    assert_eq!(rows[1]["gate_passed"], false);
+
+    let show = riskfn(&[
+        "models",
+        "show",
+        "--pipeline",
+        "german_credit",
+        "--version",
+        &v2,
+        "--store",
+        s,
+    ]);
+    let manifest: serde_json::Value = serde_json::from_slice(&show.stdout).unwrap();
+    assert_eq!(manifest["gate"]["passed"], false);
+    assert_eq!(manifest["gate"]["champion"], v1.as_str());
+
+    let refused = riskfn(&[
+        "models",
+        "promote",
+        "--pipeline",
+        "german_credit",
+        "--version",
+        &v2,
+        "--store",
+        s,
+    ]);
+    assert_eq!(refused.status.code(), Some(10));
+    let forced = riskfn(&[
+        "models",
+        "promote",
+        "--pipeline",
+        "german_credit",
+        "--version",
+        &v2,
+        "--force",
+        "--store",
+        s,
+    ]);
+    assert!(forced.status.success(), "{}", stderr(&forced));
+    let back = riskfn(&[
+        "models",
+        "rollback",
+        "--pipeline",
+        "german_credit",
+        "--store",
+        s,
+    ]);
+    assert!(back.status.success(), "{}", stderr(&back));
+    assert!(String::from_utf8_lossy(&back.stdout).contains(&v1));
+    let none_left = riskfn(&[
+        "models",
+        "rollback",
+        "--pipeline",
+        "german_credit",
+        "--store",
+        s,
+    ]);
+    assert_eq!(none_left.status.code(), Some(1));
+    assert!(
+        stderr(&none_left).contains("no earlier champion"),
+        "{}",
+        stderr(&none_left)
+    );
+}

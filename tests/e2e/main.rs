@@ -3,6 +3,7 @@
 mod api;
 mod parity;
 mod pipelines;
+mod registry;
 mod sources;
 mod spine;
 

@@ -44,6 +44,7 @@ async fn train_with(
         data,
         store,
         s3,
+        force: false,
     })
     .await
 }

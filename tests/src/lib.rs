@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use riskfn_batch::job::{TrainOptions, TrainReport};
+use riskfn_core::s3::S3Settings;
 use riskfn_core::value::Value;
 use tokio::sync::OnceCell;
 
@@ -36,14 +37,83 @@ pub async fn train(
     store: &Path,
     data: Option<String>,
 ) -> riskfn_batch::Result<TrainReport> {
+    run_train(
+        pipeline,
+        data,
+        &store.display().to_string(),
+        &S3Settings::default(),
+        false,
+    )
+    .await
+}
+
+/// Train `pipeline` (a name under `sql/` or a folder) into the store at `uri`.
+pub async fn train_into(
+    pipeline: &str,
+    uri: &str,
+    s3: &S3Settings,
+    force: bool,
+) -> riskfn_batch::Result<TrainReport> {
+    run_train(pipeline, None, uri, s3, force).await
+}
+
+async fn run_train(
+    pipeline: &str,
+    data: Option<String>,
+    uri: &str,
+    s3: &S3Settings,
+    force: bool,
+) -> riskfn_batch::Result<TrainReport> {
     riskfn_batch::job::train(&TrainOptions {
         pipeline: pipeline.to_owned(),
         sql_dir: sql_dir(),
         data,
-        store: store.display().to_string(),
-        s3: Default::default(),
+        store: uri.to_owned(),
+        s3: s3.clone(),
+        force,
     })
     .await
+}
+
+/// A model store to run a test against: a local folder, or a bucket prefix on a real
+/// S3-compatible server (kept running while this lives).
+#[derive(Debug)]
+pub struct Backend {
+    pub label: &'static str,
+    pub uri: String,
+    pub s3: S3Settings,
+    _server: Option<s3_server::S3Server>,
+}
+
+impl Backend {
+    /// Both backends, each fresh, under `dir`.
+    pub fn both(dir: &Path) -> Vec<Backend> {
+        let server = s3_server::S3Server::start(dir);
+        vec![
+            Backend {
+                label: "local",
+                uri: dir.join("store").display().to_string(),
+                s3: S3Settings::default(),
+                _server: None,
+            },
+            Backend {
+                label: "s3",
+                uri: server.uri("models"),
+                s3: server.settings(),
+                _server: Some(server),
+            },
+        ]
+    }
+
+    pub async fn store(&self) -> Arc<dyn riskfn_core::store::Store> {
+        riskfn_core::store::open_with(&self.uri, &self.s3)
+            .await
+            .expect("open store")
+    }
+
+    pub async fn registry(&self) -> riskfn_core::registry::Registry {
+        riskfn_core::registry::Registry::new(self.store().await)
+    }
 }
 
 /// A copy of the bundled pipeline `name` (config, SQL and data) under `to`, each text file

@@ -188,6 +188,9 @@ pub struct Manifest {
     pub model: ModelSummary,
     pub metrics: SplitMetrics,
     pub data: DataSummary,
+    /// The promotion gate's verdict against the champion at training time.
+    #[serde(default)]
+    pub gate: Option<crate::gate::GateRecord>,
     /// Every other file of the version, by path relative to the version folder.
     pub files: BTreeMap<String, FileDigest>,
 }

@@ -13,6 +13,9 @@ pub enum Error {
     Input(Vec<FieldError>),
     #[error("{what} not found")]
     NotFound { what: String },
+    /// The registry refuses the operation as asked (e.g. no earlier champion to roll back to).
+    #[error("{0}")]
+    Refused(String),
     #[error("invalid name {name:?}: {reason}")]
     InvalidName { name: String, reason: &'static str },
 

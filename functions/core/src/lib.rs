@@ -6,11 +6,13 @@
 //! - [`preprocess`], [`model`]: fitted preprocessing and models, free of training libraries;
 //! - [`artifact`]: what a published version holds (`model.json`, `manifest.json`);
 //! - [`scoring`]: the one scoring path, used by the Lambda, the local server and batch scoring;
-//! - [`store`], [`s3`], [`registry`]: object storage and the versioned model registry on it.
+//! - [`store`], [`s3`], [`registry`], [`gate`]: object storage, the versioned model registry
+//!   on it, and the rule for promoting a version to champion.
 
 pub mod artifact;
 pub mod error;
 pub mod expr;
+pub mod gate;
 pub mod model;
 pub mod preprocess;
 pub mod registry;

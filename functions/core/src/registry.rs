@@ -275,6 +275,36 @@ impl Registry {
         Ok(next)
     }
 
+    /// Return the champion to the one before it (the last of its history), if the pointer
+    /// is still what was read.
+    pub async fn rollback(&self, pipeline: &str) -> Result<Champion> {
+        let (current, etag) = self
+            .champion(pipeline)
+            .await?
+            .ok_or_else(|| Error::not_found(format!("pipeline {pipeline}")))?;
+        let mut history = current.history.clone();
+        let previous = history.pop().ok_or_else(|| {
+            Error::Refused(format!(
+                "pipeline {pipeline} has no earlier champion than {}",
+                current.version
+            ))
+        })?;
+        self.manifest(pipeline, &previous).await?;
+        let next = Champion {
+            version: previous,
+            updated_at: now_rfc3339(),
+            history,
+        };
+        self.store
+            .put(
+                &champion_key(pipeline),
+                to_json(&next),
+                PutMode::Update { etag },
+            )
+            .await?;
+        Ok(next)
+    }
+
     /// The version a request means: the pinned one, or the champion.
     pub async fn resolve(&self, pipeline: &str, version: Option<&str>) -> Result<String> {
         match version {

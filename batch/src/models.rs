@@ -1,0 +1,101 @@
+//! `riskfn models`: the registry as an operator sees it — list, show, promote, roll back.
+
+use riskfn_core::artifact::Manifest;
+use riskfn_core::gate::GateSpec;
+use riskfn_core::registry::{Champion, Registry};
+use serde::Serialize;
+
+use crate::error::Result;
+use crate::job::{Promotion, promote as move_pointer};
+
+/// One complete version, as `models list` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct VersionRow {
+    pub version: String,
+    pub created_at: String,
+    pub family: String,
+    pub validation_auc: f64,
+    pub test_auc: f64,
+    pub gate_passed: Option<bool>,
+    pub champion: bool,
+}
+
+/// Complete versions, oldest first (a version without its manifest is an unfinished
+/// publish and is not listed).
+pub async fn list(registry: &Registry, pipeline: &str) -> Result<Vec<VersionRow>> {
+    let champion = registry.champion(pipeline).await?.map(|(c, _)| c.version);
+    let mut rows = Vec::new();
+    for v in registry.versions(pipeline).await? {
+        let m = registry.manifest(pipeline, &v).await?;
+        rows.push(VersionRow {
+            champion: champion.as_deref() == Some(v.as_str()),
+            version: v,
+            created_at: m.created_at,
+            family: m.model.family,
+            validation_auc: m.metrics.validation.roc_auc,
+            test_auc: m.metrics.test.roc_auc,
+            gate_passed: m.gate.map(|g| g.passed),
+        });
+    }
+    Ok(rows)
+}
+
+/// A version's manifest (default: the champion's).
+pub async fn show(registry: &Registry, pipeline: &str, version: Option<&str>) -> Result<Manifest> {
+    let v = registry.resolve(pipeline, version).await?;
+    Ok(registry.manifest(pipeline, &v).await?)
+}
+
+/// Make `version` the champion if it passes its gate against the current champion (or
+/// `force`); the pointer moves by a conditional write.
+pub async fn promote(
+    registry: &Registry,
+    pipeline: &str,
+    version: &str,
+    force: bool,
+) -> Result<Promotion> {
+    let candidate = registry.manifest(pipeline, version).await?;
+    let current = registry.champion(pipeline).await?;
+    let previous = current.as_ref().map(|(c, _)| c.version.clone());
+    if previous.as_deref() == Some(version) {
+        return Err(riskfn_core::Error::Refused(format!(
+            "{version} is already the champion of {pipeline}"
+        ))
+        .into());
+    }
+    let champion_manifest = match &previous {
+        Some(v) => Some(registry.manifest(pipeline, v).await?),
+        None => None,
+    };
+    let spec = candidate
+        .gate
+        .as_ref()
+        .map(|g| g.spec)
+        .unwrap_or_else(GateSpec::default);
+    let gate = spec.evaluate(
+        &candidate.metrics.validation,
+        champion_manifest
+            .as_ref()
+            .map(|m| (m.version.as_str(), &m.metrics.validation)),
+    );
+    if !gate.passed && !force {
+        return Ok(Promotion::RefusedByGate {
+            reason: gate.reason,
+        });
+    }
+    Ok(move_pointer(registry, pipeline, version, current.as_ref())
+        .await?
+        .unwrap_or(if gate.passed {
+            Promotion::Promoted { previous }
+        } else {
+            Promotion::Forced {
+                previous,
+                gate: gate.reason,
+            }
+        }))
+}
+
+/// Return the champion to the previous one.
+pub async fn rollback(registry: &Registry, pipeline: &str) -> Result<Champion> {
+    Ok(registry.rollback(pipeline).await?)
+}

@@ -1,0 +1,103 @@
+//! The promotion gate: when a new version may replace the champion.
+
+use serde::{Deserialize, Serialize};
+
+use crate::artifact::Metrics;
+
+/// A new version passes when its validation ROC AUC is at least the champion's minus
+/// `auc_tolerance`, and its validation KS is at least `min_ks`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct GateSpec {
+    pub auc_tolerance: f64,
+    pub min_ks: f64,
+}
+
+impl Default for GateSpec {
+    fn default() -> Self {
+        GateSpec {
+            auc_tolerance: 0.01,
+            min_ks: 0.1,
+        }
+    }
+}
+
+/// The gate's verdict, kept in the version's manifest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GateRecord {
+    pub spec: GateSpec,
+    /// The champion the version was compared with, and its validation ROC AUC.
+    pub champion: Option<String>,
+    pub champion_validation_auc: Option<f64>,
+    pub passed: bool,
+    pub reason: String,
+}
+
+impl GateSpec {
+    pub fn evaluate(&self, candidate: &Metrics, champion: Option<(&str, &Metrics)>) -> GateRecord {
+        let mut failures = Vec::new();
+        if candidate.ks < self.min_ks {
+            failures.push(format!(
+                "validation KS {:.4} is below the minimum {:.4}",
+                candidate.ks, self.min_ks
+            ));
+        }
+        if let Some((version, m)) = champion
+            && candidate.roc_auc < m.roc_auc - self.auc_tolerance
+        {
+            failures.push(format!(
+                "validation ROC AUC {:.4} is below champion {version}'s {:.4} minus {:.4}",
+                candidate.roc_auc, m.roc_auc, self.auc_tolerance
+            ));
+        }
+        let passed = failures.is_empty();
+        let reason = if passed {
+            match champion {
+                Some((v, m)) => format!(
+                    "validation ROC AUC {:.4} vs champion {v}'s {:.4} (tolerance {:.4}); KS {:.4} >= {:.4}",
+                    candidate.roc_auc, m.roc_auc, self.auc_tolerance, candidate.ks, self.min_ks
+                ),
+                None => format!(
+                    "no champion yet; KS {:.4} >= {:.4}",
+                    candidate.ks, self.min_ks
+                ),
+            }
+        } else {
+            failures.join("; ")
+        };
+        GateRecord {
+            spec: *self,
+            champion: champion.map(|(v, _)| v.to_owned()),
+            champion_validation_auc: champion.map(|(_, m)| m.roc_auc),
+            passed,
+            reason,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn metrics(auc: f64, ks: f64) -> Metrics {
+        Metrics {
+            roc_auc: auc,
+            ks,
+            ..Metrics::default()
+        }
+    }
+
+    #[test]
+    fn passes_within_tolerance_and_fails_below() {
+        let gate = GateSpec::default();
+        let champ = metrics(0.80, 0.4);
+        assert!(
+            gate.evaluate(&metrics(0.795, 0.3), Some(("v1", &champ)))
+                .passed
+        );
+        let refused = gate.evaluate(&metrics(0.78, 0.3), Some(("v1", &champ)));
+        assert!(!refused.passed);
+        assert!(refused.reason.contains("v1"), "{}", refused.reason);
+        assert!(!gate.evaluate(&metrics(0.9, 0.05), None).passed);
+        assert!(gate.evaluate(&metrics(0.6, 0.2), None).passed);
+    }
+}
