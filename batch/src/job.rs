@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use bytes::Bytes;
-use ndarray::Array1;
 use riskfn_core::artifact::{
     DataSummary, FORMAT_VERSION, MODEL_FILE, Manifest, ModelSummary, REPORT_FILE, ScoringArtifact,
     SplitMetrics,
@@ -22,8 +21,9 @@ use crate::pipeline::{CONFIG_FILE, Pipeline};
 use crate::prepare::prepare;
 use crate::source;
 use crate::split::Split;
-use riskfn_train::metrics::evaluate;
-use riskfn_train::{GridPoint, logistic as train};
+use riskfn_core::artifact::{Decision, Metrics};
+use riskfn_train::metrics::{ThresholdRule, choose_threshold, evaluate};
+use riskfn_train::{Data, Families, GridPoint, Outcome, Rows, TrainError, probabilities};
 
 pub const CODE_VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -38,6 +38,10 @@ pub struct TrainOptions {
     pub s3: S3Settings,
     /// Promote even if the gate refuses.
     pub force: bool,
+    /// Show a progress bar (on an interactive terminal).
+    pub progress: bool,
+    /// Train only these of the pipeline's families.
+    pub families: Option<Vec<String>>,
 }
 
 /// What a training run did, as printed (`--json`) and stored (`report.json`).
@@ -53,18 +57,132 @@ pub struct TrainReport {
     pub gate: GateRecord,
     pub model: ModelReport,
     pub metrics: SplitMetrics,
+    pub families: Vec<FamilyReport>,
     pub data: DataSummary,
     pub features: Vec<FeatureReport>,
 }
 
+/// The chosen model.
 #[derive(Debug, Clone, Serialize)]
 pub struct ModelReport {
     pub family: String,
     pub params: BTreeMap<String, serde_json::Value>,
     pub n_inputs: usize,
+    /// False when the solver stopped at its iteration limit (logistic regression).
     pub converged: bool,
-    pub gradient_norm: f64,
+    /// The decision threshold, chosen on the validation split by `threshold_rule`.
+    pub threshold: f64,
+    pub threshold_rule: ThresholdRule,
+    pub warnings: Vec<String>,
+}
+
+/// Every family: its best grid point, scores, whole grid, or why it was skipped.
+#[derive(Debug, Clone, Serialize)]
+pub struct FamilyReport {
+    pub family: String,
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub params: BTreeMap<String, serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub validation_auc: Option<f64>,
+    /// For the report only: the choice is made on validation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test: Option<Metrics>,
+    pub fit_seconds: f64,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub grid: Vec<GridPoint>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+fn family_reports(
+    outcomes: &[Outcome],
+    x_test: &ndarray::Array2<f64>,
+    y_test: &[bool],
+    threshold: f64,
+) -> Vec<FamilyReport> {
+    outcomes
+        .iter()
+        .map(|o| match o {
+            Outcome::Trained(r) => FamilyReport {
+                family: r.family.clone(),
+                status: "trained",
+                reason: None,
+                params: r.chosen.params.clone(),
+                validation_auc: Some(r.chosen.validation_auc),
+                test: Some(evaluate(
+                    y_test,
+                    &probabilities(&r.model, x_test),
+                    threshold,
+                )),
+                fit_seconds: r.grid.iter().map(|g| g.fit_seconds).sum(),
+                grid: r.grid.clone(),
+                warnings: r.warnings.clone(),
+            },
+            Outcome::Skipped { family, reason } => FamilyReport {
+                family: family.clone(),
+                status: "skipped",
+                reason: Some(reason.clone()),
+                params: BTreeMap::new(),
+                validation_auc: None,
+                test: None,
+                fit_seconds: 0.0,
+                grid: Vec::new(),
+                warnings: Vec::new(),
+            },
+        })
+        .collect()
+}
+
+/// A progress bar over the families, on an interactive terminal only.
+struct Progress(Option<indicatif::ProgressBar>);
+
+impl Progress {
+    fn new(enabled: bool, families: &Families) -> Self {
+        use std::io::IsTerminal;
+        if !enabled || !std::io::stderr().is_terminal() {
+            return Progress(None);
+        }
+        let n = [
+            families.logistic_regression.is_some(),
+            families.gaussian_nb.is_some(),
+            families.linear_svm.is_some(),
+            families.rbf_svm.is_some(),
+            families.decision_tree.is_some(),
+            families.random_forest.is_some(),
+        ]
+        .iter()
+        .filter(|b| **b)
+        .count();
+        let bar = indicatif::ProgressBar::new(n as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} training [{bar:20}] {pos}/{len} {msg} ({elapsed})",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar.enable_steady_tick(std::time::Duration::from_millis(200));
+        Progress(Some(bar))
+    }
+
+    fn family(&self, family: &str) {
+        if let Some(b) = &self.0 {
+            if b.message().is_empty() {
+                b.set_message(family.to_owned());
+            } else {
+                b.inc(1);
+                b.set_message(family.to_owned());
+            }
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(b) = &self.0 {
+            b.finish_and_clear();
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -74,7 +192,16 @@ pub struct FeatureReport {
 }
 
 pub async fn train(opts: &TrainOptions) -> Result<TrainReport> {
-    let pipeline = Pipeline::locate(&opts.pipeline, &opts.sql_dir)?;
+    let mut pipeline = Pipeline::locate(&opts.pipeline, &opts.sql_dir)?;
+    if let Some(names) = &opts.families {
+        pipeline
+            .families
+            .retain(names)
+            .map_err(|m| crate::error::Error::Config {
+                path: pipeline.dir.join(crate::pipeline::CONFIG_FILE),
+                message: format!("--families: {m}"),
+            })?;
+    }
     let data_uri = opts.data.clone().unwrap_or_else(|| pipeline.source.clone());
     // Reach the store first: an unreachable store or bad credentials fail the run before
     // any work.
@@ -119,18 +246,46 @@ pub async fn train(opts: &TrainOptions) -> Result<TrainReport> {
         "prepared"
     );
 
-    let trained = train::logistic(
-        &pipeline.model,
-        &x_train,
-        &Array1::from(y_train),
-        &x_val,
-        &y_val,
-    )?;
-    let riskfn_core::model::Model::LogisticRegression(linear) = &trained.model;
-    let threshold = pipeline.decision.threshold;
+    let data = Data {
+        train: Rows {
+            x: &x_train,
+            y: &y_train,
+        },
+        validation: Rows {
+            x: &x_val,
+            y: &y_val,
+        },
+        seed: pipeline.seed,
+    };
+    let progress = Progress::new(opts.progress, &pipeline.families);
+    let outcomes = riskfn_train::train_all(&pipeline.families, &data, &mut |family| {
+        progress.family(family)
+    });
+    progress.finish();
+    let chosen = riskfn_train::select(&outcomes, pipeline.tie_tolerance).ok_or_else(|| {
+        let reasons: Vec<String> = outcomes
+            .iter()
+            .map(|o| match o {
+                Outcome::Skipped { family, reason } => format!("{family}: {reason}"),
+                Outcome::Trained(r) => r.family.clone(),
+            })
+            .collect();
+        TrainError::new(
+            "every family",
+            format!("no model could be trained ({})", reasons.join("; ")),
+        )
+    })?;
+    let p_val = probabilities(&chosen.model, &x_val);
+    let p_test = probabilities(&chosen.model, &x_test);
+    let threshold = choose_threshold(pipeline.threshold_rule, &y_val, &p_val);
     let metrics = SplitMetrics {
-        validation: evaluate(&y_val, &train::probabilities(linear, &x_val), threshold),
-        test: evaluate(&y_test, &train::probabilities(linear, &x_test), threshold),
+        validation: evaluate(&y_val, &p_val, threshold),
+        test: evaluate(&y_test, &p_test, threshold),
+    };
+    let families = family_reports(&outcomes, &x_test, &y_test, threshold);
+    let decision = Decision {
+        threshold,
+        ..pipeline.decision.clone()
     };
 
     let gate = pipeline.gate.evaluate(
@@ -147,8 +302,8 @@ pub async fn train(opts: &TrainOptions) -> Result<TrainReport> {
         raw_schema: prepared.raw_schema.clone(),
         unknown_fields: pipeline.unknown_fields,
         features: features.clone(),
-        model: trained.model.clone(),
-        decision: pipeline.decision.clone(),
+        model: chosen.model.clone(),
+        decision,
     };
     // Refuse to publish anything the scorer would refuse to load.
     Scorer::new(artifact.clone(), String::new())?;
@@ -161,13 +316,20 @@ pub async fn train(opts: &TrainOptions) -> Result<TrainReport> {
         promotion: None,
         gate: gate.clone(),
         model: ModelReport {
-            family: trained.model.family().to_owned(),
-            params: trained.chosen.params.clone(),
-            n_inputs: trained.model.n_inputs(),
-            converged: trained.chosen.converged,
-            gradient_norm: trained.chosen.gradient_norm,
-            grid: trained.grid.clone(),
+            family: chosen.family.clone(),
+            params: chosen.chosen.params.clone(),
+            n_inputs: chosen.model.n_inputs(),
+            converged: chosen
+                .chosen
+                .notes
+                .get("converged")
+                .and_then(|v| v.as_bool())
+                .unwrap_or(true),
+            threshold,
+            threshold_rule: pipeline.threshold_rule,
+            warnings: chosen.warnings.clone(),
         },
+        families,
         metrics: metrics.clone(),
         data: prepared.summary.clone(),
         features: features
@@ -181,6 +343,10 @@ pub async fn train(opts: &TrainOptions) -> Result<TrainReport> {
     let mut files = vec![
         (MODEL_FILE.to_owned(), pretty_json(&artifact)),
         (REPORT_FILE.to_owned(), pretty_json(&report)),
+        (
+            crate::report::REPORT_HTML.to_owned(),
+            Bytes::from(crate::report::html(&report, &y_test, &p_test)),
+        ),
         (
             CONFIG_FILE.to_owned(),
             Bytes::from(pipeline.config_text.clone()),

@@ -14,11 +14,13 @@
 pub mod compile;
 pub mod convert;
 pub mod error;
+pub mod families;
 pub mod fit;
 pub mod job;
 pub mod models;
 pub mod pipeline;
 pub mod prepare;
+pub mod report;
 pub mod score;
 pub mod source;
 pub mod split;

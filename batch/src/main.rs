@@ -52,6 +52,9 @@ enum Command {
         /// Promote even if the gate refuses.
         #[arg(long)]
         force: bool,
+        /// Train only these families (comma-separated), e.g. logistic_regression,gaussian_nb.
+        #[arg(long, value_delimiter = ',')]
+        families: Option<Vec<String>>,
         /// Print the run's report as JSON.
         #[arg(long)]
         json: bool,
@@ -179,6 +182,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             data,
             store,
             force,
+            families,
             json,
         } => {
             let report = job::train(&TrainOptions {
@@ -188,6 +192,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 store: store.store,
                 s3: S3Settings::from_env(),
                 force,
+                progress: !json,
+                families,
             })
             .await?;
             if json {
@@ -358,6 +364,40 @@ fn print_train(r: &TrainReport) {
         "gate      {}: {}",
         if r.gate.passed { "passed" } else { "refused" },
         r.gate.reason
+    );
+    println!();
+    println!(
+        "{:<20} {:>10} {:>9} {:>8} {:>7}  best grid point",
+        "family", "valid_auc", "test_auc", "test_ks", "fit_s"
+    );
+    for f in &r.families {
+        match (&f.validation_auc, &f.test) {
+            (Some(v), Some(t)) => {
+                let params: Vec<String> =
+                    f.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                println!(
+                    "{}{:<19} {v:>10.4} {:>9.4} {:>8.4} {:>7.2}  {}",
+                    if f.family == r.model.family { "*" } else { " " },
+                    f.family,
+                    t.roc_auc,
+                    t.ks,
+                    f.fit_seconds,
+                    params.join(", ")
+                );
+            }
+            _ => println!(
+                " {:<19} skipped: {}",
+                f.family,
+                f.reason.as_deref().unwrap_or("")
+            ),
+        }
+    }
+    for w in &r.model.warnings {
+        println!("warning   {w}");
+    }
+    println!(
+        "threshold {:.4} ({:?})",
+        r.model.threshold, r.model.threshold_rule
     );
     println!();
     println!("{:<12} {:>10} {:>10}", "metric", "validation", "test");

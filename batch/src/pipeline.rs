@@ -6,7 +6,10 @@ use std::path::{Path, PathBuf};
 use riskfn_core::artifact::{Decision, check_name};
 use riskfn_core::gate::GateSpec;
 use riskfn_core::schema::UnknownFields;
-use riskfn_train::LogisticSpec;
+use riskfn_train::Families;
+use riskfn_train::metrics::ThresholdRule;
+
+use crate::families::ModelsConfig;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
@@ -29,7 +32,7 @@ struct RawConfig {
     #[serde(default)]
     split: SplitConfig,
     #[serde(default)]
-    model: ModelConfig,
+    models: ModelsConfig,
     #[serde(default)]
     decision: DecisionConfig,
     #[serde(default)]
@@ -149,40 +152,25 @@ impl Default for SplitConfig {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ModelConfig {
-    #[serde(default = "default_c_grid")]
-    c: Vec<f64>,
-    #[serde(default = "default_max_iterations")]
-    max_iterations: u64,
-}
-
-fn default_c_grid() -> Vec<f64> {
-    vec![0.001, 0.01, 0.1, 1.0, 10.0, 100.0]
-}
-fn default_max_iterations() -> u64 {
-    1000
-}
-
-impl Default for ModelConfig {
-    fn default() -> Self {
-        ModelConfig {
-            c: default_c_grid(),
-            max_iterations: default_max_iterations(),
-        }
-    }
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct DecisionConfig {
+    /// fixed (at `threshold`), max_f1, max_ks, or cost.
+    #[serde(default = "default_rule")]
+    rule: String,
     #[serde(default = "default_threshold")]
     threshold: f64,
+    /// For `rule = "cost"`: the cost of approving an applicant who turns out bad...
+    cost_false_approve: Option<f64>,
+    /// ...and of declining one who would have been good.
+    cost_false_decline: Option<f64>,
     #[serde(default = "default_adverse")]
     adverse: String,
     #[serde(default = "default_favourable")]
     favourable: String,
 }
 
+fn default_rule() -> String {
+    "fixed".into()
+}
 fn default_threshold() -> f64 {
     0.5
 }
@@ -196,7 +184,10 @@ fn default_favourable() -> String {
 impl Default for DecisionConfig {
     fn default() -> Self {
         DecisionConfig {
+            rule: default_rule(),
             threshold: default_threshold(),
+            cost_false_approve: None,
+            cost_false_decline: None,
             adverse: default_adverse(),
             favourable: default_favourable(),
         }
@@ -245,7 +236,11 @@ pub struct Pipeline {
     pub categorical: Vec<String>,
     pub missing: MissingPolicy,
     pub split: SplitRule,
-    pub model: LogisticSpec,
+    pub families: Families,
+    /// Seed of every random choice in training.
+    pub seed: u64,
+    pub tie_tolerance: f64,
+    pub threshold_rule: ThresholdRule,
     pub decision: Decision,
     pub unknown_fields: UnknownFields,
     pub gate: GateSpec,
@@ -320,14 +315,7 @@ impl Pipeline {
                 )));
             }
         };
-        if raw.model.c.is_empty() || raw.model.c.iter().any(|c| !(c.is_finite() && *c > 0.0)) {
-            return Err(bad(
-                "model.c must be a non-empty list of positive numbers".into()
-            ));
-        }
-        if raw.model.max_iterations == 0 {
-            return Err(bad("model.max_iterations must be at least 1".into()));
-        }
+        let (families, seed, tie_tolerance) = raw.models.resolve().map_err(bad)?;
         let unit = 0.0..=1.0;
         if !unit.contains(&raw.gate.auc_tolerance) || !unit.contains(&raw.gate.min_ks) {
             return Err(bad(
@@ -345,6 +333,29 @@ impl Pipeline {
                 "decision.adverse and decision.favourable must differ".into()
             ));
         }
+        let threshold_rule = match d.rule.as_str() {
+            "fixed" => ThresholdRule::Fixed {
+                threshold: d.threshold,
+            },
+            "max_f1" => ThresholdRule::MaxF1,
+            "max_ks" => ThresholdRule::MaxKs,
+            "cost" => match (d.cost_false_approve, d.cost_false_decline) {
+                (Some(a), Some(b)) if a > 0.0 && b > 0.0 => ThresholdRule::Cost {
+                    false_approve: a,
+                    false_decline: b,
+                },
+                _ => {
+                    return Err(bad(
+                        "decision.rule = \"cost\" needs positive cost_false_approve and cost_false_decline".into(),
+                    ));
+                }
+            },
+            other => {
+                return Err(bad(format!(
+                    "decision.rule {other:?}: expected fixed, max_f1, max_ks or cost"
+                )));
+            }
+        };
         let source = if raw.source.path.contains("://") || Path::new(&raw.source.path).is_absolute()
         {
             raw.source.path.clone()
@@ -364,10 +375,10 @@ impl Pipeline {
             categorical: raw.columns.categorical,
             missing: raw.cleaning.missing,
             split,
-            model: LogisticSpec {
-                c_grid: raw.model.c,
-                max_iterations: raw.model.max_iterations,
-            },
+            families,
+            seed,
+            tie_tolerance,
+            threshold_rule,
             decision: Decision {
                 threshold: d.threshold,
                 adverse: d.adverse,

@@ -10,7 +10,7 @@ use riskfn_core::s3::S3Settings;
 use riskfn_core::store::{PutMode, Store};
 use riskfn_predict::{AppState, Config};
 use riskfn_tests::s3_server::S3Server;
-use riskfn_tests::{fresh_dir, repo, sql_dir, train};
+use riskfn_tests::{fast_families, fresh_dir, repo, sql_dir, train};
 
 use super::tmp;
 
@@ -45,6 +45,8 @@ async fn train_with(
         store,
         s3,
         force: false,
+        progress: false,
+        families: fast_families(),
     })
     .await
 }

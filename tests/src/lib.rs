@@ -31,6 +31,16 @@ pub fn fresh_dir(base: &Path, name: &str) -> PathBuf {
     dir
 }
 
+/// The families most tests train: logistic regression alone (every family is trained by
+/// the tests that are about them). `RISKFN_TEST_ALL_FAMILIES=1` trains all everywhere.
+pub fn fast_families() -> Option<Vec<String>> {
+    if std::env::var_os("RISKFN_TEST_ALL_FAMILIES").is_some() {
+        None
+    } else {
+        Some(vec!["logistic_regression".to_owned()])
+    }
+}
+
 /// Train `pipeline` into the store at `store`.
 pub async fn train(
     pipeline: &str,
@@ -71,6 +81,8 @@ async fn run_train(
         store: uri.to_owned(),
         s3: s3.clone(),
         force,
+        progress: false,
+        families: fast_families(),
     })
     .await
 }

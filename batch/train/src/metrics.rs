@@ -140,3 +140,102 @@ mod tests {
         );
     }
 }
+
+/// How the decision threshold is chosen (on the validation split).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "rule", rename_all = "snake_case")]
+pub enum ThresholdRule {
+    Fixed {
+        threshold: f64,
+    },
+    /// The threshold with the highest F1.
+    MaxF1,
+    /// The threshold where TPR - FPR is largest.
+    MaxKs,
+    /// The threshold of least total cost: each approved applicant who turns out bad costs
+    /// `false_approve`, each declined good one `false_decline`.
+    Cost {
+        false_approve: f64,
+        false_decline: f64,
+    },
+}
+
+/// The threshold `rule` picks on (`y`, `p`): for the data-driven rules one of the observed
+/// probabilities (decide adverse when `p >= threshold`).
+pub fn choose_threshold(rule: ThresholdRule, y: &[bool], p: &[f64]) -> f64 {
+    let score = |t: f64| -> f64 {
+        let (mut tp, mut fp, mut fn_) = (0.0, 0.0, 0.0);
+        for (&yi, &pi) in y.iter().zip(p) {
+            match (yi, pi >= t) {
+                (true, true) => tp += 1.0,
+                (false, true) => fp += 1.0,
+                (true, false) => fn_ += 1.0,
+                (false, false) => {}
+            }
+        }
+        match rule {
+            ThresholdRule::MaxF1 => {
+                if tp == 0.0 {
+                    0.0
+                } else {
+                    2.0 * tp / (2.0 * tp + fp + fn_)
+                }
+            }
+            ThresholdRule::MaxKs => {
+                let pos = y.iter().filter(|&&b| b).count() as f64;
+                let neg = y.len() as f64 - pos;
+                tp / pos - fp / neg
+            }
+            ThresholdRule::Cost {
+                false_approve,
+                false_decline,
+            } => -(fn_ * false_approve + fp * false_decline),
+            ThresholdRule::Fixed { .. } => 0.0,
+        }
+    };
+    if let ThresholdRule::Fixed { threshold } = rule {
+        return threshold;
+    }
+    let mut candidates: Vec<f64> = p.iter().copied().filter(|x| x.is_finite()).collect();
+    candidates.sort_by(f64::total_cmp);
+    candidates.dedup();
+    let mut best = (f64::NEG_INFINITY, 0.5);
+    for t in candidates {
+        let s = score(t);
+        if s > best.0 {
+            best = (s, t);
+        }
+    }
+    best.1
+}
+
+#[cfg(test)]
+mod threshold_tests {
+    use super::*;
+
+    #[test]
+    fn rules_pick_the_expected_thresholds() {
+        let y = [false, false, true, false, true, true];
+        let p = [0.1, 0.2, 0.3, 0.4, 0.8, 0.9];
+        assert_eq!(
+            choose_threshold(ThresholdRule::Fixed { threshold: 0.5 }, &y, &p),
+            0.5
+        );
+        // p >= 0.8: tp 2, fp 0, fn 1 -> F1 0.8 (p >= 0.3: tp 3, fp 1 -> F1 0.857, the best).
+        assert_eq!(choose_threshold(ThresholdRule::MaxF1, &y, &p), 0.3);
+        // KS: at 0.8 -> 2/3 - 0 = 0.667; at 0.3 -> 1 - 1/3 = 0.667; first best (lowest) wins.
+        assert_eq!(choose_threshold(ThresholdRule::MaxKs, &y, &p), 0.3);
+        // A false approval costs 10: decline everyone down to 0.3 (one false decline, cost 1).
+        let cost = ThresholdRule::Cost {
+            false_approve: 10.0,
+            false_decline: 1.0,
+        };
+        assert_eq!(choose_threshold(cost, &y, &p), 0.3);
+        // A false decline costs 10: approve unless very sure (0.8: one false approval).
+        let cost = ThresholdRule::Cost {
+            false_approve: 1.0,
+            false_decline: 10.0,
+        };
+        assert_eq!(choose_threshold(cost, &y, &p), 0.8);
+    }
+}

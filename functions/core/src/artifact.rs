@@ -69,7 +69,16 @@ impl ScoringArtifact {
             )));
         }
         let width: usize = self.features.iter().map(|f| f.encoding.width()).sum();
-        if width != self.model.n_inputs() {
+        if let Model::DecisionTree(t) = &self.model {
+            t.validate()
+                .map_err(|e| bad(format!("decision tree: {e}")))?;
+        }
+        if let Model::RandomForest(f) = &self.model {
+            for (i, t) in f.trees.iter().enumerate() {
+                t.validate().map_err(|e| bad(format!("tree {i}: {e}")))?;
+            }
+        }
+        if !self.model.accepts(width) {
             return Err(bad(format!(
                 "features encode to {width} inputs, the model takes {}",
                 self.model.n_inputs()

@@ -1,7 +1,7 @@
 //! Fitted models in a form the serving side evaluates without the training library.
 //!
-//! The batch job converts each linfa model into one of these; a test there checks that the
-//! converted model, saved and reloaded, gives linfa's own probabilities.
+//! The batch job converts each linfa model into one of these; tests there check that the
+//! converted model, saved and reloaded, gives linfa's own outputs.
 
 use serde::{Deserialize, Serialize};
 
@@ -10,6 +10,10 @@ use serde::{Deserialize, Serialize};
 #[serde(tag = "family", rename_all = "snake_case")]
 pub enum Model {
     LogisticRegression(Linear),
+    GaussianNb(GaussianNb),
+    Svm(Svm),
+    DecisionTree(Tree),
+    RandomForest(Forest),
 }
 
 /// `p = sigmoid(intercept + weights . x)`.
@@ -19,17 +23,111 @@ pub struct Linear {
     pub intercept: f64,
 }
 
+/// Gaussian naive Bayes: per class a prior and per-input mean and variance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GaussianNb {
+    pub adverse: ClassGaussian,
+    pub favourable: ClassGaussian,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClassGaussian {
+    pub prior: f64,
+    pub mean: Vec<f64>,
+    pub var: Vec<f64>,
+}
+
+/// A support vector machine: decision value `f(x) = sum_i coef_i K(sv_i, x) - rho` (or
+/// `w . x - rho` for the linear kernel), positive for the adverse class; probability by
+/// Platt scaling `1 / (1 + exp(a f + b))`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Svm {
+    pub kernel: Kernel,
+    pub rho: f64,
+    pub platt_a: f64,
+    pub platt_b: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Kernel {
+    Linear {
+        weights: Vec<f64>,
+    },
+    /// `K(a, b) = exp(-|a - b|^2 / eps)`.
+    Rbf {
+        eps: f64,
+        support: Vec<Vec<f64>>,
+        coef: Vec<f64>,
+    },
+}
+
+/// A binary decision tree in a flat array; node 0 is the root. A split sends `x` left when
+/// `x[feature] < threshold`. A leaf holds the share of adverse training rows reaching it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tree {
+    pub nodes: Vec<Node>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Node {
+    Split {
+        feature: u32,
+        threshold: f64,
+        left: u32,
+        right: u32,
+    },
+    Leaf {
+        p: f64,
+    },
+}
+
+/// Trees whose leaf probabilities are averaged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Forest {
+    pub trees: Vec<Tree>,
+}
+
 impl Model {
     pub fn family(&self) -> &'static str {
         match self {
             Model::LogisticRegression(_) => "logistic_regression",
+            Model::GaussianNb(_) => "gaussian_nb",
+            Model::Svm(s) => match s.kernel {
+                Kernel::Linear { .. } => "linear_svm",
+                Kernel::Rbf { .. } => "rbf_svm",
+            },
+            Model::DecisionTree(_) => "decision_tree",
+            Model::RandomForest(_) => "random_forest",
         }
     }
 
-    /// Number of encoded inputs the model expects.
+    /// Number of encoded inputs the model expects (trees: at least one more than the
+    /// largest input index they split on).
     pub fn n_inputs(&self) -> usize {
         match self {
             Model::LogisticRegression(m) => m.weights.len(),
+            Model::GaussianNb(m) => m.adverse.mean.len(),
+            Model::Svm(s) => match &s.kernel {
+                Kernel::Linear { weights } => weights.len(),
+                Kernel::Rbf { support, .. } => support.first().map_or(0, Vec::len),
+            },
+            Model::DecisionTree(t) => t.max_feature().map_or(0, |f| f + 1),
+            Model::RandomForest(f) => f
+                .trees
+                .iter()
+                .filter_map(Tree::max_feature)
+                .max()
+                .map_or(0, |f| f + 1),
+        }
+    }
+
+    /// Whether the model reads exactly `n` inputs (tree models need only fit within them).
+    pub fn accepts(&self, n: usize) -> bool {
+        match self {
+            Model::DecisionTree(_) | Model::RandomForest(_) => self.n_inputs() <= n,
+            _ => self.n_inputs() == n,
         }
     }
 
@@ -37,6 +135,12 @@ impl Model {
     pub fn probability(&self, x: &[f64]) -> f64 {
         match self {
             Model::LogisticRegression(m) => sigmoid(m.logit(x)),
+            Model::GaussianNb(m) => m.probability(x),
+            Model::Svm(m) => m.probability(x),
+            Model::DecisionTree(t) => t.probability(x),
+            Model::RandomForest(f) => {
+                f.trees.iter().map(|t| t.probability(x)).sum::<f64>() / f.trees.len().max(1) as f64
+            }
         }
     }
 }
@@ -44,6 +148,103 @@ impl Model {
 impl Linear {
     pub fn logit(&self, x: &[f64]) -> f64 {
         self.intercept + self.weights.iter().zip(x).map(|(w, v)| w * v).sum::<f64>()
+    }
+}
+
+impl ClassGaussian {
+    /// log(prior) + sum of the per-input Gaussian log densities.
+    fn joint_log_likelihood(&self, x: &[f64]) -> f64 {
+        let mut ll = self.prior.ln();
+        for ((m, v), xi) in self.mean.iter().zip(&self.var).zip(x) {
+            ll -= 0.5 * ((2.0 * std::f64::consts::PI * v).ln() + (xi - m).powi(2) / v);
+        }
+        ll
+    }
+}
+
+impl GaussianNb {
+    pub fn probability(&self, x: &[f64]) -> f64 {
+        let a = self.adverse.joint_log_likelihood(x);
+        let f = self.favourable.joint_log_likelihood(x);
+        // P(adverse) = e^a / (e^a + e^f) = sigmoid(a - f), stable for large gaps.
+        sigmoid(a - f)
+    }
+}
+
+impl Svm {
+    pub fn decision(&self, x: &[f64]) -> f64 {
+        let s = match &self.kernel {
+            Kernel::Linear { weights } => weights.iter().zip(x).map(|(w, v)| w * v).sum::<f64>(),
+            Kernel::Rbf { eps, support, coef } => support
+                .iter()
+                .zip(coef)
+                .map(|(sv, c)| {
+                    let d2: f64 = sv.iter().zip(x).map(|(a, b)| (a - b) * (a - b)).sum();
+                    c * (-d2 / eps).exp()
+                })
+                .sum(),
+        };
+        s - self.rho
+    }
+
+    pub fn probability(&self, x: &[f64]) -> f64 {
+        platt(self.platt_a, self.platt_b, self.decision(x))
+    }
+}
+
+/// Platt's sigmoid `1 / (1 + exp(a f + b))`.
+pub fn platt(a: f64, b: f64, f: f64) -> f64 {
+    sigmoid(-(a * f + b))
+}
+
+impl Tree {
+    pub fn probability(&self, x: &[f64]) -> f64 {
+        let mut i = 0usize;
+        // Bounded walk: a malformed tree cannot loop forever.
+        for _ in 0..=self.nodes.len() {
+            match self.nodes.get(i) {
+                Some(Node::Leaf { p }) => return *p,
+                Some(Node::Split {
+                    feature,
+                    threshold,
+                    left,
+                    right,
+                }) => {
+                    let v = x.get(*feature as usize).copied().unwrap_or(0.0);
+                    i = if v < *threshold { *left } else { *right } as usize;
+                }
+                None => break,
+            }
+        }
+        f64::NAN
+    }
+
+    /// The largest input index any split reads.
+    pub fn max_feature(&self) -> Option<usize> {
+        self.nodes
+            .iter()
+            .filter_map(|n| match n {
+                Node::Split { feature, .. } => Some(*feature as usize),
+                Node::Leaf { .. } => None,
+            })
+            .max()
+    }
+
+    /// Check the tree is well formed: children in range and after their parent.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.nodes.is_empty() {
+            return Err("empty tree".into());
+        }
+        for (i, n) in self.nodes.iter().enumerate() {
+            if let Node::Split { left, right, .. } = n {
+                for c in [*left, *right] {
+                    if c as usize <= i || c as usize >= self.nodes.len() {
+                        return Err(format!("node {i} points to node {c}"));
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -76,5 +277,60 @@ mod tests {
         );
         assert_abs_diff_eq!(sigmoid(800.0), 1.0);
         assert_abs_diff_eq!(sigmoid(-800.0), 0.0);
+    }
+
+    #[test]
+    fn tree_walk_and_validation() {
+        let t = Tree {
+            nodes: vec![
+                Node::Split {
+                    feature: 1,
+                    threshold: 0.5,
+                    left: 1,
+                    right: 2,
+                },
+                Node::Leaf { p: 0.2 },
+                Node::Leaf { p: 0.9 },
+            ],
+        };
+        assert_eq!(t.probability(&[0.0, 0.4]), 0.2);
+        assert_eq!(t.probability(&[0.0, 0.5]), 0.9);
+        assert!(t.validate().is_ok());
+        let looped = Tree {
+            nodes: vec![Node::Split {
+                feature: 0,
+                threshold: 0.0,
+                left: 0,
+                right: 0,
+            }],
+        };
+        assert!(looped.validate().is_err());
+        assert!(looped.probability(&[1.0]).is_nan());
+    }
+
+    #[test]
+    fn naive_bayes_matches_hand_computation() {
+        // One input; adverse ~ N(1, 1) prior 0.3, favourable ~ N(0, 4) prior 0.7. At x = 1,
+        // computed with Python 3.11's math module:
+        //   a = log(0.3) - 0.5 log(2 pi)          = -2.122911337530609
+        //   f = log(0.7) - 0.5 log(8 pi) - 1 / 8  = -2.0937606577033505
+        //   P = 1 / (1 + exp(-(a - f)))           = 0.49271284606483395
+        let nb = GaussianNb {
+            adverse: ClassGaussian {
+                prior: 0.3,
+                mean: vec![1.0],
+                var: vec![1.0],
+            },
+            favourable: ClassGaussian {
+                prior: 0.7,
+                mean: vec![0.0],
+                var: vec![4.0],
+            },
+        };
+        assert_abs_diff_eq!(
+            nb.probability(&[1.0]),
+            0.492_712_846_064_833_95,
+            epsilon = 1e-12
+        );
     }
 }

@@ -63,11 +63,14 @@ pub fn now_rfc3339() -> String {
         .unwrap_or_default()
 }
 
-/// A new version id: UTC time (so ids sort by age) and 8 hex digits that keep two runs in
-/// the same second apart.
+/// A new version id: UTC time to the millisecond (so ids sort by age) and 8 hex digits that
+/// keep two runs in the same millisecond apart.
 pub fn new_version_id() -> String {
     let now = time::OffsetDateTime::now_utc();
-    let fmt = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
+    // Milliseconds, so versions made within one second still sort by age.
+    let fmt = time::macros::format_description!(
+        "[year][month][day]T[hour][minute][second][subsecond digits:3]Z"
+    );
     let stamp = now.format(&fmt).unwrap_or_default();
     let salt = format!(
         "{}-{}-{:?}",

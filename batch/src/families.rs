@@ -1,0 +1,218 @@
+//! The `[models]` section of `pipeline.toml`: which families to train and their grids.
+
+use riskfn_train::svm::KernelKind;
+use riskfn_train::{
+    Families, ForestSpec, LogisticSpec, NaiveBayesSpec, SvmSpec, TreeSpec, select::ORDER,
+};
+use serde::Deserialize;
+
+/// `[models]`. Every family is trained with its default grid unless `families` lists a
+/// subset; a family's own table replaces its grid.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ModelsConfig {
+    families: Option<Vec<String>>,
+    seed: Option<u64>,
+    /// Families within this validation ROC AUC of the best are tied; the simpler wins.
+    tie_tolerance: Option<f64>,
+    logistic_regression: Option<LogisticConfig>,
+    gaussian_nb: Option<NbConfig>,
+    linear_svm: Option<SvmConfig>,
+    rbf_svm: Option<SvmConfig>,
+    decision_tree: Option<TreeConfig>,
+    random_forest: Option<ForestConfig>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LogisticConfig {
+    c: Option<Vec<f64>>,
+    max_iterations: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NbConfig {
+    var_smoothing: Option<Vec<f64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SvmConfig {
+    c: Option<Vec<f64>>,
+    max_rows: Option<usize>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TreeConfig {
+    /// 0 = unlimited.
+    max_depth: Option<Vec<usize>>,
+    min_samples_leaf: Option<Vec<usize>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ForestConfig {
+    trees: Option<Vec<usize>>,
+    /// 0 = unlimited.
+    max_depth: Option<Vec<usize>>,
+    /// Share of inputs each tree sees; default sqrt(p) / p.
+    feature_proportion: Option<f64>,
+}
+
+/// The default seed of the random choices (forests).
+pub const DEFAULT_SEED: u64 = 42;
+
+fn positive_list(name: &str, v: &[f64]) -> Result<(), String> {
+    if v.is_empty() || v.iter().any(|c| !(c.is_finite() && *c > 0.0)) {
+        return Err(format!(
+            "models.{name} must be a non-empty list of positive numbers"
+        ));
+    }
+    Ok(())
+}
+
+fn depths(v: Vec<usize>) -> Vec<Option<usize>> {
+    v.into_iter().map(|d| (d > 0).then_some(d)).collect()
+}
+
+impl ModelsConfig {
+    /// The validated families and the seed.
+    pub(crate) fn resolve(self) -> Result<(Families, u64, f64), String> {
+        let tie = self
+            .tie_tolerance
+            .unwrap_or(riskfn_train::select::DEFAULT_TIE_TOLERANCE);
+        if !(0.0..=0.5).contains(&tie) {
+            return Err("models.tie_tolerance must be between 0 and 0.5".into());
+        }
+        let wanted: Vec<String> = self
+            .families
+            .unwrap_or_else(|| ORDER.iter().map(|s| (*s).to_owned()).collect());
+        if wanted.is_empty() {
+            return Err("models.families must name at least one family".into());
+        }
+        for w in &wanted {
+            if !ORDER.contains(&w.as_str()) {
+                return Err(format!(
+                    "models.families: unknown family {w:?} (known: {})",
+                    ORDER.join(", ")
+                ));
+            }
+        }
+        let on = |f: &str| wanted.iter().any(|w| w == f);
+        let logistic_regression = if on("logistic_regression") {
+            let mut s = LogisticSpec::default();
+            if let Some(c) = self.logistic_regression {
+                if let Some(grid) = c.c {
+                    positive_list("logistic_regression.c", &grid)?;
+                    s.c_grid = grid;
+                }
+                if let Some(m) = c.max_iterations {
+                    if m == 0 {
+                        return Err(
+                            "models.logistic_regression.max_iterations must be at least 1".into(),
+                        );
+                    }
+                    s.max_iterations = m;
+                }
+            }
+            Some(s)
+        } else {
+            None
+        };
+        let gaussian_nb = if on("gaussian_nb") {
+            let mut s = NaiveBayesSpec::default();
+            if let Some(v) = self.gaussian_nb.and_then(|c| c.var_smoothing) {
+                positive_list("gaussian_nb.var_smoothing", &v)?;
+                s.var_smoothing = v;
+            }
+            Some(s)
+        } else {
+            None
+        };
+        let svm = |name: &str,
+                   kind: KernelKind,
+                   cfg: Option<SvmConfig>|
+         -> Result<Option<SvmSpec>, String> {
+            if !on(name) {
+                return Ok(None);
+            }
+            let mut s = SvmSpec::default_for(kind);
+            if let Some(c) = cfg {
+                if let Some(grid) = c.c {
+                    positive_list(&format!("{name}.c"), &grid)?;
+                    s.c_grid = grid;
+                }
+                if let Some(m) = c.max_rows {
+                    if m < 10 {
+                        return Err(format!("models.{name}.max_rows must be at least 10"));
+                    }
+                    s.max_rows = m;
+                }
+            }
+            Ok(Some(s))
+        };
+        let linear_svm = svm("linear_svm", KernelKind::Linear, self.linear_svm)?;
+        let rbf_svm = svm("rbf_svm", KernelKind::Rbf, self.rbf_svm)?;
+        let decision_tree = if on("decision_tree") {
+            let mut s = TreeSpec::default();
+            if let Some(c) = self.decision_tree {
+                if let Some(d) = c.max_depth {
+                    s.max_depth = depths(d);
+                }
+                if let Some(l) = c.min_samples_leaf {
+                    if l.is_empty() || l.contains(&0) {
+                        return Err(
+                            "models.decision_tree.min_samples_leaf must list numbers >= 1".into(),
+                        );
+                    }
+                    s.min_samples_leaf = l;
+                }
+            }
+            if s.max_depth.is_empty() {
+                return Err("models.decision_tree.max_depth must not be empty".into());
+            }
+            Some(s)
+        } else {
+            None
+        };
+        let random_forest = if on("random_forest") {
+            let mut s = ForestSpec::default();
+            if let Some(c) = self.random_forest {
+                if let Some(t) = c.trees {
+                    if t.is_empty() || t.contains(&0) {
+                        return Err("models.random_forest.trees must list numbers >= 1".into());
+                    }
+                    s.trees = t;
+                }
+                if let Some(d) = c.max_depth {
+                    s.max_depth = depths(d);
+                }
+                if let Some(p) = c.feature_proportion {
+                    if !(p > 0.0 && p <= 1.0) {
+                        return Err(
+                            "models.random_forest.feature_proportion must be in (0, 1]".into()
+                        );
+                    }
+                    s.feature_proportion = Some(p);
+                }
+            }
+            if s.max_depth.is_empty() {
+                return Err("models.random_forest.max_depth must not be empty".into());
+            }
+            Some(s)
+        } else {
+            None
+        };
+        let fam = Families {
+            logistic_regression,
+            gaussian_nb,
+            linear_svm,
+            rbf_svm,
+            decision_tree,
+            random_forest,
+        };
+        Ok((fam, self.seed.unwrap_or(DEFAULT_SEED), tie))
+    }
+}
