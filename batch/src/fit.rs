@@ -1,27 +1,36 @@
 //! Fitting the preprocessing on the training split only, and building design matrices with
 //! the same encoding code the serving side runs.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
 use ndarray::Array2;
-use riskfn_core::preprocess::{Encoding, Feature, category_key, numeric_value};
+use riskfn_core::preprocess::{Encoding, Feature, Reason, category_key, numeric_value};
 
 use crate::error::{Error, Result};
 use crate::prepare::{FeatureColumn, Prepared};
 
 /// Fit each feature's encoding on `train` rows: median imputation and standardization
-/// (population standard deviation) for numbers, sorted level lists for categories.
-pub fn fit(columns: &[FeatureColumn], train: &[usize]) -> Result<Vec<Feature>> {
+/// (population standard deviation) for numbers, sorted level lists (with their shares) for
+/// categories. `reasons` names each feature for decisions (a default where it has none).
+pub fn fit(
+    columns: &[FeatureColumn],
+    train: &[usize],
+    reasons: &BTreeMap<String, Reason>,
+) -> Result<Vec<Feature>> {
     columns
         .iter()
         .map(|c| {
             let encoding = if c.categorical {
-                let levels: BTreeSet<String> = train
-                    .iter()
-                    .map(|&r| category_key(&c.values[r]).into_owned())
-                    .collect();
+                let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+                for &r in train {
+                    *counts
+                        .entry(category_key(&c.values[r]).into_owned())
+                        .or_default() += 1;
+                }
+                let n = train.len().max(1) as f64;
                 Encoding::OneHot {
-                    levels: levels.into_iter().collect(),
+                    frequencies: counts.values().map(|&k| k as f64 / n).collect(),
+                    levels: counts.into_keys().collect(),
                 }
             } else {
                 let mut present: Vec<f64> = train
@@ -59,6 +68,10 @@ pub fn fit(columns: &[FeatureColumn], train: &[usize]) -> Result<Vec<Feature>> {
                 name: c.name.clone(),
                 expr: c.online.clone(),
                 encoding,
+                reason: reasons.get(&c.name).cloned().unwrap_or_else(|| Reason {
+                    code: c.name.to_uppercase(),
+                    text: c.name.replace('_', " "),
+                }),
             })
         })
         .collect()

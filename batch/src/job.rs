@@ -233,7 +233,17 @@ pub async fn train(opts: &TrainOptions) -> Result<TrainReport> {
         labels_of(&test_rows),
     );
 
-    let features = fit::fit(&prepared.features, &train_rows)?;
+    for name in pipeline.reasons.keys() {
+        if !prepared.features.iter().any(|f| &f.name == name) {
+            tracing::warn!(pipeline = %pipeline.name, feature = %name, "reasons.toml names a column that is not a feature");
+        }
+    }
+    for f in &prepared.features {
+        if !pipeline.reasons.contains_key(&f.name) && pipeline.reasons_text.is_some() {
+            tracing::warn!(pipeline = %pipeline.name, feature = %f.name, "feature has no entry in reasons.toml; its code is its name");
+        }
+    }
+    let features = fit::fit(&prepared.features, &train_rows, &pipeline.reasons)?;
     let x_train = fit::design(&features, &prepared, &train_rows);
     let x_val = fit::design(&features, &prepared, &val_rows);
     let x_test = fit::design(&features, &prepared, &test_rows);
@@ -304,6 +314,8 @@ pub async fn train(opts: &TrainOptions) -> Result<TrainReport> {
         features: features.clone(),
         model: chosen.model.clone(),
         decision,
+        scorecard: pipeline.scorecard,
+        reasons: pipeline.reasons_top,
     };
     // Refuse to publish anything the scorer would refuse to load.
     Scorer::new(artifact.clone(), String::new())?;
@@ -352,6 +364,12 @@ pub async fn train(opts: &TrainOptions) -> Result<TrainReport> {
             Bytes::from(pipeline.config_text.clone()),
         ),
     ];
+    if let Some(text) = &pipeline.reasons_text {
+        files.push((
+            crate::pipeline::REASONS_FILE.to_owned(),
+            Bytes::from(text.clone()),
+        ));
+    }
     files.extend(
         pipeline
             .sql

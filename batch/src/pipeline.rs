@@ -3,8 +3,11 @@
 
 use std::path::{Path, PathBuf};
 
-use riskfn_core::artifact::{Decision, check_name};
+use std::collections::BTreeMap;
+
+use riskfn_core::artifact::{Decision, Scorecard, check_name};
 use riskfn_core::gate::GateSpec;
+use riskfn_core::preprocess::Reason;
 use riskfn_core::schema::UnknownFields;
 use riskfn_train::Families;
 use riskfn_train::metrics::ThresholdRule;
@@ -39,7 +42,21 @@ struct RawConfig {
     serving: ServingConfig,
     #[serde(default)]
     gate: GateConfig,
+    #[serde(default)]
+    scorecard: ScorecardConfig,
 }
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScorecardConfig {
+    base_points: Option<f64>,
+    /// Good applicants per bad one at `base_points`.
+    base_odds: Option<f64>,
+    pdo: Option<f64>,
+}
+
+/// The reason table file: `[feature] code = "...", text = "..."`.
+pub const REASONS_FILE: &str = "reasons.toml";
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -199,6 +216,8 @@ impl Default for DecisionConfig {
 struct ServingConfig {
     #[serde(default)]
     unknown_fields: UnknownFields,
+    /// Reasons per answer.
+    reasons: Option<usize>,
 }
 
 /// How rows are assigned to train / validation / test.
@@ -244,6 +263,11 @@ pub struct Pipeline {
     pub decision: Decision,
     pub unknown_fields: UnknownFields,
     pub gate: GateSpec,
+    pub scorecard: Scorecard,
+    pub reasons_top: usize,
+    /// Reason code and text per feature (`reasons.toml`), and the file's text as run.
+    pub reasons: BTreeMap<String, Reason>,
+    pub reasons_text: Option<String>,
     pub sql: Vec<SqlFile>,
 }
 
@@ -316,6 +340,19 @@ impl Pipeline {
             }
         };
         let (families, seed, tie_tolerance) = raw.models.resolve().map_err(bad)?;
+        let d = Scorecard::default();
+        let scorecard = Scorecard {
+            base_points: raw.scorecard.base_points.unwrap_or(d.base_points),
+            base_odds: raw.scorecard.base_odds.unwrap_or(d.base_odds),
+            pdo: raw.scorecard.pdo.unwrap_or(d.pdo),
+        };
+        if !(scorecard.base_odds > 0.0 && scorecard.pdo > 0.0 && scorecard.base_points.is_finite())
+        {
+            return Err(bad(
+                "scorecard.base_odds and scorecard.pdo must be positive".into(),
+            ));
+        }
+        let (reasons, reasons_text) = load_reasons(dir)?;
         let unit = 0.0..=1.0;
         if !unit.contains(&raw.gate.auc_tolerance) || !unit.contains(&raw.gate.min_ks) {
             return Err(bad(
@@ -385,6 +422,10 @@ impl Pipeline {
                 favourable: d.favourable,
             },
             unknown_fields: raw.serving.unknown_fields,
+            scorecard,
+            reasons_top: raw.serving.reasons.unwrap_or(3),
+            reasons,
+            reasons_text,
             gate: GateSpec {
                 auc_tolerance: raw.gate.auc_tolerance,
                 min_ks: raw.gate.min_ks,
@@ -392,6 +433,32 @@ impl Pipeline {
             sql: load_sql(dir)?,
         })
     }
+}
+
+/// The reason table, if the pipeline has one; codes must be distinct.
+fn load_reasons(dir: &Path) -> Result<(BTreeMap<String, Reason>, Option<String>)> {
+    let path = dir.join(REASONS_FILE);
+    if !path.is_file() {
+        return Ok((BTreeMap::new(), None));
+    }
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+    let table: BTreeMap<String, Reason> = toml::from_str(&text).map_err(|e| Error::Config {
+        path: path.clone(),
+        message: e.to_string(),
+    })?;
+    let mut seen = std::collections::BTreeSet::new();
+    for (feature, r) in &table {
+        if r.code.is_empty() || !seen.insert(r.code.clone()) {
+            return Err(Error::Config {
+                path: path.clone(),
+                message: format!(
+                    "feature {feature}: reason code {:?} is empty or used twice",
+                    r.code
+                ),
+            });
+        }
+    }
+    Ok((table, Some(text)))
 }
 
 /// The pipeline's `.sql` files in name order; each defines a view named after the file

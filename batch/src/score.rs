@@ -4,7 +4,10 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Float64Array, RecordBatch, StringArray, UInt64Array};
+use arrow::array::{
+    Array, ArrayRef, Float64Array, ListBuilder, RecordBatch, StringArray, StringBuilder,
+    UInt64Array,
+};
 use arrow::datatypes::{DataType as ArrowType, Field, Schema};
 use parquet::arrow::ArrowWriter;
 use riskfn_core::scoring::Scorer;
@@ -22,6 +25,9 @@ pub struct Scored {
     pub row_ids: Vec<u64>,
     pub probability: Vec<Option<f64>>,
     pub decision: Vec<Option<String>>,
+    pub points: Vec<Option<f64>>,
+    /// Reason codes, strongest first.
+    pub reasons: Vec<Option<Vec<String>>>,
     pub error: Vec<Option<String>>,
     pub version: String,
 }
@@ -86,15 +92,20 @@ pub fn score_batches(scorer: &Scorer, raw: &RawData) -> Result<Scored> {
                 *slot = col[r].clone();
             }
             out.row_ids.push(ids.value(r));
-            match scorer.score_row(&row) {
+            match scorer.score_row(&row, true) {
                 Ok(s) => {
                     out.probability.push(Some(s.probability));
                     out.decision.push(Some(s.decision));
+                    out.points.push(Some(s.points));
+                    out.reasons
+                        .push(Some(s.reasons.into_iter().map(|r| r.code).collect()));
                     out.error.push(None);
                 }
                 Err(e) => {
                     out.probability.push(None);
                     out.decision.push(None);
+                    out.points.push(None);
+                    out.reasons.push(None);
                     out.error.push(Some(e.to_string()));
                 }
             }
@@ -103,12 +114,25 @@ pub fn score_batches(scorer: &Scorer, raw: &RawData) -> Result<Scored> {
     Ok(out)
 }
 
-/// Write scores as Parquet: `row_id, probability, decision, version, error`.
+/// Write scores as Parquet: `row_id, probability, decision, points, reasons, version, error`.
 pub fn write_parquet(path: &Path, s: &Scored) -> Result<()> {
+    let mut reasons = ListBuilder::new(StringBuilder::new());
+    for r in &s.reasons {
+        match r {
+            Some(codes) => {
+                codes.iter().for_each(|c| reasons.values().append_value(c));
+                reasons.append(true);
+            }
+            None => reasons.append(false),
+        }
+    }
+    let reasons = reasons.finish();
     let schema = Arc::new(Schema::new(vec![
         Field::new("row_id", ArrowType::UInt64, false),
         Field::new("probability", ArrowType::Float64, true),
         Field::new("decision", ArrowType::Utf8, true),
+        Field::new("points", ArrowType::Float64, true),
+        Field::new("reasons", reasons.data_type().clone(), true),
         Field::new("version", ArrowType::Utf8, false),
         Field::new("error", ArrowType::Utf8, true),
     ]));
@@ -116,6 +140,8 @@ pub fn write_parquet(path: &Path, s: &Scored) -> Result<()> {
         Arc::new(UInt64Array::from(s.row_ids.clone())),
         Arc::new(Float64Array::from(s.probability.clone())),
         Arc::new(StringArray::from(s.decision.clone())),
+        Arc::new(Float64Array::from(s.points.clone())),
+        Arc::new(reasons),
         Arc::new(StringArray::from(vec![s.version.as_str(); s.row_ids.len()])),
         Arc::new(StringArray::from(s.error.clone())),
     ];

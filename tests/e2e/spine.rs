@@ -84,7 +84,7 @@ async fn batch_score_and_handler_agree_on_every_row() {
     .unwrap();
     assert_eq!((rep.rows, rep.scored, rep.failed), (1000, 1000, 0));
 
-    let scored = records(&out, &[]).await;
+    let scored = records(&out, &["reasons"]).await;
     let batch: HashMap<u64, f64> = scored
         .iter()
         .map(|r| {

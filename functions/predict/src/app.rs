@@ -15,10 +15,25 @@ use crate::error::{ApiError, FieldFault};
 use crate::state::AppState;
 use riskfn_core::scoring::{RecordError, Score};
 
+/// The routes, in the order `openapi.json` documents them.
+pub const ROUTES: [(&str, &str); 5] = [
+    ("get", "/health"),
+    ("get", "/openapi.json"),
+    ("get", "/v1/pipelines"),
+    ("get", "/v1/pipelines/{pipeline}"),
+    ("post", "/v1/pipelines/{pipeline}/predict"),
+];
+
+/// The OpenAPI document of these routes (kept true by the end-to-end tests).
+pub const OPENAPI: &str = include_str!("../openapi.json");
+
 pub fn router(state: Arc<AppState>) -> Router {
     let limit = state.config.max_body_bytes;
     Router::new()
         .route("/health", get(health))
+        .route("/openapi.json", get(openapi))
+        .route("/v1/pipelines", get(pipelines))
+        .route("/v1/pipelines/{pipeline}", get(pipeline))
         .route("/v1/pipelines/{pipeline}/predict", post(predict))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
@@ -28,9 +43,79 @@ async fn health() -> Json<serde_json::Value> {
     Json(serde_json::json!({"status": "ok"}))
 }
 
+async fn openapi() -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        OPENAPI,
+    )
+        .into_response()
+}
+
 #[derive(Debug, Deserialize)]
 struct PredictQuery {
     version: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct PipelineEntry {
+    pipeline: String,
+    champion: Option<String>,
+}
+
+/// Pipelines with a published version, and their champions.
+async fn pipelines(
+    State(state): State<Arc<AppState>>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let registry = state.cache.registry();
+    let mut out = Vec::new();
+    for p in registry.pipelines().await? {
+        let champion = registry.champion(&p).await?.map(|(c, _)| c.version);
+        out.push(PipelineEntry {
+            pipeline: p,
+            champion,
+        });
+    }
+    Ok(Json(serde_json::json!({ "pipelines": out })))
+}
+
+#[derive(Debug, Serialize)]
+struct InputField<'a> {
+    name: &'a str,
+    #[serde(rename = "type")]
+    data_type: riskfn_core::value::DataType,
+    required: bool,
+}
+
+/// The version a caller gets (champion unless pinned): model, measures, decision rule and
+/// the raw input schema a request must follow.
+async fn pipeline(
+    State(state): State<Arc<AppState>>,
+    Path(pipeline): Path<String>,
+    Query(q): Query<PredictQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let loaded = state.cache.get(&pipeline, q.version.as_deref()).await?;
+    let a = loaded.scorer.artifact();
+    let fields: Vec<InputField<'_>> = a
+        .raw_schema
+        .fields
+        .iter()
+        .map(|f| InputField {
+            name: &f.name,
+            data_type: f.data_type,
+            required: !f.nullable,
+        })
+        .collect();
+    Ok(Json(serde_json::json!({
+        "pipeline": pipeline,
+        "version": a.version,
+        "model_sha256": loaded.scorer.content_sha256(),
+        "created_at": loaded.manifest.created_at,
+        "model": { "family": a.model.family(), "params": loaded.manifest.model.params },
+        "metrics": loaded.manifest.metrics,
+        "decision": a.decision,
+        "scorecard": a.scorecard,
+        "input": { "fields": fields, "unknown_fields": a.unknown_fields },
+    })))
 }
 
 #[derive(Debug, Serialize)]
@@ -85,8 +170,15 @@ async fn predict(
     State(state): State<Arc<AppState>>,
     Path(pipeline): Path<String>,
     Query(q): Query<PredictQuery>,
-    body: Bytes,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ApiError> {
+    let body = body.map_err(|e| {
+        if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::TooLarge(format!("body over {} bytes", state.config.max_body_bytes))
+        } else {
+            ApiError::BadBody("the body could not be read".into())
+        }
+    })?;
     let (records, is_list) = records(&body, &state.config)?;
     let loaded = state.cache.get(&pipeline, q.version.as_deref()).await?;
     let scorer = &loaded.scorer;

@@ -29,6 +29,8 @@ pub struct ModelCache {
     ttl: Duration,
     versions: Mutex<HashMap<(String, String), Slot>>,
     champions: Mutex<HashMap<String, ChampionEntry>>,
+    /// Versions read from the store so far (each at most once).
+    loads: std::sync::atomic::AtomicUsize,
 }
 
 impl ModelCache {
@@ -38,11 +40,17 @@ impl ModelCache {
             ttl,
             versions: Mutex::default(),
             champions: Mutex::default(),
+            loads: Default::default(),
         }
     }
 
     pub fn registry(&self) -> &Registry {
         &self.registry
+    }
+
+    /// How many versions have been read from the store.
+    pub fn loads(&self) -> usize {
+        self.loads.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The loaded version a request means: `version` if pinned, else the champion.
@@ -64,6 +72,8 @@ impl ModelCache {
         let loaded = slot
             .get_or_try_init(|| async {
                 let v = self.registry.load(pipeline, version).await?;
+                self.loads
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 tracing::info!(
                     pipeline,
                     version,
