@@ -191,8 +191,57 @@ pub struct FeatureReport {
     pub encoding: riskfn_core::preprocess::Encoding,
 }
 
+/// What a retrain run did.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Retrained {
+    Trained(Box<TrainReport>),
+    /// A version trained from exactly these inputs exists already: nothing was done.
+    Unchanged {
+        pipeline: String,
+        version: String,
+        champion: bool,
+    },
+}
+
+/// Train, evaluate, publish and promote if the gate passes.
 pub async fn train(opts: &TrainOptions) -> Result<TrainReport> {
-    let mut pipeline = Pipeline::locate(&opts.pipeline, &opts.sql_dir)?;
+    match run(opts, false).await? {
+        Retrained::Trained(r) => Ok(*r),
+        Retrained::Unchanged { .. } => {
+            unreachable!("training without the unchanged check always trains")
+        }
+    }
+}
+
+/// [`train`], unless a version trained from the very same inputs (code, config, SQL,
+/// data) exists: then nothing is trained or published. Safe to run on a schedule.
+pub async fn retrain(opts: &TrainOptions) -> Result<Retrained> {
+    run(opts, true).await
+}
+
+/// sha256 over everything a version is trained from.
+fn inputs_fingerprint(pipeline: &Pipeline, opts: &TrainOptions, data_fingerprint: &str) -> String {
+    let mut text = format!("code {CODE_VERSION}\nconfig\n{}\n", pipeline.config_text);
+    for f in &pipeline.sql {
+        text.push_str(&format!("sql {}\n{}\n", f.file, f.text));
+    }
+    text.push_str(&format!(
+        "reasons\n{}\nfamilies {:?}\ndata {data_fingerprint}\n",
+        pipeline.reasons_text.as_deref().unwrap_or(""),
+        opts.families
+    ));
+    riskfn_core::artifact::sha256_hex(text.as_bytes())
+}
+
+async fn run(opts: &TrainOptions, skip_unchanged: bool) -> Result<Retrained> {
+    // A pipeline folder on S3 is copied to a local folder first (kept while this runs).
+    let (mut pipeline, _fetched) = if opts.pipeline.starts_with("s3://") {
+        let (p, dir) = crate::pipeline::fetch(&opts.pipeline, &opts.s3).await?;
+        (p, Some(dir))
+    } else {
+        (Pipeline::locate(&opts.pipeline, &opts.sql_dir)?, None)
+    };
     if let Some(names) = &opts.families {
         pipeline
             .families
@@ -215,6 +264,26 @@ pub async fn train(opts: &TrainOptions) -> Result<TrainReport> {
 
     let ctx = source::session();
     let raw = source::read_with(&ctx, &data_uri, &opts.s3).await?;
+    let inputs = inputs_fingerprint(&pipeline, opts, &raw.fingerprint);
+    if skip_unchanged {
+        for v in registry.versions(&pipeline.name).await?.iter().rev() {
+            if registry
+                .manifest(&pipeline.name, v)
+                .await?
+                .inputs_sha256
+                .as_deref()
+                == Some(inputs.as_str())
+            {
+                let champion = current.as_ref().is_some_and(|(c, _)| &c.version == v);
+                tracing::info!(pipeline = %pipeline.name, version = %v, champion, "unchanged inputs: nothing to train");
+                return Ok(Retrained::Unchanged {
+                    pipeline: pipeline.name.clone(),
+                    version: v.clone(),
+                    champion,
+                });
+            }
+        }
+    }
     let prepared = prepare(&ctx, &pipeline, raw).await?;
     let rows = |s| prepared.rows_of(s);
     let (train_rows, val_rows, test_rows) = (
@@ -390,6 +459,7 @@ pub async fn train(opts: &TrainOptions) -> Result<TrainReport> {
         metrics,
         data: prepared.summary.clone(),
         gate: Some(gate.clone()),
+        inputs_sha256: Some(inputs),
         files: BTreeMap::new(),
     };
     registry.publish(manifest, files).await?;
@@ -412,11 +482,11 @@ pub async fn train(opts: &TrainOptions) -> Result<TrainReport> {
             reason: gate.reason.clone(),
         }
     };
-    Ok(TrainReport {
+    Ok(Retrained::Trained(Box::new(TrainReport {
         champion: promotion.is_champion(),
         promotion: Some(promotion),
         ..report
-    })
+    })))
 }
 
 /// What became of a trained version.

@@ -59,6 +59,22 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Train, gate, publish and report in one step, unless a version was already trained
+    /// from the very same inputs (safe on a schedule). Exit 0: trained and promoted, or
+    /// unchanged and champion; 10: not champion; 1: failed.
+    Retrain {
+        /// Pipeline name, folder, or s3://bucket/prefix/<pipeline>/.
+        #[arg(long)]
+        pipeline: String,
+        #[arg(long, env = "RISKFN_SQL_DIR", default_value = "sql")]
+        sql_dir: PathBuf,
+        #[arg(long)]
+        data: Option<String>,
+        #[command(flatten)]
+        store: StoreArg,
+        #[arg(long)]
+        json: bool,
+    },
     /// Score a data file with a published version; writes Parquet.
     Score {
         #[arg(long)]
@@ -233,6 +249,68 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 );
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Retrain {
+            pipeline,
+            sql_dir,
+            data,
+            store,
+            json,
+        } => {
+            let outcome = job::retrain(&TrainOptions {
+                pipeline,
+                sql_dir,
+                data,
+                store: store.store,
+                s3: S3Settings::from_env(),
+                force: false,
+                progress: !json,
+                families: None,
+            })
+            .await?;
+            match outcome {
+                job::Retrained::Trained(report) => {
+                    if json {
+                        println!(
+                            "{}",
+                            serde_json::to_string_pretty(&job::Retrained::Trained(report.clone()))?
+                        );
+                    } else {
+                        print_train(&report);
+                    }
+                    let promotion = report
+                        .promotion
+                        .as_ref()
+                        .context("training reports its promotion")?;
+                    Ok(promotion_exit(&report.pipeline, &report.version, promotion))
+                }
+                job::Retrained::Unchanged {
+                    pipeline,
+                    version,
+                    champion,
+                } => {
+                    if json {
+                        println!(
+                            "{}",
+                            serde_json::to_string_pretty(&job::Retrained::Unchanged {
+                                pipeline: pipeline.clone(),
+                                version: version.clone(),
+                                champion
+                            })?
+                        );
+                    } else {
+                        println!(
+                            "{pipeline}: version {version} was trained from these very inputs; nothing to do"
+                        );
+                    }
+                    if champion {
+                        Ok(ExitCode::SUCCESS)
+                    } else {
+                        eprintln!("not promoted: {version} is not the champion of {pipeline}");
+                        Ok(ExitCode::from(EXIT_NOT_PROMOTED))
+                    }
+                }
+            }
         }
         Command::Models { command } => models_command(command).await,
         Command::Serve { store, addr } => {

@@ -435,6 +435,46 @@ impl Pipeline {
     }
 }
 
+/// Copy a pipeline folder from `s3://bucket/prefix/<name>/` (its `pipeline.toml`, `.sql`
+/// files and `reasons.toml`) into a temporary folder and load it. The source in its config
+/// must then be an absolute path or URI (or be given with `--data`).
+pub async fn fetch(
+    uri: &str,
+    s3: &riskfn_core::s3::S3Settings,
+) -> Result<(Pipeline, tempfile::TempDir)> {
+    let trimmed = uri.trim_end_matches('/');
+    let name = trimmed.rsplit('/').next().unwrap_or_default();
+    let bad = |message: String| Error::Config {
+        path: PathBuf::from(uri),
+        message,
+    };
+    check_name(name).map_err(|e| bad(e.to_string()))?;
+    let store = riskfn_core::store::open_with(trimmed, s3).await?;
+    let tmp = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
+    let dir = tmp.path().join(name);
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    let mut copied = 0;
+    for key in store.list("").await? {
+        let wanted = !key.contains('/')
+            && (key == CONFIG_FILE || key == REASONS_FILE || key.ends_with(".sql"));
+        if !wanted {
+            continue;
+        }
+        let obj = store
+            .get(&key)
+            .await?
+            .ok_or_else(|| bad(format!("{key} vanished while copying")))?;
+        std::fs::write(dir.join(&key), &obj.bytes).map_err(|e| Error::io(dir.join(&key), e))?;
+        copied += 1;
+    }
+    if copied == 0 {
+        return Err(bad(
+            "no pipeline.toml or .sql files under this prefix".into()
+        ));
+    }
+    Ok((Pipeline::load(&dir)?, tmp))
+}
+
 /// The reason table, if the pipeline has one; codes must be distinct.
 fn load_reasons(dir: &Path) -> Result<(BTreeMap<String, Reason>, Option<String>)> {
     let path = dir.join(REASONS_FILE);

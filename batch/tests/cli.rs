@@ -195,7 +195,10 @@ fn models_commands_and_the_not_promoted_exit_code() {
         .to_owned();
 
     // A much weaker model: trained and published, but the gate keeps the champion (exit 10).
-    let weak = pipeline_with_features_sql(&dir, "SELECT age, personal_status_and_sex, foreign_worker, creditability FROM clean");
+    let weak = pipeline_with_features_sql(
+        &dir,
+        "SELECT age, personal_status_and_sex, foreign_worker, creditability FROM clean",
+    );
     let second = riskfn(&[
         "train",
         "--pipeline",

@@ -176,8 +176,7 @@ fn conforms(
     let allowed = types.is_empty()
         || types.contains(&actual)
         || (actual == "integer" && types.contains(&"number"));
-    if !allowed
-    {
+    if !allowed {
         return vec![format!("{at}: {actual}, documented {types:?}")];
     }
     let mut out = Vec::new();

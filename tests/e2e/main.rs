@@ -5,6 +5,7 @@ mod families;
 mod parity;
 mod pipelines;
 mod registry;
+mod retrain;
 mod sources;
 mod spine;
 

@@ -240,7 +240,10 @@ async fn the_gate_refuses_a_worse_model_records_why_and_force_overrides() {
     let dir = fresh_dir(&tmp(), "gate");
     // A variant that only knows the applicant's age: far weaker than the champion.
     let weak = copy_pipeline("german_credit", &dir, |name, text| match name {
-        "02_features.sql" => "SELECT age, personal_status_and_sex, foreign_worker, creditability FROM clean\n".to_owned(),
+        "02_features.sql" => {
+            "SELECT age, personal_status_and_sex, foreign_worker, creditability FROM clean\n"
+                .to_owned()
+        }
         _ => text,
     });
     for b in Backend::both(&dir) {

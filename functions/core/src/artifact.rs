@@ -245,6 +245,10 @@ pub struct Manifest {
     /// The promotion gate's verdict against the champion at training time.
     #[serde(default)]
     pub gate: Option<crate::gate::GateRecord>,
+    /// sha256 of everything the version was trained from (code version, config, SQL,
+    /// reason table, families, data fingerprint): equal inputs, equal model.
+    #[serde(default)]
+    pub inputs_sha256: Option<String>,
     /// Every other file of the version, by path relative to the version folder.
     pub files: BTreeMap<String, FileDigest>,
 }

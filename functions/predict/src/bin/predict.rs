@@ -1,5 +1,6 @@
 //! The `predict` Lambda: API Gateway (REST or HTTP API) or a Function URL in front of the
-//! same router the local server runs.
+//! same router the local server runs. `predict --listen 127.0.0.1:8080` serves the router
+//! over plain HTTP instead (the same binary, measured locally).
 
 use riskfn_predict::{AppState, Config, lambda};
 
@@ -9,5 +10,14 @@ async fn main() -> Result<(), lambda_http::Error> {
     lambda_http::tracing::init_default_subscriber();
     let config = Config::from_env()?;
     let state = AppState::open(config).await?;
-    lambda_http::run(lambda::service(state)).await
+    let mut args = std::env::args().skip(1);
+    match (args.next().as_deref(), args.next()) {
+        (Some("--listen"), Some(addr)) => {
+            let listener = tokio::net::TcpListener::bind(&addr).await?;
+            riskfn_predict::serve(listener, state).await?;
+            Ok(())
+        }
+        (None, _) => lambda_http::run(lambda::service(state)).await,
+        _ => Err("usage: predict [--listen ADDR]".into()),
+    }
 }
