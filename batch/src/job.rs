@@ -9,6 +9,7 @@ use riskfn_core::artifact::{
     DataSummary, FORMAT_VERSION, MODEL_FILE, Manifest, ModelSummary, REPORT_FILE, ScoringArtifact,
     SplitMetrics,
 };
+use riskfn_core::audit;
 use riskfn_core::gate::GateRecord;
 use riskfn_core::registry::{Registry, new_version_id, now_rfc3339};
 use riskfn_core::s3::S3Settings;
@@ -482,11 +483,50 @@ async fn run(opts: &TrainOptions, skip_unchanged: bool) -> Result<Retrained> {
             reason: gate.reason.clone(),
         }
     };
+    record(
+        &registry,
+        &format!("{}-{version}-training", pipeline.name),
+        audit::Event::Training {
+            pipeline: pipeline.name.clone(),
+            version: version.clone(),
+            family: report.model.family.clone(),
+            test_roc_auc: report.metrics.test.roc_auc,
+            gate_passed: gate.passed,
+            outcome: serde_json::to_value(&promotion)
+                .ok()
+                .and_then(|v| v["status"].as_str().map(str::to_owned))
+                .unwrap_or_default(),
+        },
+    )
+    .await;
+    if promotion.is_champion() {
+        record(
+            &registry,
+            &format!("{}-{version}-promotion", pipeline.name),
+            audit::Event::Promotion {
+                pipeline: pipeline.name.clone(),
+                version: version.clone(),
+                previous: current.as_ref().map(|(c, _)| c.version.clone()),
+                forced: matches!(promotion, Promotion::Forced { .. }),
+            },
+        )
+        .await;
+    }
     Ok(Retrained::Trained(Box::new(TrainReport {
         champion: promotion.is_champion(),
         promotion: Some(promotion),
         ..report
     })))
+}
+
+/// Log an audit record and keep it in the store; a failure to store it is logged, not fatal
+/// (the event itself has happened).
+pub async fn record(registry: &Registry, name: &str, event: audit::Event) {
+    let r = audit::Record::now(event);
+    r.log();
+    if let Err(e) = r.store(registry.store().as_ref(), name).await {
+        tracing::error!(error = %e, "audit record not stored");
+    }
 }
 
 /// What became of a trained version.

@@ -102,6 +102,9 @@ enum Command {
         store: StoreArg,
         #[arg(long, default_value = "127.0.0.1:8080")]
         addr: SocketAddr,
+        /// Serve without API keys (development only).
+        #[arg(long)]
+        no_auth: bool,
     },
 }
 
@@ -313,11 +316,19 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Models { command } => models_command(command).await,
-        Command::Serve { store, addr } => {
-            let config = riskfn_predict::Config {
+        Command::Serve {
+            store,
+            addr,
+            no_auth,
+        } => {
+            let mut config = riskfn_predict::Config {
                 store: store.store,
                 ..riskfn_predict::Config::from_env()?
             };
+            if no_auth {
+                config.auth = riskfn_predict::auth::Auth::Disabled;
+            }
+            let config = config.for_local_server()?;
             let state = riskfn_predict::AppState::open(config).await?;
             let listener = tokio::net::TcpListener::bind(addr)
                 .await

@@ -1,6 +1,7 @@
 //! `riskfn models`: the registry as an operator sees it — list, show, promote, roll back.
 
 use riskfn_core::artifact::Manifest;
+use riskfn_core::audit;
 use riskfn_core::gate::GateSpec;
 use riskfn_core::registry::{Champion, Registry};
 use serde::Serialize;
@@ -83,19 +84,58 @@ pub async fn promote(
             reason: gate.reason,
         });
     }
-    Ok(move_pointer(registry, pipeline, version, current.as_ref())
+    let outcome = move_pointer(registry, pipeline, version, current.as_ref())
         .await?
         .unwrap_or(if gate.passed {
-            Promotion::Promoted { previous }
+            Promotion::Promoted {
+                previous: previous.clone(),
+            }
         } else {
             Promotion::Forced {
-                previous,
+                previous: previous.clone(),
                 gate: gate.reason,
             }
-        }))
+        });
+    if outcome.is_champion() {
+        crate::job::record(
+            registry,
+            &format!(
+                "{pipeline}-{version}-promotion-{}",
+                riskfn_core::registry::new_version_id()
+            ),
+            audit::Event::Promotion {
+                pipeline: pipeline.to_owned(),
+                version: version.to_owned(),
+                previous,
+                forced: matches!(outcome, Promotion::Forced { .. }),
+            },
+        )
+        .await;
+    }
+    Ok(outcome)
 }
 
 /// Return the champion to the previous one.
 pub async fn rollback(registry: &Registry, pipeline: &str) -> Result<Champion> {
-    Ok(registry.rollback(pipeline).await?)
+    let from = registry
+        .champion(pipeline)
+        .await?
+        .map(|(c, _)| c.version)
+        .unwrap_or_default();
+    let back = registry.rollback(pipeline).await?;
+    crate::job::record(
+        registry,
+        &format!(
+            "{pipeline}-{}-rollback-{}",
+            back.version,
+            riskfn_core::registry::new_version_id()
+        ),
+        audit::Event::Rollback {
+            pipeline: pipeline.to_owned(),
+            version: back.version.clone(),
+            from,
+        },
+    )
+    .await;
+    Ok(back)
 }

@@ -6,6 +6,7 @@ mod parity;
 mod pipelines;
 mod registry;
 mod retrain;
+mod security;
 mod sources;
 mod spine;
 

@@ -3,16 +3,18 @@
 
 use std::sync::Arc;
 
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Extension, Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use crate::auth::Caller;
 use crate::config::Config;
 use crate::error::{ApiError, FieldFault};
 use crate::state::AppState;
+use riskfn_core::audit;
 use riskfn_core::scoring::{RecordError, Score};
 
 /// The routes, in the order `openapi.json` documents them.
@@ -29,12 +31,18 @@ pub const OPENAPI: &str = include_str!("../openapi.json");
 
 pub fn router(state: Arc<AppState>) -> Router {
     let limit = state.config.max_body_bytes;
-    Router::new()
-        .route("/health", get(health))
-        .route("/openapi.json", get(openapi))
+    let protected = Router::new()
         .route("/v1/pipelines", get(pipelines))
         .route("/v1/pipelines/{pipeline}", get(pipeline))
         .route("/v1/pipelines/{pipeline}/predict", post(predict))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::auth::require,
+        ));
+    Router::new()
+        .route("/health", get(health))
+        .route("/openapi.json", get(openapi))
+        .merge(protected)
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
 }
@@ -166,10 +174,39 @@ fn records(body: &[u8], config: &Config) -> Result<(Vec<serde_json::Value>, bool
     }
 }
 
+/// The request's id: the caller's `x-request-id` (if short and plain), Lambda's request
+/// id, or a fresh one.
+fn request_id(headers: &axum::http::HeaderMap, lambda: Option<&lambda_http::Context>) -> String {
+    let given = headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|s| {
+            !s.is_empty()
+                && s.len() <= 64
+                && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        });
+    match (given, lambda) {
+        (Some(id), _) => id.to_owned(),
+        (None, Some(c)) => c.request_id.clone(),
+        (None, None) => {
+            static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let t = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_micros())
+                .unwrap_or_default();
+            format!("{t:x}-{}-{n}", std::process::id())
+        }
+    }
+}
+
 async fn predict(
     State(state): State<Arc<AppState>>,
     Path(pipeline): Path<String>,
     Query(q): Query<PredictQuery>,
+    Extension(caller): Extension<Caller>,
+    lambda: Option<Extension<lambda_http::Context>>,
+    headers: axum::http::HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ApiError> {
     let body = body.map_err(|e| {
@@ -203,6 +240,35 @@ async fn predict(
         return Err(ApiError::Unprocessable(undefined));
     }
     let (version, sha) = (scorer.version(), scorer.content_sha256());
+    let request = request_id(&headers, lambda.as_ref().map(|e| &e.0));
+    let audit: Vec<audit::Record> = records
+        .iter()
+        .zip(&scores)
+        .map(|(rec, s)| {
+            audit::Record::now(audit::Event::Prediction {
+                request_id: request.clone(),
+                caller: caller.0.clone(),
+                pipeline: pipeline.clone(),
+                version: version.to_owned(),
+                model_sha256: sha.to_owned(),
+                input_sha256: audit::salted_hash(&state.config.audit_salt, rec),
+                decision: s.decision.clone(),
+                probability: s.probability,
+                reasons: s.reasons.iter().map(|r| r.code.clone()).collect(),
+            })
+        })
+        .collect();
+    audit.iter().for_each(audit::Record::log);
+    if state.config.audit_to_store {
+        let store = state.cache.registry().store().clone();
+        tokio::spawn(async move {
+            for (i, r) in audit.iter().enumerate() {
+                if let Err(e) = r.store(store.as_ref(), &format!("{request}-{i}")).await {
+                    tracing::error!(error = %e, "audit record not stored");
+                }
+            }
+        });
+    }
     Ok(if is_list {
         Json(Many {
             pipeline: &pipeline,

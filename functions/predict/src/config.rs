@@ -2,6 +2,26 @@
 
 use std::time::Duration;
 
+use crate::auth::Auth;
+
+/// A salt nobody can guess, for when none is configured.
+fn random_salt() -> Vec<u8> {
+    use std::hash::{BuildHasher, Hasher};
+    let mut out = Vec::with_capacity(32);
+    for i in 0..4u64 {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(i);
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or_default(),
+        );
+        out.extend_from_slice(&h.finish().to_le_bytes());
+    }
+    out
+}
+
 /// Settings of the predict function and the local server.
 ///
 /// [`Config::from_env`] reads:
@@ -10,13 +30,23 @@ use std::time::Duration;
 /// - `RISKFN_CHAMPION_TTL_SECS`: how long a champion lookup is trusted before a conditional
 ///   re-check (default 30);
 /// - `RISKFN_MAX_RECORDS`: records per request (default 1000);
-/// - `RISKFN_MAX_BODY_BYTES`: request body limit (default 1 MiB).
+/// - `RISKFN_MAX_BODY_BYTES`: request body limit (default 1 MiB);
+/// - `RISKFN_API_KEYS`: `name:secret,...` keys the local server accepts as bearer tokens;
+///   `RISKFN_AUTH=disabled` runs it without (development only);
+/// - `RISKFN_AUDIT_SALT`: salt of the input hashes in audit records (default: random per
+///   process, so hashes cannot be matched across restarts);
+/// - `RISKFN_AUDIT_STORE=true`: also write audit records to the store.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub store: String,
     pub champion_ttl: Duration,
     pub max_records: usize,
     pub max_body_bytes: usize,
+    pub auth: Auth,
+    /// Salt of the input hashes in audit records.
+    pub audit_salt: Vec<u8>,
+    /// Also keep audit records in the store (`audit/<day>/<request>.json`).
+    pub audit_to_store: bool,
 }
 
 pub const DEFAULT_STORE: &str = "./store";
@@ -28,6 +58,9 @@ impl Default for Config {
             champion_ttl: Duration::from_secs(30),
             max_records: 1000,
             max_body_bytes: 1 << 20,
+            auth: Auth::Disabled,
+            audit_salt: random_salt(),
+            audit_to_store: false,
         }
     }
 }
@@ -50,6 +83,22 @@ fn number<T: std::str::FromStr>(name: &'static str, default: T) -> Result<T, Con
 }
 
 impl Config {
+    /// The settings of a local server: callers must be authenticated unless that was
+    /// explicitly disabled.
+    pub fn for_local_server(self) -> Result<Self, ConfigError> {
+        match self.auth {
+            Auth::Unset => Err(ConfigError {
+                name: "RISKFN_API_KEYS",
+                reason: "the local server needs API keys (RISKFN_API_KEYS=name:secret,...) or, for development only, RISKFN_AUTH=disabled".into(),
+            }),
+            Auth::Disabled => {
+                tracing::warn!("authentication is disabled: every caller is served");
+                Ok(self)
+            }
+            _ => Ok(self),
+        }
+    }
+
     pub fn from_env() -> Result<Self, ConfigError> {
         let d = Config::default();
         let cfg = Config {
@@ -60,6 +109,27 @@ impl Config {
             )?),
             max_records: number("RISKFN_MAX_RECORDS", d.max_records)?,
             max_body_bytes: number("RISKFN_MAX_BODY_BYTES", d.max_body_bytes)?,
+            auth: match (
+                std::env::var("RISKFN_API_KEYS").ok(),
+                std::env::var("RISKFN_AUTH").ok().as_deref(),
+            ) {
+                (Some(keys), _) => Auth::keys(&keys)?,
+                (None, Some("disabled")) => Auth::Disabled,
+                (None, Some(other)) => {
+                    return Err(ConfigError {
+                        name: "RISKFN_AUTH",
+                        reason: format!("{other:?}: the only value is \"disabled\""),
+                    });
+                }
+                (None, None) => Auth::Unset,
+            },
+            audit_salt: std::env::var("RISKFN_AUDIT_SALT")
+                .map(String::into_bytes)
+                .unwrap_or(d.audit_salt),
+            audit_to_store: matches!(
+                std::env::var("RISKFN_AUDIT_STORE").as_deref(),
+                Ok("1" | "true")
+            ),
         };
         if cfg.max_records == 0 {
             return Err(ConfigError {

@@ -5,9 +5,11 @@
 //! - [`state`], [`cache`]: the store and the loaded-model cache shared by handlers;
 //! - [`app`]: routes and handlers (translation only; scoring is `riskfn_core::scoring`);
 //! - [`error`]: the mapping of errors to HTTP answers;
+//! - [`auth`]: API keys on the local server, the API Gateway authorizer under Lambda;
 //! - [`lambda`]: the Lambda entry service (API Gateway stage handling).
 
 pub mod app;
+pub mod auth;
 pub mod cache;
 pub mod config;
 pub mod error;

@@ -1,0 +1,302 @@
+//! Access control, audit records and hostile input.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use axum::http::StatusCode;
+use http_body_util::BodyExt;
+use proptest::prelude::*;
+use riskfn_predict::auth::Auth;
+use riskfn_predict::{AppState, Config};
+use riskfn_tests::{german, records, repo};
+use tower::ServiceExt;
+
+use super::tmp;
+
+const KEY: &str = "lender-key-0123456789abcdef";
+
+async fn app(auth: Auth, audit_to_store: bool) -> axum::Router {
+    let t = german(&tmp()).await;
+    let state = AppState::open(Config {
+        store: t.store.display().to_string(),
+        auth,
+        audit_to_store,
+        audit_salt: b"test-salt".to_vec(),
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    riskfn_predict::router(state)
+}
+
+async fn send(
+    app: &axum::Router,
+    method: &str,
+    uri: &str,
+    headers: &[(&str, &str)],
+    body: String,
+) -> (StatusCode, String) {
+    let mut req = axum::http::Request::builder().method(method).uri(uri);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = app
+        .clone()
+        .oneshot(req.body(axum::body::Body::from(body)).unwrap())
+        .await
+        .unwrap();
+    let status = resp.status();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+#[tokio::test]
+async fn the_local_server_wants_a_key_401_without_403_wrong() {
+    let app = app(Auth::keys(&format!("lender:{KEY}")).unwrap(), false).await;
+    let (s, _) = send(&app, "GET", "/v1/pipelines", &[], String::new()).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let (s, _) = send(
+        &app,
+        "GET",
+        "/v1/pipelines",
+        &[("authorization", "Bearer not-the-key-at-all-123")],
+        String::new(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _) = send(
+        &app,
+        "GET",
+        "/v1/pipelines",
+        &[("authorization", &format!("Bearer {KEY}"))],
+        String::new(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = send(
+        &app,
+        "GET",
+        "/v1/pipelines",
+        &[("x-api-key", KEY)],
+        String::new(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = send(
+        &app,
+        "POST",
+        "/v1/pipelines/german_credit/predict",
+        &[],
+        "{}".into(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    // Liveness and the API's description stay open.
+    assert_eq!(
+        send(&app, "GET", "/health", &[], String::new()).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        send(&app, "GET", "/openapi.json", &[], String::new())
+            .await
+            .0,
+        StatusCode::OK
+    );
+    // Without keys a local server does not start, unless explicitly disabled.
+    assert!(
+        Config {
+            auth: Auth::Unset,
+            ..Config::default()
+        }
+        .for_local_server()
+        .is_err()
+    );
+    assert!(
+        Auth::keys("short:secret").is_err(),
+        "short secrets are refused"
+    );
+}
+
+/// A writer the test can read back: what the server logged.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn audit_records_name_the_caller_and_hide_applicant_values() {
+    let captured = Captured::default();
+    let sink = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || sink.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let app = app(Auth::keys(&format!("lender:{KEY}")).unwrap(), true).await;
+    let mut record = records(
+        &repo().join("sql/german_credit/data/german_credit.parquet"),
+        &["creditability"],
+    )
+    .await
+    .remove(3);
+    record["purpose"] = "zz-private-purpose-zz".into();
+    record["credit_amount"] = 987_654.into();
+    let auth = format!("Bearer {KEY}");
+    let headers = [
+        ("authorization", auth.as_str()),
+        ("x-request-id", "req-audit-1"),
+    ];
+    let (s, body) = send(
+        &app,
+        "POST",
+        "/v1/pipelines/german_credit/predict",
+        &headers,
+        record.to_string(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    // A refused record: its value must not be logged either.
+    let mut bad = record.clone();
+    bad["age_in_years"] = "zz-private-age-zz".into();
+    let (s, _) = send(
+        &app,
+        "POST",
+        "/v1/pipelines/german_credit/predict",
+        &headers,
+        bad.to_string(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await; // the stored copy is written in the background
+
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let audit: Vec<&str> = log.lines().filter(|l| l.contains("input_sha256")).collect();
+    assert_eq!(audit.len(), 1, "one record per scored applicant:\n{log}");
+    for needle in [
+        "\"caller\\\":\\\"lender\\\"",
+        "req-audit-1",
+        "german_credit",
+        "decision",
+        "model_sha256",
+    ] {
+        assert!(
+            audit[0].contains(needle),
+            "audit record lacks {needle}: {}",
+            audit[0]
+        );
+    }
+    let t = german(&tmp()).await;
+    let mut stored = String::new();
+    for e in walk(&t.store.join("audit")) {
+        stored.push_str(&std::fs::read_to_string(e).unwrap());
+    }
+    assert!(
+        stored.contains("req-audit-1") && stored.contains("input_sha256"),
+        "stored audit: {stored}"
+    );
+    for value in ["zz-private-purpose-zz", "987654", "zz-private-age-zz"] {
+        assert!(
+            !log.contains(value),
+            "the log holds an applicant value {value}"
+        );
+        assert!(
+            !stored.contains(value),
+            "the stored audit holds an applicant value {value}"
+        );
+    }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+fn json_value() -> impl Strategy<Value = serde_json::Value> {
+    let leaf = prop_oneof![
+        Just(serde_json::Value::Null),
+        any::<bool>().prop_map(serde_json::Value::from),
+        any::<i64>().prop_map(serde_json::Value::from),
+        any::<f64>()
+            .prop_filter("finite", |x| x.is_finite())
+            .prop_map(serde_json::Value::from),
+        ".{0,24}".prop_map(serde_json::Value::from),
+        prop_oneof![
+            Just("age_in_years"),
+            Just("purpose"),
+            Just("credit_amount"),
+            Just("housing")
+        ]
+        .prop_map(serde_json::Value::from),
+    ];
+    leaf.prop_recursive(4, 64, 8, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..8).prop_map(serde_json::Value::from),
+            prop::collection::btree_map(
+                prop_oneof![
+                    ".{0,12}",
+                    Just("duration_in_month".to_owned()),
+                    Just("credit_amount".to_owned())
+                ],
+                inner,
+                0..8
+            )
+            .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Whatever arrives as body, path or headers: an answer below 500, never a panic.
+    #[test]
+    fn hostile_requests_never_get_a_5xx(
+        body in prop_oneof![json_value().prop_map(|v| v.to_string().into_bytes()), prop::collection::vec(any::<u8>(), 0..256)],
+        pipeline in prop_oneof![Just("german_credit".to_owned()), "[a-zA-Z0-9_.%-]{0,20}"],
+        version in proptest::option::of("[ -~]{0,16}"),
+        auth in prop_oneof![Just(format!("Bearer {KEY}")), "[ -~]{0,40}"],
+        content_type in "[ -~]{0,30}",
+    ) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let app = app(Auth::keys(&format!("lender:{KEY}")).unwrap(), false).await;
+            let mut uri = format!("/v1/pipelines/{pipeline}/predict");
+            if let Some(v) = &version {
+                uri.push_str("?version=");
+                uri.push_str(&v.bytes().map(|b| format!("%{b:02X}")).collect::<String>());
+            }
+            let Ok(req) = axum::http::Request::builder()
+                .method("POST")
+                .uri(&uri)
+                .header("authorization", auth.as_str())
+                .header("content-type", content_type.as_str())
+                .body(axum::body::Body::from(body.clone()))
+            else {
+                return Ok(()); // not a request a client can send
+            };
+            let resp = app.oneshot(req).await.unwrap();
+            prop_assert!(resp.status().as_u16() < 500, "{} for {uri}", resp.status());
+            Ok(())
+        })?;
+    }
+}
