@@ -34,6 +34,8 @@ import zipfile
 import numpy as np
 
 HOST = "127.0.0.1"
+API_KEY = "bench-key-0123456789abcdef"
+AUTH = {"Authorization": f"Bearer {API_KEY}"}
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PREDICT_PATH = "/v1/pipelines/german_credit/predict"
 
@@ -58,14 +60,14 @@ def splitmix64(x):
 
 
 class Client:
-    def __init__(self, port):
-        self.port, self.conn = port, None
+    def __init__(self, port, headers=AUTH):
+        self.port, self.conn, self.headers = port, None, headers
 
     def post(self, path, body, timeout=10.0):
         if self.conn is None:
             self.conn = http.client.HTTPConnection(HOST, self.port, timeout=timeout)
         try:
-            self.conn.request("POST", path, body=body, headers={"Content-Type": "application/json"})
+            self.conn.request("POST", path, body=body, headers={"Content-Type": "application/json", **self.headers})
             r = self.conn.getresponse()
             data = r.read()
             if r.will_close:
@@ -101,7 +103,7 @@ def wait_first(port, body, proc, deadline=60.0):
 
 
 def start(binary, store, port):
-    env = dict(os.environ, RISKFN_STORE=store, RUST_LOG="warn")
+    env = dict(os.environ, RISKFN_STORE=store, RISKFN_API_KEYS=f"bench:{API_KEY}", RUST_LOG="warn")
     return subprocess.Popen([binary, "--listen", f"{HOST}:{port}"], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
 
@@ -148,7 +150,7 @@ def wrk(port, lua, seconds, conns, threads):
 def lua_script(bodies, path):
     lines = ["bodies = {"] + [f"  [==[{b.decode()}]==]," for b in bodies]
     lines += ["}", "counter = 0", 'wrk.method = "POST"', 'wrk.headers["Content-Type"] = "application/json"',
-              "request = function()", "  counter = counter + 1",
+              f'wrk.headers["Authorization"] = "Bearer {API_KEY}"', "request = function()", "  counter = counter + 1",
               "  return wrk.format(nil, nil, nil, bodies[(counter % #bodies) + 1])", "end", ""]
     with open(path, "w") as f:
         f.write("\n".join(lines))
