@@ -4,16 +4,20 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use arrow::array::{Array, RecordBatch};
 use bytes::Bytes;
 use riskfn_core::artifact::{
     DataSummary, FORMAT_VERSION, MODEL_FILE, Manifest, ModelSummary, REPORT_FILE, ScoringArtifact,
     SplitMetrics,
 };
 use riskfn_core::audit;
+use riskfn_core::drift::{Baseline, Bins, FeatureBaseline};
 use riskfn_core::gate::GateRecord;
+use riskfn_core::preprocess::numeric_value;
 use riskfn_core::registry::{Registry, new_version_id, now_rfc3339};
 use riskfn_core::s3::S3Settings;
 use riskfn_core::scoring::Scorer;
+use riskfn_core::value::Value;
 use serde::Serialize;
 
 use crate::error::Result;
@@ -357,6 +361,12 @@ async fn run(opts: &TrainOptions, skip_unchanged: bool) -> Result<Retrained> {
     })?;
     let p_val = probabilities(&chosen.model, &x_val);
     let p_test = probabilities(&chosen.model, &x_test);
+    let baseline = drift_baseline(
+        &prepared,
+        &train_rows,
+        &probabilities(&chosen.model, &x_train),
+        pipeline.drift_threshold,
+    );
     let threshold = choose_threshold(pipeline.threshold_rule, &y_val, &p_val);
     let metrics = SplitMetrics {
         validation: evaluate(&y_val, &p_val, threshold),
@@ -381,6 +391,7 @@ async fn run(opts: &TrainOptions, skip_unchanged: bool) -> Result<Retrained> {
         version: version.clone(),
         raw_schema: prepared.raw_schema.clone(),
         unknown_fields: pipeline.unknown_fields,
+        id_column: pipeline.id.clone(),
         features: features.clone(),
         model: chosen.model.clone(),
         decision,
@@ -428,6 +439,10 @@ async fn run(opts: &TrainOptions, skip_unchanged: bool) -> Result<Retrained> {
         (
             crate::report::REPORT_HTML.to_owned(),
             Bytes::from(crate::report::html(&report, &y_test, &p_test)),
+        ),
+        (
+            riskfn_core::drift::BASELINE_FILE.to_owned(),
+            pretty_json(&baseline),
         ),
         (
             CONFIG_FILE.to_owned(),
@@ -579,6 +594,38 @@ pub async fn promote(
     }
 }
 
+/// The training split's score deciles and feature distributions, for drift checks.
+fn drift_baseline(
+    prepared: &crate::prepare::Prepared,
+    train: &[usize],
+    p_train: &[f64],
+    threshold: f64,
+) -> Baseline {
+    let score = Bins::numeric(&p_train.iter().map(|p| Some(*p)).collect::<Vec<_>>(), 10);
+    let features = prepared
+        .features
+        .iter()
+        .map(|f| {
+            let values: Vec<Value> = train.iter().map(|&r| f.values[r].clone()).collect();
+            let bins = if f.categorical {
+                Bins::categorical(&values)
+            } else {
+                Bins::numeric(&values.iter().map(numeric_value).collect::<Vec<_>>(), 10)
+            };
+            FeatureBaseline {
+                name: f.name.clone(),
+                bins,
+            }
+        })
+        .collect();
+    Baseline {
+        rows: train.len() as u64,
+        score,
+        features,
+        threshold,
+    }
+}
+
 /// Artifact files are pretty JSON, for people reading the store.
 fn pretty_json<T: Serialize>(v: &T) -> Bytes {
     // These types serialize infallibly (string-keyed maps, no custom serializers).
@@ -615,14 +662,199 @@ pub async fn score(opts: &ScoreOptions) -> Result<ScoreReport> {
     let loaded = registry.load(&opts.pipeline, &version).await?;
     let ctx = source::session();
     let raw = source::read_with(&ctx, &opts.data, &opts.s3).await?;
-    let out = crate::score::score_batches(&loaded.scorer, &raw)?;
+    let out = crate::score::score(&ctx, std::sync::Arc::new(loaded.scorer), raw).await?;
     crate::score::write_parquet(&opts.out, &out)?;
+    let rows: usize = out.iter().map(RecordBatch::num_rows).sum();
+    let failed: usize = out
+        .iter()
+        .filter_map(|b| b.column_by_name("error"))
+        .map(|c| c.len() - c.null_count())
+        .sum();
     Ok(ScoreReport {
         pipeline: opts.pipeline.clone(),
         version,
-        rows: out.row_ids.len() as u64,
-        scored: out.probability.iter().filter(|p| p.is_some()).count() as u64,
-        failed: out.error.iter().filter(|e| e.is_some()).count() as u64,
+        rows: rows as u64,
+        scored: (rows - failed) as u64,
+        failed: failed as u64,
         out: opts.out.display().to_string(),
+    })
+}
+
+#[derive(Debug, Clone)]
+pub struct DriftOptions {
+    pub pipeline: String,
+    pub version: Option<String>,
+    pub data: String,
+    pub store: String,
+    pub s3: S3Settings,
+}
+
+/// One stability index and its band.
+#[derive(Debug, Clone, Serialize)]
+pub struct Stability {
+    pub name: String,
+    pub index: f64,
+    pub band: &'static str,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DriftReport {
+    pub pipeline: String,
+    pub version: String,
+    pub rows: u64,
+    /// Rows that failed validation: reported, not counted in the distributions.
+    pub rows_failed: u64,
+    pub threshold: f64,
+    /// Some index is above the threshold.
+    pub exceeded: bool,
+    /// PSI of the score.
+    pub score: Stability,
+    /// CSI of each feature, largest first.
+    pub features: Vec<Stability>,
+}
+
+/// Compare a batch with the baseline of a version (the champion unless pinned).
+pub async fn drift(opts: &DriftOptions) -> Result<DriftReport> {
+    let registry = Registry::new(riskfn_core::store::open_with(&opts.store, &opts.s3).await?);
+    let version = registry
+        .resolve(&opts.pipeline, opts.version.as_deref())
+        .await?;
+    let loaded = registry.load(&opts.pipeline, &version).await?;
+    if !loaded
+        .manifest
+        .files
+        .contains_key(riskfn_core::drift::BASELINE_FILE)
+    {
+        return Err(crate::error::Error::Data(format!(
+            "version {version} has no drift baseline (it predates them); retrain to get one"
+        )));
+    }
+    let baseline: Baseline = serde_json::from_slice(
+        &registry
+            .read_verified(&loaded.manifest, riskfn_core::drift::BASELINE_FILE)
+            .await?,
+    )
+    .map_err(|e| crate::error::Error::Data(format!("baseline.json: {e}")))?;
+    let scorer = &loaded.scorer;
+    let names: Vec<&str> = scorer
+        .artifact()
+        .features
+        .iter()
+        .map(|f| f.name.as_str())
+        .collect();
+    if baseline
+        .features
+        .iter()
+        .map(|f| f.name.as_str())
+        .ne(names.iter().copied())
+    {
+        return Err(crate::error::Error::Data(
+            "baseline.json does not match the version's features".into(),
+        ));
+    }
+    let ctx = source::session();
+    let raw = source::read_with(&ctx, &opts.data, &opts.s3).await?;
+    let mut score_counts = vec![0usize; baseline.score.len()];
+    let mut feature_counts: Vec<Vec<usize>> = baseline
+        .features
+        .iter()
+        .map(|f| vec![0; f.bins.len()])
+        .collect();
+    let (mut rows, mut failed) = (0u64, 0u64);
+    crate::score::for_each_row(scorer, &raw, |_, row| {
+        rows += 1;
+        match (scorer.feature_values(row), scorer.score_row(row, false)) {
+            (Ok(values), Ok(s)) => {
+                score_counts[baseline.score.bin(&Value::Float(s.probability))] += 1;
+                for ((f, counts), v) in baseline
+                    .features
+                    .iter()
+                    .zip(&mut feature_counts)
+                    .zip(&values)
+                {
+                    counts[f.bins.bin(v)] += 1;
+                }
+            }
+            _ => failed += 1,
+        }
+    })?;
+    if rows == failed {
+        return Err(crate::error::Error::Data(format!(
+            "none of the {rows} rows could be scored; nothing to compare"
+        )));
+    }
+    let index = |name: &str, i: f64| Stability {
+        name: name.to_owned(),
+        index: i,
+        band: riskfn_core::drift::band(i),
+    };
+    let score = index("score", baseline.score.psi(&score_counts));
+    let mut features: Vec<Stability> = baseline
+        .features
+        .iter()
+        .zip(&feature_counts)
+        .map(|(f, c)| index(&f.name, f.bins.psi(c)))
+        .collect();
+    features.sort_by(|a, b| b.index.total_cmp(&a.index));
+    let exceeded =
+        score.index > baseline.threshold || features.iter().any(|f| f.index > baseline.threshold);
+    Ok(DriftReport {
+        pipeline: opts.pipeline.clone(),
+        version,
+        rows,
+        rows_failed: failed,
+        threshold: baseline.threshold,
+        exceeded,
+        score,
+        features,
+    })
+}
+
+#[derive(Debug, Clone)]
+pub struct SqlOptions {
+    /// Pipelines whose champions `riskfn_predict` may call.
+    pub pipelines: Vec<String>,
+    /// `name=uri`: sources to query as tables.
+    pub tables: Vec<(String, String)>,
+    pub query: String,
+    pub store: String,
+    pub s3: S3Settings,
+}
+
+/// Run a query in which `riskfn_predict('<pipeline>', fields...)` scores rows.
+pub async fn sql(opts: &SqlOptions) -> Result<Vec<RecordBatch>> {
+    let registry = Registry::new(riskfn_core::store::open_with(&opts.store, &opts.s3).await?);
+    let mut scorers = BTreeMap::new();
+    for p in &opts.pipelines {
+        let version = registry.resolve(p, None).await?;
+        scorers.insert(
+            p.clone(),
+            std::sync::Arc::new(registry.load(p, &version).await?.scorer),
+        );
+    }
+    let ctx = source::session();
+    ctx.register_udf(crate::udf::PredictUdf::udf(scorers));
+    for (name, uri) in &opts.tables {
+        let raw = source::read_with(&ctx, uri, &opts.s3).await?;
+        // The source's own columns; the row position stays available as __row_id.
+        let table = datafusion::catalog::MemTable::try_new(
+            raw.batches
+                .first()
+                .map(RecordBatch::schema)
+                .unwrap_or(raw.schema.clone()),
+            vec![raw.batches],
+        )?;
+        ctx.register_table(name.as_str(), std::sync::Arc::new(table))?;
+    }
+    let df = ctx
+        .sql(&opts.query)
+        .await
+        .map_err(|e| crate::error::Error::Sql {
+            file: "--query".into(),
+            message: e.strip_backtrace(),
+        })?;
+    df.collect().await.map_err(|e| crate::error::Error::Sql {
+        file: "--query".into(),
+        message: e.strip_backtrace(),
     })
 }

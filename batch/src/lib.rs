@@ -24,5 +24,6 @@ pub mod report;
 pub mod score;
 pub mod source;
 pub mod split;
+pub mod udf;
 
 pub use error::{Error, Result};

@@ -1,7 +1,8 @@
 //! `riskfn`: train, score and serve credit-risk models.
 //!
 //! Exit codes: 0 success; 1 failure; 2 usage error; 10 trained (or asked to promote) but not
-//! made champion (the gate refused, or another run moved the champion first).
+//! made champion (the gate refused, or another run moved the champion first); 20 drift
+//! above the pipeline's threshold.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -16,6 +17,7 @@ use riskfn_core::s3::S3Settings;
 use riskfn_predict::config::DEFAULT_STORE;
 
 const EXIT_NOT_PROMOTED: u8 = 10;
+const EXIT_DRIFT: u8 = 20;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -91,6 +93,38 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Compare a batch with a version's training baseline: PSI of the score, CSI of each
+    /// feature (below 0.1 stable, 0.1-0.25 watch, above 0.25 act). Exit 20 above the
+    /// pipeline's threshold.
+    Drift {
+        #[arg(long)]
+        pipeline: String,
+        #[arg(long)]
+        version: Option<String>,
+        #[arg(long)]
+        data: String,
+        #[command(flatten)]
+        store: StoreArg,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run SQL over data files with `riskfn_predict('<pipeline>', field, ...)` available;
+    /// prints the first rows, or writes Parquet.
+    Sql {
+        /// A pipeline whose champion riskfn_predict may call (repeatable).
+        #[arg(long = "pipeline")]
+        pipelines: Vec<String>,
+        /// name=uri: a Parquet/CSV file, folder or s3:// source to query as a table (repeatable).
+        #[arg(long = "table", value_parser = parse_table)]
+        tables: Vec<(String, String)>,
+        #[arg(long)]
+        query: String,
+        /// Write the result as Parquet instead of printing it.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        store: StoreArg,
+    },
     /// The model registry: list, show, promote, roll back.
     Models {
         #[command(subcommand)]
@@ -164,6 +198,15 @@ async fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+fn parse_table(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((name, uri)) if !name.is_empty() && !uri.is_empty() => {
+            Ok((name.to_owned(), uri.to_owned()))
+        }
+        _ => Err(format!("{s:?}: expected name=uri")),
     }
 }
 
@@ -314,6 +357,86 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     }
                 }
             }
+        }
+        Command::Drift {
+            pipeline,
+            version,
+            data,
+            store,
+            json,
+        } => {
+            let r = job::drift(&job::DriftOptions {
+                pipeline,
+                version,
+                data,
+                store: store.store,
+                s3: S3Settings::from_env(),
+            })
+            .await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                println!(
+                    "{} {}: {} rows ({} failed validation, not counted); threshold {}",
+                    r.pipeline, r.version, r.rows, r.rows_failed, r.threshold
+                );
+                println!("{:<32} {:>8}  band", "", "index");
+                println!(
+                    "{:<32} {:>8.4}  {}",
+                    "score (PSI)", r.score.index, r.score.band
+                );
+                for f in &r.features {
+                    println!(
+                        "{:<32} {:>8.4}  {}",
+                        format!("{} (CSI)", f.name),
+                        f.index,
+                        f.band
+                    );
+                }
+            }
+            if r.exceeded {
+                eprintln!("drift above {}: act", r.threshold);
+                Ok(ExitCode::from(EXIT_DRIFT))
+            } else {
+                Ok(ExitCode::SUCCESS)
+            }
+        }
+        Command::Sql {
+            pipelines,
+            tables,
+            query,
+            out,
+            store,
+        } => {
+            let batches = job::sql(&job::SqlOptions {
+                pipelines,
+                tables,
+                query,
+                store: store.store,
+                s3: S3Settings::from_env(),
+            })
+            .await?;
+            match out {
+                Some(path) => {
+                    riskfn_batch::score::write_parquet(&path, &batches)?;
+                    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+                    println!("{rows} rows -> {}", path.display());
+                }
+                None => {
+                    let mut shown = Vec::new();
+                    let mut left = 50usize;
+                    for b in &batches {
+                        if left == 0 {
+                            break;
+                        }
+                        let take = left.min(b.num_rows());
+                        shown.push(b.slice(0, take));
+                        left -= take;
+                    }
+                    println!("{}", arrow::util::pretty::pretty_format_batches(&shown)?);
+                }
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::Models { command } => models_command(command).await,
         Command::Serve {

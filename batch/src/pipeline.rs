@@ -44,6 +44,15 @@ struct RawConfig {
     gate: GateConfig,
     #[serde(default)]
     scorecard: ScorecardConfig,
+    #[serde(default)]
+    drift: DriftConfig,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DriftConfig {
+    /// Above this PSI or CSI, `riskfn drift` exits non-zero (default 0.25: "act").
+    threshold: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -265,6 +274,7 @@ pub struct Pipeline {
     pub gate: GateSpec,
     pub scorecard: Scorecard,
     pub reasons_top: usize,
+    pub drift_threshold: f64,
     /// Reason code and text per feature (`reasons.toml`), and the file's text as run.
     pub reasons: BTreeMap<String, Reason>,
     pub reasons_text: Option<String>,
@@ -424,6 +434,7 @@ impl Pipeline {
             unknown_fields: raw.serving.unknown_fields,
             scorecard,
             reasons_top: raw.serving.reasons.unwrap_or(3),
+            drift_threshold: raw.drift.threshold.unwrap_or(0.25),
             reasons,
             reasons_text,
             gate: GateSpec {

@@ -1,15 +1,17 @@
-//! Batch scoring: a published version over the rows of a data file, through the same
-//! [`Scorer`] the online handler uses.
+//! Batch scoring: a published version over the rows of a data file, through DataFusion and
+//! the `riskfn_predict` function, i.e. the same [`Scorer`] the online handler uses.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow::array::{
-    Array, ArrayRef, Float64Array, ListBuilder, RecordBatch, StringArray, StringBuilder,
-    UInt64Array,
-};
-use arrow::datatypes::{DataType as ArrowType, Field, Schema};
+use arrow::array::{ArrayRef, RecordBatch, UInt64Array};
+use datafusion::common::Column;
+use datafusion::functions::core::expr_fn::get_field;
+use datafusion::logical_expr::Expr;
+use datafusion::prelude::{SessionContext, lit};
 use parquet::arrow::ArrowWriter;
+use riskfn_core::schema::RawField;
 use riskfn_core::scoring::Scorer;
 use riskfn_core::value::{DataType, Value};
 
@@ -18,19 +20,7 @@ use crate::convert;
 use crate::error::{Error, Result};
 use crate::prepare::field_names;
 use crate::source::{ROW_ID, RawData};
-
-/// Scores of every row, in source order.
-#[derive(Debug, Default)]
-pub struct Scored {
-    pub row_ids: Vec<u64>,
-    pub probability: Vec<Option<f64>>,
-    pub decision: Vec<Option<String>>,
-    pub points: Vec<Option<f64>>,
-    /// Reason codes, strongest first.
-    pub reasons: Vec<Option<Vec<String>>>,
-    pub error: Vec<Option<String>>,
-    pub version: String,
-}
+use crate::udf::PredictUdf;
 
 /// The raw fields the version reads, as columns of `raw` (by name, types checked).
 fn raw_columns(scorer: &Scorer, raw: &RawData, batch: &RecordBatch) -> Result<Vec<Vec<Value>>> {
@@ -47,40 +37,46 @@ fn raw_columns(scorer: &Scorer, raw: &RawData, batch: &RecordBatch) -> Result<Ve
                     relation: raw.uri.clone(),
                     available: field_names(&raw.schema),
                 })?;
-            let array = batch.column(idx);
-            let got = online_type(array.data_type());
-            let ok = got == Some(f.data_type)
-                || (got == Some(DataType::Int) && f.data_type == DataType::Float);
-            if !ok {
-                return Err(Error::ColumnType {
-                    column: f.name.clone(),
-                    message: format!(
-                        "the model reads a {}, the data holds {}",
-                        f.data_type,
-                        array.data_type()
-                    ),
-                });
-            }
-            let mut vals = convert::values(&f.name, array)?;
-            if f.data_type == DataType::Float {
-                for v in &mut vals {
-                    if let Value::Int(i) = v {
-                        *v = Value::Float(*i as f64);
-                    }
-                }
-            }
-            Ok(vals)
+            field_values(f, batch.column(idx))
         })
         .collect()
 }
 
-pub fn score_batches(scorer: &Scorer, raw: &RawData) -> Result<Scored> {
-    let mut out = Scored {
-        version: scorer.version().to_owned(),
-        ..Scored::default()
-    };
-    let n_fields = scorer.artifact().raw_schema.fields.len();
-    let mut row = vec![Value::Null; n_fields];
+/// The values of one raw field from an Arrow column: its type must be the field's (an
+/// integer column may feed a float field).
+pub fn field_values(f: &RawField, array: &ArrayRef) -> Result<Vec<Value>> {
+    let got = online_type(array.data_type());
+    let ok =
+        got == Some(f.data_type) || (got == Some(DataType::Int) && f.data_type == DataType::Float);
+    if !ok {
+        return Err(Error::ColumnType {
+            column: f.name.clone(),
+            message: format!(
+                "the model reads a {}, the data holds {}",
+                f.data_type,
+                array.data_type()
+            ),
+        });
+    }
+    let mut vals = convert::values(&f.name, array)?;
+    if f.data_type == DataType::Float {
+        for v in &mut vals {
+            if let Value::Int(i) = v {
+                *v = Value::Float(*i as f64);
+            }
+        }
+    }
+    Ok(vals)
+}
+
+/// Call `f(row_id, row)` for every row of `raw`, the row holding the raw fields `scorer`
+/// reads, in its raw schema's order.
+pub fn for_each_row(
+    scorer: &Scorer,
+    raw: &RawData,
+    mut f: impl FnMut(u64, &[Value]),
+) -> Result<()> {
+    let mut row = vec![Value::Null; scorer.artifact().raw_schema.fields.len()];
     for batch in &raw.batches {
         let cols = raw_columns(scorer, raw, batch)?;
         let ids = batch
@@ -91,66 +87,72 @@ pub fn score_batches(scorer: &Scorer, raw: &RawData) -> Result<Scored> {
             for (slot, col) in row.iter_mut().zip(&cols) {
                 *slot = col[r].clone();
             }
-            out.row_ids.push(ids.value(r));
-            match scorer.score_row(&row, true) {
-                Ok(s) => {
-                    out.probability.push(Some(s.probability));
-                    out.decision.push(Some(s.decision));
-                    out.points.push(Some(s.points));
-                    out.reasons
-                        .push(Some(s.reasons.into_iter().map(|r| r.code).collect()));
-                    out.error.push(None);
-                }
-                Err(e) => {
-                    out.probability.push(None);
-                    out.decision.push(None);
-                    out.points.push(None);
-                    out.reasons.push(None);
-                    out.error.push(Some(e.to_string()));
-                }
-            }
+            f(ids.value(r), &row);
         }
     }
-    Ok(out)
+    Ok(())
 }
 
-/// Write scores as Parquet: `row_id, probability, decision, points, reasons, version, error`.
-pub fn write_parquet(path: &Path, s: &Scored) -> Result<()> {
-    let mut reasons = ListBuilder::new(StringBuilder::new());
-    for r in &s.reasons {
-        match r {
-            Some(codes) => {
-                codes.iter().for_each(|c| reasons.values().append_value(c));
-                reasons.append(true);
-            }
-            None => reasons.append(false),
+/// Score every row of `raw` with `scorer` through DataFusion and [`PredictUdf`]: the
+/// columns `row_id`, the id column if the source has it, `probability`, `decision`,
+/// `points`, `reasons`, `version`, `error` (the reason a row could not be scored).
+pub async fn score(
+    ctx: &SessionContext,
+    scorer: Arc<Scorer>,
+    raw: RawData,
+) -> Result<Vec<RecordBatch>> {
+    let artifact = scorer.artifact();
+    for f in &artifact.raw_schema.fields {
+        if raw.schema.index_of(&f.name).is_err() {
+            return Err(Error::MissingColumn {
+                column: f.name.clone(),
+                relation: raw.uri.clone(),
+                available: field_names(&raw.schema),
+            });
         }
     }
-    let reasons = reasons.finish();
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("row_id", ArrowType::UInt64, false),
-        Field::new("probability", ArrowType::Float64, true),
-        Field::new("decision", ArrowType::Utf8, true),
-        Field::new("points", ArrowType::Float64, true),
-        Field::new("reasons", reasons.data_type().clone(), true),
-        Field::new("version", ArrowType::Utf8, false),
-        Field::new("error", ArrowType::Utf8, true),
-    ]));
-    let cols: Vec<ArrayRef> = vec![
-        Arc::new(UInt64Array::from(s.row_ids.clone())),
-        Arc::new(Float64Array::from(s.probability.clone())),
-        Arc::new(StringArray::from(s.decision.clone())),
-        Arc::new(Float64Array::from(s.points.clone())),
-        Arc::new(reasons),
-        Arc::new(StringArray::from(vec![s.version.as_str(); s.row_ids.len()])),
-        Arc::new(StringArray::from(s.error.clone())),
-    ];
-    let batch = RecordBatch::try_new(schema.clone(), cols)?;
-    // Write beside the target and rename, so a failed run never leaves a partial file.
+    let pipeline = artifact.pipeline.clone();
+    let id = artifact
+        .id_column
+        .clone()
+        .filter(|c| raw.schema.index_of(c).is_ok());
+    let udf = PredictUdf::udf(BTreeMap::from([(pipeline.clone(), scorer.clone())]));
+    let mut args = vec![lit(pipeline)];
+    args.extend(artifact.raw_schema.fields.iter().map(|f| col(&f.name)));
+    let mut select = vec![col(ROW_ID).alias("row_id")];
+    select.extend(id.iter().map(|c| col(c)));
+    select.push(udf.call(args).alias("score"));
+    let scored = ctx.read_batches(raw.batches)?.select(select)?;
+    let mut out = vec![col("row_id")];
+    out.extend(id.iter().map(|c| col(c)));
+    out.extend(
+        crate::udf::result_fields()
+            .iter()
+            .map(|f| get_field(col("score"), f.name().as_str()).alias(f.name())),
+    );
+    Ok(scored
+        .select(out)?
+        .sort(vec![col("row_id").sort(true, false)])?
+        .collect()
+        .await?)
+}
+
+fn col(name: &str) -> Expr {
+    Expr::Column(Column::new_unqualified(name))
+}
+
+/// Write batches as one Parquet file, beside the target first and renamed into place, so a
+/// failed run never leaves a partial file.
+pub fn write_parquet(path: &Path, batches: &[RecordBatch]) -> Result<()> {
+    let Some(schema) = batches.first().map(RecordBatch::schema) else {
+        return Err(Error::Data("nothing to write".into()));
+    };
     let tmp = path.with_extension("parquet.partial");
     let file = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
     let mut w = ArrowWriter::try_new(file, schema, None).map_err(|e| Error::Data(e.to_string()))?;
-    w.write(&batch).map_err(|e| Error::Data(e.to_string()))?;
+    for b in batches {
+        w.write(b).map_err(|e| Error::Data(e.to_string()))?;
+    }
     w.close().map_err(|e| Error::Data(e.to_string()))?;
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
     Ok(())

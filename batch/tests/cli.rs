@@ -296,3 +296,123 @@ fn models_commands_and_the_not_promoted_exit_code() {
         stderr(&none_left)
     );
 }
+
+/// credit_data.csv with only the applicants younger than 30: a population that moved.
+fn young_applicants(dir: &Path) -> PathBuf {
+    let text =
+        std::fs::read_to_string(repo().join("sql/credit_data/data/credit_data.csv")).unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap();
+    let age = header.split(',').position(|c| c == "Age").unwrap();
+    let kept: Vec<&str> = lines
+        .filter(|l| {
+            l.split(',')
+                .nth(age)
+                .and_then(|a| a.parse::<f64>().ok())
+                .is_some_and(|a| a < 30.0)
+        })
+        .collect();
+    let out = dir.join("young.csv");
+    std::fs::write(&out, format!("{header}\n{}\n", kept.join("\n"))).unwrap();
+    out
+}
+
+#[test]
+fn drift_is_stable_on_the_training_data_and_acts_on_a_moved_population() {
+    let dir = scratch("drift");
+    let store = dir.join("store");
+    let s = store.to_str().unwrap();
+    let out = riskfn(&["train", "--pipeline", "credit_data", "--store", s]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let same = riskfn(&[
+        "drift",
+        "--pipeline",
+        "credit_data",
+        "--data",
+        "sql/credit_data/data/credit_data.parquet",
+        "--store",
+        s,
+        "--json",
+    ]);
+    assert_eq!(same.status.code(), Some(0), "{}", stderr(&same));
+    let r: serde_json::Value = serde_json::from_slice(&same.stdout).unwrap();
+    assert_eq!(r["rows"], 4454);
+    assert_eq!(r["score"]["band"], "stable", "{r}");
+    assert!(
+        r["features"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["band"] == "stable"),
+        "{r}"
+    );
+
+    let young = young_applicants(&dir);
+    let moved = riskfn(&[
+        "drift",
+        "--pipeline",
+        "credit_data",
+        "--data",
+        young.to_str().unwrap(),
+        "--store",
+        s,
+        "--json",
+    ]);
+    assert_eq!(moved.status.code(), Some(20), "{}", stderr(&moved));
+    let r: serde_json::Value = serde_json::from_slice(&moved.stdout).unwrap();
+    assert_eq!(r["exceeded"], true);
+    let top = &r["features"][0];
+    assert_eq!(
+        (top["name"].as_str(), top["band"].as_str()),
+        (Some("Age"), Some("act")),
+        "{r}"
+    );
+}
+
+#[test]
+fn sql_scores_rows_with_riskfn_predict() {
+    let dir = scratch("sql");
+    let store = dir.join("store");
+    let s = store.to_str().unwrap();
+    assert!(
+        riskfn(&["train", "--pipeline", "islr_default", "--store", s])
+            .status
+            .success()
+    );
+    let table = "--table=applicants=sql/islr_default/data/islr_default.parquet";
+    let out = riskfn(&[
+        "sql",
+        "--pipeline",
+        "islr_default",
+        table,
+        "--store",
+        s,
+        "--query",
+        "SELECT rownames, get_field(riskfn_predict('islr_default', student, balance, income), 'probability') AS p \
+         FROM applicants WHERE balance > 2000 ORDER BY rownames LIMIT 3",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("| rownames |") && text.lines().count() >= 7,
+        "{text}"
+    );
+
+    let wrong = riskfn(&[
+        "sql",
+        "--pipeline",
+        "islr_default",
+        table,
+        "--store",
+        s,
+        "--query",
+        "SELECT riskfn_predict('islr_default', balance) FROM applicants",
+    ]);
+    assert!(!wrong.status.success());
+    assert!(
+        stderr(&wrong).contains("in this order: student, balance, income"),
+        "{}",
+        stderr(&wrong)
+    );
+}

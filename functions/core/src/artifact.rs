@@ -31,6 +31,9 @@ pub struct ScoringArtifact {
     pub raw_schema: RawSchema,
     #[serde(default)]
     pub unknown_fields: UnknownFields,
+    /// The source's row key, carried into batch scores.
+    #[serde(default)]
+    pub id_column: Option<String>,
     pub features: Vec<Feature>,
     pub model: Model,
     pub decision: Decision,

@@ -6,12 +6,14 @@
 //! - [`preprocess`], [`model`]: fitted preprocessing and models, free of training libraries;
 //! - [`artifact`]: what a published version holds (`model.json`, `manifest.json`);
 //! - [`scoring`]: the one scoring path, used by the Lambda, the local server and batch scoring;
+//! - [`drift`]: score and feature stability against the training baseline;
 //! - [`audit`]: audit records of predictions and registry events;
 //! - [`store`], [`s3`], [`registry`], [`gate`]: object storage, the versioned model registry
 //!   on it, and the rule for promoting a version to champion.
 
 pub mod artifact;
 pub mod audit;
+pub mod drift;
 pub mod error;
 pub mod expr;
 pub mod gate;

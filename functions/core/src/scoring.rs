@@ -254,6 +254,7 @@ mod tests {
                 ],
             },
             unknown_fields: Default::default(),
+            id_column: None,
             features: vec![
                 Feature {
                     name: "x".into(),
