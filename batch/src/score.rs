@@ -8,7 +8,7 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, RecordBatch, UInt64Array};
 use datafusion::common::Column;
 use datafusion::functions::core::expr_fn::get_field;
-use datafusion::logical_expr::Expr;
+use datafusion::logical_expr::{Expr, Partitioning};
 use datafusion::prelude::{SessionContext, lit};
 use parquet::arrow::ArrowWriter;
 use riskfn_core::schema::RawField;
@@ -122,7 +122,12 @@ pub async fn score(
     let mut select = vec![col(ROW_ID).alias("row_id")];
     select.extend(id.iter().map(|c| col(c)));
     select.push(udf.call(args).alias("score"));
-    let scored = ctx.read_batches(raw.batches)?.select(select)?;
+    // Batches are scored on every core, then put back in source order.
+    let partitions = ctx.copied_config().target_partitions();
+    let scored = ctx
+        .read_batches(raw.batches)?
+        .repartition(Partitioning::RoundRobinBatch(partitions))?
+        .select(select)?;
     let mut out = vec![col("row_id")];
     out.extend(id.iter().map(|c| col(c)));
     out.extend(
