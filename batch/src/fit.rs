@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use ndarray::Array2;
-use riskfn_core::preprocess::{Encoding, Feature, Reason, category_key, numeric_value};
+use riskfn_core::preprocess::{Encoding, Feature, Reason};
 
 use crate::error::{Error, Result};
 use crate::prepare::{FeatureColumn, Prepared};
@@ -23,9 +23,7 @@ pub fn fit(
             let encoding = if c.categorical {
                 let mut counts: BTreeMap<String, usize> = BTreeMap::new();
                 for &r in train {
-                    *counts
-                        .entry(category_key(&c.values[r]).into_owned())
-                        .or_default() += 1;
+                    *counts.entry(c.values.key(r).into_owned()).or_default() += 1;
                 }
                 let n = train.len().max(1) as f64;
                 Encoding::OneHot {
@@ -33,10 +31,8 @@ pub fn fit(
                     levels: counts.into_keys().collect(),
                 }
             } else {
-                let mut present: Vec<f64> = train
-                    .iter()
-                    .filter_map(|&r| numeric_value(&c.values[r]))
-                    .collect();
+                let mut present: Vec<f64> =
+                    train.iter().filter_map(|&r| c.values.number(r)).collect();
                 if present.is_empty() {
                     return Err(Error::Data(format!(
                         "feature {} has no values in the training split",
@@ -46,7 +42,7 @@ pub fn fit(
                 let impute = median(&mut present);
                 let filled: Vec<f64> = train
                     .iter()
-                    .map(|&r| numeric_value(&c.values[r]).unwrap_or(impute))
+                    .map(|&r| c.values.number(r).unwrap_or(impute))
                     .collect();
                 let n = filled.len() as f64;
                 let mean = filled.iter().sum::<f64>() / n;
@@ -94,7 +90,10 @@ pub fn design(features: &[Feature], prepared: &Prepared, rows: &[usize]) -> Arra
     let mut data = Vec::with_capacity(rows.len() * width);
     for &r in rows {
         for (f, c) in features.iter().zip(&prepared.features) {
-            f.encode_into(&c.values[r], &mut data);
+            match f.encoding {
+                Encoding::Numeric { .. } => f.encode_number_into(c.values.number(r), &mut data),
+                Encoding::OneHot { .. } => f.encode_key_into(&c.values.key(r), &mut data),
+            }
         }
     }
     Array2::from_shape_vec((rows.len(), width), data).expect("every row encodes to `width` values")

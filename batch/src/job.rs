@@ -606,7 +606,7 @@ fn drift_baseline(
         .features
         .iter()
         .map(|f| {
-            let values: Vec<Value> = train.iter().map(|&r| f.values[r].clone()).collect();
+            let values: Vec<Value> = train.iter().map(|&r| f.values.value(r)).collect();
             let bins = if f.categorical {
                 Bins::categorical(&values)
             } else {

@@ -11,6 +11,7 @@
 //! - [`job`]: the `train` and `score` commands; [`score`]: batch scoring;
 //! - [`models`]: the registry commands (list, show, promote, rollback).
 
+pub mod column;
 pub mod compile;
 pub mod convert;
 pub mod error;

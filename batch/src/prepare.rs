@@ -12,12 +12,12 @@ use datafusion::logical_expr::Expr;
 use datafusion::prelude::SessionContext;
 use riskfn_core::artifact::{DataSummary, SplitCount};
 use riskfn_core::expr::Expr as Online;
-use riskfn_core::preprocess::{category_key, numeric_value};
+use riskfn_core::preprocess::category_key;
 use riskfn_core::schema::RawSchema;
 use riskfn_core::value::Value;
 
+use crate::column::Col;
 use crate::compile::{self, OnlineSchemaBuilder, to_online};
-use crate::convert;
 use crate::error::{Error, Result};
 use crate::pipeline::{MissingPolicy, Pipeline, SplitRule};
 use crate::source::{ROW_ID, RawData};
@@ -29,7 +29,7 @@ pub struct FeatureColumn {
     pub name: String,
     pub online: Online,
     pub categorical: bool,
-    pub values: Vec<Value>,
+    pub values: Col,
 }
 
 /// The labelled feature table, rows in source order.
@@ -178,26 +178,23 @@ pub async fn prepare(ctx: &SessionContext, pipeline: &Pipeline, raw: RawData) ->
     let n = out.num_rows();
     let mut row_ids: Vec<u64> = out.column(0).as_primitive::<UInt64Type>().values().to_vec();
     let n_raw = raw_schema.fields.len();
-    let mut raw_cols: Vec<Vec<Value>> = (0..n_raw)
-        .map(|i| convert::values(&raw_schema.fields[i].name, out.column(1 + i)))
+    let mut raw_cols: Vec<Col> = (0..n_raw)
+        .map(|i| Col::new(&raw_schema.fields[i].name, out.column(1 + i)))
         .collect::<Result<_>>()?;
     let out_col = |i: usize| out.column(1 + n_raw + i);
 
-    let labels = labels(
-        pipeline,
-        &convert::values(&pipeline.target, out_col(target_idx))?,
-    )?;
+    let labels = labels(pipeline, &Col::new(&pipeline.target, out_col(target_idx))?)?;
     let mut splits: Vec<Split> = match (&pipeline.split, split_idx) {
         (SplitRule::Hash { train, validation }, _) => row_ids
             .iter()
             .map(|&r| hash_split(r, *train, *validation))
             .collect(),
         (SplitRule::Column(c), Some(i)) => {
-            let vals = convert::values(c, out_col(i))?;
-            vals.iter()
-                .map(|v| match v {
-                    Value::Str(s) => Split::parse(s),
-                    _ => None,
+            let vals = Col::new(c, out_col(i))?;
+            (0..vals.len())
+                .map(|r| match vals.is_null(r) {
+                    true => None,
+                    false => Split::parse(&vals.key(r)),
                 })
                 .collect::<Option<Vec<_>>>()
                 .ok_or_else(|| {
@@ -240,7 +237,7 @@ pub async fn prepare(ctx: &SessionContext, pipeline: &Pipeline, raw: RawData) ->
             name: name.to_owned(),
             online: online[k].clone(),
             categorical,
-            values: convert::values(name, array)?,
+            values: Col::new(name, array)?,
         });
     }
 
@@ -250,11 +247,10 @@ pub async fn prepare(ctx: &SessionContext, pipeline: &Pipeline, raw: RawData) ->
         let keep: Vec<bool> = (0..n)
             .map(|r| {
                 features.iter().all(|f| {
-                    let v = &f.values[r];
                     if f.categorical {
-                        !v.is_null()
+                        !f.values.is_null(r)
                     } else {
-                        numeric_value(v).is_some()
+                        f.values.number(r).is_some()
                     }
                 })
             })
@@ -263,10 +259,13 @@ pub async fn prepare(ctx: &SessionContext, pipeline: &Pipeline, raw: RawData) ->
         retain(&mut row_ids, &keep);
         retain(&mut labels, &keep);
         retain(&mut splits, &keep);
-        raw_cols.iter_mut().for_each(|c| retain(c, &keep));
-        features
-            .iter_mut()
-            .for_each(|f| retain(&mut f.values, &keep));
+        let mask = arrow::array::BooleanArray::from(keep);
+        for c in raw_cols.iter_mut() {
+            *c = c.filter(&mask)?;
+        }
+        for f in features.iter_mut() {
+            f.values = f.values.filter(&mask)?;
+        }
         if row_ids.is_empty() {
             return Err(Error::Data(format!(
                 "no rows left after cleaning: all {n} rows have a missing feature value and the pipeline drops them"
@@ -275,7 +274,7 @@ pub async fn prepare(ctx: &SessionContext, pipeline: &Pipeline, raw: RawData) ->
     }
     // Raw fields: requests may omit those the (kept) data itself leaves empty.
     for (f, vals) in raw_schema.fields.iter_mut().zip(&raw_cols) {
-        f.nullable = vals.iter().any(Value::is_null);
+        f.nullable = vals.has_nulls();
     }
 
     verify_parity(&features, &raw_cols, &row_ids)?;
@@ -325,18 +324,22 @@ fn retain<T>(v: &mut Vec<T>, keep: &[bool]) {
 }
 
 /// The target as booleans (adverse = the configured positive value), with checks.
-fn labels(pipeline: &Pipeline, target: &[Value]) -> Result<Vec<bool>> {
-    let nulls = target.iter().filter(|v| v.is_null()).count();
+fn labels(pipeline: &Pipeline, target: &Col) -> Result<Vec<bool>> {
+    let n = target.len();
+    let nulls = (0..n).filter(|&r| target.is_null(r)).count();
     if nulls > 0 {
         return Err(Error::Data(format!(
             "target {} is NULL in {nulls} rows; filter them out in the SQL",
             pipeline.target
         )));
     }
-    let distinct: BTreeSet<String> = target
-        .iter()
-        .map(|v| category_key(v).into_owned())
-        .collect();
+    let mut distinct: BTreeSet<String> = BTreeSet::new();
+    for r in 0..n {
+        let k = target.key(r);
+        if !distinct.contains(k.as_ref()) {
+            distinct.insert(k.into_owned());
+        }
+    }
     if distinct.len() != 2 || !distinct.contains(&pipeline.positive) {
         let shown: Vec<_> = distinct.iter().take(5).map(|s| format!("{s:?}")).collect();
         return Err(Error::Data(format!(
@@ -347,31 +350,33 @@ fn labels(pipeline: &Pipeline, target: &[Value]) -> Result<Vec<bool>> {
             shown.join(", ")
         )));
     }
-    Ok(target
-        .iter()
-        .map(|v| category_key(v) == pipeline.positive.as_str())
+    Ok((0..n)
+        .map(|r| target.key(r) == pipeline.positive.as_str())
         .collect())
 }
 
-/// The online evaluator must reproduce DataFusion's value of every feature on every row,
-/// as the model sees it: the same category for one-hot features, the same number (or both
-/// missing) for numeric ones.
-fn verify_parity(
-    features: &[FeatureColumn],
-    raw_cols: &[Vec<Value>],
-    row_ids: &[u64],
-) -> Result<()> {
+/// Rows checked for online/offline parity: every row up to this many, then an evenly
+/// spaced sample of this size (the end-to-end tests check every row of every bundled
+/// pipeline).
+pub const PARITY_ROWS: usize = 200_000;
+
+/// The online evaluator must reproduce DataFusion's value of every feature, as the model
+/// sees it: the same category for one-hot features, the same number (or both missing) for
+/// numeric ones.
+fn verify_parity(features: &[FeatureColumn], raw_cols: &[Col], row_ids: &[u64]) -> Result<()> {
+    let n = row_ids.len();
+    let step = n.div_ceil(PARITY_ROWS).max(1);
     let mut row = vec![Value::Null; raw_cols.len()];
-    for r in 0..row_ids.len() {
+    for r in (0..n).step_by(step) {
         for (slot, col) in row.iter_mut().zip(raw_cols) {
-            *slot = col[r].clone();
+            *slot = col.value(r);
         }
         for f in features {
-            let engine = &f.values[r];
+            let engine = f.values.value(r);
             let online = f.online.eval(&row);
             let same = match &online {
-                Ok(v) if f.categorical => category_key(v) == category_key(engine),
-                Ok(v) => same_number(v, engine),
+                Ok(v) if f.categorical => category_key(v) == category_key(&engine),
+                Ok(v) => same_number(v, &engine),
                 Err(_) => false,
             };
             if !same {

@@ -75,18 +75,27 @@ impl Feature {
     /// Append this feature's encoded columns for `value` to `out`.
     pub fn encode_into(&self, value: &Value, out: &mut Vec<f64>) {
         match &self.encoding {
-            Encoding::Numeric {
-                impute,
-                mean,
-                scale,
-            } => {
-                let x = numeric_value(value).unwrap_or(*impute);
-                out.push((x - mean) / scale);
-            }
-            Encoding::OneHot { levels, .. } => {
-                let key = category_key(value);
-                out.extend(levels.iter().map(|l| f64::from(u8::from(*l == *key))));
-            }
+            Encoding::Numeric { .. } => self.encode_number_into(numeric_value(value), out),
+            Encoding::OneHot { .. } => self.encode_key_into(&category_key(value), out),
+        }
+    }
+
+    /// [`Feature::encode_into`] for a numeric feature, from its number (`None`: missing).
+    pub fn encode_number_into(&self, x: Option<f64>, out: &mut Vec<f64>) {
+        if let Encoding::Numeric {
+            impute,
+            mean,
+            scale,
+        } = &self.encoding
+        {
+            out.push((x.unwrap_or(*impute) - mean) / scale);
+        }
+    }
+
+    /// [`Feature::encode_into`] for a one-hot feature, from its category key.
+    pub fn encode_key_into(&self, key: &str, out: &mut Vec<f64>) {
+        if let Encoding::OneHot { levels, .. } = &self.encoding {
+            out.extend(levels.iter().map(|l| f64::from(u8::from(l == key))));
         }
     }
 
