@@ -858,3 +858,46 @@ pub async fn sql(opts: &SqlOptions) -> Result<Vec<RecordBatch>> {
         message: e.strip_backtrace(),
     })
 }
+
+/// What `riskfn prepare` found: the feature table and the fitted preprocessing, without
+/// training anything.
+#[derive(Debug, Clone, Serialize)]
+pub struct PrepareReport {
+    pub pipeline: String,
+    pub data: DataSummary,
+    pub features: Vec<FeatureReport>,
+    pub inputs: usize,
+    pub seconds: BTreeMap<String, f64>,
+}
+
+/// Read, de-duplicate, run the SQL, split and fit the preprocessing on the training split:
+/// a dry run of training's first half (and the preprocessing benchmark).
+pub async fn prepare_only(opts: &TrainOptions) -> Result<PrepareReport> {
+    let pipeline = Pipeline::locate(&opts.pipeline, &opts.sql_dir)?;
+    let data_uri = opts.data.clone().unwrap_or_else(|| pipeline.source.clone());
+    let mut seconds = BTreeMap::new();
+    let t = std::time::Instant::now();
+    let ctx = source::session();
+    let raw = source::read_with(&ctx, &data_uri, &opts.s3).await?;
+    seconds.insert("read".to_owned(), t.elapsed().as_secs_f64());
+    let t = std::time::Instant::now();
+    let prepared = prepare(&ctx, &pipeline, raw).await?;
+    seconds.insert("clean_sql_split".to_owned(), t.elapsed().as_secs_f64());
+    let t = std::time::Instant::now();
+    let train_rows = prepared.rows_of(Split::Train);
+    let features = fit::fit(&prepared.features, &train_rows, &pipeline.reasons)?;
+    seconds.insert("fit".to_owned(), t.elapsed().as_secs_f64());
+    Ok(PrepareReport {
+        pipeline: pipeline.name.clone(),
+        data: prepared.summary.clone(),
+        inputs: features.iter().map(|f| f.encoding.width()).sum(),
+        features: features
+            .iter()
+            .map(|f| FeatureReport {
+                name: f.name.clone(),
+                encoding: f.encoding.clone(),
+            })
+            .collect(),
+        seconds,
+    })
+}

@@ -77,6 +77,18 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run a pipeline's cleaning, SQL, split and preprocessing fit without training: check
+    /// the SQL and see the feature table (and time it).
+    Prepare {
+        #[arg(long)]
+        pipeline: String,
+        #[arg(long, env = "RISKFN_SQL_DIR", default_value = "sql")]
+        sql_dir: PathBuf,
+        #[arg(long)]
+        data: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Score a data file with a published version; writes Parquet.
     Score {
         #[arg(long)]
@@ -434,6 +446,42 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         left -= take;
                     }
                     println!("{}", arrow::util::pretty::pretty_format_batches(&shown)?);
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Prepare {
+            pipeline,
+            sql_dir,
+            data,
+            json,
+        } => {
+            let r = job::prepare_only(&TrainOptions {
+                pipeline,
+                sql_dir,
+                data,
+                store: String::new(),
+                s3: S3Settings::from_env(),
+                force: false,
+                progress: false,
+                families: None,
+            })
+            .await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                println!(
+                    "{}: {} rows read, {} duplicates, {} filtered, {} dropped for missing values -> {} features, {} model inputs",
+                    r.pipeline,
+                    r.data.rows_read,
+                    r.data.duplicates_dropped,
+                    r.data.rows_filtered,
+                    r.data.rows_dropped_missing,
+                    r.features.len(),
+                    r.inputs
+                );
+                for (step, s) in &r.seconds {
+                    println!("  {step:<16} {s:.2} s");
                 }
             }
             Ok(ExitCode::SUCCESS)

@@ -65,6 +65,31 @@ print(json.dumps(out))
 '''
 
 
+def ensure_tiled(target, python, rows):
+    """german_credit tiled to `rows` rows (credit_amount + tile number % 1000, so tiles
+    differ), written once under target/bench/data/."""
+    small = os.path.join(REPO, "sql/german_credit/data/german_credit.parquet")
+    data_dir = os.path.join(target, "bench", "data")
+    os.makedirs(data_dir, exist_ok=True)
+    big = os.path.join(data_dir, f"german_{rows}.parquet")
+    if not os.path.exists(big):
+        gen = (
+            "import sys, pyarrow as pa, pyarrow.parquet as pq, pyarrow.compute as pc\n"
+            "t = pq.read_table(sys.argv[1]); n = int(sys.argv[3]); reps = -(-n // t.num_rows)\n"
+            "w = pq.ParquetWriter(sys.argv[2] + '.partial', t.schema)\n"
+            "done = 0\n"
+            "for k in range(reps):\n"
+            "    take = min(t.num_rows, n - done)\n"
+            "    part = t.slice(0, take)\n"
+            "    amount = pc.add(part.column('credit_amount'), pa.scalar(k % 1000, pa.int64()))\n"
+            "    part = part.set_column(part.schema.get_field_index('credit_amount'), 'credit_amount', amount)\n"
+            "    w.write_table(part, row_group_size=1_000_000); done += take\n"
+            "w.close()\n"
+            "import os; os.rename(sys.argv[2] + '.partial', sys.argv[2])\n")
+        subprocess.run([python, "-c", gen, small, big, str(rows)], check=True)
+    return big
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=10_000_000)
@@ -76,23 +101,7 @@ def main():
     if not os.path.exists(riskfn):
         subprocess.run(["cargo", "build", "--profile", "bench-fast", "-p", "riskfn-batch", "--bin", "riskfn"], check=True)
     small = os.path.join(REPO, "sql/german_credit/data/german_credit.parquet")
-    data_dir = os.path.join(target, "bench", "data")
-    os.makedirs(data_dir, exist_ok=True)
-    big = os.path.join(data_dir, f"german_{a.rows}.parquet")
-    if not os.path.exists(big):
-        gen = (
-            "import sys, pyarrow as pa, pyarrow.parquet as pq, pyarrow.compute as pc\n"
-            "t = pq.read_table(sys.argv[1]); n = int(sys.argv[3]); reps = -(-n // t.num_rows)\n"
-            "w = pq.ParquetWriter(sys.argv[2], t.schema)\n"
-            "done = 0\n"
-            "for k in range(reps):\n"
-            "    take = min(t.num_rows, n - done)\n"
-            "    part = t.slice(0, take)\n"
-            "    amount = pc.add(part.column('credit_amount'), pa.scalar(k % 1000, pa.int64()))\n"
-            "    part = part.set_column(part.schema.get_field_index('credit_amount'), 'credit_amount', amount)\n"
-            "    w.write_table(part, row_group_size=1_000_000); done += take\n"
-            "w.close()\n")
-        subprocess.run([a.python, "-c", gen, small, big, str(a.rows)], check=True)
+    big = ensure_tiled(target, a.python, a.rows)
     work = tempfile.mkdtemp(prefix="riskfn-scoring-")
     results = {"rows": a.rows, "loadavg_start": os.getloadavg()}
     for family in ["logistic_regression", "random_forest"]:
