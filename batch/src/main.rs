@@ -74,6 +74,9 @@ enum Command {
         data: Option<String>,
         #[command(flatten)]
         store: StoreArg,
+        /// Train only these families (comma-separated).
+        #[arg(long, value_delimiter = ',')]
+        families: Option<Vec<String>>,
         #[arg(long)]
         json: bool,
     },
@@ -313,6 +316,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             sql_dir,
             data,
             store,
+            families,
             json,
         } => {
             let outcome = job::retrain(&TrainOptions {
@@ -323,18 +327,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 s3: S3Settings::from_env(),
                 force: false,
                 progress: !json,
-                families: None,
+                families,
             })
             .await?;
-            match outcome {
+            if json {
+                println!("{}", serde_json::to_string_pretty(&outcome)?);
+            }
+            match &outcome {
                 job::Retrained::Trained(report) => {
-                    if json {
-                        println!(
-                            "{}",
-                            serde_json::to_string_pretty(&job::Retrained::Trained(report.clone()))?
-                        );
-                    } else {
-                        print_train(&report);
+                    if !json {
+                        print_train(report);
                     }
                     let promotion = report
                         .promotion
@@ -347,21 +349,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     version,
                     champion,
                 } => {
-                    if json {
-                        println!(
-                            "{}",
-                            serde_json::to_string_pretty(&job::Retrained::Unchanged {
-                                pipeline: pipeline.clone(),
-                                version: version.clone(),
-                                champion
-                            })?
-                        );
-                    } else {
+                    if !json {
                         println!(
                             "{pipeline}: version {version} was trained from these very inputs; nothing to do"
                         );
                     }
-                    if champion {
+                    if *champion {
                         Ok(ExitCode::SUCCESS)
                     } else {
                         eprintln!("not promoted: {version} is not the champion of {pipeline}");

@@ -21,7 +21,7 @@ fn scratch(name: &str) -> PathBuf {
 /// Run `riskfn`; `train` runs train logistic regression alone, to keep the tests fast
 /// (the end-to-end tests train every family).
 fn riskfn(args: &[&str]) -> Output {
-    let fast: &[&str] = if args.first() == Some(&"train") {
+    let fast: &[&str] = if matches!(args.first(), Some(&"train" | &"retrain")) {
         &["--families", "logistic_regression"]
     } else {
         &[]
@@ -414,5 +414,41 @@ fn sql_scores_rows_with_riskfn_predict() {
         stderr(&wrong).contains("in this order: student, balance, income"),
         "{}",
         stderr(&wrong)
+    );
+}
+
+#[test]
+fn retrain_twice_trains_once() {
+    let dir = scratch("retrain");
+    let s = dir.join("store");
+    let s = s.to_str().unwrap();
+    let first = riskfn(&[
+        "retrain",
+        "--pipeline",
+        "islr_default",
+        "--store",
+        s,
+        "--json",
+    ]);
+    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+    let r: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
+    assert_eq!(r["outcome"], "trained");
+    let again = riskfn(&[
+        "retrain",
+        "--pipeline",
+        "islr_default",
+        "--store",
+        s,
+        "--json",
+    ]);
+    assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
+    let r2: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(
+        (
+            r2["outcome"].as_str(),
+            r2["version"].as_str(),
+            r2["champion"].as_bool()
+        ),
+        (Some("unchanged"), r["version"].as_str(), Some(true))
     );
 }
