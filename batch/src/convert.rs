@@ -59,23 +59,23 @@ pub fn values(name: &str, array: &ArrayRef) -> Result<Vec<Value>> {
         }
         DataType::Str => {
             let s = a.as_string::<i32>();
-            // Repeated categories share one allocation.
-            let mut last: Option<Value> = None;
+            // Categories repeat: each distinct string is allocated once per column (up to a
+            // bound, beyond which free text is not worth the table).
+            let mut seen: std::collections::HashMap<&str, Value> = std::collections::HashMap::new();
             for i in 0..n {
                 if s.is_null(i) {
                     out.push(Value::Null);
                     continue;
                 }
                 let v = s.value(i);
-                match &last {
-                    Some(Value::Str(prev)) if prev.as_ref() == v => {
-                        out.push(Value::Str(prev.clone()))
+                if let Some(known) = seen.get(v) {
+                    out.push(known.clone());
+                } else {
+                    let val = Value::str(v);
+                    if seen.len() < 4096 {
+                        seen.insert(v, val.clone());
                     }
-                    _ => {
-                        let val = Value::str(v);
-                        last = Some(val.clone());
-                        out.push(val);
-                    }
+                    out.push(val);
                 }
             }
         }

@@ -11,6 +11,8 @@
 //!   training baseline)`, the baseline being the mean for a number and the most frequent
 //!   level for a category.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 
 use crate::artifact::ScoringArtifact;
@@ -32,6 +34,9 @@ pub struct Scorer {
     mean_inputs: Vec<f64>,
     /// The baseline applicant for substitution: means, and the most frequent levels.
     mode_inputs: Vec<f64>,
+    /// Decision labels and each feature's (code, name, text), shared with every answer.
+    labels: [Arc<str>; 2],
+    reason_texts: Vec<[Arc<str>; 3]>,
 }
 
 /// The answer for one record.
@@ -39,7 +44,7 @@ pub struct Scorer {
 pub struct Score {
     /// Probability of the adverse outcome.
     pub probability: f64,
-    pub decision: String,
+    pub decision: Arc<str>,
     /// Scorecard points (higher, lower risk).
     pub points: f64,
     /// The features that pushed toward the adverse outcome, strongest first.
@@ -49,9 +54,9 @@ pub struct Score {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ReasonOut {
-    pub code: String,
-    pub feature: String,
-    pub text: String,
+    pub code: Arc<str>,
+    pub feature: Arc<str>,
+    pub text: Arc<str>,
     /// Log-odds added toward the adverse outcome, against the average applicant.
     pub contribution: f64,
 }
@@ -93,12 +98,29 @@ impl Scorer {
             }
             spans.push(start..mean_inputs.len());
         }
+        let labels = [
+            Arc::from(artifact.decision.adverse.as_str()),
+            Arc::from(artifact.decision.favourable.as_str()),
+        ];
+        let reason_texts = artifact
+            .features
+            .iter()
+            .map(|f| {
+                [
+                    Arc::from(f.reason.code.as_str()),
+                    Arc::from(f.name.as_str()),
+                    Arc::from(f.reason.text.as_str()),
+                ]
+            })
+            .collect();
         Ok(Scorer {
             artifact,
             content_sha256,
             spans,
             mean_inputs,
             mode_inputs,
+            labels,
+            reason_texts,
         })
     }
 
@@ -151,7 +173,11 @@ impl Scorer {
         let probability = self.artifact.model.probability(&x);
         Ok(Score {
             probability,
-            decision: self.artifact.decision.label(probability).to_owned(),
+            decision: if probability >= self.artifact.decision.threshold {
+                self.labels[0].clone()
+            } else {
+                self.labels[1].clone()
+            },
             points: self.artifact.scorecard.points(probability),
             reasons: if explain {
                 self.reasons(&x, probability)
@@ -207,11 +233,11 @@ impl Scorer {
             .into_iter()
             .take(self.artifact.reasons)
             .map(|i| {
-                let f = &self.artifact.features[i];
+                let [code, feature, text] = &self.reason_texts[i];
                 ReasonOut {
-                    code: f.reason.code.clone(),
-                    feature: f.name.clone(),
-                    text: f.reason.text.clone(),
+                    code: code.clone(),
+                    feature: feature.clone(),
+                    text: text.clone(),
                     contribution: c[i],
                 }
             })
@@ -301,7 +327,7 @@ mod tests {
         let got: Vec<(&str, f64)> = score
             .reasons
             .iter()
-            .map(|r| (r.code.as_str(), r.contribution))
+            .map(|r| (&*r.code, r.contribution))
             .collect();
         assert_eq!(got.len(), 2);
         assert_eq!(got[0].0, "HOME");

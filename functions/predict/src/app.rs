@@ -252,9 +252,9 @@ async fn predict(
                 version: version.to_owned(),
                 model_sha256: sha.to_owned(),
                 input_sha256: audit::salted_hash(&state.config.audit_salt, rec),
-                decision: s.decision.clone(),
+                decision: s.decision.to_string(),
                 probability: s.probability,
-                reasons: s.reasons.iter().map(|r| r.code.clone()).collect(),
+                reasons: s.reasons.iter().map(|r| r.code.to_string()).collect(),
             })
         })
         .collect();
