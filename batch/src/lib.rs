@@ -8,12 +8,14 @@
 //! - [`split`], [`convert`]: the hash split; Arrow columns to scalar values;
 //! - [`fit`]: preprocessing fitted on the training split (models and measures are in the
 //!   `riskfn-train` crate);
-//! - [`job`]: the `train` and `score` commands; [`score`]: batch scoring;
+//! - [`job`]: training (`train`, `retrain`, `prepare`); [`score`]: batch scoring and SQL
+//!   (`score`, `sql`); [`drift`]: stability against the training baseline;
 //! - [`models`]: the registry commands (list, show, promote, rollback).
 
 pub mod column;
 pub mod compile;
 pub mod convert;
+pub mod drift;
 pub mod error;
 pub mod families;
 pub mod fit;

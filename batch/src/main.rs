@@ -10,8 +10,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use riskfn_batch::job::{self, Promotion, ScoreOptions, TrainOptions, TrainReport};
+use riskfn_batch::job::{self, Promotion, TrainOptions, TrainReport};
 use riskfn_batch::models;
+use riskfn_batch::score::ScoreOptions;
 use riskfn_core::registry::Registry;
 use riskfn_core::s3::S3Settings;
 use riskfn_predict::config::DEFAULT_STORE;
@@ -292,7 +293,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             store,
             json,
         } => {
-            let r = job::score(&ScoreOptions {
+            let r = riskfn_batch::score::score_file(&ScoreOptions {
                 pipeline,
                 version,
                 data,
@@ -370,7 +371,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             store,
             json,
         } => {
-            let r = job::drift(&job::DriftOptions {
+            let r = riskfn_batch::drift::drift(&riskfn_batch::drift::DriftOptions {
                 pipeline,
                 version,
                 data,
@@ -413,7 +414,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             out,
             store,
         } => {
-            let batches = job::sql(&job::SqlOptions {
+            let batches = riskfn_batch::score::sql(&riskfn_batch::score::SqlOptions {
                 pipelines,
                 tables,
                 query,

@@ -2,10 +2,10 @@
 //! the `riskfn_predict` function, i.e. the same [`Scorer`] the online handler uses.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, RecordBatch, UInt64Array};
+use arrow::array::{Array, ArrayRef, RecordBatch, UInt64Array};
 use datafusion::common::Column;
 use datafusion::functions::core::expr_fn::get_field;
 use datafusion::logical_expr::{Expr, Partitioning};
@@ -21,6 +21,10 @@ use crate::error::{Error, Result};
 use crate::prepare::field_names;
 use crate::source::{ROW_ID, RawData};
 use crate::udf::PredictUdf;
+
+use riskfn_core::registry::Registry;
+use riskfn_core::s3::S3Settings;
+use serde::Serialize;
 
 /// The raw fields the version reads, as columns of `raw` (by name, types checked).
 fn raw_columns(scorer: &Scorer, raw: &RawData, batch: &RecordBatch) -> Result<Vec<Vec<Value>>> {
@@ -161,4 +165,101 @@ pub fn write_parquet(path: &Path, batches: &[RecordBatch]) -> Result<()> {
     w.close().map_err(|e| Error::Data(e.to_string()))?;
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
     Ok(())
+}
+
+#[derive(Debug, Clone)]
+pub struct ScoreOptions {
+    pub pipeline: String,
+    pub version: Option<String>,
+    pub data: String,
+    pub out: PathBuf,
+    pub store: String,
+    pub s3: S3Settings,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ScoreReport {
+    pub pipeline: String,
+    pub version: String,
+    pub rows: u64,
+    pub scored: u64,
+    pub failed: u64,
+    pub out: String,
+}
+
+/// Score every row of a data file with a published version; rows that fail validation get
+/// their reason in the `error` column and no score.
+pub async fn score_file(opts: &ScoreOptions) -> Result<ScoreReport> {
+    let registry = Registry::new(riskfn_core::store::open_with(&opts.store, &opts.s3).await?);
+    let version = registry
+        .resolve(&opts.pipeline, opts.version.as_deref())
+        .await?;
+    let loaded = registry.load(&opts.pipeline, &version).await?;
+    let ctx = crate::source::session();
+    let raw = crate::source::read_with(&ctx, &opts.data, &opts.s3).await?;
+    let out = score(&ctx, std::sync::Arc::new(loaded.scorer), raw).await?;
+    write_parquet(&opts.out, &out)?;
+    let rows: usize = out.iter().map(RecordBatch::num_rows).sum();
+    let failed: usize = out
+        .iter()
+        .filter_map(|b| b.column_by_name("error"))
+        .map(|c| c.len() - c.null_count())
+        .sum();
+    Ok(ScoreReport {
+        pipeline: opts.pipeline.clone(),
+        version,
+        rows: rows as u64,
+        scored: (rows - failed) as u64,
+        failed: failed as u64,
+        out: opts.out.display().to_string(),
+    })
+}
+
+#[derive(Debug, Clone)]
+pub struct SqlOptions {
+    /// Pipelines whose champions `riskfn_predict` may call.
+    pub pipelines: Vec<String>,
+    /// `name=uri`: sources to query as tables.
+    pub tables: Vec<(String, String)>,
+    pub query: String,
+    pub store: String,
+    pub s3: S3Settings,
+}
+
+/// Run a query in which `riskfn_predict('<pipeline>', fields...)` scores rows.
+pub async fn sql(opts: &SqlOptions) -> Result<Vec<RecordBatch>> {
+    let registry = Registry::new(riskfn_core::store::open_with(&opts.store, &opts.s3).await?);
+    let mut scorers = BTreeMap::new();
+    for p in &opts.pipelines {
+        let version = registry.resolve(p, None).await?;
+        scorers.insert(
+            p.clone(),
+            std::sync::Arc::new(registry.load(p, &version).await?.scorer),
+        );
+    }
+    let ctx = crate::source::session();
+    ctx.register_udf(crate::udf::PredictUdf::udf(scorers));
+    for (name, uri) in &opts.tables {
+        let raw = crate::source::read_with(&ctx, uri, &opts.s3).await?;
+        // The source's own columns; the row position stays available as __row_id.
+        let table = datafusion::catalog::MemTable::try_new(
+            raw.batches
+                .first()
+                .map(RecordBatch::schema)
+                .unwrap_or(raw.schema.clone()),
+            vec![raw.batches],
+        )?;
+        ctx.register_table(name.as_str(), std::sync::Arc::new(table))?;
+    }
+    let df = ctx
+        .sql(&opts.query)
+        .await
+        .map_err(|e| crate::error::Error::Sql {
+            file: "--query".into(),
+            message: e.strip_backtrace(),
+        })?;
+    df.collect().await.map_err(|e| crate::error::Error::Sql {
+        file: "--query".into(),
+        message: e.strip_backtrace(),
+    })
 }

@@ -4,7 +4,8 @@
 use std::path::Path;
 
 use bytes::Bytes;
-use riskfn_batch::job::{ScoreOptions, TrainOptions};
+use riskfn_batch::job::TrainOptions;
+use riskfn_batch::score::ScoreOptions;
 use riskfn_core::registry::Registry;
 use riskfn_core::s3::S3Settings;
 use riskfn_core::store::{PutMode, Store};
@@ -147,7 +148,7 @@ async fn s3_source_and_store_end_to_end() {
     assert_eq!(resp.status(), 200);
 
     let out = dir.join("scores.parquet");
-    let rep = riskfn_batch::job::score(&ScoreOptions {
+    let rep = riskfn_batch::score::score_file(&ScoreOptions {
         pipeline: "credit_data".into(),
         version: None,
         data: server.uri("data/credit_data.parquet"),

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
-use riskfn_batch::job::ScoreOptions;
+use riskfn_batch::score::ScoreOptions;
 use riskfn_core::registry::Registry;
 use riskfn_core::store::LocalStore;
 use riskfn_predict::{AppState, Config};
@@ -72,7 +72,7 @@ async fn batch_score_and_handler_agree_on_every_row() {
     let t = german(&tmp()).await;
     let dir = fresh_dir(&tmp(), "score");
     let out = dir.join("scores.parquet");
-    let rep = riskfn_batch::job::score(&ScoreOptions {
+    let rep = riskfn_batch::score::score_file(&ScoreOptions {
         pipeline: "german_credit".into(),
         version: None,
         data: german_data().display().to_string(),
