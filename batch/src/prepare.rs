@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use arrow::array::{AsArray, RecordBatch};
 use arrow::compute::concat_batches;
 use arrow::datatypes::{DataType as ArrowType, UInt64Type};
-use datafusion::common::{Column, JoinType};
-use datafusion::functions_aggregate::expr_fn::min;
+use datafusion::common::Column;
+use datafusion::functions_aggregate::expr_fn::{first_value, min};
 use datafusion::logical_expr::Expr;
 use datafusion::prelude::SessionContext;
 use riskfn_core::artifact::{DataSummary, SplitCount};
@@ -123,22 +123,38 @@ pub async fn prepare(ctx: &SessionContext, pipeline: &Pipeline, raw: RawData) ->
     }
     let mut raw_schema = builder.finish();
 
-    // Execute: de-duplicate on every raw column but the id, filter, compute outputs.
-    let df = ctx.read_batches(raw.batches)?;
+    // Execute: de-duplicate on every raw column but the id (one aggregate: each distinct
+    // row keeps its first row id, and that row's id value), filter, compute outputs.
+    let id_col = pipeline.id.as_deref();
     let keys: Vec<Expr> = raw
         .schema
         .fields()
         .iter()
-        .filter(|f| pipeline.id.as_deref() != Some(f.name().as_str()))
+        .filter(|f| id_col != Some(f.name().as_str()))
         .map(|f| col(f.name()))
         .collect();
-    let firsts = df
-        .clone()
-        .aggregate(keys, vec![min(col(ROW_ID)).alias("__first")])?
-        .select(vec![col("__first")])?;
-    let deduped = df.join(firsts, JoinType::LeftSemi, &[ROW_ID], &["__first"], None)?;
-    let n_dedup = deduped.clone().count().await? as u64;
-    let mut q = deduped;
+    let mut firsts = vec![min(col(ROW_ID)).alias(ROW_ID)];
+    firsts.extend(
+        id_col.map(|id| first_value(col(id), vec![col(ROW_ID).sort(true, false)]).alias(id)),
+    );
+    // Materialised once: counted here, then filtered and shaped by the pipeline's SQL.
+    let deduped = ctx
+        .read_batches(raw.batches)?
+        .aggregate(keys, firsts)?
+        .collect()
+        .await
+        .map_err(|e| Error::Sql {
+            file: pipeline.name.clone(),
+            message: format!("de-duplication failed: {}", e.strip_backtrace()),
+        })?;
+    let n_dedup = deduped.iter().map(|b| b.num_rows() as u64).sum::<u64>();
+    if n_dedup == 0 {
+        return Err(Error::Data(format!(
+            "no rows left after cleaning ({} read, 0 after de-duplication)",
+            raw.rows
+        )));
+    }
+    let mut q = ctx.read_batches(deduped)?;
     for f in &flat.filters {
         q = q.filter(f.clone())?;
     }

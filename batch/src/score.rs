@@ -6,11 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, RecordBatch, UInt64Array};
-use datafusion::common::Column;
-use datafusion::functions::core::expr_fn::get_field;
-use datafusion::logical_expr::{Expr, Partitioning};
-use datafusion::prelude::{SessionContext, lit};
+use arrow::datatypes::{DataType as ArrowType, Field, Schema};
 use parquet::arrow::ArrowWriter;
+use rayon::prelude::*;
 use riskfn_core::schema::RawField;
 use riskfn_core::scoring::Scorer;
 use riskfn_core::value::{DataType, Value};
@@ -20,7 +18,6 @@ use crate::convert;
 use crate::error::{Error, Result};
 use crate::prepare::field_names;
 use crate::source::{ROW_ID, RawData};
-use crate::udf::PredictUdf;
 
 use riskfn_core::registry::Registry;
 use riskfn_core::s3::S3Settings;
@@ -97,14 +94,11 @@ pub fn for_each_row(
     Ok(())
 }
 
-/// Score every row of `raw` with `scorer` through DataFusion and [`PredictUdf`]: the
-/// columns `row_id`, the id column if the source has it, `probability`, `decision`,
-/// `points`, `reasons`, `version`, `error` (the reason a row could not be scored).
-pub async fn score(
-    ctx: &SessionContext,
-    scorer: Arc<Scorer>,
-    raw: RawData,
-) -> Result<Vec<RecordBatch>> {
+/// Score every row of `raw` with `scorer`: the columns `row_id`, the id column if the
+/// source has it, `probability`, `decision`, `points`, `reasons`, `version`, `error` (the
+/// reason a row could not be scored), in source order. Batches are scored on every core by
+/// [`crate::udf::score_columns`], the function SQL's `riskfn_predict` runs.
+pub fn score(scorer: &Scorer, raw: RawData) -> Result<Vec<RecordBatch>> {
     let artifact = scorer.artifact();
     for f in &artifact.raw_schema.fields {
         if raw.schema.index_of(&f.name).is_err() {
@@ -115,39 +109,39 @@ pub async fn score(
             });
         }
     }
-    let pipeline = artifact.pipeline.clone();
     let id = artifact
         .id_column
-        .clone()
+        .as_deref()
         .filter(|c| raw.schema.index_of(c).is_ok());
-    let udf = PredictUdf::udf(BTreeMap::from([(pipeline.clone(), scorer.clone())]));
-    let mut args = vec![lit(pipeline)];
-    args.extend(artifact.raw_schema.fields.iter().map(|f| col(&f.name)));
-    let mut select = vec![col(ROW_ID).alias("row_id")];
-    select.extend(id.iter().map(|c| col(c)));
-    select.push(udf.call(args).alias("score"));
-    // Batches are scored on every core, then put back in source order.
-    let partitions = ctx.copied_config().target_partitions();
-    let scored = ctx
-        .read_batches(raw.batches)?
-        .repartition(Partitioning::RoundRobinBatch(partitions))?
-        .select(select)?;
-    let mut out = vec![col("row_id")];
-    out.extend(id.iter().map(|c| col(c)));
-    out.extend(
-        crate::udf::result_fields()
-            .iter()
-            .map(|f| get_field(col("score"), f.name().as_str()).alias(f.name())),
-    );
-    Ok(scored
-        .select(out)?
-        .sort(vec![col("row_id").sort(true, false)])?
+    let mut fields = vec![Field::new("row_id", ArrowType::UInt64, false)];
+    if let Some(c) = id {
+        let batch_schema = raw
+            .batches
+            .first()
+            .map_or(raw.schema.clone(), |b| b.schema());
+        fields.push(batch_schema.field_with_name(c)?.clone());
+    }
+    let results = crate::udf::result_fields();
+    fields.extend(results.iter().map(|f| f.as_ref().clone()));
+    let schema = Arc::new(Schema::new(fields));
+    raw.batches
+        .par_iter()
+        .map(|batch| {
+            let columns = raw_columns(scorer, &raw, batch)?;
+            let scored = crate::udf::score_columns(scorer, columns, batch.num_rows())?;
+            let mut out: Vec<ArrayRef> = vec![
+                batch
+                    .column_by_name(ROW_ID)
+                    .ok_or_else(|| Error::Data("row ids missing".into()))?
+                    .clone(),
+            ];
+            if let Some(c) = id {
+                out.push(batch.column(raw.schema.index_of(c)?).clone());
+            }
+            out.extend(scored.columns().iter().cloned());
+            Ok(RecordBatch::try_new(schema.clone(), out)?)
+        })
         .collect()
-        .await?)
-}
-
-fn col(name: &str) -> Expr {
-    Expr::Column(Column::new_unqualified(name))
 }
 
 /// Write batches as one Parquet file, beside the target first and renamed into place, so a
@@ -185,6 +179,8 @@ pub struct ScoreReport {
     pub scored: u64,
     pub failed: u64,
     pub out: String,
+    /// Wall time of each step: read, score, write.
+    pub seconds: BTreeMap<String, f64>,
 }
 
 /// Score every row of a data file with a published version; rows that fail validation get
@@ -195,10 +191,17 @@ pub async fn score_file(opts: &ScoreOptions) -> Result<ScoreReport> {
         .resolve(&opts.pipeline, opts.version.as_deref())
         .await?;
     let loaded = registry.load(&opts.pipeline, &version).await?;
+    let mut seconds = BTreeMap::new();
+    let t = std::time::Instant::now();
     let ctx = crate::source::session();
     let raw = crate::source::read_with(&ctx, &opts.data, &opts.s3).await?;
-    let out = score(&ctx, std::sync::Arc::new(loaded.scorer), raw).await?;
+    seconds.insert("read".to_owned(), t.elapsed().as_secs_f64());
+    let t = std::time::Instant::now();
+    let out = score(&loaded.scorer, raw)?;
+    seconds.insert("score".to_owned(), t.elapsed().as_secs_f64());
+    let t = std::time::Instant::now();
     write_parquet(&opts.out, &out)?;
+    seconds.insert("write".to_owned(), t.elapsed().as_secs_f64());
     let rows: usize = out.iter().map(RecordBatch::num_rows).sum();
     let failed: usize = out
         .iter()
@@ -212,6 +215,7 @@ pub async fn score_file(opts: &ScoreOptions) -> Result<ScoreReport> {
         scored: (rows - failed) as u64,
         failed: failed as u64,
         out: opts.out.display().to_string(),
+        seconds,
     })
 }
 

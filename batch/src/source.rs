@@ -27,15 +27,21 @@ pub struct RawData {
     pub fingerprint: String,
 }
 
-/// The session every batch step runs in. File scans are not split into byte ranges, so a
-/// file is read as one ordered stream and row positions are stable. Identifiers are taken
-/// as written (`Status` is the column `Status`), since source columns are often CamelCase.
+/// The session every batch step runs in. A large file is read on every core: DataFusion
+/// splits its scan into contiguous byte ranges, one partition each, in file order, so the
+/// partitions put end to end keep the file's row order (tested below). Identifiers are
+/// taken as written (`Status` is the column `Status`), since source columns are often
+/// CamelCase.
 pub fn session() -> SessionContext {
+    SessionContext::new_with_config(config())
+}
+
+fn config() -> SessionConfig {
     let mut config = SessionConfig::new()
-        .with_repartition_file_scans(false)
+        .with_repartition_file_scans(true)
         .with_information_schema(false);
     config.options_mut().sql_parser.enable_ident_normalization = false;
-    SessionContext::new_with_config(config)
+    config
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -302,5 +308,69 @@ fn number_rows(schema: &SchemaRef, batches: Vec<RecordBatch>) -> Result<(Vec<Rec
 impl From<arrow::error::ArrowError> for Error {
     fn from(e: arrow::error::ArrowError) -> Self {
         Error::DataFusion(e.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{AsArray, Int64Array};
+    use arrow::datatypes::Int64Type;
+    use datafusion::physical_plan::ExecutionPlanProperties;
+    use parquet::arrow::ArrowWriter;
+    use parquet::file::properties::WriterProperties;
+
+    /// Row ids are file positions even when the scan is split across partitions: a file of
+    /// many row groups, read on 4 partitions, comes back in its own order.
+    #[tokio::test]
+    async fn split_scans_keep_file_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ordered.parquet");
+        let n = 50_000i64;
+        let schema = Arc::new(Schema::new(vec![Field::new("i", DataType::Int64, false)]));
+        let props = WriterProperties::builder()
+            .set_max_row_group_row_count(Some(1_000))
+            .build();
+        let mut w = ArrowWriter::try_new(
+            std::fs::File::create(&path).unwrap(),
+            schema.clone(),
+            Some(props),
+        )
+        .unwrap();
+        let values: ArrayRef = Arc::new(Int64Array::from_iter_values(0..n));
+        w.write(&RecordBatch::try_new(schema, vec![values]).unwrap())
+            .unwrap();
+        w.close().unwrap();
+
+        let ctx = SessionContext::new_with_config(
+            config()
+                .with_target_partitions(4)
+                .with_repartition_file_min_size(1),
+        );
+        let plan = ctx
+            .read_parquet(path.to_str().unwrap(), ParquetReadOptions::default())
+            .await
+            .unwrap()
+            .create_physical_plan()
+            .await
+            .unwrap();
+        assert_eq!(
+            plan.output_partitioning().partition_count(),
+            4,
+            "scan not split"
+        );
+
+        let raw = read(&ctx, path.to_str().unwrap()).await.unwrap();
+        assert_eq!(raw.rows, n as u64);
+        let mut expect = 0i64;
+        for b in &raw.batches {
+            let i = b.column(0).as_primitive::<Int64Type>();
+            let ids = b.column(1).as_primitive::<arrow::datatypes::UInt64Type>();
+            for r in 0..b.num_rows() {
+                assert_eq!(i.value(r), expect);
+                assert_eq!(ids.value(r), expect as u64 + 1);
+                expect += 1;
+            }
+        }
     }
 }

@@ -19,7 +19,7 @@ use datafusion::common::{ScalarValue, exec_err, plan_err};
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
-use riskfn_core::scoring::Scorer;
+use riskfn_core::scoring::{Scorer, Scratch};
 use riskfn_core::value::Value;
 
 pub const NAME: &str = "riskfn_predict";
@@ -140,50 +140,61 @@ impl ScalarUDFImpl for PredictUdf {
                 Err(e) => return exec_err!("{NAME}: {e}"),
             }
         }
-        let mut probability = Float64Builder::with_capacity(n);
-        let mut decision = StringBuilder::new();
-        let mut points = Float64Builder::with_capacity(n);
-        let mut reasons = ListBuilder::new(StringBuilder::new());
-        let mut version = StringBuilder::new();
-        let mut error = StringBuilder::new();
-        let mut row = vec![Value::Null; fields.len()];
-        for r in 0..n {
-            for (slot, col) in row.iter_mut().zip(&columns) {
-                *slot = col[r].clone();
-            }
-            version.append_value(scorer.version());
-            match scorer.score_row(&row, true) {
-                Ok(s) => {
-                    probability.append_value(s.probability);
-                    decision.append_value(&s.decision);
-                    points.append_value(s.points);
-                    s.reasons
-                        .iter()
-                        .for_each(|x| reasons.values().append_value(&x.code));
-                    reasons.append(true);
-                    error.append_null();
-                }
-                Err(e) => {
-                    probability.append_null();
-                    decision.append_null();
-                    points.append_null();
-                    reasons.append(false);
-                    error.append_value(e.to_string());
-                }
-            }
-        }
-        let arrays: Vec<ArrayRef> = vec![
-            Arc::new(probability.finish()),
-            Arc::new(decision.finish()),
-            Arc::new(points.finish()),
-            Arc::new(reasons.finish()),
-            Arc::new(version.finish()),
-            Arc::new(error.finish()),
-        ];
-        Ok(ColumnarValue::Array(Arc::new(StructArray::try_new(
-            result_fields(),
-            arrays,
-            None,
+        Ok(ColumnarValue::Array(Arc::new(score_columns(
+            scorer, columns, n,
         )?)))
     }
+}
+
+/// Score `n` rows, given as the version's raw fields (one column each, in raw-schema
+/// order), into the struct the function answers. `riskfn score` calls this too, so SQL
+/// and batch scoring share it with the handler's [`Scorer`]. Values are moved out of
+/// `columns` into the row, not copied.
+pub fn score_columns(
+    scorer: &Scorer,
+    mut columns: Vec<Vec<Value>>,
+    n: usize,
+) -> Result<StructArray, arrow::error::ArrowError> {
+    let mut probability = Float64Builder::with_capacity(n);
+    let mut decision = StringBuilder::with_capacity(n, n * 8);
+    let mut points = Float64Builder::with_capacity(n);
+    let mut reasons = ListBuilder::with_capacity(StringBuilder::new(), n);
+    let mut version = StringBuilder::with_capacity(n, n * scorer.version().len());
+    let mut error = StringBuilder::new();
+    let mut row = vec![Value::Null; columns.len()];
+    let mut scratch = Scratch::default();
+    for r in 0..n {
+        for (slot, col) in row.iter_mut().zip(columns.iter_mut()) {
+            *slot = std::mem::take(&mut col[r]);
+        }
+        version.append_value(scorer.version());
+        match scorer.score_with(&row, true, &mut scratch) {
+            Ok(s) => {
+                probability.append_value(s.probability);
+                decision.append_value(&**scorer.decision_label(s.adverse));
+                points.append_value(s.points);
+                for &i in scratch.reasons() {
+                    reasons.values().append_value(scorer.reason_code(i));
+                }
+                reasons.append(true);
+                error.append_null();
+            }
+            Err(e) => {
+                probability.append_null();
+                decision.append_null();
+                points.append_null();
+                reasons.append(false);
+                error.append_value(e.to_string());
+            }
+        }
+    }
+    let arrays: Vec<ArrayRef> = vec![
+        Arc::new(probability.finish()),
+        Arc::new(decision.finish()),
+        Arc::new(points.finish()),
+        Arc::new(reasons.finish()),
+        Arc::new(version.finish()),
+        Arc::new(error.finish()),
+    ];
+    StructArray::try_new(result_fields(), arrays, None)
 }

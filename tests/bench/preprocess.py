@@ -50,7 +50,7 @@ stats = {}
 for c in train.columns:
     if c == "creditability":
         continue
-    if train[c].dtype == object:
+    if not pd.api.types.is_numeric_dtype(train[c]):
         stats[c] = train[c].fillna("missing").value_counts(normalize=True).to_dict()
     else:
         x = train[c].astype(float)

@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use crate::artifact::ScoringArtifact;
 use crate::error::Result;
-use crate::expr::EvalError;
+use crate::expr::{EvalError, Expr};
 use crate::model::Model;
 use crate::preprocess::Encoding;
 use crate::value::Value;
@@ -30,6 +30,8 @@ pub struct Scorer {
     content_sha256: String,
     /// Each feature's range of encoded inputs.
     spans: Vec<std::ops::Range<usize>>,
+    /// Each encoded input's feature.
+    input_feature: Vec<usize>,
     /// The average applicant's encoded inputs (see the module docs).
     mean_inputs: Vec<f64>,
     /// The baseline applicant for substitution: means, and the most frequent levels.
@@ -98,6 +100,11 @@ impl Scorer {
             }
             spans.push(start..mean_inputs.len());
         }
+        let input_feature = spans
+            .iter()
+            .enumerate()
+            .flat_map(|(i, s)| s.clone().map(move |_| i))
+            .collect();
         let labels = [
             Arc::from(artifact.decision.adverse.as_str()),
             Arc::from(artifact.decision.favourable.as_str()),
@@ -117,6 +124,7 @@ impl Scorer {
             artifact,
             content_sha256,
             spans,
+            input_feature,
             mean_inputs,
             mode_inputs,
             labels,
@@ -153,38 +161,89 @@ impl Scorer {
     /// The model's input vector for one raw row.
     pub fn encode(&self, row: &[Value]) -> Result<Vec<f64>, RecordError> {
         let mut x = Vec::with_capacity(self.mean_inputs.len());
+        self.encode_into(row, &mut x)?;
+        Ok(x)
+    }
+
+    fn encode_into(&self, row: &[Value], x: &mut Vec<f64>) -> Result<(), RecordError> {
+        x.clear();
         for f in &self.artifact.features {
-            let v = f.expr.eval(row).map_err(|error| RecordError::Feature {
+            let err = |error| RecordError::Feature {
                 feature: f.name.clone(),
                 error,
-            })?;
-            f.encode_into(&v, &mut x);
+            };
+            match &f.expr {
+                // A plain field is read in place (no copy of its string).
+                Expr::Column(i) => f.encode_into(
+                    row.get(*i).ok_or_else(|| {
+                        err(EvalError::Invalid(format!("column {i} out of range")))
+                    })?,
+                    x,
+                ),
+                e => f.encode_into(&e.eval(row).map_err(err)?, x),
+            }
         }
-        Ok(x)
+        Ok(())
     }
 
     /// Score one raw row (values in raw-schema order), with reasons when `explain`.
     pub fn score_row(&self, row: &[Value], explain: bool) -> Result<Score, RecordError> {
+        let mut scratch = Scratch::default();
+        let s = self.score_with(row, explain, &mut scratch)?;
+        Ok(Score {
+            probability: s.probability,
+            decision: self.decision_label(s.adverse).clone(),
+            points: s.points,
+            reasons: scratch
+                .reasons()
+                .iter()
+                .map(|&i| {
+                    let [code, feature, text] = &self.reason_texts[i];
+                    ReasonOut {
+                        code: code.clone(),
+                        feature: feature.clone(),
+                        text: text.clone(),
+                        contribution: scratch.contributions[i],
+                    }
+                })
+                .collect(),
+        })
+    }
+
+    /// [`Scorer::score_row`] without allocating, for scoring many rows: the reasons are left
+    /// in `scratch` ([`Scratch::reasons`], feature indices; [`Scorer::reason_code`] names
+    /// them). Both give the same numbers: `score_row` is this plus labels.
+    pub fn score_with(
+        &self,
+        row: &[Value],
+        explain: bool,
+        scratch: &mut Scratch,
+    ) -> Result<RowScore, RecordError> {
+        scratch.reasons.clear();
         self.artifact
             .raw_schema
             .check_nulls(row)
             .map_err(RecordError::Fields)?;
-        let x = self.encode(row)?;
-        let probability = self.artifact.model.probability(&x);
-        Ok(Score {
+        self.encode_into(row, &mut scratch.x)?;
+        let probability = self.artifact.model.probability(&scratch.x);
+        if explain {
+            self.reasons_into(probability, scratch);
+        }
+        Ok(RowScore {
             probability,
-            decision: if probability >= self.artifact.decision.threshold {
-                self.labels[0].clone()
-            } else {
-                self.labels[1].clone()
-            },
+            adverse: probability >= self.artifact.decision.threshold,
             points: self.artifact.scorecard.points(probability),
-            reasons: if explain {
-                self.reasons(&x, probability)
-            } else {
-                Vec::new()
-            },
         })
+    }
+
+    /// The decision label: adverse or favourable.
+    pub fn decision_label(&self, adverse: bool) -> &Arc<str> {
+        &self.labels[usize::from(!adverse)]
+    }
+
+    /// The stable reason code of feature `i`.
+    pub fn reason_code(&self, i: usize) -> &str {
+        &self.reason_texts[i][0]
     }
 
     /// Score one JSON applicant record, with reasons.
@@ -199,50 +258,82 @@ impl Scorer {
 
     /// Each feature's push toward the adverse outcome, in log-odds (see the module docs).
     pub fn contributions(&self, x: &[f64], probability: f64) -> Vec<f64> {
+        let mut out = Vec::with_capacity(self.spans.len());
+        self.contributions_into(x, probability, &mut Vec::new(), &mut out);
+        out
+    }
+
+    fn contributions_into(
+        &self,
+        x: &[f64],
+        probability: f64,
+        probe: &mut Vec<f64>,
+        out: &mut Vec<f64>,
+    ) {
+        out.clear();
         match &self.artifact.model {
-            Model::LogisticRegression(m) => self
-                .spans
-                .iter()
-                .map(|s| {
-                    s.clone()
-                        .map(|k| m.weights[k] * (x[k] - self.mean_inputs[k]))
-                        .sum()
-                })
-                .collect(),
+            Model::LogisticRegression(m) => out.extend(self.spans.iter().map(|s| {
+                s.clone()
+                    .map(|k| m.weights[k] * (x[k] - self.mean_inputs[k]))
+                    .sum::<f64>()
+            })),
+            Model::RandomForest(f) => {
+                let base = logit(probability);
+                f.substituted_into(x, &self.mode_inputs, &self.spans, &self.input_feature, out);
+                for p in out.iter_mut() {
+                    *p = base - logit(*p);
+                }
+            }
             model => {
                 let base = logit(probability);
-                let mut probe = x.to_vec();
-                self.spans
-                    .iter()
-                    .map(|s| {
-                        probe[s.clone()].copy_from_slice(&self.mode_inputs[s.clone()]);
-                        let without = logit(model.probability(&probe));
-                        probe[s.clone()].copy_from_slice(&x[s.clone()]);
-                        base - without
-                    })
-                    .collect()
+                probe.clear();
+                probe.extend_from_slice(x);
+                out.extend(self.spans.iter().map(|s| {
+                    probe[s.clone()].copy_from_slice(&self.mode_inputs[s.clone()]);
+                    let without = logit(model.probability(probe));
+                    probe[s.clone()].copy_from_slice(&x[s.clone()]);
+                    base - without
+                }));
             }
         }
     }
 
-    fn reasons(&self, x: &[f64], probability: f64) -> Vec<ReasonOut> {
-        let c = self.contributions(x, probability);
-        let mut order: Vec<usize> = (0..c.len()).filter(|&i| c[i] > 0.0).collect();
-        order.sort_by(|&a, &b| c[b].total_cmp(&c[a]));
-        order
-            .into_iter()
-            .take(self.artifact.reasons)
-            .map(|i| {
-                let [code, feature, text] = &self.reason_texts[i];
-                ReasonOut {
-                    code: code.clone(),
-                    feature: feature.clone(),
-                    text: text.clone(),
-                    contribution: c[i],
-                }
-            })
-            .collect()
+    /// The features that pushed toward the adverse outcome, strongest first (ties in
+    /// feature order), at most the version's number of reasons.
+    fn reasons_into(&self, probability: f64, s: &mut Scratch) {
+        self.contributions_into(&s.x, probability, &mut s.probe, &mut s.contributions);
+        let c = &s.contributions;
+        s.reasons.clear();
+        s.reasons.extend((0..c.len()).filter(|&i| c[i] > 0.0));
+        s.reasons
+            .sort_unstable_by(|&a, &b| c[b].total_cmp(&c[a]).then(a.cmp(&b)));
+        s.reasons.truncate(self.artifact.reasons);
     }
+}
+
+/// Buffers reused across rows by [`Scorer::score_with`].
+#[derive(Debug, Default)]
+pub struct Scratch {
+    x: Vec<f64>,
+    probe: Vec<f64>,
+    contributions: Vec<f64>,
+    reasons: Vec<usize>,
+}
+
+impl Scratch {
+    /// The last scored row's reasons: feature indices, strongest first.
+    pub fn reasons(&self) -> &[usize] {
+        &self.reasons
+    }
+}
+
+/// One row's score, before labels and reason texts are attached.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RowScore {
+    pub probability: f64,
+    /// At or above the version's threshold: the adverse decision.
+    pub adverse: bool,
+    pub points: f64,
 }
 
 #[cfg(test)]
