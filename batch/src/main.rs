@@ -104,6 +104,10 @@ enum Command {
         data: String,
         #[arg(long)]
         out: PathBuf,
+        /// Leave the reasons column empty: probability, decision and points only (reasons
+        /// of non-linear models cost one extra model evaluation per feature).
+        #[arg(long)]
+        no_reasons: bool,
         #[command(flatten)]
         store: StoreArg,
         #[arg(long)]
@@ -290,6 +294,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             version,
             data,
             out,
+            no_reasons,
             store,
             json,
         } => {
@@ -298,6 +303,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 version,
                 data,
                 out,
+                reasons: !no_reasons,
                 store: store.store,
                 s3: S3Settings::from_env(),
             })

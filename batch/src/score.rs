@@ -7,7 +7,10 @@ use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, RecordBatch, UInt64Array};
 use arrow::datatypes::{DataType as ArrowType, Field, Schema};
-use parquet::arrow::ArrowWriter;
+use parquet::arrow::ArrowSchemaConverter;
+use parquet::arrow::arrow_writer::{ArrowRowGroupWriterFactory, compute_leaves};
+use parquet::file::properties::WriterProperties;
+use parquet::file::writer::SerializedFileWriter;
 use rayon::prelude::*;
 use riskfn_core::schema::RawField;
 use riskfn_core::scoring::Scorer;
@@ -98,7 +101,7 @@ pub fn for_each_row(
 /// source has it, `probability`, `decision`, `points`, `reasons`, `version`, `error` (the
 /// reason a row could not be scored), in source order. Batches are scored on every core by
 /// [`crate::udf::score_columns`], the function SQL's `riskfn_predict` runs.
-pub fn score(scorer: &Scorer, raw: RawData) -> Result<Vec<RecordBatch>> {
+pub fn score(scorer: &Scorer, raw: RawData, explain: bool) -> Result<Vec<RecordBatch>> {
     let artifact = scorer.artifact();
     for f in &artifact.raw_schema.fields {
         if raw.schema.index_of(&f.name).is_err() {
@@ -128,7 +131,7 @@ pub fn score(scorer: &Scorer, raw: RawData) -> Result<Vec<RecordBatch>> {
         .par_iter()
         .map(|batch| {
             let columns = raw_columns(scorer, &raw, batch)?;
-            let scored = crate::udf::score_columns(scorer, columns, batch.num_rows())?;
+            let scored = crate::udf::score_columns(scorer, columns, batch.num_rows(), explain)?;
             let mut out: Vec<ArrayRef> = vec![
                 batch
                     .column_by_name(ROW_ID)
@@ -144,19 +147,73 @@ pub fn score(scorer: &Scorer, raw: RawData) -> Result<Vec<RecordBatch>> {
         .collect()
 }
 
+/// Rows per Parquet row group written by [`write_parquet`] (whole batches, so about).
+const ROW_GROUP_ROWS: usize = 1 << 20;
+
 /// Write batches as one Parquet file, beside the target first and renamed into place, so a
-/// failed run never leaves a partial file.
+/// failed run never leaves a partial file. Row groups and their columns are encoded on
+/// every core (the parquet crate's column writers), then written in order.
 pub fn write_parquet(path: &Path, batches: &[RecordBatch]) -> Result<()> {
     let Some(schema) = batches.first().map(RecordBatch::schema) else {
         return Err(Error::Data("nothing to write".into()));
     };
+    let pq =
+        |e: parquet::errors::ParquetError| Error::Data(format!("writing {}: {e}", path.display()));
+    let props = Arc::new(WriterProperties::default());
+    let parquet_schema = ArrowSchemaConverter::new()
+        .with_coerce_types(props.coerce_types())
+        .convert(&schema)
+        .map_err(pq)?;
+    let mut groups: Vec<&[RecordBatch]> = Vec::new();
+    let (mut start, mut rows) = (0, 0);
+    for (i, b) in batches.iter().enumerate() {
+        rows += b.num_rows();
+        if rows >= ROW_GROUP_ROWS || i + 1 == batches.len() {
+            groups.push(&batches[start..=i]);
+            (start, rows) = (i + 1, 0);
+        }
+    }
     let tmp = path.with_extension("parquet.partial");
     let file = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    let mut w = ArrowWriter::try_new(file, schema, None).map_err(|e| Error::Data(e.to_string()))?;
-    for b in batches {
-        w.write(b).map_err(|e| Error::Data(e.to_string()))?;
+    let mut writer =
+        SerializedFileWriter::new(file, parquet_schema.root_schema_ptr(), props).map_err(pq)?;
+    let factory = ArrowRowGroupWriterFactory::new(&writer, schema.clone());
+    let encoded = groups
+        .par_iter()
+        .enumerate()
+        .map(|(g, group)| {
+            let leaves = group
+                .iter()
+                .map(|b| {
+                    let mut leaves = Vec::new();
+                    for (f, a) in schema.fields().iter().zip(b.columns()) {
+                        leaves.extend(compute_leaves(f, a)?);
+                    }
+                    Ok(leaves)
+                })
+                .collect::<parquet::errors::Result<Vec<Vec<_>>>>()?;
+            factory
+                .create_column_writers(g)?
+                .into_par_iter()
+                .enumerate()
+                .map(|(k, mut w)| {
+                    for l in &leaves {
+                        w.write(&l[k])?;
+                    }
+                    w.close()
+                })
+                .collect::<parquet::errors::Result<Vec<_>>>()
+        })
+        .collect::<parquet::errors::Result<Vec<_>>>()
+        .map_err(pq)?;
+    for chunks in encoded {
+        let mut rg = writer.next_row_group().map_err(pq)?;
+        for c in chunks {
+            c.append_to_row_group(&mut rg).map_err(pq)?;
+        }
+        rg.close().map_err(pq)?;
     }
-    w.close().map_err(|e| Error::Data(e.to_string()))?;
+    writer.close().map_err(pq)?;
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
     Ok(())
 }
@@ -167,6 +224,8 @@ pub struct ScoreOptions {
     pub version: Option<String>,
     pub data: String,
     pub out: PathBuf,
+    /// Explain each score (the `reasons` column); false leaves it empty.
+    pub reasons: bool,
     pub store: String,
     pub s3: S3Settings,
 }
@@ -197,7 +256,7 @@ pub async fn score_file(opts: &ScoreOptions) -> Result<ScoreReport> {
     let raw = crate::source::read_with(&ctx, &opts.data, &opts.s3).await?;
     seconds.insert("read".to_owned(), t.elapsed().as_secs_f64());
     let t = std::time::Instant::now();
-    let out = score(&loaded.scorer, raw)?;
+    let out = score(&loaded.scorer, raw, opts.reasons)?;
     seconds.insert("score".to_owned(), t.elapsed().as_secs_f64());
     let t = std::time::Instant::now();
     write_parquet(&opts.out, &out)?;

@@ -141,19 +141,21 @@ impl ScalarUDFImpl for PredictUdf {
             }
         }
         Ok(ColumnarValue::Array(Arc::new(score_columns(
-            scorer, columns, n,
+            scorer, columns, n, true,
         )?)))
     }
 }
 
 /// Score `n` rows, given as the version's raw fields (one column each, in raw-schema
-/// order), into the struct the function answers. `riskfn score` calls this too, so SQL
+/// order), into the struct the function answers, with reasons when `explain` (else an
+/// empty list). `riskfn score` calls this too, so SQL
 /// and batch scoring share it with the handler's [`Scorer`]. Values are moved out of
 /// `columns` into the row, not copied.
 pub fn score_columns(
     scorer: &Scorer,
     mut columns: Vec<Vec<Value>>,
     n: usize,
+    explain: bool,
 ) -> Result<StructArray, arrow::error::ArrowError> {
     let mut probability = Float64Builder::with_capacity(n);
     let mut decision = StringBuilder::with_capacity(n, n * 8);
@@ -168,7 +170,7 @@ pub fn score_columns(
             *slot = std::mem::take(&mut col[r]);
         }
         version.append_value(scorer.version());
-        match scorer.score_with(&row, true, &mut scratch) {
+        match scorer.score_with(&row, explain, &mut scratch) {
             Ok(s) => {
                 probability.append_value(s.probability);
                 decision.append_value(&**scorer.decision_label(s.adverse));

@@ -153,6 +153,7 @@ async fn s3_source_and_store_end_to_end() {
         version: None,
         data: server.uri("data/credit_data.parquet"),
         out: out.clone(),
+        reasons: true,
         store: models,
         s3,
     })

@@ -77,6 +77,7 @@ async fn batch_score_and_handler_agree_on_every_row() {
         version: None,
         data: german_data().display().to_string(),
         out: out.clone(),
+        reasons: true,
         store: t.store.display().to_string(),
         s3: Default::default(),
     })
@@ -111,8 +112,17 @@ async fn batch_score_and_handler_agree_on_every_row() {
     assert_eq!(body["version"], t.report.version.as_str());
     let online = body["predictions"].as_array().unwrap();
     assert_eq!(online.len(), raw.len());
+    let batch_reasons = reason_codes(&out).await;
     for (i, p) in online.iter().enumerate() {
         let row_id = i as u64 + 1;
+        let codes: Vec<&str> = p["reasons"]
+            .as_array()
+            .map(|r| r.iter().map(|x| x["code"].as_str().unwrap()).collect())
+            .unwrap_or_default();
+        assert_eq!(
+            codes, batch_reasons[&row_id],
+            "row {row_id}: reasons differ"
+        );
         let p = p["probability"].as_f64().unwrap();
         assert_eq!(
             p.to_bits(),
@@ -121,6 +131,57 @@ async fn batch_score_and_handler_agree_on_every_row() {
             batch[&row_id]
         );
     }
+
+    // Without reasons: the same scores, the reasons left empty.
+    let bare = dir.join("bare.parquet");
+    riskfn_batch::score::score_file(&ScoreOptions {
+        pipeline: "german_credit".into(),
+        version: None,
+        data: german_data().display().to_string(),
+        out: bare.clone(),
+        reasons: false,
+        store: t.store.display().to_string(),
+        s3: Default::default(),
+    })
+    .await
+    .unwrap();
+    for r in records(&bare, &["reasons"]).await {
+        let row_id = r["row_id"].as_u64().unwrap();
+        assert_eq!(
+            r["probability"].as_f64().unwrap().to_bits(),
+            batch[&row_id].to_bits()
+        );
+    }
+    assert!(reason_codes(&bare).await.values().all(Vec::is_empty));
+}
+
+/// Each row's reason codes in a scores file, by row id.
+async fn reason_codes(scores: &std::path::Path) -> HashMap<u64, Vec<String>> {
+    use arrow::array::{Array, AsArray};
+    let ctx = riskfn_batch::source::session();
+    let raw = riskfn_batch::source::read(&ctx, &scores.display().to_string())
+        .await
+        .unwrap();
+    let mut out = HashMap::new();
+    for b in &raw.batches {
+        let ids = b
+            .column_by_name("row_id")
+            .unwrap()
+            .as_primitive::<arrow::datatypes::UInt64Type>();
+        let lists = b.column_by_name("reasons").unwrap().as_list::<i32>();
+        for r in 0..b.num_rows() {
+            let codes = lists.value(r);
+            let codes = arrow::compute::cast(&codes, &arrow::datatypes::DataType::Utf8).unwrap();
+            let codes = codes.as_string::<i32>();
+            out.insert(
+                ids.value(r),
+                (0..codes.len())
+                    .map(|i| codes.value(i).to_owned())
+                    .collect(),
+            );
+        }
+    }
+    out
 }
 
 pub(crate) async fn assert_nothing_published(store: &std::path::Path) {
