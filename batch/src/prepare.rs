@@ -137,16 +137,20 @@ pub async fn prepare(ctx: &SessionContext, pipeline: &Pipeline, raw: RawData) ->
     firsts.extend(
         id_col.map(|id| first_value(col(id), vec![col(ROW_ID).sort(true, false)]).alias(id)),
     );
+    let failed = |what: &str| {
+        let what = what.to_owned();
+        move |e: datafusion::error::DataFusionError| Error::Sql {
+            file: pipeline.name.clone(),
+            message: format!("{what} failed: {}", e.strip_backtrace()),
+        }
+    };
     // Materialised once: counted here, then filtered and shaped by the pipeline's SQL.
     let deduped = ctx
         .read_batches(raw.batches)?
         .aggregate(keys, firsts)?
         .collect()
         .await
-        .map_err(|e| Error::Sql {
-            file: pipeline.name.clone(),
-            message: format!("de-duplication failed: {}", e.strip_backtrace()),
-        })?;
+        .map_err(failed("de-duplication"))?;
     let n_dedup = deduped.iter().map(|b| b.num_rows() as u64).sum::<u64>();
     if n_dedup == 0 {
         return Err(Error::Data(format!(
@@ -177,10 +181,7 @@ pub async fn prepare(ctx: &SessionContext, pipeline: &Pipeline, raw: RawData) ->
         .sort(vec![col(ROW_ID).sort(true, false)])?
         .collect()
         .await
-        .map_err(|e| Error::Sql {
-            file: pipeline.name.clone(),
-            message: format!("running the pipeline failed: {}", e.strip_backtrace()),
-        })?;
+        .map_err(failed("running the pipeline"))?;
     let out = match batches.first() {
         Some(b) => concat_batches(&b.schema(), &batches)?,
         None => RecordBatch::new_empty(std::sync::Arc::new(arrow::datatypes::Schema::empty())),

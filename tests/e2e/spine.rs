@@ -71,18 +71,20 @@ async fn post_json(
 async fn batch_score_and_handler_agree_on_every_row() {
     let t = german(&tmp()).await;
     let dir = fresh_dir(&tmp(), "score");
+    let score_to = async |out: std::path::PathBuf, reasons: bool| {
+        riskfn_batch::score::score_file(&ScoreOptions {
+            pipeline: "german_credit".into(),
+            version: None,
+            data: german_data().display().to_string(),
+            out,
+            reasons,
+            store: t.store.display().to_string(),
+            s3: Default::default(),
+        })
+        .await
+    };
     let out = dir.join("scores.parquet");
-    let rep = riskfn_batch::score::score_file(&ScoreOptions {
-        pipeline: "german_credit".into(),
-        version: None,
-        data: german_data().display().to_string(),
-        out: out.clone(),
-        reasons: true,
-        store: t.store.display().to_string(),
-        s3: Default::default(),
-    })
-    .await
-    .unwrap();
+    let rep = score_to(out.clone(), true).await.unwrap();
     assert_eq!((rep.rows, rep.scored, rep.failed), (1000, 1000, 0));
 
     let scored = records(&out, &["reasons"]).await;
@@ -134,17 +136,7 @@ async fn batch_score_and_handler_agree_on_every_row() {
 
     // Without reasons: the same scores, the reasons left empty.
     let bare = dir.join("bare.parquet");
-    riskfn_batch::score::score_file(&ScoreOptions {
-        pipeline: "german_credit".into(),
-        version: None,
-        data: german_data().display().to_string(),
-        out: bare.clone(),
-        reasons: false,
-        store: t.store.display().to_string(),
-        s3: Default::default(),
-    })
-    .await
-    .unwrap();
+    score_to(bare.clone(), false).await.unwrap();
     for r in records(&bare, &["reasons"]).await {
         let row_id = r["row_id"].as_u64().unwrap();
         assert_eq!(
