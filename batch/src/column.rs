@@ -10,8 +10,7 @@ use arrow::datatypes::{DataType as ArrowType, Float64Type, Int64Type};
 use riskfn_core::preprocess::{MISSING_LEVEL, category_key, numeric_value};
 use riskfn_core::value::{DataType, Value};
 
-use crate::compile::online_type;
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// One column, typed as the online evaluator types values.
 #[derive(Debug, Clone)]
@@ -25,14 +24,7 @@ pub enum Col {
 impl Col {
     /// `array` normalised to Int64 / Float64 / Utf8 / Boolean.
     pub fn new(name: &str, array: &ArrayRef) -> Result<Col> {
-        let kind = online_type(array.data_type()).ok_or_else(|| Error::ColumnType {
-            column: name.to_owned(),
-            message: format!(
-                "type {} is not supported (use integers, floats, strings or booleans)",
-                array.data_type()
-            ),
-        })?;
-        Ok(match kind {
+        Ok(match crate::convert::kind_of(name, array)? {
             DataType::Bool => Col::Bool(cast(array, &ArrowType::Boolean)?.as_boolean().clone()),
             DataType::Int => Col::Int(
                 cast(array, &ArrowType::Int64)?

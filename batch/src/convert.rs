@@ -8,15 +8,20 @@ use riskfn_core::value::{DataType, Value};
 use crate::compile::online_type;
 use crate::error::{Error, Result};
 
-/// Every value of `array` (normalised through Arrow's cast to Int64 / Float64 / Utf8).
-pub fn values(name: &str, array: &ArrayRef) -> Result<Vec<Value>> {
-    let kind = online_type(array.data_type()).ok_or_else(|| Error::ColumnType {
+/// The online type of column `name`, or an error naming it when its Arrow type has none.
+pub fn kind_of(name: &str, array: &ArrayRef) -> Result<DataType> {
+    online_type(array.data_type()).ok_or_else(|| Error::ColumnType {
         column: name.to_owned(),
         message: format!(
             "type {} is not supported (use integers, floats, strings or booleans)",
             array.data_type()
         ),
-    })?;
+    })
+}
+
+/// Every value of `array` (normalised through Arrow's cast to Int64 / Float64 / Utf8).
+pub fn values(name: &str, array: &ArrayRef) -> Result<Vec<Value>> {
+    let kind = kind_of(name, array)?;
     let target = match kind {
         DataType::Bool => ArrowType::Boolean,
         DataType::Int => ArrowType::Int64,

@@ -425,13 +425,7 @@ async fn run(opts: &TrainOptions, skip_unchanged: bool) -> Result<Retrained> {
         families,
         metrics: metrics.clone(),
         data: prepared.summary.clone(),
-        features: features
-            .iter()
-            .map(|f| FeatureReport {
-                name: f.name.clone(),
-                encoding: f.encoding.clone(),
-            })
-            .collect(),
+        features: feature_reports(&features),
     };
     let mut files = vec![
         (MODEL_FILE.to_owned(), pretty_json(&artifact)),
@@ -664,13 +658,18 @@ pub async fn prepare_only(opts: &TrainOptions) -> Result<PrepareReport> {
         pipeline: pipeline.name.clone(),
         data: prepared.summary.clone(),
         inputs: features.iter().map(|f| f.encoding.width()).sum(),
-        features: features
-            .iter()
-            .map(|f| FeatureReport {
-                name: f.name.clone(),
-                encoding: f.encoding.clone(),
-            })
-            .collect(),
+        features: feature_reports(&features),
         seconds,
     })
+}
+
+/// Each feature's name and fitted encoding, as reports list them.
+fn feature_reports(features: &[riskfn_core::preprocess::Feature]) -> Vec<FeatureReport> {
+    features
+        .iter()
+        .map(|f| FeatureReport {
+            name: f.name.clone(),
+            encoding: f.encoding.clone(),
+        })
+        .collect()
 }
