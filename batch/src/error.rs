@@ -38,6 +38,10 @@ pub enum Error {
         engine: String,
     },
 
+    // --- the engine ---
+    #[error("engine {engine}: {message}")]
+    Engine { engine: String, message: String },
+
     // --- training ---
     #[error(transparent)]
     Training(#[from] riskfn_train::TrainError),

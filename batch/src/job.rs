@@ -20,6 +20,7 @@ use riskfn_core::scoring::Scorer;
 use riskfn_core::value::Value;
 use serde::Serialize;
 
+use crate::engine::{Cluster, EngineOptions};
 use crate::error::Result;
 use crate::fit;
 use crate::pipeline::{CONFIG_FILE, Pipeline};
@@ -47,6 +48,8 @@ pub struct TrainOptions {
     pub progress: bool,
     /// Train only these of the pipeline's families.
     pub families: Option<Vec<String>>,
+    /// Where the SQL runs: here (default) or on a Ballista cluster.
+    pub engine: EngineOptions,
 }
 
 /// What a training run did, as printed (`--json`) and stored (`report.json`).
@@ -267,9 +270,10 @@ async fn run(opts: &TrainOptions, skip_unchanged: bool) -> Result<Retrained> {
         None => None,
     };
 
+    let cluster = Cluster::connect(&opts.engine, &opts.s3).await?;
     let ctx = source::session();
-    let raw = source::read_with(&ctx, &data_uri, &opts.s3).await?;
-    let inputs = inputs_fingerprint(&pipeline, opts, &raw.fingerprint);
+    let source = source::open_with(&ctx, &data_uri, &opts.s3).await?;
+    let inputs = inputs_fingerprint(&pipeline, opts, &source.fingerprint);
     if skip_unchanged {
         for v in registry.versions(&pipeline.name).await?.iter().rev() {
             if registry
@@ -289,7 +293,7 @@ async fn run(opts: &TrainOptions, skip_unchanged: bool) -> Result<Retrained> {
             }
         }
     }
-    let prepared = prepare(&ctx, &pipeline, raw).await?;
+    let prepared = prepare(&ctx, cluster.as_ref(), &pipeline, source).await?;
     let rows = |s| prepared.rows_of(s);
     let (train_rows, val_rows, test_rows) = (
         rows(Split::Train),
@@ -644,12 +648,14 @@ pub async fn prepare_only(opts: &TrainOptions) -> Result<PrepareReport> {
     let data_uri = opts.data.clone().unwrap_or_else(|| pipeline.source.clone());
     let mut seconds = BTreeMap::new();
     let t = std::time::Instant::now();
+    let cluster = Cluster::connect(&opts.engine, &opts.s3).await?;
     let ctx = source::session();
-    let raw = source::read_with(&ctx, &data_uri, &opts.s3).await?;
-    seconds.insert("read".to_owned(), t.elapsed().as_secs_f64());
+    let source = source::open_with(&ctx, &data_uri, &opts.s3).await?;
+    seconds.insert("open".to_owned(), t.elapsed().as_secs_f64());
+    // The source streams into de-duplication: reading is part of the next step.
     let t = std::time::Instant::now();
-    let prepared = prepare(&ctx, &pipeline, raw).await?;
-    seconds.insert("clean_sql_split".to_owned(), t.elapsed().as_secs_f64());
+    let prepared = prepare(&ctx, cluster.as_ref(), &pipeline, source).await?;
+    seconds.insert("read_clean_sql_split".to_owned(), t.elapsed().as_secs_f64());
     let t = std::time::Instant::now();
     let train_rows = prepared.rows_of(Split::Train);
     let features = fit::fit(&prepared.features, &train_rows, &pipeline.reasons)?;

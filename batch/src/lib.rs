@@ -2,7 +2,8 @@
 //! publishing to the model registry.
 //!
 //! - [`pipeline`]: a pipeline folder (config + SQL), validated;
-//! - [`source`]: reading Parquet/CSV in order, with row positions;
+//! - [`source`]: reading Parquet/CSV in order, with row positions, streamed;
+//! - [`engine`]: where the SQL runs: in process, or on a Ballista cluster;
 //! - [`compile`]: SQL -> row-local expressions -> the online evaluator's form;
 //! - [`prepare`]: de-duplication, the SQL, labels, the split, online/offline parity check;
 //! - [`split`], [`convert`]: the hash split; Arrow columns to scalar values;
@@ -16,6 +17,7 @@ pub mod column;
 pub mod compile;
 pub mod convert;
 pub mod drift;
+pub mod engine;
 pub mod error;
 pub mod families;
 pub mod fit;

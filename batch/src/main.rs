@@ -10,6 +10,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use riskfn_batch::engine::{Engine, EngineOptions};
 use riskfn_batch::job::{self, Promotion, TrainOptions, TrainReport};
 use riskfn_batch::models;
 use riskfn_batch::score::ScoreOptions;
@@ -38,6 +39,27 @@ struct StoreArg {
     store: String,
 }
 
+#[derive(Debug, Args)]
+struct EngineArg {
+    /// Where the batch SQL runs: local (this process), standalone (a Ballista scheduler and
+    /// executor started in this process) or df://host:port (a Ballista cluster's scheduler).
+    #[arg(long, env = "RISKFN_ENGINE", default_value = "local")]
+    engine: Engine,
+    /// On a cluster: a folder or s3://bucket/prefix its executors can read, where the
+    /// source is staged with its row numbers (default for standalone: a temporary folder).
+    #[arg(long, env = "RISKFN_STAGE")]
+    stage: Option<String>,
+}
+
+impl EngineArg {
+    fn options(self) -> EngineOptions {
+        EngineOptions {
+            engine: self.engine,
+            stage: self.stage,
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Train a pipeline, evaluate it, publish a new version and promote it if it passes the gate.
@@ -50,6 +72,8 @@ enum Command {
         /// Source data (Parquet/CSV file or folder, s3://...); default: the pipeline's own.
         #[arg(long)]
         data: Option<String>,
+        #[command(flatten)]
+        engine: EngineArg,
         #[command(flatten)]
         store: StoreArg,
         /// Promote even if the gate refuses.
@@ -74,6 +98,8 @@ enum Command {
         #[arg(long)]
         data: Option<String>,
         #[command(flatten)]
+        engine: EngineArg,
+        #[command(flatten)]
         store: StoreArg,
         /// Train only these families (comma-separated).
         #[arg(long, value_delimiter = ',')]
@@ -90,6 +116,8 @@ enum Command {
         sql_dir: PathBuf,
         #[arg(long)]
         data: Option<String>,
+        #[command(flatten)]
+        engine: EngineArg,
         #[arg(long)]
         json: bool,
     },
@@ -262,6 +290,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             pipeline,
             sql_dir,
             data,
+            engine,
             store,
             force,
             families,
@@ -276,6 +305,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 force,
                 progress: !json,
                 families,
+                engine: engine.options(),
             })
             .await?;
             if json {
@@ -322,6 +352,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             pipeline,
             sql_dir,
             data,
+            engine,
             store,
             families,
             json,
@@ -335,6 +366,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 force: false,
                 progress: !json,
                 families,
+                engine: engine.options(),
             })
             .await?;
             if json {
@@ -454,6 +486,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             pipeline,
             sql_dir,
             data,
+            engine,
             json,
         } => {
             let r = job::prepare_only(&TrainOptions {
@@ -465,6 +498,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 force: false,
                 progress: false,
                 families: None,
+                engine: engine.options(),
             })
             .await?;
             if json {

@@ -18,9 +18,10 @@ use riskfn_core::value::Value;
 
 use crate::column::Col;
 use crate::compile::{self, OnlineSchemaBuilder, to_online};
+use crate::engine::{self, Cluster};
 use crate::error::{Error, Result};
 use crate::pipeline::{MissingPolicy, Pipeline, SplitRule};
-use crate::source::{ROW_ID, RawData};
+use crate::source::{ROW_ID, Source};
 use crate::split::{Split, hash_split};
 
 /// One feature: its online expression, whether it is one-hot encoded, and its values.
@@ -62,9 +63,17 @@ fn col(name: &str) -> Expr {
     Expr::Column(Column::new_unqualified(name))
 }
 
-/// Run the pipeline over the source's rows.
-pub async fn prepare(ctx: &SessionContext, pipeline: &Pipeline, raw: RawData) -> Result<Prepared> {
-    let logical = compile::plan(ctx, pipeline, &raw.schema).await?;
+/// Run the pipeline over the source's rows: here, streaming the source through
+/// de-duplication, or on `cluster` (the source staged for it first).
+pub async fn prepare(
+    ctx: &SessionContext,
+    cluster: Option<&Cluster>,
+    pipeline: &Pipeline,
+    source: Source,
+) -> Result<Prepared> {
+    let raw_schema_arrow = source.schema.clone();
+    let (source_uri, fingerprint) = (source.uri.clone(), source.fingerprint.clone());
+    let logical = compile::plan(ctx, pipeline, &raw_schema_arrow).await?;
     let flat = compile::flatten(&logical)?;
 
     // Roles of the SQL output columns.
@@ -94,12 +103,12 @@ pub async fn prepare(ctx: &SessionContext, pipeline: &Pipeline, raw: RawData) ->
         }
     }
     if let Some(id) = &pipeline.id
-        && raw.schema.field_with_name(id).is_err()
+        && raw_schema_arrow.field_with_name(id).is_err()
     {
         return Err(Error::MissingColumn {
             column: id.clone(),
-            relation: format!("the source {}", raw.uri),
-            available: field_names(&raw.schema),
+            relation: format!("the source {source_uri}"),
+            available: field_names(&raw_schema_arrow),
         });
     }
     let is_feature = |i: usize, n: &str| {
@@ -116,7 +125,7 @@ pub async fn prepare(ctx: &SessionContext, pipeline: &Pipeline, raw: RawData) ->
     }
 
     // Compile features for the online side; this fixes which raw fields requests carry.
-    let mut builder = OnlineSchemaBuilder::new(&raw.schema);
+    let mut builder = OnlineSchemaBuilder::new(&raw_schema_arrow);
     let mut online = Vec::with_capacity(feature_idx.len());
     for &i in &feature_idx {
         online.push(to_online(names[i], &flat.columns[i].1, &mut builder)?);
@@ -126,8 +135,7 @@ pub async fn prepare(ctx: &SessionContext, pipeline: &Pipeline, raw: RawData) ->
     // Execute: de-duplicate on every raw column but the id (one aggregate: each distinct
     // row keeps its first row id, and that row's id value), filter, compute outputs.
     let id_col = pipeline.id.as_deref();
-    let keys: Vec<Expr> = raw
-        .schema
+    let keys: Vec<Expr> = raw_schema_arrow
         .fields()
         .iter()
         .filter(|f| id_col != Some(f.name().as_str()))
@@ -144,24 +152,6 @@ pub async fn prepare(ctx: &SessionContext, pipeline: &Pipeline, raw: RawData) ->
             message: format!("{what} failed: {}", e.strip_backtrace()),
         }
     };
-    // Materialised once: counted here, then filtered and shaped by the pipeline's SQL.
-    let deduped = ctx
-        .read_batches(raw.batches)?
-        .aggregate(keys, firsts)?
-        .collect()
-        .await
-        .map_err(failed("de-duplication"))?;
-    let n_dedup = deduped.iter().map(|b| b.num_rows() as u64).sum::<u64>();
-    if n_dedup == 0 {
-        return Err(Error::Data(format!(
-            "no rows left after cleaning ({} read, 0 after de-duplication)",
-            raw.rows
-        )));
-    }
-    let mut q = ctx.read_batches(deduped)?;
-    for f in &flat.filters {
-        q = q.filter(f.clone())?;
-    }
     let mut select = vec![col(ROW_ID)];
     select.extend(
         raw_schema
@@ -176,12 +166,77 @@ pub async fn prepare(ctx: &SessionContext, pipeline: &Pipeline, raw: RawData) ->
             .enumerate()
             .map(|(i, (_, e))| e.clone().alias(format!("__out{i}"))),
     );
-    let batches = q
-        .select(select)?
-        .sort(vec![col(ROW_ID).sort(true, false)])?
-        .collect()
-        .await
-        .map_err(failed("running the pipeline"))?;
+    let no_rows = |read: u64| {
+        Error::Data(format!(
+            "no rows left after cleaning ({read} read, 0 after de-duplication)"
+        ))
+    };
+    let (rows_read, n_dedup, batches) = match cluster {
+        None => {
+            // The source streams into the aggregate; its result, usually far smaller, is
+            // materialised once: counted here, then filtered and shaped by the SQL.
+            let numbered = source.numbered(ctx);
+            let rows = numbered.rows.clone();
+            let failure = numbered.failure.clone();
+            let blame = |e: Error| failure.lock().ok().and_then(|mut f| f.take()).unwrap_or(e);
+            let deduped = ctx
+                .read_table(numbered.into_table()?)?
+                .aggregate(keys, firsts)?
+                .collect()
+                .await
+                .map_err(|e| blame(failed("de-duplication")(e)))?;
+            let rows_read = rows.load(std::sync::atomic::Ordering::Relaxed);
+            let n_dedup = deduped.iter().map(|b| b.num_rows() as u64).sum::<u64>();
+            if n_dedup == 0 {
+                return Err(no_rows(rows_read));
+            }
+            let mut q = ctx.read_batches(deduped)?;
+            for f in &flat.filters {
+                q = q.filter(f.clone())?;
+            }
+            let batches = q
+                .select(select)?
+                .sort(vec![col(ROW_ID).sort(true, false)])?
+                .collect()
+                .await
+                .map_err(failed("running the pipeline"))?;
+            (rows_read, n_dedup, batches)
+        }
+        Some(cluster) => {
+            // Every step after the numbering runs on the executors; the distinct rows are
+            // counted by a query of their own, as a client-side table cannot be shipped.
+            let engine = &cluster.options.engine;
+            let on_cluster = |what: &'static str| {
+                move |e: datafusion::error::DataFusionError| Error::Engine {
+                    engine: engine.to_string(),
+                    message: format!("{what} failed: {}", e.strip_backtrace()),
+                }
+            };
+            let (staged, rows_read) = engine::stage(ctx, source, &cluster.options).await?;
+            let deduped = engine::read_staged(&cluster.ctx, engine, &staged)
+                .await?
+                .aggregate(keys, firsts)?;
+            let n_dedup = deduped
+                .clone()
+                .count()
+                .await
+                .map_err(on_cluster("de-duplication"))? as u64;
+            if n_dedup == 0 {
+                return Err(no_rows(rows_read));
+            }
+            let mut q = deduped;
+            for f in &flat.filters {
+                q = q.filter(f.clone())?;
+            }
+            let batches = q
+                .select(select)?
+                .sort(vec![col(ROW_ID).sort(true, false)])?
+                .collect()
+                .await
+                .map_err(on_cluster("running the pipeline"))?;
+            (rows_read, n_dedup, batches)
+        }
+    };
     let out = match batches.first() {
         Some(b) => concat_batches(&b.schema(), &batches)?,
         None => RecordBatch::new_empty(std::sync::Arc::new(arrow::datatypes::Schema::empty())),
@@ -189,7 +244,7 @@ pub async fn prepare(ctx: &SessionContext, pipeline: &Pipeline, raw: RawData) ->
     if out.num_rows() == 0 {
         return Err(Error::Data(format!(
             "no rows left after cleaning ({} read, {} after de-duplication, 0 after the SQL filters)",
-            raw.rows, n_dedup
+            rows_read, n_dedup
         )));
     }
     let n = out.num_rows();
@@ -320,10 +375,10 @@ pub async fn prepare(ctx: &SessionContext, pipeline: &Pipeline, raw: RawData) ->
         labels,
         splits,
         summary: DataSummary {
-            source: raw.uri,
-            fingerprint: raw.fingerprint,
-            rows_read: raw.rows,
-            duplicates_dropped: raw.rows - n_dedup,
+            source: source_uri,
+            fingerprint,
+            rows_read,
+            duplicates_dropped: rows_read - n_dedup,
             rows_filtered: n_dedup - n as u64,
             rows_dropped_missing: dropped_missing,
             split: split_counts,

@@ -2,11 +2,22 @@
 //! position attached (the row id the default split hashes).
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use arrow::array::{ArrayRef, RecordBatch, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::prelude::{CsvReadOptions, ParquetReadOptions, SessionConfig, SessionContext};
+use datafusion::catalog::TableProvider;
+use datafusion::catalog::streaming::StreamingTable;
+use datafusion::error::{DataFusionError, Result as DFResult};
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::physical_plan::ExecutionPlanProperties;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::streaming::PartitionStream;
+use datafusion::prelude::{
+    CsvReadOptions, DataFrame, ParquetReadOptions, SessionConfig, SessionContext,
+};
+use futures::StreamExt;
 use riskfn_core::artifact::sha256_hex;
 use riskfn_core::s3::S3Settings;
 
@@ -100,19 +111,48 @@ fn local_files(uri: &str) -> Result<Vec<SourceFile>> {
         .into_iter()
         .map(|(p, format)| {
             let url = p.to_string_lossy().into_owned();
-            let bytes = std::fs::read(&p).map_err(|e| source_err(&url, e.to_string()))?;
+            let io = |e: std::io::Error| source_err(&url, e.to_string());
+            let (identity, head, tail, size) = hash_file(&p).map_err(io)?;
             if format == Format::Parquet {
-                let tail = &bytes[bytes.len().saturating_sub(8)..];
-                check_parquet_tail(&bytes[..bytes.len().min(4)], tail, bytes.len() as u64)
+                check_parquet_tail(&head, &tail, size)
                     .map_err(|m| source_err(&url, format!("not a readable Parquet file: {m}")))?;
             }
             Ok(SourceFile {
-                identity: sha256_hex(&bytes),
+                identity,
                 url,
                 format,
             })
         })
         .collect()
+}
+
+/// A file's sha256 (read in chunks: sources may be larger than memory), its first 4 and
+/// last 8 bytes, and its size.
+fn hash_file(path: &std::path::Path) -> std::io::Result<(String, Vec<u8>, Vec<u8>, u64)> {
+    use sha2::Digest;
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = sha2::Sha256::new();
+    let (mut head, mut tail) = (Vec::with_capacity(4), Vec::with_capacity(8));
+    let mut buf = vec![0u8; 1 << 20];
+    let mut size = 0u64;
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        let chunk = &buf[..n];
+        hasher.update(chunk);
+        size += n as u64;
+        if head.len() < 4 {
+            let take = (4 - head.len()).min(n);
+            head.extend_from_slice(&chunk[..take]);
+        }
+        tail.extend_from_slice(&chunk[n.saturating_sub(8)..]);
+        let keep = tail.len().saturating_sub(8);
+        tail.drain(..keep);
+    }
+    Ok((hex::encode(hasher.finalize()), head, tail, size))
 }
 
 /// The files an `s3://bucket/key` source names (an object, or the Parquet/CSV objects under
@@ -195,22 +235,33 @@ async fn s3_files(ctx: &SessionContext, uri: &str, s3: &S3Settings) -> Result<Ve
     Ok(files)
 }
 
-/// Read the whole source in order and number its rows from 1 (S3 settings from the
-/// environment).
-pub async fn read(ctx: &SessionContext, uri: &str) -> Result<RawData> {
-    read_with(ctx, uri, &S3Settings::from_env()).await
+/// A source resolved to its files and schema, not yet read.
+#[derive(Debug)]
+pub struct Source {
+    pub uri: String,
+    /// The source's own schema (without the row id).
+    pub schema: SchemaRef,
+    /// sha256 over the source files' names and identities, in order.
+    pub fingerprint: String,
+    files: Vec<(String, DataFrame)>,
 }
 
-pub async fn read_with(ctx: &SessionContext, uri: &str, s3: &S3Settings) -> Result<RawData> {
-    let files = if uri.starts_with("s3://") {
+/// List the source's files, check each one's head and tail and that all share one schema
+/// (S3 settings from the environment).
+pub async fn open(ctx: &SessionContext, uri: &str) -> Result<Source> {
+    open_with(ctx, uri, &S3Settings::from_env()).await
+}
+
+pub async fn open_with(ctx: &SessionContext, uri: &str, s3: &S3Settings) -> Result<Source> {
+    let listed = if uri.starts_with("s3://") {
         s3_files(ctx, uri, s3).await?
     } else {
         local_files(uri)?
     };
     let mut schema: Option<SchemaRef> = None;
-    let mut batches = Vec::new();
+    let mut files = Vec::with_capacity(listed.len());
     let mut identities = String::new();
-    for f in &files {
+    for f in listed {
         let bad = |message: String| source_err(&f.url, message);
         identities.push_str(&f.url);
         identities.push('\n');
@@ -246,21 +297,220 @@ pub async fn read_with(ctx: &SessionContext, uri: &str, s3: &S3Settings) -> Resu
                 ));
             }
         }
-        let parts = df
-            .collect_partitioned()
-            .await
-            .map_err(|e| bad(format!("read failed: {}", e.strip_backtrace())))?;
-        batches.extend(parts.into_iter().flatten());
+        files.push((f.url, df));
     }
     let schema = schema.ok_or_else(|| source_err(uri, "no files"))?;
-    let (batches, rows) = number_rows(&schema, batches)?;
-    Ok(RawData {
+    if schema.field_with_name(ROW_ID).is_ok() {
+        return Err(Error::Data(format!(
+            "the source has a column named {ROW_ID}, which is reserved"
+        )));
+    }
+    Ok(Source {
         uri: uri.to_owned(),
         schema,
-        batches,
-        rows,
         fingerprint: sha256_hex(identities.as_bytes()),
+        files,
     })
+}
+
+/// Batches a reader keeps ready per scan partition, ahead of the one being handed on.
+const AHEAD: usize = 2;
+
+/// The source's rows as one stream, in file order, with [`ROW_ID`] appended; see
+/// [`Source::numbered`].
+pub struct Numbered {
+    pub schema: SchemaRef,
+    pub stream: SendableRecordBatchStream,
+    /// Rows handed on so far (all of them once the stream has ended).
+    pub rows: Arc<AtomicU64>,
+    /// The first read failure, naming its file (a query over the stream fails with
+    /// DataFusion's wording of it; this says which file was at fault).
+    pub failure: Arc<Mutex<Option<Error>>>,
+}
+
+impl std::fmt::Debug for Numbered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Numbered")
+            .field("rows", &self.rows)
+            .finish()
+    }
+}
+
+impl Numbered {
+    /// The read failure if there was one, else `e`.
+    pub fn blame(&self, e: Error) -> Error {
+        self.failure
+            .lock()
+            .ok()
+            .and_then(|mut f| f.take())
+            .unwrap_or(e)
+    }
+
+    /// The stream as a table a query can scan once.
+    pub fn into_table(self) -> Result<Arc<dyn TableProvider>> {
+        let schema = self.schema.clone();
+        let once = ScanOnce {
+            schema: schema.clone(),
+            stream: Mutex::new(Some(self.stream)),
+        };
+        Ok(Arc::new(StreamingTable::try_new(
+            schema,
+            vec![Arc::new(once)],
+        )?))
+    }
+}
+
+impl Source {
+    /// Read every file in order, each file's scan split into byte ranges read on every core
+    /// and handed on in order (a few batches ahead each), numbering rows from 1: memory stays
+    /// bounded whatever the source's size. Must run inside a Tokio runtime.
+    pub fn numbered(self, ctx: &SessionContext) -> Numbered {
+        let mut fields: Vec<Arc<Field>> = self.schema.fields().iter().cloned().collect();
+        fields.push(Arc::new(Field::new(ROW_ID, DataType::UInt64, false)));
+        let schema = Arc::new(Schema::new(fields));
+        let rows = Arc::new(AtomicU64::new(0));
+        let failure: Arc<Mutex<Option<Error>>> = Arc::new(Mutex::new(None));
+        let (tx, rx) = tokio::sync::mpsc::channel::<DFResult<RecordBatch>>(AHEAD);
+        let task_ctx = ctx.task_ctx();
+        let (out_schema, counter, failed) = (schema.clone(), rows.clone(), failure.clone());
+        tokio::spawn(async move {
+            for (url, df) in self.files {
+                let fail = |e: DataFusionError| {
+                    let err = source_err(&url, format!("read failed: {}", e.strip_backtrace()));
+                    let message = err.to_string();
+                    if let Ok(mut f) = failed.lock() {
+                        f.get_or_insert(err);
+                    }
+                    DataFusionError::Execution(message)
+                };
+                let plan = match df.create_physical_plan().await {
+                    Ok(p) => p,
+                    Err(e) => {
+                        let _ = tx.send(Err(fail(e))).await;
+                        return;
+                    }
+                };
+                let parts = plan.output_partitioning().partition_count();
+                let mut readers = Vec::with_capacity(parts);
+                for p in 0..parts {
+                    let (ptx, prx) = tokio::sync::mpsc::channel(AHEAD);
+                    let stream = plan.execute(p, task_ctx.clone());
+                    tokio::spawn(async move {
+                        let mut stream = match stream {
+                            Ok(s) => s,
+                            Err(e) => {
+                                let _ = ptx.send(Err(e)).await;
+                                return;
+                            }
+                        };
+                        while let Some(b) = stream.next().await {
+                            let stop = b.is_err();
+                            if ptx.send(b).await.is_err() || stop {
+                                return;
+                            }
+                        }
+                    });
+                    readers.push(prx);
+                }
+                for mut reader in readers {
+                    while let Some(b) = reader.recv().await {
+                        let numbered = b
+                            .map_err(fail)
+                            .and_then(|b| number(&out_schema, &counter, b).map_err(Into::into));
+                        let stop = numbered.is_err();
+                        if tx.send(numbered).await.is_err() || stop {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+        let stream =
+            futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (b, rx)) });
+        Numbered {
+            schema: schema.clone(),
+            stream: Box::pin(RecordBatchStreamAdapter::new(schema, stream)),
+            rows,
+            failure,
+        }
+    }
+
+    /// Read the whole source into memory, numbered.
+    pub async fn read(self, ctx: &SessionContext) -> Result<RawData> {
+        let (uri, schema, fingerprint) = (
+            self.uri.clone(),
+            self.schema.clone(),
+            self.fingerprint.clone(),
+        );
+        let mut numbered = self.numbered(ctx);
+        let mut batches = Vec::new();
+        while let Some(b) = numbered.stream.next().await {
+            batches.push(b.map_err(|e| numbered.blame(e.into()))?);
+        }
+        Ok(RawData {
+            uri,
+            schema,
+            batches,
+            rows: numbered.rows.load(Ordering::Relaxed),
+            fingerprint,
+        })
+    }
+}
+
+/// Append the next row ids to a batch.
+fn number(
+    schema: &SchemaRef,
+    next: &AtomicU64,
+    b: RecordBatch,
+) -> std::result::Result<RecordBatch, arrow::error::ArrowError> {
+    let n = b.num_rows() as u64;
+    let first = next.fetch_add(n, Ordering::Relaxed) + 1;
+    let ids: ArrayRef = Arc::new(UInt64Array::from_iter_values(first..first + n));
+    let mut cols = b.columns().to_vec();
+    cols.push(ids);
+    RecordBatch::try_new(schema.clone(), cols)
+}
+
+/// A stream that can be scanned once (the source is read as it is consumed).
+struct ScanOnce {
+    schema: SchemaRef,
+    stream: Mutex<Option<SendableRecordBatchStream>>,
+}
+
+impl std::fmt::Debug for ScanOnce {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScanOnce").finish_non_exhaustive()
+    }
+}
+
+impl PartitionStream for ScanOnce {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+        match self.stream.lock().ok().and_then(|mut s| s.take()) {
+            Some(s) => s,
+            None => Box::pin(RecordBatchStreamAdapter::new(
+                self.schema.clone(),
+                futures::stream::once(async {
+                    Err(DataFusionError::Internal(
+                        "the source stream was already read".into(),
+                    ))
+                }),
+            )),
+        }
+    }
+}
+
+/// Read the whole source in order and number its rows from 1 (S3 settings from the
+/// environment).
+pub async fn read(ctx: &SessionContext, uri: &str) -> Result<RawData> {
+    read_with(ctx, uri, &S3Settings::from_env()).await
+}
+
+pub async fn read_with(ctx: &SessionContext, uri: &str, s3: &S3Settings) -> Result<RawData> {
+    open_with(ctx, uri, s3).await?.read(ctx).await
 }
 
 /// The checks a Parquet reader makes of a file's ends, done before the reader sees it:
@@ -280,29 +530,6 @@ fn check_parquet_tail(head: &[u8], tail: &[u8], size: u64) -> std::result::Resul
         ));
     }
     Ok(())
-}
-
-/// Append [`ROW_ID`] (1-based, continuing across batches) to every batch.
-fn number_rows(schema: &SchemaRef, batches: Vec<RecordBatch>) -> Result<(Vec<RecordBatch>, u64)> {
-    if schema.field_with_name(ROW_ID).is_ok() {
-        return Err(Error::Data(format!(
-            "the source has a column named {ROW_ID}, which is reserved"
-        )));
-    }
-    let mut fields: Vec<Arc<Field>> = schema.fields().iter().cloned().collect();
-    fields.push(Arc::new(Field::new(ROW_ID, DataType::UInt64, false)));
-    let numbered = Arc::new(Schema::new(fields));
-    let mut next = 1u64;
-    let mut out = Vec::with_capacity(batches.len());
-    for b in batches {
-        let n = b.num_rows() as u64;
-        let ids: ArrayRef = Arc::new(UInt64Array::from_iter_values(next..next + n));
-        next += n;
-        let mut cols = b.columns().to_vec();
-        cols.push(ids);
-        out.push(RecordBatch::try_new(numbered.clone(), cols)?);
-    }
-    Ok((out, next - 1))
 }
 
 impl From<arrow::error::ArrowError> for Error {

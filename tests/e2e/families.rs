@@ -27,6 +27,7 @@ async fn train_all(pipeline: &str, store: &std::path::Path) -> riskfn_batch::job
         force: false,
         progress: false,
         families: None,
+        engine: Default::default(),
     })
     .await
     .expect("trains")

@@ -1,6 +1,7 @@
 //! End-to-end tests: batch -> store -> functions, on the bundled data.
 
 mod api;
+mod engine;
 mod families;
 mod parity;
 mod pipelines;

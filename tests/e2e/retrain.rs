@@ -19,6 +19,7 @@ fn options(pipeline: &str, store: &str, data: Option<String>, s3: S3Settings) ->
         force: false,
         progress: false,
         families: fast_families(),
+        engine: Default::default(),
     }
 }
 

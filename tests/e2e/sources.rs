@@ -48,6 +48,7 @@ async fn train_with(
         force: false,
         progress: false,
         families: fast_families(),
+        engine: Default::default(),
     })
     .await
 }

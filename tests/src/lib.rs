@@ -83,6 +83,7 @@ async fn run_train(
         force,
         progress: false,
         families: fast_families(),
+        engine: Default::default(),
     })
     .await
 }

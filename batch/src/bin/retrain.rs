@@ -21,6 +21,7 @@ async fn main() -> Result<(), Error> {
         force: false,
         progress: false,
         families: None,
+        engine: Default::default(),
     };
     lambda_runtime::run(service_fn(|_: LambdaEvent<serde_json::Value>| {
         let options = options.clone();

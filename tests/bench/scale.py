@@ -1,0 +1,131 @@
+#!/usr/bin/env python3
+"""Scale benchmark: `riskfn train` over german_credit tiled to 50 million rows, end to end
+(read, de-duplicate, SQL, split, fit, train logistic regression, evaluate, publish), with
+wall time and peak memory: once in process (the default engine), then on a local Ballista
+cluster of one scheduler and two executors, in the same run.
+
+    python3 tests/bench/scale.py [--rows 50000000] [--python PY_WITH_PYARROW]
+                                 [--ballista-bin DIR] [--skip-cluster]
+
+`--ballista-bin`: where `ballista-scheduler` and `ballista-executor` are (default: PATH);
+`cargo install ballista-scheduler ballista-executor --version 55.0.0` provides them.
+Results: target/bench/scale.json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import scoring  # noqa: E402
+
+
+def timed(cmd, env=None):
+    """Run `cmd` under /usr/bin/time; (wall seconds, peak RSS in MB, stdout)."""
+    t0 = time.perf_counter()
+    p = subprocess.run(["/usr/bin/time", "-f", "%M", *cmd], capture_output=True, text=True, env=env)
+    wall = time.perf_counter() - t0
+    if p.returncode != 0:
+        sys.exit(f"{' '.join(cmd)} failed ({p.returncode}):\n{p.stderr[-3000:]}")
+    return wall, int(p.stderr.strip().splitlines()[-1]) / 1024, p.stdout
+
+
+def wait_port(port, what, timeout=60):
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    sys.exit(f"{what} did not listen on {port}")
+
+
+def model_of(store, report):
+    path = os.path.join(store, report["pipeline"], "versions", report["version"], "model.json")
+    with open(path) as f:
+        m = json.load(f)
+    m.pop("version")
+    return m
+
+
+def summary(report, wall, peak):
+    return {"wall_seconds": wall, "peak_rss_mb": peak, "rows_per_s": report["data"]["rows_read"] / wall,
+            "data": report["data"], "test_auc": report["metrics"]["test"]["roc_auc"],
+            "model": report["model"]["family"]}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", type=int, default=50_000_000)
+    ap.add_argument("--python", default=sys.executable, help="a Python with pyarrow (to tile the data)")
+    ap.add_argument("--ballista-bin", default=None)
+    ap.add_argument("--skip-cluster", action="store_true")
+    a = ap.parse_args()
+    os.chdir(scoring.REPO)
+    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(scoring.REPO, "target"))
+    riskfn = os.path.join(target, "bench-fast", "riskfn")
+    if not os.path.exists(riskfn):
+        subprocess.run(["cargo", "build", "--profile", "bench-fast", "-p", "riskfn-batch", "--bin", "riskfn"], check=True)
+    big = scoring.ensure_tiled(target, a.python, a.rows)
+    work = os.path.join(target, "bench", "scale")
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+    train = [riskfn, "train", "--pipeline", "german_credit", "--data", big,
+             "--families", "logistic_regression", "--json"]
+    env = dict(os.environ, RISKFN_LOG="warn")
+    results = {"rows": a.rows, "file_mb": os.path.getsize(big) / 2**20, "loadavg_start": os.getloadavg()}
+
+    store = os.path.join(work, "store-local")
+    wall, peak, out = timed([*train, "--store", store], env)
+    local = json.loads(out)
+    results["in_process"] = summary(local, wall, peak)
+    print(f"in process: {wall:.1f} s, peak {peak:.0f} MB, {a.rows / wall:,.0f} rows/s, "
+          f"data {local['data']}")
+
+    if not a.skip_cluster:
+        bin_dir = a.ballista_bin
+        exe = (lambda n: os.path.join(bin_dir, n)) if bin_dir else (lambda n: shutil.which(n) or n)
+        logs = open(os.path.join(work, "cluster.log"), "w")
+        procs = [subprocess.Popen([exe("ballista-scheduler"), "--bind-port", "50050"],
+                                  stdout=logs, stderr=logs)]
+        wait_port(50050, "ballista-scheduler")
+        for i, (port, grpc) in enumerate([(50051, 50052), (50061, 50062)]):
+            procs.append(subprocess.Popen(
+                ["/usr/bin/time", "-f", "executor peak %M", "-o", os.path.join(work, f"executor{i}.time"),
+                 exe("ballista-executor"), "--bind-port", str(port), "--bind-grpc-port", str(grpc),
+                 "--scheduler-port", "50050", "--concurrent-tasks", "1",
+                 "--work-dir", os.path.join(work, f"executor{i}")], stdout=logs, stderr=logs))
+            wait_port(port, "ballista-executor")
+        try:
+            store_c = os.path.join(work, "store-cluster")
+            wall, peak, out = timed([*train, "--store", store_c, "--engine", "df://127.0.0.1:50050",
+                                     "--stage", os.path.join(work, "stage")], env)
+        finally:
+            for p in reversed(procs):
+                p.terminate()
+            for p in procs:
+                p.wait(timeout=30)
+        cluster = json.loads(out)
+        peaks = []
+        for i in range(2):
+            with open(os.path.join(work, f"executor{i}.time")) as f:
+                peaks += [int(line.split()[-1]) / 1024 for line in f if line.startswith("executor peak")]
+        results["ballista_2_executors"] = dict(summary(cluster, wall, peak), executor_peak_rss_mb=peaks)
+        results["cluster_over_in_process_wall"] = wall / results["in_process"]["wall_seconds"]
+        results["same_model"] = model_of(store_c, cluster) == model_of(store, local)
+        print(f"ballista, 2 executors: {wall:.1f} s ({results['cluster_over_in_process_wall']:.2f}x the "
+              f"in-process time), client peak {peak:.0f} MB, executor peaks {peaks} MB, "
+              f"same model: {results['same_model']}")
+    results["loadavg_end"] = os.getloadavg()
+    with open(os.path.join(target, "bench", "scale.json"), "w") as f:
+        json.dump(results, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,135 @@
+//! The engine setting: the same pipeline on a Ballista cluster (scheduler and executor
+//! started in this process) gives the same feature table and the same model as DataFusion
+//! in process; an unreachable cluster fails the run and publishes nothing.
+
+use std::path::Path;
+
+use riskfn_batch::Error;
+use riskfn_batch::engine::{Engine, EngineOptions};
+use riskfn_batch::job::{TrainOptions, TrainReport};
+use riskfn_core::s3::S3Settings;
+use riskfn_tests::{fast_families, fresh_dir, sql_dir};
+
+use super::tmp;
+
+async fn train_on(
+    pipeline: &str,
+    store: &Path,
+    engine: EngineOptions,
+) -> riskfn_batch::Result<TrainReport> {
+    riskfn_batch::job::train(&TrainOptions {
+        pipeline: pipeline.to_owned(),
+        sql_dir: sql_dir(),
+        data: None,
+        store: store.display().to_string(),
+        s3: S3Settings::default(),
+        force: false,
+        progress: false,
+        families: fast_families(),
+        engine,
+    })
+    .await
+}
+
+fn json<T: serde::Serialize>(v: &T) -> serde_json::Value {
+    serde_json::to_value(v).expect("serializable")
+}
+
+/// A version's model file without its version id (the one thing two runs differ in).
+fn model_json(store: &Path, pipeline: &str, version: &str) -> serde_json::Value {
+    let path = store
+        .join(pipeline)
+        .join("versions")
+        .join(version)
+        .join("model.json");
+    let mut v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).expect("model.json")).expect("json");
+    v.as_object_mut().expect("object").remove("version");
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ballista_standalone_trains_the_same_model_as_in_process() {
+    let dir = fresh_dir(&tmp(), "engine-same");
+    // credit_data: sentinel codes, missing values, duplicates; german_credit: the spine.
+    for pipeline in ["german_credit", "credit_data"] {
+        let here = dir.join(format!("{pipeline}-local"));
+        let there = dir.join(format!("{pipeline}-ballista"));
+        let a = train_on(pipeline, &here, EngineOptions::default())
+            .await
+            .unwrap();
+        let b = train_on(
+            pipeline,
+            &there,
+            EngineOptions {
+                engine: Engine::Standalone,
+                stage: None,
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{pipeline} on Ballista: {e}"));
+        assert_eq!(
+            json(&b.data),
+            json(&a.data),
+            "{pipeline}: rows, duplicates, split"
+        );
+        assert_eq!(
+            json(&b.features),
+            json(&a.features),
+            "{pipeline}: fitted features"
+        );
+        assert_eq!(
+            json(&b.metrics),
+            json(&a.metrics),
+            "{pipeline}: test metrics"
+        );
+        assert_eq!(
+            model_json(&there, pipeline, &b.version),
+            model_json(&here, pipeline, &a.version),
+            "{pipeline}: the published model (weights, encodings, threshold, baseline)"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_cluster_fails_the_run_and_publishes_nothing() {
+    let dir = fresh_dir(&tmp(), "engine-unreachable");
+    // A port nothing listens on: bound, then released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("df://127.0.0.1:{port}");
+    let store = dir.join("store");
+    let err = train_on(
+        "german_credit",
+        &store,
+        EngineOptions {
+            engine: url.parse().unwrap(),
+            stage: Some(dir.join("stage").display().to_string()),
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(&err, Error::Engine { engine, .. } if *engine == url),
+        "{err}"
+    );
+    assert!(
+        !store.join("german_credit").exists(),
+        "nothing published: {err}"
+    );
+}
+
+#[test]
+fn engine_settings_parse_or_say_what_is_expected() {
+    assert_eq!("local".parse::<Engine>(), Ok(Engine::Local));
+    assert_eq!("standalone".parse::<Engine>(), Ok(Engine::Standalone));
+    assert_eq!(
+        "df://scheduler:50050".parse::<Engine>(),
+        Ok(Engine::Remote("df://scheduler:50050".into()))
+    );
+    let err = "spark://x".parse::<Engine>().unwrap_err();
+    assert!(err.contains("local, standalone or df://host:port"), "{err}");
+}
