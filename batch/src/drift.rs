@@ -17,6 +17,8 @@ pub struct DriftOptions {
     pub data: String,
     pub store: String,
     pub s3: S3Settings,
+    /// Where the new batch is read: here, or by a Ballista cluster's executors.
+    pub engine: crate::engine::EngineOptions,
 }
 
 /// One stability index and its band.
@@ -82,8 +84,12 @@ pub async fn drift(opts: &DriftOptions) -> Result<DriftReport> {
             "baseline.json does not match the version's features".into(),
         ));
     }
+    let cluster = crate::engine::Cluster::connect(&opts.engine, &opts.s3).await?;
     let ctx = source::session();
-    let raw = source::read_with(&ctx, &opts.data, &opts.s3).await?;
+    let raw = source::open_with(&ctx, &opts.data, &opts.s3)
+        .await?
+        .read_with_engine(&ctx, cluster.as_ref())
+        .await?;
     let mut score_counts = vec![0usize; baseline.score.len()];
     let mut feature_counts: Vec<Vec<usize>> = baseline
         .features

@@ -87,16 +87,8 @@ impl fmt::Debug for Cluster {
 impl Cluster {
     /// The cluster the options name (`None` for the local engine), reached now.
     pub async fn connect(options: &EngineOptions, s3: &S3Settings) -> Result<Option<Cluster>> {
-        match (&options.engine, &options.stage) {
-            (Engine::Local, _) => return Ok(None),
-            (Engine::Remote(_), None) => {
-                return Err(engine_err(
-                    &options.engine,
-                    "a cluster needs --stage: a folder or s3:// prefix its executors can \
-                     read, where the source is staged with its row numbers",
-                ));
-            }
-            _ => {}
+        if options.engine == Engine::Local {
+            return Ok(None);
         }
         Ok(Some(Cluster {
             ctx: ballista_session(&options.engine, s3).await?,
@@ -194,7 +186,13 @@ pub async fn stage(
                 .map_err(|e| Error::io(std::env::temp_dir(), e))?;
             (format!("{}/", dir.path().display()), Some(dir))
         }
-        None => return Err(engine_err(&options.engine, "a cluster needs --stage")),
+        None => {
+            return Err(engine_err(
+                &options.engine,
+                "training on a cluster needs --stage: a folder or s3:// prefix its executors \
+                 can read, where the source is staged with its row numbers",
+            ));
+        }
     };
     let numbered = source.numbered(local);
     let (rows, failure) = (numbered.rows.clone(), numbered.failure.clone());

@@ -130,6 +130,8 @@ enum Command {
         version: Option<String>,
         #[arg(long)]
         data: String,
+        #[command(flatten)]
+        engine: EngineArg,
         #[arg(long)]
         out: PathBuf,
         /// Leave the reasons column empty: probability, decision and points only (reasons
@@ -151,6 +153,8 @@ enum Command {
         version: Option<String>,
         #[arg(long)]
         data: String,
+        #[command(flatten)]
+        engine: EngineArg,
         #[command(flatten)]
         store: StoreArg,
         #[arg(long)]
@@ -323,6 +327,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             pipeline,
             version,
             data,
+            engine,
             out,
             no_reasons,
             store,
@@ -336,6 +341,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 reasons: !no_reasons,
                 store: store.store,
                 s3: S3Settings::from_env(),
+                engine: engine.options(),
             })
             .await?;
             if json {
@@ -406,6 +412,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             pipeline,
             version,
             data,
+            engine,
             store,
             json,
         } => {
@@ -415,6 +422,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 data,
                 store: store.store,
                 s3: S3Settings::from_env(),
+                engine: engine.options(),
             })
             .await?;
             if json {

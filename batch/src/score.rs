@@ -228,6 +228,9 @@ pub struct ScoreOptions {
     pub reasons: bool,
     pub store: String,
     pub s3: S3Settings,
+    /// Where the source is read: here, or by a Ballista cluster's executors (the model
+    /// is applied here either way).
+    pub engine: crate::engine::EngineOptions,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -250,10 +253,14 @@ pub async fn score_file(opts: &ScoreOptions) -> Result<ScoreReport> {
         .resolve(&opts.pipeline, opts.version.as_deref())
         .await?;
     let loaded = registry.load(&opts.pipeline, &version).await?;
+    let cluster = crate::engine::Cluster::connect(&opts.engine, &opts.s3).await?;
     let mut seconds = BTreeMap::new();
     let t = std::time::Instant::now();
     let ctx = crate::source::session();
-    let raw = crate::source::read_with(&ctx, &opts.data, &opts.s3).await?;
+    let raw = crate::source::open_with(&ctx, &opts.data, &opts.s3)
+        .await?
+        .read_with_engine(&ctx, cluster.as_ref())
+        .await?;
     seconds.insert("read".to_owned(), t.elapsed().as_secs_f64());
     let t = std::time::Instant::now();
     let out = score(&loaded.scorer, raw, opts.reasons)?;

@@ -243,7 +243,7 @@ pub struct Source {
     pub schema: SchemaRef,
     /// sha256 over the source files' names and identities, in order.
     pub fingerprint: String,
-    files: Vec<(String, DataFrame)>,
+    files: Vec<(String, Format, DataFrame)>,
 }
 
 /// List the source's files, check each one's head and tail and that all share one schema
@@ -297,7 +297,7 @@ pub async fn open_with(ctx: &SessionContext, uri: &str, s3: &S3Settings) -> Resu
                 ));
             }
         }
-        files.push((f.url, df));
+        files.push((f.url, f.format, df));
     }
     let schema = schema.ok_or_else(|| source_err(uri, "no files"))?;
     if schema.field_with_name(ROW_ID).is_ok() {
@@ -374,7 +374,7 @@ impl Source {
         let task_ctx = ctx.task_ctx();
         let (out_schema, counter, failed) = (schema.clone(), rows.clone(), failure.clone());
         tokio::spawn(async move {
-            for (url, df) in self.files {
+            for (url, _, df) in self.files {
                 let fail = |e: DataFusionError| {
                     let err = source_err(&url, format!("read failed: {}", e.strip_backtrace()));
                     let message = err.to_string();
@@ -454,6 +454,79 @@ impl Source {
             rows: numbered.rows.load(Ordering::Relaxed),
             fingerprint,
         })
+    }
+}
+
+impl Source {
+    /// Read the whole source through a Ballista cluster, numbered: its executors scan and
+    /// decode each file (reaching S3 with the session's `s3.*` options) and the rows come
+    /// back here in file order.
+    pub async fn read_on(self, cluster: &SessionContext) -> Result<RawData> {
+        let mut fields: Vec<Arc<Field>> = self.schema.fields().iter().cloned().collect();
+        fields.push(Arc::new(Field::new(ROW_ID, DataType::UInt64, false)));
+        let schema: SchemaRef = Arc::new(Schema::new(fields));
+        let next = AtomicU64::new(0);
+        let mut batches = Vec::new();
+        for (url, format, _) in &self.files {
+            let bad = |e: DataFusionError| {
+                source_err(
+                    url,
+                    format!("read on the cluster failed: {}", e.strip_backtrace()),
+                )
+            };
+            let df = match format {
+                Format::Parquet => {
+                    cluster
+                        .read_parquet(url.as_str(), ParquetReadOptions::default())
+                        .await
+                }
+                Format::Csv => {
+                    cluster
+                        .read_csv(
+                            url.as_str(),
+                            CsvReadOptions::new()
+                                .has_header(true)
+                                .schema_infer_max_records(100_000),
+                        )
+                        .await
+                }
+            }
+            .map_err(bad)?;
+            for b in df.collect().await.map_err(bad)? {
+                // Executors may hand strings back as Utf8 where a local scan gives Utf8View:
+                // the rows take the types a local read gives, so both engines score alike.
+                let columns = b
+                    .columns()
+                    .iter()
+                    .zip(self.schema.fields())
+                    .map(|(c, f)| match c.data_type() == f.data_type() {
+                        true => Ok(c.clone()),
+                        false => arrow::compute::cast(c, f.data_type()),
+                    })
+                    .collect::<std::result::Result<Vec<_>, _>>()?;
+                let b = RecordBatch::try_new(self.schema.clone(), columns)?;
+                batches.push(number(&schema, &next, b)?);
+            }
+        }
+        Ok(RawData {
+            uri: self.uri,
+            schema: self.schema,
+            batches,
+            rows: next.load(Ordering::Relaxed),
+            fingerprint: self.fingerprint,
+        })
+    }
+
+    /// Read the whole source here, or through `cluster`.
+    pub async fn read_with_engine(
+        self,
+        ctx: &SessionContext,
+        cluster: Option<&crate::engine::Cluster>,
+    ) -> Result<RawData> {
+        match cluster {
+            None => self.read(ctx).await,
+            Some(c) => self.read_on(&c.ctx).await,
+        }
     }
 }
 

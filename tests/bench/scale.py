@@ -95,10 +95,11 @@ def main():
         procs = [subprocess.Popen([exe("ballista-scheduler"), "--bind-port", "50050"],
                                   stdout=logs, stderr=logs)]
         wait_port(50050, "ballista-scheduler")
-        for i, (port, grpc) in enumerate([(50051, 50052), (50061, 50062)]):
+        for i, (port, grpc, health) in enumerate([(50051, 50052, 50053), (50061, 50062, 50063)]):
             procs.append(subprocess.Popen(
                 ["/usr/bin/time", "-f", "executor peak %M", "-o", os.path.join(work, f"executor{i}.time"),
                  exe("ballista-executor"), "--bind-port", str(port), "--bind-grpc-port", str(grpc),
+                 "--bind-health-port", str(health),
                  "--scheduler-port", "50050", "--concurrent-tasks", "1",
                  "--work-dir", os.path.join(work, f"executor{i}")], stdout=logs, stderr=logs))
             wait_port(port, "ballista-executor")

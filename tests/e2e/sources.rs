@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use bytes::Bytes;
+use riskfn_batch::engine::{Engine, EngineOptions};
 use riskfn_batch::job::TrainOptions;
 use riskfn_batch::score::ScoreOptions;
 use riskfn_core::registry::Registry;
@@ -87,7 +88,7 @@ async fn put(store: &dyn Store, key: &str, bytes: Vec<u8>) {
         .unwrap();
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_source_and_store_end_to_end() {
     let dir = fresh_dir(&tmp(), "s3-e2e");
     let server = S3Server::start(&dir);
@@ -148,23 +149,43 @@ async fn s3_source_and_store_end_to_end() {
     let resp = tower::ServiceExt::oneshot(app, req).await.unwrap();
     assert_eq!(resp.status(), 200);
 
+    let score_on = |engine: Engine, out: std::path::PathBuf| {
+        let opts = ScoreOptions {
+            pipeline: "credit_data".into(),
+            version: None,
+            data: server.uri("data/credit_data.parquet"),
+            out,
+            reasons: true,
+            store: models.clone(),
+            s3: s3.clone(),
+            engine: EngineOptions {
+                engine,
+                stage: None,
+            },
+        };
+        async move { riskfn_batch::score::score_file(&opts).await }
+    };
     let out = dir.join("scores.parquet");
-    let rep = riskfn_batch::score::score_file(&ScoreOptions {
-        pipeline: "credit_data".into(),
-        version: None,
-        data: server.uri("data/credit_data.parquet"),
-        out: out.clone(),
-        reasons: true,
-        store: models,
-        s3,
-    })
-    .await
-    .unwrap();
+    let rep = score_on(Engine::Local, out.clone()).await.unwrap();
     // Rows with a missing categorical value the model never saw missing are refused, not
     // dropped: each is in the output with its reason.
     assert_eq!(rep.rows, 4454);
     assert_eq!(rep.scored + rep.failed, 4454);
     assert!(Path::new(&out).is_file());
+
+    // The same source read by a Ballista executor, which reaches the S3 server through the
+    // session's s3.* options only: the same scores, row for row.
+    let out_b = dir.join("scores-ballista.parquet");
+    let rep_b = score_on(Engine::Standalone, out_b.clone()).await.unwrap();
+    assert_eq!((rep_b.rows, rep_b.failed), (rep.rows, rep.failed));
+    let read = |p: std::path::PathBuf| async move {
+        let ctx = riskfn_batch::source::session();
+        let raw = riskfn_batch::source::read(&ctx, &p.display().to_string())
+            .await
+            .unwrap();
+        arrow::compute::concat_batches(&raw.batches[0].schema(), &raw.batches).unwrap()
+    };
+    assert_eq!(read(out_b).await, read(out).await);
 }
 
 #[tokio::test]

@@ -80,6 +80,7 @@ async fn batch_score_and_handler_agree_on_every_row() {
             reasons,
             store: t.store.display().to_string(),
             s3: Default::default(),
+            engine: Default::default(),
         })
         .await
     };
