@@ -150,6 +150,10 @@ struct SplitConfig {
     validation: u32,
     #[serde(default = "default_split_column")]
     column: String,
+    /// Train on at most about this many rows: above it, a deterministic hash sample of
+    /// the de-duplicated rows (drawn in SQL, so only the sample reaches memory).
+    #[serde(default)]
+    max_rows: Option<u64>,
 }
 
 fn default_split_method() -> String {
@@ -172,6 +176,7 @@ impl Default for SplitConfig {
             train: default_train_pct(),
             validation: default_validation_pct(),
             column: default_split_column(),
+            max_rows: None,
         }
     }
 }
@@ -264,6 +269,8 @@ pub struct Pipeline {
     pub categorical: Vec<String>,
     pub missing: MissingPolicy,
     pub split: SplitRule,
+    /// At most about this many rows are trained on (a hash sample above it).
+    pub max_rows: Option<u64>,
     pub families: Families,
     /// Seed of every random choice in training.
     pub seed: u64,
@@ -329,6 +336,9 @@ impl Pipeline {
                 )));
             }
         };
+        if raw.split.max_rows == Some(0) {
+            return Err(bad("split.max_rows must be positive".into()));
+        }
         let split = match raw.split.method.as_str() {
             "hash" => {
                 let (t, v) = (raw.split.train, raw.split.validation);
@@ -422,6 +432,7 @@ impl Pipeline {
             categorical: raw.columns.categorical,
             missing: raw.cleaning.missing,
             split,
+            max_rows: raw.split.max_rows,
             families,
             seed,
             tie_tolerance,

@@ -10,7 +10,7 @@ use datafusion::common::Column;
 use datafusion::functions_aggregate::expr_fn::{first_value, min};
 use datafusion::logical_expr::Expr;
 use datafusion::prelude::SessionContext;
-use riskfn_core::artifact::{DataSummary, SplitCount};
+use riskfn_core::artifact::{DataSummary, Sample, SplitCount};
 use riskfn_core::expr::Expr as Online;
 use riskfn_core::preprocess::category_key;
 use riskfn_core::schema::RawSchema;
@@ -145,13 +145,6 @@ pub async fn prepare(
     firsts.extend(
         id_col.map(|id| first_value(col(id), vec![col(ROW_ID).sort(true, false)]).alias(id)),
     );
-    let failed = |what: &str| {
-        let what = what.to_owned();
-        move |e: datafusion::error::DataFusionError| Error::Sql {
-            file: pipeline.name.clone(),
-            message: format!("{what} failed: {}", e.strip_backtrace()),
-        }
-    };
     let mut select = vec![col(ROW_ID)];
     select.extend(
         raw_schema
@@ -166,15 +159,12 @@ pub async fn prepare(
             .enumerate()
             .map(|(i, (_, e))| e.clone().alias(format!("__out{i}"))),
     );
-    let no_rows = |read: u64| {
-        Error::Data(format!(
-            "no rows left after cleaning ({read} read, 0 after de-duplication)"
-        ))
-    };
-    let (rows_read, n_dedup, batches) = match cluster {
+    // De-duplicated rows, as a frame on the engine that runs the rest; `_staged` keeps a
+    // cluster's staged copy of the source until the last query is done.
+    let (rows_read, n_dedup, deduped, _staged) = match cluster {
         None => {
             // The source streams into the aggregate; its result, usually far smaller, is
-            // materialised once: counted here, then filtered and shaped by the SQL.
+            // materialised once: counted here, then sampled, filtered and shaped by the SQL.
             let numbered = source.numbered(ctx);
             let rows = numbered.rows.clone();
             let failure = numbered.failure.clone();
@@ -184,59 +174,57 @@ pub async fn prepare(
                 .aggregate(keys, firsts)?
                 .collect()
                 .await
-                .map_err(|e| blame(failed("de-duplication")(e)))?;
+                .map_err(|e| blame(run_failed(pipeline, None, "de-duplication")(e)))?;
             let rows_read = rows.load(std::sync::atomic::Ordering::Relaxed);
             let n_dedup = deduped.iter().map(|b| b.num_rows() as u64).sum::<u64>();
-            if n_dedup == 0 {
-                return Err(no_rows(rows_read));
-            }
-            let mut q = ctx.read_batches(deduped)?;
-            for f in &flat.filters {
-                q = q.filter(f.clone())?;
-            }
-            let batches = q
-                .select(select)?
-                .sort(vec![col(ROW_ID).sort(true, false)])?
-                .collect()
-                .await
-                .map_err(failed("running the pipeline"))?;
-            (rows_read, n_dedup, batches)
+            (rows_read, n_dedup, ctx.read_batches(deduped)?, None)
         }
         Some(cluster) => {
             // Every step after the numbering runs on the executors; the distinct rows are
             // counted by a query of their own, as a client-side table cannot be shipped.
             let engine = &cluster.options.engine;
-            let on_cluster = |what: &'static str| {
-                move |e: datafusion::error::DataFusionError| Error::Engine {
-                    engine: engine.to_string(),
-                    message: format!("{what} failed: {}", e.strip_backtrace()),
-                }
-            };
             let (staged, rows_read) = engine::stage(ctx, source, &cluster.options).await?;
             let deduped = engine::read_staged(&cluster.ctx, engine, &staged)
                 .await?
                 .aggregate(keys, firsts)?;
-            let n_dedup = deduped
-                .clone()
-                .count()
-                .await
-                .map_err(on_cluster("de-duplication"))? as u64;
-            if n_dedup == 0 {
-                return Err(no_rows(rows_read));
-            }
-            let mut q = deduped;
-            for f in &flat.filters {
-                q = q.filter(f.clone())?;
-            }
-            let batches = q
-                .select(select)?
-                .sort(vec![col(ROW_ID).sort(true, false)])?
-                .collect()
-                .await
-                .map_err(on_cluster("running the pipeline"))?;
-            (rows_read, n_dedup, batches)
+            let n_dedup = deduped.clone().count().await.map_err(run_failed(
+                pipeline,
+                Some(cluster),
+                "de-duplication",
+            ))? as u64;
+            (rows_read, n_dedup, deduped, Some(staged))
         }
     };
+    if n_dedup == 0 {
+        return Err(Error::Data(format!(
+            "no rows left after cleaning ({rows_read} read, 0 after de-duplication)"
+        )));
+    }
+    let mut q = deduped;
+    let mut sample = None;
+    if let Some(max_rows) = pipeline.max_rows.filter(|&m| n_dedup > m) {
+        let (keep, rate) = sample_filter(max_rows, n_dedup);
+        q = q.filter(keep)?;
+        let kept = q
+            .clone()
+            .count()
+            .await
+            .map_err(run_failed(pipeline, cluster, "sampling"))? as u64;
+        sample = Some(Sample {
+            max_rows,
+            rate,
+            rows_left_out: n_dedup - kept,
+        });
+    }
+    for f in &flat.filters {
+        q = q.filter(f.clone())?;
+    }
+    let batches = q
+        .select(select)?
+        .sort(vec![col(ROW_ID).sort(true, false)])?
+        .collect()
+        .await
+        .map_err(run_failed(pipeline, cluster, "running the pipeline"))?;
     let out = match batches.first() {
         Some(b) => concat_batches(&b.schema(), &batches)?,
         None => RecordBatch::new_empty(std::sync::Arc::new(arrow::datatypes::Schema::empty())),
@@ -244,7 +232,8 @@ pub async fn prepare(
     if out.num_rows() == 0 {
         return Err(Error::Data(format!(
             "no rows left after cleaning ({} read, {} after de-duplication, 0 after the SQL filters)",
-            rows_read, n_dedup
+            rows_read,
+            n_dedup - sample.as_ref().map_or(0, |s| s.rows_left_out)
         )));
     }
     let n = out.num_rows();
@@ -379,11 +368,44 @@ pub async fn prepare(
             fingerprint,
             rows_read,
             duplicates_dropped: rows_read - n_dedup,
-            rows_filtered: n_dedup - n as u64,
+            rows_filtered: n_dedup - sample.as_ref().map_or(0, |s| s.rows_left_out) - n as u64,
             rows_dropped_missing: dropped_missing,
+            sample,
             split: split_counts,
         },
     })
+}
+
+/// How a failed query is reported: a SQL error here, an engine error on a cluster.
+fn run_failed<'a>(
+    pipeline: &'a Pipeline,
+    cluster: Option<&'a Cluster>,
+    what: &'a str,
+) -> impl Fn(datafusion::error::DataFusionError) -> Error + 'a {
+    move |e| match cluster {
+        None => Error::Sql {
+            file: pipeline.name.clone(),
+            message: format!("{what} failed: {}", e.strip_backtrace()),
+        },
+        Some(c) => Error::Engine {
+            engine: c.options.engine.to_string(),
+            message: format!("{what} failed: {}", e.strip_backtrace()),
+        },
+    }
+}
+
+/// The predicate that keeps about `max_rows` of `rows` de-duplicated rows, and its rate:
+/// the first 32 bits of md5(row position) below `rate` of their range. Built from
+/// DataFusion's own functions, so a cluster's stock executors evaluate it too, and a
+/// function of the position alone, so a run draws the same sample on any engine.
+fn sample_filter(max_rows: u64, rows: u64) -> (Expr, f64) {
+    use datafusion::functions::crypto::expr_fn::md5;
+    use datafusion::functions::unicode::expr_fn::left;
+    use datafusion::prelude::{cast, lit};
+    let bound = ((max_rows as f64 / rows as f64) * 4_294_967_296.0).floor() as u64;
+    let rate = bound as f64 / 4_294_967_296.0;
+    let prefix = left(md5(cast(col(ROW_ID), ArrowType::Utf8)), lit(8i64));
+    (prefix.lt(lit(format!("{bound:08x}"))), rate)
 }
 
 /// Keep the elements whose `keep` flag is set.

@@ -8,7 +8,7 @@ use riskfn_batch::Error;
 use riskfn_batch::engine::{Engine, EngineOptions};
 use riskfn_batch::job::{TrainOptions, TrainReport};
 use riskfn_core::s3::S3Settings;
-use riskfn_tests::{fast_families, fresh_dir, sql_dir};
+use riskfn_tests::{copy_pipeline, fast_families, fresh_dir, sql_dir};
 
 use super::tmp;
 
@@ -51,10 +51,24 @@ fn model_json(store: &Path, pipeline: &str, version: &str) -> serde_json::Value 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ballista_standalone_trains_the_same_model_as_in_process() {
     let dir = fresh_dir(&tmp(), "engine-same");
+    // german_credit trained on a sample of about 600 of its 1,000 rows.
+    let sampled = copy_pipeline(
+        "german_credit",
+        &dir.join("sampled"),
+        |file, text| match file {
+            "pipeline.toml" => text.replace("[split]\n", "[split]\nmax_rows = 600\n"),
+            _ => text,
+        },
+    );
+    let sampled = sampled.display().to_string();
     // credit_data: sentinel codes, missing values, duplicates; german_credit: the spine.
-    for pipeline in ["german_credit", "credit_data"] {
-        let here = dir.join(format!("{pipeline}-local"));
-        let there = dir.join(format!("{pipeline}-ballista"));
+    for (label, pipeline) in [
+        ("german_credit", "german_credit"),
+        ("credit_data", "credit_data"),
+        ("sampled", sampled.as_str()),
+    ] {
+        let here = dir.join(format!("{label}-local"));
+        let there = dir.join(format!("{label}-ballista"));
         let a = train_on(pipeline, &here, EngineOptions::default())
             .await
             .unwrap();
@@ -84,10 +98,27 @@ async fn ballista_standalone_trains_the_same_model_as_in_process() {
             "{pipeline}: test metrics"
         );
         assert_eq!(
-            model_json(&there, pipeline, &b.version),
-            model_json(&here, pipeline, &a.version),
+            model_json(&there, &a.pipeline, &b.version),
+            model_json(&here, &a.pipeline, &a.version),
             "{pipeline}: the published model (weights, encodings, threshold, baseline)"
         );
+        // Every row read is accounted for, and only the sampled run has a sample.
+        let d = &a.data;
+        let kept: u64 = d.split.values().map(|c| c.rows).sum();
+        let left_out = d.sample.as_ref().map_or(0, |s| s.rows_left_out);
+        assert_eq!(
+            d.duplicates_dropped + left_out + d.rows_filtered + d.rows_dropped_missing + kept,
+            d.rows_read,
+            "{label}: {d:?}"
+        );
+        assert_eq!(d.sample.is_some(), label == "sampled", "{label}");
+        if let Some(s) = &d.sample {
+            assert_eq!(s.max_rows, 600);
+            // The first 32 bits of md5 below 0.6 of their range: a binomial(1000, 0.6)
+            // draw, deterministic; sd 15.5 rows.
+            assert!((s.rate - 0.6).abs() < 1e-9, "{s:?}");
+            assert!(kept.abs_diff(600) < 62, "{kept} rows kept");
+        }
     }
 }
 

@@ -224,7 +224,20 @@ pub struct DataSummary {
     /// Rows dropped for a missing feature value (when the pipeline drops rather than imputes).
     #[serde(default)]
     pub rows_dropped_missing: u64,
+    /// Set when the de-duplicated rows exceeded the pipeline's `max_rows`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample: Option<Sample>,
     pub split: BTreeMap<String, SplitCount>,
+}
+
+/// The sample a version was trained on: de-duplicated rows kept when
+/// `md5(row position)`'s first 32 bits fall below `rate` of their range.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sample {
+    pub max_rows: u64,
+    pub rate: f64,
+    /// De-duplicated rows the sample left out (before the SQL filters).
+    pub rows_left_out: u64,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
