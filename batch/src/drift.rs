@@ -88,7 +88,7 @@ pub async fn drift(opts: &DriftOptions) -> Result<DriftReport> {
     let ctx = source::session();
     let raw = source::open_with(&ctx, &opts.data, &opts.s3)
         .await?
-        .read_with_engine(&ctx, cluster.as_ref())
+        .read_with_engine(cluster.as_ref())
         .await?;
     let mut score_counts = vec![0usize; baseline.score.len()];
     let mut feature_counts: Vec<Vec<usize>> = baseline

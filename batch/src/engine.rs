@@ -113,6 +113,11 @@ pub async fn ballista_session(engine: &Engine, s3: &S3Settings) -> Result<Sessio
         .with_information_schema(false)
         .with_option_extension(S3Options::default());
     config.options_mut().sql_parser.enable_ident_normalization = false;
+    // Partitions keep to their own byte ranges, so a scan's output keeps the file's order.
+    config
+        .options_mut()
+        .execution
+        .enable_file_stream_work_stealing = false;
     let options = config.options_mut();
     let mut set = |key: &str, value: &str| {
         options
@@ -194,7 +199,7 @@ pub async fn stage(
             ));
         }
     };
-    let numbered = source.numbered(local);
+    let numbered = source.numbered();
     let (rows, failure) = (numbered.rows.clone(), numbered.failure.clone());
     let table = numbered.into_table()?;
     let written = local

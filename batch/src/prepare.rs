@@ -165,7 +165,7 @@ pub async fn prepare(
         None => {
             // The source streams into the aggregate; its result, usually far smaller, is
             // materialised once: counted here, then sampled, filtered and shaped by the SQL.
-            let numbered = source.numbered(ctx);
+            let numbered = source.numbered();
             let rows = numbered.rows.clone();
             let failure = numbered.failure.clone();
             let blame = |e: Error| failure.lock().ok().and_then(|mut f| f.take()).unwrap_or(e);

@@ -259,7 +259,7 @@ pub async fn score_file(opts: &ScoreOptions) -> Result<ScoreReport> {
     let ctx = crate::source::session();
     let raw = crate::source::open_with(&ctx, &opts.data, &opts.s3)
         .await?
-        .read_with_engine(&ctx, cluster.as_ref())
+        .read_with_engine(cluster.as_ref())
         .await?;
     seconds.insert("read".to_owned(), t.elapsed().as_secs_f64());
     let t = std::time::Instant::now();

@@ -52,6 +52,12 @@ fn config() -> SessionConfig {
         .with_repartition_file_scans(true)
         .with_information_schema(false);
     config.options_mut().sql_parser.enable_ident_normalization = false;
+    // Each scan partition reads only its own byte range: row positions depend on it (an
+    // idle partition would otherwise take over a sibling's ranges, out of order).
+    config
+        .options_mut()
+        .execution
+        .enable_file_stream_work_stealing = false;
     config
 }
 
@@ -77,6 +83,7 @@ struct SourceFile {
     format: Format,
     /// Local: sha256 of the bytes; S3: ETag and size.
     identity: String,
+    size: u64,
 }
 
 fn source_err(uri: &str, message: impl Into<String>) -> Error {
@@ -121,6 +128,7 @@ fn local_files(uri: &str) -> Result<Vec<SourceFile>> {
                 identity,
                 url,
                 format,
+                size,
             })
         })
         .collect()
@@ -227,6 +235,7 @@ async fn s3_files(ctx: &SessionContext, uri: &str, s3: &S3Settings) -> Result<Ve
                 .map_err(|e| source_err(&url, format!("not a readable Parquet file: {e}")))?;
         }
         files.push(SourceFile {
+            size: m.size,
             identity: format!("{}:{}", m.e_tag.unwrap_or_default(), m.size),
             url,
             format,
@@ -258,6 +267,13 @@ pub async fn open_with(ctx: &SessionContext, uri: &str, s3: &S3Settings) -> Resu
     } else {
         local_files(uri)?
     };
+    // Files are planned as many small scans (ranges of about SPLIT_BYTES), so that reading
+    // them in order, a few at a time, keeps every core busy and memory bounded.
+    let bytes: u64 = listed.iter().map(|f| f.size).sum();
+    let base = ctx.copied_config();
+    let splits = ((bytes / SPLIT_BYTES) as usize).clamp(base.target_partitions(), 1024);
+    let scan =
+        SessionContext::new_with_config_rt(base.with_target_partitions(splits), ctx.runtime_env());
     let mut schema: Option<SchemaRef> = None;
     let mut files = Vec::with_capacity(listed.len());
     let mut identities = String::new();
@@ -268,7 +284,7 @@ pub async fn open_with(ctx: &SessionContext, uri: &str, s3: &S3Settings) -> Resu
         identities.push_str(&f.identity);
         identities.push('\n');
         let df = match f.format {
-            Format::Parquet => ctx
+            Format::Parquet => scan
                 .read_parquet(f.url.as_str(), ParquetReadOptions::default())
                 .await
                 .map_err(|e| {
@@ -277,7 +293,7 @@ pub async fn open_with(ctx: &SessionContext, uri: &str, s3: &S3Settings) -> Resu
                         e.strip_backtrace()
                     ))
                 })?,
-            Format::Csv => ctx
+            Format::Csv => scan
                 .read_csv(
                     f.url.as_str(),
                     CsvReadOptions::new()
@@ -313,8 +329,15 @@ pub async fn open_with(ctx: &SessionContext, uri: &str, s3: &S3Settings) -> Resu
     })
 }
 
-/// Batches a reader keeps ready per scan partition, ahead of the one being handed on.
+/// Batches handed on ahead of the consumer.
 const AHEAD: usize = 2;
+
+/// The size of one scan range (see [`open_with`]).
+const SPLIT_BYTES: u64 = 8 << 20;
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, usize::from)
+}
 
 /// The source's rows as one stream, in file order, with [`ROW_ID`] appended; see
 /// [`Source::numbered`].
@@ -364,14 +387,13 @@ impl Source {
     /// Read every file in order, each file's scan split into byte ranges read on every core
     /// and handed on in order (a few batches ahead each), numbering rows from 1: memory stays
     /// bounded whatever the source's size. Must run inside a Tokio runtime.
-    pub fn numbered(self, ctx: &SessionContext) -> Numbered {
+    pub fn numbered(self) -> Numbered {
         let mut fields: Vec<Arc<Field>> = self.schema.fields().iter().cloned().collect();
         fields.push(Arc::new(Field::new(ROW_ID, DataType::UInt64, false)));
         let schema = Arc::new(Schema::new(fields));
         let rows = Arc::new(AtomicU64::new(0));
         let failure: Arc<Mutex<Option<Error>>> = Arc::new(Mutex::new(None));
         let (tx, rx) = tokio::sync::mpsc::channel::<DFResult<RecordBatch>>(AHEAD);
-        let task_ctx = ctx.task_ctx();
         let (out_schema, counter, failed) = (schema.clone(), rows.clone(), failure.clone());
         tokio::spawn(async move {
             for (url, _, df) in self.files {
@@ -383,6 +405,7 @@ impl Source {
                     }
                     DataFusionError::Execution(message)
                 };
+                let df_ctx = Arc::new(df.task_ctx());
                 let plan = match df.create_physical_plan().await {
                     Ok(p) => p,
                     Err(e) => {
@@ -390,35 +413,39 @@ impl Source {
                         return;
                     }
                 };
+                // A window of scan ranges read at once, each into memory whole; handed on
+                // in order, the next range starting as the oldest is handed on.
                 let parts = plan.output_partitioning().partition_count();
-                let mut readers = Vec::with_capacity(parts);
-                for p in 0..parts {
-                    let (ptx, prx) = tokio::sync::mpsc::channel(AHEAD);
+                let task_ctx = df_ctx.clone();
+                let start = |p: usize| {
                     let stream = plan.execute(p, task_ctx.clone());
                     tokio::spawn(async move {
-                        let mut stream = match stream {
-                            Ok(s) => s,
-                            Err(e) => {
-                                let _ = ptx.send(Err(e)).await;
-                                return;
-                            }
-                        };
-                        while let Some(b) = stream.next().await {
-                            let stop = b.is_err();
-                            if ptx.send(b).await.is_err() || stop {
-                                return;
-                            }
+                        datafusion::physical_plan::common::collect(stream?).await
+                    })
+                };
+                let window = cores() + 1;
+                let mut reading: std::collections::VecDeque<_> =
+                    (0..parts.min(window)).map(start).collect();
+                let mut next = reading.len();
+                while let Some(range) = reading.pop_front() {
+                    if next < parts {
+                        reading.push_back(start(next));
+                        next += 1;
+                    }
+                    let batches = match range.await {
+                        Ok(r) => r,
+                        Err(e) => Err(DataFusionError::External(Box::new(e))),
+                    };
+                    let batches = match batches {
+                        Ok(b) => b,
+                        Err(e) => {
+                            let _ = tx.send(Err(fail(e))).await;
+                            return;
                         }
-                    });
-                    readers.push(prx);
-                }
-                for mut reader in readers {
-                    while let Some(b) = reader.recv().await {
-                        let numbered = b
-                            .map_err(fail)
-                            .and_then(|b| number(&out_schema, &counter, b).map_err(Into::into));
-                        let stop = numbered.is_err();
-                        if tx.send(numbered).await.is_err() || stop {
+                    };
+                    for b in batches {
+                        let numbered = number(&out_schema, &counter, b).map_err(Into::into);
+                        if tx.send(numbered).await.is_err() {
                             return;
                         }
                     }
@@ -436,13 +463,13 @@ impl Source {
     }
 
     /// Read the whole source into memory, numbered.
-    pub async fn read(self, ctx: &SessionContext) -> Result<RawData> {
+    pub async fn read(self) -> Result<RawData> {
         let (uri, schema, fingerprint) = (
             self.uri.clone(),
             self.schema.clone(),
             self.fingerprint.clone(),
         );
-        let mut numbered = self.numbered(ctx);
+        let mut numbered = self.numbered();
         let mut batches = Vec::new();
         while let Some(b) = numbered.stream.next().await {
             batches.push(b.map_err(|e| numbered.blame(e.into()))?);
@@ -520,11 +547,10 @@ impl Source {
     /// Read the whole source here, or through `cluster`.
     pub async fn read_with_engine(
         self,
-        ctx: &SessionContext,
         cluster: Option<&crate::engine::Cluster>,
     ) -> Result<RawData> {
         match cluster {
-            None => self.read(ctx).await,
+            None => self.read().await,
             Some(c) => self.read_on(&c.ctx).await,
         }
     }
@@ -583,7 +609,7 @@ pub async fn read(ctx: &SessionContext, uri: &str) -> Result<RawData> {
 }
 
 pub async fn read_with(ctx: &SessionContext, uri: &str, s3: &S3Settings) -> Result<RawData> {
-    open_with(ctx, uri, s3).await?.read(ctx).await
+    open_with(ctx, uri, s3).await?.read().await
 }
 
 /// The checks a Parquet reader makes of a file's ends, done before the reader sees it:
@@ -621,8 +647,9 @@ mod tests {
     use parquet::file::properties::WriterProperties;
 
     /// Row ids are file positions even when the scan is split across partitions: a file of
-    /// many row groups, read on 4 partitions, comes back in its own order.
-    #[tokio::test]
+    /// many row groups, read as 8 ranges (more than the window read at once, so ranges start
+    /// as others are handed on), comes back in its own order.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn split_scans_keep_file_order() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ordered.parquet");
@@ -644,7 +671,7 @@ mod tests {
 
         let ctx = SessionContext::new_with_config(
             config()
-                .with_target_partitions(4)
+                .with_target_partitions(8)
                 .with_repartition_file_min_size(1),
         );
         let plan = ctx
@@ -656,7 +683,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             plan.output_partitioning().partition_count(),
-            4,
+            8,
             "scan not split"
         );
 
