@@ -5,7 +5,11 @@ wall time and peak memory: once in process (the default engine), then on a local
 cluster of one scheduler and two executors, in the same run.
 
     python3 tests/bench/scale.py [--rows 50000000] [--python PY_WITH_PYARROW]
-                                 [--ballista-bin DIR] [--skip-cluster]
+                                 [--max-rows N] [--ballista-bin DIR] [--skip-cluster]
+
+`--max-rows N`: train on a copy of the pipeline with `[split] max_rows = N` (the sample
+drawn in SQL; the tiled data has about 1M distinct rows, and logistic regression on all of
+them takes linfa many minutes).
 
 `--ballista-bin`: where `ballista-scheduler` and `ballista-executor` are (default: PATH);
 `cargo install ballista-scheduler ballista-executor --version 55.0.0` provides them.
@@ -66,6 +70,7 @@ def main():
     ap.add_argument("--python", default=sys.executable, help="a Python with pyarrow (to tile the data)")
     ap.add_argument("--ballista-bin", default=None)
     ap.add_argument("--skip-cluster", action="store_true")
+    ap.add_argument("--max-rows", type=int, default=None)
     a = ap.parse_args()
     os.chdir(scoring.REPO)
     target = os.environ.get("CARGO_TARGET_DIR", os.path.join(scoring.REPO, "target"))
@@ -73,13 +78,26 @@ def main():
     if not os.path.exists(riskfn):
         subprocess.run(["cargo", "build", "--profile", "bench-fast", "-p", "riskfn-batch", "--bin", "riskfn"], check=True)
     big = scoring.ensure_tiled(target, a.python, a.rows)
-    work = os.path.join(target, "bench", "scale")
+    work = os.path.join(target, "bench", f"scale-{a.max_rows}" if a.max_rows else "scale")
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(work)
-    train = [riskfn, "train", "--pipeline", "german_credit", "--data", big,
+    pipeline = "german_credit"
+    if a.max_rows:
+        pipeline = os.path.join(work, "pipelines", "german_credit")
+        shutil.copytree(os.path.join(scoring.REPO, "sql", "german_credit"), pipeline)
+        toml = os.path.join(pipeline, "pipeline.toml")
+        with open(toml) as f:
+            text = f.read()
+        with open(toml, "w") as f:
+            f.write(text.replace("[split]\n", f"[split]\nmax_rows = {a.max_rows}\n"))
+        results_extra = {"max_rows": a.max_rows}
+    else:
+        results_extra = {}
+    train = [riskfn, "train", "--pipeline", pipeline, "--data", big,
              "--families", "logistic_regression", "--json"]
     env = dict(os.environ, RISKFN_LOG="warn")
-    results = {"rows": a.rows, "file_mb": os.path.getsize(big) / 2**20, "loadavg_start": os.getloadavg()}
+    results = {"rows": a.rows, "file_mb": os.path.getsize(big) / 2**20, "loadavg_start": os.getloadavg(),
+               **results_extra}
 
     store = os.path.join(work, "store-local")
     wall, peak, out = timed([*train, "--store", store], env)
@@ -124,7 +142,8 @@ def main():
               f"in-process time), client peak {peak:.0f} MB, executor peaks {peaks} MB, "
               f"same model: {results['same_model']}")
     results["loadavg_end"] = os.getloadavg()
-    with open(os.path.join(target, "bench", "scale.json"), "w") as f:
+    name = f"scale-{a.max_rows}.json" if a.max_rows else "scale.json"
+    with open(os.path.join(target, "bench", name), "w") as f:
         json.dump(results, f, indent=1)
 
 

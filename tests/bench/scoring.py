@@ -82,13 +82,16 @@ def ensure_tiled(target, python, rows):
             "import sys, pyarrow as pa, pyarrow.parquet as pq, pyarrow.compute as pc\n"
             "t = pq.read_table(sys.argv[1]); n = int(sys.argv[3]); reps = -(-n // t.num_rows)\n"
             "w = pq.ParquetWriter(sys.argv[2] + '.partial', t.schema)\n"
-            "done = 0\n"
+            "done = 0; parts = []\n"
             "for k in range(reps):\n"
             "    take = min(t.num_rows, n - done)\n"
             "    part = t.slice(0, take)\n"
             "    amount = pc.add(part.column('credit_amount'), pa.scalar(k % 1000, pa.int64()))\n"
-            "    part = part.set_column(part.schema.get_field_index('credit_amount'), 'credit_amount', amount)\n"
-            "    w.write_table(part, row_group_size=1_000_000); done += take\n"
+            "    parts.append(part.set_column(part.schema.get_field_index('credit_amount'), 'credit_amount', amount))\n"
+            "    done += take\n"
+            # Row groups of up to 1M rows (a Parquet reader refuses more than 32,767 groups).
+            "    if sum(p.num_rows for p in parts) >= 1_000_000 or done == n:\n"
+            "        w.write_table(pa.concat_tables(parts), row_group_size=1_000_000); parts = []\n"
             "w.close()\n"
             "import os; os.rename(sys.argv[2] + '.partial', sys.argv[2])\n")
         subprocess.run([python, "-c", gen, small, big, str(rows)], check=True)
