@@ -207,13 +207,10 @@ pub async fn stage(
         .write_parquet(&uri, DataFrameWriteOptions::new(), None)
         .await;
     if let Err(e) = written {
-        let read_failure = failure.lock().ok().and_then(|mut f| f.take());
-        return Err(read_failure.unwrap_or_else(|| {
-            engine_err(
-                &options.engine,
-                format!("writing the stage {uri}: {}", e.strip_backtrace()),
-            )
-        }));
+        return Err(failure.blame(engine_err(
+            &options.engine,
+            format!("writing the stage {uri}: {}", e.strip_backtrace()),
+        )));
     }
     Ok((
         Staged { uri, _temp: temp },

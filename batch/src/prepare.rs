@@ -168,13 +168,12 @@ pub async fn prepare(
             let numbered = source.numbered();
             let rows = numbered.rows.clone();
             let failure = numbered.failure.clone();
-            let blame = |e: Error| failure.lock().ok().and_then(|mut f| f.take()).unwrap_or(e);
             let deduped = ctx
                 .read_table(numbered.into_table()?)?
                 .aggregate(keys, firsts)?
                 .collect()
                 .await
-                .map_err(|e| blame(run_failed(pipeline, None, "de-duplication")(e)))?;
+                .map_err(|e| failure.blame(run_failed(pipeline, None, "de-duplication")(e)))?;
             let rows_read = rows.load(std::sync::atomic::Ordering::Relaxed);
             let n_dedup = deduped.iter().map(|b| b.num_rows() as u64).sum::<u64>();
             (rows_read, n_dedup, ctx.read_batches(deduped)?, None)

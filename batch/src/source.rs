@@ -134,6 +134,26 @@ fn local_files(uri: &str) -> Result<Vec<SourceFile>> {
         .collect()
 }
 
+/// One file as a DataFrame of `ctx`, by its format.
+async fn read_file(ctx: &SessionContext, url: &str, format: Format) -> DFResult<DataFrame> {
+    match format {
+        Format::Parquet => ctx.read_parquet(url, ParquetReadOptions::default()).await,
+        Format::Csv => {
+            let options = CsvReadOptions::new()
+                .has_header(true)
+                .schema_infer_max_records(100_000);
+            ctx.read_csv(url, options).await
+        }
+    }
+}
+
+/// The source's schema with [`ROW_ID`] appended.
+fn with_row_id(schema: &Schema) -> SchemaRef {
+    let mut fields: Vec<Arc<Field>> = schema.fields().iter().cloned().collect();
+    fields.push(Arc::new(Field::new(ROW_ID, DataType::UInt64, false)));
+    Arc::new(Schema::new(fields))
+}
+
 /// A file's sha256 (read in chunks: sources may be larger than memory), its first 4 and
 /// last 8 bytes, and its size.
 fn hash_file(path: &std::path::Path) -> std::io::Result<(String, Vec<u8>, Vec<u8>, u64)> {
@@ -283,26 +303,16 @@ pub async fn open_with(ctx: &SessionContext, uri: &str, s3: &S3Settings) -> Resu
         identities.push('\n');
         identities.push_str(&f.identity);
         identities.push('\n');
-        let df = match f.format {
-            Format::Parquet => scan
-                .read_parquet(f.url.as_str(), ParquetReadOptions::default())
-                .await
-                .map_err(|e| {
-                    bad(format!(
-                        "not a readable Parquet file: {}",
-                        e.strip_backtrace()
-                    ))
-                })?,
-            Format::Csv => scan
-                .read_csv(
-                    f.url.as_str(),
-                    CsvReadOptions::new()
-                        .has_header(true)
-                        .schema_infer_max_records(100_000),
-                )
-                .await
-                .map_err(|e| bad(format!("not a readable CSV file: {}", e.strip_backtrace())))?,
+        let kind = match f.format {
+            Format::Parquet => "Parquet",
+            Format::Csv => "CSV",
         };
+        let df = read_file(&scan, &f.url, f.format).await.map_err(|e| {
+            bad(format!(
+                "not a readable {kind} file: {}",
+                e.strip_backtrace()
+            ))
+        })?;
         let file_schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
         match &schema {
             None => schema = Some(file_schema.clone()),
@@ -348,7 +358,24 @@ pub struct Numbered {
     pub rows: Arc<AtomicU64>,
     /// The first read failure, naming its file (a query over the stream fails with
     /// DataFusion's wording of it; this says which file was at fault).
-    pub failure: Arc<Mutex<Option<Error>>>,
+    pub failure: ReadFailure,
+}
+
+/// The first failure of a source stream, kept for whoever consumed the stream.
+#[derive(Debug, Clone, Default)]
+pub struct ReadFailure(Arc<Mutex<Option<Error>>>);
+
+impl ReadFailure {
+    fn record(&self, e: Error) {
+        if let Ok(mut f) = self.0.lock() {
+            f.get_or_insert(e);
+        }
+    }
+
+    /// The read failure if there was one, else `e`.
+    pub fn blame(&self, e: Error) -> Error {
+        self.0.lock().ok().and_then(|mut f| f.take()).unwrap_or(e)
+    }
 }
 
 impl std::fmt::Debug for Numbered {
@@ -360,15 +387,6 @@ impl std::fmt::Debug for Numbered {
 }
 
 impl Numbered {
-    /// The read failure if there was one, else `e`.
-    pub fn blame(&self, e: Error) -> Error {
-        self.failure
-            .lock()
-            .ok()
-            .and_then(|mut f| f.take())
-            .unwrap_or(e)
-    }
-
     /// The stream as a table a query can scan once.
     pub fn into_table(self) -> Result<Arc<dyn TableProvider>> {
         let schema = self.schema.clone();
@@ -388,11 +406,9 @@ impl Source {
     /// and handed on in order (a few batches ahead each), numbering rows from 1: memory stays
     /// bounded whatever the source's size. Must run inside a Tokio runtime.
     pub fn numbered(self) -> Numbered {
-        let mut fields: Vec<Arc<Field>> = self.schema.fields().iter().cloned().collect();
-        fields.push(Arc::new(Field::new(ROW_ID, DataType::UInt64, false)));
-        let schema = Arc::new(Schema::new(fields));
+        let schema = with_row_id(&self.schema);
         let rows = Arc::new(AtomicU64::new(0));
-        let failure: Arc<Mutex<Option<Error>>> = Arc::new(Mutex::new(None));
+        let failure = ReadFailure::default();
         let (tx, rx) = tokio::sync::mpsc::channel::<DFResult<RecordBatch>>(AHEAD);
         let (out_schema, counter, failed) = (schema.clone(), rows.clone(), failure.clone());
         tokio::spawn(async move {
@@ -400,9 +416,7 @@ impl Source {
                 let fail = |e: DataFusionError| {
                     let err = source_err(&url, format!("read failed: {}", e.strip_backtrace()));
                     let message = err.to_string();
-                    if let Ok(mut f) = failed.lock() {
-                        f.get_or_insert(err);
-                    }
+                    failed.record(err);
                     DataFusionError::Execution(message)
                 };
                 let df_ctx = Arc::new(df.task_ctx());
@@ -472,7 +486,7 @@ impl Source {
         let mut numbered = self.numbered();
         let mut batches = Vec::new();
         while let Some(b) = numbered.stream.next().await {
-            batches.push(b.map_err(|e| numbered.blame(e.into()))?);
+            batches.push(b.map_err(|e| numbered.failure.blame(e.into()))?);
         }
         Ok(RawData {
             uri,
@@ -489,9 +503,7 @@ impl Source {
     /// decode each file (reaching S3 with the session's `s3.*` options) and the rows come
     /// back here in file order.
     pub async fn read_on(self, cluster: &SessionContext) -> Result<RawData> {
-        let mut fields: Vec<Arc<Field>> = self.schema.fields().iter().cloned().collect();
-        fields.push(Arc::new(Field::new(ROW_ID, DataType::UInt64, false)));
-        let schema: SchemaRef = Arc::new(Schema::new(fields));
+        let schema = with_row_id(&self.schema);
         let next = AtomicU64::new(0);
         let mut batches = Vec::new();
         for (url, format, _) in &self.files {
@@ -501,24 +513,7 @@ impl Source {
                     format!("read on the cluster failed: {}", e.strip_backtrace()),
                 )
             };
-            let df = match format {
-                Format::Parquet => {
-                    cluster
-                        .read_parquet(url.as_str(), ParquetReadOptions::default())
-                        .await
-                }
-                Format::Csv => {
-                    cluster
-                        .read_csv(
-                            url.as_str(),
-                            CsvReadOptions::new()
-                                .has_header(true)
-                                .schema_infer_max_records(100_000),
-                        )
-                        .await
-                }
-            }
-            .map_err(bad)?;
+            let df = read_file(cluster, url, *format).await.map_err(bad)?;
             for b in df.collect().await.map_err(bad)? {
                 // Executors may hand strings back as Utf8 where a local scan gives Utf8View:
                 // the rows take the types a local read gives, so both engines score alike.

@@ -69,9 +69,7 @@ def main():
     a = ap.parse_args()
     os.chdir(scoring.REPO)
     target = os.environ.get("CARGO_TARGET_DIR", os.path.join(scoring.REPO, "target"))
-    riskfn = os.path.join(target, "bench-fast", "riskfn")
-    if not os.path.exists(riskfn):
-        subprocess.run(["cargo", "build", "--profile", "bench-fast", "-p", "riskfn-batch", "--bin", "riskfn"], check=True)
+    riskfn = scoring.batch_binary(target)
     big = scoring.ensure_tiled(target, a.python, a.rows)
     results = {"rows": a.rows, "loadavg_start": os.getloadavg()}
     t0 = time.perf_counter()

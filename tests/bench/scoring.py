@@ -70,6 +70,14 @@ print(json.dumps(out))
 '''
 
 
+def batch_binary(target):
+    """The optimised `riskfn` the benchmarks run, built if missing."""
+    riskfn = os.path.join(target, "bench-fast", "riskfn")
+    if not os.path.exists(riskfn):
+        subprocess.run(["cargo", "build", "--profile", "bench-fast", "-p", "riskfn-batch", "--bin", "riskfn"], check=True)
+    return riskfn
+
+
 def ensure_tiled(target, python, rows):
     """german_credit tiled to `rows` rows (credit_amount + tile number % 1000, so tiles
     differ), written once under target/bench/data/."""
@@ -105,9 +113,7 @@ def main():
     a = ap.parse_args()
     os.chdir(REPO)
     target = os.environ.get("CARGO_TARGET_DIR", os.path.join(REPO, "target"))
-    riskfn = os.path.join(target, "bench-fast", "riskfn")
-    if not os.path.exists(riskfn):
-        subprocess.run(["cargo", "build", "--profile", "bench-fast", "-p", "riskfn-batch", "--bin", "riskfn"], check=True)
+    riskfn = batch_binary(target)
     small = os.path.join(REPO, "sql/german_credit/data/german_credit.parquet")
     big = ensure_tiled(target, a.python, a.rows)
     work = tempfile.mkdtemp(prefix="riskfn-scoring-")

@@ -20,6 +20,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import scoring  # noqa: E402
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DATASETS = ["german_credit", "credit_data", "islr_default"]
 
@@ -33,9 +36,7 @@ def main():
     a = ap.parse_args()
     os.chdir(REPO)
     target = os.environ.get("CARGO_TARGET_DIR", os.path.join(REPO, "target"))
-    riskfn = os.path.join(target, "bench-fast", "riskfn")
-    if not os.path.exists(riskfn):
-        subprocess.run(["cargo", "build", "--profile", "bench-fast", "-p", "riskfn-batch", "--bin", "riskfn"], check=True)
+    riskfn = scoring.batch_binary(target)
     work = tempfile.mkdtemp(prefix="riskfn-training-")
     peer = os.path.join(work, "peer")
     shutil.copytree(a.peer, peer, ignore=shutil.ignore_patterns(".venv", "results", "models"))
