@@ -11,7 +11,7 @@ use std::fmt;
 
 use ballista::prelude::{SessionConfigExt, SessionContextExt};
 use ballista_core::object_store::{S3Options, session_state_with_s3_support};
-use datafusion::dataframe::DataFrameWriteOptions;
+use datafusion::datasource::listing::ListingTableUrl;
 use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
 use riskfn_core::s3::S3Settings;
 
@@ -200,22 +200,58 @@ pub async fn stage(
         }
     };
     let numbered = source.numbered();
-    let (rows, failure) = (numbered.rows.clone(), numbered.failure.clone());
-    let table = numbered.into_table()?;
-    let written = local
-        .read_table(table)?
-        .write_parquet(&uri, DataFrameWriteOptions::new(), None)
-        .await;
-    if let Err(e) = written {
-        return Err(failure.blame(engine_err(
+    let failure = numbered.failure.clone();
+    let written = write_stage(local, &uri, numbered).await;
+    match written {
+        Ok(rows) => Ok((Staged { uri, _temp: temp }, rows)),
+        Err(e) => Err(failure.blame(engine_err(
             &options.engine,
-            format!("writing the stage {uri}: {}", e.strip_backtrace()),
-        )));
+            format!("writing the stage {uri}: {e}"),
+        ))),
     }
-    Ok((
-        Staged { uri, _temp: temp },
-        rows.load(std::sync::atomic::Ordering::Relaxed),
-    ))
+}
+
+/// Rows per row group of the stage: small groups keep the writer's buffer small and give
+/// the executors many ranges to scan in parallel.
+const STAGE_ROW_GROUP: usize = 256 * 1024;
+
+/// Stream the numbered rows into one Parquet file under `uri`, a batch at a time: memory
+/// holds one row group being encoded, whatever the source's size. (DataFusion's own sink
+/// fans a single stream out to several files written in parallel, each buffering batches;
+/// its peak grew with the input.)
+async fn write_stage(
+    local: &SessionContext,
+    uri: &str,
+    numbered: crate::source::Numbered,
+) -> std::result::Result<u64, String> {
+    use futures::StreamExt;
+    use parquet::arrow::AsyncArrowWriter;
+    use parquet::basic::Compression;
+    use parquet::file::properties::WriterProperties;
+
+    let url = ListingTableUrl::parse(uri).map_err(|e| e.strip_backtrace())?;
+    let store = local
+        .runtime_env()
+        .object_store(url.object_store())
+        .map_err(|e| e.strip_backtrace())?;
+    let path = url.prefix().clone().join("part-0.parquet");
+    let props = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .set_max_row_group_row_count(Some(STAGE_ROW_GROUP))
+        .build();
+    let mut writer = AsyncArrowWriter::try_new(
+        object_store::buffered::BufWriter::new(store, path),
+        numbered.schema.clone(),
+        Some(props),
+    )
+    .map_err(|e| e.to_string())?;
+    let mut stream = numbered.stream;
+    while let Some(batch) = stream.next().await {
+        let batch = batch.map_err(|e| e.strip_backtrace())?;
+        writer.write(&batch).await.map_err(|e| e.to_string())?;
+    }
+    writer.close().await.map_err(|e| e.to_string())?;
+    Ok(numbered.rows.load(std::sync::atomic::Ordering::Relaxed))
 }
 
 /// The staged rows as a table on the cluster.

@@ -39,6 +39,7 @@ async fn train_with(
     data: Option<String>,
     store: String,
     s3: S3Settings,
+    engine: EngineOptions,
 ) -> riskfn_batch::Result<riskfn_batch::job::TrainReport> {
     riskfn_batch::job::train(&TrainOptions {
         pipeline: "credit_data".into(),
@@ -49,7 +50,7 @@ async fn train_with(
         force: false,
         progress: false,
         families: fast_families(),
-        engine: Default::default(),
+        engine,
     })
     .await
 }
@@ -113,17 +114,44 @@ async fn s3_source_and_store_end_to_end() {
         Some(server.uri("data/credit_data.parquet")),
         models.clone(),
         s3.clone(),
+        EngineOptions::default(),
     )
     .await
     .unwrap();
-    let from_prefix = train_with(Some(server.uri("data/csv/")), models.clone(), s3.clone())
-        .await
-        .unwrap();
+    let from_prefix = train_with(
+        Some(server.uri("data/csv/")),
+        models.clone(),
+        s3.clone(),
+        EngineOptions::default(),
+    )
+    .await
+    .unwrap();
     let local = train("credit_data", &dir.join("local-store"), None)
         .await
         .unwrap();
     assert_eq!(from_object.metrics.test.roc_auc, local.metrics.test.roc_auc);
     assert_eq!(from_prefix.metrics.test.roc_auc, local.metrics.test.roc_auc);
+
+    // On Ballista with the stage on S3: the numbered source is written there by this
+    // process and read back by the executor, each through the S3 server.
+    let on_ballista = train_with(
+        Some(server.uri("data/credit_data.parquet")),
+        dir.join("ballista-store").display().to_string(),
+        s3.clone(),
+        EngineOptions {
+            engine: Engine::Standalone,
+            stage: Some(server.uri("stage")),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        serde_json::to_value(&on_ballista.data).unwrap(),
+        serde_json::to_value(&from_object.data).unwrap()
+    );
+    assert_eq!(on_ballista.metrics.test.roc_auc, local.metrics.test.roc_auc);
+    let staged = bucket.list("stage/").await.unwrap();
+    assert_eq!(staged.len(), 1, "one staged file: {staged:?}");
 
     let store = riskfn_core::store::open_with(&models, &s3).await.unwrap();
     let registry = Registry::new(store.clone());
@@ -196,7 +224,7 @@ async fn wrong_s3_credentials_are_refused_and_nothing_is_published() {
         secret_access_key: Some("not-the-secret".into()),
         ..server.settings()
     };
-    let err = train_with(None, server.uri("models"), wrong)
+    let err = train_with(None, server.uri("models"), wrong, EngineOptions::default())
         .await
         .unwrap_err()
         .to_string();
@@ -216,10 +244,15 @@ async fn an_unreachable_s3_store_fails_with_a_clear_message() {
     let server = S3Server::start(&dir);
     let settings = server.settings();
     drop(server);
-    let err = train_with(None, "s3://riskfn/models".into(), settings)
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = train_with(
+        None,
+        "s3://riskfn/models".into(),
+        settings,
+        EngineOptions::default(),
+    )
+    .await
+    .unwrap_err()
+    .to_string();
     assert!(
         err.contains("s3://riskfn/models") && err.contains("cannot reach"),
         "{err}"
