@@ -3,6 +3,7 @@
 //! in process; an unreachable cluster fails the run and publishes nothing.
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use riskfn_batch::Error;
 use riskfn_batch::engine::{Engine, EngineOptions};
@@ -151,6 +152,114 @@ async fn an_unreachable_cluster_fails_the_run_and_publishes_nothing() {
         !store.join("german_credit").exists(),
         "nothing published: {err}"
     );
+}
+
+/// A scheduler or executor process (`ballista_node`), killed when dropped.
+struct Node(std::process::Child);
+
+impl Node {
+    fn start(dir: &Path, name: &str, args: &[String], listens_on: u16) -> Node {
+        let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_ballista_node"))
+            .args(args)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let mut node = Node(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", listens_on)).is_err() {
+            assert!(
+                node.0.try_wait().unwrap().is_none() && Instant::now() < deadline,
+                "{name} did not start; see {}/{name}.log",
+                dir.display()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        node
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A scheduler and one executor, each its own process; the executor is killed (SIGKILL) as
+/// soon as the source is staged, while the run goes on to the queries that need it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_executor_dying_mid_job_fails_the_run_and_publishes_nothing() {
+    let dir = fresh_dir(&tmp(), "engine-executor-dies");
+    let [scheduler, flight, grpc] = [free_port(), free_port(), free_port()];
+    let _scheduler = Node::start(
+        &dir,
+        "scheduler",
+        &["scheduler".into(), scheduler.to_string()],
+        scheduler,
+    );
+    let mut executor = Node::start(
+        &dir,
+        "executor",
+        &[
+            "executor".into(),
+            flight.to_string(),
+            grpc.to_string(),
+            scheduler.to_string(),
+            dir.join("work").display().to_string(),
+        ],
+        flight,
+    );
+    let url = format!("df://127.0.0.1:{scheduler}");
+    let (store, stage) = (dir.join("store"), dir.join("stage"));
+    let run = tokio::spawn({
+        let (store, options) = (
+            store.clone(),
+            EngineOptions {
+                engine: url.parse().unwrap(),
+                stage: Some(stage.display().to_string()),
+            },
+        );
+        async move { train_on("german_credit", &store, options).await }
+    });
+    // The stage file appears whole (written under a temporary name, then renamed).
+    let staged = || {
+        std::fs::read_dir(&stage)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|d| d.path().join("part-0.parquet").is_file())
+    };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !staged() {
+        assert!(!run.is_finished(), "the run ended before staging");
+        assert!(Instant::now() < deadline, "no stage after 120 s");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    executor.0.kill().unwrap();
+    let err = tokio::time::timeout(Duration::from_secs(120), run)
+        .await
+        .expect("the run fails within 120 s of losing its executor")
+        .unwrap()
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Engine { engine, .. } if *engine == url),
+        "{err}"
+    );
+    assert!(
+        !store.join("german_credit").exists(),
+        "nothing published: {err}"
+    );
+    eprintln!("{err}");
 }
 
 #[test]
