@@ -8,6 +8,7 @@
 //! the executors; their output (the feature table) comes back for training.
 
 use std::fmt;
+use std::time::Duration;
 
 use ballista::prelude::{SessionConfigExt, SessionContextExt};
 use ballista_core::object_store::{S3Options, session_state_with_s3_support};
@@ -61,13 +62,30 @@ impl fmt::Display for Engine {
     }
 }
 
-/// Where a run on Ballista writes the numbered source: a folder or `s3://bucket/prefix`
-/// the executors can read. `None`: a temporary folder (only a standalone cluster, which
-/// shares this machine's disk, can read it).
-#[derive(Debug, Clone, Default)]
+/// How a run uses a Ballista cluster.
+#[derive(Debug, Clone)]
 pub struct EngineOptions {
     pub engine: Engine,
+    /// Where a run on Ballista writes the numbered source: a folder or `s3://bucket/prefix`
+    /// the executors can read. `None`: a temporary folder (only a standalone cluster, which
+    /// shares this machine's disk, can read it).
     pub stage: Option<String>,
+    /// How long the first query may take before the cluster is called unavailable: a
+    /// scheduler with no executor queues jobs for ever.
+    pub probe_timeout: Duration,
+}
+
+/// The default [`EngineOptions::probe_timeout`].
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(60);
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            engine: Engine::Local,
+            stage: None,
+            probe_timeout: PROBE_TIMEOUT,
+        }
+    }
 }
 
 /// A Ballista session and how to use it.
@@ -91,7 +109,7 @@ impl Cluster {
             return Ok(None);
         }
         Ok(Some(Cluster {
-            ctx: ballista_session(&options.engine, s3).await?,
+            ctx: ballista_session(&options.engine, s3, options.probe_timeout).await?,
             options: options.clone(),
         }))
     }
@@ -107,7 +125,11 @@ fn engine_err(engine: &Engine, message: impl Into<String>) -> Error {
 /// A session on a Ballista cluster whose executors reach S3 with `s3`: Ballista's
 /// executors build their S3 client from the session's `s3.*` options, sent with each job
 /// (a store registered on this client would not reach them).
-pub async fn ballista_session(engine: &Engine, s3: &S3Settings) -> Result<SessionContext> {
+pub async fn ballista_session(
+    engine: &Engine,
+    s3: &S3Settings,
+    probe_timeout: Duration,
+) -> Result<SessionContext> {
     let mut config = SessionConfig::new_with_ballista()
         .with_repartition_file_scans(true)
         .with_information_schema(false)
@@ -146,19 +168,27 @@ pub async fn ballista_session(engine: &Engine, s3: &S3Settings) -> Result<Sessio
         Engine::Remote(url) => SessionContext::remote_with_state(url, state).await,
     }
     .map_err(|e| engine_err(engine, e.strip_backtrace()))?;
-    // Reach the scheduler now: an unreachable cluster fails the run before any work.
-    ctx.sql("SELECT 1")
-        .await
-        .map_err(|e| engine_err(engine, e.strip_backtrace()))?
-        .collect()
-        .await
-        .map_err(|e| {
-            engine_err(
-                engine,
-                format!("cannot run a query on the cluster: {}", e.strip_backtrace()),
-            )
-        })?;
-    Ok(ctx)
+    // Reach the scheduler now: an unreachable cluster, or one without executors, fails the
+    // run before any work.
+    let probe = async {
+        ctx.sql("SELECT 1").await?.collect().await?;
+        Ok::<_, datafusion::error::DataFusionError>(())
+    };
+    match tokio::time::timeout(probe_timeout, probe).await {
+        Ok(Ok(())) => Ok(ctx),
+        Ok(Err(e)) => Err(engine_err(
+            engine,
+            format!("cannot run a query on the cluster: {}", e.strip_backtrace()),
+        )),
+        Err(_) => Err(engine_err(
+            engine,
+            format!(
+                "the cluster ran no query within {} s: is an executor registered with the \
+                 scheduler?",
+                probe_timeout.as_secs_f64()
+            ),
+        )),
+    }
 }
 
 /// A numbered copy of a source on the stage; removed when dropped (a local stage) or left

@@ -49,6 +49,10 @@ struct EngineArg {
     /// source is staged with its row numbers (default for standalone: a temporary folder).
     #[arg(long, env = "RISKFN_STAGE")]
     stage: Option<String>,
+    /// On a cluster: seconds the first query may wait before the cluster is called
+    /// unavailable (a scheduler with no executor queues jobs for ever).
+    #[arg(long, env = "RISKFN_ENGINE_TIMEOUT", default_value_t = riskfn_batch::engine::PROBE_TIMEOUT.as_secs())]
+    engine_timeout: u64,
 }
 
 impl EngineArg {
@@ -56,6 +60,7 @@ impl EngineArg {
         EngineOptions {
             engine: self.engine,
             stage: self.stage,
+            probe_timeout: std::time::Duration::from_secs(self.engine_timeout),
         }
     }
 }

@@ -79,6 +79,7 @@ async fn ballista_standalone_trains_the_same_model_as_in_process() {
             EngineOptions {
                 engine: Engine::Standalone,
                 stage: None,
+                ..Default::default()
             },
         )
         .await
@@ -140,6 +141,7 @@ async fn an_unreachable_cluster_fails_the_run_and_publishes_nothing() {
         EngineOptions {
             engine: url.parse().unwrap(),
             stage: Some(dir.join("stage").display().to_string()),
+            ..Default::default()
         },
     )
     .await
@@ -227,6 +229,7 @@ async fn an_executor_dying_mid_job_fails_the_run_and_publishes_nothing() {
             EngineOptions {
                 engine: url.parse().unwrap(),
                 stage: Some(stage.display().to_string()),
+                ..Default::default()
             },
         );
         async move { train_on("german_credit", &store, options).await }
@@ -260,6 +263,40 @@ async fn an_executor_dying_mid_job_fails_the_run_and_publishes_nothing() {
         "nothing published: {err}"
     );
     eprintln!("{err}");
+}
+
+/// A scheduler that answers but has no executor queues a job for ever: the run gives up
+/// after the probe timeout instead of hanging.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_without_executors_fails_the_run_instead_of_hanging() {
+    let dir = fresh_dir(&tmp(), "engine-no-executor");
+    let scheduler = free_port();
+    let _scheduler = Node::start(
+        &dir,
+        "scheduler",
+        &["scheduler".into(), scheduler.to_string()],
+        scheduler,
+    );
+    let url = format!("df://127.0.0.1:{scheduler}");
+    let store = dir.join("store");
+    let err = train_on(
+        "german_credit",
+        &store,
+        EngineOptions {
+            engine: url.parse().unwrap(),
+            stage: Some(dir.join("stage").display().to_string()),
+            probe_timeout: Duration::from_secs(2),
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(&err, Error::Engine { engine, message } if *engine == url
+            && message.contains("no query within 2 s")),
+        "{err}"
+    );
+    assert!(!store.join("german_credit").exists(), "nothing published");
+    assert!(!dir.join("stage").exists(), "nothing staged");
 }
 
 #[test]

@@ -141,6 +141,7 @@ async fn s3_source_and_store_end_to_end() {
         EngineOptions {
             engine: Engine::Standalone,
             stage: Some(server.uri("stage")),
+            ..Default::default()
         },
     )
     .await
@@ -188,7 +189,7 @@ async fn s3_source_and_store_end_to_end() {
             s3: s3.clone(),
             engine: EngineOptions {
                 engine,
-                stage: None,
+                ..Default::default()
             },
         };
         async move { riskfn_batch::score::score_file(&opts).await }
