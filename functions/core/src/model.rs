@@ -151,8 +151,9 @@ impl Forest {
     /// For each span of inputs, the forest's probability with that span of `x` replaced by
     /// `baseline`'s: exactly [`Model::probability`] of the substituted input (same trees,
     /// same order, same sum), but a tree is walked again only when its path through `x`
-    /// reads an input of the span; otherwise its leaf cannot change. `input_span` maps each
-    /// input to its span.
+    /// reads an input of the span, and then only from the first node on that path that
+    /// does (the nodes above it decide the same for both inputs); otherwise its leaf cannot
+    /// change. `input_span` maps each input to its span.
     pub fn substituted_into(
         &self,
         x: &[f64],
@@ -161,16 +162,19 @@ impl Forest {
         input_span: &[usize],
         out: &mut Vec<f64>,
     ) {
+        const UNREAD: u32 = u32::MAX;
         out.clear();
-        // Per tree: its leaf for `x`, and the spans its path reads (a bit set).
-        let words = spans.len().div_ceil(64);
+        // Per tree: its leaf for `x`, and per span the first node of its path reading it.
+        let n_spans = spans.len();
         let mut leaves = Vec::with_capacity(self.trees.len());
-        let mut touched = vec![0u64; self.trees.len() * words];
+        let mut first = vec![UNREAD; self.trees.len() * n_spans];
         for (t, tree) in self.trees.iter().enumerate() {
-            let bits = &mut touched[t * words..(t + 1) * words];
-            leaves.push(tree.walk(x, |input| {
-                if let Some(&s) = input_span.get(input) {
-                    bits[s / 64] |= 1 << (s % 64);
+            let starts = &mut first[t * n_spans..(t + 1) * n_spans];
+            leaves.push(tree.walk_from(0, x, |node, input| {
+                if let Some(start) = input_span.get(input).and_then(|&s| starts.get_mut(s))
+                    && *start == UNREAD
+                {
+                    *start = node as u32;
                 }
             }));
         }
@@ -178,12 +182,9 @@ impl Forest {
         for (s, span) in spans.iter().enumerate() {
             probe[span.clone()].copy_from_slice(&baseline[span.clone()]);
             let sum = (0..self.trees.len())
-                .map(|t| {
-                    if touched[t * words + s / 64] & (1 << (s % 64)) != 0 {
-                        self.trees[t].probability(&probe)
-                    } else {
-                        leaves[t]
-                    }
+                .map(|t| match first[t * n_spans + s] {
+                    UNREAD => leaves[t],
+                    node => self.trees[t].walk_from(node as usize, &probe, |_, _| {}),
                 })
                 .sum::<f64>();
             out.push(sum / self.trees.len().max(1) as f64);
@@ -246,12 +247,13 @@ pub fn platt(a: f64, b: f64, f: f64) -> f64 {
 
 impl Tree {
     pub fn probability(&self, x: &[f64]) -> f64 {
-        self.walk(x, |_| {})
+        self.walk_from(0, x, |_, _| {})
     }
 
-    /// The leaf `x` reaches, telling `read` each input a split on the way reads.
-    fn walk(&self, x: &[f64], mut read: impl FnMut(usize)) -> f64 {
-        let mut i = 0usize;
+    /// The leaf `x` reaches from node `start`, telling `read` each split on the way (its
+    /// node and the input it reads).
+    fn walk_from(&self, start: usize, x: &[f64], mut read: impl FnMut(usize, usize)) -> f64 {
+        let mut i = start;
         // Bounded walk: a malformed tree cannot loop forever.
         for _ in 0..=self.nodes.len() {
             match self.nodes.get(i) {
@@ -262,7 +264,7 @@ impl Tree {
                     left,
                     right,
                 }) => {
-                    read(*feature as usize);
+                    read(i, *feature as usize);
                     let v = x.get(*feature as usize).copied().unwrap_or(0.0);
                     i = if v < *threshold { *left } else { *right } as usize;
                 }
