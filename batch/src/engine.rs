@@ -231,9 +231,14 @@ pub async fn stage(
     };
     let numbered = source.numbered();
     let failure = numbered.failure.clone();
+    let started = std::time::Instant::now();
     let written = write_stage(local, &uri, numbered).await;
     match written {
-        Ok(rows) => Ok((Staged { uri, _temp: temp }, rows)),
+        Ok(rows) => {
+            let seconds = started.elapsed().as_secs_f64();
+            tracing::info!(%uri, rows, seconds, "staged");
+            Ok((Staged { uri, _temp: temp }, rows))
+        }
         Err(e) => Err(failure.blame(engine_err(
             &options.engine,
             format!("writing the stage {uri}: {e}"),
