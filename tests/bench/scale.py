@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -31,13 +32,19 @@ import scoring  # noqa: E402
 
 
 def timed(cmd, env=None):
-    """Run `cmd` under /usr/bin/time; (wall seconds, peak RSS in MB, stdout)."""
+    """Run `cmd` under /usr/bin/time; (wall seconds, peak RSS in MB, stdout, stderr)."""
     t0 = time.perf_counter()
     p = subprocess.run(["/usr/bin/time", "-f", "%M", *cmd], capture_output=True, text=True, env=env)
     wall = time.perf_counter() - t0
     if p.returncode != 0:
         sys.exit(f"{' '.join(cmd)} failed ({p.returncode}):\n{p.stderr[-3000:]}")
-    return wall, int(p.stderr.strip().splitlines()[-1]) / 1024, p.stdout
+    return wall, int(p.stderr.strip().splitlines()[-1]) / 1024, p.stdout, p.stderr
+
+
+def staged_seconds(stderr):
+    """The seconds the command's `staged` log line reports (None without one)."""
+    m = re.search(r"staged.*seconds=([0-9.]+)", re.sub(r"\x1b\[[0-9;]*m", "", stderr))
+    return float(m.group(1)) if m else None
 
 
 def wait_port(port, what, timeout=60):
@@ -98,7 +105,7 @@ def main():
                **results_extra}
 
     store = os.path.join(work, "store-local")
-    wall, peak, out = timed([*train, "--store", store], env)
+    wall, peak, out, _ = timed([*train, "--store", store], env)
     local = json.loads(out)
     results["in_process"] = summary(local, wall, peak)
     print(f"in process: {wall:.1f} s, peak {peak:.0f} MB, {a.rows / wall:,.0f} rows/s, "
@@ -120,8 +127,9 @@ def main():
         peaks = []
         try:
             store_c = os.path.join(work, "store-cluster")
-            wall, peak, out = timed([*train, "--store", store_c, "--engine", "df://127.0.0.1:50050",
-                                     "--stage", os.path.join(work, "stage")], env)
+            wall, peak, out, err = timed([*train, "--store", store_c, "--engine", "df://127.0.0.1:50050",
+                                          "--stage", os.path.join(work, "stage")],
+                                         dict(env, RISKFN_LOG="warn,riskfn_batch=info"))
             # Executors' peak resident memory (VmHWM), read before they stop.
             for p in procs[1:]:
                 with open(f"/proc/{p.pid}/status") as f:
@@ -132,11 +140,13 @@ def main():
             for p in procs:
                 p.wait(timeout=30)
         cluster = json.loads(out)
-        results["ballista_2_executors"] = dict(summary(cluster, wall, peak), executor_peak_rss_mb=peaks)
+        results["ballista_2_executors"] = dict(summary(cluster, wall, peak), executor_peak_rss_mb=peaks,
+                                               stage_seconds=staged_seconds(err))
         results["cluster_over_in_process_wall"] = wall / results["in_process"]["wall_seconds"]
         results["same_model"] = model_of(store_c, cluster) == model_of(store, local)
         print(f"ballista, 2 executors: {wall:.1f} s ({results['cluster_over_in_process_wall']:.2f}x the "
-              f"in-process time), client peak {peak:.0f} MB, executor peaks {peaks} MB, "
+              f"in-process time; staging {staged_seconds(err)} s), client peak {peak:.0f} MB, "
+              f"executor peaks {peaks} MB, "
               f"same model: {results['same_model']}")
     results["loadavg_end"] = os.getloadavg()
     name = f"scale-{a.max_rows}.json" if a.max_rows else "scale.json"
