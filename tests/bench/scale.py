@@ -5,7 +5,8 @@ wall time and peak memory: once in process (the default engine), then on a local
 cluster of one scheduler and two executors, in the same run.
 
     python3 tests/bench/scale.py [--rows 50000000] [--python PY_WITH_PYARROW]
-                                 [--max-rows N] [--ballista-bin DIR] [--skip-cluster]
+                                 [--max-rows N] [--ballista-bin DIR | --ballista-node PATH]
+                                 [--skip-cluster]
 
 `--max-rows N`: train on a copy of the pipeline with `[split] max_rows = N` (the sample
 drawn in SQL; the tiled data has about 1M distinct rows, and logistic regression on all of
@@ -13,6 +14,9 @@ them takes linfa many minutes).
 
 `--ballista-bin`: where `ballista-scheduler` and `ballista-executor` are (default: PATH);
 `cargo install ballista-scheduler ballista-executor --version 55.0.0` provides them.
+`--ballista-node PATH`: run the scheduler and executors on `ballista_node` instead (the same
+Ballista library code, without the stock binaries' mimalloc), built with riskfn's profile:
+`cargo build --profile bench-fast -p riskfn-tests --bin ballista_node`.
 Results: target/bench/scale.json.
 """
 from __future__ import annotations
@@ -76,6 +80,9 @@ def main():
     ap.add_argument("--rows", type=int, default=50_000_000)
     ap.add_argument("--python", default=sys.executable, help="a Python with pyarrow (to tile the data)")
     ap.add_argument("--ballista-bin", default=None)
+    ap.add_argument("--ballista-node", default=None,
+                    help="run the cluster on tests' ballista_node binary (Ballista's own scheduler and "
+                         "executor code) instead of the stock binaries")
     ap.add_argument("--skip-cluster", action="store_true")
     ap.add_argument("--max-rows", type=int, default=None)
     a = ap.parse_args()
@@ -115,14 +122,21 @@ def main():
         bin_dir = a.ballista_bin
         exe = (lambda n: os.path.join(bin_dir, n)) if bin_dir else (lambda n: shutil.which(n) or n)
         logs = open(os.path.join(work, "cluster.log"), "w")
-        procs = [subprocess.Popen([exe("ballista-scheduler"), "--bind-port", "50050"],
-                                  stdout=logs, stderr=logs)]
+        if a.ballista_node:
+            scheduler = [a.ballista_node, "scheduler", "50050", "60"]
+        else:
+            scheduler = [exe("ballista-scheduler"), "--bind-port", "50050"]
+        procs = [subprocess.Popen(scheduler, stdout=logs, stderr=logs)]
         wait_port(50050, "ballista-scheduler")
         for i, (port, grpc, health) in enumerate([(50051, 50052, 50053), (50061, 50062, 50063)]):
-            procs.append(subprocess.Popen(
-                [exe("ballista-executor"), "--bind-port", str(port), "--bind-grpc-port", str(grpc),
-                 "--bind-health-port", str(health), "--scheduler-port", "50050",
-                 "--work-dir", os.path.join(work, f"executor{i}")], stdout=logs, stderr=logs))
+            work_dir = os.path.join(work, f"executor{i}")
+            if a.ballista_node:
+                executor = [a.ballista_node, "executor", str(port), str(grpc), "50050", work_dir]
+            else:
+                executor = [exe("ballista-executor"), "--bind-port", str(port), "--bind-grpc-port", str(grpc),
+                            "--bind-health-port", str(health), "--scheduler-port", "50050",
+                            "--work-dir", work_dir]
+            procs.append(subprocess.Popen(executor, stdout=logs, stderr=logs))
             wait_port(port, "ballista-executor")
         peaks = []
         try:

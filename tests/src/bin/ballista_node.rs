@@ -3,8 +3,11 @@
 //! and `ballista-executor` binaries run, with heartbeats of a second so that a lost
 //! executor is noticed in seconds (the stock defaults wait minutes).
 //!
-//!     ballista_node scheduler <port>
+//!     ballista_node scheduler <port> [<executor timeout s, default 3>]
 //!     ballista_node executor <flight port> <grpc port> <scheduler port> <work dir>
+//!
+//! `tests/bench/scale.py --ballista-node` runs its cluster on it too, built with the same
+//! profile as `riskfn`.
 
 use std::sync::Arc;
 
@@ -13,7 +16,7 @@ use ballista_scheduler::cluster::BallistaCluster;
 use ballista_scheduler::config::SchedulerConfig;
 use ballista_scheduler::scheduler_process::start_server;
 
-const USAGE: &str = "usage: ballista_node scheduler <port> | \
+const USAGE: &str = "usage: ballista_node scheduler <port> [<executor timeout s>] | \
     executor <flight port> <grpc port> <scheduler port> <work dir>";
 
 #[tokio::main]
@@ -21,10 +24,14 @@ async fn main() -> Result<(), String> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let port = |s: &str| s.parse::<u16>().map_err(|e| format!("port {s:?}: {e}"));
     match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
-        ["scheduler", p] => {
+        ["scheduler", p, ref timeout @ ..] if timeout.len() <= 1 => {
+            let timeout = match timeout.first() {
+                Some(t) => t.parse().map_err(|e| format!("timeout {t:?}: {e}"))?,
+                None => 3,
+            };
             let config = SchedulerConfig {
                 bind_port: port(p)?,
-                executor_timeout_seconds: 3,
+                executor_timeout_seconds: timeout,
                 expire_dead_executor_interval_seconds: 1,
                 // Fail the running jobs as soon as the last executor is found lost.
                 no_executors_grace_period_seconds: 0,
