@@ -163,7 +163,7 @@ pub async fn ballista_session(
     let state = session_state_with_s3_support(config)
         .map_err(|e| engine_err(engine, e.strip_backtrace()))?;
     let ctx = match engine {
-        Engine::Local => unreachable!("the local engine needs no cluster"),
+        Engine::Local => return Err(engine_err(engine, "the local engine has no cluster")),
         Engine::Standalone => SessionContext::standalone_with_state(state).await,
         Engine::Remote(url) => SessionContext::remote_with_state(url, state).await,
     }
