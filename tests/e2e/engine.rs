@@ -124,16 +124,23 @@ async fn ballista_standalone_trains_the_same_model_as_in_process() {
     }
 }
 
+/// The run failed with an engine error naming the cluster, and published nothing.
+fn assert_failed_on_cluster(err: &Error, url: &str, store: &Path) {
+    assert!(
+        matches!(err, Error::Engine { engine, .. } if engine == url),
+        "{err}"
+    );
+    assert!(
+        !store.join("german_credit").exists(),
+        "nothing published: {err}"
+    );
+}
+
 #[tokio::test]
 async fn an_unreachable_cluster_fails_the_run_and_publishes_nothing() {
     let dir = fresh_dir(&tmp(), "engine-unreachable");
     // A port nothing listens on: bound, then released.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let url = format!("df://127.0.0.1:{port}");
+    let url = format!("df://127.0.0.1:{}", free_port());
     let store = dir.join("store");
     let err = train_on(
         "german_credit",
@@ -146,14 +153,7 @@ async fn an_unreachable_cluster_fails_the_run_and_publishes_nothing() {
     )
     .await
     .unwrap_err();
-    assert!(
-        matches!(&err, Error::Engine { engine, .. } if *engine == url),
-        "{err}"
-    );
-    assert!(
-        !store.join("german_credit").exists(),
-        "nothing published: {err}"
-    );
+    assert_failed_on_cluster(&err, &url, &store);
 }
 
 /// A scheduler or executor process (`ballista_node`), killed when dropped.
@@ -254,14 +254,7 @@ async fn an_executor_dying_mid_job_fails_the_run_and_publishes_nothing() {
         .expect("the run fails within 120 s of losing its executor")
         .unwrap()
         .unwrap_err();
-    assert!(
-        matches!(&err, Error::Engine { engine, .. } if *engine == url),
-        "{err}"
-    );
-    assert!(
-        !store.join("german_credit").exists(),
-        "nothing published: {err}"
-    );
+    assert_failed_on_cluster(&err, &url, &store);
     eprintln!("{err}");
 }
 
@@ -295,7 +288,7 @@ async fn a_cluster_without_executors_fails_the_run_instead_of_hanging() {
             && message.contains("no query within 2 s")),
         "{err}"
     );
-    assert!(!store.join("german_credit").exists(), "nothing published");
+    assert_failed_on_cluster(&err, &url, &store);
     assert!(!dir.join("stage").exists(), "nothing staged");
 }
 
