@@ -1,9 +1,15 @@
 //! Arrow columns to the scalar values the scoring path works on.
 
-use arrow::array::{Array, ArrayRef, AsArray};
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, Float64Array, Int64Array};
+use arrow::buffer::NullBuffer;
 use arrow::compute::cast;
 use arrow::datatypes::{DataType as ArrowType, Float64Type, Int64Type};
+use riskfn_core::batch::{Column, Validity};
+use riskfn_core::schema::RawField;
 use riskfn_core::value::{DataType, Value};
+use rustc_hash::FxHashMap;
 
 use crate::compile::online_type;
 use crate::error::{Error, Result};
@@ -86,4 +92,119 @@ pub fn values(name: &str, array: &ArrayRef) -> Result<Vec<Value>> {
         }
     }
     Ok(out)
+}
+
+/// A raw field's values in the form [`riskfn_core::batch::Column`] borrows: numbers as
+/// Arrow holds them, strings by dictionary (each distinct string once per batch).
+pub enum FieldColumn {
+    Int(Int64Array),
+    Float(Float64Array),
+    Str {
+        keys: Vec<u32>,
+        dict: Vec<Arc<str>>,
+        nulls: Option<NullBuffer>,
+    },
+    Values(Vec<Value>),
+}
+
+impl FieldColumn {
+    /// The column of raw field `f` from `array`, whose type must be the field's (an integer
+    /// column may feed a float field, as a float), the types [`values`] gives.
+    pub fn new(f: &RawField, array: &ArrayRef) -> Result<FieldColumn> {
+        let got = online_type(array.data_type());
+        let ok = got == Some(f.data_type)
+            || (got == Some(DataType::Int) && f.data_type == DataType::Float);
+        if !ok {
+            return Err(Error::ColumnType {
+                column: f.name.clone(),
+                message: format!(
+                    "the model reads a {}, the data holds {}",
+                    f.data_type,
+                    array.data_type()
+                ),
+            });
+        }
+        Ok(match f.data_type {
+            DataType::Int => {
+                FieldColumn::Int(cast(array, &ArrowType::Int64)?.as_primitive().clone())
+            }
+            DataType::Float => {
+                FieldColumn::Float(cast(array, &ArrowType::Float64)?.as_primitive().clone())
+            }
+            DataType::Str => strings(array)?,
+            DataType::Bool => FieldColumn::Values(values(&f.name, array)?),
+        })
+    }
+
+    pub fn column(&self) -> Column<'_> {
+        fn validity(n: Option<&NullBuffer>) -> Option<Validity<'_>> {
+            n.map(|n| Validity {
+                bits: n.inner().values(),
+                offset: n.inner().offset(),
+            })
+        }
+        match self {
+            FieldColumn::Int(a) => Column::Int {
+                values: a.values(),
+                validity: validity(a.nulls()),
+            },
+            FieldColumn::Float(a) => Column::Float {
+                values: a.values(),
+                validity: validity(a.nulls()),
+            },
+            FieldColumn::Str { keys, dict, nulls } => Column::Str {
+                keys,
+                dict,
+                validity: validity(nulls.as_ref()),
+            },
+            FieldColumn::Values(v) => Column::Values(v),
+        }
+    }
+}
+
+/// A string column by dictionary. A view array (what DataFusion's Parquet scan yields) is
+/// keyed by its 16-byte views: equal views hold equal strings (inline, or the same bytes
+/// of the same buffer), so the strings are hashed per distinct view, not per row; two
+/// views of equal strings at different places just give the dictionary a duplicate.
+fn strings(array: &ArrayRef) -> Result<FieldColumn> {
+    let nulls = array.logical_nulls();
+    let valid = |r: usize| nulls.as_ref().is_none_or(|n| n.is_valid(r));
+    let mut dict: Vec<Arc<str>> = Vec::new();
+    let keys = match array.data_type() {
+        ArrowType::Utf8View => {
+            let a = array.as_string_view();
+            let mut seen: FxHashMap<u128, u32> = FxHashMap::default();
+            a.views()
+                .iter()
+                .enumerate()
+                .map(|(r, view)| {
+                    if !valid(r) {
+                        return 0;
+                    }
+                    *seen.entry(*view).or_insert_with(|| {
+                        dict.push(Arc::from(a.value(r)));
+                        (dict.len() - 1) as u32
+                    })
+                })
+                .collect()
+        }
+        _ => {
+            let utf8 = cast(array, &ArrowType::Utf8)?;
+            let a = utf8.as_string::<i32>();
+            let mut seen: FxHashMap<&str, u32> = FxHashMap::default();
+            (0..a.len())
+                .map(|r| {
+                    if !valid(r) {
+                        return 0;
+                    }
+                    let s = a.value(r);
+                    *seen.entry(s).or_insert_with(|| {
+                        dict.push(Arc::from(s));
+                        (dict.len() - 1) as u32
+                    })
+                })
+                .collect()
+        }
+    };
+    Ok(FieldColumn::Str { keys, dict, nulls })
 }

@@ -17,7 +17,7 @@ use riskfn_core::scoring::Scorer;
 use riskfn_core::value::{DataType, Value};
 
 use crate::compile::online_type;
-use crate::convert;
+use crate::convert::{self, FieldColumn};
 use crate::error::{Error, Result};
 use crate::prepare::field_names;
 use crate::source::{ROW_ID, RawData};
@@ -130,8 +130,13 @@ pub fn score(scorer: &Scorer, raw: RawData, explain: bool) -> Result<Vec<RecordB
     raw.batches
         .par_iter()
         .map(|batch| {
-            let columns = raw_columns(scorer, &raw, batch)?;
-            let scored = crate::udf::score_columns(scorer, columns, batch.num_rows(), explain)?;
+            let columns = artifact
+                .raw_schema
+                .fields
+                .iter()
+                .map(|f| FieldColumn::new(f, batch.column(raw.schema.index_of(&f.name)?)))
+                .collect::<Result<Vec<_>>>()?;
+            let scored = crate::udf::score_columns(scorer, &columns, batch.num_rows(), explain)?;
             let mut out: Vec<ArrayRef> = vec![
                 batch
                     .column_by_name(ROW_ID)

@@ -13,14 +13,20 @@ use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Float64Builder, ListBuilder, StringBuilder, StructArray};
+use arrow::array::{
+    ArrayRef, BooleanBufferBuilder, Float64Array, ListArray, StringArray, StringBuilder,
+    StructArray,
+};
+use arrow::buffer::{NullBuffer, OffsetBuffer, ScalarBuffer};
 use arrow::datatypes::{DataType as ArrowType, Field, Fields};
+use arrow::error::ArrowError;
 use datafusion::common::{ScalarValue, exec_err, plan_err};
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
-use riskfn_core::scoring::{Scorer, Scratch};
-use riskfn_core::value::Value;
+use riskfn_core::scoring::Scorer;
+
+use crate::convert::FieldColumn;
 
 pub const NAME: &str = "riskfn_predict";
 
@@ -135,67 +141,82 @@ impl ScalarUDFImpl for PredictUdf {
         let mut columns = Vec::with_capacity(fields.len());
         for (f, a) in fields.iter().zip(&args.args[1..]) {
             let array = a.to_array(n)?;
-            match crate::score::field_values(f, &array) {
-                Ok(v) => columns.push(v),
+            match FieldColumn::new(f, &array) {
+                Ok(c) => columns.push(c),
                 Err(e) => return exec_err!("{NAME}: {e}"),
             }
         }
         Ok(ColumnarValue::Array(Arc::new(score_columns(
-            scorer, columns, n, true,
+            scorer, &columns, n, true,
         )?)))
     }
 }
 
 /// Score `n` rows, given as the version's raw fields (one column each, in raw-schema
 /// order), into the struct the function answers, with reasons when `explain` (else an
-/// empty list). `riskfn score` calls this too, so SQL
-/// and batch scoring share it with the handler's [`Scorer`]. Values are moved out of
-/// `columns` into the row, not copied.
+/// empty list). `riskfn score` calls this too, so SQL and batch scoring share it; both go
+/// through [`Scorer::score_batch`], which gives every row the handler's numbers.
 pub fn score_columns(
     scorer: &Scorer,
-    mut columns: Vec<Vec<Value>>,
+    columns: &[FieldColumn],
     n: usize,
     explain: bool,
-) -> Result<StructArray, arrow::error::ArrowError> {
-    let mut probability = Float64Builder::with_capacity(n);
-    let mut decision = StringBuilder::with_capacity(n, n * 8);
-    let mut points = Float64Builder::with_capacity(n);
-    let mut reasons = ListBuilder::with_capacity(StringBuilder::new(), n);
-    let mut version = StringBuilder::with_capacity(n, n * scorer.version().len());
-    let mut error = StringBuilder::new();
-    let mut row = vec![Value::Null; columns.len()];
-    let mut scratch = Scratch::default();
-    for r in 0..n {
-        for (slot, col) in row.iter_mut().zip(columns.iter_mut()) {
-            *slot = std::mem::take(&mut col[r]);
+) -> Result<StructArray, ArrowError> {
+    let columns: Vec<_> = columns.iter().map(FieldColumn::column).collect();
+    let s = scorer
+        .score_batch(&columns, n, explain)
+        .map_err(|e| ArrowError::InvalidArgumentError(e.to_string()))?;
+    // Rows that could not be scored are NULL but for their error.
+    let nulls = (!s.errors.is_empty()).then(|| {
+        let mut valid = BooleanBufferBuilder::new(n);
+        valid.append_n(n, true);
+        for (r, _) in &s.errors {
+            valid.set_bit(*r, false);
         }
-        version.append_value(scorer.version());
-        match scorer.score_with(&row, explain, &mut scratch) {
-            Ok(s) => {
-                probability.append_value(s.probability);
-                decision.append_value(&**scorer.decision_label(s.adverse));
-                points.append_value(s.points);
-                for &i in scratch.reasons() {
-                    reasons.values().append_value(scorer.reason_code(i));
-                }
-                reasons.append(true);
-                error.append_null();
-            }
-            Err(e) => {
-                probability.append_null();
-                decision.append_null();
-                points.append_null();
-                reasons.append(false);
-                error.append_value(e.to_string());
-            }
+        NullBuffer::new(valid.finish())
+    });
+    let mut decision = StringBuilder::with_capacity(n, n * 8);
+    for (r, adverse) in s.adverse.iter().enumerate() {
+        if nulls.as_ref().is_none_or(|v| v.is_valid(r)) {
+            decision.append_value(&**scorer.decision_label(*adverse));
+        } else {
+            decision.append_null();
+        }
+    }
+    let mut codes = StringBuilder::with_capacity(s.reasons.len(), s.reasons.len() * 8);
+    for &i in &s.reasons {
+        codes.append_value(scorer.reason_code(i));
+    }
+    let offsets = OffsetBuffer::new(
+        s.reason_offsets
+            .iter()
+            .map(|&o| {
+                i32::try_from(o).map_err(|_| {
+                    ArrowError::InvalidArgumentError("too many reasons in one batch".into())
+                })
+            })
+            .collect::<Result<ScalarBuffer<i32>, _>>()?,
+    );
+    let reasons = ListArray::try_new(
+        Arc::new(Field::new("item", ArrowType::Utf8, true)),
+        offsets,
+        Arc::new(codes.finish()),
+        nulls.clone(),
+    )?;
+    let mut error = StringBuilder::new();
+    let mut errors = s.errors.iter().peekable();
+    for r in 0..n {
+        match errors.next_if(|(at, _)| *at == r) {
+            Some((_, e)) => error.append_value(e.to_string()),
+            None => error.append_null(),
         }
     }
     let arrays: Vec<ArrayRef> = vec![
-        Arc::new(probability.finish()),
+        Arc::new(Float64Array::new(s.probability.into(), nulls.clone())),
         Arc::new(decision.finish()),
-        Arc::new(points.finish()),
-        Arc::new(reasons.finish()),
-        Arc::new(version.finish()),
+        Arc::new(Float64Array::new(s.points.into(), nulls)),
+        Arc::new(reasons),
+        Arc::new(StringArray::new_repeated(scorer.version(), n)),
         Arc::new(error.finish()),
     ];
     StructArray::try_new(result_fields(), arrays, None)

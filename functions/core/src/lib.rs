@@ -6,6 +6,7 @@
 //! - [`preprocess`], [`model`]: fitted preprocessing and models, free of training libraries;
 //! - [`artifact`]: what a published version holds (`model.json`, `manifest.json`);
 //! - [`scoring`]: the one scoring path, used by the Lambda, the local server and batch scoring;
+//!   [`batch`]: the same numbers for many rows at once, column by column;
 //! - [`drift`]: score and feature stability against the training baseline;
 //! - [`audit`]: audit records of predictions and registry events;
 //! - [`store`], [`s3`], [`registry`], [`gate`]: object storage, the versioned model registry
@@ -13,6 +14,7 @@
 
 pub mod artifact;
 pub mod audit;
+pub mod batch;
 pub mod drift;
 pub mod error;
 pub mod expr;

@@ -82,13 +82,21 @@ impl Feature {
 
     /// [`Feature::encode_into`] for a numeric feature, from its number (`None`: missing).
     pub fn encode_number_into(&self, x: Option<f64>, out: &mut Vec<f64>) {
-        if let Encoding::Numeric {
-            impute,
-            mean,
-            scale,
-        } = &self.encoding
-        {
-            out.push((x.unwrap_or(*impute) - mean) / scale);
+        if let Some(v) = self.encode_number(x) {
+            out.push(v);
+        }
+    }
+
+    /// A numeric feature's one encoded input for `x` (`None`: missing); `None` for a
+    /// one-hot feature.
+    pub fn encode_number(&self, x: Option<f64>) -> Option<f64> {
+        match &self.encoding {
+            Encoding::Numeric {
+                impute,
+                mean,
+                scale,
+            } => Some((x.unwrap_or(*impute) - mean) / scale),
+            Encoding::OneHot { .. } => None,
         }
     }
 
@@ -96,6 +104,15 @@ impl Feature {
     pub fn encode_key_into(&self, key: &str, out: &mut Vec<f64>) {
         if let Encoding::OneHot { levels, .. } = &self.encoding {
             out.extend(levels.iter().map(|l| f64::from(u8::from(l == key))));
+        }
+    }
+
+    /// The position of a one-hot feature's level `key` (the input set to 1), `None` for a
+    /// level unseen in training (all inputs 0) or a numeric feature.
+    pub fn level_of(&self, key: &str) -> Option<usize> {
+        match &self.encoding {
+            Encoding::OneHot { levels, .. } => levels.iter().position(|l| l == key),
+            Encoding::Numeric { .. } => None,
         }
     }
 

@@ -39,6 +39,8 @@ pub struct Scorer {
     /// Decision labels and each feature's (code, name, text), shared with every answer.
     labels: [Arc<str>; 2],
     reason_texts: Vec<[Arc<str>; 3]>,
+    /// Tree models laid out for scoring many rows at once ([`crate::batch`]).
+    flat_trees: Option<crate::batch::FlatTrees>,
 }
 
 /// The answer for one record.
@@ -120,7 +122,9 @@ impl Scorer {
                 ]
             })
             .collect();
+        let flat_trees = crate::batch::FlatTrees::new(&artifact.model, mean_inputs.len());
         Ok(Scorer {
+            flat_trees,
             artifact,
             content_sha256,
             spans,
@@ -236,6 +240,15 @@ impl Scorer {
         })
     }
 
+    pub(crate) fn flat_trees(&self) -> Option<&crate::batch::FlatTrees> {
+        self.flat_trees.as_ref()
+    }
+
+    /// The average applicant's encoded inputs.
+    pub(crate) fn mean_inputs(&self) -> &[f64] {
+        &self.mean_inputs
+    }
+
     /// The decision label: adverse or favourable.
     pub fn decision_label(&self, adverse: bool) -> &Arc<str> {
         &self.labels[usize::from(!adverse)]
@@ -273,9 +286,11 @@ impl Scorer {
         out.clear();
         match &self.artifact.model {
             Model::LogisticRegression(m) => out.extend(self.spans.iter().map(|s| {
-                s.clone()
-                    .map(|k| m.weights[k] * (x[k] - self.mean_inputs[k]))
-                    .sum::<f64>()
+                linear_contribution(
+                    &m.weights[s.clone()],
+                    &x[s.clone()],
+                    &self.mean_inputs[s.clone()],
+                )
             })),
             Model::RandomForest(f) => {
                 let base = logit(probability);
@@ -300,24 +315,49 @@ impl Scorer {
 
     /// The features that pushed toward the adverse outcome, strongest first (ties in
     /// feature order), at most the version's number of reasons.
-    fn reasons_into(&self, probability: f64, s: &mut Scratch) {
+    pub(crate) fn reasons_into(&self, probability: f64, s: &mut Scratch) {
         self.contributions_into(&s.x, probability, &mut s.probe, &mut s.contributions);
-        let c = &s.contributions;
-        s.reasons.clear();
-        s.reasons.extend((0..c.len()).filter(|&i| c[i] > 0.0));
-        s.reasons
-            .sort_unstable_by(|&a, &b| c[b].total_cmp(&c[a]).then(a.cmp(&b)));
-        s.reasons.truncate(self.artifact.reasons);
+        top_reasons(&s.contributions, self.artifact.reasons, &mut s.reasons);
+    }
+}
+
+/// A linear model's push of one feature toward the adverse outcome: `sum_k w_k (x_k -
+/// mean_k)` over the feature's inputs.
+pub(crate) fn linear_contribution(w: &[f64], x: &[f64], mean: &[f64]) -> f64 {
+    w.iter()
+        .zip(x)
+        .zip(mean)
+        .map(|((w, x), m)| w * (x - m))
+        .sum::<f64>()
+}
+
+/// The indices of the at most `k` largest positive contributions, largest first (ties in
+/// index order), into `out`. By insertion into the short list kept: `k` is a handful, the
+/// features a few dozen.
+pub(crate) fn top_reasons(c: &[f64], k: usize, out: &mut Vec<usize>) {
+    out.clear();
+    for (i, &v) in c.iter().enumerate() {
+        // Only pushes toward the adverse outcome (NaN is none).
+        if v > 0.0 {
+            // After every entry it does not beat (an equal earlier one stays first).
+            let at = out.partition_point(|&j| c[j] >= v);
+            if at < k {
+                if out.len() == k {
+                    out.pop();
+                }
+                out.insert(at, i);
+            }
+        }
     }
 }
 
 /// Buffers reused across rows by [`Scorer::score_with`].
 #[derive(Debug, Default)]
 pub struct Scratch {
-    x: Vec<f64>,
+    pub(crate) x: Vec<f64>,
     probe: Vec<f64>,
     contributions: Vec<f64>,
-    reasons: Vec<usize>,
+    pub(crate) reasons: Vec<usize>,
 }
 
 impl Scratch {

@@ -1,0 +1,1015 @@
+//! Scoring many rows at once, column by column: what batch scoring and SQL's
+//! `riskfn_predict` run. Every number equals [`Scorer::score_with`]'s for the same row, bit
+//! for bit (tested below on every model family): the same formulas in the same order, only
+//! evaluated a column (or a block of rows) at a time instead of a row at a time:
+//! - a feature that is a raw field is encoded straight from its column, a category once per
+//!   distinct string; a derived feature is evaluated row by row by the same [`Expr`];
+//! - a logistic regression sums its terms input by input over the whole batch; its reasons
+//!   come from per-level tables built by the row path's own function;
+//! - tree models walk a block of rows through one tree at a time, several rows in lockstep
+//!   without branches (a leaf points to itself), so one tree stays in cache and the walks
+//!   do not wait on mispredicted branches;
+//! - other models, and every model's substitution reasons, take the row path's code on each
+//!   row's encoded inputs.
+//!
+//! A row that fails validation (a NULL where the schema forbids it, a feature its values
+//! leave undefined) is handed to [`Scorer::score_with`] for its error.
+
+use std::sync::Arc;
+
+use crate::expr::Expr;
+use crate::model::{Forest, Model, Node, Tree};
+use crate::preprocess::{Encoding, category_key, numeric_value};
+use crate::scoring::{RecordError, RowScore, Scorer, Scratch, linear_contribution, top_reasons};
+use crate::value::Value;
+
+/// Which rows of a column hold a value: Arrow's validity bitmap (bit `offset + r` set, row
+/// `r` is not NULL).
+#[derive(Debug, Clone, Copy)]
+pub struct Validity<'a> {
+    pub bits: &'a [u8],
+    pub offset: usize,
+}
+
+impl Validity<'_> {
+    fn is_valid(&self, r: usize) -> bool {
+        let i = self.offset + r;
+        self.bits.get(i / 8).is_some_and(|b| b >> (i % 8) & 1 == 1)
+    }
+}
+
+/// One raw field's values for the rows of a batch.
+#[derive(Debug, Clone, Copy)]
+pub enum Column<'a> {
+    Int {
+        values: &'a [i64],
+        validity: Option<Validity<'a>>,
+    },
+    Float {
+        values: &'a [f64],
+        validity: Option<Validity<'a>>,
+    },
+    /// Strings by dictionary: row `r` holds `dict[keys[r]]` (an invalid row, NULL).
+    Str {
+        keys: &'a [u32],
+        dict: &'a [Arc<str>],
+        validity: Option<Validity<'a>>,
+    },
+    /// Any other field, one value per row.
+    Values(&'a [Value]),
+}
+
+impl Column<'_> {
+    fn is_null(&self, r: usize) -> bool {
+        match self {
+            Column::Int { validity, .. }
+            | Column::Float { validity, .. }
+            | Column::Str { validity, .. } => validity.is_some_and(|v| !v.is_valid(r)),
+            Column::Values(v) => v[r].is_null(),
+        }
+    }
+
+    /// Row `r`'s value, as the row path sees it.
+    fn value(&self, r: usize) -> Value {
+        if self.is_null(r) {
+            return Value::Null;
+        }
+        match self {
+            Column::Int { values, .. } => Value::Int(values[r]),
+            Column::Float { values, .. } => Value::Float(values[r]),
+            Column::Str { keys, dict, .. } => Value::Str(dict[keys[r] as usize].clone()),
+            Column::Values(v) => v[r].clone(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Column::Int { values, .. } => values.len(),
+            Column::Float { values, .. } => values.len(),
+            Column::Str { keys, .. } => keys.len(),
+            Column::Values(v) => v.len(),
+        }
+    }
+}
+
+/// The scores of a batch, row by row; a row that could not be scored has NaN numbers, no
+/// reasons and its error in `errors`.
+#[derive(Debug, Default)]
+pub struct BatchScores {
+    pub probability: Vec<f64>,
+    pub adverse: Vec<bool>,
+    pub points: Vec<f64>,
+    /// Row `r`'s reasons (feature indices, strongest first) are
+    /// `reasons[reason_offsets[r]..reason_offsets[r + 1]]`.
+    pub reason_offsets: Vec<usize>,
+    pub reasons: Vec<usize>,
+    /// The rows that could not be scored and why, in row order.
+    pub errors: Vec<(usize, RecordError)>,
+}
+
+/// Why a batch cannot be scored at all (the caller built it wrong).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum BatchError {
+    #[error("the version reads {expected} fields, the batch has {got} columns")]
+    Columns { expected: usize, got: usize },
+    #[error("column {column} has {got} rows, the batch {expected}")]
+    Rows {
+        column: usize,
+        expected: usize,
+        got: usize,
+    },
+}
+
+/// One feature's encoding over the batch: a numeric feature's input, or a one-hot
+/// feature's level (`NONE`: unseen in training, all inputs 0).
+enum Encoded {
+    Number(Vec<f64>),
+    Level(Vec<u32>),
+}
+
+const NONE: u32 = u32::MAX;
+
+impl Encoded {
+    /// Append row `r`'s inputs for this feature to `x`, as [`crate::preprocess::Feature::encode_into`] does.
+    fn push_inputs(&self, width: usize, r: usize, x: &mut Vec<f64>) {
+        match self {
+            Encoded::Number(v) => x.push(v[r]),
+            Encoded::Level(l) => {
+                x.extend((0..width).map(|j| f64::from(u8::from(l[r] == j as u32))))
+            }
+        }
+    }
+}
+
+/// Rows scored at once by the tree walks: the block's inputs stay in the second-level cache.
+const BLOCK: usize = 256;
+/// Rows walked through a tree in lockstep.
+const LANES: usize = 8;
+
+/// A tree laid out for branch-free walks: a leaf is a node that sends every row to itself.
+#[derive(Debug, Clone)]
+pub(crate) struct FlatTree {
+    nodes: Vec<FlatNode>,
+    /// The longest root-to-leaf path, in splits: after this many steps every row is at its leaf.
+    depth: usize,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct FlatNode {
+    threshold: f64,
+    feature: u32,
+    /// The next node: `[right, left]`, left when `x[feature] < threshold` (so NaN goes right).
+    child: [u32; 2],
+    /// A leaf's probability.
+    value: f64,
+}
+
+impl FlatTree {
+    /// `None` when the tree reads an input at or past `width` (the row path reads it as 0).
+    fn new(tree: &Tree, width: usize) -> Option<FlatTree> {
+        let mut nodes = Vec::with_capacity(tree.nodes.len());
+        for (i, n) in tree.nodes.iter().enumerate() {
+            nodes.push(match *n {
+                Node::Split {
+                    feature,
+                    threshold,
+                    left,
+                    right,
+                } => {
+                    if feature as usize >= width {
+                        return None;
+                    }
+                    FlatNode {
+                        threshold,
+                        feature,
+                        child: [right, left],
+                        value: f64::NAN,
+                    }
+                }
+                Node::Leaf { p } => FlatNode {
+                    threshold: 0.0,
+                    feature: 0,
+                    child: [i as u32; 2],
+                    value: p,
+                },
+            });
+        }
+        // Children come after their parent (validated), so depths fill in from the back.
+        let mut depth = vec![0usize; nodes.len()];
+        for i in (0..nodes.len()).rev() {
+            if let Node::Split { left, right, .. } = tree.nodes[i] {
+                depth[i] = 1 + depth[left as usize].max(depth[right as usize]);
+            }
+        }
+        Some(FlatTree {
+            depth: depth.first().copied().unwrap_or(0),
+            nodes,
+        })
+    }
+
+    /// The leaf probability of each row of `x` (`rows` rows of `width` inputs), into `out`.
+    fn leaves(&self, x: &[f64], width: usize, out: &mut [f64]) {
+        let rows = out.len();
+        let mut r = 0;
+        while r + LANES <= rows {
+            let mut at = [0u32; LANES];
+            for _ in 0..self.depth {
+                for (lane, i) in at.iter_mut().enumerate() {
+                    let n = &self.nodes[*i as usize];
+                    let v = x[(r + lane) * width + n.feature as usize];
+                    *i = n.child[usize::from(v < n.threshold)];
+                }
+            }
+            for (lane, i) in at.iter().enumerate() {
+                out[r + lane] = self.nodes[*i as usize].value;
+            }
+            r += LANES;
+        }
+        for (k, o) in out.iter_mut().enumerate().skip(r) {
+            let mut i = 0u32;
+            for _ in 0..self.depth {
+                let n = &self.nodes[i as usize];
+                let v = x[k * width + n.feature as usize];
+                i = n.child[usize::from(v < n.threshold)];
+            }
+            *o = self.nodes[i as usize].value;
+        }
+    }
+}
+
+/// A decision tree or forest in the branch-free layout.
+#[derive(Debug, Clone)]
+pub(crate) enum FlatTrees {
+    Tree(FlatTree),
+    Forest(Vec<FlatTree>),
+}
+
+impl FlatTrees {
+    pub(crate) fn new(model: &Model, width: usize) -> Option<FlatTrees> {
+        match model {
+            Model::DecisionTree(t) => FlatTree::new(t, width).map(FlatTrees::Tree),
+            Model::RandomForest(Forest { trees }) => trees
+                .iter()
+                .map(|t| FlatTree::new(t, width))
+                .collect::<Option<Vec<_>>>()
+                .map(FlatTrees::Forest),
+            _ => None,
+        }
+    }
+
+    /// The model's probability for each row of `x`, into `out`: a tree's leaf; a forest's
+    /// leaves summed in tree order and divided by the number of trees, as
+    /// [`Forest::probability`] does.
+    fn probabilities(&self, x: &[f64], width: usize, out: &mut [f64], leaf: &mut Vec<f64>) {
+        match self {
+            FlatTrees::Tree(t) => t.leaves(x, width, out),
+            FlatTrees::Forest(trees) => {
+                leaf.resize(out.len(), 0.0);
+                out.fill(-0.0);
+                for t in trees {
+                    t.leaves(x, width, leaf);
+                    for (o, l) in out.iter_mut().zip(leaf.iter()) {
+                        *o += l;
+                    }
+                }
+                let n = trees.len().max(1) as f64;
+                for o in out.iter_mut() {
+                    *o /= n;
+                }
+            }
+        }
+    }
+}
+
+impl Scorer {
+    /// Score the `rows` rows of `columns` (the version's raw fields, in raw-schema order),
+    /// with reasons when `explain`: for every row the numbers [`Scorer::score_with`] gives.
+    pub fn score_batch(
+        &self,
+        columns: &[Column<'_>],
+        rows: usize,
+        explain: bool,
+    ) -> Result<BatchScores, BatchError> {
+        let fields = &self.artifact().raw_schema.fields;
+        if columns.len() != fields.len() {
+            return Err(BatchError::Columns {
+                expected: fields.len(),
+                got: columns.len(),
+            });
+        }
+        if let Some((column, c)) = columns.iter().enumerate().find(|(_, c)| c.len() != rows) {
+            return Err(BatchError::Rows {
+                column,
+                expected: rows,
+                got: c.len(),
+            });
+        }
+        // Rows the row path would refuse: a NULL in a field that may not hold one, a
+        // derived feature that fails.
+        let mut failed = vec![false; rows];
+        for (f, c) in fields.iter().zip(columns) {
+            if !f.nullable {
+                for (r, bad) in failed.iter_mut().enumerate() {
+                    *bad |= c.is_null(r);
+                }
+            }
+        }
+        let encoded = self.encode_batch(columns, rows, &mut failed);
+
+        let mut out = BatchScores {
+            probability: vec![f64::NAN; rows],
+            adverse: vec![false; rows],
+            points: vec![f64::NAN; rows],
+            reason_offsets: Vec::with_capacity(rows + 1),
+            reasons: Vec::new(),
+            errors: Vec::new(),
+        };
+        let widths: Vec<usize> = self
+            .artifact()
+            .features
+            .iter()
+            .map(|f| f.encoding.width())
+            .collect();
+        let width: usize = widths.iter().sum();
+        let model = &self.artifact().model;
+        let mut scratch = Scratch::default();
+        let dense = |r: usize, x: &mut Vec<f64>| {
+            x.clear();
+            for (e, w) in encoded.iter().zip(&widths) {
+                e.push_inputs(*w, r, x);
+            }
+        };
+        match model {
+            Model::LogisticRegression(m) => {
+                // Input by input over every row: the row path's sum, term for term.
+                let mut acc = vec![-0.0f64; rows];
+                let mut k = 0;
+                for (e, w) in encoded.iter().zip(&widths) {
+                    match e {
+                        Encoded::Number(v) => {
+                            let wk = m.weights[k];
+                            for (a, x) in acc.iter_mut().zip(v) {
+                                *a += wk * x;
+                            }
+                        }
+                        Encoded::Level(l) => {
+                            for j in 0..*w {
+                                let wk = m.weights[k + j];
+                                for (a, level) in acc.iter_mut().zip(l) {
+                                    *a += wk * f64::from(u8::from(*level == j as u32));
+                                }
+                            }
+                        }
+                    }
+                    k += w;
+                }
+                for (p, a) in out.probability.iter_mut().zip(&acc) {
+                    *p = crate::model::sigmoid(m.intercept + a);
+                }
+            }
+            _ => {
+                let flat = self.flat_trees();
+                let mut x = Vec::with_capacity(BLOCK * width);
+                let mut leaf = Vec::new();
+                let mut row = Vec::with_capacity(width);
+                let mut start = 0;
+                while start < rows {
+                    let end = (start + BLOCK).min(rows);
+                    match flat {
+                        Some(flat) => {
+                            x.clear();
+                            for r in start..end {
+                                dense(r, &mut row);
+                                x.extend_from_slice(&row);
+                            }
+                            flat.probabilities(
+                                &x,
+                                width,
+                                &mut out.probability[start..end],
+                                &mut leaf,
+                            );
+                        }
+                        None => {
+                            for r in start..end {
+                                dense(r, &mut scratch.x);
+                                out.probability[r] = model.probability(&scratch.x);
+                            }
+                        }
+                    }
+                    start = end;
+                }
+            }
+        }
+        let decision = &self.artifact().decision;
+        let scorecard = &self.artifact().scorecard;
+        for r in 0..rows {
+            let p = out.probability[r];
+            out.adverse[r] = p >= decision.threshold;
+            out.points[r] = scorecard.points(p);
+        }
+
+        // Reasons, and the failed rows' errors (or, should the row path score one after all,
+        // its score).
+        let linear_tables = match (explain, model) {
+            (true, Model::LogisticRegression(m)) => {
+                Some(self.linear_reason_tables(&m.weights, &encoded, &widths))
+            }
+            _ => None,
+        };
+        let mut contributions = Vec::with_capacity(widths.len());
+        out.reason_offsets.push(0);
+        for (r, &bad) in failed.iter().enumerate() {
+            if bad {
+                let row: Vec<Value> = columns.iter().map(|c| c.value(r)).collect();
+                match self.score_with(&row, explain, &mut scratch) {
+                    Ok(s) => {
+                        self.set(&mut out, r, s);
+                        out.reasons.extend_from_slice(scratch.reasons());
+                    }
+                    Err(e) => {
+                        out.probability[r] = f64::NAN;
+                        out.points[r] = f64::NAN;
+                        out.adverse[r] = false;
+                        out.errors.push((r, e));
+                    }
+                }
+            } else if explain {
+                match &linear_tables {
+                    Some(tables) => {
+                        contributions.clear();
+                        contributions.extend(tables.iter().map(|t| t.at(r, &encoded)));
+                        top_reasons(
+                            &contributions,
+                            self.artifact().reasons,
+                            &mut scratch.reasons,
+                        );
+                    }
+                    None => {
+                        dense(r, &mut scratch.x);
+                        self.reasons_into(out.probability[r], &mut scratch);
+                    }
+                }
+                out.reasons.extend_from_slice(scratch.reasons());
+            }
+            out.reason_offsets.push(out.reasons.len());
+        }
+        Ok(out)
+    }
+
+    fn set(&self, out: &mut BatchScores, r: usize, s: RowScore) {
+        out.probability[r] = s.probability;
+        out.adverse[r] = s.adverse;
+        out.points[r] = s.points;
+    }
+
+    /// Each feature over the batch; rows whose derived feature fails are marked in `failed`.
+    fn encode_batch(
+        &self,
+        columns: &[Column<'_>],
+        rows: usize,
+        failed: &mut [bool],
+    ) -> Vec<Encoded> {
+        let features = &self.artifact().features;
+        // The raw fields derived features read, filled into `row` for each row.
+        let mut derived_reads = Vec::new();
+        for f in features {
+            if !matches!(f.expr, Expr::Column(i) if i < columns.len()) {
+                f.expr.collect_columns(&mut derived_reads);
+            }
+        }
+        derived_reads.sort_unstable();
+        derived_reads.dedup();
+        derived_reads.retain(|&i| i < columns.len());
+        let mut encoded: Vec<Option<Encoded>> = features
+            .iter()
+            .map(|f| match (&f.expr, &f.encoding) {
+                (Expr::Column(i), Encoding::Numeric { .. }) => match columns.get(*i)? {
+                    Column::Int { values, validity } => Some(Encoded::Number(
+                        (0..rows)
+                            .map(|r| {
+                                let x = validity
+                                    .is_none_or(|v| v.is_valid(r))
+                                    .then(|| values[r] as f64);
+                                number(f, x)
+                            })
+                            .collect(),
+                    )),
+                    Column::Float { values, validity } => Some(Encoded::Number(
+                        (0..rows)
+                            .map(|r| {
+                                let x = validity
+                                    .is_none_or(|v| v.is_valid(r))
+                                    .then_some(values[r])
+                                    .filter(|x| x.is_finite());
+                                number(f, x)
+                            })
+                            .collect(),
+                    )),
+                    _ => None,
+                },
+                (Expr::Column(i), Encoding::OneHot { .. }) => match columns.get(*i)? {
+                    Column::Str {
+                        keys,
+                        dict,
+                        validity,
+                    } => {
+                        let level = |key: &str| f.level_of(key).map_or(NONE, |l| l as u32);
+                        let by_key: Vec<u32> = dict.iter().map(|s| level(s)).collect();
+                        let missing = level(&category_key(&Value::Null));
+                        Some(Encoded::Level(
+                            (0..rows)
+                                .map(|r| {
+                                    if validity.is_some_and(|v| !v.is_valid(r)) {
+                                        missing
+                                    } else {
+                                        by_key.get(keys[r] as usize).copied().unwrap_or(NONE)
+                                    }
+                                })
+                                .collect(),
+                        ))
+                    }
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect();
+        // Everything else through the row path's evaluator.
+        let generic: Vec<usize> = (0..features.len())
+            .filter(|&i| encoded[i].is_none())
+            .collect();
+        if generic.is_empty() {
+            return encoded.into_iter().flatten().collect();
+        }
+        let mut outputs: Vec<Encoded> = generic
+            .iter()
+            .map(|&i| match features[i].encoding {
+                Encoding::Numeric { .. } => Encoded::Number(vec![0.0; rows]),
+                Encoding::OneHot { .. } => Encoded::Level(vec![NONE; rows]),
+            })
+            .collect();
+        let mut row = vec![Value::Null; columns.len()];
+        for r in 0..rows {
+            for &c in &derived_reads {
+                row[c] = columns[c].value(r);
+            }
+            for (&i, out) in generic.iter().zip(outputs.iter_mut()) {
+                let f = &features[i];
+                let v = match &f.expr {
+                    Expr::Column(c) if *c < columns.len() => Ok(columns[*c].value(r)),
+                    e => e.eval(&row),
+                };
+                let Ok(v) = v else {
+                    failed[r] = true;
+                    continue;
+                };
+                match out {
+                    Encoded::Number(o) => o[r] = number(f, numeric_value(&v)),
+                    Encoded::Level(o) => {
+                        o[r] = f.level_of(&category_key(&v)).map_or(NONE, |l| l as u32)
+                    }
+                }
+            }
+        }
+        for (i, o) in generic.into_iter().zip(outputs) {
+            encoded[i] = Some(o);
+        }
+        encoded.into_iter().flatten().collect()
+    }
+
+    /// Per feature of a logistic regression, its contribution to a reason (see
+    /// [`Scorer::contributions`]) for each row, from the row path's function.
+    fn linear_reason_tables(
+        &self,
+        weights: &[f64],
+        encoded: &[Encoded],
+        widths: &[usize],
+    ) -> Vec<LinearReason> {
+        let mean = self.mean_inputs();
+        let mut k = 0;
+        let mut tables = Vec::with_capacity(widths.len());
+        for (f, w) in widths.iter().enumerate() {
+            let span = k..k + w;
+            tables.push(match &encoded[f] {
+                Encoded::Number(_) => LinearReason::Number {
+                    feature: f,
+                    weight: weights[k],
+                    mean: mean[k],
+                },
+                Encoded::Level(_) => {
+                    // One value per level, and the unseen level last.
+                    let mut one_hot = vec![0.0; *w];
+                    let mut by_level: Vec<f64> = (0..*w)
+                        .map(|j| {
+                            one_hot.fill(0.0);
+                            one_hot[j] = 1.0;
+                            linear_contribution(
+                                &weights[span.clone()],
+                                &one_hot,
+                                &mean[span.clone()],
+                            )
+                        })
+                        .collect();
+                    one_hot.fill(0.0);
+                    by_level.push(linear_contribution(
+                        &weights[span.clone()],
+                        &one_hot,
+                        &mean[span.clone()],
+                    ));
+                    LinearReason::Level {
+                        feature: f,
+                        by_level,
+                    }
+                }
+            });
+            k += w;
+        }
+        tables
+    }
+}
+
+/// A numeric feature's input, as [`crate::preprocess::Feature::encode_number_into`] computes it.
+fn number(f: &crate::preprocess::Feature, x: Option<f64>) -> f64 {
+    f.encode_number(x).unwrap_or(f64::NAN)
+}
+
+enum LinearReason {
+    Number {
+        feature: usize,
+        weight: f64,
+        mean: f64,
+    },
+    Level {
+        feature: usize,
+        by_level: Vec<f64>,
+    },
+}
+
+impl LinearReason {
+    fn at(&self, r: usize, encoded: &[Encoded]) -> f64 {
+        match (self, &encoded[self.feature()]) {
+            (LinearReason::Number { weight, mean, .. }, Encoded::Number(v)) => {
+                linear_contribution(&[*weight], &[v[r]], &[*mean])
+            }
+            (LinearReason::Level { by_level, .. }, Encoded::Level(l)) => {
+                let unseen = by_level.len() - 1;
+                by_level[if l[r] == NONE { unseen } else { l[r] as usize }]
+            }
+            // Built from the same encodings: never mismatched.
+            _ => f64::NAN,
+        }
+    }
+
+    fn feature(&self) -> usize {
+        match self {
+            LinearReason::Number { feature, .. } | LinearReason::Level { feature, .. } => *feature,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::artifact::{Decision, FORMAT_VERSION, Scorecard, ScoringArtifact};
+    use crate::expr::{BinaryOp, Literal};
+    use crate::model::{ClassGaussian, GaussianNb, Kernel, Linear, Svm};
+    use crate::preprocess::{Feature, Reason};
+    use crate::schema::{RawField, RawSchema};
+    use crate::value::DataType;
+
+    /// xorshift in [0, 1): the test's data and models, reproducible.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> f64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            (self.0 >> 11) as f64 / (1u64 << 53) as f64
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() * n as f64) as usize % n
+        }
+    }
+
+    fn feature(name: &str, expr: Expr, encoding: Encoding) -> Feature {
+        Feature {
+            name: name.into(),
+            expr,
+            encoding,
+            reason: Reason {
+                code: name.to_uppercase(),
+                text: name.into(),
+            },
+        }
+    }
+
+    fn one_hot(levels: &[&str]) -> Encoding {
+        Encoding::OneHot {
+            levels: levels.iter().map(|l| l.to_string()).collect(),
+            frequencies: (1..=levels.len()).map(|i| i as f64 / 10.0).collect(),
+        }
+    }
+
+    /// Raw fields: amount (int, nullable), rate (float, nullable), home (string, nullable),
+    /// term (int, not nullable), code (string: a number as text, or not). Features: both
+    /// numbers as they come, home one-hot, and three derived: amount / term, a band of rate,
+    /// and `CAST(code AS INT)`, which fails on text that is not a number.
+    fn scorer(model: impl FnOnce(usize, &mut Rng) -> Model, rng: &mut Rng) -> Scorer {
+        let field = |name: &str, data_type, nullable| RawField {
+            name: name.into(),
+            data_type,
+            nullable,
+        };
+        let numeric = |mean: f64, scale: f64| Encoding::Numeric {
+            impute: 1.5,
+            mean,
+            scale,
+        };
+        let features = vec![
+            feature("amount", Expr::column(0), numeric(900.0, 300.0)),
+            feature("rate", Expr::column(1), numeric(0.1, 0.05)),
+            feature(
+                "home",
+                Expr::column(2),
+                one_hot(&["missing", "own", "rent"]),
+            ),
+            feature(
+                "monthly",
+                Expr::binary(BinaryOp::Div, Expr::column(0), Expr::column(3)),
+                numeric(40.0, 20.0),
+            ),
+            feature(
+                "rate_band",
+                Expr::Case {
+                    operand: None,
+                    branches: vec![(
+                        Expr::binary(
+                            BinaryOp::Lt,
+                            Expr::column(1),
+                            Expr::Literal(Literal::new(&Value::Float(0.1))),
+                        ),
+                        Expr::Literal(Literal::new(&Value::str("low"))),
+                    )],
+                    otherwise: Some(Box::new(Expr::Literal(Literal::new(&Value::str("high"))))),
+                },
+                one_hot(&["high", "low"]),
+            ),
+            feature(
+                "code",
+                Expr::Cast {
+                    expr: Box::new(Expr::column(4)),
+                    to: DataType::Int,
+                    safe: false,
+                },
+                numeric(3.0, 2.0),
+            ),
+        ];
+        let width = 1 + 1 + 3 + 1 + 2 + 1;
+        let artifact = ScoringArtifact {
+            format: FORMAT_VERSION,
+            pipeline: "p".into(),
+            version: "v".into(),
+            raw_schema: RawSchema {
+                fields: vec![
+                    field("amount", DataType::Int, true),
+                    field("rate", DataType::Float, true),
+                    field("home", DataType::Str, true),
+                    field("term", DataType::Int, false),
+                    field("code", DataType::Str, true),
+                ],
+            },
+            unknown_fields: Default::default(),
+            id_column: None,
+            features,
+            model: model(width, rng),
+            decision: Decision {
+                threshold: 0.5,
+                adverse: "decline".into(),
+                favourable: "approve".into(),
+            },
+            scorecard: Scorecard::default(),
+            reasons: 3,
+        };
+        Scorer::new(artifact, String::new()).unwrap()
+    }
+
+    fn random_tree(depth: u32, width: usize, rng: &mut Rng) -> Tree {
+        // Uneven: a split's children are leaves with some chance, so depths differ.
+        let mut nodes = vec![];
+        let mut todo = vec![(0usize, 0u32)];
+        nodes.push(Node::Leaf { p: 0.0 });
+        while let Some((i, d)) = todo.pop() {
+            if d == depth || (d > 1 && rng.next() < 0.25) {
+                nodes[i] = Node::Leaf { p: rng.next() };
+                continue;
+            }
+            let (left, right) = (nodes.len(), nodes.len() + 1);
+            nodes.push(Node::Leaf { p: 0.0 });
+            nodes.push(Node::Leaf { p: 0.0 });
+            nodes[i] = Node::Split {
+                feature: rng.below(width) as u32,
+                threshold: rng.next() * 4.0 - 2.0,
+                left: left as u32,
+                right: right as u32,
+            };
+            todo.push((left, d + 1));
+            todo.push((right, d + 1));
+        }
+        Tree { nodes }
+    }
+
+    type MakeModel = Box<dyn Fn(usize, &mut Rng) -> Model>;
+
+    fn models() -> Vec<(&'static str, MakeModel)> {
+        let vec = |w: usize, rng: &mut Rng, lo: f64, hi: f64| -> Vec<f64> {
+            (0..w).map(|_| lo + (hi - lo) * rng.next()).collect()
+        };
+        vec![
+            (
+                "logistic_regression",
+                Box::new(move |w, rng: &mut Rng| {
+                    Model::LogisticRegression(Linear {
+                        weights: vec(w, rng, -2.0, 2.0),
+                        intercept: -0.3,
+                    })
+                }),
+            ),
+            (
+                "gaussian_nb",
+                Box::new(move |w, rng: &mut Rng| {
+                    let class = |rng: &mut Rng, prior| ClassGaussian {
+                        prior,
+                        mean: vec(w, rng, -1.0, 1.0),
+                        var: vec(w, rng, 0.5, 2.0),
+                    };
+                    Model::GaussianNb(GaussianNb {
+                        adverse: class(rng, 0.3),
+                        favourable: class(rng, 0.7),
+                    })
+                }),
+            ),
+            (
+                "rbf_svm",
+                Box::new(move |w, rng: &mut Rng| {
+                    Model::Svm(Svm {
+                        kernel: Kernel::Rbf {
+                            eps: 3.0,
+                            support: (0..5).map(|_| vec(w, rng, -1.0, 1.0)).collect(),
+                            coef: vec(5, rng, -1.0, 1.0),
+                        },
+                        rho: 0.1,
+                        platt_a: -1.5,
+                        platt_b: 0.2,
+                    })
+                }),
+            ),
+            (
+                "decision_tree",
+                Box::new(move |w, rng: &mut Rng| Model::DecisionTree(random_tree(6, w, rng))),
+            ),
+            (
+                "random_forest",
+                Box::new(move |w, rng: &mut Rng| {
+                    Model::RandomForest(Forest {
+                        trees: (0..30).map(|_| random_tree(5, w, rng)).collect(),
+                    })
+                }),
+            ),
+        ]
+    }
+
+    #[test]
+    fn a_batch_scores_every_row_as_the_row_path_does() {
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        // 1,003 rows: whole lockstep groups and blocks, and a remainder.
+        let rows = 4 * BLOCK - 21;
+        let amount: Vec<i64> = (0..rows).map(|_| rng.below(2000) as i64).collect();
+        let rate: Vec<f64> = (0..rows)
+            .map(|r| match r % 97 {
+                5 => f64::NAN,
+                6 => f64::INFINITY,
+                _ => rng.next() * 0.2,
+            })
+            .collect();
+        let dict: Vec<Arc<str>> = ["own", "rent", "castle", "own"].map(Arc::from).to_vec();
+        let home: Vec<u32> = (0..rows).map(|_| rng.below(dict.len()) as u32).collect();
+        // term 0 makes amount / term NULL (SQL division by zero is NULL here? either way,
+        // the row path decides); term is not nullable, so its NULLs are errors.
+        let term: Vec<i64> = (0..rows).map(|_| rng.below(5) as i64).collect();
+        let codes: Vec<Arc<str>> = ["1", "2", "7", "x"].map(Arc::from).to_vec();
+        let code: Vec<u32> = (0..rows).map(|_| rng.below(codes.len()) as u32).collect();
+        // Validity: every 13th amount, 17th rate, 11th home, 89th term, 19th code NULL.
+        let bits = |every: usize| -> Vec<u8> {
+            (0..rows.div_ceil(8))
+                .map(|b| {
+                    (0..8)
+                        .map(|i| u8::from((b * 8 + i) % every != 3) << i)
+                        .sum()
+                })
+                .collect()
+        };
+        let (b_amount, b_rate, b_home, b_term, b_code) =
+            (bits(13), bits(17), bits(11), bits(89), bits(19));
+        let v = |bits: &'static [u8]| Some(Validity { bits, offset: 0 });
+        let leak = |b: Vec<u8>| -> &'static [u8] { Box::leak(b.into_boxed_slice()) };
+        let columns = [
+            Column::Int {
+                values: &amount,
+                validity: v(leak(b_amount)),
+            },
+            Column::Float {
+                values: &rate,
+                validity: v(leak(b_rate)),
+            },
+            Column::Str {
+                keys: &home,
+                dict: &dict,
+                validity: v(leak(b_home)),
+            },
+            Column::Int {
+                values: &term,
+                validity: v(leak(b_term)),
+            },
+            Column::Str {
+                keys: &code,
+                dict: &codes,
+                validity: v(leak(b_code)),
+            },
+        ];
+        for (name, model) in models() {
+            let s = scorer(model, &mut rng);
+            for explain in [true, false] {
+                let got = s.score_batch(&columns, rows, explain).unwrap();
+                let mut scratch = Scratch::default();
+                let mut errors = got.errors.iter().peekable();
+                let mut failures = 0;
+                for r in 0..rows {
+                    let row: Vec<Value> = columns.iter().map(|c| c.value(r)).collect();
+                    let reasons = &got.reasons[got.reason_offsets[r]..got.reason_offsets[r + 1]];
+                    match s.score_with(&row, explain, &mut scratch) {
+                        Ok(want) => {
+                            assert_eq!(
+                                (
+                                    got.probability[r].to_bits(),
+                                    got.points[r].to_bits(),
+                                    got.adverse[r]
+                                ),
+                                (
+                                    want.probability.to_bits(),
+                                    want.points.to_bits(),
+                                    want.adverse
+                                ),
+                                "{name} row {r}: {} against {}",
+                                got.probability[r],
+                                want.probability
+                            );
+                            assert_eq!(reasons, scratch.reasons(), "{name} row {r}");
+                            assert!(errors.peek().is_none_or(|(e, _)| *e != r));
+                        }
+                        Err(want) => {
+                            failures += 1;
+                            assert_eq!(errors.next(), Some(&(r, want)), "{name} row {r}");
+                            assert!(got.probability[r].is_nan() && reasons.is_empty());
+                        }
+                    }
+                }
+                assert!(errors.next().is_none());
+                // Both kinds of failure occur, and most rows score.
+                assert!(
+                    failures > 20 && failures < rows / 2,
+                    "{name}: {failures} failures"
+                );
+                if explain {
+                    assert!(
+                        got.reasons.len() > rows / 10,
+                        "{name}: {} reasons",
+                        got.reasons.len()
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_short_list_of_reasons_is_the_sorted_list_cut_short() {
+        let mut rng = Rng(7);
+        let mut got = Vec::new();
+        for _ in 0..2000 {
+            let n = rng.below(30);
+            // Few distinct values, so ties are common; some zero, negative or NaN.
+            let c: Vec<f64> = (0..n)
+                .map(|_| match rng.below(8) {
+                    0 => f64::NAN,
+                    1 => 0.0,
+                    2 => -1.0,
+                    k => k as f64 * 0.5,
+                })
+                .collect();
+            let k = rng.below(6);
+            let mut want: Vec<usize> = (0..n).filter(|&i| c[i] > 0.0).collect();
+            want.sort_by(|&a, &b| c[b].total_cmp(&c[a]).then(a.cmp(&b)));
+            want.truncate(k);
+            top_reasons(&c, k, &mut got);
+            assert_eq!(got, want, "{c:?} k={k}");
+        }
+    }
+}
