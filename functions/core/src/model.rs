@@ -153,44 +153,72 @@ impl Forest {
     /// same order, same sum), but a tree is walked again only when its path through `x`
     /// reads an input of the span, and then only from the first node on that path that
     /// does (the nodes above it decide the same for both inputs); otherwise its leaf cannot
-    /// change. `input_span` maps each input to its span.
+    /// change. `input_span` maps each input to its span. The sums run tree by tree over
+    /// every span at once (one independent sum per span, in tree order).
     pub fn substituted_into(
         &self,
         x: &[f64],
         baseline: &[f64],
         spans: &[std::ops::Range<usize>],
         input_span: &[usize],
+        work: &mut Substitution,
         out: &mut Vec<f64>,
     ) {
         const UNREAD: u32 = u32::MAX;
-        out.clear();
-        // Per tree: its leaf for `x`, and per span the first node of its path reading it.
+        // Per tree and span: the first node of the tree's path reading the span, and the
+        // tree's leaf with the span substituted (its leaf for `x` unless walked again).
         let n_spans = spans.len();
-        let mut leaves = Vec::with_capacity(self.trees.len());
-        let mut first = vec![UNREAD; self.trees.len() * n_spans];
+        let cells = self.trees.len() * n_spans;
+        let Substitution { probe, first, leaf } = work;
+        first.clear();
+        first.resize(cells, UNREAD);
+        leaf.clear();
+        leaf.resize(cells, 0.0);
         for (t, tree) in self.trees.iter().enumerate() {
             let starts = &mut first[t * n_spans..(t + 1) * n_spans];
-            leaves.push(tree.walk_from(0, x, |node, input| {
+            let p = tree.walk_from(0, x, |node, input| {
                 if let Some(start) = input_span.get(input).and_then(|&s| starts.get_mut(s))
                     && *start == UNREAD
                 {
                     *start = node as u32;
                 }
-            }));
+            });
+            leaf[t * n_spans..(t + 1) * n_spans].fill(p);
         }
-        let mut probe = x.to_vec();
+        probe.clear();
+        probe.extend_from_slice(x);
         for (s, span) in spans.iter().enumerate() {
             probe[span.clone()].copy_from_slice(&baseline[span.clone()]);
-            let sum = (0..self.trees.len())
-                .map(|t| match first[t * n_spans + s] {
-                    UNREAD => leaves[t],
-                    node => self.trees[t].walk_from(node as usize, &probe, |_, _| {}),
-                })
-                .sum::<f64>();
-            out.push(sum / self.trees.len().max(1) as f64);
+            for (t, tree) in self.trees.iter().enumerate() {
+                let node = first[t * n_spans + s];
+                if node != UNREAD {
+                    leaf[t * n_spans + s] = tree.walk_from(node as usize, probe, |_, _| {});
+                }
+            }
             probe[span.clone()].copy_from_slice(&x[span.clone()]);
         }
+        // `Iterator::sum`'s start and order, per span.
+        out.clear();
+        out.resize(n_spans, -0.0);
+        for row in leaf.chunks_exact(n_spans.max(1)) {
+            for (o, l) in out.iter_mut().zip(row) {
+                *o += l;
+            }
+        }
+        let n = self.trees.len().max(1) as f64;
+        for o in out.iter_mut() {
+            *o /= n;
+        }
     }
+}
+
+/// Buffers reused by substitution reasons across rows.
+#[derive(Debug, Default)]
+pub struct Substitution {
+    /// The input with one span substituted.
+    pub probe: Vec<f64>,
+    first: Vec<u32>,
+    leaf: Vec<f64>,
 }
 
 impl Linear {
@@ -356,10 +384,10 @@ mod tests {
         };
         let model = Model::RandomForest(forest.clone());
         let baseline: Vec<f64> = (0..10).map(|_| next() * 2.0 - 1.0).collect();
-        let mut out = Vec::new();
+        let (mut out, mut work) = (Vec::new(), Substitution::default());
         for _ in 0..200 {
             let x: Vec<f64> = (0..10).map(|_| next() * 2.0 - 1.0).collect();
-            forest.substituted_into(&x, &baseline, &spans, &input_span, &mut out);
+            forest.substituted_into(&x, &baseline, &spans, &input_span, &mut work, &mut out);
             for (s, span) in spans.iter().enumerate() {
                 let mut probe = x.clone();
                 probe[span.clone()].copy_from_slice(&baseline[span.clone()]);

@@ -18,7 +18,7 @@ use serde::Serialize;
 use crate::artifact::ScoringArtifact;
 use crate::error::Result;
 use crate::expr::{EvalError, Expr};
-use crate::model::Model;
+use crate::model::{Model, Substitution};
 use crate::preprocess::Encoding;
 use crate::value::Value;
 
@@ -272,7 +272,7 @@ impl Scorer {
     /// Each feature's push toward the adverse outcome, in log-odds (see the module docs).
     pub fn contributions(&self, x: &[f64], probability: f64) -> Vec<f64> {
         let mut out = Vec::with_capacity(self.spans.len());
-        self.contributions_into(x, probability, &mut Vec::new(), &mut out);
+        self.contributions_into(x, probability, &mut Substitution::default(), &mut out);
         out
     }
 
@@ -280,7 +280,7 @@ impl Scorer {
         &self,
         x: &[f64],
         probability: f64,
-        probe: &mut Vec<f64>,
+        work: &mut Substitution,
         out: &mut Vec<f64>,
     ) {
         out.clear();
@@ -294,13 +294,21 @@ impl Scorer {
             })),
             Model::RandomForest(f) => {
                 let base = logit(probability);
-                f.substituted_into(x, &self.mode_inputs, &self.spans, &self.input_feature, out);
+                f.substituted_into(
+                    x,
+                    &self.mode_inputs,
+                    &self.spans,
+                    &self.input_feature,
+                    work,
+                    out,
+                );
                 for p in out.iter_mut() {
                     *p = base - logit(*p);
                 }
             }
             model => {
                 let base = logit(probability);
+                let probe = &mut work.probe;
                 probe.clear();
                 probe.extend_from_slice(x);
                 out.extend(self.spans.iter().map(|s| {
@@ -316,7 +324,7 @@ impl Scorer {
     /// The features that pushed toward the adverse outcome, strongest first (ties in
     /// feature order), at most the version's number of reasons.
     pub(crate) fn reasons_into(&self, probability: f64, s: &mut Scratch) {
-        self.contributions_into(&s.x, probability, &mut s.probe, &mut s.contributions);
+        self.contributions_into(&s.x, probability, &mut s.work, &mut s.contributions);
         top_reasons(&s.contributions, self.artifact.reasons, &mut s.reasons);
     }
 }
@@ -355,7 +363,7 @@ pub(crate) fn top_reasons(c: &[f64], k: usize, out: &mut Vec<usize>) {
 #[derive(Debug, Default)]
 pub struct Scratch {
     pub(crate) x: Vec<f64>,
-    probe: Vec<f64>,
+    work: Substitution,
     contributions: Vec<f64>,
     pub(crate) reasons: Vec<usize>,
 }
