@@ -102,125 +102,209 @@ pub fn for_each_row(
 /// reason a row could not be scored), in source order. Batches are scored on every core by
 /// [`crate::udf::score_columns`], the function SQL's `riskfn_predict` runs.
 pub fn score(scorer: &Scorer, raw: RawData, explain: bool) -> Result<Vec<RecordBatch>> {
-    let artifact = scorer.artifact();
-    for f in &artifact.raw_schema.fields {
-        if raw.schema.index_of(&f.name).is_err() {
-            return Err(Error::MissingColumn {
-                column: f.name.clone(),
-                relation: raw.uri.clone(),
-                available: field_names(&raw.schema),
-            });
-        }
-    }
-    let id = artifact
-        .id_column
-        .as_deref()
-        .filter(|c| raw.schema.index_of(c).is_ok());
-    let mut fields = vec![Field::new("row_id", ArrowType::UInt64, false)];
-    if let Some(c) = id {
-        let batch_schema = raw
-            .batches
-            .first()
-            .map_or(raw.schema.clone(), |b| b.schema());
-        fields.push(batch_schema.field_with_name(c)?.clone());
-    }
-    let results = crate::udf::result_fields();
-    fields.extend(results.iter().map(|f| f.as_ref().clone()));
-    let schema = Arc::new(Schema::new(fields));
+    let batch_schema = raw
+        .batches
+        .first()
+        .map_or(raw.schema.clone(), |b| b.schema());
+    let scores = Scores::new(scorer, &raw.uri, &raw.schema, &batch_schema)?;
     raw.batches
         .par_iter()
-        .map(|batch| {
-            let columns = artifact
-                .raw_schema
-                .fields
-                .iter()
-                .map(|f| FieldColumn::new(f, batch.column(raw.schema.index_of(&f.name)?)))
-                .collect::<Result<Vec<_>>>()?;
-            let scored = crate::udf::score_columns(scorer, &columns, batch.num_rows(), explain)?;
-            let mut out: Vec<ArrayRef> = vec![
-                batch
-                    .column_by_name(ROW_ID)
-                    .ok_or_else(|| Error::Data("row ids missing".into()))?
-                    .clone(),
-            ];
-            if let Some(c) = id {
-                out.push(batch.column(raw.schema.index_of(c)?).clone());
-            }
-            out.extend(scored.columns().iter().cloned());
-            Ok(RecordBatch::try_new(schema.clone(), out)?)
-        })
+        .map(|b| scores.of(b, explain))
         .collect()
+}
+
+/// What [`score`] writes for a source: its schema, and where each raw field and the id
+/// column are in the source's batches.
+struct Scores<'a> {
+    scorer: &'a Scorer,
+    schema: arrow::datatypes::SchemaRef,
+    fields: Vec<usize>,
+    id: Option<usize>,
+}
+
+impl<'a> Scores<'a> {
+    /// `schema`: the source's columns; `batch_schema`: its batches' (their string types).
+    fn new(scorer: &'a Scorer, uri: &str, schema: &Schema, batch_schema: &Schema) -> Result<Self> {
+        let artifact = scorer.artifact();
+        let fields = artifact
+            .raw_schema
+            .fields
+            .iter()
+            .map(|f| {
+                batch_schema
+                    .index_of(&f.name)
+                    .map_err(|_| Error::MissingColumn {
+                        column: f.name.clone(),
+                        relation: uri.to_owned(),
+                        available: field_names(schema),
+                    })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let id = artifact
+            .id_column
+            .as_deref()
+            .and_then(|c| batch_schema.index_of(c).ok());
+        let mut out = vec![Field::new("row_id", ArrowType::UInt64, false)];
+        if let Some(i) = id {
+            out.push(batch_schema.field(i).clone());
+        }
+        out.extend(
+            crate::udf::result_fields()
+                .iter()
+                .map(|f| f.as_ref().clone()),
+        );
+        Ok(Scores {
+            scorer,
+            schema: Arc::new(Schema::new(out)),
+            fields,
+            id,
+        })
+    }
+
+    /// One source batch's scores.
+    fn of(&self, batch: &RecordBatch, explain: bool) -> Result<RecordBatch> {
+        let columns = self
+            .scorer
+            .artifact()
+            .raw_schema
+            .fields
+            .iter()
+            .zip(&self.fields)
+            .map(|(f, &i)| FieldColumn::new(f, batch.column(i)))
+            .collect::<Result<Vec<_>>>()?;
+        let scored = crate::udf::score_columns(self.scorer, &columns, batch.num_rows(), explain)?;
+        let mut out: Vec<ArrayRef> = vec![
+            batch
+                .column_by_name(ROW_ID)
+                .ok_or_else(|| Error::Data("row ids missing".into()))?
+                .clone(),
+        ];
+        if let Some(i) = self.id {
+            out.push(batch.column(i).clone());
+        }
+        out.extend(scored.columns().iter().cloned());
+        Ok(RecordBatch::try_new(self.schema.clone(), out)?)
+    }
 }
 
 /// Rows per Parquet row group written by [`write_parquet`] (whole batches, so about).
 const ROW_GROUP_ROWS: usize = 1 << 20;
 
 /// Write batches as one Parquet file, beside the target first and renamed into place, so a
-/// failed run never leaves a partial file. Row groups and their columns are encoded on
-/// every core (the parquet crate's column writers), then written in order.
+/// failed run never leaves a partial file.
 pub fn write_parquet(path: &Path, batches: &[RecordBatch]) -> Result<()> {
     let Some(schema) = batches.first().map(RecordBatch::schema) else {
         return Err(Error::Data("nothing to write".into()));
     };
-    let pq =
-        |e: parquet::errors::ParquetError| Error::Data(format!("writing {}: {e}", path.display()));
-    let props = Arc::new(WriterProperties::default());
-    let parquet_schema = ArrowSchemaConverter::new()
-        .with_coerce_types(props.coerce_types())
-        .convert(&schema)
-        .map_err(pq)?;
-    let mut groups: Vec<&[RecordBatch]> = Vec::new();
+    let mut w = ParquetOut::create(path, schema)?;
     let (mut start, mut rows) = (0, 0);
     for (i, b) in batches.iter().enumerate() {
         rows += b.num_rows();
         if rows >= ROW_GROUP_ROWS || i + 1 == batches.len() {
-            groups.push(&batches[start..=i]);
+            w.write_group(&batches[start..=i])?;
             (start, rows) = (i + 1, 0);
         }
     }
-    let tmp = path.with_extension("parquet.partial");
-    let file = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    let mut writer =
-        SerializedFileWriter::new(file, parquet_schema.root_schema_ptr(), props).map_err(pq)?;
-    let factory = ArrowRowGroupWriterFactory::new(&writer, schema.clone());
-    let encoded = groups
-        .par_iter()
-        .enumerate()
-        .map(|(g, group)| {
-            let leaves = group
-                .iter()
-                .map(|b| {
-                    let mut leaves = Vec::new();
-                    for (f, a) in schema.fields().iter().zip(b.columns()) {
-                        leaves.extend(compute_leaves(f, a)?);
-                    }
-                    Ok(leaves)
-                })
-                .collect::<parquet::errors::Result<Vec<Vec<_>>>>()?;
-            factory
-                .create_column_writers(g)?
-                .into_par_iter()
-                .enumerate()
-                .map(|(k, mut w)| {
-                    for l in &leaves {
-                        w.write(&l[k])?;
-                    }
-                    w.close()
-                })
-                .collect::<parquet::errors::Result<Vec<_>>>()
+    w.finish()
+}
+
+/// A Parquet file written a row group at a time, into a file beside the target that
+/// [`ParquetOut::finish`] renames into place (dropped unfinished, it is removed). A row
+/// group's columns are encoded on every core (the parquet crate's column writers).
+pub struct ParquetOut {
+    path: PathBuf,
+    tmp: PathBuf,
+    schema: arrow::datatypes::SchemaRef,
+    writer: Option<SerializedFileWriter<std::fs::File>>,
+    factory: ArrowRowGroupWriterFactory,
+    groups: usize,
+}
+
+impl ParquetOut {
+    pub fn create(path: &Path, schema: arrow::datatypes::SchemaRef) -> Result<ParquetOut> {
+        let props = Arc::new(WriterProperties::default());
+        let parquet_schema = ArrowSchemaConverter::new()
+            .with_coerce_types(props.coerce_types())
+            .convert(&schema)
+            .map_err(|e| parquet_err(path, e))?;
+        let tmp = path.with_extension("parquet.partial");
+        let file = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        let writer = SerializedFileWriter::new(file, parquet_schema.root_schema_ptr(), props)
+            .map_err(|e| parquet_err(path, e))?;
+        let factory = ArrowRowGroupWriterFactory::new(&writer, schema.clone());
+        Ok(ParquetOut {
+            path: path.to_owned(),
+            tmp,
+            schema,
+            writer: Some(writer),
+            factory,
+            groups: 0,
         })
-        .collect::<parquet::errors::Result<Vec<_>>>()
-        .map_err(pq)?;
-    for chunks in encoded {
+    }
+
+    /// Write `batches` as the next row group.
+    pub fn write_group(&mut self, batches: &[RecordBatch]) -> Result<()> {
+        let pq = |e| parquet_err(&self.path, e);
+        let leaves = batches
+            .iter()
+            .map(|b| {
+                let mut leaves = Vec::new();
+                for (f, a) in self.schema.fields().iter().zip(b.columns()) {
+                    leaves.extend(compute_leaves(f, a)?);
+                }
+                Ok(leaves)
+            })
+            .collect::<parquet::errors::Result<Vec<Vec<_>>>>()
+            .map_err(pq)?;
+        let chunks = self
+            .factory
+            .create_column_writers(self.groups)
+            .map_err(pq)?
+            .into_par_iter()
+            .enumerate()
+            .map(|(k, mut w)| {
+                for l in &leaves {
+                    w.write(&l[k])?;
+                }
+                w.close()
+            })
+            .collect::<parquet::errors::Result<Vec<_>>>()
+            .map_err(pq)?;
+        let writer = self
+            .writer
+            .as_mut()
+            .ok_or_else(|| Error::Data("the scores file is closed".into()))?;
         let mut rg = writer.next_row_group().map_err(pq)?;
         for c in chunks {
             c.append_to_row_group(&mut rg).map_err(pq)?;
         }
         rg.close().map_err(pq)?;
+        self.groups += 1;
+        Ok(())
     }
-    writer.close().map_err(pq)?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
-    Ok(())
+
+    /// Close the file and move it into place.
+    pub fn finish(mut self) -> Result<()> {
+        if let Some(w) = self.writer.take() {
+            w.close().map_err(|e| parquet_err(&self.path, e))?;
+        }
+        std::fs::rename(&self.tmp, &self.path).map_err(|e| Error::io(&self.path, e))?;
+        self.groups = usize::MAX;
+        Ok(())
+    }
+}
+
+impl Drop for ParquetOut {
+    fn drop(&mut self) {
+        // Not finished: the partial file goes.
+        if self.groups != usize::MAX {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+fn parquet_err(path: &Path, e: parquet::errors::ParquetError) -> Error {
+    Error::Data(format!("writing {}: {e}", path.display()))
 }
 
 #[derive(Debug, Clone)]
@@ -251,34 +335,41 @@ pub struct ScoreReport {
 }
 
 /// Score every row of a data file with a published version; rows that fail validation get
-/// their reason in the `error` column and no score.
+/// their reason in the `error` column and no score. Read here, the source streams through:
+/// about a row group's worth of rows is scored and written while the next is read, so
+/// memory stays bounded whatever the source's size. Read by a cluster, the rows come back
+/// whole first.
 pub async fn score_file(opts: &ScoreOptions) -> Result<ScoreReport> {
     let registry = Registry::new(riskfn_core::store::open_with(&opts.store, &opts.s3).await?);
     let version = registry
         .resolve(&opts.pipeline, opts.version.as_deref())
         .await?;
-    let loaded = registry.load(&opts.pipeline, &version).await?;
+    let scorer = Arc::new(registry.load(&opts.pipeline, &version).await?.scorer);
     let cluster = crate::engine::Cluster::connect(&opts.engine, &opts.s3).await?;
-    let mut seconds = BTreeMap::new();
-    let t = std::time::Instant::now();
     let ctx = crate::source::session();
-    let raw = crate::source::open_with(&ctx, &opts.data, &opts.s3)
-        .await?
-        .read_with_engine(cluster.as_ref())
-        .await?;
-    seconds.insert("read".to_owned(), t.elapsed().as_secs_f64());
-    let t = std::time::Instant::now();
-    let out = score(&loaded.scorer, raw, opts.reasons)?;
-    seconds.insert("score".to_owned(), t.elapsed().as_secs_f64());
-    let t = std::time::Instant::now();
-    write_parquet(&opts.out, &out)?;
-    seconds.insert("write".to_owned(), t.elapsed().as_secs_f64());
-    let rows: usize = out.iter().map(RecordBatch::num_rows).sum();
-    let failed: usize = out
-        .iter()
-        .filter_map(|b| b.column_by_name("error"))
-        .map(|c| c.len() - c.null_count())
-        .sum();
+    let source = crate::source::open_with(&ctx, &opts.data, &opts.s3).await?;
+    let started = std::time::Instant::now();
+    let mut seconds = BTreeMap::new();
+    let mut steps = Steps::default();
+    let (rows, failed) = match cluster {
+        Some(c) => {
+            let t = std::time::Instant::now();
+            let raw = source.read_with_engine(Some(&c)).await?;
+            steps.read += t.elapsed().as_secs_f64();
+            let t = std::time::Instant::now();
+            let out = score(&scorer, raw, opts.reasons)?;
+            steps.score += t.elapsed().as_secs_f64();
+            let t = std::time::Instant::now();
+            write_parquet(&opts.out, &out)?;
+            steps.write += t.elapsed().as_secs_f64();
+            (out.iter().map(RecordBatch::num_rows).sum(), failures(&out))
+        }
+        None => stream_scores(scorer, source, &opts.out, opts.reasons, &mut steps).await?,
+    };
+    seconds.insert("read".to_owned(), steps.read);
+    seconds.insert("score".to_owned(), steps.score);
+    seconds.insert("write".to_owned(), steps.write);
+    seconds.insert("total".to_owned(), started.elapsed().as_secs_f64());
     Ok(ScoreReport {
         pipeline: opts.pipeline.clone(),
         version,
@@ -288,6 +379,120 @@ pub async fn score_file(opts: &ScoreOptions) -> Result<ScoreReport> {
         out: opts.out.display().to_string(),
         seconds,
     })
+}
+
+/// Seconds spent in each step; streamed, reading overlaps scoring and writing, so `read`
+/// is only the time spent waiting for rows.
+#[derive(Debug, Default)]
+struct Steps {
+    read: f64,
+    score: f64,
+    write: f64,
+}
+
+fn failures(out: &[RecordBatch]) -> usize {
+    out.iter()
+        .filter_map(|b| b.column_by_name("error"))
+        .map(|c| c.len() - c.null_count())
+        .sum()
+}
+
+/// Read `source` as a stream, and score and write each row group's worth of batches on
+/// a blocking thread while the next is read. Returns the rows and the failed rows.
+async fn stream_scores(
+    scorer: Arc<Scorer>,
+    source: crate::source::Source,
+    out: &Path,
+    explain: bool,
+    steps: &mut Steps,
+) -> Result<(usize, usize)> {
+    use futures::StreamExt;
+    let (uri, schema) = (source.uri.clone(), source.schema.clone());
+    let mut numbered = source.numbered();
+    let batch_schema = numbered.schema.clone();
+    // Checked before any row is read: a missing column fails at once.
+    let out_schema = Scores::new(&scorer, &uri, &schema, &batch_schema)?.schema;
+    let mut writer = Some(ParquetOut::create(out, out_schema)?);
+    let mut pending: Vec<RecordBatch> = Vec::new();
+    let mut in_flight: Option<tokio::task::JoinHandle<Result<GroupDone>>> = None;
+    let (mut rows, mut failed) = (0, 0);
+    let mut finish_group = async |task: tokio::task::JoinHandle<Result<GroupDone>>,
+                                  writer: &mut Option<ParquetOut>,
+                                  steps: &mut Steps|
+           -> Result<()> {
+        let done = task
+            .await
+            .map_err(|e| Error::Data(format!("scoring stopped: {e}")))??;
+        rows += done.rows;
+        failed += done.failed;
+        steps.score += done.score;
+        steps.write += done.write;
+        *writer = Some(done.writer);
+        Ok(())
+    };
+    let mut ended = false;
+    while !ended {
+        let t = std::time::Instant::now();
+        let next = numbered.stream.next().await;
+        steps.read += t.elapsed().as_secs_f64();
+        match next {
+            Some(b) => pending.push(b.map_err(|e| numbered.failure.blame(e.into()))?),
+            None => ended = true,
+        }
+        let group_rows: usize = pending.iter().map(RecordBatch::num_rows).sum();
+        if group_rows >= ROW_GROUP_ROWS || (ended && !pending.is_empty()) {
+            if let Some(task) = in_flight.take() {
+                finish_group(task, &mut writer, steps).await?;
+            }
+            let group = std::mem::take(&mut pending);
+            let (scorer, batch_schema, uri, schema) = (
+                scorer.clone(),
+                batch_schema.clone(),
+                uri.clone(),
+                schema.clone(),
+            );
+            let mut w = writer
+                .take()
+                .ok_or_else(|| Error::Data("the scores file is closed".into()))?;
+            in_flight = Some(tokio::task::spawn_blocking(move || {
+                let t = std::time::Instant::now();
+                let scores = Scores::new(&scorer, &uri, &schema, &batch_schema)?;
+                let out = group
+                    .par_iter()
+                    .map(|b| scores.of(b, explain))
+                    .collect::<Result<Vec<_>>>()?;
+                let score = t.elapsed().as_secs_f64();
+                let t = std::time::Instant::now();
+                w.write_group(&out)?;
+                Ok(GroupDone {
+                    writer: w,
+                    rows: out.iter().map(RecordBatch::num_rows).sum(),
+                    failed: failures(&out),
+                    score,
+                    write: t.elapsed().as_secs_f64(),
+                })
+            }));
+        }
+    }
+    if let Some(task) = in_flight.take() {
+        finish_group(task, &mut writer, steps).await?;
+    }
+    if rows == 0 {
+        return Err(Error::Data(format!("{uri}: no rows to score")));
+    }
+    writer
+        .ok_or_else(|| Error::Data("the scores file is closed".into()))?
+        .finish()?;
+    Ok((rows, failed))
+}
+
+/// A row group scored and written.
+struct GroupDone {
+    writer: ParquetOut,
+    rows: usize,
+    failed: usize,
+    score: f64,
+    write: f64,
 }
 
 #[derive(Debug, Clone)]

@@ -93,6 +93,34 @@ fn train_then_score_with_json_output() {
         (Some(1000), Some(0))
     );
     assert!(scores.is_file());
+
+    // Scoring a source without the model's columns over the same output fails naming a
+    // column, and leaves the earlier scores as they were and no partial file.
+    let before = std::fs::read(&scores).unwrap();
+    let out = riskfn(&[
+        "score",
+        "--pipeline",
+        "german_credit",
+        "--data",
+        "sql/islr_default/data/islr_default.parquet",
+        "--out",
+        scores.to_str().unwrap(),
+        "--store",
+        store.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("status_of_existing_checking_account"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(std::fs::read(&scores).unwrap(), before);
+    let mut left: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["scores.parquet", "store"]);
 }
 
 #[test]

@@ -2,7 +2,7 @@
 """Batch scoring benchmark: `riskfn score` over a 10-million-row Parquet file against
 scikit-learn's predict_proba on the same rows, in one run.
 
-    python3 tests/bench/scoring.py [--rows 10000000] [--python PY_WITH_SKLEARN]
+    python3 tests/bench/scoring.py [--rows 10000000] [--python PY_WITH_SKLEARN] [--riskfn BIN]
 
 The file is the bundled german_credit data tiled (credit_amount shifted by the tile number
 so rows differ), written once to target/bench/data/. riskfn is timed end to end (read the
@@ -110,10 +110,12 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=10_000_000)
     ap.add_argument("--python", default=sys.executable, help="a Python with pandas, pyarrow and scikit-learn")
+    ap.add_argument("--riskfn", help="the riskfn binary to run (default: the bench-fast build, built if missing)")
+    ap.add_argument("--skip-sklearn", action="store_true", help="riskfn only (ratios then need an earlier run)")
     a = ap.parse_args()
     os.chdir(REPO)
     target = os.environ.get("CARGO_TARGET_DIR", os.path.join(REPO, "target"))
-    riskfn = batch_binary(target)
+    riskfn = a.riskfn or batch_binary(target)
     small = os.path.join(REPO, "sql/german_credit/data/german_credit.parquet")
     big = ensure_tiled(target, a.python, a.rows)
     work = tempfile.mkdtemp(prefix="riskfn-scoring-")
@@ -145,6 +147,9 @@ def main():
             print(f"riskfn {family} {mode}: {dt:.1f} s, {rep['rows'] / dt:,.0f} rows/s end to end "
                   f"(read {steps['read']:.1f} s, score {steps['score']:.1f} s, write {steps['write']:.1f} s), "
                   f"peak {peak_mb:.0f} MB", flush=True)
+    if a.skip_sklearn:
+        subprocess.run(["rm", "-rf", work])
+        return
     sk = subprocess.run([a.python, "-c", SKLEARN, small, big], capture_output=True, text=True, check=True)
     ref = json.loads(sk.stdout.strip().splitlines()[-1])
     for family, v in ref.items():
