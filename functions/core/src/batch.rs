@@ -416,7 +416,16 @@ impl Scorer {
             }
             _ => None,
         };
-        let mut contributions = Vec::with_capacity(widths.len());
+        // A logistic regression's contributions, row by row (row-major), filled feature by
+        // feature.
+        let n_features = widths.len();
+        let mut contributions = Vec::new();
+        if let Some(tables) = &linear_tables {
+            contributions.resize(rows * n_features, 0.0);
+            for (f, t) in tables.iter().enumerate() {
+                t.fill(&encoded, &mut contributions[f..], n_features);
+            }
+        }
         out.reason_offsets.push(0);
         for (r, &bad) in failed.iter().enumerate() {
             if bad {
@@ -435,15 +444,11 @@ impl Scorer {
                 }
             } else if explain {
                 match &linear_tables {
-                    Some(tables) => {
-                        contributions.clear();
-                        contributions.extend(tables.iter().map(|t| t.at(r, &encoded)));
-                        top_reasons(
-                            &contributions,
-                            self.artifact().reasons,
-                            &mut scratch.reasons,
-                        );
-                    }
+                    Some(_) => top_reasons(
+                        &contributions[r * n_features..(r + 1) * n_features],
+                        self.artifact().reasons,
+                        &mut scratch.reasons,
+                    ),
                     None => {
                         dense(r, &mut scratch.x);
                         self.reasons_into(out.probability[r], &mut scratch);
@@ -470,16 +475,6 @@ impl Scorer {
         failed: &mut [bool],
     ) -> Vec<Encoded> {
         let features = &self.artifact().features;
-        // The raw fields derived features read, filled into `row` for each row.
-        let mut derived_reads = Vec::new();
-        for f in features {
-            if !matches!(f.expr, Expr::Column(i) if i < columns.len()) {
-                f.expr.collect_columns(&mut derived_reads);
-            }
-        }
-        derived_reads.sort_unstable();
-        derived_reads.dedup();
-        derived_reads.retain(|&i| i < columns.len());
         let mut encoded: Vec<Option<Encoded>> = features
             .iter()
             .map(|f| match (&f.expr, &f.encoding) {
@@ -547,25 +542,19 @@ impl Scorer {
                 Encoding::OneHot { .. } => Encoded::Level(vec![NONE; rows]),
             })
             .collect();
-        let mut row = vec![Value::Null; columns.len()];
-        for r in 0..rows {
-            for &c in &derived_reads {
-                row[c] = columns[c].value(r);
-            }
-            for (&i, out) in generic.iter().zip(outputs.iter_mut()) {
-                let f = &features[i];
-                let v = match &f.expr {
-                    Expr::Column(c) if *c < columns.len() => Ok(columns[*c].value(r)),
-                    e => e.eval(&row),
-                };
-                let Ok(v) = v else {
+        let value = |i: usize, r: usize| columns.get(i).map(|c| c.value(r));
+        for (&i, out) in generic.iter().zip(outputs.iter_mut()) {
+            let f = &features[i];
+            let results = f.expr.eval_rows(rows, &value);
+            for r in 0..rows {
+                let Ok(v) = results.at(r) else {
                     failed[r] = true;
                     continue;
                 };
                 match out {
-                    Encoded::Number(o) => o[r] = number(f, numeric_value(&v)),
+                    Encoded::Number(o) => o[r] = number(f, numeric_value(v)),
                     Encoded::Level(o) => {
-                        o[r] = f.level_of(&category_key(&v)).map_or(NONE, |l| l as u32)
+                        o[r] = f.level_of(&category_key(v)).map_or(NONE, |l| l as u32)
                     }
                 }
             }
@@ -645,17 +634,27 @@ enum LinearReason {
 }
 
 impl LinearReason {
-    fn at(&self, r: usize, encoded: &[Encoded]) -> f64 {
+    /// Each row's contribution of this feature into `out[r * stride]`.
+    fn fill(&self, encoded: &[Encoded], out: &mut [f64], stride: usize) {
         match (self, &encoded[self.feature()]) {
+            // `linear_contribution` of one input: -0.0 + w (x - m), which is w (x - m).
             (LinearReason::Number { weight, mean, .. }, Encoded::Number(v)) => {
-                linear_contribution(&[*weight], &[v[r]], &[*mean])
+                for (o, x) in out.iter_mut().step_by(stride).zip(v) {
+                    *o = weight * (x - mean);
+                }
             }
             (LinearReason::Level { by_level, .. }, Encoded::Level(l)) => {
                 let unseen = by_level.len() - 1;
-                by_level[if l[r] == NONE { unseen } else { l[r] as usize }]
+                for (o, &level) in out.iter_mut().step_by(stride).zip(l) {
+                    *o = by_level[if level == NONE {
+                        unseen
+                    } else {
+                        level as usize
+                    }];
+                }
             }
             // Built from the same encodings: never mismatched.
-            _ => f64::NAN,
+            _ => {}
         }
     }
 

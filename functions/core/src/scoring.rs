@@ -340,21 +340,29 @@ pub(crate) fn linear_contribution(w: &[f64], x: &[f64], mean: &[f64]) -> f64 {
 }
 
 /// The indices of the at most `k` largest positive contributions, largest first (ties in
-/// index order), into `out`. By insertion into the short list kept: `k` is a handful, the
-/// features a few dozen.
+/// index order), into `out`: the list kept short by insertion (`k` is a handful, the
+/// features a few dozen), a value not above a full list's last passed over at once.
 pub(crate) fn top_reasons(c: &[f64], k: usize, out: &mut Vec<usize>) {
     out.clear();
+    if k == 0 {
+        return;
+    }
     for (i, &v) in c.iter().enumerate() {
         // Only pushes toward the adverse outcome (NaN is none).
         if v > 0.0 {
-            // After every entry it does not beat (an equal earlier one stays first).
-            let at = out.partition_point(|&j| c[j] >= v);
-            if at < k {
-                if out.len() == k {
-                    out.pop();
-                }
-                out.insert(at, i);
+            let full = out.len() == k;
+            if full && v <= c[out[k - 1]] {
+                continue;
             }
+            // After every entry at least as large (an equal earlier one stays first).
+            let mut at = out.len();
+            while at > 0 && c[out[at - 1]] < v {
+                at -= 1;
+            }
+            if full {
+                out.pop();
+            }
+            out.insert(at, i);
         }
     }
 }
