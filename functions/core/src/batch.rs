@@ -546,6 +546,7 @@ impl Scorer {
         for (&i, out) in generic.iter().zip(outputs.iter_mut()) {
             let f = &features[i];
             let results = f.expr.eval_rows(rows, &value);
+            let mut seen = Levels::default();
             for r in 0..rows {
                 let Ok(v) = results.at(r) else {
                     failed[r] = true;
@@ -553,9 +554,7 @@ impl Scorer {
                 };
                 match out {
                     Encoded::Number(o) => o[r] = number(f, numeric_value(v)),
-                    Encoded::Level(o) => {
-                        o[r] = f.level_of(&category_key(v)).map_or(NONE, |l| l as u32)
-                    }
+                    Encoded::Level(o) => o[r] = seen.level(f, v),
                 }
             }
         }
@@ -613,6 +612,29 @@ impl Scorer {
             k += w;
         }
         tables
+    }
+}
+
+/// A one-hot feature's level of a value, remembered for the strings last seen by
+/// identity: a derived category (a CASE of literals) hands every row one of a few shared
+/// strings, so most rows need no string comparison.
+#[derive(Default)]
+struct Levels(Vec<(Arc<str>, u32)>);
+
+impl Levels {
+    fn level(&mut self, f: &crate::preprocess::Feature, v: &Value) -> u32 {
+        let find = |v: &Value| f.level_of(&category_key(v)).map_or(NONE, |l| l as u32);
+        let Value::Str(s) = v else {
+            return find(v);
+        };
+        if let Some((_, l)) = self.0.iter().find(|(k, _)| Arc::ptr_eq(k, s)) {
+            return *l;
+        }
+        let l = find(v);
+        if self.0.len() < 16 {
+            self.0.push((s.clone(), l));
+        }
+        l
     }
 }
 

@@ -340,30 +340,29 @@ pub(crate) fn linear_contribution(w: &[f64], x: &[f64], mean: &[f64]) -> f64 {
 }
 
 /// The indices of the at most `k` largest positive contributions, largest first (ties in
-/// index order), into `out`: the list kept short by insertion (`k` is a handful, the
-/// features a few dozen), a value not above a full list's last passed over at once.
+/// index order), into `out`. `k` passes over the contributions, each taking the largest
+/// that comes after the last one taken in that order; written as selections rather than
+/// branches (`k` is a handful, the features a few dozen, and which one wins is data, so
+/// branches would mostly be mispredicted).
 pub(crate) fn top_reasons(c: &[f64], k: usize, out: &mut Vec<usize>) {
     out.clear();
-    if k == 0 {
-        return;
-    }
-    for (i, &v) in c.iter().enumerate() {
-        // Only pushes toward the adverse outcome (NaN is none).
-        if v > 0.0 {
-            let full = out.len() == k;
-            if full && v <= c[out[k - 1]] {
-                continue;
-            }
-            // After every entry at least as large (an equal earlier one stays first).
-            let mut at = out.len();
-            while at > 0 && c[out[at - 1]] < v {
-                at -= 1;
-            }
-            if full {
-                out.pop();
-            }
-            out.insert(at, i);
+    // The last taken (value, index); at first, nothing is excluded.
+    let (mut last_v, mut last_i) = (f64::INFINITY, -1i64);
+    for _ in 0..k {
+        // Only pushes toward the adverse outcome (NaN is none): start from 0, strictly.
+        let (mut best_v, mut best_i) = (0.0f64, -1i64);
+        for (i, &v) in c.iter().enumerate() {
+            let i = i as i64;
+            let after_last = v < last_v || (v == last_v && i > last_i);
+            let better = after_last & (v > best_v);
+            best_v = if better { v } else { best_v };
+            best_i = if better { i } else { best_i };
         }
+        if best_i < 0 {
+            break;
+        }
+        out.push(best_i as usize);
+        (last_v, last_i) = (best_v, best_i);
     }
 }
 
