@@ -5,7 +5,8 @@
 //! - [`source`]: reading Parquet/CSV in order, with row positions, streamed;
 //! - [`engine`]: where the SQL runs: in process, or on a Ballista cluster;
 //! - [`compile`]: SQL -> row-local expressions -> the online evaluator's form;
-//! - [`prepare`]: de-duplication, the SQL, labels, the split, online/offline parity check;
+//! - [`prepare`]: de-duplication (on string codes: [`codes`]), the SQL, labels, the split,
+//!   online/offline parity check;
 //! - [`split`], [`convert`]: the hash split; Arrow columns to scalar values;
 //! - [`fit`]: preprocessing fitted on the training split (models and measures are in the
 //!   `riskfn-train` crate);
@@ -13,6 +14,7 @@
 //!   (`score`, `sql`); [`drift`]: stability against the training baseline;
 //! - [`models`]: the registry commands (list, show, promote, rollback).
 
+pub mod codes;
 pub mod column;
 pub mod compile;
 pub mod convert;

@@ -2,6 +2,7 @@
 //! SQL with DataFusion, compile the features for the online side and check both agree.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use arrow::array::{AsArray, RecordBatch};
 use arrow::compute::concat_batches;
@@ -16,6 +17,7 @@ use riskfn_core::preprocess::category_key;
 use riskfn_core::schema::RawSchema;
 use riskfn_core::value::Value;
 
+use crate::codes::StringCodes;
 use crate::column::Col;
 use crate::compile::{self, OnlineSchemaBuilder, to_online};
 use crate::engine::{self, Cluster};
@@ -165,7 +167,11 @@ pub async fn prepare(
         None => {
             // The source streams into the aggregate; its result, usually far smaller, is
             // materialised once: counted here, then sampled, filtered and shaped by the SQL.
+            // On string codes (see `codes`), the strings put back after.
             let numbered = source.numbered();
+            let codes = Arc::new(StringCodes::new(&numbered.schema, id_col));
+            let coding = codes.clone();
+            let numbered = numbered.map_batches(codes.coded_schema(), move |b| coding.encode(b));
             let rows = numbered.rows.clone();
             let failure = numbered.failure.clone();
             let deduped = ctx
@@ -173,7 +179,10 @@ pub async fn prepare(
                 .aggregate(keys, firsts)?
                 .collect()
                 .await
-                .map_err(|e| failure.blame(run_failed(pipeline, None, "de-duplication")(e)))?;
+                .map_err(|e| failure.blame(run_failed(pipeline, None, "de-duplication")(e)))?
+                .iter()
+                .map(|b| codes.decode(b))
+                .collect::<std::result::Result<Vec<_>, _>>()?;
             let rows_read = rows.load(std::sync::atomic::Ordering::Relaxed);
             let n_dedup = deduped.iter().map(|b| b.num_rows() as u64).sum::<u64>();
             (rows_read, n_dedup, ctx.read_batches(deduped)?, None)

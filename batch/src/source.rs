@@ -387,6 +387,25 @@ impl std::fmt::Debug for Numbered {
 }
 
 impl Numbered {
+    /// Each batch through `f`, into batches of `schema`.
+    pub fn map_batches(
+        self,
+        schema: SchemaRef,
+        f: impl Fn(&RecordBatch) -> std::result::Result<RecordBatch, arrow::error::ArrowError>
+        + Send
+        + 'static,
+    ) -> Numbered {
+        let stream = self
+            .stream
+            .map(move |b| b.and_then(|b| f(&b).map_err(DataFusionError::from)));
+        Numbered {
+            schema: schema.clone(),
+            stream: Box::pin(RecordBatchStreamAdapter::new(schema, stream)),
+            rows: self.rows,
+            failure: self.failure,
+        }
+    }
+
     /// The stream as a table a query can scan once.
     pub fn into_table(self) -> Result<Arc<dyn TableProvider>> {
         let schema = self.schema.clone();
