@@ -195,7 +195,7 @@ mod tests {
         );
         // A second batch: the same strings in new buffers get the same codes.
         let b2 = batch(
-            vec![Some("x"), Some(&format!("{long}")), Some("y"), None],
+            vec![Some("x"), Some(&long.to_string()), Some("y"), None],
             vec![Some("q"), Some("p"), None, None],
         );
         let (e1, e2) = (codes.encode(&b1).unwrap(), codes.encode(&b2).unwrap());
