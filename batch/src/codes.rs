@@ -193,9 +193,9 @@ mod tests {
             vec![Some(long), Some("x"), None, Some(long)],
             vec![Some("p"), None, Some("q"), Some("p")],
         );
-        // A second batch: the same strings in new buffers get the same codes.
+        // A second batch (its own buffers): the same strings get the same codes.
         let b2 = batch(
-            vec![Some("x"), Some(&long.to_string()), Some("y"), None],
+            vec![Some("x"), Some(long), Some("y"), None],
             vec![Some("q"), Some("p"), None, None],
         );
         let (e1, e2) = (codes.encode(&b1).unwrap(), codes.encode(&b2).unwrap());
