@@ -3,7 +3,7 @@
 split, fit imputation / standardization / category levels on the training split) against
 pandas doing the same steps, over german_credit tiled to 10 million rows, in one run.
 
-    python3 tests/bench/preprocess.py [--rows 10000000] [--python PY_WITH_PANDAS]
+    python3 tests/bench/preprocess.py [--rows 10000000] [--python PY_WITH_PANDAS] [--riskfn BIN] [--data FILE]
 
 Results: target/bench/preprocess.json.
 """
@@ -66,11 +66,13 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=10_000_000)
     ap.add_argument("--python", default=sys.executable, help="a Python with pandas and pyarrow")
+    ap.add_argument("--riskfn", help="the riskfn binary to run (default: the bench-fast build, built if missing)")
+    ap.add_argument("--data", help="another Parquet file of german_credit rows (default: the tiled file)")
     a = ap.parse_args()
     os.chdir(scoring.REPO)
     target = os.environ.get("CARGO_TARGET_DIR", os.path.join(scoring.REPO, "target"))
-    riskfn = scoring.batch_binary(target)
-    big = scoring.ensure_tiled(target, a.python, a.rows)
+    riskfn = a.riskfn or scoring.batch_binary(target)
+    big = a.data or scoring.ensure_tiled(target, a.python, a.rows)
     results = {"rows": a.rows, "loadavg_start": os.getloadavg()}
     t0 = time.perf_counter()
     p = subprocess.run(["/usr/bin/time", "-f", "%M", riskfn, "prepare", "--pipeline", "german_credit", "--data", big,
