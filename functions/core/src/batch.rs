@@ -895,6 +895,19 @@ mod tests {
                     })
                 }),
             ),
+            (
+                "linear_svm",
+                Box::new(move |w, rng: &mut Rng| {
+                    Model::Svm(Svm {
+                        kernel: Kernel::Linear {
+                            weights: vec(w, rng, -1.0, 1.0),
+                        },
+                        rho: -0.2,
+                        platt_a: -2.0,
+                        platt_b: 0.1,
+                    })
+                }),
+            ),
         ]
     }
 
@@ -999,11 +1012,15 @@ mod tests {
                     failures > 20 && failures < rows / 2,
                     "{name}: {failures} failures"
                 );
+                let mut distinct: Vec<u64> = got.probability.iter().map(|p| p.to_bits()).collect();
+                distinct.sort_unstable();
+                distinct.dedup();
                 if explain {
                     assert!(
                         got.reasons.len() > rows / 10,
-                        "{name}: {} reasons",
-                        got.reasons.len()
+                        "{name}: {} reasons, {} distinct probabilities",
+                        got.reasons.len(),
+                        distinct.len()
                     );
                 }
             }
