@@ -94,6 +94,25 @@ pub fn values(name: &str, array: &ArrayRef) -> Result<Vec<Value>> {
     Ok(out)
 }
 
+/// That `array` can feed raw field `f`: the field's type, or integers for a float field.
+pub fn check_field_type(f: &RawField, array: &ArrayRef) -> Result<()> {
+    let got = online_type(array.data_type());
+    let ok =
+        got == Some(f.data_type) || (got == Some(DataType::Int) && f.data_type == DataType::Float);
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::ColumnType {
+            column: f.name.clone(),
+            message: format!(
+                "the model reads a {}, the data holds {}",
+                f.data_type,
+                array.data_type()
+            ),
+        })
+    }
+}
+
 /// A raw field's values in the form [`riskfn_core::batch::Column`] borrows: numbers as
 /// Arrow holds them, strings by dictionary (each distinct string once per batch).
 pub enum FieldColumn {
@@ -111,19 +130,7 @@ impl FieldColumn {
     /// The column of raw field `f` from `array`, whose type must be the field's (an integer
     /// column may feed a float field, as a float), the types [`values`] gives.
     pub fn new(f: &RawField, array: &ArrayRef) -> Result<FieldColumn> {
-        let got = online_type(array.data_type());
-        let ok = got == Some(f.data_type)
-            || (got == Some(DataType::Int) && f.data_type == DataType::Float);
-        if !ok {
-            return Err(Error::ColumnType {
-                column: f.name.clone(),
-                message: format!(
-                    "the model reads a {}, the data holds {}",
-                    f.data_type,
-                    array.data_type()
-                ),
-            });
-        }
+        check_field_type(f, array)?;
         Ok(match f.data_type {
             DataType::Int => {
                 FieldColumn::Int(cast(array, &ArrowType::Int64)?.as_primitive().clone())

@@ -16,7 +16,6 @@ use riskfn_core::schema::RawField;
 use riskfn_core::scoring::Scorer;
 use riskfn_core::value::{DataType, Value};
 
-use crate::compile::online_type;
 use crate::convert::{self, FieldColumn};
 use crate::error::{Error, Result};
 use crate::prepare::field_names;
@@ -49,19 +48,7 @@ fn raw_columns(scorer: &Scorer, raw: &RawData, batch: &RecordBatch) -> Result<Ve
 /// The values of one raw field from an Arrow column: its type must be the field's (an
 /// integer column may feed a float field).
 pub fn field_values(f: &RawField, array: &ArrayRef) -> Result<Vec<Value>> {
-    let got = online_type(array.data_type());
-    let ok =
-        got == Some(f.data_type) || (got == Some(DataType::Int) && f.data_type == DataType::Float);
-    if !ok {
-        return Err(Error::ColumnType {
-            column: f.name.clone(),
-            message: format!(
-                "the model reads a {}, the data holds {}",
-                f.data_type,
-                array.data_type()
-            ),
-        });
-    }
+    convert::check_field_type(f, array)?;
     let mut vals = convert::values(&f.name, array)?;
     if f.data_type == DataType::Float {
         for v in &mut vals {
@@ -101,7 +88,7 @@ pub fn for_each_row(
 /// source has it, `probability`, `decision`, `points`, `reasons`, `version`, `error` (the
 /// reason a row could not be scored), in source order. Batches are scored on every core by
 /// [`crate::udf::score_columns`], the function SQL's `riskfn_predict` runs.
-pub fn score(scorer: &Scorer, raw: RawData, explain: bool) -> Result<Vec<RecordBatch>> {
+pub fn score(scorer: &Arc<Scorer>, raw: RawData, explain: bool) -> Result<Vec<RecordBatch>> {
     let batch_schema = raw
         .batches
         .first()
@@ -115,16 +102,21 @@ pub fn score(scorer: &Scorer, raw: RawData, explain: bool) -> Result<Vec<RecordB
 
 /// What [`score`] writes for a source: its schema, and where each raw field and the id
 /// column are in the source's batches.
-struct Scores<'a> {
-    scorer: &'a Scorer,
+struct Scores {
+    scorer: Arc<Scorer>,
     schema: arrow::datatypes::SchemaRef,
     fields: Vec<usize>,
     id: Option<usize>,
 }
 
-impl<'a> Scores<'a> {
+impl Scores {
     /// `schema`: the source's columns; `batch_schema`: its batches' (their string types).
-    fn new(scorer: &'a Scorer, uri: &str, schema: &Schema, batch_schema: &Schema) -> Result<Self> {
+    fn new(
+        scorer: &Arc<Scorer>,
+        uri: &str,
+        schema: &Schema,
+        batch_schema: &Schema,
+    ) -> Result<Self> {
         let artifact = scorer.artifact();
         let fields = artifact
             .raw_schema
@@ -154,7 +146,7 @@ impl<'a> Scores<'a> {
                 .map(|f| f.as_ref().clone()),
         );
         Ok(Scores {
-            scorer,
+            scorer: scorer.clone(),
             schema: Arc::new(Schema::new(out)),
             fields,
             id,
@@ -172,7 +164,7 @@ impl<'a> Scores<'a> {
             .zip(&self.fields)
             .map(|(f, &i)| FieldColumn::new(f, batch.column(i)))
             .collect::<Result<Vec<_>>>()?;
-        let scored = crate::udf::score_columns(self.scorer, &columns, batch.num_rows(), explain)?;
+        let scored = crate::udf::score_columns(&self.scorer, &columns, batch.num_rows(), explain)?;
         let mut out: Vec<ArrayRef> = vec![
             batch
                 .column_by_name(ROW_ID)
@@ -409,10 +401,9 @@ async fn stream_scores(
     use futures::StreamExt;
     let (uri, schema) = (source.uri.clone(), source.schema.clone());
     let mut numbered = source.numbered();
-    let batch_schema = numbered.schema.clone();
     // Checked before any row is read: a missing column fails at once.
-    let out_schema = Scores::new(&scorer, &uri, &schema, &batch_schema)?.schema;
-    let mut writer = Some(ParquetOut::create(out, out_schema)?);
+    let scores = Arc::new(Scores::new(&scorer, &uri, &schema, &numbered.schema)?);
+    let mut writer = Some(ParquetOut::create(out, scores.schema.clone())?);
     let mut pending: Vec<RecordBatch> = Vec::new();
     let mut in_flight: Option<tokio::task::JoinHandle<Result<GroupDone>>> = None;
     let (mut rows, mut failed) = (0, 0);
@@ -445,18 +436,12 @@ async fn stream_scores(
                 finish_group(task, &mut writer, steps).await?;
             }
             let group = std::mem::take(&mut pending);
-            let (scorer, batch_schema, uri, schema) = (
-                scorer.clone(),
-                batch_schema.clone(),
-                uri.clone(),
-                schema.clone(),
-            );
+            let scores = scores.clone();
             let mut w = writer
                 .take()
                 .ok_or_else(|| Error::Data("the scores file is closed".into()))?;
             in_flight = Some(tokio::task::spawn_blocking(move || {
                 let t = std::time::Instant::now();
-                let scores = Scores::new(&scorer, &uri, &schema, &batch_schema)?;
                 let out = group
                     .par_iter()
                     .map(|b| scores.of(b, explain))
