@@ -284,20 +284,13 @@ impl Expr {
                     Some(o) => Some(o.eval(row)?),
                     None => None,
                 };
-                for (when, then) in branches {
-                    let w = when.eval(row)?;
-                    let hit = match &base {
-                        Some(b) => matches!(binary(BinaryOp::Eq, b, &w)?, Value::Bool(true)),
-                        None => matches!(w, Value::Bool(true)),
-                    };
-                    if hit {
-                        return then.eval(row);
-                    }
-                }
-                match otherwise {
-                    Some(e) => e.eval(row),
-                    None => Ok(Value::Null),
-                }
+                case(
+                    base,
+                    branches.len(),
+                    |i| branches[i].0.eval(row),
+                    |i| branches[i].1.eval(row),
+                    || otherwise.as_ref().map_or(Ok(Value::Null), |e| e.eval(row)),
+                )
             }
             Expr::Cast { expr, to, safe } => {
                 let v = expr.eval(row)?;
@@ -320,25 +313,54 @@ impl Expr {
                 negated,
             } => {
                 let v = expr.eval(row)?;
-                if v.is_null() {
-                    return Ok(Value::Null);
-                }
-                let mut saw_null = false;
-                for item in list {
-                    match binary(BinaryOp::Eq, &v, &item.eval(row)?)? {
-                        Value::Bool(true) => return Ok(Value::Bool(!negated)),
-                        Value::Null => saw_null = true,
-                        _ => {}
-                    }
-                }
-                Ok(if saw_null {
-                    Value::Null
-                } else {
-                    Value::Bool(*negated)
-                })
+                in_list(&v, list.iter().map(|item| item.eval(row)), *negated)
             }
         }
     }
+}
+
+/// CASE: the first of `arms` arms whose WHEN (`when(i)`) is true, or equals `base` when
+/// there is one, gives `then(i)`; none does, `otherwise()`. Each WHEN is taken only if the
+/// arms before it missed.
+fn case(
+    base: Option<Value>,
+    arms: usize,
+    when: impl Fn(usize) -> EvalResult,
+    then: impl FnOnce(usize) -> EvalResult,
+    otherwise: impl FnOnce() -> EvalResult,
+) -> EvalResult {
+    for i in 0..arms {
+        let w = when(i)?;
+        let hit = match &base {
+            Some(b) => matches!(binary(BinaryOp::Eq, b, &w)?, Value::Bool(true)),
+            None => matches!(w, Value::Bool(true)),
+        };
+        if hit {
+            return then(i);
+        }
+    }
+    otherwise()
+}
+
+/// `v [NOT] IN (items)` with SQL's NULLs; the items are taken in order, only until one
+/// matches.
+fn in_list(v: &Value, items: impl Iterator<Item = EvalResult>, negated: bool) -> EvalResult {
+    if v.is_null() {
+        return Ok(Value::Null);
+    }
+    let mut saw_null = false;
+    for item in items {
+        match binary(BinaryOp::Eq, v, &item?)? {
+            Value::Bool(true) => return Ok(Value::Bool(!negated)),
+            Value::Null => saw_null = true,
+            _ => {}
+        }
+    }
+    Ok(if saw_null {
+        Value::Null
+    } else {
+        Value::Bool(negated)
+    })
 }
 
 /// An expression's results over the rows of a batch ([`Expr::eval_rows`]): one for every
@@ -439,20 +461,13 @@ impl Expr {
                         Some(b) => Some(b.at(r).clone()?),
                         None => None,
                     };
-                    for (when, then) in &arms {
-                        let w = when.at(r).clone()?;
-                        let hit = match &base {
-                            Some(b) => matches!(binary(BinaryOp::Eq, b, &w)?, Value::Bool(true)),
-                            None => matches!(w, Value::Bool(true)),
-                        };
-                        if hit {
-                            return then.at(r).clone();
-                        }
-                    }
-                    match &other {
-                        Some(e) => e.at(r).clone(),
-                        None => Ok(Value::Null),
-                    }
+                    case(
+                        base,
+                        arms.len(),
+                        |i| arms[i].0.at(r).clone(),
+                        |i| arms[i].1.at(r).clone(),
+                        || other.as_ref().map_or(Ok(Value::Null), |e| e.at(r).clone()),
+                    )
                 })
             }
             Expr::Call { func, args } => {
@@ -487,22 +502,7 @@ impl Expr {
                 let items: Vec<RowResults> = list.iter().map(sub).collect();
                 per_row(&|r| {
                     let v = v.at(r).clone()?;
-                    if v.is_null() {
-                        return Ok(Value::Null);
-                    }
-                    let mut saw_null = false;
-                    for item in &items {
-                        match binary(BinaryOp::Eq, &v, &item.at(r).clone()?)? {
-                            Value::Bool(true) => return Ok(Value::Bool(!negated)),
-                            Value::Null => saw_null = true,
-                            _ => {}
-                        }
-                    }
-                    Ok(if saw_null {
-                        Value::Null
-                    } else {
-                        Value::Bool(*negated)
-                    })
+                    in_list(&v, items.iter().map(|item| item.at(r).clone()), *negated)
                 })
             }
         }
