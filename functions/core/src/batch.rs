@@ -333,11 +333,15 @@ impl Scorer {
         let width: usize = widths.iter().sum();
         let model = &self.artifact().model;
         let mut scratch = Scratch::default();
-        let dense = |r: usize, x: &mut Vec<f64>| {
-            x.clear();
+        // Row `r`'s encoded inputs, appended to `x`.
+        let push_row = |r: usize, x: &mut Vec<f64>| {
             for (e, w) in encoded.iter().zip(&widths) {
                 e.push_inputs(*w, r, x);
             }
+        };
+        let dense = |r: usize, x: &mut Vec<f64>| {
+            x.clear();
+            push_row(r, x);
         };
         match model {
             Model::LogisticRegression(m) => {
@@ -371,7 +375,6 @@ impl Scorer {
                 let flat = self.flat_trees();
                 let mut x = Vec::with_capacity(BLOCK * width);
                 let mut leaf = Vec::new();
-                let mut row = Vec::with_capacity(width);
                 let mut start = 0;
                 while start < rows {
                     let end = (start + BLOCK).min(rows);
@@ -379,8 +382,7 @@ impl Scorer {
                         Some(flat) => {
                             x.clear();
                             for r in start..end {
-                                dense(r, &mut row);
-                                x.extend_from_slice(&row);
+                                push_row(r, &mut x);
                             }
                             flat.probabilities(
                                 &x,
@@ -943,30 +945,31 @@ mod tests {
         };
         let (b_amount, b_rate, b_home, b_term, b_code) =
             (bits(13), bits(17), bits(11), bits(89), bits(19));
-        let v = |bits: &'static [u8]| Some(Validity { bits, offset: 0 });
-        let leak = |b: Vec<u8>| -> &'static [u8] { Box::leak(b.into_boxed_slice()) };
+        fn v(bits: &[u8]) -> Option<Validity<'_>> {
+            Some(Validity { bits, offset: 0 })
+        }
         let columns = [
             Column::Int {
                 values: &amount,
-                validity: v(leak(b_amount)),
+                validity: v(&b_amount),
             },
             Column::Float {
                 values: &rate,
-                validity: v(leak(b_rate)),
+                validity: v(&b_rate),
             },
             Column::Str {
                 keys: &home,
                 dict: &dict,
-                validity: v(leak(b_home)),
+                validity: v(&b_home),
             },
             Column::Int {
                 values: &term,
-                validity: v(leak(b_term)),
+                validity: v(&b_term),
             },
             Column::Str {
                 keys: &code,
                 dict: &codes,
-                validity: v(leak(b_code)),
+                validity: v(&b_code),
             },
         ];
         for (name, model) in models() {
