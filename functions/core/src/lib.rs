@@ -26,6 +26,7 @@ pub mod s3;
 pub mod schema;
 pub mod scoring;
 pub mod store;
+mod typed;
 pub mod value;
 
 pub use error::{Error, Result};
