@@ -389,8 +389,9 @@ fn failures(out: &[RecordBatch]) -> usize {
         .sum()
 }
 
-/// Read `source` as a stream, and score and write each row group's worth of batches on
-/// a blocking thread while the next is read. Returns the rows and the failed rows.
+/// Read `source` as a stream; each row group's worth of batches is scored on a blocking
+/// thread while the next is read, and written on another while the next is scored.
+/// Returns the rows and the failed rows.
 async fn stream_scores(
     scorer: Arc<Scorer>,
     source: crate::source::Source,
@@ -399,26 +400,43 @@ async fn stream_scores(
     steps: &mut Steps,
 ) -> Result<(usize, usize)> {
     use futures::StreamExt;
+    type Task<T> = tokio::task::JoinHandle<Result<T>>;
+    async fn done<T>(task: Task<T>) -> Result<T> {
+        task.await
+            .map_err(|e| Error::Data(format!("scoring stopped: {e}")))?
+    }
     let (uri, schema) = (source.uri.clone(), source.schema.clone());
     let mut numbered = source.numbered();
     // Checked before any row is read: a missing column fails at once.
     let scores = Arc::new(Scores::new(&scorer, &uri, &schema, &numbered.schema)?);
     let mut writer = Some(ParquetOut::create(out, scores.schema.clone())?);
     let mut pending: Vec<RecordBatch> = Vec::new();
-    let mut in_flight: Option<tokio::task::JoinHandle<Result<GroupDone>>> = None;
+    let mut scoring: Option<Task<Scored>> = None;
+    let mut writing: Option<Task<(ParquetOut, f64)>> = None;
     let (mut rows, mut failed) = (0, 0);
-    let mut finish_group = async |task: tokio::task::JoinHandle<Result<GroupDone>>,
-                                  writer: &mut Option<ParquetOut>,
-                                  steps: &mut Steps|
+    // The group being scored, once scored, handed to the writer (after the group before).
+    let mut write_next = async |scoring: Task<Scored>,
+                                writing: &mut Option<Task<(ParquetOut, f64)>>,
+                                writer: &mut Option<ParquetOut>,
+                                steps: &mut Steps|
            -> Result<()> {
-        let done = task
-            .await
-            .map_err(|e| Error::Data(format!("scoring stopped: {e}")))??;
-        rows += done.rows;
-        failed += done.failed;
-        steps.score += done.score;
-        steps.write += done.write;
-        *writer = Some(done.writer);
+        let scored = done(scoring).await?;
+        rows += scored.rows;
+        failed += scored.failed;
+        steps.score += scored.seconds;
+        if let Some(w) = writing.take() {
+            let (w, seconds) = done(w).await?;
+            steps.write += seconds;
+            *writer = Some(w);
+        }
+        let mut w = writer
+            .take()
+            .ok_or_else(|| Error::Data("the scores file is closed".into()))?;
+        *writing = Some(tokio::task::spawn_blocking(move || {
+            let t = std::time::Instant::now();
+            w.write_group(&scored.batches)?;
+            Ok((w, t.elapsed().as_secs_f64()))
+        }));
         Ok(())
     };
     let mut ended = false;
@@ -432,35 +450,33 @@ async fn stream_scores(
         }
         let group_rows: usize = pending.iter().map(RecordBatch::num_rows).sum();
         if group_rows >= ROW_GROUP_ROWS || (ended && !pending.is_empty()) {
-            if let Some(task) = in_flight.take() {
-                finish_group(task, &mut writer, steps).await?;
+            if let Some(task) = scoring.take() {
+                write_next(task, &mut writing, &mut writer, steps).await?;
             }
             let group = std::mem::take(&mut pending);
             let scores = scores.clone();
-            let mut w = writer
-                .take()
-                .ok_or_else(|| Error::Data("the scores file is closed".into()))?;
-            in_flight = Some(tokio::task::spawn_blocking(move || {
+            scoring = Some(tokio::task::spawn_blocking(move || {
                 let t = std::time::Instant::now();
-                let out = group
+                let batches = group
                     .par_iter()
                     .map(|b| scores.of(b, explain))
                     .collect::<Result<Vec<_>>>()?;
-                let score = t.elapsed().as_secs_f64();
-                let t = std::time::Instant::now();
-                w.write_group(&out)?;
-                Ok(GroupDone {
-                    writer: w,
-                    rows: out.iter().map(RecordBatch::num_rows).sum(),
-                    failed: failures(&out),
-                    score,
-                    write: t.elapsed().as_secs_f64(),
+                Ok(Scored {
+                    rows: batches.iter().map(RecordBatch::num_rows).sum(),
+                    failed: failures(&batches),
+                    batches,
+                    seconds: t.elapsed().as_secs_f64(),
                 })
             }));
         }
     }
-    if let Some(task) = in_flight.take() {
-        finish_group(task, &mut writer, steps).await?;
+    if let Some(task) = scoring.take() {
+        write_next(task, &mut writing, &mut writer, steps).await?;
+    }
+    if let Some(w) = writing.take() {
+        let (w, seconds) = done(w).await?;
+        steps.write += seconds;
+        writer = Some(w);
     }
     if rows == 0 {
         return Err(Error::Data(format!("{uri}: no rows to score")));
@@ -471,13 +487,12 @@ async fn stream_scores(
     Ok((rows, failed))
 }
 
-/// A row group scored and written.
-struct GroupDone {
-    writer: ParquetOut,
+/// A row group scored.
+struct Scored {
+    batches: Vec<RecordBatch>,
     rows: usize,
     failed: usize,
-    score: f64,
-    write: f64,
+    seconds: f64,
 }
 
 #[derive(Debug, Clone)]

@@ -70,6 +70,16 @@ impl Column<'_> {
         }
     }
 
+    /// Whether any row may be NULL.
+    fn may_hold_null(&self) -> bool {
+        match self {
+            Column::Int { validity, .. }
+            | Column::Float { validity, .. }
+            | Column::Str { validity, .. } => validity.is_some(),
+            Column::Values(_) => true,
+        }
+    }
+
     /// Row `r`'s value, as the row path sees it.
     pub(crate) fn value(&self, r: usize) -> Value {
         if self.is_null(r) {
@@ -309,7 +319,7 @@ impl Scorer {
         // derived feature that fails.
         let mut failed = vec![false; rows];
         for (f, c) in fields.iter().zip(columns) {
-            if !f.nullable {
+            if !f.nullable && c.may_hold_null() {
                 for (r, bad) in failed.iter_mut().enumerate() {
                     *bad |= c.is_null(r);
                 }
@@ -358,11 +368,15 @@ impl Scorer {
                             }
                         }
                         Encoded::Level(l) => {
-                            for j in 0..*w {
-                                let wk = m.weights[k + j];
-                                for (a, level) in acc.iter_mut().zip(l) {
-                                    *a += wk * f64::from(u8::from(*level == j as u32));
-                                }
+                            // The row path adds `w * 0.0` for every other level and
+                            // `w * 1.0` for the row's: zeros change no sum but the sign
+                            // of a zero one, which the intercept's addition and the
+                            // sigmoid then erase. So the row's weight alone (0 for an
+                            // unseen level) gives the same probability, bit for bit.
+                            let mut by_level = m.weights[k..k + w].to_vec();
+                            by_level.push(0.0);
+                            for (a, &level) in acc.iter_mut().zip(l) {
+                                *a += by_level[(level as usize).min(*w)];
                             }
                         }
                     }

@@ -259,35 +259,27 @@ fn compare(op: BinaryOp, l: &Typed, r: &Typed, rows: usize) -> Option<Typed> {
     if matches!(l.data, Data::Null) || matches!(r.data, Data::Null) {
         return Some(Typed::null());
     }
-    let holds = |o: Ordering| match op {
-        BinaryOp::Eq => o == Ordering::Equal,
-        BinaryOp::NotEq => o != Ordering::Equal,
-        BinaryOp::Lt => o == Ordering::Less,
-        BinaryOp::LtEq => o != Ordering::Greater,
-        BinaryOp::Gt => o == Ordering::Greater,
-        _ => o != Ordering::Less,
-    };
     let nulls = l.nulls_of_either(r, rows);
-    let is_null = |i: usize| nulls.as_ref().is_some_and(|n| n[i]);
-    let each = |f: &dyn Fn(usize) -> Ordering| -> Vec<bool> {
-        (0..rows).map(|i| !is_null(i) && holds(f(i))).collect()
-    };
+    let each = |ord: &dyn Fn(usize) -> Ordering| each_row(op, rows, &nulls, ord);
     let out = match (&l.data, &r.data) {
-        (Data::Int(a), Data::Int(b)) => each(&|i| a[i].cmp(&b[i])),
-        (Data::Float(a), Data::Float(b)) => each(&|i| a[i].total_cmp(&b[i])),
-        (Data::Int(a), Data::Float(b)) => each(&|i| (a[i] as f64).total_cmp(&b[i])),
-        (Data::Float(a), Data::Int(b)) => each(&|i| a[i].total_cmp(&(b[i] as f64))),
-        (Data::Bool(a), Data::Bool(b)) => each(&|i| a[i].cmp(&b[i])),
+        (Data::Int(a), Data::Int(b)) => each_row(op, rows, &nulls, |i| a[i].cmp(&b[i])),
+        (Data::Float(a), Data::Float(b)) => each_row(op, rows, &nulls, |i| a[i].total_cmp(&b[i])),
+        (Data::Int(a), Data::Float(b)) => {
+            each_row(op, rows, &nulls, |i| (a[i] as f64).total_cmp(&b[i]))
+        }
+        (Data::Float(a), Data::Int(b)) => {
+            each_row(op, rows, &nulls, |i| a[i].total_cmp(&(b[i] as f64)))
+        }
+        (Data::Bool(a), Data::Bool(b)) => each_row(op, rows, &nulls, |i| a[i].cmp(&b[i])),
         (Data::Str { keys: ka, dict: da }, Data::Str { keys: kb, dict: db }) => {
-            // Every pair of dictionary entries once, when the dictionaries are small.
+            // Every pair of dictionary entries ordered once, when the dictionaries are
+            // small; a NULL row's key is never looked up.
             if da.len() * db.len() <= 4096 {
-                let table: Vec<bool> = da
+                let table: Vec<Ordering> = da
                     .iter()
-                    .flat_map(|a| db.iter().map(move |b| holds(a.as_ref().cmp(b.as_ref()))))
+                    .flat_map(|a| db.iter().map(move |b| a.as_ref().cmp(b.as_ref())))
                     .collect();
-                (0..rows)
-                    .map(|i| !is_null(i) && table[ka[i] as usize * db.len() + kb[i] as usize])
-                    .collect()
+                each(&|i| table[ka[i] as usize * db.len() + kb[i] as usize])
             } else {
                 each(&|i| da[ka[i] as usize].as_ref().cmp(db[kb[i] as usize].as_ref()))
             }
@@ -296,6 +288,27 @@ fn compare(op: BinaryOp, l: &Typed, r: &Typed, rows: usize) -> Option<Typed> {
         _ => return None,
     };
     Some(Typed::new(Data::Bool(out), nulls))
+}
+
+/// Whether `op` holds for each row's ordering (`ord(i)`, asked only of rows not NULL).
+fn each_row(
+    op: BinaryOp,
+    rows: usize,
+    nulls: &Option<Vec<bool>>,
+    ord: impl Fn(usize) -> Ordering,
+) -> Vec<bool> {
+    let holds = |o: Ordering| match op {
+        BinaryOp::Eq => o == Ordering::Equal,
+        BinaryOp::NotEq => o != Ordering::Equal,
+        BinaryOp::Lt => o == Ordering::Less,
+        BinaryOp::LtEq => o != Ordering::Greater,
+        BinaryOp::Gt => o == Ordering::Greater,
+        _ => o != Ordering::Less,
+    };
+    match nulls {
+        None => (0..rows).map(|i| holds(ord(i))).collect(),
+        Some(n) => (0..rows).map(|i| !n[i] && holds(ord(i))).collect(),
+    }
 }
 
 fn arithmetic(op: BinaryOp, l: &Typed, r: &Typed, rows: usize) -> Option<Typed> {
@@ -443,8 +456,16 @@ fn pick(arms: &[Typed], rows: usize, arm: impl Fn(usize) -> usize) -> Option<Typ
     if typed.iter().any(|a| kind(&a.data) != kind(&first.data)) {
         return None;
     }
-    let nulls: Vec<bool> = (0..rows).map(|r| arms[arm(r)].is_null(r)).collect();
-    let nulls = nulls.iter().any(|&n| n).then_some(nulls);
+    let nulls = match arms
+        .iter()
+        .any(|a| a.nulls.is_some() || matches!(a.data, Data::Null))
+    {
+        true => {
+            let n: Vec<bool> = (0..rows).map(|r| arms[arm(r)].is_null(r)).collect();
+            n.iter().any(|&n| n).then_some(n)
+        }
+        false => None,
+    };
     let data = match &first.data {
         Data::Bool(_) => Data::Bool(
             (0..rows)
