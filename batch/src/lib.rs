@@ -18,7 +18,6 @@ pub mod codes;
 pub mod column;
 pub mod compile;
 pub mod convert;
-pub mod dedup;
 pub mod drift;
 pub mod engine;
 pub mod error;

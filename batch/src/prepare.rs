@@ -2,6 +2,7 @@
 //! SQL with DataFusion, compile the features for the online side and check both agree.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use arrow::array::{AsArray, RecordBatch};
 use arrow::compute::concat_batches;
@@ -19,7 +20,6 @@ use riskfn_core::value::Value;
 use crate::codes::StringCodes;
 use crate::column::Col;
 use crate::compile::{self, OnlineSchemaBuilder, to_online};
-use crate::dedup::FirstRows;
 use crate::engine::{self, Cluster};
 use crate::error::{Error, Result};
 use crate::pipeline::{MissingPolicy, Pipeline, SplitRule};
@@ -134,9 +134,8 @@ pub async fn prepare(
     }
     let mut raw_schema = builder.finish();
 
-    // Execute: de-duplicate on every raw column but the id (each distinct row keeps its
-    // first row id, and that row's id value: as the source streams by here, by one
-    // aggregate on a cluster), filter, compute outputs.
+    // Execute: de-duplicate on every raw column but the id (one aggregate: each distinct
+    // row keeps its first row id, and that row's id value), filter, compute outputs.
     let id_col = pipeline.id.as_deref();
     let keys: Vec<Expr> = raw_schema_arrow
         .fields()
@@ -166,32 +165,33 @@ pub async fn prepare(
     // cluster's staged copy of the source until the last query is done.
     let (rows_read, n_dedup, deduped, _staged) = match cluster {
         None => {
-            // The source streams through the de-duplication (see `dedup`), on string codes
-            // (see `codes`); the distinct rows, usually far fewer, are kept with their
-            // strings put back, then sampled, filtered and shaped by the SQL.
-            use futures::StreamExt;
+            // The source streams into the aggregate; its result, usually far smaller, is
+            // materialised once: counted here, then sampled, filtered and shaped by the SQL.
+            // On string codes (see `codes`), the strings put back after. The stream feeds
+            // one partition per core, each coding its batches and aggregating them in
+            // part, so both run on every core (the aggregate does not depend on which
+            // partition a row went to: its first row is the smallest row number).
             let numbered = source.numbered();
-            let codes = StringCodes::new(&numbered.schema, id_col);
-            let coded = codes.coded_schema();
-            let skip: Vec<&str> = id_col.into_iter().chain([ROW_ID]).collect();
-            let mut first = FirstRows::new(&coded, &skip)?;
+            let codes = Arc::new(StringCodes::new(&numbered.schema, id_col));
+            let coding = codes.clone();
+            let rows = numbered.rows.clone();
             let failure = numbered.failure.clone();
-            let mut stream = numbered.stream;
-            let mut kept = Vec::new();
-            while let Some(b) = stream.next().await {
-                let b =
-                    b.map_err(|e| failure.blame(run_failed(pipeline, None, "de-duplication")(e)))?;
-                let k = first.first_of(&codes.encode(&b)?)?;
-                if k.num_rows() > 0 {
-                    kept.push(k);
-                }
-            }
-            let deduped = kept
+            let table = numbered.into_shared_table(
+                crate::source::cores(),
+                codes.coded_schema(),
+                move |b| coding.encode(b),
+            )?;
+            let deduped = ctx
+                .read_table(table)?
+                .aggregate(keys, firsts)?
+                .collect()
+                .await
+                .map_err(|e| failure.blame(run_failed(pipeline, None, "de-duplication")(e)))?
                 .iter()
                 .map(|b| codes.decode(b))
                 .collect::<std::result::Result<Vec<_>, _>>()?;
-            let rows_read = numbered.rows.load(std::sync::atomic::Ordering::Relaxed);
-            let n_dedup = first.distinct() as u64;
+            let rows_read = rows.load(std::sync::atomic::Ordering::Relaxed);
+            let n_dedup = deduped.iter().map(|b| b.num_rows() as u64).sum::<u64>();
             (rows_read, n_dedup, ctx.read_batches(deduped)?, None)
         }
         Some(cluster) => {

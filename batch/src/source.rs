@@ -345,7 +345,7 @@ const AHEAD: usize = 2;
 /// The size of one scan range (see [`open_with`]).
 const SPLIT_BYTES: u64 = 8 << 20;
 
-fn cores() -> usize {
+pub fn cores() -> usize {
     std::thread::available_parallelism().map_or(2, usize::from)
 }
 
@@ -387,36 +387,32 @@ impl std::fmt::Debug for Numbered {
 }
 
 impl Numbered {
-    /// Each batch through `f`, into batches of `schema`.
-    pub fn map_batches(
+    /// The stream as a table of `parts` partitions that share it: each batch goes to the
+    /// partition that asks first and through `f` (into batches of `schema`) there, so `f`
+    /// and the query's first steps run on every core. The partitions' batches are not in
+    /// reading order: for queries whose result does not depend on it (an aggregate that
+    /// keeps the smallest row number). The table can be scanned once.
+    pub fn into_shared_table(
         self,
+        parts: usize,
         schema: SchemaRef,
         f: impl Fn(&RecordBatch) -> std::result::Result<RecordBatch, arrow::error::ArrowError>
         + Send
+        + Sync
         + 'static,
-    ) -> Numbered {
-        let stream = self
-            .stream
-            .map(move |b| b.and_then(|b| f(&b).map_err(DataFusionError::from)));
-        Numbered {
-            schema: schema.clone(),
-            stream: Box::pin(RecordBatchStreamAdapter::new(schema, stream)),
-            rows: self.rows,
-            failure: self.failure,
-        }
-    }
-
-    /// The stream as a table a query can scan once.
-    pub fn into_table(self) -> Result<Arc<dyn TableProvider>> {
-        let schema = self.schema.clone();
-        let once = ScanOnce {
-            schema: schema.clone(),
-            stream: Mutex::new(Some(self.stream)),
-        };
-        Ok(Arc::new(StreamingTable::try_new(
-            schema,
-            vec![Arc::new(once)],
-        )?))
+    ) -> Result<Arc<dyn TableProvider>> {
+        let shared = Arc::new(tokio::sync::Mutex::new(self.stream));
+        let f: MapBatch = Arc::new(f);
+        let partitions = (0..parts.max(1))
+            .map(|_| {
+                Arc::new(SharedScan {
+                    schema: schema.clone(),
+                    shared: shared.clone(),
+                    f: f.clone(),
+                }) as Arc<dyn PartitionStream>
+            })
+            .collect();
+        Ok(Arc::new(StreamingTable::try_new(schema, partitions)?))
     }
 }
 
@@ -584,35 +580,38 @@ fn number(
     RecordBatch::try_new(schema.clone(), cols)
 }
 
-/// A stream that can be scanned once (the source is read as it is consumed).
-struct ScanOnce {
+type MapBatch = Arc<
+    dyn Fn(&RecordBatch) -> std::result::Result<RecordBatch, arrow::error::ArrowError>
+        + Send
+        + Sync,
+>;
+
+/// One partition of a stream shared by several (see [`Numbered::into_shared_table`]).
+struct SharedScan {
     schema: SchemaRef,
-    stream: Mutex<Option<SendableRecordBatchStream>>,
+    shared: Arc<tokio::sync::Mutex<SendableRecordBatchStream>>,
+    f: MapBatch,
 }
 
-impl std::fmt::Debug for ScanOnce {
+impl std::fmt::Debug for SharedScan {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ScanOnce").finish_non_exhaustive()
+        f.debug_struct("SharedScan").finish_non_exhaustive()
     }
 }
 
-impl PartitionStream for ScanOnce {
+impl PartitionStream for SharedScan {
     fn schema(&self) -> &SchemaRef {
         &self.schema
     }
 
     fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
-        match self.stream.lock().ok().and_then(|mut s| s.take()) {
-            Some(s) => s,
-            None => Box::pin(RecordBatchStreamAdapter::new(
-                self.schema.clone(),
-                futures::stream::once(async {
-                    Err(DataFusionError::Internal(
-                        "the source stream was already read".into(),
-                    ))
-                }),
-            )),
-        }
+        let f = self.f.clone();
+        let batches = futures::stream::unfold(self.shared.clone(), |shared| async move {
+            let next = shared.lock().await.next().await;
+            next.map(|b| (b, shared))
+        })
+        .map(move |b| b.and_then(|b| f(&b).map_err(DataFusionError::from)));
+        Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), batches))
     }
 }
 
