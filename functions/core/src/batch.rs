@@ -3,9 +3,11 @@
 //! for bit (tested below on every model family): the same formulas in the same order, only
 //! evaluated a column (or a block of rows) at a time instead of a row at a time:
 //! - a feature that is a raw field is encoded straight from its column, a category once per
-//!   distinct string; a derived feature is evaluated row by row by the same [`Expr`];
-//! - a logistic regression sums its terms input by input over the whole batch; its reasons
-//!   come from per-level tables built by the row path's own function;
+//!   distinct string; a derived feature is evaluated on typed vectors (`typed`), or, where
+//!   those do not cover it or a row fails, node by node by the same [`Expr`];
+//! - a logistic regression sums its terms input by input over the whole batch, a one-hot
+//!   feature by its row's level (the other levels add zeros); its reasons come from
+//!   per-level tables built by the row path's own function;
 //! - tree models walk a block of rows through one tree at a time, several rows in lockstep
 //!   without branches (a leaf points to itself), so one tree stays in cache and the walks
 //!   do not wait on mispredicted branches;
