@@ -18,11 +18,6 @@ use riskfn_core::registry::Registry;
 use riskfn_core::s3::S3Settings;
 use riskfn_predict::config::DEFAULT_STORE;
 
-// Batch work allocates and frees large buffers batch after batch; mimalloc keeps them for
-// reuse where glibc returns them to the kernel, which zeroes fresh pages for the next.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 const EXIT_NOT_PROMOTED: u8 = 10;
 const EXIT_DRIFT: u8 = 20;
 
