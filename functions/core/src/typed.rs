@@ -8,9 +8,8 @@
 //! compared in IEEE total order, NULL propagation, three-valued logic, first-true CASE).
 //! What this evaluator does not cover gives `None` and the caller takes the row path:
 //! node kinds or type pairs it does not implement, and any row that would fail (a division
-//! by zero, a failing CAST). As it evaluates every CASE branch on every row, a failure in a
-//! branch `eval` would not take also sends the batch to the row path, which then gives
-//! `eval`'s result.
+//! by zero, a failing CAST). Every CASE branch is computed on every row, but a failure
+//! counts only in the rows that take the branch, as `eval` evaluates it only there.
 
 use std::cmp::Ordering;
 use std::sync::Arc;
@@ -86,11 +85,24 @@ impl Typed {
 /// `expr` over the `rows` rows of `columns` (the raw fields, in raw-schema order), or `None`
 /// where the row path must decide (see the module's note).
 pub(crate) fn eval(expr: &Expr, columns: &[Column<'_>], rows: usize) -> Option<Typed> {
-    let sub = |e: &Expr| eval(e, columns, rows);
+    eval_in(expr, columns, rows, None)
+}
+
+/// Which rows the row path evaluates a node on (`None`: all): a CASE branch only on the
+/// rows that take it. A failure counts only in those rows; elsewhere the value is never
+/// used.
+type Live<'a> = Option<&'a [bool]>;
+
+fn is_live(live: Live<'_>, r: usize) -> bool {
+    live.is_none_or(|l| l[r])
+}
+
+fn eval_in(expr: &Expr, columns: &[Column<'_>], rows: usize, live: Live<'_>) -> Option<Typed> {
+    let sub = |e: &Expr| eval_in(e, columns, rows, live);
     match expr {
         Expr::Column(i) => column(columns.get(*i)?, rows),
         Expr::Literal(l) => Some(literal(l, rows)),
-        Expr::Binary { op, left, right } => binary(*op, &sub(left)?, &sub(right)?, rows),
+        Expr::Binary { op, left, right } => binary(*op, &sub(left)?, &sub(right)?, rows, live),
         Expr::Not(e) => {
             let t = sub(e)?;
             match t.data {
@@ -120,7 +132,7 @@ pub(crate) fn eval(expr: &Expr, columns: &[Column<'_>], rows: usize) -> Option<T
                 None,
             ))
         }
-        Expr::Cast { expr, to, safe } => cast_to(sub(expr)?, *to, *safe, rows),
+        Expr::Cast { expr, to, safe } => cast_to(sub(expr)?, *to, *safe, rows, live),
         Expr::Case {
             operand,
             branches,
@@ -130,35 +142,44 @@ pub(crate) fn eval(expr: &Expr, columns: &[Column<'_>], rows: usize) -> Option<T
                 Some(o) => Some(sub(o)?),
                 None => None,
             };
-            // Each row's arm: the first whose WHEN holds (`branches.len()`: none does).
+            // Each row's arm: the first whose WHEN holds (`branches.len()`: none does). A
+            // WHEN is reached by the rows the ones before missed, a THEN by the rows its
+            // WHEN took, the ELSE by the rows no WHEN took.
             let mut arm = vec![branches.len(); rows];
-            for (i, (when, _)) in branches.iter().enumerate().rev() {
-                let w = sub(when)?;
+            let mut reach: Vec<bool> = (0..rows).map(|r| is_live(live, r)).collect();
+            let mut taken = Vec::with_capacity(branches.len());
+            for (i, (when, _)) in branches.iter().enumerate() {
+                let w = eval_in(when, columns, rows, Some(&reach))?;
                 let hit = match &base {
                     Some(b) => compare(BinaryOp::Eq, b, &w, rows)?,
                     None => w,
                 };
+                let mut took = vec![false; rows];
                 if let Data::Bool(v) = &hit.data {
-                    for (r, a) in arm.iter_mut().enumerate() {
-                        if v[r] && !hit.is_null(r) {
-                            *a = i;
+                    for r in 0..rows {
+                        if reach[r] && v[r] && !hit.is_null(r) {
+                            arm[r] = i;
+                            took[r] = true;
+                            reach[r] = false;
                         }
                     }
                 }
+                taken.push(took);
             }
             let mut arms = branches
                 .iter()
-                .map(|(_, then)| sub(then))
+                .zip(&taken)
+                .map(|((_, then), took)| eval_in(then, columns, rows, Some(took)))
                 .collect::<Option<Vec<_>>>()?;
             arms.push(match otherwise {
-                Some(e) => sub(e)?,
+                Some(e) => eval_in(e, columns, rows, Some(&reach))?,
                 None => Typed::null(),
             });
             pick(&arms, rows, |r| arm[r])
         }
         Expr::Call { func, args } => {
             let args = args.iter().map(sub).collect::<Option<Vec<_>>>()?;
-            call(*func, &args, rows)
+            call(*func, &args, rows, live)
         }
         Expr::InList { .. } => None,
     }
@@ -202,7 +223,7 @@ fn literal(l: &Literal, rows: usize) -> Typed {
     Typed::new(data, None)
 }
 
-fn binary(op: BinaryOp, l: &Typed, r: &Typed, rows: usize) -> Option<Typed> {
+fn binary(op: BinaryOp, l: &Typed, r: &Typed, rows: usize, live: Live<'_>) -> Option<Typed> {
     match op {
         BinaryOp::And | BinaryOp::Or => logic(op, l, r, rows),
         BinaryOp::Eq
@@ -212,7 +233,7 @@ fn binary(op: BinaryOp, l: &Typed, r: &Typed, rows: usize) -> Option<Typed> {
         | BinaryOp::Gt
         | BinaryOp::GtEq => compare(op, l, r, rows),
         BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div | BinaryOp::Mod => {
-            arithmetic(op, l, r, rows)
+            arithmetic(op, l, r, rows, live)
         }
         _ => None,
     }
@@ -311,12 +332,12 @@ fn each_row(
     }
 }
 
-fn arithmetic(op: BinaryOp, l: &Typed, r: &Typed, rows: usize) -> Option<Typed> {
+fn arithmetic(op: BinaryOp, l: &Typed, r: &Typed, rows: usize, live: Live<'_>) -> Option<Typed> {
     if matches!(l.data, Data::Null) || matches!(r.data, Data::Null) {
         return Some(Typed::null());
     }
     let nulls = l.nulls_of_either(r, rows);
-    let valid = |i: usize| nulls.as_ref().is_none_or(|n| !n[i]);
+    let valid = |i: usize| nulls.as_ref().is_none_or(|n| !n[i]) && is_live(live, i);
     let data = match (&l.data, &r.data) {
         (Data::Int(a), Data::Int(b)) => {
             let f: fn(i64, i64) -> i64 = match op {
@@ -367,11 +388,12 @@ fn floats(d: &Data) -> Option<std::borrow::Cow<'_, [f64]>> {
 
 /// [`cast`] on every row: on the few distinct values of strings and booleans through the
 /// row path's own function, on numbers by the same conversions.
-fn cast_to(t: Typed, to: DataType, safe: bool, rows: usize) -> Option<Typed> {
+fn cast_to(t: Typed, to: DataType, safe: bool, rows: usize, live: Live<'_>) -> Option<Typed> {
     let mut nulls = t.nulls.clone();
-    // Rows whose conversion fails become NULL when the cast is safe; otherwise they fail.
+    // Rows whose conversion fails become NULL when the cast is safe; otherwise they fail
+    // (rows the row path does not evaluate here just get NULL).
     let mut fail = |r: usize| -> Option<()> {
-        if !safe {
+        if !safe && is_live(live, r) {
             return None;
         }
         nulls.get_or_insert_with(|| vec![false; rows])[r] = true;
@@ -514,7 +536,7 @@ fn pick(arms: &[Typed], rows: usize, arm: impl Fn(usize) -> usize) -> Option<Typ
     Some(Typed::new(data, nulls))
 }
 
-fn call(func: Func, args: &[Typed], rows: usize) -> Option<Typed> {
+fn call(func: Func, args: &[Typed], rows: usize, live: Live<'_>) -> Option<Typed> {
     match func {
         Func::Coalesce => {
             // Each row's first argument that is not NULL (`args.len()`: none).
@@ -529,13 +551,25 @@ fn call(func: Func, args: &[Typed], rows: usize) -> Option<Typed> {
             arms.push(Typed::null());
             pick(&arms, rows, |r| first[r])
         }
+        Func::Nullif => {
+            // The first argument, NULL where it equals the second.
+            let [a, b] = args else { return None };
+            let equal = compare(BinaryOp::Eq, a, b, rows)?;
+            let Data::Bool(eq) = &equal.data else {
+                return Some(a.clone());
+            };
+            let nulls: Vec<bool> = (0..rows)
+                .map(|r| a.is_null(r) || (eq[r] && !equal.is_null(r)))
+                .collect();
+            Some(Typed::new(a.data.clone(), Some(nulls)))
+        }
         Func::Abs => {
             let [a] = args else { return None };
             let data = match &a.data {
                 Data::Null => Data::Null,
                 Data::Int(v) => {
                     // `eval` fails on the one integer without an absolute value.
-                    if !a.all_valid(rows, |r| v[r] != i64::MIN) {
+                    if !a.all_valid(rows, |r| v[r] != i64::MIN || !is_live(live, r)) {
                         return None;
                     }
                     Data::Int(v.iter().map(|i| i.wrapping_abs()).collect())
@@ -771,6 +805,94 @@ mod tests {
             (Expr::call(Func::Sqrt, vec![x.clone()]), true),
             (Expr::call(Func::Signum, vec![x.clone()]), true),
             (Expr::call(Func::Floor, vec![i.clone()]), true),
+            // CASE branches fail only where taken.
+            (
+                case(
+                    None,
+                    vec![(
+                        b(BinaryOp::NotEq, &Expr::column(3), Expr::lit(0i64)),
+                        b(BinaryOp::Div, &i, Expr::column(3)),
+                    )],
+                    None,
+                ),
+                true,
+            ),
+            (
+                case(
+                    None,
+                    vec![(
+                        b(BinaryOp::Eq, &Expr::column(3), Expr::lit(0i64)),
+                        Expr::lit(0i64),
+                    )],
+                    Some(b(BinaryOp::Mod, &Expr::lit(100i64), Expr::column(3))),
+                ),
+                true,
+            ),
+            (
+                case(
+                    None,
+                    vec![(
+                        b(BinaryOp::Gt, &Expr::column(3), Expr::lit(0i64)),
+                        b(
+                            BinaryOp::Div,
+                            &Expr::call(Func::Coalesce, vec![i.clone(), Expr::lit(0i64)]),
+                            Expr::column(3),
+                        ),
+                    )],
+                    None,
+                ),
+                true,
+            ),
+            (
+                case(
+                    Some(s.clone()),
+                    vec![(Expr::lit("12"), cast_as(s.clone(), DataType::Int, false))],
+                    None,
+                ),
+                true,
+            ),
+            (
+                case(
+                    None,
+                    vec![(
+                        b(BinaryOp::Gt, &i, Expr::lit(0i64)),
+                        cast_as(s.clone(), DataType::Int, false),
+                    )],
+                    None,
+                ),
+                false,
+            ),
+            (
+                case(
+                    None,
+                    vec![
+                        (b(BinaryOp::Lt, &i, Expr::lit(0i64)), Expr::lit(1.0)),
+                        (
+                            b(
+                                BinaryOp::Gt,
+                                &(b(BinaryOp::Div, &Expr::lit(6i64), Expr::column(3))),
+                                Expr::lit(1i64),
+                            ),
+                            Expr::lit(2.0),
+                        ),
+                    ],
+                    None,
+                ),
+                false,
+            ),
+            (
+                Expr::call(Func::Nullif, vec![i.clone(), Expr::lit(3i64)]),
+                true,
+            ),
+            (
+                Expr::call(Func::Nullif, vec![s.clone(), Expr::lit("u")]),
+                true,
+            ),
+            (
+                Expr::call(Func::Nullif, vec![x.clone(), Expr::lit(0.0)]),
+                true,
+            ),
+            (Expr::call(Func::Nullif, vec![i.clone(), s.clone()]), false),
             // Not covered: the row path decides.
             (
                 Expr::InList {
