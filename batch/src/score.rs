@@ -405,6 +405,19 @@ async fn stream_scores(
         task.await
             .map_err(|e| Error::Data(format!("scoring stopped: {e}")))?
     }
+    // The writer back from the group being written, if one is.
+    async fn written(
+        writing: &mut Option<Task<(ParquetOut, f64)>>,
+        writer: &mut Option<ParquetOut>,
+        steps: &mut Steps,
+    ) -> Result<()> {
+        if let Some(w) = writing.take() {
+            let (w, seconds) = done(w).await?;
+            steps.write += seconds;
+            *writer = Some(w);
+        }
+        Ok(())
+    }
     let (uri, schema) = (source.uri.clone(), source.schema.clone());
     let mut numbered = source.numbered();
     // Checked before any row is read: a missing column fails at once.
@@ -424,11 +437,7 @@ async fn stream_scores(
         rows += scored.rows;
         failed += scored.failed;
         steps.score += scored.seconds;
-        if let Some(w) = writing.take() {
-            let (w, seconds) = done(w).await?;
-            steps.write += seconds;
-            *writer = Some(w);
-        }
+        written(writing, writer, steps).await?;
         let mut w = writer
             .take()
             .ok_or_else(|| Error::Data("the scores file is closed".into()))?;
@@ -473,11 +482,7 @@ async fn stream_scores(
     if let Some(task) = scoring.take() {
         write_next(task, &mut writing, &mut writer, steps).await?;
     }
-    if let Some(w) = writing.take() {
-        let (w, seconds) = done(w).await?;
-        steps.write += seconds;
-        writer = Some(w);
-    }
+    written(&mut writing, &mut writer, steps).await?;
     if rows == 0 {
         return Err(Error::Data(format!("{uri}: no rows to score")));
     }

@@ -526,22 +526,9 @@ impl Scorer {
                         keys,
                         dict,
                         validity,
-                    } => {
-                        let level = |key: &str| f.level_of(key).map_or(NONE, |l| l as u32);
-                        let by_key: Vec<u32> = dict.iter().map(|s| level(s)).collect();
-                        let missing = level(&category_key(&Value::Null));
-                        Some(Encoded::Level(
-                            (0..rows)
-                                .map(|r| {
-                                    if validity.is_some_and(|v| !v.is_valid(r)) {
-                                        missing
-                                    } else {
-                                        by_key.get(keys[r] as usize).copied().unwrap_or(NONE)
-                                    }
-                                })
-                                .collect(),
-                        ))
-                    }
+                    } => Some(Encoded::Level(dict_levels(f, keys, dict, |r| {
+                        validity.is_some_and(|v| !v.is_valid(r))
+                    }))),
                     _ => None,
                 },
                 _ => None,
@@ -679,27 +666,36 @@ fn encode_typed(f: &crate::preprocess::Feature, t: &Typed, out: &mut Encoded) {
                 *o = number(f, x);
             }
         }
-        Encoded::Level(o) => {
-            let level = |key: &str| f.level_of(key).map_or(NONE, |l| l as u32);
-            let missing = level(&category_key(&Value::Null));
-            match &t.data {
-                Data::Str { keys, dict } => {
-                    let by_key: Vec<u32> = dict.iter().map(|s| level(s)).collect();
-                    for (r, o) in o.iter_mut().enumerate() {
-                        *o = match t.is_null(r) {
-                            true => missing,
-                            false => by_key[keys[r] as usize],
-                        };
-                    }
-                }
-                _ => {
-                    for (r, o) in o.iter_mut().enumerate() {
-                        *o = level(&category_key(&t.value(r)));
-                    }
+        Encoded::Level(o) => match &t.data {
+            Data::Str { keys, dict } => *o = dict_levels(f, keys, dict, |r| t.is_null(r)),
+            _ => {
+                for (r, o) in o.iter_mut().enumerate() {
+                    *o = f
+                        .level_of(&category_key(&t.value(r)))
+                        .map_or(NONE, |l| l as u32);
                 }
             }
-        }
+        },
     }
+}
+
+/// A one-hot feature's level of each row of a string column by dictionary: each distinct
+/// string looked up once; a NULL row (`is_null`) takes the missing level.
+fn dict_levels(
+    f: &crate::preprocess::Feature,
+    keys: &[u32],
+    dict: &[Arc<str>],
+    is_null: impl Fn(usize) -> bool,
+) -> Vec<u32> {
+    let level = |key: &str| f.level_of(key).map_or(NONE, |l| l as u32);
+    let by_key: Vec<u32> = dict.iter().map(|s| level(s)).collect();
+    let missing = level(&category_key(&Value::Null));
+    (0..keys.len())
+        .map(|r| match is_null(r) {
+            true => missing,
+            false => by_key.get(keys[r] as usize).copied().unwrap_or(NONE),
+        })
+        .collect()
 }
 
 /// A numeric feature's input, as [`crate::preprocess::Feature::encode_number_into`] computes it.

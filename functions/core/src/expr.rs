@@ -516,7 +516,12 @@ fn logic(op: BinaryOp, l: &Value, r: &Value) -> EvalResult {
         v => Err(EvalError::Invalid(format!("boolean expected, got {v}"))),
     };
     let (l, r) = (as_bool(l)?, as_bool(r)?);
-    let out = match op {
+    Ok(and_or(op, l, r).map_or(Value::Null, Value::Bool))
+}
+
+/// AND (`op`), or else OR, of two SQL booleans (`None`: NULL) in three-valued logic.
+pub(crate) fn and_or(op: BinaryOp, l: Option<bool>, r: Option<bool>) -> Option<bool> {
+    match op {
         BinaryOp::And => match (l, r) {
             (Some(false), _) | (_, Some(false)) => Some(false),
             (Some(true), Some(true)) => Some(true),
@@ -527,8 +532,36 @@ fn logic(op: BinaryOp, l: &Value, r: &Value) -> EvalResult {
             (Some(false), Some(false)) => Some(false),
             _ => None,
         },
-    };
-    Ok(out.map_or(Value::Null, Value::Bool))
+    }
+}
+
+/// Whether comparison `op` (`=`, `<>`, `<`, `<=`, `>`, `>=`) holds of two values ordered
+/// `ord`.
+pub(crate) fn holds(op: BinaryOp, ord: Ordering) -> bool {
+    match op {
+        BinaryOp::Eq => ord == Ordering::Equal,
+        BinaryOp::NotEq => ord != Ordering::Equal,
+        BinaryOp::Lt => ord == Ordering::Less,
+        BinaryOp::LtEq => ord != Ordering::Greater,
+        BinaryOp::Gt => ord == Ordering::Greater,
+        _ => ord != Ordering::Less,
+    }
+}
+
+/// The function of a one-argument float function (`LN`, `SQRT`, ...), `None` for others.
+pub(crate) fn float_fn(func: Func) -> Option<fn(f64) -> f64> {
+    Some(match func {
+        Func::Ln => f64::ln,
+        Func::Log10 => f64::log10,
+        Func::Log2 => f64::log2,
+        Func::Exp => f64::exp,
+        Func::Sqrt => f64::sqrt,
+        Func::Cbrt => f64::cbrt,
+        Func::Floor => f64::floor,
+        Func::Ceil => f64::ceil,
+        Func::Signum => |x| if x == 0.0 { 0.0 } else { x.signum() },
+        _ => return None,
+    })
 }
 
 fn binary(op: BinaryOp, l: &Value, r: &Value) -> EvalResult {
@@ -557,14 +590,7 @@ fn binary(op: BinaryOp, l: &Value, r: &Value) -> EvalResult {
             let ord = l
                 .sql_cmp(r)
                 .ok_or_else(|| EvalError::Invalid(format!("cannot compare {l} with {r}")))?;
-            Ok(Value::Bool(match op {
-                BinaryOp::Eq => ord == Ordering::Equal,
-                BinaryOp::NotEq => ord != Ordering::Equal,
-                BinaryOp::Lt => ord == Ordering::Less,
-                BinaryOp::LtEq => ord != Ordering::Greater,
-                BinaryOp::Gt => ord == Ordering::Greater,
-                _ => ord != Ordering::Less,
-            }))
+            Ok(Value::Bool(holds(op, ord)))
         }
         BinaryOp::Concat => match (l, r) {
             (Value::Str(a), Value::Str(b)) => Ok(Value::Str(Arc::from(format!("{a}{b}")))),
@@ -719,15 +745,20 @@ fn call(func: Func, args: &[Value]) -> EvalResult {
                 v => unary_float(func, std::slice::from_ref(v), f64::abs),
             }
         }
-        Func::Ln => unary_float(func, args, f64::ln),
-        Func::Log10 => unary_float(func, args, f64::log10),
-        Func::Log2 => unary_float(func, args, f64::log2),
-        Func::Exp => unary_float(func, args, f64::exp),
-        Func::Sqrt => unary_float(func, args, f64::sqrt),
-        Func::Cbrt => unary_float(func, args, f64::cbrt),
-        Func::Floor => unary_float(func, args, f64::floor),
-        Func::Ceil => unary_float(func, args, f64::ceil),
-        Func::Signum => unary_float(func, args, |x| if x == 0.0 { 0.0 } else { x.signum() }),
+        Func::Ln
+        | Func::Log10
+        | Func::Log2
+        | Func::Exp
+        | Func::Sqrt
+        | Func::Cbrt
+        | Func::Floor
+        | Func::Ceil
+        | Func::Signum => match float_fn(func) {
+            Some(f) => unary_float(func, args, f),
+            None => Err(EvalError::Invalid(format!(
+                "{func:?} is not a float function"
+            ))),
+        },
         Func::Log => {
             let (base, x) = match args {
                 [x] => (Some(10.0), float_arg(func, x)?),

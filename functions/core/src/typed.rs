@@ -15,7 +15,7 @@ use std::cmp::Ordering;
 use std::sync::Arc;
 
 use crate::batch::Column;
-use crate::expr::{BinaryOp, Expr, Func, Literal, cast};
+use crate::expr::{BinaryOp, Expr, Func, Literal, and_or, cast, float_fn, holds};
 use crate::value::{DataType, Value};
 
 /// One type's values for every row; a NULL row's value is meaningless.
@@ -249,22 +249,7 @@ fn logic(op: BinaryOp, l: &Typed, r: &Typed, rows: usize) -> Option<Typed> {
         }
     };
     let (a, b) = (side(l)?, side(r)?);
-    let out: Vec<Option<bool>> = a
-        .iter()
-        .zip(&b)
-        .map(|(&a, &b)| match op {
-            BinaryOp::And => match (a, b) {
-                (Some(false), _) | (_, Some(false)) => Some(false),
-                (Some(true), Some(true)) => Some(true),
-                _ => None,
-            },
-            _ => match (a, b) {
-                (Some(true), _) | (_, Some(true)) => Some(true),
-                (Some(false), Some(false)) => Some(false),
-                _ => None,
-            },
-        })
-        .collect();
+    let out: Vec<Option<bool>> = a.iter().zip(&b).map(|(&a, &b)| and_or(op, a, b)).collect();
     let nulls = out
         .iter()
         .any(Option::is_none)
@@ -318,17 +303,9 @@ fn each_row(
     nulls: &Option<Vec<bool>>,
     ord: impl Fn(usize) -> Ordering,
 ) -> Vec<bool> {
-    let holds = |o: Ordering| match op {
-        BinaryOp::Eq => o == Ordering::Equal,
-        BinaryOp::NotEq => o != Ordering::Equal,
-        BinaryOp::Lt => o == Ordering::Less,
-        BinaryOp::LtEq => o != Ordering::Greater,
-        BinaryOp::Gt => o == Ordering::Greater,
-        _ => o != Ordering::Less,
-    };
     match nulls {
-        None => (0..rows).map(|i| holds(ord(i))).collect(),
-        Some(n) => (0..rows).map(|i| !n[i] && holds(ord(i))).collect(),
+        None => (0..rows).map(|i| holds(op, ord(i))).collect(),
+        Some(n) => (0..rows).map(|i| !n[i] && holds(op, ord(i))).collect(),
     }
 }
 
@@ -579,27 +556,10 @@ fn call(func: Func, args: &[Typed], rows: usize, live: Live<'_>) -> Option<Typed
             };
             Some(Typed::new(data, a.nulls.clone()))
         }
-        Func::Ln
-        | Func::Log10
-        | Func::Log2
-        | Func::Exp
-        | Func::Sqrt
-        | Func::Cbrt
-        | Func::Floor
-        | Func::Ceil
-        | Func::Signum => {
+        // A one-argument float function, or one this evaluator does not cover.
+        _ => {
+            let f = float_fn(func)?;
             let [a] = args else { return None };
-            let f: fn(f64) -> f64 = match func {
-                Func::Ln => f64::ln,
-                Func::Log10 => f64::log10,
-                Func::Log2 => f64::log2,
-                Func::Exp => f64::exp,
-                Func::Sqrt => f64::sqrt,
-                Func::Cbrt => f64::cbrt,
-                Func::Floor => f64::floor,
-                Func::Ceil => f64::ceil,
-                _ => |x| if x == 0.0 { 0.0 } else { x.signum() },
-            };
             if matches!(a.data, Data::Null) {
                 return Some(Typed::null());
             }
@@ -609,7 +569,6 @@ fn call(func: Func, args: &[Typed], rows: usize, live: Live<'_>) -> Option<Typed
                 a.nulls.clone(),
             ))
         }
-        _ => None,
     }
 }
 
