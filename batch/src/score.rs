@@ -419,7 +419,16 @@ async fn stream_scores(
         Ok(())
     }
     let (uri, schema) = (source.uri.clone(), source.schema.clone());
-    let mut numbered = source.numbered();
+    // Only the columns the scores need are decoded.
+    let artifact = scorer.artifact();
+    let mut needed: Vec<&str> = artifact
+        .raw_schema
+        .fields
+        .iter()
+        .map(|f| f.name.as_str())
+        .collect();
+    needed.extend(artifact.id_column.as_deref());
+    let mut numbered = source.only(&needed)?.numbered();
     // Checked before any row is read: a missing column fails at once.
     let scores = Arc::new(Scores::new(&scorer, &uri, &schema, &numbered.schema)?);
     let mut writer = Some(ParquetOut::create(out, scores.schema.clone())?);

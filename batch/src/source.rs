@@ -342,6 +342,10 @@ pub async fn open_with(ctx: &SessionContext, uri: &str, s3: &S3Settings) -> Resu
 /// Batches handed on ahead of the consumer.
 const AHEAD: usize = 2;
 
+/// Batches each scan range being read decodes ahead of its turn (about 1M rows): a
+/// compressible file packs millions of rows in a range, which memory need not hold.
+const RANGE_AHEAD: usize = 128;
+
 /// The size of one scan range (see [`open_with`]).
 const SPLIT_BYTES: u64 = 8 << 20;
 
@@ -417,6 +421,31 @@ impl Numbered {
 }
 
 impl Source {
+    /// The source reduced to those of its columns `keep` names, in the source's order (the
+    /// others are never decoded); names it lacks are left for the caller to report.
+    pub fn only(mut self, keep: &[&str]) -> Result<Source> {
+        let kept: Vec<usize> = (0..self.schema.fields().len())
+            .filter(|&i| keep.contains(&self.schema.field(i).name().as_str()))
+            .collect();
+        if kept.len() == self.schema.fields().len() {
+            return Ok(self);
+        }
+        let schema = Arc::new(
+            self.schema
+                .project(&kept)
+                .map_err(|e| source_err(&self.uri, e.to_string()))?,
+        );
+        let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        for (url, _, df) in &mut self.files {
+            *df = df
+                .clone()
+                .select_columns(&names)
+                .map_err(|e| source_err(url, e.strip_backtrace()))?;
+        }
+        self.schema = schema;
+        Ok(self)
+    }
+
     /// Read every file in order, each file's scan split into byte ranges read on every core
     /// and handed on in order (a few batches ahead each), numbering rows from 1: memory stays
     /// bounded whatever the source's size. Must run inside a Tokio runtime.
@@ -442,41 +471,58 @@ impl Source {
                         return;
                     }
                 };
-                // A window of scan ranges read at once, each into memory whole; handed on
-                // in order, the next range starting as the oldest is handed on.
+                // A window of scan ranges decoded at once, each a bounded way ahead of
+                // the consumer; handed on in order, the next range starting as the oldest
+                // one's turn comes.
                 let parts = plan.output_partitioning().partition_count();
                 let task_ctx = df_ctx.clone();
                 let start = |p: usize| {
                     let stream = plan.execute(p, task_ctx.clone());
-                    tokio::spawn(async move {
-                        datafusion::physical_plan::common::collect(stream?).await
-                    })
+                    let (tx, rx) = tokio::sync::mpsc::channel(RANGE_AHEAD);
+                    let task = tokio::spawn(async move {
+                        let mut stream = match stream {
+                            Ok(s) => s,
+                            Err(e) => {
+                                let _ = tx.send(Err(e)).await;
+                                return;
+                            }
+                        };
+                        while let Some(b) = stream.next().await {
+                            let failed = b.is_err();
+                            if tx.send(b).await.is_err() || failed {
+                                return;
+                            }
+                        }
+                    });
+                    (rx, task)
                 };
                 let window = cores() + 1;
                 let mut reading: std::collections::VecDeque<_> =
                     (0..parts.min(window)).map(start).collect();
                 let mut next = reading.len();
-                while let Some(range) = reading.pop_front() {
+                while let Some((mut range, task)) = reading.pop_front() {
                     if next < parts {
                         reading.push_back(start(next));
                         next += 1;
                     }
-                    let batches = match range.await {
-                        Ok(r) => r,
-                        Err(e) => Err(DataFusionError::External(Box::new(e))),
-                    };
-                    let batches = match batches {
-                        Ok(b) => b,
-                        Err(e) => {
-                            let _ = tx.send(Err(fail(e))).await;
-                            return;
-                        }
-                    };
-                    for b in batches {
-                        let numbered = number(&out_schema, &counter, b).map_err(Into::into);
+                    while let Some(b) = range.recv().await {
+                        let numbered = match b {
+                            Ok(b) => number(&out_schema, &counter, b).map_err(Into::into),
+                            Err(e) => {
+                                let _ = tx.send(Err(fail(e))).await;
+                                return;
+                            }
+                        };
                         if tx.send(numbered).await.is_err() {
                             return;
                         }
+                    }
+                    // A range whose task died ends its channel early: never a silent gap.
+                    if let Err(e) = task.await {
+                        let _ = tx
+                            .send(Err(fail(DataFusionError::External(Box::new(e)))))
+                            .await;
+                        return;
                     }
                 }
             }
