@@ -139,11 +139,12 @@ fn encode(a: &ArrayRef, interner: &Mutex<Interner>) -> Result<ArrayRef, ArrowErr
         _ => cast(a, &DataType::Utf8View)?,
     };
     let v = views.as_string_view();
-    let mut interner = interner
-        .lock()
-        .map_err(|_| ArrowError::ComputeError("string codes poisoned".into()))?;
+    // Rows are keyed by view without the lock (each distinct view's first row kept), then
+    // the lock is taken once for the batch's few distinct strings: partitions coding the
+    // same column at once do not queue on it row by row.
     let mut by_view: FxHashMap<u128, u32> = FxHashMap::default();
-    let codes: Vec<u32> = v
+    let mut firsts: Vec<usize> = Vec::new();
+    let mut local: Vec<u32> = v
         .views()
         .iter()
         .enumerate()
@@ -151,11 +152,24 @@ fn encode(a: &ArrayRef, interner: &Mutex<Interner>) -> Result<ArrayRef, ArrowErr
             if v.is_null(r) {
                 return 0;
             }
-            *by_view
-                .entry(*view)
-                .or_insert_with(|| interner.code(v.value(r)))
+            *by_view.entry(*view).or_insert_with(|| {
+                firsts.push(r);
+                (firsts.len() - 1) as u32
+            })
         })
         .collect();
+    let global: Vec<u32> = {
+        let mut interner = interner
+            .lock()
+            .map_err(|_| ArrowError::ComputeError("string codes poisoned".into()))?;
+        firsts.iter().map(|&r| interner.code(v.value(r))).collect()
+    };
+    for (r, c) in local.iter_mut().enumerate() {
+        if !v.is_null(r) {
+            *c = global[*c as usize];
+        }
+    }
+    let codes = local;
     Ok(Arc::new(UInt32Array::new(codes.into(), v.logical_nulls())))
 }
 
