@@ -9,8 +9,10 @@ use arrow::array::{Array, ArrayRef, RecordBatch, UInt64Array};
 use arrow::datatypes::{DataType as ArrowType, Field, Schema};
 use parquet::arrow::ArrowSchemaConverter;
 use parquet::arrow::arrow_writer::{ArrowRowGroupWriterFactory, compute_leaves};
+use parquet::basic::Encoding;
 use parquet::file::properties::WriterProperties;
 use parquet::file::writer::SerializedFileWriter;
+use parquet::schema::types::ColumnPath;
 use rayon::prelude::*;
 use riskfn_core::schema::RawField;
 use riskfn_core::scoring::Scorer;
@@ -136,7 +138,7 @@ impl Scores {
             .id_column
             .as_deref()
             .and_then(|c| batch_schema.index_of(c).ok());
-        let mut out = vec![Field::new("row_id", ArrowType::UInt64, false)];
+        let mut out = vec![Field::new(OUT_ROW_ID, ArrowType::UInt64, false)];
         if let Some(i) = id {
             out.push(batch_schema.field(i).clone());
         }
@@ -179,6 +181,25 @@ impl Scores {
     }
 }
 
+/// The scores' column of source row positions.
+const OUT_ROW_ID: &str = "row_id";
+
+/// How a file of `schema` is written: the defaults, but row positions (an integer
+/// `row_id`, counting up by one) delta-encoded without a dictionary: a few bytes a page
+/// instead of eight a row, a third of a scores file.
+fn properties(schema: &Schema) -> WriterProperties {
+    let mut props = WriterProperties::builder();
+    if let Ok(f) = schema.field_with_name(OUT_ROW_ID)
+        && f.data_type().is_integer()
+    {
+        let path = ColumnPath::from(OUT_ROW_ID);
+        props = props
+            .set_column_dictionary_enabled(path.clone(), false)
+            .set_column_encoding(path, Encoding::DELTA_BINARY_PACKED);
+    }
+    props.build()
+}
+
 /// Rows per Parquet row group written by [`write_parquet`] (whole batches, so about).
 const ROW_GROUP_ROWS: usize = 1 << 20;
 
@@ -214,7 +235,7 @@ pub struct ParquetOut {
 
 impl ParquetOut {
     pub fn create(path: &Path, schema: arrow::datatypes::SchemaRef) -> Result<ParquetOut> {
-        let props = Arc::new(WriterProperties::default());
+        let props = Arc::new(properties(&schema));
         let parquet_schema = ArrowSchemaConverter::new()
             .with_coerce_types(props.coerce_types())
             .convert(&schema)

@@ -342,9 +342,10 @@ pub async fn open_with(ctx: &SessionContext, uri: &str, s3: &S3Settings) -> Resu
 /// Batches handed on ahead of the consumer.
 const AHEAD: usize = 2;
 
-/// Batches each scan range being read decodes ahead of its turn (about 1M rows): a
-/// compressible file packs millions of rows in a range, which memory need not hold.
-const RANGE_AHEAD: usize = 128;
+/// Batches each scan range being read decodes ahead of its turn (about 256K rows): a
+/// compressible file packs millions of rows in a range, which memory need not hold (on
+/// this machine every fresh page of memory costs microseconds of kernel time).
+const RANGE_AHEAD: usize = 32;
 
 /// The size of one scan range (see [`open_with`]).
 const SPLIT_BYTES: u64 = 8 << 20;
