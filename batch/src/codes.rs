@@ -9,8 +9,8 @@
 use std::sync::{Arc, Mutex};
 
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringViewArray, UInt32Array};
-use arrow::compute::cast;
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::compute::{cast, take};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt32Type};
 use arrow::error::ArrowError;
 use rustc_hash::FxHashMap;
 
@@ -106,15 +106,11 @@ impl StringCodes {
                     let strings = interner
                         .lock()
                         .map_err(|_| ArrowError::ComputeError("string codes poisoned".into()))?;
-                    let codes = a.as_primitive::<arrow::datatypes::UInt32Type>();
-                    let views: StringViewArray = codes
-                        .iter()
-                        .map(|c| {
-                            c.and_then(|c| strings.strings.get(c as usize))
-                                .map(|s| &**s)
-                        })
-                        .collect();
-                    let views: ArrayRef = Arc::new(views);
+                    // The distinct strings once, each row's view gathered from them (the
+                    // rows share their bytes).
+                    let values =
+                        StringViewArray::from_iter_values(strings.strings.iter().map(|s| &**s));
+                    let views = take(&values, a.as_primitive::<UInt32Type>(), None)?;
                     columns.push(cast(&views, original.data_type())?);
                     fields.push(Field::new(
                         f.name(),

@@ -4,7 +4,9 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, StringArray};
+use arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, StringViewArray,
+};
 use arrow::compute::{cast, filter};
 use arrow::datatypes::{DataType as ArrowType, Float64Type, Int64Type};
 use riskfn_core::preprocess::{MISSING_LEVEL, category_key, numeric_value};
@@ -18,11 +20,12 @@ pub enum Col {
     Bool(BooleanArray),
     Int(Int64Array),
     Float(Float64Array),
-    Str(StringArray),
+    /// Views, as DataFusion's Parquet scan gives strings (no copy of their bytes).
+    Str(StringViewArray),
 }
 
 impl Col {
-    /// `array` normalised to Int64 / Float64 / Utf8 / Boolean.
+    /// `array` normalised to Int64 / Float64 / Utf8View / Boolean.
     pub fn new(name: &str, array: &ArrayRef) -> Result<Col> {
         Ok(match crate::convert::kind_of(name, array)? {
             DataType::Bool => Col::Bool(cast(array, &ArrowType::Boolean)?.as_boolean().clone()),
@@ -36,7 +39,7 @@ impl Col {
                     .as_primitive::<Float64Type>()
                     .clone(),
             ),
-            DataType::Str => Col::Str(cast(array, &ArrowType::Utf8)?.as_string::<i32>().clone()),
+            DataType::Str => Col::Str(cast(array, &ArrowType::Utf8View)?.as_string_view().clone()),
         })
     }
 

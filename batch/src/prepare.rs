@@ -4,13 +4,15 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use arrow::array::Array;
 use arrow::array::{AsArray, RecordBatch};
-use arrow::compute::concat_batches;
+use arrow::compute::interleave;
 use arrow::datatypes::{DataType as ArrowType, UInt64Type};
 use datafusion::common::Column;
 use datafusion::functions_aggregate::expr_fn::{first_value, min};
 use datafusion::logical_expr::Expr;
 use datafusion::prelude::SessionContext;
+use rayon::prelude::*;
 use riskfn_core::artifact::{DataSummary, Sample, SplitCount};
 use riskfn_core::expr::Expr as Online;
 use riskfn_core::preprocess::category_key;
@@ -234,16 +236,12 @@ pub async fn prepare(
     for f in &flat.filters {
         q = q.filter(f.clone())?;
     }
-    let batches = q
-        .select(select)?
-        .sort(vec![col(ROW_ID).sort(true, false)])?
-        .collect()
-        .await
-        .map_err(run_failed(pipeline, cluster, "running the pipeline"))?;
-    let out = match batches.first() {
-        Some(b) => concat_batches(&b.schema(), &batches)?,
-        None => RecordBatch::new_empty(std::sync::Arc::new(arrow::datatypes::Schema::empty())),
-    };
+    let batches = q.select(select)?.collect().await.map_err(run_failed(
+        pipeline,
+        cluster,
+        "running the pipeline",
+    ))?;
+    let out = in_row_order(&batches)?;
     if out.num_rows() == 0 {
         return Err(Error::Data(format!(
             "no rows left after cleaning ({} read, {} after de-duplication, 0 after the SQL filters)",
@@ -468,6 +466,33 @@ fn labels(pipeline: &Pipeline, target: &Col) -> Result<Vec<bool>> {
 /// spaced sample of this size (the end-to-end tests check every row of every bundled
 /// pipeline).
 pub const PARITY_ROWS: usize = 200_000;
+
+/// The batches (row ids first) as one, rows in row-id order, the order training sees
+/// whatever order the engine returned them in: each column gathered once, on every core
+/// (a sort then a concatenation copied every column twice).
+fn in_row_order(batches: &[RecordBatch]) -> Result<RecordBatch> {
+    let Some(first) = batches.first() else {
+        return Ok(RecordBatch::new_empty(Arc::new(
+            arrow::datatypes::Schema::empty(),
+        )));
+    };
+    let mut order: Vec<(u64, usize, usize)> = Vec::new();
+    for (b, batch) in batches.iter().enumerate() {
+        let ids = batch.column(0).as_primitive::<UInt64Type>();
+        order.extend(ids.values().iter().enumerate().map(|(r, &id)| (id, b, r)));
+    }
+    // Row ids are unique (each kept row has its own), so the order is total.
+    order.sort_unstable_by_key(|&(id, _, _)| id);
+    let at: Vec<(usize, usize)> = order.into_iter().map(|(_, b, r)| (b, r)).collect();
+    let columns = (0..first.num_columns())
+        .into_par_iter()
+        .map(|c| {
+            let arrays: Vec<&dyn Array> = batches.iter().map(|b| b.column(c).as_ref()).collect();
+            interleave(&arrays, &at)
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok(RecordBatch::try_new(first.schema(), columns)?)
+}
 
 /// The online evaluator must reproduce DataFusion's value of every feature, as the model
 /// sees it: the same category for one-hot features, the same number (or both missing) for
