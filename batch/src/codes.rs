@@ -2,9 +2,8 @@
 //! integer codes (one per distinct string, for the whole source) before the aggregate, and
 //! the strings put back in its result. Codes and strings correspond one to one, so the same
 //! rows are kept; the aggregate then hashes and compares integers, not the often long
-//! category strings of credit data. A view array (what the Parquet scan yields) is coded
-//! by its 16-byte views within a batch, so each distinct string is looked up once per
-//! batch, not once per row.
+//! category strings of credit data. Each distinct string of a batch is looked up once (see
+//! `distinct`), not once per row.
 
 use std::sync::{Arc, Mutex};
 
@@ -13,6 +12,8 @@ use arrow::compute::{cast, take};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt32Type};
 use arrow::error::ArrowError;
 use rustc_hash::FxHashMap;
+
+use crate::distinct::distinct;
 
 /// The codes of one string column.
 #[derive(Default)]
@@ -42,20 +43,28 @@ pub struct StringCodes {
 }
 
 impl StringCodes {
-    /// Codes for every string column of `schema` but `keep` (left as it is).
+    /// Codes for every string column of `schema` (dictionaries of strings included) but
+    /// `keep` (left as it is).
     pub fn new(schema: &SchemaRef, keep: Option<&str>) -> StringCodes {
-        let is_coded = |f: &Field| {
-            matches!(
-                f.data_type(),
-                DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
-            ) && Some(f.name().as_str()) != keep
-        };
+        let is_coded = |f: &Field| is_string(f.data_type()) && Some(f.name().as_str()) != keep;
         let fields: Vec<Field> = schema
             .fields()
             .iter()
             .map(|f| match is_coded(f) {
                 true => Field::new(f.name(), DataType::UInt32, f.is_nullable()),
                 false => f.as_ref().clone(),
+            })
+            .collect();
+        // Decoded, a dictionary column comes back as views (the other string types as
+        // they were): the pipeline's SQL is planned on the source as a scan gives it.
+        let original: Vec<Field> = schema
+            .fields()
+            .iter()
+            .map(|f| match f.data_type() {
+                DataType::Dictionary(..) if is_coded(f) => {
+                    f.as_ref().clone().with_data_type(DataType::Utf8View)
+                }
+                _ => f.as_ref().clone(),
             })
             .collect();
         StringCodes {
@@ -65,7 +74,7 @@ impl StringCodes {
                 .filter(|f| is_coded(f))
                 .map(|f| (f.name().clone(), Mutex::new(Interner::default())))
                 .collect(),
-            original: schema.clone(),
+            original: Arc::new(Schema::new(original)),
             coded: Arc::new(Schema::new(fields)),
         }
     }
@@ -94,7 +103,8 @@ impl StringCodes {
         RecordBatch::try_new(self.coded.clone(), columns)
     }
 
-    /// A batch with coded columns (by name) given its strings back, in the source's types.
+    /// A batch with coded columns (by name) given its strings back, in the source's types
+    /// (a dictionary's as views).
     pub fn decode(&self, b: &RecordBatch) -> Result<RecordBatch, ArrowError> {
         let schema = b.schema();
         let mut fields = Vec::with_capacity(b.num_columns());
@@ -128,45 +138,34 @@ impl StringCodes {
     }
 }
 
-/// One string column as codes (NULL stays NULL).
+fn is_string(t: &DataType) -> bool {
+    match t {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => true,
+        DataType::Dictionary(_, v) => is_string(v),
+        _ => false,
+    }
+}
+
+/// One string column as codes (NULL stays NULL). The batch's distinct strings are found
+/// without the lock, then it is taken once for them: partitions coding the same column at
+/// once do not queue on it row by row.
 fn encode(a: &ArrayRef, interner: &Mutex<Interner>) -> Result<ArrayRef, ArrowError> {
-    let views = match a.data_type() {
-        DataType::Utf8View => a.clone(),
-        _ => cast(a, &DataType::Utf8View)?,
-    };
-    let v = views.as_string_view();
-    // Rows are keyed by view without the lock (each distinct view's first row kept), then
-    // the lock is taken once for the batch's few distinct strings: partitions coding the
-    // same column at once do not queue on it row by row.
-    let mut by_view: FxHashMap<u128, u32> = FxHashMap::default();
-    let mut firsts: Vec<usize> = Vec::new();
-    let mut local: Vec<u32> = v
-        .views()
-        .iter()
-        .enumerate()
-        .map(|(r, view)| {
-            if v.is_null(r) {
-                return 0;
-            }
-            *by_view.entry(*view).or_insert_with(|| {
-                firsts.push(r);
-                (firsts.len() - 1) as u32
-            })
-        })
-        .collect();
+    let d = distinct(a)?;
     let global: Vec<u32> = {
         let mut interner = interner
             .lock()
             .map_err(|_| ArrowError::ComputeError("string codes poisoned".into()))?;
-        firsts.iter().map(|&r| interner.code(v.value(r))).collect()
+        (0..d.values.len())
+            .map(|i| interner.code(d.values.value(i)))
+            .collect()
     };
-    for (r, c) in local.iter_mut().enumerate() {
-        if !v.is_null(r) {
-            *c = global[*c as usize];
-        }
-    }
-    let codes = local;
-    Ok(Arc::new(UInt32Array::new(codes.into(), v.logical_nulls())))
+    // A NULL row's key is 0, which an all-NULL batch has no value for.
+    let codes: Vec<u32> = d
+        .keys
+        .iter()
+        .map(|&k| global.get(k as usize).copied().unwrap_or(0))
+        .collect();
+    Ok(Arc::new(UInt32Array::new(codes.into(), d.nulls)))
 }
 
 #[cfg(test)]
@@ -222,5 +221,31 @@ mod tests {
         assert_eq!(e1.column(2), b1.column(2));
         assert_eq!(codes.decode(&e1).unwrap(), b1);
         assert_eq!(codes.decode(&e2).unwrap(), b2);
+    }
+
+    #[test]
+    fn a_dictionary_column_codes_as_its_strings_and_decodes_to_views() {
+        let dict = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+        let schema = Arc::new(Schema::new(vec![Field::new("s", dict, true)]));
+        let codes = StringCodes::new(&schema, None);
+        let column: ArrayRef = Arc::new(
+            arrow::array::DictionaryArray::<arrow::datatypes::Int32Type>::try_new(
+                arrow::array::Int32Array::from(vec![Some(2), Some(0), None, Some(2)]),
+                Arc::new(StringArray::from(vec!["p", "unused", "q"])),
+            )
+            .unwrap(),
+        );
+        let coded = codes
+            .encode(&RecordBatch::try_new(schema, vec![column]).unwrap())
+            .unwrap();
+        let c = coded.column(0).as_primitive::<UInt32Type>();
+        assert_eq!(
+            c.iter().collect::<Vec<_>>(),
+            [Some(0), Some(1), None, Some(0)]
+        );
+        let back = codes.decode(&coded).unwrap();
+        assert_eq!(back.column(0).data_type(), &DataType::Utf8View);
+        let want = StringViewArray::from(vec![Some("q"), Some("p"), None, Some("q")]);
+        assert_eq!(back.column(0).as_string_view(), &want);
     }
 }

@@ -9,7 +9,6 @@ use arrow::datatypes::{DataType as ArrowType, Float64Type, Int64Type};
 use riskfn_core::batch::{Column, Validity};
 use riskfn_core::schema::RawField;
 use riskfn_core::value::{DataType, Value};
-use rustc_hash::FxHashMap;
 
 use crate::compile::online_type;
 use crate::error::{Error, Result};
@@ -169,49 +168,15 @@ impl FieldColumn {
     }
 }
 
-/// A string column by dictionary. A view array (what DataFusion's Parquet scan yields) is
-/// keyed by its 16-byte views: equal views hold equal strings (inline, or the same bytes
-/// of the same buffer), so the strings are hashed per distinct view, not per row; two
-/// views of equal strings at different places just give the dictionary a duplicate.
+/// A string column by dictionary: each distinct string of the batch once.
 fn strings(array: &ArrayRef) -> Result<FieldColumn> {
-    let nulls = array.logical_nulls();
-    let valid = |r: usize| nulls.as_ref().is_none_or(|n| n.is_valid(r));
-    let mut dict: Vec<Arc<str>> = Vec::new();
-    let keys = match array.data_type() {
-        ArrowType::Utf8View => {
-            let a = array.as_string_view();
-            let mut seen: FxHashMap<u128, u32> = FxHashMap::default();
-            a.views()
-                .iter()
-                .enumerate()
-                .map(|(r, view)| {
-                    if !valid(r) {
-                        return 0;
-                    }
-                    *seen.entry(*view).or_insert_with(|| {
-                        dict.push(Arc::from(a.value(r)));
-                        (dict.len() - 1) as u32
-                    })
-                })
-                .collect()
-        }
-        _ => {
-            let utf8 = cast(array, &ArrowType::Utf8)?;
-            let a = utf8.as_string::<i32>();
-            let mut seen: FxHashMap<&str, u32> = FxHashMap::default();
-            (0..a.len())
-                .map(|r| {
-                    if !valid(r) {
-                        return 0;
-                    }
-                    let s = a.value(r);
-                    *seen.entry(s).or_insert_with(|| {
-                        dict.push(Arc::from(s));
-                        (dict.len() - 1) as u32
-                    })
-                })
-                .collect()
-        }
-    };
-    Ok(FieldColumn::Str { keys, dict, nulls })
+    let d = crate::distinct::distinct(array)?;
+    let dict = (0..d.values.len())
+        .map(|i| Arc::from(d.values.value(i)))
+        .collect();
+    Ok(FieldColumn::Str {
+        keys: d.keys,
+        dict,
+        nulls: d.nulls,
+    })
 }

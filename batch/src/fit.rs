@@ -1,10 +1,13 @@
 //! Fitting the preprocessing on the training split only, and building design matrices with
 //! the same encoding code the serving side runs.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use ndarray::Array2;
+use rayon::prelude::*;
 use riskfn_core::preprocess::{Encoding, Feature, Reason};
+use rustc_hash::FxHashMap;
 
 use crate::error::{Error, Result};
 use crate::prepare::{FeatureColumn, Prepared};
@@ -17,18 +20,22 @@ pub fn fit(
     train: &[usize],
     reasons: &BTreeMap<String, Reason>,
 ) -> Result<Vec<Feature>> {
+    // Features are fitted apart, on every core.
     columns
-        .iter()
+        .par_iter()
         .map(|c| {
             let encoding = if c.categorical {
-                let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+                // Counted by borrowed key (no string copied a row), then levels sorted.
+                let mut counts: FxHashMap<Cow<'_, str>, usize> = FxHashMap::default();
                 for &r in train {
-                    *counts.entry(c.values.key(r).into_owned()).or_default() += 1;
+                    *counts.entry(c.values.key(r)).or_default() += 1;
                 }
+                let mut counts: Vec<(Cow<'_, str>, usize)> = counts.into_iter().collect();
+                counts.sort_unstable_by(|a, b| a.0.cmp(&b.0));
                 let n = train.len().max(1) as f64;
                 Encoding::OneHot {
-                    frequencies: counts.values().map(|&k| k as f64 / n).collect(),
-                    levels: counts.into_keys().collect(),
+                    frequencies: counts.iter().map(|&(_, k)| k as f64 / n).collect(),
+                    levels: counts.into_iter().map(|(l, _)| l.into_owned()).collect(),
                 }
             } else {
                 let mut present: Vec<f64> =

@@ -18,6 +18,7 @@ pub mod codes;
 pub mod column;
 pub mod compile;
 pub mod convert;
+pub mod distinct;
 pub mod drift;
 pub mod engine;
 pub mod error;

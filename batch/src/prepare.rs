@@ -4,8 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use arrow::array::Array;
-use arrow::array::{AsArray, RecordBatch};
+use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::compute::interleave;
 use arrow::datatypes::{DataType as ArrowType, UInt64Type};
 use datafusion::common::Column;
@@ -173,7 +172,15 @@ pub async fn prepare(
             // one partition per core, each coding its batches and aggregating them in
             // part, so both run on every core (the aggregate does not depend on which
             // partition a row went to: its first row is the smallest row number).
-            let numbered = source.numbered();
+            // String columns arrive as the file's dictionaries where it has them: a small
+            // dictionary and a key a row to code, not a string view a row.
+            let strings: Vec<&str> = raw_schema_arrow
+                .fields()
+                .iter()
+                .map(|f| f.name().as_str())
+                .filter(|n| id_col != Some(*n))
+                .collect();
+            let numbered = source.dictionaries(&strings).numbered();
             let codes = Arc::new(StringCodes::new(&numbered.schema, id_col));
             let coding = codes.clone();
             let rows = numbered.rows.clone();
@@ -183,18 +190,27 @@ pub async fn prepare(
                 codes.coded_schema(),
                 move |b| coding.encode(b),
             )?;
-            let deduped = ctx
+            let n_keys = keys.len();
+            let coded = ctx
                 .read_table(table)?
                 .aggregate(keys, firsts)?
                 .collect()
                 .await
-                .map_err(|e| failure.blame(run_failed(pipeline, None, "de-duplication")(e)))?
-                .iter()
-                .map(|b| codes.decode(b))
-                .collect::<std::result::Result<Vec<_>, _>>()?;
+                .map_err(|e| failure.blame(run_failed(pipeline, None, "de-duplication")(e)))?;
+            // Put in row order while strings are still 4-byte codes (the aggregate's row
+            // ids follow its keys), then decoded as one batch: the SQL's one partition
+            // keeps that order, and the result need not be gathered again.
+            let deduped = codes.decode(&in_row_order(&coded, n_keys)?)?;
+            drop(coded);
             let rows_read = rows.load(std::sync::atomic::Ordering::Relaxed);
-            let n_dedup = deduped.iter().map(|b| b.num_rows() as u64).sum::<u64>();
-            (rows_read, n_dedup, ctx.read_batches(deduped)?, None)
+            let n_dedup = deduped.num_rows() as u64;
+            // Batches as large as the table, so that the SQL's filters do not cut it into
+            // small ones (copying every column) to be put together again after.
+            let whole = ctx
+                .copied_config()
+                .with_batch_size(deduped.num_rows().max(8192));
+            let whole = SessionContext::new_with_config_rt(whole, ctx.runtime_env());
+            (rows_read, n_dedup, whole.read_batch(deduped)?, None)
         }
         Some(cluster) => {
             // Every step after the numbering runs on the executors; the distinct rows are
@@ -241,7 +257,7 @@ pub async fn prepare(
         cluster,
         "running the pipeline",
     ))?;
-    let out = in_row_order(&batches)?;
+    let out = in_row_order(&batches, 0)?;
     if out.num_rows() == 0 {
         return Err(Error::Data(format!(
             "no rows left after cleaning ({} read, {} after de-duplication, 0 after the SQL filters)",
@@ -467,18 +483,30 @@ fn labels(pipeline: &Pipeline, target: &Col) -> Result<Vec<bool>> {
 /// pipeline).
 pub const PARITY_ROWS: usize = 200_000;
 
-/// The batches (row ids first) as one, rows in row-id order, the order training sees
-/// whatever order the engine returned them in: each column gathered once, on every core
-/// (a sort then a concatenation copied every column twice).
-fn in_row_order(batches: &[RecordBatch]) -> Result<RecordBatch> {
+/// The batches as one, rows in the order of their row ids (column `ids`), the order
+/// training sees whatever order the engine returned them in: each column gathered once, on
+/// every core. Batches already in order are taken as they are: one batch is not copied.
+fn in_row_order(batches: &[RecordBatch], ids: usize) -> Result<RecordBatch> {
     let Some(first) = batches.first() else {
         return Ok(RecordBatch::new_empty(Arc::new(
             arrow::datatypes::Schema::empty(),
         )));
     };
+    let id_values = |b: &RecordBatch| b.column(ids).as_primitive::<UInt64Type>().clone();
+    let mut last = 0;
+    let ordered = batches.iter().all(|b| {
+        id_values(b).values().iter().all(|&id| {
+            let next = id > last;
+            last = id;
+            next
+        })
+    });
+    if ordered {
+        return Ok(arrow::compute::concat_batches(&first.schema(), batches)?);
+    }
     let mut order: Vec<(u64, usize, usize)> = Vec::new();
     for (b, batch) in batches.iter().enumerate() {
-        let ids = batch.column(0).as_primitive::<UInt64Type>();
+        let ids = id_values(batch);
         order.extend(ids.values().iter().enumerate().map(|(r, &id)| (id, b, r)));
     }
     // Row ids are unique (each kept row has its own), so the order is total.
@@ -500,21 +528,23 @@ fn in_row_order(batches: &[RecordBatch]) -> Result<RecordBatch> {
 fn verify_parity(features: &[FeatureColumn], raw_cols: &[Col], row_ids: &[u64]) -> Result<()> {
     let n = row_ids.len();
     let step = n.div_ceil(PARITY_ROWS).max(1);
-    let mut row = vec![Value::Null; raw_cols.len()];
-    for r in (0..n).step_by(step) {
-        for (slot, col) in row.iter_mut().zip(raw_cols) {
-            *slot = col.value(r);
-        }
-        for f in features {
-            let engine = f.values.value(r);
-            let online = f.online.eval(&row);
-            let same = match &online {
-                Ok(v) if f.categorical => category_key(v) == category_key(&engine),
-                Ok(v) => same_number(v, &engine),
-                Err(_) => false,
-            };
-            if !same {
-                return Err(Error::Parity {
+    let rows: Vec<usize> = (0..n).step_by(step).collect();
+    // On every core, in chunks; the first mismatch in row order is reported.
+    let mismatch = rows.par_chunks(4096).find_map_first(|chunk| {
+        let mut row = vec![Value::Null; raw_cols.len()];
+        chunk.iter().find_map(|&r| {
+            for (slot, col) in row.iter_mut().zip(raw_cols) {
+                *slot = col.value(r);
+            }
+            features.iter().find_map(|f| {
+                let engine = f.values.value(r);
+                let online = f.online.eval(&row);
+                let same = match &online {
+                    Ok(v) if f.categorical => category_key(v) == category_key(&engine),
+                    Ok(v) => same_number(v, &engine),
+                    Err(_) => false,
+                };
+                (!same).then(|| Error::Parity {
                     feature: f.name.clone(),
                     row_id: row_ids[r],
                     online: match online {
@@ -522,11 +552,11 @@ fn verify_parity(features: &[FeatureColumn], raw_cols: &[Col], row_ids: &[u64]) 
                         Err(e) => format!("error ({e})"),
                     },
                     engine: engine.to_string(),
-                });
-            }
-        }
-    }
-    Ok(())
+                })
+            })
+        })
+    });
+    mismatch.map_or(Ok(()), Err)
 }
 
 /// Equal as numbers (DataFusion may hand back Int32 where the evaluator keeps i64), NaN

@@ -449,7 +449,15 @@ async fn stream_scores(
         .map(|f| f.name.as_str())
         .collect();
     needed.extend(artifact.id_column.as_deref());
-    let mut numbered = source.only(&needed)?.numbered();
+    // Categories are read as the file's dictionaries (not one string view a row).
+    let strings: Vec<&str> = artifact
+        .raw_schema
+        .fields
+        .iter()
+        .filter(|f| f.data_type == DataType::Str && Some(&f.name) != artifact.id_column.as_ref())
+        .map(|f| f.name.as_str())
+        .collect();
+    let mut numbered = source.only(&needed)?.dictionaries(&strings).numbered();
     // Checked before any row is read: a missing column fails at once.
     let scores = Arc::new(Scores::new(&scorer, &uri, &schema, &numbered.schema)?);
     let mut writer = Some(ParquetOut::create(out, scores.schema.clone())?);

@@ -9,11 +9,15 @@ use arrow::array::{ArrayRef, RecordBatch, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::TableProvider;
 use datafusion::catalog::streaming::StreamingTable;
+use datafusion::common::Statistics;
+use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
+use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
+use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::{DataFusionError, Result as DFResult};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
-use datafusion::physical_plan::ExecutionPlanProperties;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::PartitionStream;
+use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties};
 use datafusion::prelude::{
     CsvReadOptions, DataFrame, ParquetReadOptions, SessionConfig, SessionContext,
 };
@@ -273,6 +277,8 @@ pub struct Source {
     /// sha256 over the source files' names and identities, in order.
     pub fingerprint: String,
     files: Vec<(String, Format, DataFrame)>,
+    /// String columns read as dictionaries (see [`Source::dictionaries`]).
+    dictionaries: Vec<String>,
 }
 
 /// List the source's files, check each one's head and tail and that all share one schema
@@ -336,6 +342,7 @@ pub async fn open_with(ctx: &SessionContext, uri: &str, s3: &S3Settings) -> Resu
         schema,
         fingerprint: sha256_hex(identities.as_bytes()),
         files,
+        dictionaries: Vec::new(),
     })
 }
 
@@ -447,6 +454,26 @@ impl Source {
         Ok(self)
     }
 
+    /// The source with those of its string columns `names` names read as dictionaries
+    /// (`Dictionary(Int32, Utf8)`): a Parquet column stored by dictionary, as categories
+    /// are, then arrives as the file's own small dictionary and a 4-byte key a row, not
+    /// decoded into a string view a row. Only when every file is Parquet (a CSV file has
+    /// no dictionaries); otherwise the source is returned as it was.
+    pub fn dictionaries(mut self, names: &[&str]) -> Source {
+        if self.files.iter().any(|(_, f, _)| *f != Format::Parquet) {
+            return self;
+        }
+        self.schema = with_dictionaries(&self.schema, names);
+        self.dictionaries = self
+            .schema
+            .fields()
+            .iter()
+            .filter(|f| matches!(f.data_type(), DataType::Dictionary(..)))
+            .map(|f| f.name().clone())
+            .collect();
+        self
+    }
+
     /// Read every file in order, each file's scan split into byte ranges read on every core
     /// and handed on in order (a few batches ahead each), numbering rows from 1: memory stays
     /// bounded whatever the source's size. Must run inside a Tokio runtime.
@@ -465,7 +492,12 @@ impl Source {
                     DataFusionError::Execution(message)
                 };
                 let df_ctx = Arc::new(df.task_ctx());
-                let plan = match df.create_physical_plan().await {
+                let plan = match df.create_physical_plan().await.and_then(|p| {
+                    match self.dictionaries.is_empty() {
+                        true => Ok(p),
+                        false => read_as_dictionaries(p, &self.dictionaries),
+                    }
+                }) {
                     Ok(p) => p,
                     Err(e) => {
                         let _ = tx.send(Err(fail(e))).await;
@@ -611,6 +643,79 @@ impl Source {
             Some(c) => self.read_on(&c.ctx).await,
         }
     }
+}
+
+/// `schema` with its string columns that `names` names as dictionaries of strings with
+/// 32-bit keys.
+fn with_dictionaries(schema: &Schema, names: &[impl AsRef<str>]) -> SchemaRef {
+    let dictionary = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+    let fields: Vec<Arc<Field>> = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            let named = names.iter().any(|n| n.as_ref() == f.name());
+            let string = matches!(
+                f.data_type(),
+                DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+            );
+            match named && string {
+                true => Arc::new(f.as_ref().clone().with_data_type(dictionary.clone())),
+                false => f.clone(),
+            }
+        })
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+}
+
+/// `plan` with its Parquet scans reading the string columns `names` as dictionaries. The
+/// parquet crate keeps a column chunk's dictionary when the schema it is handed asks for
+/// one; DataFusion hands it one only when each file carries its own Arrow schema, so the
+/// scans are rebuilt with that schema (the files, ranges and projection as planned).
+fn read_as_dictionaries(
+    plan: Arc<dyn ExecutionPlan>,
+    names: &[String],
+) -> DFResult<Arc<dyn ExecutionPlan>> {
+    plan.transform_up(|node| {
+        let Some(exec) = node.downcast_ref::<DataSourceExec>() else {
+            return Ok(Transformed::no(node));
+        };
+        let Some((config, parquet)) = exec.downcast_to_file_source::<ParquetSource>() else {
+            return Ok(Transformed::no(node));
+        };
+        let schema = with_dictionaries(config.file_schema(), names);
+        let projection = node
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| schema.index_of(f.name()))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let mut source = ParquetSource::new(schema.clone())
+            .with_table_parquet_options(parquet.table_parquet_options().clone());
+        if let Some(factory) = parquet.parquet_file_reader_factory() {
+            source = source.with_parquet_file_reader_factory(factory.clone());
+        }
+        let groups = config
+            .file_groups
+            .iter()
+            .map(|g| {
+                FileGroup::new(
+                    g.iter()
+                        .map(|f| f.clone().with_arrow_schema(schema.clone()))
+                        .collect(),
+                )
+            })
+            .collect();
+        let rebuilt = FileScanConfigBuilder::from(config.clone())
+            .with_source(Arc::new(source))
+            .with_file_groups(groups)
+            .with_statistics(Statistics::new_unknown(&schema))
+            .with_projection_indices(Some(projection))?
+            .build();
+        Ok(Transformed::yes(
+            DataSourceExec::from_data_source(rebuilt) as Arc<dyn ExecutionPlan>
+        ))
+    })
+    .data()
 }
 
 /// Append the next row ids to a batch.
@@ -759,5 +864,76 @@ mod tests {
                 expect += 1;
             }
         }
+    }
+
+    /// Columns read as dictionaries hold the strings a plain read gives, row for row, in a
+    /// scan split into ranges and reduced to some of the columns.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn dictionaries_hold_the_plain_reads_strings() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("categories.parquet");
+        let n = 20_000;
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("s", DataType::Utf8, true),
+            Field::new("t", DataType::Utf8, false),
+            Field::new("i", DataType::Int64, false),
+        ]));
+        let props = WriterProperties::builder()
+            .set_max_row_group_row_count(Some(1_000))
+            .build();
+        let mut w = ArrowWriter::try_new(
+            std::fs::File::create(&path).unwrap(),
+            schema.clone(),
+            Some(props),
+        )
+        .unwrap();
+        let levels = ["A11", "A12", "a level longer than twelve bytes"];
+        let s = arrow::array::StringArray::from_iter(
+            (0..n).map(|r| (r % 7 != 0).then(|| levels[r % 3])),
+        );
+        let t = arrow::array::StringArray::from_iter_values((0..n).map(|r| format!("t{r}")));
+        let i = Int64Array::from_iter_values(0..n as i64);
+        let columns: Vec<ArrayRef> = vec![Arc::new(s), Arc::new(t), Arc::new(i)];
+        w.write(&RecordBatch::try_new(schema, columns).unwrap())
+            .unwrap();
+        w.close().unwrap();
+
+        let ctx = SessionContext::new_with_config(
+            config()
+                .with_target_partitions(4)
+                .with_repartition_file_min_size(1),
+        );
+        let url = path.to_str().unwrap();
+        let plain = read(&ctx, url).await.unwrap();
+        let source = open(&ctx, url)
+            .await
+            .unwrap()
+            .only(&["s", "i"])
+            .unwrap()
+            .dictionaries(&["s", "i"]);
+        let dict = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+        assert_eq!(source.schema.field(0).data_type(), &dict);
+        assert_eq!(source.schema.field(1).data_type(), &DataType::Int64);
+        let read = source.read().await.unwrap();
+        assert_eq!(read.rows, n as u64);
+        let column = |batches: &[RecordBatch], c: usize| {
+            let parts: Vec<ArrayRef> = batches
+                .iter()
+                .map(|b| arrow::compute::cast(b.column(c), &DataType::Utf8).unwrap())
+                .collect();
+            let parts: Vec<&dyn arrow::array::Array> = parts.iter().map(|a| a.as_ref()).collect();
+            arrow::compute::concat(&parts)
+                .unwrap()
+                .as_string::<i32>()
+                .clone()
+        };
+        assert!(
+            read.batches
+                .iter()
+                .all(|b| b.column(0).data_type() == &dict)
+        );
+        assert_eq!(column(&read.batches, 0), column(&plain.batches, 0));
+        assert_eq!(column(&read.batches, 1), column(&plain.batches, 2));
+        assert_eq!(column(&read.batches, 2), column(&plain.batches, 3));
     }
 }
