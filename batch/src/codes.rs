@@ -13,6 +13,9 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt32Type};
 use arrow::error::ArrowError;
 use rustc_hash::FxHashMap;
 
+use riskfn_core::value::DataType as OnlineType;
+
+use crate::compile::online_type;
 use crate::distinct::distinct;
 
 /// The codes of one string column.
@@ -46,7 +49,9 @@ impl StringCodes {
     /// Codes for every string column of `schema` (dictionaries of strings included) but
     /// `keep` (left as it is).
     pub fn new(schema: &SchemaRef, keep: Option<&str>) -> StringCodes {
-        let is_coded = |f: &Field| is_string(f.data_type()) && Some(f.name().as_str()) != keep;
+        let is_coded = |f: &Field| {
+            online_type(f.data_type()) == Some(OnlineType::Str) && Some(f.name().as_str()) != keep
+        };
         let fields: Vec<Field> = schema
             .fields()
             .iter()
@@ -135,14 +140,6 @@ impl StringCodes {
             }
         }
         RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
-    }
-}
-
-fn is_string(t: &DataType) -> bool {
-    match t {
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => true,
-        DataType::Dictionary(_, v) => is_string(v),
-        _ => false,
     }
 }
 

@@ -811,6 +811,26 @@ mod tests {
     use parquet::arrow::ArrowWriter;
     use parquet::file::properties::WriterProperties;
 
+    /// `batch` written to `path` as Parquet in row groups of 1,000 rows.
+    fn write_groups_of_1000(path: &std::path::Path, batch: RecordBatch) {
+        let props = WriterProperties::builder()
+            .set_max_row_group_row_count(Some(1_000))
+            .build();
+        let file = std::fs::File::create(path).unwrap();
+        let mut w = ArrowWriter::try_new(file, batch.schema(), Some(props)).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+    }
+
+    /// A session splitting any file's scan into `parts` ranges.
+    fn split_session(parts: usize) -> SessionContext {
+        SessionContext::new_with_config(
+            config()
+                .with_target_partitions(parts)
+                .with_repartition_file_min_size(1),
+        )
+    }
+
     /// Row ids are file positions even when the scan is split across partitions: a file of
     /// many row groups, read as 8 ranges (more than the window read at once, so ranges start
     /// as others are handed on), comes back in its own order.
@@ -820,25 +840,10 @@ mod tests {
         let path = dir.path().join("ordered.parquet");
         let n = 50_000i64;
         let schema = Arc::new(Schema::new(vec![Field::new("i", DataType::Int64, false)]));
-        let props = WriterProperties::builder()
-            .set_max_row_group_row_count(Some(1_000))
-            .build();
-        let mut w = ArrowWriter::try_new(
-            std::fs::File::create(&path).unwrap(),
-            schema.clone(),
-            Some(props),
-        )
-        .unwrap();
         let values: ArrayRef = Arc::new(Int64Array::from_iter_values(0..n));
-        w.write(&RecordBatch::try_new(schema, vec![values]).unwrap())
-            .unwrap();
-        w.close().unwrap();
+        write_groups_of_1000(&path, RecordBatch::try_new(schema, vec![values]).unwrap());
 
-        let ctx = SessionContext::new_with_config(
-            config()
-                .with_target_partitions(8)
-                .with_repartition_file_min_size(1),
-        );
+        let ctx = split_session(8);
         let plan = ctx
             .read_parquet(path.to_str().unwrap(), ParquetReadOptions::default())
             .await
@@ -878,15 +883,6 @@ mod tests {
             Field::new("t", DataType::Utf8, false),
             Field::new("i", DataType::Int64, false),
         ]));
-        let props = WriterProperties::builder()
-            .set_max_row_group_row_count(Some(1_000))
-            .build();
-        let mut w = ArrowWriter::try_new(
-            std::fs::File::create(&path).unwrap(),
-            schema.clone(),
-            Some(props),
-        )
-        .unwrap();
         let levels = ["A11", "A12", "a level longer than twelve bytes"];
         let s = arrow::array::StringArray::from_iter(
             (0..n).map(|r| (r % 7 != 0).then(|| levels[r % 3])),
@@ -894,15 +890,9 @@ mod tests {
         let t = arrow::array::StringArray::from_iter_values((0..n).map(|r| format!("t{r}")));
         let i = Int64Array::from_iter_values(0..n as i64);
         let columns: Vec<ArrayRef> = vec![Arc::new(s), Arc::new(t), Arc::new(i)];
-        w.write(&RecordBatch::try_new(schema, columns).unwrap())
-            .unwrap();
-        w.close().unwrap();
+        write_groups_of_1000(&path, RecordBatch::try_new(schema, columns).unwrap());
 
-        let ctx = SessionContext::new_with_config(
-            config()
-                .with_target_partitions(4)
-                .with_repartition_file_min_size(1),
-        );
+        let ctx = split_session(4);
         let url = path.to_str().unwrap();
         let plain = read(&ctx, url).await.unwrap();
         let source = open(&ctx, url)
