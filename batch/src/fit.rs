@@ -80,14 +80,23 @@ pub fn fit(
         .collect()
 }
 
-/// The median (mean of the two middle values for an even count), as numpy's.
+/// The median (mean of the two middle values for an even count), as numpy's. Selected,
+/// not sorted: the values are put in order only about the middle.
 fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
     let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    let (below, &mut middle, _) = v.select_nth_unstable_by(n / 2, f64::total_cmp);
+    match n % 2 {
+        1 => middle,
+        // The other middle value is the largest of those below.
+        _ => {
+            (below
+                .iter()
+                .copied()
+                .max_by(f64::total_cmp)
+                .unwrap_or(middle)
+                + middle)
+                / 2.0
+        }
     }
 }
 
@@ -114,5 +123,9 @@ mod tests {
     fn median_like_numpy() {
         assert_eq!(median(&mut [3.0, 1.0, 2.0]), 2.0);
         assert_eq!(median(&mut [4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert_eq!(median(&mut [5.0]), 5.0);
+        assert_eq!(median(&mut [2.0, 1.0]), 1.5);
+        // Ties about the middle, as numpy.median([1, 7, 7, 7, 3, 7]) gives.
+        assert_eq!(median(&mut [1.0, 7.0, 7.0, 7.0, 3.0, 7.0]), 7.0);
     }
 }

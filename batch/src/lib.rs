@@ -5,7 +5,7 @@
 //! - [`source`]: reading Parquet/CSV in order, with row positions, streamed;
 //! - [`engine`]: where the SQL runs: in process, or on a Ballista cluster;
 //! - [`compile`]: SQL -> row-local expressions -> the online evaluator's form;
-//! - [`prepare`]: de-duplication (on string codes: [`codes`]), the SQL, labels, the split,
+//! - [`prepare`]: de-duplication (on packed row keys: [`codes`]), the SQL, labels, the split,
 //!   online/offline parity check;
 //! - [`split`], [`convert`]: the hash split; Arrow columns to scalar values;
 //! - [`fit`]: preprocessing fitted on the training split (models and measures are in the

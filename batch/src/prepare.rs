@@ -18,7 +18,7 @@ use riskfn_core::preprocess::category_key;
 use riskfn_core::schema::RawSchema;
 use riskfn_core::value::Value;
 
-use crate::codes::StringCodes;
+use crate::codes::KeyCodes;
 use crate::column::Col;
 use crate::compile::{self, OnlineSchemaBuilder, to_online};
 use crate::engine::{self, Cluster};
@@ -138,12 +138,14 @@ pub async fn prepare(
     // Execute: de-duplicate on every raw column but the id (one aggregate: each distinct
     // row keeps its first row id, and that row's id value), filter, compute outputs.
     let id_col = pipeline.id.as_deref();
-    let keys: Vec<Expr> = raw_schema_arrow
-        .fields()
-        .iter()
-        .filter(|f| id_col != Some(f.name().as_str()))
-        .map(|f| col(f.name()))
-        .collect();
+    // Step times, for `RISKFN_LOG=riskfn_batch=debug`.
+    let started = std::time::Instant::now();
+    let step = |name: &str| {
+        tracing::debug!(
+            seconds = started.elapsed().as_secs_f64(),
+            "prepare: {name} done"
+        )
+    };
     let mut firsts = vec![min(col(ROW_ID)).alias(ROW_ID)];
     firsts.extend(
         id_col.map(|id| first_value(col(id), vec![col(ROW_ID).sort(true, false)]).alias(id)),
@@ -168,8 +170,8 @@ pub async fn prepare(
         None => {
             // The source streams into the aggregate; its result, usually far smaller, is
             // materialised once: counted here, then sampled, filtered and shaped by the SQL.
-            // On string codes (see `codes`), the strings put back after. The stream feeds
-            // one partition per core, each coding its batches and aggregating them in
+            // On packed keys (see `codes`), the columns put back after. The stream feeds
+            // one partition per core, each packing its batches and aggregating them in
             // part, so both run on every core (the aggregate does not depend on which
             // partition a row went to: its first row is the smallest row number).
             // String columns arrive as the file's dictionaries where it has them: a small
@@ -181,7 +183,12 @@ pub async fn prepare(
                 .filter(|n| id_col != Some(*n))
                 .collect();
             let numbered = source.dictionaries(&strings).numbered();
-            let codes = Arc::new(StringCodes::new(&numbered.schema, id_col));
+            let codes = Arc::new(KeyCodes::new(&numbered.schema, id_col, ROW_ID));
+            let keys: Vec<Expr> = codes
+                .key_columns(id_col, ROW_ID)
+                .iter()
+                .map(|k| col(k))
+                .collect();
             let coding = codes.clone();
             let rows = numbered.rows.clone();
             let failure = numbered.failure.clone();
@@ -197,11 +204,13 @@ pub async fn prepare(
                 .collect()
                 .await
                 .map_err(|e| failure.blame(run_failed(pipeline, None, "de-duplication")(e)))?;
-            // Put in row order while strings are still 4-byte codes (the aggregate's row
-            // ids follow its keys), then decoded as one batch: the SQL's one partition
+            step("de-duplication");
+            // Put in row order while rows are still packed keys (the aggregate's row ids
+            // follow them), then decoded as one batch: the SQL's one partition
             // keeps that order, and the result need not be gathered again.
             let deduped = codes.decode(&in_row_order(&coded, n_keys)?)?;
             drop(coded);
+            step("decoding");
             let rows_read = rows.load(std::sync::atomic::Ordering::Relaxed);
             let n_dedup = deduped.num_rows() as u64;
             // Batches as large as the table, so that the SQL's filters do not cut it into
@@ -216,6 +225,12 @@ pub async fn prepare(
             // Every step after the numbering runs on the executors; the distinct rows are
             // counted by a query of their own, as a client-side table cannot be shipped.
             let engine = &cluster.options.engine;
+            let keys: Vec<Expr> = raw_schema_arrow
+                .fields()
+                .iter()
+                .filter(|f| id_col != Some(f.name().as_str()))
+                .map(|f| col(f.name()))
+                .collect();
             let (staged, rows_read) = engine::stage(ctx, source, &cluster.options).await?;
             let deduped = engine::read_staged(&cluster.ctx, engine, &staged)
                 .await?
@@ -258,6 +273,7 @@ pub async fn prepare(
         "running the pipeline",
     ))?;
     let out = in_row_order(&batches, 0)?;
+    step("the SQL");
     if out.num_rows() == 0 {
         return Err(Error::Data(format!(
             "no rows left after cleaning ({} read, {} after de-duplication, 0 after the SQL filters)",
@@ -367,7 +383,9 @@ pub async fn prepare(
         f.nullable = vals.has_nulls();
     }
 
+    step("labels and split");
     verify_parity(&features, &raw_cols, &row_ids)?;
+    step("parity check");
 
     let mut split_counts: BTreeMap<String, SplitCount> = BTreeMap::new();
     for s in Split::ALL {
@@ -510,7 +528,7 @@ fn in_row_order(batches: &[RecordBatch], ids: usize) -> Result<RecordBatch> {
         order.extend(ids.values().iter().enumerate().map(|(r, &id)| (id, b, r)));
     }
     // Row ids are unique (each kept row has its own), so the order is total.
-    order.sort_unstable_by_key(|&(id, _, _)| id);
+    order.par_sort_unstable_by_key(|&(id, _, _)| id);
     let at: Vec<(usize, usize)> = order.into_iter().map(|(_, b, r)| (b, r)).collect();
     let columns = (0..first.num_columns())
         .into_par_iter()
