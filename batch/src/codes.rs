@@ -19,7 +19,7 @@ use arrow::array::{
     RecordBatch, StringViewArray, UInt32Array, UInt64Array,
 };
 use arrow::buffer::{NullBuffer, OffsetBuffer};
-use arrow::compute::{cast, take};
+use arrow::compute::{cast, interleave, take};
 use arrow::datatypes::{
     DataType, Field, Float32Type, Float64Type, Int8Type, Int16Type, Int32Type, Int64Type, Schema,
     SchemaRef, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
@@ -194,13 +194,29 @@ impl KeyCodes {
     /// A batch with key columns (by name) given their columns back, in the source's types
     /// (a dictionary's as views); its other columns as they are.
     pub fn decode(&self, b: &RecordBatch) -> Result<RecordBatch, ArrowError> {
-        let schema = b.schema();
-        let mut fields = Vec::with_capacity(b.num_columns());
-        let mut columns = Vec::with_capacity(b.num_columns());
-        for (f, a) in schema.fields().iter().zip(b.columns()) {
+        let at: Vec<(usize, usize)> = (0..b.num_rows()).map(|r| (0, r)).collect();
+        self.decode_at(std::slice::from_ref(b), &at)
+    }
+
+    /// Rows of `batches` (batch, row) as one decoded batch, in the order of `at`: the keys
+    /// are read where they are, not gathered first.
+    pub fn decode_at(
+        &self,
+        batches: &[RecordBatch],
+        at: &[(usize, usize)],
+    ) -> Result<RecordBatch, ArrowError> {
+        let Some(first) = batches.first() else {
+            return Ok(RecordBatch::new_empty(Arc::new(Schema::empty())));
+        };
+        let schema = first.schema();
+        let mut fields = Vec::with_capacity(schema.fields().len());
+        let mut columns = Vec::with_capacity(schema.fields().len());
+        for (c, f) in schema.fields().iter().enumerate() {
             match self.keys.iter().find(|k| &k.name == f.name()) {
                 Some(key) => {
-                    let words = unpack(a.as_binary::<i32>(), key)?;
+                    let keys: Vec<&BinaryArray> =
+                        batches.iter().map(|b| b.column(c).as_binary()).collect();
+                    let words = unpack(&keys, at, key)?;
                     let arrays: Vec<ArrayRef> = key
                         .columns
                         .par_iter()
@@ -211,7 +227,9 @@ impl KeyCodes {
                     fields.extend(key.columns.iter().map(|p| p.field.clone()));
                 }
                 None => {
-                    columns.push(a.clone());
+                    let arrays: Vec<&dyn Array> =
+                        batches.iter().map(|b| b.column(c).as_ref()).collect();
+                    columns.push(interleave(&arrays, at)?);
                     fields.push(f.as_ref().clone());
                 }
             }
@@ -328,11 +346,15 @@ fn pack(words: &[Vec<u64>], masks: &[u64], masked: bool) -> BinaryArray {
 /// A column's words and which rows are valid.
 type Words = (Vec<u64>, Vec<bool>);
 
-/// Each packed column's words and validity, from its keys; in chunks of rows on every
+/// Each packed column's words and validity, from the keys at `at`; in chunks of rows on every
 /// core, each written straight into its place.
-fn unpack(keys: &BinaryArray, key: &Key) -> Result<Vec<Words>, ArrowError> {
+fn unpack(
+    keys: &[&BinaryArray],
+    at: &[(usize, usize)],
+    key: &Key,
+) -> Result<Vec<Words>, ArrowError> {
     const CHUNK: usize = 1 << 14;
-    let n = keys.len();
+    let n = at.len();
     let mut words: Vec<Vec<u64>> = key.columns.iter().map(|_| vec![0; n]).collect();
     let mut valid: Vec<Vec<bool>> = key.columns.iter().map(|_| vec![true; n]).collect();
     // Each chunk's first row and its part of every column.
@@ -353,7 +375,8 @@ fn unpack(keys: &BinaryArray, key: &Key) -> Result<Vec<Words>, ArrowError> {
         .try_for_each(|(start, mut words, mut valid)| {
             let rows = words.first().map_or(0, |w| w.len());
             for i in 0..rows {
-                let mut bytes = keys.value(start + i);
+                let (b, r) = at[start + i];
+                let mut bytes = keys[b].value(r);
                 let mask = match key.masked {
                     true => get(&mut bytes).ok_or_else(corrupt)?,
                     false => 0,
@@ -561,6 +584,13 @@ mod tests {
         assert_eq!(e1.column(1), b1.column(2));
         assert_eq!(codes.decode(&e1).unwrap(), in_coded_order(&b1));
         assert_eq!(codes.decode(&e2).unwrap(), in_coded_order(&b2));
+        // Rows picked across both batches come back as those rows, in that order.
+        let at = [(1, 4), (0, 2), (1, 0), (0, 6)];
+        let picked = codes.decode_at(&[e1, e2], &at).unwrap();
+        let (d1, d2) = (in_coded_order(&b1), in_coded_order(&b2));
+        let want: Vec<RecordBatch> = at.iter().map(|&(b, r)| [&d1, &d2][b].slice(r, 1)).collect();
+        let want = arrow::compute::concat_batches(&d1.schema(), &want).unwrap();
+        assert_eq!(picked, want);
     }
 
     #[test]

@@ -17,6 +17,7 @@ use riskfn_core::expr::Expr as Online;
 use riskfn_core::preprocess::category_key;
 use riskfn_core::schema::RawSchema;
 use riskfn_core::value::Value;
+use rustc_hash::FxHashMap;
 
 use crate::codes::KeyCodes;
 use crate::column::Col;
@@ -205,10 +206,15 @@ pub async fn prepare(
                 .await
                 .map_err(|e| failure.blame(run_failed(pipeline, None, "de-duplication")(e)))?;
             step("de-duplication");
-            // Put in row order while rows are still packed keys (the aggregate's row ids
-            // follow them), then decoded as one batch: the SQL's one partition
-            // keeps that order, and the result need not be gathered again.
-            let deduped = codes.decode(&in_row_order(&coded, n_keys)?)?;
+            // Decoded as one batch in row order (the aggregate's row ids follow its keys),
+            // each key read where the aggregate left it: the SQL's one partition keeps
+            // that order, and the result need not be gathered again.
+            let at = row_order(&coded, n_keys).unwrap_or_else(|| {
+                let rows =
+                    |(b, batch): (usize, &RecordBatch)| (0..batch.num_rows()).map(move |r| (b, r));
+                coded.iter().enumerate().flat_map(rows).collect()
+            });
+            let deduped = codes.decode_at(&coded, &at)?;
             drop(coded);
             step("decoding");
             let rows_read = rows.load(std::sync::atomic::Ordering::Relaxed);
@@ -510,6 +516,22 @@ fn in_row_order(batches: &[RecordBatch], ids: usize) -> Result<RecordBatch> {
             arrow::datatypes::Schema::empty(),
         )));
     };
+    let Some(at) = row_order(batches, ids) else {
+        return Ok(arrow::compute::concat_batches(&first.schema(), batches)?);
+    };
+    let columns = (0..first.num_columns())
+        .into_par_iter()
+        .map(|c| {
+            let arrays: Vec<&dyn Array> = batches.iter().map(|b| b.column(c).as_ref()).collect();
+            interleave(&arrays, &at)
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok(RecordBatch::try_new(first.schema(), columns)?)
+}
+
+/// Where each row is (batch, row), in the order of the row ids in column `ids`; `None`
+/// when the batches are in that order already.
+fn row_order(batches: &[RecordBatch], ids: usize) -> Option<Vec<(usize, usize)>> {
     let id_values = |b: &RecordBatch| b.column(ids).as_primitive::<UInt64Type>().clone();
     let mut last = 0;
     let ordered = batches.iter().all(|b| {
@@ -520,7 +542,7 @@ fn in_row_order(batches: &[RecordBatch], ids: usize) -> Result<RecordBatch> {
         })
     });
     if ordered {
-        return Ok(arrow::compute::concat_batches(&first.schema(), batches)?);
+        return None;
     }
     let mut order: Vec<(u64, usize, usize)> = Vec::new();
     for (b, batch) in batches.iter().enumerate() {
@@ -529,15 +551,7 @@ fn in_row_order(batches: &[RecordBatch], ids: usize) -> Result<RecordBatch> {
     }
     // Row ids are unique (each kept row has its own), so the order is total.
     order.par_sort_unstable_by_key(|&(id, _, _)| id);
-    let at: Vec<(usize, usize)> = order.into_iter().map(|(_, b, r)| (b, r)).collect();
-    let columns = (0..first.num_columns())
-        .into_par_iter()
-        .map(|c| {
-            let arrays: Vec<&dyn Array> = batches.iter().map(|b| b.column(c).as_ref()).collect();
-            interleave(&arrays, &at)
-        })
-        .collect::<std::result::Result<Vec<_>, _>>()?;
-    Ok(RecordBatch::try_new(first.schema(), columns)?)
+    Some(order.into_iter().map(|(_, b, r)| (b, r)).collect())
 }
 
 /// The online evaluator must reproduce DataFusion's value of every feature, as the model
@@ -550,16 +564,23 @@ fn verify_parity(features: &[FeatureColumn], raw_cols: &[Col], row_ids: &[u64]) 
     // On every core, in chunks; the first mismatch in row order is reported.
     let mismatch = rows.par_chunks(4096).find_map_first(|chunk| {
         let mut row = vec![Value::Null; raw_cols.len()];
+        // A chunk's strings made values once each (category columns repeat a few).
+        let mut strings: Vec<FxHashMap<&str, Value>> = vec![FxHashMap::default(); raw_cols.len()];
         chunk.iter().find_map(|&r| {
-            for (slot, col) in row.iter_mut().zip(raw_cols) {
-                *slot = col.value(r);
+            for ((slot, col), seen) in row.iter_mut().zip(raw_cols).zip(&mut strings) {
+                *slot = match col {
+                    Col::Str(a) if a.is_valid(r) => {
+                        let s = a.value(r);
+                        seen.entry(s).or_insert_with(|| Value::str(s)).clone()
+                    }
+                    _ => col.value(r),
+                };
             }
             features.iter().find_map(|f| {
-                let engine = f.values.value(r);
                 let online = f.online.eval(&row);
                 let same = match &online {
-                    Ok(v) if f.categorical => category_key(v) == category_key(&engine),
-                    Ok(v) => same_number(v, &engine),
+                    Ok(v) if f.categorical => category_key(v) == f.values.key(r),
+                    Ok(v) => same_number(v, &f.values.value(r)),
                     Err(_) => false,
                 };
                 (!same).then(|| Error::Parity {
@@ -569,7 +590,7 @@ fn verify_parity(features: &[FeatureColumn], raw_cols: &[Col], row_ids: &[u64]) 
                         Ok(v) => v.to_string(),
                         Err(e) => format!("error ({e})"),
                     },
-                    engine: engine.to_string(),
+                    engine: f.values.value(r).to_string(),
                 })
             })
         })

@@ -3,7 +3,7 @@
 split, fit imputation / standardization / category levels on the training split) against
 pandas doing the same steps, over german_credit tiled to 10 million rows, in one run.
 
-    python3 tests/bench/preprocess.py [--rows 10000000] [--python PY_WITH_PANDAS] [--riskfn BIN] [--data FILE]
+    python3 tests/bench/preprocess.py [--rows 10000000] [--python PY_WITH_PANDAS] [--riskfn BIN] [--data FILE] [--repeat 3]
 
 Results: target/bench/preprocess.json.
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -68,35 +69,43 @@ def main():
     ap.add_argument("--python", default=sys.executable, help="a Python with pandas and pyarrow")
     ap.add_argument("--riskfn", help="the riskfn binary to run (default: the bench-fast build, built if missing)")
     ap.add_argument("--data", help="another Parquet file of german_credit rows (default: the tiled file)")
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="runs of each, alternating; medians compared (the machine is shared and noisy)")
     a = ap.parse_args()
     os.chdir(scoring.REPO)
     target = os.environ.get("CARGO_TARGET_DIR", os.path.join(scoring.REPO, "target"))
     riskfn = a.riskfn or scoring.batch_binary(target)
     big = a.data or scoring.ensure_tiled(target, a.python, a.rows)
-    results = {"rows": a.rows, "loadavg_start": os.getloadavg()}
-    t0 = time.perf_counter()
-    p = subprocess.run(["/usr/bin/time", "-f", "%M", riskfn, "prepare", "--pipeline", "german_credit", "--data", big,
-                        "--json"], capture_output=True, text=True, check=True)
-    ours_s = time.perf_counter() - t0
-    ours = json.loads(p.stdout)
-    results["riskfn"] = {"wall_seconds": ours_s, "steps": ours["seconds"], "rows_per_s": a.rows / ours_s,
-                         "peak_rss_mb": int(p.stderr.strip().splitlines()[-1]) / 1024,
-                         "duplicates_dropped": ours["data"]["duplicates_dropped"]}
-    t0 = time.perf_counter()
-    q = subprocess.run(["/usr/bin/time", "-f", "%M", a.python, "-c", PANDAS, big], capture_output=True, text=True, check=True)
-    ref_s = time.perf_counter() - t0
-    ref = json.loads(q.stdout.strip().splitlines()[-1])
-    results["pandas"] = {"wall_seconds": ref_s, "steps": ref["seconds"], "rows_per_s": a.rows / ref_s,
-                         "peak_rss_mb": int(q.stderr.strip().splitlines()[-1]) / 1024}
+    results = {"rows": a.rows, "loadavg_start": os.getloadavg(), "riskfn_runs": [], "pandas_runs": []}
+    for _ in range(max(1, a.repeat)):
+        t0 = time.perf_counter()
+        p = subprocess.run(["/usr/bin/time", "-f", "%M", riskfn, "prepare", "--pipeline", "german_credit",
+                            "--data", big, "--json"], capture_output=True, text=True, check=True)
+        ours_s = time.perf_counter() - t0
+        ours = json.loads(p.stdout)
+        results["riskfn_runs"].append({"wall_seconds": ours_s, "steps": ours["seconds"],
+                                       "peak_rss_mb": int(p.stderr.strip().splitlines()[-1]) / 1024,
+                                       "duplicates_dropped": ours["data"]["duplicates_dropped"]})
+        t0 = time.perf_counter()
+        q = subprocess.run(["/usr/bin/time", "-f", "%M", a.python, "-c", PANDAS, big],
+                           capture_output=True, text=True, check=True)
+        ref_s = time.perf_counter() - t0
+        ref = json.loads(q.stdout.strip().splitlines()[-1])
+        results["pandas_runs"].append({"wall_seconds": ref_s, "steps": ref["seconds"],
+                                       "peak_rss_mb": int(q.stderr.strip().splitlines()[-1]) / 1024})
+        print(f"riskfn {ours_s:.2f} s (steps {ours['seconds']}), pandas {ref_s:.2f} s (steps {ref['seconds']}): "
+              f"{ref_s / ours_s:.2f}x", flush=True)
+    ours_s = statistics.median(r["wall_seconds"] for r in results["riskfn_runs"])
+    ref_s = statistics.median(r["wall_seconds"] for r in results["pandas_runs"])
     results["speedup"] = ref_s / ours_s
     results["loadavg_end"] = os.getloadavg()
     with open(os.path.join(target, "bench", "preprocess.json"), "w") as f:
         json.dump(results, f, indent=1)
-    print(f"riskfn prepare: {ours_s:.1f} s ({a.rows / ours_s:,.0f} rows/s), steps {ours['seconds']}, "
-          f"peak {results['riskfn']['peak_rss_mb']:.0f} MB")
-    print(f"pandas:         {ref_s:.1f} s ({a.rows / ref_s:,.0f} rows/s), steps {ref['seconds']}, "
-          f"peak {results['pandas']['peak_rss_mb']:.0f} MB")
-    print(f"riskfn / pandas rows per second: {results['speedup']:.2f}x")
+    peak = max(r["peak_rss_mb"] for r in results["riskfn_runs"])
+    ref_peak = max(r["peak_rss_mb"] for r in results["pandas_runs"])
+    print(f"riskfn prepare, median of {a.repeat}: {ours_s:.2f} s ({a.rows / ours_s:,.0f} rows/s), peak {peak:.0f} MB")
+    print(f"pandas, median of {a.repeat}:         {ref_s:.2f} s ({a.rows / ref_s:,.0f} rows/s), peak {ref_peak:.0f} MB")
+    print(f"riskfn / pandas rows per second (medians): {results['speedup']:.2f}x")
 
 
 if __name__ == "__main__":
