@@ -15,8 +15,8 @@
 use std::sync::{Arc, Mutex};
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, BinaryArray, BooleanArray, Float32Array, Float64Array, Int64Array,
-    RecordBatch, StringViewArray, UInt32Array, UInt64Array,
+    Array, ArrayRef, AsArray, BooleanArray, Float32Array, Float64Array, Int64Array,
+    LargeBinaryArray, RecordBatch, StringViewArray, UInt32Array, UInt64Array,
 };
 use arrow::buffer::{NullBuffer, OffsetBuffer};
 use arrow::compute::{cast, interleave, take};
@@ -32,6 +32,9 @@ use riskfn_core::value::DataType as OnlineType;
 
 use crate::compile::online_type;
 use crate::distinct::distinct;
+
+// Keys are `LargeBinary`: DataFusion's map of distinct byte strings stops (panics) past
+// 2 GB of them with 32-bit offsets, which a wide source of many distinct rows can reach.
 
 /// Names of the packed key columns: `__packed_key0`, `__packed_key1`, ...
 const KEY_PREFIX: &str = "__packed_key";
@@ -138,7 +141,7 @@ impl KeyCodes {
         }
         let fields: Vec<Field> = keys
             .iter()
-            .map(|k| Field::new(&k.name, DataType::Binary, false))
+            .map(|k| Field::new(&k.name, DataType::LargeBinary, false))
             .chain(rest)
             .collect();
         KeyCodes {
@@ -214,7 +217,7 @@ impl KeyCodes {
         for (c, f) in schema.fields().iter().enumerate() {
             match self.keys.iter().find(|k| &k.name == f.name()) {
                 Some(key) => {
-                    let keys: Vec<&BinaryArray> =
+                    let keys: Vec<&LargeBinaryArray> =
                         batches.iter().map(|b| b.column(c).as_binary()).collect();
                     let words = unpack(&keys, at, key)?;
                     let arrays: Vec<ArrayRef> = key
@@ -320,9 +323,9 @@ fn lock(interner: &Mutex<Interner>) -> Result<std::sync::MutexGuard<'_, Interner
 }
 
 /// Rows of words as keys: the NULL mask (if `masked`), then each non-NULL word.
-fn pack(words: &[Vec<u64>], masks: &[u64], masked: bool) -> BinaryArray {
+fn pack(words: &[Vec<u64>], masks: &[u64], masked: bool) -> LargeBinaryArray {
     let mut bytes: Vec<u8> = Vec::with_capacity(masks.len() * (words.len() + 1) * 2);
-    let mut offsets: Vec<i32> = Vec::with_capacity(masks.len() + 1);
+    let mut offsets: Vec<i64> = Vec::with_capacity(masks.len() + 1);
     offsets.push(0);
     // A row is written here first, then copied once (not pushed byte by byte).
     let mut row = [0u8; MAX_VARINT * (PER_KEY + 1)];
@@ -337,10 +340,9 @@ fn pack(words: &[Vec<u64>], masks: &[u64], masked: bool) -> BinaryArray {
             }
         }
         bytes.extend_from_slice(&row[..len]);
-        // At most 10 bytes a column a row: far below i32::MAX for a batch.
-        offsets.push(bytes.len() as i32);
+        offsets.push(bytes.len() as i64);
     }
-    BinaryArray::new(OffsetBuffer::new(offsets.into()), bytes.into(), None)
+    LargeBinaryArray::new(OffsetBuffer::new(offsets.into()), bytes.into(), None)
 }
 
 /// A column's words and which rows are valid.
@@ -349,7 +351,7 @@ type Words = (Vec<u64>, Vec<bool>);
 /// Each packed column's words and validity, from the keys at `at`; in chunks of rows on every
 /// core, each written straight into its place.
 fn unpack(
-    keys: &[&BinaryArray],
+    keys: &[&LargeBinaryArray],
     at: &[(usize, usize)],
     key: &Key,
 ) -> Result<Vec<Words>, ArrowError> {
@@ -570,7 +572,7 @@ mod tests {
         let (e1, e2) = (codes.encode(&b1).unwrap(), codes.encode(&b2).unwrap());
         assert_eq!(e1.schema(), codes.coded_schema());
         let keys = |b: &RecordBatch| {
-            let k = b.column(0).as_binary::<i32>();
+            let k = b.column(0).as_binary::<i64>();
             (0..k.len())
                 .map(|r| k.value(r).to_vec())
                 .collect::<Vec<_>>()
@@ -607,7 +609,7 @@ mod tests {
             RecordBatch::try_new(schema.clone(), vec![Arc::new(column)]).unwrap()
         };
         let keys = |b: &RecordBatch| {
-            let k = b.column(0).as_binary::<i32>();
+            let k = b.column(0).as_binary::<i64>();
             (0..k.len())
                 .map(|r| k.value(r).to_vec())
                 .collect::<Vec<_>>()
@@ -654,7 +656,7 @@ mod tests {
         let b = RecordBatch::try_new(schema, columns).unwrap();
         let coded = codes.encode(&b).unwrap();
         // Not nullable: no mask; 64 one- or two-byte words.
-        assert!(coded.column(0).as_binary::<i32>().value(0).len() < 128);
+        assert!(coded.column(0).as_binary::<i64>().value(0).len() < 128);
         assert_eq!(codes.decode(&coded).unwrap(), b);
     }
 
