@@ -102,6 +102,8 @@ struct Key {
 pub struct KeyCodes {
     keys: Vec<Key>,
     coded: SchemaRef,
+    /// The coded columns a row's identity is in.
+    identity: Vec<String>,
 }
 
 impl KeyCodes {
@@ -144,9 +146,15 @@ impl KeyCodes {
             .map(|k| Field::new(&k.name, DataType::LargeBinary, false))
             .chain(rest)
             .collect();
+        let identity = fields
+            .iter()
+            .map(|f| f.name().clone())
+            .filter(|n| keep != Some(n.as_str()) && n != skip)
+            .collect();
         KeyCodes {
             keys,
             coded: Arc::new(Schema::new(fields)),
+            identity,
         }
     }
 
@@ -157,13 +165,8 @@ impl KeyCodes {
 
     /// The columns a coded row's identity is in: the keys and the unpacked columns but
     /// `keep` and `skip` given to [`KeyCodes::new`].
-    pub fn key_columns(&self, keep: Option<&str>, skip: &str) -> Vec<String> {
-        self.coded
-            .fields()
-            .iter()
-            .map(|f| f.name().clone())
-            .filter(|n| keep != Some(n.as_str()) && n != skip)
-            .collect()
+    pub fn key_columns(&self) -> &[String] {
+        &self.identity
     }
 
     /// A source batch with its packable columns packed into keys.
@@ -194,15 +197,9 @@ impl KeyCodes {
         RecordBatch::try_new(self.coded.clone(), columns)
     }
 
-    /// A batch with key columns (by name) given their columns back, in the source's types
-    /// (a dictionary's as views); its other columns as they are.
-    pub fn decode(&self, b: &RecordBatch) -> Result<RecordBatch, ArrowError> {
-        let at: Vec<(usize, usize)> = (0..b.num_rows()).map(|r| (0, r)).collect();
-        self.decode_at(std::slice::from_ref(b), &at)
-    }
-
-    /// Rows of `batches` (batch, row) as one decoded batch, in the order of `at`: the keys
-    /// are read where they are, not gathered first.
+    /// Rows of `batches` (batch, row) as one decoded batch, in the order of `at`: key
+    /// columns given their columns back, in the source's types (a dictionary's as views),
+    /// read where they are, not gathered first; the other columns as they are.
     pub fn decode_at(
         &self,
         batches: &[RecordBatch],
@@ -285,35 +282,32 @@ fn codes(a: &ArrayRef, interner: &Mutex<Interner>) -> Result<Vec<u64>, ArrowErro
         && let Some(values) = d.values().as_string_opt::<i32>()
         && values.len() <= d.len()
     {
-        let global: Vec<u64> = {
-            let mut interner = lock(interner)?;
-            (0..values.len())
-                .map(|v| match values.is_valid(v) {
-                    true => u64::from(interner.code(values.value(v))),
-                    false => 0,
-                })
-                .collect()
-        };
-        // A NULL row's key may point anywhere (its word is not used).
-        return Ok(d
-            .keys()
-            .values()
-            .iter()
-            .map(|&k| global.get(k as usize).copied().unwrap_or(0))
-            .collect());
+        let keys = d.keys().values().iter().map(|&k| k as usize);
+        return code_rows(interner, values.iter(), keys);
     }
     let d = distinct(a)?;
+    code_rows(
+        interner,
+        d.values.iter(),
+        d.keys.iter().map(|&k| k as usize),
+    )
+}
+
+/// Each row's code: the batch's `values` coded under one lock (a NULL value as 0), then
+/// each row by its key into them. A NULL row's key may point anywhere, or nowhere (an
+/// all-NULL batch has no values): its word is not used, and is 0 where there is none.
+fn code_rows<'a>(
+    interner: &Mutex<Interner>,
+    values: impl Iterator<Item = Option<&'a str>>,
+    keys: impl Iterator<Item = usize>,
+) -> Result<Vec<u64>, ArrowError> {
     let global: Vec<u64> = {
         let mut interner = lock(interner)?;
-        (0..d.values.len())
-            .map(|i| u64::from(interner.code(d.values.value(i))))
+        values
+            .map(|v| v.map_or(0, |s| u64::from(interner.code(s))))
             .collect()
     };
-    // A NULL row's key is 0, which an all-NULL batch has no value for.
-    Ok(d.keys
-        .iter()
-        .map(|&k| global.get(k as usize).copied().unwrap_or(0))
-        .collect())
+    Ok(keys.map(|k| global.get(k).copied().unwrap_or(0)).collect())
 }
 
 fn lock(interner: &Mutex<Interner>) -> Result<std::sync::MutexGuard<'_, Interner>, ArrowError> {
@@ -474,6 +468,14 @@ mod tests {
     use super::*;
     use arrow::array::{Int8Array, StringArray};
 
+    impl KeyCodes {
+        /// One coded batch decoded, rows in place.
+        fn decode(&self, b: &RecordBatch) -> Result<RecordBatch, ArrowError> {
+            let at: Vec<(usize, usize)> = (0..b.num_rows()).map(|r| (0, r)).collect();
+            self.decode_at(std::slice::from_ref(b), &at)
+        }
+    }
+
     fn schema() -> SchemaRef {
         Arc::new(Schema::new(vec![
             Field::new("s", DataType::Utf8View, true),
@@ -527,7 +529,7 @@ mod tests {
     fn keys_round_trip_and_match_equal_rows_only() {
         let long = "a category text longer than twelve bytes";
         let codes = KeyCodes::new(&schema(), Some("id"), "row");
-        assert_eq!(codes.key_columns(Some("id"), "row"), ["__packed_key0"]);
+        assert_eq!(codes.key_columns(), ["__packed_key0"]);
         let base: Row = (
             Some(long),
             Some("p"),
@@ -645,10 +647,7 @@ mod tests {
         fields.push(Field::new("d", DataType::Date32, true));
         let schema = Arc::new(Schema::new(fields));
         let codes = KeyCodes::new(&schema, None, "row");
-        assert_eq!(
-            codes.key_columns(None, "row"),
-            ["__packed_key0", "__packed_key1", "d"]
-        );
+        assert_eq!(codes.key_columns(), ["__packed_key0", "__packed_key1", "d"]);
         let columns: Vec<ArrayRef> = (0..70)
             .map(|i| Arc::new(arrow::array::Int32Array::from(vec![i, -i])) as ArrayRef)
             .chain([Arc::new(arrow::array::Date32Array::from(vec![Some(1), None])) as ArrayRef])

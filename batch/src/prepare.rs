@@ -185,11 +185,7 @@ pub async fn prepare(
                 .collect();
             let numbered = source.dictionaries(&strings).numbered();
             let codes = Arc::new(KeyCodes::new(&numbered.schema, id_col, ROW_ID));
-            let keys: Vec<Expr> = codes
-                .key_columns(id_col, ROW_ID)
-                .iter()
-                .map(|k| col(k))
-                .collect();
+            let keys: Vec<Expr> = codes.key_columns().iter().map(|k| col(k)).collect();
             let coding = codes.clone();
             let rows = numbered.rows.clone();
             let failure = numbered.failure.clone();
