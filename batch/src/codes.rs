@@ -1,28 +1,37 @@
 //! De-duplication on packed keys instead of columns: a row's values (strings as integer
-//! codes, one per distinct string of the whole source) written as one short byte string,
-//! the aggregate run on that, and the columns put back in its result. The packing is one
-//! to one, so the same rows are kept; the aggregate then hashes and compares one short key
-//! per row, not twenty columns (each compared in its own memory) or long category strings.
-//! Each distinct string of a batch is looked up once (see `distinct`), not once per row.
+//! codes, one per distinct string of the whole source) written as one key, the aggregate
+//! run on that, and the columns put back in its result. The packing is one to one, so the
+//! same rows are kept; the aggregate then hashes and compares one key per row, not twenty
+//! columns (each compared in its own memory) or long category strings. Each distinct
+//! string of a batch is looked up once (see `distinct`), not once per row.
 //!
-//! A key is, for up to 64 columns: when any of them may be NULL, a LEB128 varint whose bit
-//! `c` marks column `c` NULL; then a varint per non-NULL column: the string's code, an
-//! integer zig-zagged, a float's bits byte-swapped (round numbers then take few bytes).
-//! Every part is self-delimiting and the columns fixed, so equal keys mean equal rows.
+//! Two layouts; equal keys mean equal rows in both:
+//! - Fixed-width ([`KeyCodes::fixed`]), when every column fits: one integer (64 or 126
+//!   bits) with a slot of bits for each column, 0 for NULL. The aggregate then stores and
+//!   compares a number, not a byte string. An integer's slot spans its range (from the
+//!   files' statistics), a string's the bits left over; a value that does not fit fails
+//!   the batch, and the caller reads the source again with varint keys.
+//! - Varint ([`KeyCodes::new`]), for up to 64 columns a key: when any of them may be NULL,
+//!   a LEB128 varint whose bit `c` marks column `c` NULL; then a varint per non-NULL
+//!   column: the string's code, an integer zig-zagged, a float's bits byte-swapped (round
+//!   numbers then take few bytes). Every part is self-delimiting and the columns fixed.
+//!
 //! Floats compare by bits, as DataFusion's grouping does. Columns of other types stay
 //! columns of their own.
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Float32Array, Float64Array, Int64Array,
-    LargeBinaryArray, RecordBatch, StringViewArray, UInt32Array, UInt64Array,
+    Array, ArrayRef, AsArray, BooleanArray, Decimal128Array, Float32Array, Float64Array,
+    Int64Array, LargeBinaryArray, RecordBatch, StringViewArray, UInt32Array, UInt64Array,
 };
 use arrow::buffer::{NullBuffer, OffsetBuffer};
 use arrow::compute::{cast, interleave, take};
 use arrow::datatypes::{
-    DataType, Field, Float32Type, Float64Type, Int8Type, Int16Type, Int32Type, Int64Type, Schema,
-    SchemaRef, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
+    DataType, Decimal128Type, Field, Float32Type, Float64Type, Int8Type, Int16Type, Int32Type,
+    Int64Type, Schema, SchemaRef, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
 };
 use arrow::error::ArrowError;
 use rayon::prelude::*;
@@ -95,8 +104,92 @@ struct Packed {
 struct Key {
     name: String,
     columns: Vec<Packed>,
-    /// Whether any of them may be NULL (the key then starts with a NULL mask).
+    /// Whether any of them may be NULL (a varint key then starts with a NULL mask).
     masked: bool,
+    layout: Layout,
+}
+
+impl Key {
+    fn data_type(&self) -> DataType {
+        match self.layout {
+            Layout::Varint => DataType::LargeBinary,
+            Layout::Fixed { wide: true, .. } => DataType::Decimal128(38, 0),
+            Layout::Fixed { wide: false, .. } => DataType::UInt64,
+        }
+    }
+}
+
+/// The columns of `schema` to pack (all of a packable type but `keep` and `skip`), in
+/// order, and the others.
+fn packable(schema: &SchemaRef, keep: Option<&str>, skip: &str) -> (Vec<Packed>, Vec<Field>) {
+    let mut packed = Vec::new();
+    let mut rest = Vec::new();
+    for f in schema.fields() {
+        let kind = match keep == Some(f.name().as_str()) || f.name() == skip {
+            true => None,
+            false => Kind::of(f.data_type()),
+        };
+        match kind {
+            Some(kind) => {
+                let t = match kind {
+                    Kind::Str(_) if matches!(f.data_type(), DataType::Dictionary(..)) => {
+                        DataType::Utf8View
+                    }
+                    _ => f.data_type().clone(),
+                };
+                let field = f.as_ref().clone().with_data_type(t);
+                packed.push(Packed { field, kind });
+            }
+            None => rest.push(f.as_ref().clone()),
+        }
+    }
+    (packed, rest)
+}
+
+/// How a key is written.
+enum Layout {
+    /// Varints, one after another (`LargeBinary`).
+    Varint,
+    /// Each column in bits of its own of one integer (`UInt64`, or `Decimal128` when
+    /// `wide`); a slot a column, in order.
+    Fixed { slots: Vec<Slot>, wide: bool },
+}
+
+/// A column's bits in a fixed-width key. They hold 0 for NULL (when `nullable`), else
+/// 1 + (when not nullable, 0 +) the value's offset: an integer minus `base` (as u64 bit
+/// patterns, wrapping: a value outside `base..=base+range` then wraps to past `range`), a
+/// string's code, a float's or a boolean's word.
+#[derive(Clone, Copy, Debug)]
+struct Slot {
+    shift: u32,
+    bits: u32,
+    base: u64,
+    range: u64,
+    nullable: bool,
+}
+
+impl Slot {
+    fn mask(&self) -> u128 {
+        match self.bits {
+            128 => u128::MAX,
+            b => (1 << b) - 1,
+        }
+    }
+}
+
+/// The widest fixed key: values of `Decimal128(38, 0)` stay below 2^126 < 10^38.
+const WIDE_BITS: u32 = 126;
+/// Fewest bits a string column is given in a fixed key: fewer, and a column of more than a
+/// handful of strings would overflow it (and the source be read again, see
+/// [`KeyCodes::overflowed`]).
+const MIN_STRING_BITS: u32 = 4;
+
+/// Bits to tell `n` values apart.
+fn bits_for(n: u128) -> u32 {
+    match n {
+        0 | 1 => 0,
+        n => 128 - (n - 1).leading_zeros(),
+    }
 }
 
 pub struct KeyCodes {
@@ -104,33 +197,15 @@ pub struct KeyCodes {
     coded: SchemaRef,
     /// The coded columns a row's identity is in.
     identity: Vec<String>,
+    /// Set when a value did not fit its fixed-width slot (the batch failed to encode).
+    overflowed: AtomicBool,
 }
 
 impl KeyCodes {
     /// Keys for every column of `schema` of a packable type but `keep` (left as it is), and
-    /// `skip` (left out of the keys too: the row number).
+    /// `skip` (left out of the keys too: the row number): varint keys of up to 64 columns.
     pub fn new(schema: &SchemaRef, keep: Option<&str>, skip: &str) -> KeyCodes {
-        let mut packed = Vec::new();
-        let mut rest = Vec::new();
-        for f in schema.fields() {
-            let kind = match keep == Some(f.name().as_str()) || f.name() == skip {
-                true => None,
-                false => Kind::of(f.data_type()),
-            };
-            match kind {
-                Some(kind) => {
-                    let t = match kind {
-                        Kind::Str(_) if matches!(f.data_type(), DataType::Dictionary(..)) => {
-                            DataType::Utf8View
-                        }
-                        _ => f.data_type().clone(),
-                    };
-                    let field = f.as_ref().clone().with_data_type(t);
-                    packed.push(Packed { field, kind });
-                }
-                None => rest.push(f.as_ref().clone()),
-            }
-        }
+        let (packed, rest) = packable(schema, keep, skip);
         let mut keys = Vec::new();
         let mut columns = packed.into_iter().peekable();
         while columns.peek().is_some() {
@@ -139,11 +214,96 @@ impl KeyCodes {
                 name: format!("{KEY_PREFIX}{}", keys.len()),
                 masked: columns.iter().any(|p| p.field.is_nullable()),
                 columns,
+                layout: Layout::Varint,
             });
         }
+        KeyCodes::with_keys(keys, rest, keep, skip)
+    }
+
+    /// As [`KeyCodes::new`], but every packable column in one fixed-width integer key,
+    /// which the aggregate hashes and compares as one number: integers in the `bounds`
+    /// given by name (smallest, largest; the type's own range otherwise), strings in the
+    /// bits left over. `None` when they do not fit in 126 bits. A string column with more
+    /// distinct values than its bits hold, or an integer out of its bounds, fails the
+    /// batch and sets [`KeyCodes::overflowed`].
+    pub fn fixed(
+        schema: &SchemaRef,
+        keep: Option<&str>,
+        skip: &str,
+        bounds: &HashMap<String, (i128, i128)>,
+    ) -> Option<KeyCodes> {
+        let (columns, rest) = packable(schema, keep, skip);
+        if columns.is_empty() {
+            return None;
+        }
+        // Each column's offsets' range: strings' decided after the others'.
+        let ranges: Vec<Option<(u64, u64)>> = columns
+            .iter()
+            .map(|p| {
+                let t = p.field.data_type();
+                let (lo, hi) = match p.kind {
+                    Kind::Str(_) => return None,
+                    Kind::Int | Kind::UInt => bounds
+                        .get(p.field.name())
+                        .copied()
+                        .or_else(|| int_range(t))?,
+                    Kind::Float32 => (0, u32::MAX.into()),
+                    Kind::Float64 => (0, u64::MAX.into()),
+                    Kind::Bool => (0, 1),
+                };
+                let range = u64::try_from(hi.checked_sub(lo)?).ok()?;
+                Some((lo as i64 as u64, range))
+            })
+            .collect();
+        let null_values = |p: &Packed| u128::from(p.field.is_nullable());
+        let mut used = 0;
+        for (p, r) in columns.iter().zip(&ranges) {
+            match (r, &p.kind) {
+                (Some((_, range)), _) => used += bits_for(u128::from(*range) + 1 + null_values(p)),
+                (None, Kind::Str(_)) => {}
+                // An integer of unknown bounds whose range does not fit in u64.
+                (None, _) => return None,
+            }
+        }
+        let strings = columns.iter().filter(|p| matches!(p.kind, Kind::Str(_)));
+        let n_strings = strings.count() as u32;
+        let (width, wide) = if used + 8 * n_strings <= 64 {
+            (64, false)
+        } else if used + MIN_STRING_BITS * n_strings <= WIDE_BITS {
+            (WIDE_BITS, true)
+        } else {
+            return None;
+        };
+        let string_bits = (width - used).checked_div(n_strings).unwrap_or(0).min(32);
+        let mut shift = 0;
+        let mut slots = Vec::with_capacity(columns.len());
+        for (p, r) in columns.iter().zip(ranges) {
+            let nullable = p.field.is_nullable();
+            let (base, range) =
+                r.unwrap_or_else(|| (0, (1 << string_bits) - 1 - u64::from(nullable)));
+            let bits = bits_for(u128::from(range) + 1 + null_values(p));
+            slots.push(Slot {
+                shift,
+                bits,
+                base,
+                range,
+                nullable,
+            });
+            shift += bits;
+        }
+        let key = Key {
+            name: format!("{KEY_PREFIX}0"),
+            masked: false,
+            columns,
+            layout: Layout::Fixed { slots, wide },
+        };
+        Some(KeyCodes::with_keys(vec![key], rest, keep, skip))
+    }
+
+    fn with_keys(keys: Vec<Key>, rest: Vec<Field>, keep: Option<&str>, skip: &str) -> KeyCodes {
         let fields: Vec<Field> = keys
             .iter()
-            .map(|k| Field::new(&k.name, DataType::LargeBinary, false))
+            .map(|k| Field::new(&k.name, k.data_type(), false))
             .chain(rest)
             .collect();
         let identity = fields
@@ -155,7 +315,21 @@ impl KeyCodes {
             keys,
             coded: Arc::new(Schema::new(fields)),
             identity,
+            overflowed: AtomicBool::new(false),
         }
+    }
+
+    /// Whether a value did not fit its fixed-width slot: encoding failed, and the source
+    /// must be read again with [`KeyCodes::new`]'s keys, which fit every value.
+    pub fn overflowed(&self) -> bool {
+        self.overflowed.load(Ordering::Relaxed)
+    }
+
+    /// Whether the keys are fixed-width.
+    pub fn is_fixed(&self) -> bool {
+        self.keys
+            .iter()
+            .any(|k| matches!(k.layout, Layout::Fixed { .. }))
     }
 
     /// The schema of coded batches: the keys, then the columns left as they are.
@@ -173,20 +347,23 @@ impl KeyCodes {
     pub fn encode(&self, b: &RecordBatch) -> Result<RecordBatch, ArrowError> {
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.coded.fields().len());
         for key in &self.keys {
-            let mut words = Vec::with_capacity(key.columns.len());
-            let mut masks = vec![0u64; b.num_rows()];
-            for (c, p) in key.columns.iter().enumerate() {
-                let a = b.column_by_name(p.field.name()).ok_or_else(|| {
-                    ArrowError::SchemaError(format!("no column {}", p.field.name()))
-                })?;
-                words.push(to_words(a, &p.kind)?);
-                if let Some(nulls) = a.logical_nulls().filter(|n| n.null_count() > 0) {
-                    for r in (0..a.len()).filter(|&r| nulls.is_null(r)) {
-                        masks[r] |= 1 << c;
-                    }
-                }
-            }
-            columns.push(Arc::new(pack(&words, &masks, key.masked)));
+            let arrays = key
+                .columns
+                .iter()
+                .map(|p| {
+                    b.column_by_name(p.field.name()).ok_or_else(|| {
+                        ArrowError::SchemaError(format!("no column {}", p.field.name()))
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let packed = match &key.layout {
+                Layout::Varint => pack(key, &arrays)?,
+                Layout::Fixed { slots, wide } => pack_fixed(key, slots, *wide, &arrays)
+                    .inspect_err(|_| {
+                        self.overflowed.store(true, Ordering::Relaxed);
+                    })?,
+            };
+            columns.push(packed);
         }
         for f in &self.coded.fields()[self.keys.len()..] {
             let a = b
@@ -214,9 +391,15 @@ impl KeyCodes {
         for (c, f) in schema.fields().iter().enumerate() {
             match self.keys.iter().find(|k| &k.name == f.name()) {
                 Some(key) => {
-                    let keys: Vec<&LargeBinaryArray> =
-                        batches.iter().map(|b| b.column(c).as_binary()).collect();
-                    let words = unpack(&keys, at, key)?;
+                    let keys: Vec<&ArrayRef> = batches.iter().map(|b| b.column(c)).collect();
+                    let words = match &key.layout {
+                        Layout::Varint => {
+                            let keys: Vec<&LargeBinaryArray> =
+                                keys.iter().map(|k| k.as_binary()).collect();
+                            unpack(&keys, at, key)?
+                        }
+                        Layout::Fixed { slots, .. } => unpack_fixed(&keys, at, key, slots)?,
+                    };
                     let arrays: Vec<ArrayRef> = key
                         .columns
                         .par_iter()
@@ -316,16 +499,27 @@ fn lock(interner: &Mutex<Interner>) -> Result<std::sync::MutexGuard<'_, Interner
         .map_err(|_| ArrowError::ComputeError("string codes poisoned".into()))
 }
 
-/// Rows of words as keys: the NULL mask (if `masked`), then each non-NULL word.
-fn pack(words: &[Vec<u64>], masks: &[u64], masked: bool) -> LargeBinaryArray {
-    let mut bytes: Vec<u8> = Vec::with_capacity(masks.len() * (words.len() + 1) * 2);
-    let mut offsets: Vec<i64> = Vec::with_capacity(masks.len() + 1);
+/// Rows as varint keys: the NULL mask (if the key has one), then each non-NULL word.
+fn pack(key: &Key, arrays: &[&ArrayRef]) -> Result<ArrayRef, ArrowError> {
+    let n = arrays.first().map_or(0, |a| a.len());
+    let mut words = Vec::with_capacity(key.columns.len());
+    let mut masks = vec![0u64; n];
+    for (c, (p, a)) in key.columns.iter().zip(arrays).enumerate() {
+        words.push(to_words(a, &p.kind)?);
+        if let Some(nulls) = a.logical_nulls().filter(|n| n.null_count() > 0) {
+            for r in (0..a.len()).filter(|&r| nulls.is_null(r)) {
+                masks[r] |= 1 << c;
+            }
+        }
+    }
+    let mut bytes: Vec<u8> = Vec::with_capacity(n * (words.len() + 1) * 2);
+    let mut offsets: Vec<i64> = Vec::with_capacity(n + 1);
     offsets.push(0);
     // A row is written here first, then copied once (not pushed byte by byte).
     let mut row = [0u8; MAX_VARINT * (PER_KEY + 1)];
     for (r, &mask) in masks.iter().enumerate() {
         let mut len = 0;
-        if masked {
+        if key.masked {
             len = put(&mut row, len, mask);
         }
         for (c, column) in words.iter().enumerate() {
@@ -336,7 +530,132 @@ fn pack(words: &[Vec<u64>], masks: &[u64], masked: bool) -> LargeBinaryArray {
         bytes.extend_from_slice(&row[..len]);
         offsets.push(bytes.len() as i64);
     }
-    LargeBinaryArray::new(OffsetBuffer::new(offsets.into()), bytes.into(), None)
+    Ok(Arc::new(LargeBinaryArray::new(
+        OffsetBuffer::new(offsets.into()),
+        bytes.into(),
+        None,
+    )))
+}
+
+/// Rows as fixed-width keys, a column at a time into its slot; fails on a value that does
+/// not fit its slot.
+fn pack_fixed(
+    key: &Key,
+    slots: &[Slot],
+    wide: bool,
+    arrays: &[&ArrayRef],
+) -> Result<ArrayRef, ArrowError> {
+    let n = arrays.first().map_or(0, |a| a.len());
+    // The keys' two 64-bit halves: a column's bits are shifted by the same amount in every
+    // row, so each loop is one the compiler vectorizes (a u128 shift is a branchy sequence).
+    let mut lo = vec![0u64; n];
+    let mut hi = vec![0u64; if wide { n } else { 0 }];
+    for ((p, s), a) in key.columns.iter().zip(slots).zip(arrays) {
+        let mut words = match p.kind {
+            Kind::Int | Kind::UInt => offsets(a, s.base)?,
+            _ => to_words(a, &p.kind)?,
+        };
+        let nulls = a.logical_nulls().filter(|n| n.null_count() > 0);
+        let fits = match &nulls {
+            None => words.iter().copied().max().is_none_or(|m| m <= s.range),
+            Some(nulls) => (words.iter().zip(nulls.iter())).all(|(&w, v)| !v || w <= s.range),
+        };
+        if !fits {
+            return Err(ArrowError::ComputeError(format!(
+                "column {} has a value its packed key's bits cannot hold",
+                p.field.name()
+            )));
+        }
+        // The slot's value: 1 + the word when nullable (0 at NULL), else the word. Only a
+        // 65-bit slot (a whole u64 and NULL) needs more than a u64; it takes the u128 path.
+        let add = u64::from(s.nullable);
+        if s.bits <= 64 {
+            match &nulls {
+                None => words.iter_mut().for_each(|w| *w += add),
+                Some(nulls) => {
+                    for (w, v) in words.iter_mut().zip(nulls.iter()) {
+                        *w = (*w + add) * u64::from(v);
+                    }
+                }
+            }
+        }
+        match (s.shift, s.shift + s.bits) {
+            (shift, end) if end <= 64 => {
+                for (k, &w) in lo.iter_mut().zip(&words) {
+                    *k |= w << shift;
+                }
+            }
+            (shift, _) if shift >= 64 => {
+                for (k, &w) in hi.iter_mut().zip(&words) {
+                    *k |= w << (shift - 64);
+                }
+            }
+            (shift, _) => {
+                let valid = |r: usize| nulls.as_ref().is_none_or(|n| n.is_valid(r));
+                for (r, &w) in words.iter().enumerate() {
+                    let v = match s.bits <= 64 {
+                        true => u128::from(w),
+                        false => (u128::from(w) + u128::from(add)) * u128::from(valid(r)),
+                    } << shift;
+                    lo[r] |= v as u64;
+                    hi[r] |= (v >> 64) as u64;
+                }
+            }
+        }
+    }
+    Ok(match wide {
+        true => {
+            let keys = lo
+                .iter()
+                .zip(&hi)
+                .map(|(&l, &h)| (i128::from(h) << 64) | i128::from(l));
+            Arc::new(Decimal128Array::from_iter_values(keys).with_precision_and_scale(38, 0)?)
+        }
+        false => Arc::new(UInt64Array::new(lo.into(), None)),
+    })
+}
+
+/// An integer column's values minus `base`, as u64 bit patterns, wrapping (anything at a
+/// NULL row).
+fn offsets(a: &ArrayRef, base: u64) -> Result<Vec<u64>, ArrowError> {
+    fn from<T: arrow::datatypes::ArrowPrimitiveType>(
+        a: &ArrayRef,
+        base: u64,
+        bits: impl Fn(T::Native) -> u64,
+    ) -> Vec<u64> {
+        let values = a.as_primitive::<T>().values().iter();
+        values.map(|&v| bits(v).wrapping_sub(base)).collect()
+    }
+    Ok(match a.data_type() {
+        DataType::Int8 => from::<Int8Type>(a, base, |v| i64::from(v) as u64),
+        DataType::Int16 => from::<Int16Type>(a, base, |v| i64::from(v) as u64),
+        DataType::Int32 => from::<Int32Type>(a, base, |v| i64::from(v) as u64),
+        DataType::Int64 => from::<Int64Type>(a, base, |v| v as u64),
+        DataType::UInt8 => from::<UInt8Type>(a, base, u64::from),
+        DataType::UInt16 => from::<UInt16Type>(a, base, u64::from),
+        DataType::UInt32 => from::<UInt32Type>(a, base, u64::from),
+        DataType::UInt64 => from::<UInt64Type>(a, base, |v| v),
+        t => {
+            return Err(ArrowError::SchemaError(format!(
+                "a packed integer column changed type to {t}"
+            )));
+        }
+    })
+}
+
+/// The smallest and largest value of an integer type.
+fn int_range(t: &DataType) -> Option<(i128, i128)> {
+    Some(match t {
+        DataType::Int8 => (i8::MIN.into(), i8::MAX.into()),
+        DataType::Int16 => (i16::MIN.into(), i16::MAX.into()),
+        DataType::Int32 => (i32::MIN.into(), i32::MAX.into()),
+        DataType::Int64 => (i64::MIN.into(), i64::MAX.into()),
+        DataType::UInt8 => (0, u8::MAX.into()),
+        DataType::UInt16 => (0, u16::MAX.into()),
+        DataType::UInt32 => (0, u32::MAX.into()),
+        DataType::UInt64 => (0, u64::MAX.into()),
+        _ => return None,
+    })
 }
 
 /// A column's words and which rows are valid.
@@ -387,6 +706,74 @@ fn unpack(
             Ok::<(), ArrowError>(())
         })?;
     Ok(words.into_iter().zip(valid).collect())
+}
+
+/// Each packed column's words (as [`to_words`] gives them) and validity, from the fixed
+/// keys at `at`: the keys gathered once (in chunks, on every core), then each column's bits
+/// taken out of them.
+fn unpack_fixed(
+    keys: &[&ArrayRef],
+    at: &[(usize, usize)],
+    key: &Key,
+    slots: &[Slot],
+) -> Result<Vec<Words>, ArrowError> {
+    const CHUNK: usize = 1 << 14;
+    let mut gathered = vec![0u128; at.len()];
+    if let Some(wide) = keys.first().map(|k| k.data_type() != &DataType::UInt64) {
+        let wide_keys: Vec<&[i128]> = match wide {
+            true => keys
+                .iter()
+                .map(|k| k.as_primitive::<Decimal128Type>().values().as_ref())
+                .collect(),
+            false => Vec::new(),
+        };
+        let narrow_keys: Vec<&[u64]> = match wide {
+            true => Vec::new(),
+            false => keys
+                .iter()
+                .map(|k| k.as_primitive::<UInt64Type>().values().as_ref())
+                .collect(),
+        };
+        gathered
+            .par_chunks_mut(CHUNK)
+            .zip(at.par_chunks(CHUNK))
+            .for_each(|(out, at)| {
+                for (o, &(b, r)) in out.iter_mut().zip(at) {
+                    *o = match wide {
+                        true => wide_keys[b][r] as u128,
+                        false => u128::from(narrow_keys[b][r]),
+                    };
+                }
+            });
+    }
+    let words = key
+        .columns
+        .par_iter()
+        .zip(slots)
+        .map(|(p, s)| {
+            let (mask, null) = (s.mask(), u128::from(s.nullable));
+            let mut valid = vec![true; gathered.len()];
+            let words = gathered
+                .iter()
+                .zip(valid.iter_mut())
+                .map(|(&k, valid)| {
+                    let bits = (k >> s.shift) & mask;
+                    *valid = bits >= null;
+                    let offset = bits.saturating_sub(null) as u64;
+                    match p.kind {
+                        Kind::Int => {
+                            let v = s.base.wrapping_add(offset) as i64;
+                            ((v << 1) ^ (v >> 63)) as u64
+                        }
+                        Kind::UInt => s.base.wrapping_add(offset),
+                        _ => offset,
+                    }
+                })
+                .collect();
+            (words, valid)
+        })
+        .collect();
+    Ok(words)
 }
 
 /// A packed column back from its words, in its decoded type.
@@ -657,6 +1044,189 @@ mod tests {
         // Not nullable: no mask; 64 one- or two-byte words.
         assert!(coded.column(0).as_binary::<i64>().value(0).len() < 128);
         assert_eq!(codes.decode(&coded).unwrap(), b);
+    }
+
+    /// `schema()` without its float column, which no fixed key with the others fits.
+    fn no_float(b: &RecordBatch) -> RecordBatch {
+        b.project(&[0, 1, 2, 3, 4, 6, 7]).unwrap()
+    }
+
+    #[test]
+    fn fixed_keys_round_trip_match_equal_rows_only_and_refuse_what_does_not_fit() {
+        let bounds = HashMap::from([("n".to_string(), (-3, 1000))]);
+        // Two 65-bit columns (a float and an unbounded i64, each with NULL) do not fit;
+        // with n bounded, they do.
+        assert!(KeyCodes::fixed(&schema(), Some("id"), "row", &HashMap::new()).is_none());
+        assert!(KeyCodes::fixed(&schema(), Some("id"), "row", &bounds).is_some());
+        let long = "a category text longer than twelve bytes";
+        let base: Row = (Some(long), Some("p"), Some(0), Some(-1), None, Some(false));
+        let with = |change: fn(&mut Row)| {
+            let mut row = base;
+            change(&mut row);
+            row
+        };
+        let b1 = no_float(&batch(&[
+            base,
+            with(|r| r.1 = None),
+            with(|r| r.1 = Some("")),
+            base,
+            with(|r| r.2 = None),
+            with(|r| r.3 = Some(1)),
+            with(|r| r.5 = None),
+            with(|r| r.0 = None),
+        ]));
+        let b2 = no_float(&batch(&[
+            base,
+            with(|r| r.0 = Some("")),
+            (Some("x"), None, Some(-3), Some(i8::MIN), None, Some(true)),
+            (None, Some("y"), Some(1000), Some(i8::MAX), None, None),
+        ]));
+        let codes = KeyCodes::fixed(&b1.schema(), Some("id"), "row", &bounds).unwrap();
+        assert!(codes.is_fixed());
+        // n: 1,004 values and NULL, 10 bits; i8: 9 bits; b: 2 bits; 21 bits for each string.
+        assert_eq!(codes.coded_schema().field(0).data_type(), &DataType::UInt64);
+        let (e1, e2) = (codes.encode(&b1).unwrap(), codes.encode(&b2).unwrap());
+        let keys = |b: &RecordBatch| b.column(0).as_primitive::<UInt64Type>().values().to_vec();
+        let all: Vec<u64> = keys(&e1).into_iter().chain(keys(&e2)).collect();
+        let equal_to_base = [0, 3, 8];
+        for (i, key) in all.iter().enumerate() {
+            assert_eq!(*key == all[0], equal_to_base.contains(&i), "row {i}");
+        }
+        let in_order = |b: &RecordBatch| b.project(&[0, 1, 3, 4, 5, 2, 6]).unwrap();
+        assert_eq!(codes.decode(&e1).unwrap(), in_order(&b1));
+        assert_eq!(codes.decode(&e2).unwrap(), in_order(&b2));
+        let at = [(1, 3), (0, 2), (1, 2), (0, 7)];
+        let picked = codes.decode_at(&[e1, e2], &at).unwrap();
+        let (d1, d2) = (in_order(&b1), in_order(&b2));
+        let want: Vec<RecordBatch> = at.iter().map(|&(b, r)| [&d1, &d2][b].slice(r, 1)).collect();
+        assert_eq!(
+            picked,
+            arrow::compute::concat_batches(&d1.schema(), &want).unwrap()
+        );
+        // Out of the bounds, either side, overflows; a NULL row's value is not looked at.
+        assert!(!codes.overflowed());
+        for n in [-4, 1001] {
+            let b = no_float(&batch(&[with(|r| r.2 = Some(0)), base]));
+            let mut columns = b.columns().to_vec();
+            columns[3] = Arc::new(Int64Array::from(vec![0, n]));
+            let b = RecordBatch::try_new(b.schema(), columns).unwrap();
+            let e = codes.encode(&b).unwrap_err().to_string();
+            assert!(e.contains("column n has a value its packed key"), "{e}");
+            assert!(codes.overflowed());
+        }
+        let b = no_float(&batch(&[base]));
+        let mut columns = b.columns().to_vec();
+        let behind_null = arrow::buffer::ScalarBuffer::from(vec![5000i64]);
+        columns[3] = Arc::new(Int64Array::new(behind_null, Some(NullBuffer::new_null(1))));
+        let b = RecordBatch::try_new(b.schema(), columns).unwrap();
+        let back = codes.decode(&codes.encode(&b).unwrap()).unwrap();
+        assert!(back.column(2).is_null(0));
+    }
+
+    /// Slots that cross from the low 64 bits to the high ones, a 65-bit slot (a whole u64
+    /// and NULL) among them, keep their values: extremes and NULL come back, and only the
+    /// repeated row shares a key.
+    #[test]
+    fn fixed_slots_across_the_halves_round_trip() {
+        use arrow::array::{Int16Array, Int32Array};
+        let extremes = |schema: Schema, columns: Vec<ArrayRef>| {
+            let b = RecordBatch::try_new(Arc::new(schema), columns).unwrap();
+            let codes = KeyCodes::fixed(&b.schema(), None, "row", &HashMap::new()).unwrap();
+            let coded = codes.encode(&b).unwrap();
+            assert_eq!(codes.decode(&coded).unwrap(), b);
+            let keys = coded.column(0).as_primitive::<Decimal128Type>();
+            let n = keys.len();
+            for r in 0..n {
+                for q in 0..n {
+                    let same_row = r == q || (r.min(q) == 0 && r.max(q) == n - 1);
+                    assert_eq!(keys.value(r) == keys.value(q), same_row, "{r} {q}");
+                }
+            }
+        };
+        // b: 1 bit; u: 64 bits from bit 1, across the halves; i: 33 bits, the high half.
+        extremes(
+            Schema::new(vec![
+                Field::new("b", DataType::Boolean, false),
+                Field::new("u", DataType::UInt64, false),
+                Field::new("i", DataType::Int32, true),
+            ]),
+            vec![
+                Arc::new(BooleanArray::from(vec![true, false, true, true, true])),
+                Arc::new(UInt64Array::from(vec![u64::MAX, u64::MAX, 0, 1, u64::MAX])),
+                Arc::new(Int32Array::from(vec![
+                    None,
+                    None,
+                    Some(i32::MIN),
+                    Some(i32::MAX),
+                    None,
+                ])),
+            ],
+        );
+        // i: 65 bits from bit 0; f: 32 bits and j: 17 bits, the high half.
+        extremes(
+            Schema::new(vec![
+                Field::new("i", DataType::Int64, true),
+                Field::new("f", DataType::Float32, false),
+                Field::new("j", DataType::Int16, true),
+            ]),
+            vec![
+                Arc::new(Int64Array::from(vec![
+                    Some(i64::MAX),
+                    None,
+                    Some(i64::MIN),
+                    Some(-1),
+                    Some(i64::MAX),
+                ])),
+                Arc::new(Float32Array::from(vec![
+                    -0.0,
+                    -0.0,
+                    f32::MAX,
+                    f32::NAN,
+                    -0.0,
+                ])),
+                Arc::new(Int16Array::from(vec![
+                    Some(i16::MAX),
+                    Some(i16::MAX),
+                    None,
+                    Some(i16::MIN),
+                    Some(i16::MAX),
+                ])),
+            ],
+        );
+    }
+
+    #[test]
+    fn a_wide_fixed_key_holds_what_its_string_bits_hold_and_overflows_past_that() {
+        // 30 nullable string columns: more than 64 bits at 8 each, so a 126-bit key of 4
+        // bits a column: 15 strings and NULL.
+        let fields: Vec<Field> = (0..30)
+            .map(|i| Field::new(format!("s{i}"), DataType::Utf8, true))
+            .collect();
+        let schema = Arc::new(Schema::new(fields));
+        let codes = KeyCodes::fixed(&schema, None, "row", &HashMap::new()).unwrap();
+        assert_eq!(
+            codes.coded_schema().field(0).data_type(),
+            &DataType::Decimal128(38, 0)
+        );
+        let batch = |first: Vec<Option<String>>| {
+            let n = first.len();
+            let columns: Vec<ArrayRef> = std::iter::once(first)
+                .chain((1..30).map(|c| (0..n).map(|r| Some(format!("{}", (r + c) % 3))).collect()))
+                .map(|v| Arc::new(StringArray::from(v)) as ArrayRef)
+                .collect();
+            RecordBatch::try_new(schema.clone(), columns).unwrap()
+        };
+        let mut fifteen: Vec<Option<String>> = (0..15).map(|i| Some(format!("v{i}"))).collect();
+        fifteen.push(None);
+        let b = batch(fifteen);
+        let coded = codes.encode(&b).unwrap();
+        let back = codes.decode(&coded).unwrap();
+        assert_eq!(back, b);
+        let keys = coded.column(0).as_primitive::<Decimal128Type>();
+        assert!(keys.values().iter().all(|&k| (0..1 << 120).contains(&k)));
+        let e = codes.encode(&batch(vec![Some("v15".into())])).unwrap_err();
+        assert!(e.to_string().contains("column s0 has a value"), "{e}");
+        assert!(codes.overflowed());
     }
 
     #[test]

@@ -8,6 +8,7 @@ use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::compute::interleave;
 use arrow::datatypes::{DataType as ArrowType, UInt64Type};
 use datafusion::common::Column;
+use datafusion::error::DataFusionError;
 use datafusion::functions_aggregate::expr_fn::{first_value, min};
 use datafusion::logical_expr::Expr;
 use datafusion::prelude::SessionContext;
@@ -169,51 +170,16 @@ pub async fn prepare(
     // cluster's staged copy of the source until the last query is done.
     let (rows_read, n_dedup, deduped, _staged) = match cluster {
         None => {
-            // The source streams into the aggregate; its result, usually far smaller, is
-            // materialised once: counted here, then sampled, filtered and shaped by the SQL.
-            // On packed keys (see `codes`), the columns put back after. The stream feeds
-            // one partition per core, each packing its batches and aggregating them in
-            // part, so both run on every core (the aggregate does not depend on which
-            // partition a row went to: its first row is the smallest row number).
-            // String columns arrive as the file's dictionaries where it has them: a small
-            // dictionary and a key a row to code, not a string view a row.
-            let strings: Vec<&str> = raw_schema_arrow
-                .fields()
-                .iter()
-                .map(|f| f.name().as_str())
-                .filter(|n| id_col != Some(*n))
-                .collect();
-            let numbered = source.dictionaries(&strings).numbered();
-            let codes = Arc::new(KeyCodes::new(&numbered.schema, id_col, ROW_ID));
-            let keys: Vec<Expr> = codes.key_columns().iter().map(|k| col(k)).collect();
-            let coding = codes.clone();
-            let rows = numbered.rows.clone();
-            let failure = numbered.failure.clone();
-            let table = numbered.into_shared_table(
-                crate::source::cores(),
-                codes.coded_schema(),
-                move |b| coding.encode(b),
-            )?;
-            let n_keys = keys.len();
-            let coded = ctx
-                .read_table(table)?
-                .aggregate(keys, firsts)?
-                .collect()
-                .await
-                .map_err(|e| failure.blame(run_failed(pipeline, None, "de-duplication")(e)))?;
-            step("de-duplication");
-            // Decoded as one batch in row order (the aggregate's row ids follow its keys),
-            // each key read where the aggregate left it: the SQL's one partition keeps
-            // that order, and the result need not be gathered again.
-            let at = row_order(&coded, n_keys).unwrap_or_else(|| {
-                let rows =
-                    |(b, batch): (usize, &RecordBatch)| (0..batch.num_rows()).map(move |r| (b, r));
-                coded.iter().enumerate().flat_map(rows).collect()
+            let failed = run_failed(pipeline, None, "de-duplication");
+            let Deduped {
+                rows_read,
+                rows: deduped,
+                fixed_keys,
+            } = dedup_local(ctx, source, id_col, &firsts, &failed).await?;
+            step(match fixed_keys {
+                true => "de-duplication (fixed-width keys) and decoding",
+                false => "de-duplication (varint keys) and decoding",
             });
-            let deduped = codes.decode_at(&coded, &at)?;
-            drop(coded);
-            step("decoding");
-            let rows_read = rows.load(std::sync::atomic::Ordering::Relaxed);
             let n_dedup = deduped.num_rows() as u64;
             // Batches as large as the table, so that the SQL's filters do not cut it into
             // small ones (copying every column) to be put together again after.
@@ -425,6 +391,95 @@ pub async fn prepare(
     })
 }
 
+/// The source de-duplicated on this machine.
+struct Deduped {
+    rows_read: u64,
+    /// Each distinct row (its first) once, in row order, with its row id and, if any, id
+    /// column's value.
+    rows: RecordBatch,
+    /// Whether the keys were fixed-width (else varint).
+    fixed_keys: bool,
+}
+
+/// The source de-duplicated on this machine; `failed` tells what a failed query means.
+///
+/// The source streams into the aggregate; its result, usually far smaller, is materialised
+/// once. On packed keys (see `codes`), the columns put back after: fixed-width keys when the
+/// columns fit (integers by the files' statistics), read again with varint keys if a value
+/// turns out not to fit. The stream feeds one partition per core, each packing its batches
+/// and aggregating them in part, so both run on every core (the aggregate does not depend on
+/// which partition a row went to: its first row is the smallest row number). String
+/// columns arrive as the file's dictionaries where it has them: a small dictionary and a
+/// key a row to code, not a string view a row.
+async fn dedup_local(
+    ctx: &SessionContext,
+    source: Source,
+    id_col: Option<&str>,
+    firsts: &[Expr],
+    failed: &(dyn Fn(DataFusionError) -> Error + Sync),
+) -> Result<Deduped> {
+    let raw = source.schema.clone();
+    let strings: Vec<&str> = raw
+        .fields()
+        .iter()
+        .map(|f| f.name().as_str())
+        .filter(|n| id_col != Some(*n))
+        .collect();
+    let bounds = source.int_bounds().await;
+    let source = source.dictionaries(&strings);
+    let schema = source.numbered_schema();
+    if let Some(codes) = KeyCodes::fixed(&schema, id_col, ROW_ID, &bounds) {
+        let codes = Arc::new(codes);
+        match dedup_on(ctx, source.clone(), codes.clone(), firsts, failed).await {
+            Err(_) if codes.overflowed() => tracing::debug!(
+                "prepare: a value did not fit the fixed-width keys; reading again with varint keys"
+            ),
+            done => return done,
+        }
+    }
+    let codes = Arc::new(KeyCodes::new(&schema, id_col, ROW_ID));
+    dedup_on(ctx, source, codes, firsts, failed).await
+}
+
+/// [`dedup_local`] on the keys of `codes`.
+async fn dedup_on(
+    ctx: &SessionContext,
+    source: Source,
+    codes: Arc<KeyCodes>,
+    firsts: &[Expr],
+    failed: &(dyn Fn(DataFusionError) -> Error + Sync),
+) -> Result<Deduped> {
+    let numbered = source.numbered();
+    let keys: Vec<Expr> = codes.key_columns().iter().map(|k| col(k)).collect();
+    let coding = codes.clone();
+    let rows = numbered.rows.clone();
+    let failure = numbered.failure.clone();
+    let table =
+        numbered.into_shared_table(crate::source::cores(), codes.coded_schema(), move |b| {
+            coding.encode(b)
+        })?;
+    let n_keys = keys.len();
+    let coded = ctx
+        .read_table(table)?
+        .aggregate(keys, firsts.to_vec())?
+        .collect()
+        .await
+        .map_err(|e| failure.blame(failed(e)))?;
+    tracing::debug!("prepare: aggregate done");
+    // Decoded as one batch in row order (the aggregate's row ids follow its keys), each
+    // key read where the aggregate left it: the SQL's one partition keeps that order, and
+    // the result need not be gathered again.
+    let at = row_order(&coded, n_keys).unwrap_or_else(|| {
+        let rows = |(b, batch): (usize, &RecordBatch)| (0..batch.num_rows()).map(move |r| (b, r));
+        coded.iter().enumerate().flat_map(rows).collect()
+    });
+    Ok(Deduped {
+        rows_read: rows.load(std::sync::atomic::Ordering::Relaxed),
+        rows: codes.decode_at(&coded, &at)?,
+        fixed_keys: codes.is_fixed(),
+    })
+}
+
 /// How a failed query is reported: a SQL error here, an engine error on a cluster.
 fn run_failed<'a>(
     pipeline: &'a Pipeline,
@@ -601,5 +656,69 @@ fn same_number(a: &Value, b: &Value) -> bool {
         (Some(x), Some(y)) => x == y || (x.is_nan() && y.is_nan()),
         (None, None) => a.is_null() && b.is_null(),
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{ArrayRef, Int64Array, StringArray};
+    use arrow::datatypes::{Field, Schema};
+
+    /// 200 rows, the last 100 repeating the first: 29 string columns (`s0` of `s0_values`
+    /// strings, the others of 3) and an integer column that tells the first 100 apart.
+    fn repeated_rows(s0_values: usize) -> RecordBatch {
+        let r: Vec<usize> = (0..200).map(|r| r % 100).collect();
+        let mut fields = Vec::new();
+        let mut columns: Vec<ArrayRef> = Vec::new();
+        for c in 0..29 {
+            fields.push(Field::new(format!("s{c}"), ArrowType::Utf8, true));
+            let value = |&r: &usize| match c {
+                0 => format!("v{}", r % s0_values),
+                c => format!("{}", (r + c) % 3),
+            };
+            columns.push(Arc::new(StringArray::from_iter_values(r.iter().map(value))));
+        }
+        fields.push(Field::new("i", ArrowType::Int64, false));
+        columns.push(Arc::new(Int64Array::from_iter_values(
+            r.iter().map(|&r| r as i64),
+        )));
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap()
+    }
+
+    /// Both kinds of keys drop the same rows: fixed-width keys when the strings fit their
+    /// bits (29 columns of 4 bits: 15 strings and NULL), varint keys, after reading the
+    /// source again, when `s0` overflows them.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn fixed_keys_and_their_fallback_keep_each_rows_first() {
+        for (s0_values, fixed) in [(15, true), (16, false)] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("repeated.parquet");
+            let batch = repeated_rows(s0_values);
+            let file = std::fs::File::create(&path).unwrap();
+            let mut w = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).unwrap();
+            w.write(&batch).unwrap();
+            w.close().unwrap();
+
+            let ctx = crate::source::session();
+            let source = crate::source::open(&ctx, path.to_str().unwrap())
+                .await
+                .unwrap();
+            let firsts = [min(col(ROW_ID)).alias(ROW_ID)];
+            let fail = |e: DataFusionError| Error::Data(e.to_string());
+            let d = dedup_local(&ctx, source, None, &firsts, &fail)
+                .await
+                .unwrap();
+            assert_eq!(d.fixed_keys, fixed, "{s0_values} strings in s0");
+            assert_eq!(d.rows_read, 200);
+            let ids = d.rows.column_by_name(ROW_ID).unwrap();
+            let want: Vec<u64> = (1..=100).collect();
+            assert_eq!(ids.as_primitive::<UInt64Type>().values().to_vec(), want);
+            for f in batch.schema().fields() {
+                let got = d.rows.column_by_name(f.name()).unwrap();
+                let got = arrow::compute::cast(got, f.data_type()).unwrap();
+                assert_eq!(&got, &batch.column_by_name(f.name()).unwrap().slice(0, 100));
+            }
+        }
     }
 }

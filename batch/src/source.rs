@@ -1,6 +1,7 @@
 //! Reading a pipeline's source into memory, in file order, with each row's 1-based
 //! position attached (the row id the default split hashes).
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -9,12 +10,13 @@ use arrow::array::{ArrayRef, RecordBatch, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::TableProvider;
 use datafusion::catalog::streaming::StreamingTable;
-use datafusion::common::Statistics;
 use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
+use datafusion::common::{ScalarValue, Statistics};
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::{DataFusionError, Result as DFResult};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::physical_plan::statistics::{StatisticsArgs, StatisticsContext};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::PartitionStream;
 use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties};
@@ -268,8 +270,8 @@ async fn s3_files(ctx: &SessionContext, uri: &str, s3: &S3Settings) -> Result<Ve
     Ok(files)
 }
 
-/// A source resolved to its files and schema, not yet read.
-#[derive(Debug)]
+/// A source resolved to its files and schema, not yet read; a clone reads it again.
+#[derive(Debug, Clone)]
 pub struct Source {
     pub uri: String,
     /// The source's own schema (without the row id).
@@ -474,6 +476,49 @@ impl Source {
         self
     }
 
+    /// The smallest and largest value of each integer column, from the files' statistics
+    /// (Parquet's, per row group), by name; columns without them in some file are left
+    /// out. A hint only: statistics are not checked against the data here.
+    pub async fn int_bounds(&self) -> HashMap<String, (i128, i128)> {
+        let mut bounds: Option<HashMap<String, (i128, i128)>> = None;
+        for (_, _, df) in &self.files {
+            let Ok(plan) = df.clone().create_physical_plan().await else {
+                return HashMap::new();
+            };
+            let Ok(stats) = StatisticsContext::new().compute(plan.as_ref(), &StatisticsArgs::new())
+            else {
+                return HashMap::new();
+            };
+            let schema = plan.schema();
+            let file: HashMap<String, (i128, i128)> = schema
+                .fields()
+                .iter()
+                .zip(&stats.column_statistics)
+                .filter_map(|(f, c)| {
+                    let lo = int_value(c.min_value.get_value()?)?;
+                    let hi = int_value(c.max_value.get_value()?)?;
+                    Some((f.name().clone(), (lo, hi)))
+                })
+                .collect();
+            bounds = Some(match bounds {
+                None => file,
+                Some(all) => all
+                    .into_iter()
+                    .filter_map(|(name, (lo, hi))| {
+                        let &(l, h) = file.get(&name)?;
+                        Some((name, (lo.min(l), hi.max(h))))
+                    })
+                    .collect(),
+            });
+        }
+        bounds.unwrap_or_default()
+    }
+
+    /// The schema [`Source::numbered`] reads into.
+    pub fn numbered_schema(&self) -> SchemaRef {
+        with_row_id(&self.schema)
+    }
+
     /// Read every file in order, each file's scan split into byte ranges read on every core
     /// and handed on in order (a few batches ahead each), numbering rows from 1: memory stays
     /// bounded whatever the source's size. Must run inside a Tokio runtime.
@@ -647,6 +692,21 @@ impl Source {
 
 /// `schema` with its string columns that `names` names as dictionaries of strings with
 /// 32-bit keys.
+/// An integer statistic's value.
+fn int_value(v: &ScalarValue) -> Option<i128> {
+    Some(match v {
+        ScalarValue::Int8(v) => (*v)?.into(),
+        ScalarValue::Int16(v) => (*v)?.into(),
+        ScalarValue::Int32(v) => (*v)?.into(),
+        ScalarValue::Int64(v) => (*v)?.into(),
+        ScalarValue::UInt8(v) => (*v)?.into(),
+        ScalarValue::UInt16(v) => (*v)?.into(),
+        ScalarValue::UInt32(v) => (*v)?.into(),
+        ScalarValue::UInt64(v) => (*v)?.into(),
+        _ => return None,
+    })
+}
+
 fn with_dictionaries(schema: &Schema, names: &[impl AsRef<str>]) -> SchemaRef {
     let dictionary = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
     let fields: Vec<Arc<Field>> = schema
@@ -925,5 +985,46 @@ mod tests {
         assert_eq!(column(&read.batches, 0), column(&plain.batches, 0));
         assert_eq!(column(&read.batches, 1), column(&plain.batches, 2));
         assert_eq!(column(&read.batches, 2), column(&plain.batches, 3));
+    }
+
+    /// Integer bounds span a folder's files; a column some file has no statistics for
+    /// (there all NULL), strings and CSV files give none.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn integer_bounds_come_from_every_files_statistics() {
+        let dir = tempfile::tempdir().unwrap();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("a", DataType::Int32, false),
+            Field::new("u", DataType::UInt64, false),
+            Field::new("z", DataType::Int64, true),
+            Field::new("s", DataType::Utf8, false),
+        ]));
+        let parts = [
+            (vec![-5, 3], vec![7, u64::MAX], vec![Some(1), None]),
+            (vec![10, 2], vec![0, 1], vec![None, None]),
+        ];
+        for (i, (a, u, z)) in parts.into_iter().enumerate() {
+            let columns: Vec<ArrayRef> = vec![
+                Arc::new(arrow::array::Int32Array::from(a)),
+                Arc::new(arrow::array::UInt64Array::from(u)),
+                Arc::new(Int64Array::from(z)),
+                Arc::new(arrow::array::StringArray::from(vec!["x", "y"])),
+            ];
+            let batch = RecordBatch::try_new(schema.clone(), columns).unwrap();
+            write_groups_of_1000(&dir.path().join(format!("part{i}.parquet")), batch);
+        }
+        let ctx = session();
+        let source = open(&ctx, dir.path().to_str().unwrap()).await.unwrap();
+        let bounds = source.int_bounds().await;
+        let want = HashMap::from([
+            ("a".to_string(), (-5, 10)),
+            ("u".to_string(), (0, u64::MAX.into())),
+        ]);
+        assert_eq!(bounds, want);
+
+        let csv = dir.path().join("part.csv");
+        std::fs::write(&csv, "a,s\n1,x\n2,y\n").unwrap();
+        let source = open(&ctx, csv.to_str().unwrap()).await.unwrap();
+        assert_eq!(source.schema.field(0).data_type(), &DataType::Int64);
+        assert!(source.int_bounds().await.is_empty());
     }
 }
