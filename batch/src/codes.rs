@@ -155,10 +155,10 @@ enum Layout {
     Fixed { slots: Vec<Slot>, wide: bool },
 }
 
-/// A column's bits in a fixed-width key. They hold 0 for NULL (when `nullable`), else
-/// 1 + (when not nullable, 0 +) the value's offset: an integer minus `base` (as u64 bit
-/// patterns, wrapping: a value outside `base..=base+range` then wraps to past `range`), a
-/// string's code, a float's or a boolean's word.
+/// A column's bits in a fixed-width key: the value's offset, plus 1 when the column is
+/// `nullable` (NULL is then 0). The offset is an integer minus `base` (as u64 bit patterns,
+/// wrapping: a value outside `base..=base+range` then wraps to past `range`), a string's
+/// code, or a float's or a boolean's word; at most `range`.
 #[derive(Clone, Copy, Debug)]
 struct Slot {
     shift: u32,
@@ -261,7 +261,7 @@ impl KeyCodes {
             match (r, &p.kind) {
                 (Some((_, range)), _) => used += bits_for(u128::from(*range) + 1 + null_values(p)),
                 (None, Kind::Str(_)) => {}
-                // An integer of unknown bounds whose range does not fit in u64.
+                // Bounds that are no range (the largest below the smallest).
                 (None, _) => return None,
             }
         }
@@ -300,6 +300,7 @@ impl KeyCodes {
         Some(KeyCodes::with_keys(vec![key], rest, keep, skip))
     }
 
+    /// Codes for `keys`, followed in the coded schema by the `rest` of the columns.
     fn with_keys(keys: Vec<Key>, rest: Vec<Field>, keep: Option<&str>, skip: &str) -> KeyCodes {
         let fields: Vec<Field> = keys
             .iter()
@@ -718,34 +719,29 @@ fn unpack_fixed(
     slots: &[Slot],
 ) -> Result<Vec<Words>, ArrowError> {
     const CHUNK: usize = 1 << 14;
-    let mut gathered = vec![0u128; at.len()];
-    if let Some(wide) = keys.first().map(|k| k.data_type() != &DataType::UInt64) {
-        let wide_keys: Vec<&[i128]> = match wide {
-            true => keys
-                .iter()
-                .map(|k| k.as_primitive::<Decimal128Type>().values().as_ref())
-                .collect(),
-            false => Vec::new(),
-        };
-        let narrow_keys: Vec<&[u64]> = match wide {
-            true => Vec::new(),
-            false => keys
-                .iter()
-                .map(|k| k.as_primitive::<UInt64Type>().values().as_ref())
-                .collect(),
-        };
-        gathered
-            .par_chunks_mut(CHUNK)
-            .zip(at.par_chunks(CHUNK))
-            .for_each(|(out, at)| {
-                for (o, &(b, r)) in out.iter_mut().zip(at) {
-                    *o = match wide {
-                        true => wide_keys[b][r] as u128,
-                        false => u128::from(narrow_keys[b][r]),
-                    };
-                }
-            });
+    // Each batch's keys, as u64 or (wide) i128 values.
+    let narrow: Vec<&[u64]> = (keys.iter())
+        .filter_map(|k| k.as_primitive_opt::<UInt64Type>())
+        .map(|k| k.values().as_ref())
+        .collect();
+    let wide: Vec<&[i128]> = (keys.iter())
+        .filter_map(|k| k.as_primitive_opt::<Decimal128Type>())
+        .map(|k| k.values().as_ref())
+        .collect();
+    if narrow.len() + wide.len() != keys.len() {
+        return Err(ArrowError::ComputeError(
+            "a fixed-width key column is neither UInt64 nor Decimal128".into(),
+        ));
     }
+    let mut gathered = vec![0u128; at.len()];
+    (gathered.par_chunks_mut(CHUNK).zip(at.par_chunks(CHUNK))).for_each(|(out, at)| {
+        for (o, &(b, r)) in out.iter_mut().zip(at) {
+            *o = match wide.is_empty() {
+                true => u128::from(narrow[b][r]),
+                false => wide[b][r] as u128,
+            };
+        }
+    });
     let words = key
         .columns
         .par_iter()
@@ -1046,7 +1042,7 @@ mod tests {
         assert_eq!(codes.decode(&coded).unwrap(), b);
     }
 
-    /// `schema()` without its float column, which no fixed key with the others fits.
+    /// `schema()` without its float column (65 bits with NULL), leaving a 64-bit key.
     fn no_float(b: &RecordBatch) -> RecordBatch {
         b.project(&[0, 1, 2, 3, 4, 6, 7]).unwrap()
     }
