@@ -424,36 +424,56 @@ impl KeyCodes {
 
 /// A column's values as words (anything at a NULL row).
 fn to_words(a: &ArrayRef, kind: &Kind) -> Result<Vec<u64>, ArrowError> {
-    fn ints<T: arrow::datatypes::ArrowPrimitiveType>(
-        a: &ArrayRef,
-        f: impl Fn(T::Native) -> u64,
-    ) -> Vec<u64> {
-        a.as_primitive::<T>()
-            .values()
-            .iter()
-            .map(|&v| f(v))
-            .collect()
-    }
-    let zigzag = |v: i64| ((v << 1) ^ (v >> 63)) as u64;
     Ok(match (kind, a.data_type()) {
         (Kind::Str(interner), _) => codes(a, interner)?,
-        (Kind::Int, DataType::Int8) => ints::<Int8Type>(a, |v| zigzag(v.into())),
-        (Kind::Int, DataType::Int16) => ints::<Int16Type>(a, |v| zigzag(v.into())),
-        (Kind::Int, DataType::Int32) => ints::<Int32Type>(a, |v| zigzag(v.into())),
-        (Kind::Int, DataType::Int64) => ints::<Int64Type>(a, zigzag),
-        (Kind::UInt, DataType::UInt8) => ints::<UInt8Type>(a, u64::from),
-        (Kind::UInt, DataType::UInt16) => ints::<UInt16Type>(a, u64::from),
-        (Kind::UInt, DataType::UInt32) => ints::<UInt32Type>(a, u64::from),
-        (Kind::UInt, DataType::UInt64) => ints::<UInt64Type>(a, |v| v),
-        (Kind::Float32, _) => ints::<Float32Type>(a, |v| u64::from(v.to_bits().swap_bytes())),
-        (Kind::Float64, _) => ints::<Float64Type>(a, |v| v.to_bits().swap_bytes()),
+        (Kind::Int, t) if t.is_signed_integer() => int_words(a, |b| zigzag(b as i64))?,
+        (Kind::UInt, t) if t.is_unsigned_integer() => int_words(a, |b| b)?,
+        (Kind::Float32, _) => (a.as_primitive::<Float32Type>().values().iter())
+            .map(|v| u64::from(v.to_bits().swap_bytes()))
+            .collect(),
+        (Kind::Float64, _) => (a.as_primitive::<Float64Type>().values().iter())
+            .map(|v| v.to_bits().swap_bytes())
+            .collect(),
         (Kind::Bool, _) => a.as_boolean().values().iter().map(u64::from).collect(),
-        (_, t) => {
-            return Err(ArrowError::SchemaError(format!(
-                "a packed key column changed type to {t}"
-            )));
-        }
+        (_, t) => return Err(changed_type(t)),
     })
+}
+
+fn changed_type(t: &DataType) -> ArrowError {
+    ArrowError::SchemaError(format!("a packed key column changed type to {t}"))
+}
+
+/// An integer column's values as u64 bit patterns (signed ones sign-extended to 64 bits),
+/// each through `f` (anything at a NULL row).
+fn int_words(a: &ArrayRef, f: impl Fn(u64) -> u64) -> Result<Vec<u64>, ArrowError> {
+    fn each<T: arrow::datatypes::ArrowPrimitiveType>(
+        a: &ArrayRef,
+        bits: impl Fn(T::Native) -> u64,
+        f: impl Fn(u64) -> u64,
+    ) -> Vec<u64> {
+        let values = a.as_primitive::<T>().values().iter();
+        values.map(|&v| f(bits(v))).collect()
+    }
+    Ok(match a.data_type() {
+        DataType::Int8 => each::<Int8Type>(a, |v| i64::from(v) as u64, f),
+        DataType::Int16 => each::<Int16Type>(a, |v| i64::from(v) as u64, f),
+        DataType::Int32 => each::<Int32Type>(a, |v| i64::from(v) as u64, f),
+        DataType::Int64 => each::<Int64Type>(a, |v| v as u64, f),
+        DataType::UInt8 => each::<UInt8Type>(a, u64::from, f),
+        DataType::UInt16 => each::<UInt16Type>(a, u64::from, f),
+        DataType::UInt32 => each::<UInt32Type>(a, u64::from, f),
+        DataType::UInt64 => each::<UInt64Type>(a, |v| v, f),
+        t => return Err(changed_type(t)),
+    })
+}
+
+/// Small magnitudes, either sign, to small words (0, -1, 1, -2 ... to 0, 1, 2, 3 ...).
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+fn unzigzag(w: u64) -> i64 {
+    ((w >> 1) as i64) ^ -((w & 1) as i64)
 }
 
 /// One string column as codes. The batch's distinct strings are found without the lock,
@@ -553,7 +573,8 @@ fn pack_fixed(
     let mut hi = vec![0u64; if wide { n } else { 0 }];
     for ((p, s), a) in key.columns.iter().zip(slots).zip(arrays) {
         let mut words = match p.kind {
-            Kind::Int | Kind::UInt => offsets(a, s.base)?,
+            // Minus `base`, wrapping (see `Slot`).
+            Kind::Int | Kind::UInt => int_words(a, |b| b.wrapping_sub(s.base))?,
             _ => to_words(a, &p.kind)?,
         };
         let nulls = a.logical_nulls().filter(|n| n.null_count() > 0);
@@ -613,34 +634,6 @@ fn pack_fixed(
             Arc::new(Decimal128Array::from_iter_values(keys).with_precision_and_scale(38, 0)?)
         }
         false => Arc::new(UInt64Array::new(lo.into(), None)),
-    })
-}
-
-/// An integer column's values minus `base`, as u64 bit patterns, wrapping (anything at a
-/// NULL row).
-fn offsets(a: &ArrayRef, base: u64) -> Result<Vec<u64>, ArrowError> {
-    fn from<T: arrow::datatypes::ArrowPrimitiveType>(
-        a: &ArrayRef,
-        base: u64,
-        bits: impl Fn(T::Native) -> u64,
-    ) -> Vec<u64> {
-        let values = a.as_primitive::<T>().values().iter();
-        values.map(|&v| bits(v).wrapping_sub(base)).collect()
-    }
-    Ok(match a.data_type() {
-        DataType::Int8 => from::<Int8Type>(a, base, |v| i64::from(v) as u64),
-        DataType::Int16 => from::<Int16Type>(a, base, |v| i64::from(v) as u64),
-        DataType::Int32 => from::<Int32Type>(a, base, |v| i64::from(v) as u64),
-        DataType::Int64 => from::<Int64Type>(a, base, |v| v as u64),
-        DataType::UInt8 => from::<UInt8Type>(a, base, u64::from),
-        DataType::UInt16 => from::<UInt16Type>(a, base, u64::from),
-        DataType::UInt32 => from::<UInt32Type>(a, base, u64::from),
-        DataType::UInt64 => from::<UInt64Type>(a, base, |v| v),
-        t => {
-            return Err(ArrowError::SchemaError(format!(
-                "a packed integer column changed type to {t}"
-            )));
-        }
     })
 }
 
@@ -757,10 +750,7 @@ fn unpack_fixed(
                     *valid = bits >= null;
                     let offset = bits.saturating_sub(null) as u64;
                     match p.kind {
-                        Kind::Int => {
-                            let v = s.base.wrapping_add(offset) as i64;
-                            ((v << 1) ^ (v >> 63)) as u64
-                        }
+                        Kind::Int => zigzag(s.base.wrapping_add(offset) as i64),
                         Kind::UInt => s.base.wrapping_add(offset),
                         _ => offset,
                     }
@@ -775,7 +765,6 @@ fn unpack_fixed(
 /// A packed column back from its words, in its decoded type.
 fn from_words(words: Vec<u64>, valid: Vec<bool>, p: &Packed) -> Result<ArrayRef, ArrowError> {
     let nulls = Some(NullBuffer::from(valid)).filter(|n| n.null_count() > 0);
-    let unzigzag = |w: u64| ((w >> 1) as i64) ^ -((w & 1) as i64);
     let array: ArrayRef = match &p.kind {
         Kind::Str(interner) => {
             // The distinct strings once, each row's view gathered from them (the rows
@@ -954,30 +943,43 @@ mod tests {
             ),
             (None, Some("y"), Some(i64::MAX), Some(i8::MIN), None, None),
         ]);
-        let (e1, e2) = (codes.encode(&b1).unwrap(), codes.encode(&b2).unwrap());
-        assert_eq!(e1.schema(), codes.coded_schema());
-        let keys = |b: &RecordBatch| {
-            let k = b.column(0).as_binary::<i64>();
-            (0..k.len())
-                .map(|r| k.value(r).to_vec())
-                .collect::<Vec<_>>()
-        };
-        let all: Vec<Vec<u8>> = keys(&e1).into_iter().chain(keys(&e2)).collect();
-        let equal_to_base = [0, 3, 7];
-        for (i, key) in all.iter().enumerate() {
-            assert_eq!(*key == all[0], equal_to_base.contains(&i), "row {i}");
-        }
-        // The id and row columns are kept as they are; decoding gives the batches back.
-        assert_eq!(e1.column(1), b1.column(2));
-        assert_eq!(codes.decode(&e1).unwrap(), in_coded_order(&b1));
-        assert_eq!(codes.decode(&e2).unwrap(), in_coded_order(&b2));
-        // Rows picked across both batches come back as those rows, in that order.
+        let key = |k: &ArrayRef, r: usize| k.as_binary::<i64>().value(r).to_vec();
         let at = [(1, 4), (0, 2), (1, 0), (0, 6)];
-        let picked = codes.decode_at(&[e1, e2], &at).unwrap();
-        let (d1, d2) = (in_coded_order(&b1), in_coded_order(&b2));
-        let want: Vec<RecordBatch> = at.iter().map(|&(b, r)| [&d1, &d2][b].slice(r, 1)).collect();
-        let want = arrow::compute::concat_batches(&d1.schema(), &want).unwrap();
+        let e1 = check_keys(&codes, [&b1, &b2], key, &[0, 3, 7], in_coded_order, &at);
+        assert_eq!(e1.schema(), codes.coded_schema());
+        // The id and row columns are kept as they are.
+        assert_eq!(e1.column(1), b1.column(2));
+    }
+
+    /// `batches` encoded by `codes`: only the rows `equal_to_base` (numbered across both)
+    /// have the first row's key (as `key` reads it); each batch decodes back to itself
+    /// (its columns put `in_order`); and rows picked `at` (batch, row) across both come
+    /// back as those rows, in that order. Returns the first batch encoded.
+    fn check_keys<K: PartialEq>(
+        codes: &KeyCodes,
+        batches: [&RecordBatch; 2],
+        key: impl Fn(&ArrayRef, usize) -> K,
+        equal_to_base: &[usize],
+        in_order: impl Fn(&RecordBatch) -> RecordBatch,
+        at: &[(usize, usize)],
+    ) -> RecordBatch {
+        let coded = batches.map(|b| codes.encode(b).unwrap());
+        let all: Vec<K> = (coded.iter())
+            .flat_map(|e| (0..e.num_rows()).map(|r| key(e.column(0), r)))
+            .collect();
+        for (i, k) in all.iter().enumerate() {
+            assert_eq!(*k == all[0], equal_to_base.contains(&i), "row {i}");
+        }
+        let decoded = batches.map(&in_order);
+        for (e, d) in coded.iter().zip(&decoded) {
+            assert_eq!(&codes.decode(e).unwrap(), d);
+        }
+        let picked = codes.decode_at(&coded, at).unwrap();
+        let want: Vec<RecordBatch> = at.iter().map(|&(b, r)| decoded[b].slice(r, 1)).collect();
+        let want = arrow::compute::concat_batches(&decoded[0].schema(), &want).unwrap();
         assert_eq!(picked, want);
+        let [first, _] = coded;
+        first
     }
 
     #[test]
@@ -1081,24 +1083,10 @@ mod tests {
         assert!(codes.is_fixed());
         // n: 1,004 values and NULL, 10 bits; i8: 9 bits; b: 2 bits; 21 bits for each string.
         assert_eq!(codes.coded_schema().field(0).data_type(), &DataType::UInt64);
-        let (e1, e2) = (codes.encode(&b1).unwrap(), codes.encode(&b2).unwrap());
-        let keys = |b: &RecordBatch| b.column(0).as_primitive::<UInt64Type>().values().to_vec();
-        let all: Vec<u64> = keys(&e1).into_iter().chain(keys(&e2)).collect();
-        let equal_to_base = [0, 3, 8];
-        for (i, key) in all.iter().enumerate() {
-            assert_eq!(*key == all[0], equal_to_base.contains(&i), "row {i}");
-        }
+        let key = |k: &ArrayRef, r: usize| k.as_primitive::<UInt64Type>().value(r);
         let in_order = |b: &RecordBatch| b.project(&[0, 1, 3, 4, 5, 2, 6]).unwrap();
-        assert_eq!(codes.decode(&e1).unwrap(), in_order(&b1));
-        assert_eq!(codes.decode(&e2).unwrap(), in_order(&b2));
         let at = [(1, 3), (0, 2), (1, 2), (0, 7)];
-        let picked = codes.decode_at(&[e1, e2], &at).unwrap();
-        let (d1, d2) = (in_order(&b1), in_order(&b2));
-        let want: Vec<RecordBatch> = at.iter().map(|&(b, r)| [&d1, &d2][b].slice(r, 1)).collect();
-        assert_eq!(
-            picked,
-            arrow::compute::concat_batches(&d1.schema(), &want).unwrap()
-        );
+        check_keys(&codes, [&b1, &b2], key, &[0, 3, 8], in_order, &at);
         // Out of the bounds, either side, overflows; a NULL row's value is not looked at.
         assert!(!codes.overflowed());
         for n in [-4, 1001] {
