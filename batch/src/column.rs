@@ -11,6 +11,7 @@ use arrow::compute::{cast, filter};
 use arrow::datatypes::{DataType as ArrowType, Float64Type, Int64Type};
 use riskfn_core::preprocess::{MISSING_LEVEL, category_key, numeric_value};
 use riskfn_core::value::{DataType, Value};
+use rustc_hash::FxHashMap;
 
 use crate::error::Result;
 
@@ -98,6 +99,37 @@ impl Col {
         }
     }
 
+    /// How many of `rows` hold each key (as [`Col::key`] reads them). Strings are counted
+    /// by their 16-byte views first, one number a row: equal views hold equal strings, and
+    /// the few distinct views are then read as strings (equal strings stored apart have
+    /// views of their own, and add up there).
+    pub fn count_keys(&self, rows: &[usize]) -> FxHashMap<Cow<'_, str>, usize> {
+        let mut counts: FxHashMap<Cow<'_, str>, usize> = FxHashMap::default();
+        let Col::Str(a) = self else {
+            for &r in rows {
+                *counts.entry(self.key(r)).or_default() += 1;
+            }
+            return counts;
+        };
+        let views = a.views();
+        // Each view's count and a row that holds it.
+        let mut by_view: FxHashMap<u128, (usize, usize)> = FxHashMap::default();
+        let mut nulls = 0;
+        for &r in rows {
+            match a.is_null(r) {
+                true => nulls += 1,
+                false => by_view.entry(views[r]).or_insert((r, 0)).1 += 1,
+            }
+        }
+        for (r, n) in by_view.into_values() {
+            *counts.entry(self.key(r)).or_default() += n;
+        }
+        if nulls > 0 {
+            *counts.entry(Cow::Borrowed(MISSING_LEVEL)).or_default() += nulls;
+        }
+        counts
+    }
+
     /// The rows where `keep` is true.
     pub fn filter(&self, keep: &BooleanArray) -> Result<Col> {
         let kept: ArrayRef = match self {
@@ -107,5 +139,59 @@ impl Col {
             Col::Str(a) => filter(a, keep)?,
         };
         Col::new("", &Arc::clone(&kept))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{ArrayRef, StringArray};
+
+    /// Counting by views gives what counting each row's key gives: long strings equal but
+    /// stored apart (views that differ), short ones (inline), NULL and the literal
+    /// "missing" (one level, as `key` reads both), and rows left out or counted twice.
+    #[test]
+    fn keys_counted_by_view_match_keys_counted_a_row() {
+        let long = "a string longer than twelve bytes";
+        let values = [
+            Some(long),
+            Some("short"),
+            None,
+            Some(MISSING_LEVEL),
+            Some(long),
+        ];
+        let strings: ArrayRef = Arc::new(StringArray::from_iter(
+            (0..50).map(|i| values[i % values.len()]),
+        ));
+        // Concatenated views of two arrays: the long string's bytes sit in two buffers.
+        let views = arrow::compute::concat(&[
+            cast(&strings, &ArrowType::Utf8View).unwrap().as_ref(),
+            cast(&strings, &ArrowType::Utf8View).unwrap().as_ref(),
+        ])
+        .unwrap();
+        let col = Col::new("s", &views).unwrap();
+        let Col::Str(a) = &col else {
+            panic!("not strings")
+        };
+        assert_ne!(
+            a.views()[0],
+            a.views()[50],
+            "the test needs views that differ"
+        );
+        let rows: Vec<usize> = (0..100).filter(|r| r % 7 != 3).chain([0, 1, 2]).collect();
+        let mut expected: FxHashMap<Cow<'_, str>, usize> = FxHashMap::default();
+        for &r in &rows {
+            *expected.entry(col.key(r)).or_default() += 1;
+        }
+        assert_eq!(expected.len(), 3);
+        assert_eq!(col.count_keys(&rows), expected);
+        // Other types count by key as before.
+        let ints = Col::new(
+            "i",
+            &(Arc::new(Int64Array::from(vec![Some(1), None, Some(1)])) as ArrayRef),
+        )
+        .unwrap();
+        let counts = ints.count_keys(&[0, 1, 2]);
+        assert_eq!((counts["1"], counts[MISSING_LEVEL]), (2, 1));
     }
 }

@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 use ndarray::Array2;
 use rayon::prelude::*;
 use riskfn_core::preprocess::{Encoding, Feature, Reason};
-use rustc_hash::FxHashMap;
 
 use crate::error::{Error, Result};
 use crate::prepare::{FeatureColumn, Prepared};
@@ -26,10 +25,7 @@ pub fn fit(
         .map(|c| {
             let encoding = if c.categorical {
                 // Counted by borrowed key (no string copied a row), then levels sorted.
-                let mut counts: FxHashMap<Cow<'_, str>, usize> = FxHashMap::default();
-                for &r in train {
-                    *counts.entry(c.values.key(r)).or_default() += 1;
-                }
+                let counts = c.values.count_keys(train);
                 let mut counts: Vec<(Cow<'_, str>, usize)> = counts.into_iter().collect();
                 counts.sort_unstable_by(|a, b| a.0.cmp(&b.0));
                 let n = train.len().max(1) as f64;
