@@ -19,8 +19,9 @@ use riskfn_core::s3::S3Settings;
 use riskfn_predict::config::DEFAULT_STORE;
 
 // The batch steps allocate and free many large, short-lived buffers (Arrow arrays, hash
-// tables). With mimalloc, `prepare` on 10M rows took a median 1.27 s against glibc
-// malloc's 1.40 s (10 runs each, alternating; tests/bench/README.md).
+// tables); mimalloc reuses them and backs its arenas with huge pages where the kernel
+// allows. `prepare` on 10M rows: a median 1.26 s against glibc malloc's 1.54 s, in six
+// rounds of tests/bench/README.md ("late").
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
