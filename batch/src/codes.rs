@@ -24,11 +24,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Decimal128Array, Float32Array, Float64Array,
-    Int64Array, LargeBinaryArray, RecordBatch, StringViewArray, UInt32Array, UInt64Array,
+    Array, ArrayRef, AsArray, BooleanArray, Decimal128Array, DictionaryArray, Float32Array,
+    Float64Array, Int32Array, Int64Array, LargeBinaryArray, RecordBatch, StringViewBuilder,
+    UInt64Array,
 };
 use arrow::buffer::{NullBuffer, OffsetBuffer};
-use arrow::compute::{cast, interleave, take};
+use arrow::compute::{cast, interleave};
 use arrow::datatypes::{
     DataType, Decimal128Type, Field, Float32Type, Float64Type, Int8Type, Int16Type, Int32Type,
     Int64Type, Schema, SchemaRef, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
@@ -94,7 +95,7 @@ impl Kind {
     }
 }
 
-/// One packed column: its field as decoded (a dictionary's as views) and its kind.
+/// One packed column: its field as decoded (strings as `decoded_strings`) and its kind.
 struct Packed {
     field: Field,
     kind: Kind,
@@ -132,9 +133,7 @@ fn packable(schema: &SchemaRef, keep: Option<&str>, skip: &str) -> (Vec<Packed>,
         match kind {
             Some(kind) => {
                 let t = match kind {
-                    Kind::Str(_) if matches!(f.data_type(), DataType::Dictionary(..)) => {
-                        DataType::Utf8View
-                    }
+                    Kind::Str(_) => decoded_strings(),
                     _ => f.data_type().clone(),
                 };
                 let field = f.as_ref().clone().with_data_type(t);
@@ -144,6 +143,13 @@ fn packable(schema: &SchemaRef, keep: Option<&str>, skip: &str) -> (Vec<Packed>,
         }
     }
     (packed, rest)
+}
+
+/// The type string columns decode to: a dictionary of the source's distinct strings and a
+/// 4-byte key a row (a column of category strings takes a quarter of what a view a row
+/// takes, and the steps after read a row's string by its key).
+pub fn decoded_strings() -> DataType {
+    DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8View))
 }
 
 /// How a key is written.
@@ -376,7 +382,7 @@ impl KeyCodes {
     }
 
     /// Rows of `batches` (batch, row) as one decoded batch, in the order of `at`: key
-    /// columns given their columns back, in the source's types (a dictionary's as views),
+    /// columns given their columns back, in the source's types (strings as dictionaries),
     /// read where they are, not gathered first; the other columns as they are.
     pub fn decode_at(
         &self,
@@ -767,14 +773,28 @@ fn from_words(words: Vec<u64>, valid: Vec<bool>, p: &Packed) -> Result<ArrayRef,
     let nulls = Some(NullBuffer::from(valid)).filter(|n| n.null_count() > 0);
     let array: ArrayRef = match &p.kind {
         Kind::Str(interner) => {
-            // The distinct strings once, each row's view gathered from them (the rows
-            // share their bytes).
+            // The distinct strings once, a row's code its key (0 at a NULL row, so a
+            // column of NULLs only gets one string its rows never use).
             let values = {
                 let strings = lock(interner)?;
-                StringViewArray::from_iter_values(strings.strings.iter().map(|s| &**s))
+                if strings.strings.len() > i32::MAX as usize {
+                    return Err(ArrowError::ComputeError(format!(
+                        "column {} has more distinct strings than a dictionary holds",
+                        p.field.name()
+                    )));
+                }
+                let mut values = StringViewBuilder::with_capacity(strings.strings.len().max(1));
+                strings.strings.iter().for_each(|s| values.append_value(s));
+                if strings.strings.is_empty() {
+                    values.append_value("");
+                }
+                values.finish()
             };
-            let codes = UInt32Array::new(words.into_iter().map(|w| w as u32).collect(), nulls);
-            take(&values, &codes, None)?
+            let keys = Int32Array::new(words.into_iter().map(|w| w as i32).collect(), nulls);
+            Arc::new(DictionaryArray::<Int32Type>::try_new(
+                keys,
+                Arc::new(values),
+            )?)
         }
         Kind::Int => Arc::new(Int64Array::new(
             words.into_iter().map(unzigzag).collect(),
@@ -838,7 +858,7 @@ fn get(bytes: &mut &[u8]) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow::array::{Int8Array, StringArray};
+    use arrow::array::{Int8Array, StringArray, StringViewArray};
 
     impl KeyCodes {
         /// One coded batch decoded, rows in place.
@@ -846,6 +866,21 @@ mod tests {
             let at: Vec<(usize, usize)> = (0..b.num_rows()).map(|r| (0, r)).collect();
             self.decode_at(std::slice::from_ref(b), &at)
         }
+    }
+
+    /// `decoded` with its columns cast to the types of `like`'s, after checking that those
+    /// of another type are packed strings come back as dictionaries.
+    fn typed_like(decoded: &RecordBatch, like: &RecordBatch) -> RecordBatch {
+        let columns = (decoded.columns().iter().zip(like.columns()))
+            .map(|(d, l)| {
+                if d.data_type() != l.data_type() {
+                    assert_eq!(online_type(l.data_type()), Some(OnlineType::Str));
+                    assert_eq!(d.data_type(), &decoded_strings());
+                }
+                cast(d, l.data_type()).unwrap()
+            })
+            .collect();
+        RecordBatch::try_new(like.schema(), columns).unwrap()
     }
 
     fn schema() -> SchemaRef {
@@ -972,18 +1007,18 @@ mod tests {
         }
         let decoded = batches.map(&in_order);
         for (e, d) in coded.iter().zip(&decoded) {
-            assert_eq!(&codes.decode(e).unwrap(), d);
+            assert_eq!(&typed_like(&codes.decode(e).unwrap(), d), d);
         }
         let picked = codes.decode_at(&coded, at).unwrap();
         let want: Vec<RecordBatch> = at.iter().map(|&(b, r)| decoded[b].slice(r, 1)).collect();
         let want = arrow::compute::concat_batches(&decoded[0].schema(), &want).unwrap();
-        assert_eq!(picked, want);
+        assert_eq!(typed_like(&picked, &want), want);
         let [first, _] = coded;
         first
     }
 
     #[test]
-    fn a_dictionary_column_packs_as_its_strings_and_decodes_to_views() {
+    fn a_dictionary_column_packs_as_its_strings_and_decodes_to_the_strings_used() {
         let dict = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
         let schema = Arc::new(Schema::new(vec![Field::new("s", dict, true)]));
         let codes = KeyCodes::new(&schema, None, "row");
@@ -1016,12 +1051,13 @@ mod tests {
         assert_eq!(keys(&small), [vec![0, 2], vec![0, 0], vec![1], vec![0, 2]]);
         assert_eq!(keys(&large), [vec![0, 3], vec![0, 2]]);
         let back = codes.decode(&small).unwrap();
-        assert_eq!(back.column(0).data_type(), &DataType::Utf8View);
+        assert_eq!(back.column(0).data_type(), &decoded_strings());
+        let views = |b: &RecordBatch| cast(b.column(0), &DataType::Utf8View).unwrap();
         let want = StringViewArray::from(vec![Some("q"), Some("p"), None, Some("q")]);
-        assert_eq!(back.column(0).as_string_view(), &want);
+        assert_eq!(views(&back).as_string_view(), &want);
         let back = codes.decode(&large).unwrap();
         let want = StringViewArray::from(vec!["r", "q"]);
-        assert_eq!(back.column(0).as_string_view(), &want);
+        assert_eq!(views(&back).as_string_view(), &want);
     }
 
     #[test]
@@ -1117,7 +1153,7 @@ mod tests {
             let b = RecordBatch::try_new(Arc::new(schema), columns).unwrap();
             let codes = KeyCodes::fixed(&b.schema(), None, "row", &HashMap::new()).unwrap();
             let coded = codes.encode(&b).unwrap();
-            assert_eq!(codes.decode(&coded).unwrap(), b);
+            assert_eq!(typed_like(&codes.decode(&coded).unwrap(), &b), b);
             let keys = coded.column(0).as_primitive::<Decimal128Type>();
             let n = keys.len();
             for r in 0..n {
@@ -1205,7 +1241,7 @@ mod tests {
         let b = batch(fifteen);
         let coded = codes.encode(&b).unwrap();
         let back = codes.decode(&coded).unwrap();
-        assert_eq!(back, b);
+        assert_eq!(typed_like(&back, &b), b);
         let keys = coded.column(0).as_primitive::<Decimal128Type>();
         assert!(keys.values().iter().all(|&k| (0..1 << 120).contains(&k)));
         let e = codes.encode(&batch(vec![Some("v15".into())])).unwrap_err();

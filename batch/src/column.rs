@@ -5,10 +5,10 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, StringViewArray,
+    Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int32Array, Int64Array, StringViewArray,
 };
 use arrow::compute::{cast, filter};
-use arrow::datatypes::{DataType as ArrowType, Float64Type, Int64Type};
+use arrow::datatypes::{DataType as ArrowType, Float64Type, Int32Type, Int64Type};
 use riskfn_core::preprocess::{MISSING_LEVEL, category_key, numeric_value};
 use riskfn_core::value::{DataType, Value};
 use rustc_hash::FxHashMap;
@@ -23,6 +23,12 @@ pub enum Col {
     Float(Float64Array),
     /// Views, as DataFusion's Parquet scan gives strings (no copy of their bytes).
     Str(StringViewArray),
+    /// Strings by dictionary, as de-duplication decodes them: each row's key (NULL at a
+    /// NULL row) into a few distinct `values`; no valid key points at a NULL value.
+    Dict {
+        keys: Int32Array,
+        values: StringViewArray,
+    },
 }
 
 impl Col {
@@ -40,7 +46,25 @@ impl Col {
                     .as_primitive::<Float64Type>()
                     .clone(),
             ),
-            DataType::Str => Col::Str(cast(array, &ArrowType::Utf8View)?.as_string_view().clone()),
+            DataType::Str => match array.data_type() {
+                ArrowType::Dictionary(..) => {
+                    let views = ArrowType::Dictionary(
+                        Box::new(ArrowType::Int32),
+                        Box::new(ArrowType::Utf8View),
+                    );
+                    let d = cast(array, &views)?;
+                    let d = d.as_dictionary::<Int32Type>();
+                    // A row whose key points at a NULL value is NULL (Arrow's cast from a
+                    // dictionary to views would read it as "").
+                    let keys = match d.values().null_count() {
+                        0 => d.keys().clone(),
+                        _ => Int32Array::new(d.keys().values().clone(), d.logical_nulls()),
+                    };
+                    let values = d.values().as_string_view().clone();
+                    Col::Dict { keys, values }
+                }
+                _ => Col::Str(cast(array, &ArrowType::Utf8View)?.as_string_view().clone()),
+            },
         })
     }
 
@@ -50,6 +74,7 @@ impl Col {
             Col::Int(a) => a,
             Col::Float(a) => a,
             Col::Str(a) => a,
+            Col::Dict { keys, .. } => keys,
         }
     }
 
@@ -79,13 +104,14 @@ impl Col {
             Col::Int(a) => Value::Int(a.value(i)),
             Col::Float(a) => Value::Float(a.value(i)),
             Col::Str(a) => Value::str(a.value(i)),
+            Col::Dict { keys, values } => Value::str(values.value(keys.value(i) as usize)),
         }
     }
 
     /// As a numeric feature reads it (`None`: missing, to be imputed).
     pub fn number(&self, i: usize) -> Option<f64> {
         match self {
-            Col::Str(_) => None,
+            Col::Str(_) | Col::Dict { .. } => None,
             _ => numeric_value(&self.value(i)),
         }
     }
@@ -95,34 +121,50 @@ impl Col {
         match self {
             _ if self.is_null(i) => Cow::Borrowed(MISSING_LEVEL),
             Col::Str(a) => Cow::Borrowed(a.value(i)),
+            Col::Dict { keys, values } => Cow::Borrowed(values.value(keys.value(i) as usize)),
             _ => Cow::Owned(category_key(&self.value(i)).into_owned()),
         }
     }
 
     /// How many of `rows` hold each key (as [`Col::key`] reads them). Strings are counted
-    /// by their 16-byte views first, one number a row: equal views hold equal strings, and
-    /// the few distinct views are then read as strings (equal strings stored apart have
-    /// views of their own, and add up there).
+    /// by a number a row first, their dictionary key or their 16-byte view (equal views
+    /// hold equal strings), and the few distinct numbers then read as strings (a string
+    /// stored twice has two numbers, and adds up there).
     pub fn count_keys(&self, rows: &[usize]) -> FxHashMap<Cow<'_, str>, usize> {
         let mut counts: FxHashMap<Cow<'_, str>, usize> = FxHashMap::default();
-        let Col::Str(a) = self else {
-            for &r in rows {
-                *counts.entry(self.key(r)).or_default() += 1;
-            }
-            return counts;
-        };
-        let views = a.views();
-        // Each view's count and a row that holds it.
-        let mut by_view: FxHashMap<u128, (usize, usize)> = FxHashMap::default();
         let mut nulls = 0;
-        for &r in rows {
-            match a.is_null(r) {
-                true => nulls += 1,
-                false => by_view.entry(views[r]).or_insert((r, 0)).1 += 1,
+        match self {
+            Col::Str(a) => {
+                let views = a.views();
+                // Each view's count and a row that holds it.
+                let mut by_view: FxHashMap<u128, (usize, usize)> = FxHashMap::default();
+                for &r in rows {
+                    match a.is_null(r) {
+                        true => nulls += 1,
+                        false => by_view.entry(views[r]).or_insert((r, 0)).1 += 1,
+                    }
+                }
+                for (r, n) in by_view.into_values() {
+                    *counts.entry(self.key(r)).or_default() += n;
+                }
             }
-        }
-        for (r, n) in by_view.into_values() {
-            *counts.entry(self.key(r)).or_default() += n;
+            Col::Dict { keys, values } => {
+                let mut by_key = vec![0usize; values.len()];
+                for &r in rows {
+                    match keys.is_null(r) {
+                        true => nulls += 1,
+                        false => by_key[keys.value(r) as usize] += 1,
+                    }
+                }
+                for (k, n) in by_key.into_iter().enumerate().filter(|(_, n)| *n > 0) {
+                    *counts.entry(Cow::Borrowed(values.value(k))).or_default() += n;
+                }
+            }
+            _ => {
+                for &r in rows {
+                    *counts.entry(self.key(r)).or_default() += 1;
+                }
+            }
         }
         if nulls > 0 {
             *counts.entry(Cow::Borrowed(MISSING_LEVEL)).or_default() += nulls;
@@ -137,6 +179,12 @@ impl Col {
             Col::Int(a) => filter(a, keep)?,
             Col::Float(a) => filter(a, keep)?,
             Col::Str(a) => filter(a, keep)?,
+            Col::Dict { keys, values } => {
+                return Ok(Col::Dict {
+                    keys: filter(keys, keep)?.as_primitive::<Int32Type>().clone(),
+                    values: values.clone(),
+                });
+            }
         };
         Col::new("", &Arc::clone(&kept))
     }
@@ -193,5 +241,47 @@ mod tests {
         .unwrap();
         let counts = ints.count_keys(&[0, 1, 2]);
         assert_eq!((counts["1"], counts[MISSING_LEVEL]), (2, 1));
+    }
+
+    /// A dictionary column reads as the strings it holds: values, keys and counts as the
+    /// same strings in views give them, with a string in the dictionary twice, one no row
+    /// uses, NULL rows and the literal "missing"; filtered, it keeps its dictionary. A key
+    /// pointing at a NULL value is a NULL row.
+    #[test]
+    fn a_dictionary_column_reads_as_its_strings() {
+        use arrow::array::{DictionaryArray, StringArray};
+        let values = StringArray::from(vec!["a", MISSING_LEVEL, "a", "unused", "b"]);
+        let keys = Int32Array::from(vec![Some(0), Some(2), None, Some(1), Some(4), Some(0)]);
+        let dict: ArrayRef =
+            Arc::new(DictionaryArray::<Int32Type>::try_new(keys, Arc::new(values)).unwrap());
+        let col = Col::new("d", &dict).unwrap();
+        assert!(matches!(col, Col::Dict { .. }), "{col:?}");
+        let plain = Col::new("s", &cast(&dict, &ArrowType::Utf8).unwrap()).unwrap();
+        assert!(matches!(plain, Col::Str(_)));
+        assert_eq!((col.len(), col.has_nulls()), (6, true));
+        for r in 0..6 {
+            assert!(col.value(r).same_as(&plain.value(r)), "row {r}");
+            assert_eq!(col.key(r), plain.key(r), "row {r}");
+            assert_eq!(col.number(r), None);
+        }
+        let rows = [0, 1, 2, 3, 4, 5, 0];
+        assert_eq!(col.count_keys(&rows), plain.count_keys(&rows));
+        let counts = col.count_keys(&rows);
+        assert_eq!((counts["a"], counts[MISSING_LEVEL], counts["b"]), (4, 2, 1));
+        assert!(!counts.contains_key("unused"));
+        let keep = BooleanArray::from(vec![false, true, true, false, true, false]);
+        let kept = col.filter(&keep).unwrap();
+        assert!(matches!(kept, Col::Dict { .. }));
+        let want = [Value::str("a"), Value::Null, Value::str("b")];
+        assert!((0..3).all(|r| kept.value(r).same_as(&want[r])), "{kept:?}");
+        // A row whose key points at a NULL value is NULL.
+        let with_null = DictionaryArray::<Int32Type>::try_new(
+            Int32Array::from(vec![0, 1]),
+            Arc::new(StringArray::from(vec![Some("a"), None])),
+        )
+        .unwrap();
+        let col = Col::new("n", &(Arc::new(with_null) as ArrayRef)).unwrap();
+        assert!(col.value(1).is_null() && col.is_null(1) && col.key(1) == MISSING_LEVEL);
+        assert_eq!(col.count_keys(&[0, 1])[MISSING_LEVEL], 1);
     }
 }

@@ -285,7 +285,11 @@ pub async fn prepare(
         let name = names[i];
         let array = out_col(i);
         let categorical = match array.data_type() {
-            ArrowType::Utf8 | ArrowType::LargeUtf8 | ArrowType::Utf8View | ArrowType::Boolean => {
+            t if matches!(
+                compile::online_type(t),
+                Some(riskfn_core::value::DataType::Str | riskfn_core::value::DataType::Bool)
+            ) =>
+            {
                 true
             }
             t if compile::online_type(t).is_some() => {
@@ -615,14 +619,22 @@ fn verify_parity(features: &[FeatureColumn], raw_cols: &[Col], row_ids: &[u64]) 
     // On every core, in chunks; the first mismatch in row order is reported.
     let mismatch = rows.par_chunks(4096).find_map_first(|chunk| {
         let mut row = vec![Value::Null; raw_cols.len()];
-        // A chunk's strings made values once each (category columns repeat a few).
+        // A chunk's strings made values once each (category columns repeat a few), by
+        // string or by dictionary key.
         let mut strings: Vec<FxHashMap<&str, Value>> = vec![FxHashMap::default(); raw_cols.len()];
+        let mut keyed: Vec<FxHashMap<i32, Value>> = vec![FxHashMap::default(); raw_cols.len()];
         chunk.iter().find_map(|&r| {
-            for ((slot, col), seen) in row.iter_mut().zip(raw_cols).zip(&mut strings) {
+            let seen = strings.iter_mut().zip(&mut keyed);
+            for ((slot, col), (seen, keyed)) in row.iter_mut().zip(raw_cols).zip(seen) {
                 *slot = match col {
                     Col::Str(a) if a.is_valid(r) => {
                         let s = a.value(r);
                         seen.entry(s).or_insert_with(|| Value::str(s)).clone()
+                    }
+                    Col::Dict { keys, values } if keys.is_valid(r) => {
+                        let k = keys.value(r);
+                        let value = || Value::str(values.value(k as usize));
+                        keyed.entry(k).or_insert_with(value).clone()
                     }
                     _ => col.value(r),
                 };
