@@ -399,20 +399,20 @@ impl KeyCodes {
             match self.keys.iter().find(|k| &k.name == f.name()) {
                 Some(key) => {
                     let keys: Vec<&ArrayRef> = batches.iter().map(|b| b.column(c)).collect();
-                    let words = match &key.layout {
+                    let arrays: Vec<ArrayRef> = match &key.layout {
                         Layout::Varint => {
                             let keys: Vec<&LargeBinaryArray> =
                                 keys.iter().map(|k| k.as_binary()).collect();
-                            unpack(&keys, at, key)?
+                            let words = unpack(&keys, at, key)?;
+                            (key.columns.par_iter().zip(words))
+                                .map(|(p, (words, valid))| {
+                                    let nulls = Some(NullBuffer::from(valid));
+                                    from_words(words, nulls.filter(|n| n.null_count() > 0), p)
+                                })
+                                .collect::<Result<_, _>>()?
                         }
                         Layout::Fixed { slots, .. } => unpack_fixed(&keys, at, key, slots)?,
                     };
-                    let arrays: Vec<ArrayRef> = key
-                        .columns
-                        .par_iter()
-                        .zip(words)
-                        .map(|(p, (words, valid))| from_words(words, valid, p))
-                        .collect::<Result<_, _>>()?;
                     columns.extend(arrays);
                     fields.extend(key.columns.iter().map(|p| p.field.clone()));
                 }
@@ -578,53 +578,53 @@ fn pack_fixed(
     let mut lo = vec![0u64; n];
     let mut hi = vec![0u64; if wide { n } else { 0 }];
     for ((p, s), a) in key.columns.iter().zip(slots).zip(arrays) {
-        let mut words = match p.kind {
+        let words = match p.kind {
             // Minus `base`, wrapping (see `Slot`).
             Kind::Int | Kind::UInt => int_words(a, |b| b.wrapping_sub(s.base))?,
             _ => to_words(a, &p.kind)?,
         };
         let nulls = a.logical_nulls().filter(|n| n.null_count() > 0);
-        let fits = match &nulls {
-            None => words.iter().copied().max().is_none_or(|m| m <= s.range),
-            Some(nulls) => (words.iter().zip(nulls.iter())).all(|(&w, v)| !v || w <= s.range),
-        };
-        if !fits {
-            return Err(ArrowError::ComputeError(format!(
+        // The slot's value: 1 + the word when nullable (0 at NULL), else the word.
+        let add = u64::from(s.nullable);
+        let too_large = || {
+            ArrowError::ComputeError(format!(
                 "column {} has a value its packed key's bits cannot hold",
                 p.field.name()
-            )));
-        }
-        // The slot's value: 1 + the word when nullable (0 at NULL), else the word. Only a
-        // 65-bit slot (a whole u64 and NULL) needs more than a u64; it takes the u128 path.
-        let add = u64::from(s.nullable);
-        if s.bits <= 64 {
-            match &nulls {
-                None => words.iter_mut().for_each(|w| *w += add),
-                Some(nulls) => {
-                    for (w, v) in words.iter_mut().zip(nulls.iter()) {
-                        *w = (*w + add) * u64::from(v);
-                    }
-                }
-            }
-        }
+            ))
+        };
         match (s.shift, s.shift + s.bits) {
-            (shift, end) if end <= 64 => {
-                for (k, &w) in lo.iter_mut().zip(&words) {
-                    *k |= w << shift;
+            // Within one half: one pass ORs the words in and finds the largest, checked
+            // after (a batch that does not fit fails whole). The compiler vectorizes it.
+            (shift, end) if s.bits <= 64 && (end <= 64 || shift >= 64) => {
+                let (half, shift) = match shift >= 64 {
+                    true => (&mut hi, shift - 64),
+                    false => (&mut lo, shift),
+                };
+                let largest = match &nulls {
+                    None => or_in(half, &words, add, shift),
+                    Some(nulls) => {
+                        let mut largest = 0;
+                        for ((k, &w), v) in half.iter_mut().zip(&words).zip(nulls.iter()) {
+                            let v = u64::from(v);
+                            largest = largest.max(w * v);
+                            *k |= (w.wrapping_add(add) * v) << shift;
+                        }
+                        largest
+                    }
+                };
+                if largest > s.range {
+                    return Err(too_large());
                 }
             }
-            (shift, _) if shift >= 64 => {
-                for (k, &w) in hi.iter_mut().zip(&words) {
-                    *k |= w << (shift - 64);
-                }
-            }
+            // Across the halves, or a 65-bit slot (a whole u64 and NULL): checked first,
+            // then a u128 a row.
             (shift, _) => {
                 let valid = |r: usize| nulls.as_ref().is_none_or(|n| n.is_valid(r));
+                if (0..words.len()).any(|r| valid(r) && words[r] > s.range) {
+                    return Err(too_large());
+                }
                 for (r, &w) in words.iter().enumerate() {
-                    let v = match s.bits <= 64 {
-                        true => u128::from(w),
-                        false => (u128::from(w) + u128::from(add)) * u128::from(valid(r)),
-                    } << shift;
+                    let v = ((u128::from(w) + u128::from(add)) * u128::from(valid(r))) << shift;
                     lo[r] |= v as u64;
                     hi[r] |= (v >> 64) as u64;
                 }
@@ -641,6 +641,16 @@ fn pack_fixed(
         }
         false => Arc::new(UInt64Array::new(lo.into(), None)),
     })
+}
+
+/// ORs `(word + add) << shift` into each key's half; returns the largest word.
+fn or_in(half: &mut [u64], words: &[u64], add: u64, shift: u32) -> u64 {
+    let mut largest = 0;
+    for (k, &w) in half.iter_mut().zip(words) {
+        largest = largest.max(w);
+        *k |= w.wrapping_add(add) << shift;
+    }
+    largest
 }
 
 /// The smallest and largest value of an integer type.
@@ -708,15 +718,14 @@ fn unpack(
     Ok(words.into_iter().zip(valid).collect())
 }
 
-/// Each packed column's words (as [`to_words`] gives them) and validity, from the fixed
-/// keys at `at`: the keys gathered once (in chunks, on every core), then each column's bits
-/// taken out of them.
+/// Each packed column from the fixed keys at `at`: the keys gathered once (in chunks, on
+/// every core), then each column's bits taken out of them.
 fn unpack_fixed(
     keys: &[&ArrayRef],
     at: &[(usize, usize)],
     key: &Key,
     slots: &[Slot],
-) -> Result<Vec<Words>, ArrowError> {
+) -> Result<Vec<ArrayRef>, ArrowError> {
     const CHUNK: usize = 1 << 14;
     // Each batch's keys, as u64 or (wide) i128 values.
     let narrow: Vec<&[u64]> = (keys.iter())
@@ -741,60 +750,56 @@ fn unpack_fixed(
             };
         }
     });
-    let words = key
-        .columns
+    // The slot's value is 0 at NULL when nullable, else 1 + the offset (see `Slot`). A
+    // dictionary's keys and 64-bit integers are written straight from it.
+    key.columns
         .par_iter()
         .zip(slots)
         .map(|(p, s)| {
             let (mask, null) = (s.mask(), u128::from(s.nullable));
-            let mut valid = vec![true; gathered.len()];
-            let words = gathered
-                .iter()
-                .zip(valid.iter_mut())
-                .map(|(&k, valid)| {
-                    let bits = (k >> s.shift) & mask;
-                    *valid = bits >= null;
-                    let offset = bits.saturating_sub(null) as u64;
-                    match p.kind {
-                        Kind::Int => zigzag(s.base.wrapping_add(offset) as i64),
-                        Kind::UInt => s.base.wrapping_add(offset),
-                        _ => offset,
-                    }
-                })
-                .collect();
-            (words, valid)
+            let slot = |k: u128| (k >> s.shift) & mask;
+            let offset = |k: u128| slot(k).saturating_sub(null) as u64;
+            let nulls = match s.nullable {
+                true => Some(NullBuffer::new(
+                    gathered.iter().map(|&k| slot(k) != 0).collect(),
+                )),
+                false => None,
+            };
+            let nulls = nulls.filter(|n| n.null_count() > 0);
+            let values = gathered.iter().map(|&k| offset(k));
+            let array: ArrayRef = match &p.kind {
+                Kind::Str(interner) => {
+                    return strings(values.map(|o| o as i32).collect(), nulls, interner, p);
+                }
+                Kind::Int => Arc::new(Int64Array::new(
+                    values.map(|o| s.base.wrapping_add(o) as i64).collect(),
+                    nulls,
+                )),
+                Kind::UInt => Arc::new(UInt64Array::new(
+                    values.map(|o| s.base.wrapping_add(o)).collect(),
+                    nulls,
+                )),
+                _ => return from_words(values.collect(), nulls, p),
+            };
+            in_field_type(array, p)
         })
-        .collect();
-    Ok(words)
+        .collect()
 }
 
-/// A packed column back from its words, in its decoded type.
-fn from_words(words: Vec<u64>, valid: Vec<bool>, p: &Packed) -> Result<ArrayRef, ArrowError> {
-    let nulls = Some(NullBuffer::from(valid)).filter(|n| n.null_count() > 0);
+/// A packed column back from its words (as [`to_words`] gives them), in its decoded type.
+fn from_words(
+    words: Vec<u64>,
+    nulls: Option<NullBuffer>,
+    p: &Packed,
+) -> Result<ArrayRef, ArrowError> {
     let array: ArrayRef = match &p.kind {
         Kind::Str(interner) => {
-            // The distinct strings once, a row's code its key (0 at a NULL row, so a
-            // column of NULLs only gets one string its rows never use).
-            let values = {
-                let strings = lock(interner)?;
-                if strings.strings.len() > i32::MAX as usize {
-                    return Err(ArrowError::ComputeError(format!(
-                        "column {} has more distinct strings than a dictionary holds",
-                        p.field.name()
-                    )));
-                }
-                let mut values = StringViewBuilder::with_capacity(strings.strings.len().max(1));
-                strings.strings.iter().for_each(|s| values.append_value(s));
-                if strings.strings.is_empty() {
-                    values.append_value("");
-                }
-                values.finish()
-            };
-            let keys = Int32Array::new(words.into_iter().map(|w| w as i32).collect(), nulls);
-            Arc::new(DictionaryArray::<Int32Type>::try_new(
-                keys,
-                Arc::new(values),
-            )?)
+            return strings(
+                words.into_iter().map(|w| w as i32).collect(),
+                nulls,
+                interner,
+                p,
+            );
         }
         Kind::Int => Arc::new(Int64Array::new(
             words.into_iter().map(unzigzag).collect(),
@@ -820,11 +825,45 @@ fn from_words(words: Vec<u64>, valid: Vec<bool>, p: &Packed) -> Result<ArrayRef,
             nulls,
         )),
     };
+    in_field_type(array, p)
+}
+
+/// `array` in `p`'s decoded type: narrower integers came from that type.
+fn in_field_type(array: ArrayRef, p: &Packed) -> Result<ArrayRef, ArrowError> {
     match array.data_type() == p.field.data_type() {
         true => Ok(array),
-        // Narrower integers and other string types: the values came from that type.
         false => cast(&array, p.field.data_type()),
     }
+}
+
+/// A string column from each row's code (0 at a NULL row): the distinct strings once, a
+/// row's code its key (a column of NULLs gets one string its rows never use).
+fn strings(
+    keys: Vec<i32>,
+    nulls: Option<NullBuffer>,
+    interner: &Mutex<Interner>,
+    p: &Packed,
+) -> Result<ArrayRef, ArrowError> {
+    let values = {
+        let strings = lock(interner)?;
+        if strings.strings.len() > i32::MAX as usize {
+            return Err(ArrowError::ComputeError(format!(
+                "column {} has more distinct strings than a dictionary holds",
+                p.field.name()
+            )));
+        }
+        let mut values = StringViewBuilder::with_capacity(strings.strings.len().max(1));
+        strings.strings.iter().for_each(|s| values.append_value(s));
+        if strings.strings.is_empty() {
+            values.append_value("");
+        }
+        values.finish()
+    };
+    let keys = Int32Array::new(keys.into(), nulls);
+    Ok(Arc::new(DictionaryArray::<Int32Type>::try_new(
+        keys,
+        Arc::new(values),
+    )?))
 }
 
 /// The longest varint of a u64.
