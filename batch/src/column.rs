@@ -172,6 +172,20 @@ impl Col {
         counts
     }
 
+    /// Whether both read the same Arrow buffers (one column handed out twice), so that
+    /// every row holds the same value in both.
+    pub fn same_column(&self, other: &Col) -> bool {
+        match (self, other) {
+            (Col::Dict { keys, values }, Col::Dict { keys: k, values: v }) => {
+                keys.to_data().ptr_eq(&k.to_data()) && values.to_data().ptr_eq(&v.to_data())
+            }
+            _ => {
+                std::mem::discriminant(self) == std::mem::discriminant(other)
+                    && self.array().to_data().ptr_eq(&other.array().to_data())
+            }
+        }
+    }
+
     /// The rows where `keep` is true.
     pub fn filter(&self, keep: &BooleanArray) -> Result<Col> {
         let kept: ArrayRef = match self {
@@ -241,6 +255,31 @@ mod tests {
         .unwrap();
         let counts = ints.count_keys(&[0, 1, 2]);
         assert_eq!((counts["1"], counts[MISSING_LEVEL]), (2, 1));
+    }
+
+    /// Columns are the same only when they read the same buffers: a column and its clone
+    /// (or the same array made a column twice), not equal values copied, another type or
+    /// another dictionary.
+    #[test]
+    fn a_column_is_the_same_only_as_its_own_buffers() {
+        use arrow::array::{DictionaryArray, StringArray};
+        let ints: ArrayRef = Arc::new(Int64Array::from(vec![Some(1), None, Some(3)]));
+        let a = Col::new("a", &ints).unwrap();
+        assert!(a.same_column(&a.clone()));
+        assert!(a.same_column(&Col::new("a", &ints).unwrap()));
+        let copied: ArrayRef = Arc::new(Int64Array::from(vec![Some(1), None, Some(3)]));
+        assert!(!a.same_column(&Col::new("a", &copied).unwrap()));
+        let floats = cast(&ints, &ArrowType::Float64).unwrap();
+        assert!(!a.same_column(&Col::new("f", &floats).unwrap()));
+        let dict = |values: Vec<&str>| -> ArrayRef {
+            let keys = Int32Array::from(vec![0, 1, 0]);
+            let values = cast(&StringArray::from(values), &ArrowType::Utf8View).unwrap();
+            Arc::new(DictionaryArray::<Int32Type>::try_new(keys, values).unwrap())
+        };
+        let d = dict(vec!["x", "y"]);
+        let col = Col::new("d", &d).unwrap();
+        assert!(col.same_column(&Col::new("d", &d).unwrap()));
+        assert!(!col.same_column(&Col::new("d", &dict(vec!["x", "y"])).unwrap()));
     }
 
     /// A dictionary column reads as the strings it holds: values, keys and counts as the
