@@ -108,11 +108,15 @@ impl Col {
         }
     }
 
-    /// As a numeric feature reads it (`None`: missing, to be imputed).
+    /// As a numeric feature reads it (`None`: missing, to be imputed): what
+    /// `numeric_value` gives for [`Col::value`], read without making a value.
     pub fn number(&self, i: usize) -> Option<f64> {
         match self {
             Col::Str(_) | Col::Dict { .. } => None,
-            _ => numeric_value(&self.value(i)),
+            _ if self.is_null(i) => None,
+            Col::Int(a) => Some(a.value(i) as f64),
+            Col::Float(a) => Some(a.value(i)).filter(|x| x.is_finite()),
+            Col::Bool(_) => numeric_value(&self.value(i)),
         }
     }
 
@@ -130,7 +134,10 @@ impl Col {
     /// by a number a row first, their dictionary key or their 16-byte view (equal views
     /// hold equal strings), and the few distinct numbers then read as strings (a string
     /// stored twice has two numbers, and adds up there).
-    pub fn count_keys(&self, rows: &[usize]) -> FxHashMap<Cow<'_, str>, usize> {
+    pub fn count_keys(
+        &self,
+        rows: impl IntoIterator<Item = usize>,
+    ) -> FxHashMap<Cow<'_, str>, usize> {
         let mut counts: FxHashMap<Cow<'_, str>, usize> = FxHashMap::default();
         let mut nulls = 0;
         match self {
@@ -138,7 +145,7 @@ impl Col {
                 let views = a.views();
                 // Each view's count and a row that holds it.
                 let mut by_view: FxHashMap<u128, (usize, usize)> = FxHashMap::default();
-                for &r in rows {
+                for r in rows {
                     match a.is_null(r) {
                         true => nulls += 1,
                         false => by_view.entry(views[r]).or_insert((r, 0)).1 += 1,
@@ -150,7 +157,7 @@ impl Col {
             }
             Col::Dict { keys, values } => {
                 let mut by_key = vec![0usize; values.len()];
-                for &r in rows {
+                for r in rows {
                     match keys.is_null(r) {
                         true => nulls += 1,
                         false => by_key[keys.value(r) as usize] += 1,
@@ -161,7 +168,7 @@ impl Col {
                 }
             }
             _ => {
-                for &r in rows {
+                for r in rows {
                     *counts.entry(self.key(r)).or_default() += 1;
                 }
             }
@@ -246,15 +253,44 @@ mod tests {
             *expected.entry(col.key(r)).or_default() += 1;
         }
         assert_eq!(expected.len(), 3);
-        assert_eq!(col.count_keys(&rows), expected);
+        assert_eq!(col.count_keys(rows.iter().copied()), expected);
         // Other types count by key as before.
         let ints = Col::new(
             "i",
             &(Arc::new(Int64Array::from(vec![Some(1), None, Some(1)])) as ArrayRef),
         )
         .unwrap();
-        let counts = ints.count_keys(&[0, 1, 2]);
+        let counts = ints.count_keys([0, 1, 2]);
         assert_eq!((counts["1"], counts[MISSING_LEVEL]), (2, 1));
+    }
+
+    /// A number is read as `numeric_value` reads the row's value: NULL, NaN and infinities
+    /// missing, booleans 0 and 1.
+    #[test]
+    fn numbers_are_what_numeric_value_gives() {
+        let columns: [ArrayRef; 3] = [
+            Arc::new(Int64Array::from(vec![Some(-3), None, Some(i64::MAX)])),
+            Arc::new(Float64Array::from(vec![
+                Some(f64::NAN),
+                None,
+                Some(f64::NEG_INFINITY),
+                Some(-0.5),
+            ])),
+            Arc::new(BooleanArray::from(vec![Some(true), None, Some(false)])),
+        ];
+        for a in &columns {
+            let col = Col::new("n", a).unwrap();
+            for r in 0..col.len() {
+                let want = numeric_value(&col.value(r));
+                assert_eq!(
+                    col.number(r).map(f64::to_bits),
+                    want.map(f64::to_bits),
+                    "{a:?} {r}"
+                );
+            }
+        }
+        let col = Col::new("f", &columns[1]).unwrap();
+        assert_eq!((col.number(0), col.number(3)), (None, Some(-0.5)));
     }
 
     /// Columns are the same only when they read the same buffers: a column and its clone
@@ -304,8 +340,11 @@ mod tests {
             assert_eq!(col.number(r), None);
         }
         let rows = [0, 1, 2, 3, 4, 5, 0];
-        assert_eq!(col.count_keys(&rows), plain.count_keys(&rows));
-        let counts = col.count_keys(&rows);
+        assert_eq!(
+            col.count_keys(rows.iter().copied()),
+            plain.count_keys(rows.iter().copied())
+        );
+        let counts = col.count_keys(rows.iter().copied());
         assert_eq!((counts["a"], counts[MISSING_LEVEL], counts["b"]), (4, 2, 1));
         assert!(!counts.contains_key("unused"));
         let keep = BooleanArray::from(vec![false, true, true, false, true, false]);
@@ -321,6 +360,6 @@ mod tests {
         .unwrap();
         let col = Col::new("n", &(Arc::new(with_null) as ArrayRef)).unwrap();
         assert!(col.value(1).is_null() && col.is_null(1) && col.key(1) == MISSING_LEVEL);
-        assert_eq!(col.count_keys(&[0, 1])[MISSING_LEVEL], 1);
+        assert_eq!(col.count_keys([0, 1])[MISSING_LEVEL], 1);
     }
 }

@@ -25,7 +25,7 @@ pub fn fit(
         .map(|c| {
             let encoding = if c.categorical {
                 // Counted by borrowed key (no string copied a row), then levels sorted.
-                let counts = c.values.count_keys(train);
+                let counts = c.values.count_keys(train.iter().copied());
                 let mut counts: Vec<(Cow<'_, str>, usize)> = counts.into_iter().collect();
                 counts.sort_unstable_by(|a, b| a.0.cmp(&b.0));
                 let n = train.len().max(1) as f64;

@@ -1,6 +1,7 @@
 //! From source to a labelled, split feature table: read, de-duplicate, run the pipeline's
 //! SQL with DataFusion, compile the features for the online side and check both agree.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -535,13 +536,9 @@ fn labels(pipeline: &Pipeline, target: &Col) -> Result<Vec<bool>> {
             pipeline.target
         )));
     }
-    let mut distinct: BTreeSet<String> = BTreeSet::new();
-    for r in 0..n {
-        let k = target.key(r);
-        if !distinct.contains(k.as_ref()) {
-            distinct.insert(k.into_owned());
-        }
-    }
+    let distinct: BTreeSet<String> = (target.count_keys(0..n).into_keys())
+        .map(Cow::into_owned)
+        .collect();
     if distinct.len() != 2 || !distinct.contains(&pipeline.positive) {
         let shown: Vec<_> = distinct.iter().take(5).map(|s| format!("{s:?}")).collect();
         return Err(Error::Data(format!(
