@@ -48,11 +48,7 @@ impl Col {
             ),
             DataType::Str => match array.data_type() {
                 ArrowType::Dictionary(..) => {
-                    let views = ArrowType::Dictionary(
-                        Box::new(ArrowType::Int32),
-                        Box::new(ArrowType::Utf8View),
-                    );
-                    let d = cast(array, &views)?;
+                    let d = cast(array, &crate::codes::decoded_strings())?;
                     let d = d.as_dictionary::<Int32Type>();
                     // A row whose key points at a NULL value is NULL (Arrow's cast from a
                     // dictionary to views would read it as "").
