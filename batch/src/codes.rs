@@ -6,11 +6,15 @@
 //! string of a batch is looked up once (see `distinct`), not once per row.
 //!
 //! Two layouts; equal keys mean equal rows in both:
-//! - Fixed-width ([`KeyCodes::fixed`]), when every column fits: one integer (64 or 126
-//!   bits) with a slot of bits for each column, 0 for NULL. The aggregate then stores and
-//!   compares a number, not a byte string. An integer's slot spans its range (from the
-//!   files' statistics), a string's the bits left over; a value that does not fit fails
-//!   the batch, and the caller reads the source again with varint keys.
+//! - Fixed-width ([`KeyCodes::fixed`]), when every column fits: one integer with a digit
+//!   for each column, 0 for NULL where NULL may occur. The aggregate then stores and
+//!   compares a number, not a byte string. A column spans what the files tell it holds
+//!   ([`ColumnFacts`]): an integer its range (statistics), a string its dictionaries'
+//!   values, else the bits left over. A `UInt64` whenever the columns' value counts
+//!   multiply to at most 2^64 (a mixed-radix number: no bits wasted on a column of 10
+//!   values), else a 126-bit `Decimal128` of bit slots, which the aggregate hashes and
+//!   stores at twice the cost. A value that does not fit fails the batch, and the caller
+//!   reads the source again with varint keys.
 //! - Varint ([`KeyCodes::new`]), for up to 64 columns a key: when any of them may be NULL,
 //!   a LEB128 varint whose bit `c` marks column `c` NULL; then a varint per non-NULL
 //!   column: the string's code, an integer zig-zagged, a float's bits byte-swapped (round
@@ -19,7 +23,7 @@
 //! Floats compare by bits, as DataFusion's grouping does. Columns of other types stay
 //! columns of their own.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -37,6 +41,7 @@ use arrow::datatypes::{
 use arrow::error::ArrowError;
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
+use strength_reduce::StrengthReducedU64;
 
 use riskfn_core::value::DataType as OnlineType;
 
@@ -156,45 +161,82 @@ pub fn decoded_strings() -> DataType {
 enum Layout {
     /// Varints, one after another (`LargeBinary`).
     Varint,
-    /// Each column in bits of its own of one integer (`UInt64`, or `Decimal128` when
-    /// `wide`); a slot a column, in order.
+    /// Each column a digit of one integer (`UInt64`, or `Decimal128` when `wide`); a slot
+    /// a column, in order.
     Fixed { slots: Vec<Slot>, wide: bool },
 }
 
-/// A column's bits in a fixed-width key: the value's offset, plus 1 when the column is
-/// `nullable` (NULL is then 0). The offset is an integer minus `base` (as u64 bit patterns,
-/// wrapping: a value outside `base..=base+range` then wraps to past `range`), a string's
-/// code, or a float's or a boolean's word; at most `range`.
+/// A column's digit in a fixed-width key: the key is the sum of each slot's value times its
+/// `stride`, the product of the `radix` of the slots before it (mixed radix: a `UInt64`
+/// holds columns whose value counts multiply to at most 2^64, however few bits each would
+/// waste). In a wide key every radix is a power of two, so a slot is bits of its own.
+///
+/// The value is the offset, plus 1 when the column is `nullable` (NULL is then 0). The
+/// offset is an integer minus `base` (as u64 bit patterns, wrapping: a value outside
+/// `base..=base+range` then wraps to past `range`), a string's code, or a float's or a
+/// boolean's word; at most `range`.
 #[derive(Clone, Copy, Debug)]
 struct Slot {
-    shift: u32,
-    bits: u32,
+    stride: u128,
+    radix: u128,
     base: u64,
     range: u64,
     nullable: bool,
 }
 
-impl Slot {
-    fn mask(&self) -> u128 {
-        match self.bits {
-            128 => u128::MAX,
-            b => (1 << b) - 1,
-        }
-    }
-}
-
 /// The widest fixed key: values of `Decimal128(38, 0)` stay below 2^126 < 10^38.
 const WIDE_BITS: u32 = 126;
-/// Fewest bits a string column is given in a fixed key: fewer, and a column of more than a
-/// handful of strings would overflow it (and the source be read again, see
-/// [`KeyCodes::overflowed`]).
+/// Fewest bits a string column of unknown values is given in a wide key: fewer, and a
+/// column of more than a handful of strings would overflow it (and the source be read
+/// again, see [`KeyCodes::overflowed`]).
 const MIN_STRING_BITS: u32 = 4;
+/// Fewest bits a string column of unknown values is given in a 64-bit key.
+const MIN_NARROW_STRING_BITS: u32 = 8;
 
 /// Bits to tell `n` values apart.
 fn bits_for(n: u128) -> u32 {
     match n {
         0 | 1 => 0,
         n => 128 - (n - 1).leading_zeros(),
+    }
+}
+
+/// What the files tell of their columns before a row is read, by column name; with it a
+/// fixed-width key gives each column only the values it can hold.
+#[derive(Debug, Clone, Default)]
+pub struct ColumnFacts {
+    /// Integer columns' smallest and largest values.
+    pub bounds: HashMap<String, (i128, i128)>,
+    /// Columns that hold no NULL.
+    pub no_nulls: HashSet<String>,
+    /// String columns' distinct values (codes are given in this order).
+    pub strings: HashMap<String, Vec<String>>,
+}
+
+impl ColumnFacts {
+    /// What both `self` and `other` (two files of one source) tell: bounds spanning both,
+    /// no NULL in either, the values of both (`self`'s first).
+    pub fn and(mut self, other: ColumnFacts) -> ColumnFacts {
+        self.bounds = (self.bounds.into_iter())
+            .filter_map(|(name, (lo, hi))| {
+                let &(l, h) = other.bounds.get(&name)?;
+                Some((name, (lo.min(l), hi.max(h))))
+            })
+            .collect();
+        self.no_nulls.retain(|name| other.no_nulls.contains(name));
+        self.strings
+            .retain(|name, _| other.strings.contains_key(name));
+        for (name, values) in &mut self.strings {
+            let new: Vec<String> = {
+                let seen: HashSet<&String> = values.iter().collect();
+                (other.strings[name].iter())
+                    .filter(|v| !seen.contains(v))
+                    .cloned()
+                    .collect()
+            };
+            values.extend(new);
+        }
+        self
     }
 }
 
@@ -227,75 +269,91 @@ impl KeyCodes {
     }
 
     /// As [`KeyCodes::new`], but every packable column in one fixed-width integer key,
-    /// which the aggregate hashes and compares as one number: integers in the `bounds`
-    /// given by name (smallest, largest; the type's own range otherwise), strings in the
-    /// bits left over. `None` when they do not fit in 126 bits. A string column with more
-    /// distinct values than its bits hold, or an integer out of its bounds, fails the
-    /// batch and sets [`KeyCodes::overflowed`].
+    /// which the aggregate hashes and compares as one number. A column spans the values
+    /// `facts` tell it holds: integers in their bounds (the type's own range otherwise),
+    /// strings by their known values (else the bits left over), NULL only where it may
+    /// occur. A `UInt64` when the columns' value counts multiply to at most 2^64, else a
+    /// `Decimal128` of bit slots; `None` when they do not fit in 126 bits. A value outside
+    /// its column's span (an integer out of its bounds, an unknown string past the room
+    /// left, a NULL where there was to be none) fails the batch and sets
+    /// [`KeyCodes::overflowed`].
     pub fn fixed(
         schema: &SchemaRef,
         keep: Option<&str>,
         skip: &str,
-        bounds: &HashMap<String, (i128, i128)>,
+        facts: &ColumnFacts,
     ) -> Option<KeyCodes> {
-        let (columns, rest) = packable(schema, keep, skip);
+        let (mut columns, rest) = packable(schema, keep, skip);
         if columns.is_empty() {
             return None;
         }
-        // Each column's offsets' range: strings' decided after the others'.
-        let ranges: Vec<Option<(u64, u64)>> = columns
-            .iter()
-            .map(|p| {
-                let t = p.field.data_type();
-                let (lo, hi) = match p.kind {
-                    Kind::Str(_) => return None,
-                    Kind::Int | Kind::UInt => bounds
-                        .get(p.field.name())
-                        .copied()
-                        .or_else(|| int_range(t))?,
-                    Kind::Float32 => (0, u32::MAX.into()),
-                    Kind::Float64 => (0, u64::MAX.into()),
-                    Kind::Bool => (0, 1),
-                };
-                let range = u64::try_from(hi.checked_sub(lo)?).ok()?;
-                Some((lo as i64 as u64, range))
-            })
-            .collect();
-        let null_values = |p: &Packed| u128::from(p.field.is_nullable());
-        let mut used = 0;
-        for (p, r) in columns.iter().zip(&ranges) {
-            match (r, &p.kind) {
-                (Some((_, range)), _) => used += bits_for(u128::from(*range) + 1 + null_values(p)),
-                (None, Kind::Str(_)) => {}
-                // Bounds that are no range (the largest below the smallest).
-                (None, _) => return None,
-            }
-        }
-        let strings = columns.iter().filter(|p| matches!(p.kind, Kind::Str(_)));
-        let n_strings = strings.count() as u32;
-        let (width, wide) = if used + 8 * n_strings <= 64 {
-            (64, false)
-        } else if used + MIN_STRING_BITS * n_strings <= WIDE_BITS {
-            (WIDE_BITS, true)
-        } else {
-            return None;
+        // Each column's offsets' base and range, and whether it may be NULL; a string's
+        // range is known when its values are (their codes are then 0, 1, ... in order).
+        // Bounds that are no range (the largest below the smallest): no fixed key.
+        let span = |(lo, hi): (i128, i128)| {
+            let range = u64::try_from(hi.checked_sub(lo)?).ok()?;
+            Some(Some((lo as i64 as u64, range)))
         };
-        let string_bits = (width - used).checked_div(n_strings).unwrap_or(0).min(32);
-        let mut shift = 0;
+        let mut spans: Vec<(Option<(u64, u64)>, bool)> = Vec::with_capacity(columns.len());
+        for p in &mut columns {
+            let name = p.field.name();
+            let nullable = p.field.is_nullable() && !facts.no_nulls.contains(name);
+            let range = match &mut p.kind {
+                Kind::Str(interner) => match facts.strings.get(name) {
+                    Some(values) if !values.is_empty() => {
+                        let interner = interner.get_mut().ok()?;
+                        values.iter().for_each(|v| _ = interner.code(v));
+                        Some((0, interner.strings.len() as u64 - 1))
+                    }
+                    _ => None,
+                },
+                Kind::Int | Kind::UInt => span(
+                    (facts.bounds.get(name).copied()).or_else(|| int_range(p.field.data_type()))?,
+                )?,
+                Kind::Float32 => span((0, u32::MAX.into()))?,
+                Kind::Float64 => span((0, u64::MAX.into()))?,
+                Kind::Bool => span((0, 1))?,
+            };
+            spans.push((range, nullable));
+        }
+        let radix = |range: u64, nullable: bool| u128::from(range) + 1 + u128::from(nullable);
+        let unknown = spans.iter().filter(|(r, _)| r.is_none()).count() as u32;
+        // Narrow: the known columns' value counts multiplied, the bits left shared out.
+        let known: Option<u128> = (spans.iter().filter_map(|&(r, n)| Some(radix(r?.1, n))))
+            .try_fold(1u128, |p, r| p.checked_mul(r).filter(|&p| p <= 1 << 64));
+        let narrow_bits = known
+            .map(|p| (64 - bits_for(p)).checked_div(unknown).unwrap_or(0).min(32))
+            .filter(|&b| unknown == 0 || b >= MIN_NARROW_STRING_BITS);
+        let (wide, string_bits) = match narrow_bits {
+            Some(bits) => (false, bits),
+            None => {
+                let used: u32 = (spans.iter())
+                    .filter_map(|&(r, n)| Some(bits_for(radix(r?.1, n))))
+                    .sum();
+                if used + MIN_STRING_BITS * unknown > WIDE_BITS {
+                    return None;
+                }
+                let bits = (WIDE_BITS - used).checked_div(unknown).unwrap_or(0);
+                (true, bits.min(32))
+            }
+        };
+        let mut stride = 1u128;
         let mut slots = Vec::with_capacity(columns.len());
-        for (p, r) in columns.iter().zip(ranges) {
-            let nullable = p.field.is_nullable();
-            let (base, range) =
-                r.unwrap_or_else(|| (0, (1 << string_bits) - 1 - u64::from(nullable)));
-            let bits = bits_for(u128::from(range) + 1 + null_values(p));
+        for (range, nullable) in spans {
+            let unknown = || (0, (1 << string_bits) - 1 - u64::from(nullable));
+            let (base, range) = range.unwrap_or_else(unknown);
+            let radix = match wide {
+                true => 1 << bits_for(radix(range, nullable)),
+                false => radix(range, nullable),
+            };
             slots.push(Slot {
-                shift,
-                bits,
+                stride,
+                radix,
                 base,
                 range,
                 nullable,
             });
-            shift += bits;
+            stride *= radix;
         }
         let key = Key {
             name: format!("{KEY_PREFIX}0"),
@@ -573,8 +631,9 @@ fn pack_fixed(
     arrays: &[&ArrayRef],
 ) -> Result<ArrayRef, ArrowError> {
     let n = arrays.first().map_or(0, |a| a.len());
-    // The keys' two 64-bit halves: a column's bits are shifted by the same amount in every
-    // row, so each loop is one the compiler vectorizes (a u128 shift is a branchy sequence).
+    // A narrow key, or a wide key's two 64-bit halves: a column's value is scaled by the
+    // same amount in every row, so each loop is one the compiler vectorizes (a u128
+    // shift is a branchy sequence).
     let mut lo = vec![0u64; n];
     let mut hi = vec![0u64; if wide { n } else { 0 }];
     for ((p, s), a) in key.columns.iter().zip(slots).zip(arrays) {
@@ -584,51 +643,42 @@ fn pack_fixed(
             _ => to_words(a, &p.kind)?,
         };
         let nulls = a.logical_nulls().filter(|n| n.null_count() > 0);
-        // The slot's value: 1 + the word when nullable (0 at NULL), else the word.
-        let add = u64::from(s.nullable);
-        let too_large = || {
+        let too_large = |what: &str| {
             ArrowError::ComputeError(format!(
-                "column {} has a value its packed key's bits cannot hold",
+                "column {} has {what} its packed key cannot hold",
                 p.field.name()
             ))
         };
-        match (s.shift, s.shift + s.bits) {
-            // Within one half: one pass ORs the words in and finds the largest, checked
-            // after (a batch that does not fit fails whole). The compiler vectorizes it.
-            (shift, end) if s.bits <= 64 && (end <= 64 || shift >= 64) => {
-                let (half, shift) = match shift >= 64 {
-                    true => (&mut hi, shift - 64),
-                    false => (&mut lo, shift),
-                };
-                let largest = match &nulls {
-                    None => or_in(half, &words, add, shift),
+        if nulls.is_some() && !s.nullable {
+            return Err(too_large("a NULL"));
+        }
+        // The slot's value: 1 + the word when nullable (0 at NULL), else the word.
+        let add = u64::from(s.nullable);
+        let largest = match (wide, s.radix) {
+            // A column of one value and no NULL adds nothing.
+            (false, 1) => words.iter().copied().max().unwrap_or(0),
+            // The value times the stride, added: the product of the slots' value counts
+            // is at most 2^64, so a stride other than the last slot's fits a u64.
+            (false, _) => {
+                let stride = s.stride as u64;
+                match &nulls {
+                    None => add_in(&mut lo, &words, add, stride),
                     Some(nulls) => {
                         let mut largest = 0;
-                        for ((k, &w), v) in half.iter_mut().zip(&words).zip(nulls.iter()) {
+                        for ((k, &w), v) in lo.iter_mut().zip(&words).zip(nulls.iter()) {
                             let v = u64::from(v);
                             largest = largest.max(w * v);
-                            *k |= (w.wrapping_add(add) * v) << shift;
+                            *k = k.wrapping_add((w.wrapping_add(add) * v).wrapping_mul(stride));
                         }
                         largest
                     }
-                };
-                if largest > s.range {
-                    return Err(too_large());
                 }
             }
-            // Across the halves, or a 65-bit slot (a whole u64 and NULL): checked first,
-            // then a u128 a row.
-            (shift, _) => {
-                let valid = |r: usize| nulls.as_ref().is_none_or(|n| n.is_valid(r));
-                if (0..words.len()).any(|r| valid(r) && words[r] > s.range) {
-                    return Err(too_large());
-                }
-                for (r, &w) in words.iter().enumerate() {
-                    let v = ((u128::from(w) + u128::from(add)) * u128::from(valid(r))) << shift;
-                    lo[r] |= v as u64;
-                    hi[r] |= (v >> 64) as u64;
-                }
-            }
+            (true, _) => or_in_wide(&mut lo, &mut hi, s, &words, nulls.as_ref()),
+        };
+        // Checked after the pass: a batch that does not fit fails whole.
+        if largest > s.range {
+            return Err(too_large("a value"));
         }
     }
     Ok(match wide {
@@ -641,6 +691,68 @@ fn pack_fixed(
         }
         false => Arc::new(UInt64Array::new(lo.into(), None)),
     })
+}
+
+/// Adds `(word + add) * stride` to each key; returns the largest word.
+fn add_in(keys: &mut [u64], words: &[u64], add: u64, stride: u64) -> u64 {
+    let mut largest = 0;
+    for (k, &w) in keys.iter_mut().zip(words) {
+        largest = largest.max(w);
+        *k = k.wrapping_add(w.wrapping_add(add).wrapping_mul(stride));
+    }
+    largest
+}
+
+/// ORs a column's slot values into wide keys' halves `lo` and `hi`; returns the largest
+/// valid word.
+fn or_in_wide(
+    lo: &mut [u64],
+    hi: &mut [u64],
+    s: &Slot,
+    words: &[u64],
+    nulls: Option<&NullBuffer>,
+) -> u64 {
+    let (shift, bits) = (s.stride.trailing_zeros(), s.radix.trailing_zeros());
+    let add = u64::from(s.nullable);
+    match (shift, shift + bits) {
+        // Within one half: one pass ORs the words in and finds the largest.
+        (shift, end) if bits <= 64 && (end <= 64 || shift >= 64) => {
+            let (half, shift) = match shift >= 64 {
+                true => (hi, shift - 64),
+                false => (lo, shift),
+            };
+            match nulls {
+                None => or_in(half, words, add, shift),
+                Some(nulls) => {
+                    let mut largest = 0;
+                    for ((k, &w), v) in half.iter_mut().zip(words).zip(nulls.iter()) {
+                        let v = u64::from(v);
+                        largest = largest.max(w * v);
+                        *k |= (w.wrapping_add(add) * v) << shift;
+                    }
+                    largest
+                }
+            }
+        }
+        // Across the halves, or a 65-bit slot (a whole u64 and NULL): a u128 a row, once
+        // every value is known to fit.
+        (shift, _) => {
+            let valid = |r: usize| nulls.is_none_or(|n| n.is_valid(r));
+            let largest = (0..words.len())
+                .filter(|&r| valid(r))
+                .map(|r| words[r])
+                .max();
+            let largest = largest.unwrap_or(0);
+            if largest <= s.range {
+                for (r, &w) in words.iter().enumerate() {
+                    let v = ((u128::from(w) + u128::from(add)) * u128::from(valid(r))) << shift;
+                    lo[r] |= v as u64;
+                    hi[r] |= (v >> 64) as u64;
+                }
+            }
+            largest
+        }
+    }
 }
 
 /// ORs `(word + add) << shift` into each key's half; returns the largest word.
@@ -719,14 +831,13 @@ fn unpack(
 }
 
 /// Each packed column from the fixed keys at `at`: the keys gathered once (in chunks, on
-/// every core), then each column's bits taken out of them.
+/// every core), then each column's slot taken out of them.
 fn unpack_fixed(
     keys: &[&ArrayRef],
     at: &[(usize, usize)],
     key: &Key,
     slots: &[Slot],
 ) -> Result<Vec<ArrayRef>, ArrowError> {
-    const CHUNK: usize = 1 << 14;
     // Each batch's keys, as u64 or (wide) i128 values.
     let narrow: Vec<&[u64]> = (keys.iter())
         .filter_map(|k| k.as_primitive_opt::<UInt64Type>())
@@ -741,49 +852,84 @@ fn unpack_fixed(
             "a fixed-width key column is neither UInt64 nor Decimal128".into(),
         ));
     }
-    let mut gathered = vec![0u128; at.len()];
-    (gathered.par_chunks_mut(CHUNK).zip(at.par_chunks(CHUNK))).for_each(|(out, at)| {
-        for (o, &(b, r)) in out.iter_mut().zip(at) {
-            *o = match wide.is_empty() {
-                true => u128::from(narrow[b][r]),
-                false => wide[b][r] as u128,
-            };
-        }
-    });
-    // The slot's value is 0 at NULL when nullable, else 1 + the offset (see `Slot`). A
-    // dictionary's keys and 64-bit integers are written straight from it.
-    key.columns
-        .par_iter()
-        .zip(slots)
+    let columns = key.columns.par_iter().zip(slots);
+    if wide.is_empty() {
+        let gathered = gather(&narrow, at, |k| k);
+        return columns
+            .map(|(p, s)| {
+                // Divided by multiplying: a u64 division a row and column costs three
+                // times as much.
+                let stride = u64::try_from(s.stride).ok().map(StrengthReducedU64::new);
+                let radix = u64::try_from(s.radix).ok().map(StrengthReducedU64::new);
+                let slot = |k: u64| match (stride, radix) {
+                    (None, _) => 0,
+                    (Some(d), Some(r)) => u128::from((k / d) % r),
+                    // Only the last slot's value count may be 2^64.
+                    (Some(d), None) => u128::from(k / d),
+                };
+                column_of(&gathered, slot, s, p)
+            })
+            .collect();
+    }
+    let gathered = gather(&wide, at, |k| k as u128);
+    columns
         .map(|(p, s)| {
-            let (mask, null) = (s.mask(), u128::from(s.nullable));
-            let slot = |k: u128| (k >> s.shift) & mask;
-            let offset = |k: u128| slot(k).saturating_sub(null) as u64;
-            let nulls = match s.nullable {
-                true => Some(NullBuffer::new(
-                    gathered.iter().map(|&k| slot(k) != 0).collect(),
-                )),
-                false => None,
-            };
-            let nulls = nulls.filter(|n| n.null_count() > 0);
-            let values = gathered.iter().map(|&k| offset(k));
-            let array: ArrayRef = match &p.kind {
-                Kind::Str(interner) => {
-                    return strings(values.map(|o| o as i32).collect(), nulls, interner, p);
-                }
-                Kind::Int => Arc::new(Int64Array::new(
-                    values.map(|o| s.base.wrapping_add(o) as i64).collect(),
-                    nulls,
-                )),
-                Kind::UInt => Arc::new(UInt64Array::new(
-                    values.map(|o| s.base.wrapping_add(o)).collect(),
-                    nulls,
-                )),
-                _ => return from_words(values.collect(), nulls, p),
-            };
-            in_field_type(array, p)
+            let (shift, mask) = (s.stride.trailing_zeros(), s.radix - 1);
+            column_of(&gathered, |k: u128| (k >> shift) & mask, s, p)
         })
         .collect()
+}
+
+/// The keys at `at` (batch, row) of `keys`' batches, in chunks on every core.
+fn gather<K: Copy + Send + Sync, T: Copy + Default + Send>(
+    keys: &[&[K]],
+    at: &[(usize, usize)],
+    f: impl Fn(K) -> T + Sync,
+) -> Vec<T> {
+    const CHUNK: usize = 1 << 14;
+    let mut gathered = vec![T::default(); at.len()];
+    (gathered.par_chunks_mut(CHUNK).zip(at.par_chunks(CHUNK))).for_each(|(out, at)| {
+        for (o, &(b, r)) in out.iter_mut().zip(at) {
+            *o = f(keys[b][r]);
+        }
+    });
+    gathered
+}
+
+/// A packed column from its `slot` value in each of the `keys`: 0 at NULL when nullable,
+/// else 1 + the offset (see `Slot`). A dictionary's keys and 64-bit integers are written
+/// straight from it.
+fn column_of<K: Copy>(
+    keys: &[K],
+    slot: impl Fn(K) -> u128,
+    s: &Slot,
+    p: &Packed,
+) -> Result<ArrayRef, ArrowError> {
+    let null = u128::from(s.nullable);
+    let offset = |k: K| slot(k).saturating_sub(null) as u64;
+    let nulls = match s.nullable {
+        true => Some(NullBuffer::new(
+            keys.iter().map(|&k| slot(k) != 0).collect(),
+        )),
+        false => None,
+    };
+    let nulls = nulls.filter(|n| n.null_count() > 0);
+    let values = keys.iter().map(|&k| offset(k));
+    let array: ArrayRef = match &p.kind {
+        Kind::Str(interner) => {
+            return strings(values.map(|o| o as i32).collect(), nulls, interner, p);
+        }
+        Kind::Int => Arc::new(Int64Array::new(
+            values.map(|o| s.base.wrapping_add(o) as i64).collect(),
+            nulls,
+        )),
+        Kind::UInt => Arc::new(UInt64Array::new(
+            values.map(|o| s.base.wrapping_add(o)).collect(),
+            nulls,
+        )),
+        _ => return from_words(values.collect(), nulls, p),
+    };
+    in_field_type(array, p)
 }
 
 /// A packed column back from its words (as [`to_words`] gives them), in its decoded type.
@@ -1127,9 +1273,14 @@ mod tests {
     #[test]
     fn fixed_keys_round_trip_match_equal_rows_only_and_refuse_what_does_not_fit() {
         let bounds = HashMap::from([("n".to_string(), (-3, 1000))]);
+        let bounds = ColumnFacts {
+            bounds,
+            ..ColumnFacts::default()
+        };
         // Two 65-bit columns (a float and an unbounded i64, each with NULL) do not fit;
         // with n bounded, they do.
-        assert!(KeyCodes::fixed(&schema(), Some("id"), "row", &HashMap::new()).is_none());
+        let none = ColumnFacts::default();
+        assert!(KeyCodes::fixed(&schema(), Some("id"), "row", &none).is_none());
         assert!(KeyCodes::fixed(&schema(), Some("id"), "row", &bounds).is_some());
         let long = "a category text longer than twelve bytes";
         let base: Row = (Some(long), Some("p"), Some(0), Some(-1), None, Some(false));
@@ -1156,7 +1307,8 @@ mod tests {
         ]));
         let codes = KeyCodes::fixed(&b1.schema(), Some("id"), "row", &bounds).unwrap();
         assert!(codes.is_fixed());
-        // n: 1,004 values and NULL, 10 bits; i8: 9 bits; b: 2 bits; 21 bits for each string.
+        // n: 1,004 values and NULL; i8: 256 and NULL; b: 2 and NULL; their product takes 20
+        // bits, which leaves 22 bits for each string.
         assert_eq!(codes.coded_schema().field(0).data_type(), &DataType::UInt64);
         let key = |k: &ArrayRef, r: usize| k.as_primitive::<UInt64Type>().value(r);
         let in_order = |b: &RecordBatch| b.project(&[0, 1, 3, 4, 5, 2, 6]).unwrap();
@@ -1190,7 +1342,8 @@ mod tests {
         use arrow::array::{Int16Array, Int32Array};
         let extremes = |schema: Schema, columns: Vec<ArrayRef>| {
             let b = RecordBatch::try_new(Arc::new(schema), columns).unwrap();
-            let codes = KeyCodes::fixed(&b.schema(), None, "row", &HashMap::new()).unwrap();
+            let none = ColumnFacts::default();
+            let codes = KeyCodes::fixed(&b.schema(), None, "row", &none).unwrap();
             let coded = codes.encode(&b).unwrap();
             assert_eq!(typed_like(&codes.decode(&coded).unwrap(), &b), b);
             let keys = coded.column(0).as_primitive::<Decimal128Type>();
@@ -1262,7 +1415,8 @@ mod tests {
             .map(|i| Field::new(format!("s{i}"), DataType::Utf8, true))
             .collect();
         let schema = Arc::new(Schema::new(fields));
-        let codes = KeyCodes::fixed(&schema, None, "row", &HashMap::new()).unwrap();
+        let none = ColumnFacts::default();
+        let codes = KeyCodes::fixed(&schema, None, "row", &none).unwrap();
         assert_eq!(
             codes.coded_schema().field(0).data_type(),
             &DataType::Decimal128(38, 0)
@@ -1286,6 +1440,168 @@ mod tests {
         let e = codes.encode(&batch(vec![Some("v15".into())])).unwrap_err();
         assert!(e.to_string().contains("column s0 has a value"), "{e}");
         assert!(codes.overflowed());
+    }
+
+    /// 13 columns of 30 values take 65 bits as bit slots, but 30^13 < 2^64 values as
+    /// digits of one number: a UInt64 key. Extremes round trip, only equal rows share a
+    /// key, and a value past a column's bounds or a NULL where the files said there was
+    /// none overflows.
+    #[test]
+    fn a_narrow_key_holds_columns_whose_value_counts_multiply_to_at_most_2_to_the_64() {
+        use arrow::array::Int16Array;
+        let names: Vec<String> = (0..13).map(|c| format!("c{c}")).collect();
+        let fields: Vec<Field> = (names.iter())
+            .map(|n| Field::new(n, DataType::Int16, true))
+            .collect();
+        let schema = Arc::new(Schema::new(fields));
+        let facts = ColumnFacts {
+            bounds: names.iter().map(|n| (n.clone(), (-10, 19))).collect(),
+            no_nulls: names.iter().cloned().collect(),
+            ..ColumnFacts::default()
+        };
+        let codes = KeyCodes::fixed(&schema, None, "row", &facts).unwrap();
+        assert_eq!(codes.coded_schema().field(0).data_type(), &DataType::UInt64);
+        // With NULL allowed, 31^13 > 2^64: bit slots of a wide key.
+        let nullable = ColumnFacts {
+            no_nulls: HashSet::new(),
+            ..facts.clone()
+        };
+        let wide = KeyCodes::fixed(&schema, None, "row", &nullable).unwrap();
+        assert_eq!(
+            wide.coded_schema().field(0).data_type(),
+            &DataType::Decimal128(38, 0)
+        );
+        let rows: [[i16; 13]; 5] = [
+            [19; 13],
+            [-10; 13],
+            [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12],
+            [19, -10, 19, -10, 19, -10, 19, -10, 19, -10, 19, -10, 19],
+            [19; 13],
+        ];
+        let batch = |rows: &[[i16; 13]]| {
+            let columns: Vec<ArrayRef> = (0..13)
+                .map(|c| Arc::new(Int16Array::from_iter_values(rows.iter().map(|r| r[c]))) as _)
+                .collect();
+            RecordBatch::try_new(schema.clone(), columns).unwrap()
+        };
+        for codes in [&codes, &wide] {
+            let b = batch(&rows);
+            let coded = codes.encode(&b).unwrap();
+            assert_eq!(codes.decode(&coded).unwrap(), b);
+            let keys = coded.column(0);
+            let key = |r: usize| arrow::array::Scalar::new(keys.slice(r, 1));
+            for r in 0..5 {
+                for q in 0..5 {
+                    let same = arrow::compute::kernels::cmp::eq(&key(r), &key(q)).unwrap();
+                    assert_eq!(same.value(0), rows[r] == rows[q], "{r} {q}");
+                }
+            }
+        }
+        let mut past = rows[2];
+        past[12] = 20;
+        let e = codes.encode(&batch(&[past])).unwrap_err().to_string();
+        assert!(e.contains("column c12 has a value its packed key"), "{e}");
+        let mut columns = batch(&rows).columns().to_vec();
+        columns[3] = Arc::new(Int16Array::from(vec![
+            Some(0),
+            None,
+            Some(1),
+            Some(2),
+            Some(3),
+        ]));
+        let with_null = RecordBatch::try_new(schema.clone(), columns).unwrap();
+        let e = codes.encode(&with_null).unwrap_err().to_string();
+        assert!(e.contains("column c3 has a NULL its packed key"), "{e}");
+        assert!(codes.overflowed());
+    }
+
+    /// A whole u64 column fills a narrow key (2^64 values): its digit needs no remainder,
+    /// and a column of one value after it (stride 2^64) adds nothing.
+    #[test]
+    fn a_narrow_key_of_a_whole_u64_and_a_column_of_one_value_round_trips() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("u", DataType::UInt64, false),
+            Field::new("one", DataType::Int64, true),
+        ]));
+        let facts = ColumnFacts {
+            bounds: HashMap::from([("one".to_string(), (7, 7))]),
+            no_nulls: HashSet::from(["one".to_string()]),
+            ..ColumnFacts::default()
+        };
+        let codes = KeyCodes::fixed(&schema, None, "row", &facts).unwrap();
+        assert_eq!(codes.coded_schema().field(0).data_type(), &DataType::UInt64);
+        let b = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(UInt64Array::from(vec![u64::MAX, 0, 1 << 63])),
+                Arc::new(Int64Array::from(vec![7, 7, 7])),
+            ],
+        )
+        .unwrap();
+        let coded = codes.encode(&b).unwrap();
+        let keys = coded.column(0).as_primitive::<UInt64Type>();
+        assert_eq!(keys.values().as_ref(), [u64::MAX, 0, 1 << 63]);
+        assert_eq!(codes.decode(&coded).unwrap(), b);
+        let mut columns = b.columns().to_vec();
+        columns[1] = Arc::new(Int64Array::from(vec![7, 8, 7]));
+        let e = codes
+            .encode(&RecordBatch::try_new(schema, columns).unwrap())
+            .unwrap_err();
+        assert!(e.to_string().contains("column one has a value"), "{e}");
+    }
+
+    /// A string column whose values the files list gets codes in that order and only room
+    /// for them (and NULL): another string overflows.
+    #[test]
+    fn known_strings_are_coded_in_their_order_and_others_overflow() {
+        let schema = Arc::new(Schema::new(vec![Field::new("s", DataType::Utf8, true)]));
+        let values = vec!["b".to_string(), "a".to_string()];
+        let facts = ColumnFacts {
+            strings: HashMap::from([("s".to_string(), values)]),
+            ..ColumnFacts::default()
+        };
+        let codes = KeyCodes::fixed(&schema, None, "row", &facts).unwrap();
+        let batch = |v: Vec<Option<&str>>| {
+            RecordBatch::try_new(schema.clone(), vec![Arc::new(StringArray::from(v))]).unwrap()
+        };
+        let b = batch(vec![Some("a"), None, Some("b")]);
+        let coded = codes.encode(&b).unwrap();
+        // NULL is 0, then 1 + the code.
+        let keys = coded.column(0).as_primitive::<UInt64Type>();
+        assert_eq!(keys.values().as_ref(), [2, 0, 1]);
+        assert_eq!(typed_like(&codes.decode(&coded).unwrap(), &b), b);
+        let e = codes
+            .encode(&batch(vec![Some("c")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("column s has a value its packed key"), "{e}");
+    }
+
+    #[test]
+    fn facts_of_two_files_are_what_both_tell() {
+        let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let facts = |bounds: &[(&str, (i128, i128))], no_nulls: &[&str], s: &[(&str, &[&str])]| {
+            ColumnFacts {
+                bounds: bounds.iter().map(|(n, b)| (n.to_string(), *b)).collect(),
+                no_nulls: no_nulls.iter().map(|n| n.to_string()).collect(),
+                strings: s.iter().map(|(n, v)| (n.to_string(), strings(v))).collect(),
+            }
+        };
+        let one = facts(
+            &[("a", (0, 5)), ("b", (1, 1))],
+            &["a", "b"],
+            &[("s", &["x", "y"])],
+        );
+        let two = facts(
+            &[("a", (-2, 3))],
+            &["a", "t"],
+            &[("s", &["z", "x"]), ("t", &["q"])],
+        );
+        let both = one.and(two);
+        assert_eq!(both.bounds, HashMap::from([("a".to_string(), (-2, 5))]));
+        assert_eq!(both.no_nulls, HashSet::from(["a".to_string()]));
+        let want = HashMap::from([("s".to_string(), strings(&["x", "y", "z"]))]);
+        assert_eq!(both.strings, want);
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! publishing to the model registry.
 //!
 //! - [`pipeline`]: a pipeline folder (config + SQL), validated;
-//! - [`source`]: reading Parquet/CSV in order, with row positions, streamed;
+//! - [`source`]: reading Parquet/CSV in order, with row positions, streamed; what the files
+//!   tell of their columns before that ([`dictionaries`]: string columns' values);
 //! - [`engine`]: where the SQL runs: in process, or on a Ballista cluster;
 //! - [`compile`]: SQL -> row-local expressions -> the online evaluator's form;
 //! - [`prepare`]: de-duplication (on packed row keys: [`codes`]), the SQL, labels, the split,
@@ -18,6 +19,7 @@ pub mod codes;
 pub mod column;
 pub mod compile;
 pub mod convert;
+pub mod dictionaries;
 pub mod distinct;
 pub mod drift;
 pub mod engine;

@@ -410,8 +410,8 @@ struct Deduped {
 ///
 /// The source streams into the aggregate; its result, usually far smaller, is materialised
 /// once. On packed keys (see `codes`), the columns put back after: fixed-width keys when the
-/// columns fit (integers by the files' statistics), read again with varint keys if a value
-/// turns out not to fit. The stream feeds one partition per core, each packing its batches
+/// columns fit (integers by the files' statistics, strings by their Parquet dictionaries),
+/// read again with varint keys if a value turns out not to fit. The stream feeds one partition per core, each packing its batches
 /// and aggregating them in part, so both run on every core (the aggregate does not depend on
 /// which partition a row went to: its first row is the smallest row number). String
 /// columns arrive as the file's dictionaries where it has them: a small dictionary and a
@@ -430,10 +430,12 @@ async fn dedup_local(
         .map(|f| f.name().as_str())
         .filter(|n| id_col != Some(*n))
         .collect();
-    let bounds = source.int_bounds().await;
+    let facts = source.column_facts(&strings).await;
     let source = source.dictionaries(&strings);
     let schema = source.numbered_schema();
-    if let Some(codes) = KeyCodes::fixed(&schema, id_col, ROW_ID, &bounds) {
+    if let Some(codes) = KeyCodes::fixed(&schema, id_col, ROW_ID, &facts) {
+        let key = codes.coded_schema().field(0).data_type().clone();
+        tracing::debug!(%key, strings_known = facts.strings.len(), "prepare: fixed-width keys");
         let codes = Arc::new(codes);
         match dedup_on(ctx, source.clone(), codes.clone(), firsts, failed).await {
             Err(_) if codes.overflowed() => tracing::debug!(
@@ -779,17 +781,23 @@ mod tests {
         RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap()
     }
 
-    /// Both kinds of keys drop the same rows: fixed-width keys when the strings fit their
-    /// bits (29 columns of 4 bits: 15 strings and NULL), varint keys, after reading the
-    /// source again, when `s0` overflows them.
+    /// Both kinds of keys drop the same rows: fixed-width keys when the strings fit (29
+    /// columns without NULL: known from their dictionaries, else 4 bits of a wide key, 16
+    /// strings), varint keys, after reading the source again, when `s0` overflows them.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn fixed_keys_and_their_fallback_keep_each_rows_first() {
-        for (s0_values, fixed) in [(15, true), (16, false)] {
+        for (s0_values, dictionaries, fixed) in
+            [(16, false, true), (17, false, false), (17, true, true)]
+        {
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("repeated.parquet");
             let batch = repeated_rows(s0_values);
             let file = std::fs::File::create(&path).unwrap();
-            let mut w = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).unwrap();
+            let props = parquet::file::properties::WriterProperties::builder()
+                .set_dictionary_enabled(dictionaries)
+                .build();
+            let mut w =
+                parquet::arrow::ArrowWriter::try_new(file, batch.schema(), Some(props)).unwrap();
             w.write(&batch).unwrap();
             w.close().unwrap();
 
@@ -802,7 +810,10 @@ mod tests {
             let d = dedup_local(&ctx, source, None, &firsts, &fail)
                 .await
                 .unwrap();
-            assert_eq!(d.fixed_keys, fixed, "{s0_values} strings in s0");
+            assert_eq!(
+                d.fixed_keys, fixed,
+                "{s0_values} strings in s0, {dictionaries}"
+            );
             assert_eq!(d.rows_read, 200);
             let ids = d.rows.column_by_name(ROW_ID).unwrap();
             let want: Vec<u64> = (1..=100).collect();

@@ -10,8 +10,10 @@ use arrow::array::{ArrayRef, RecordBatch, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::TableProvider;
 use datafusion::catalog::streaming::StreamingTable;
+use datafusion::common::stats::Precision;
 use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
 use datafusion::common::{ScalarValue, Statistics};
+use datafusion::datasource::listing::ListingTableUrl;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::{DataFusionError, Result as DFResult};
@@ -27,6 +29,8 @@ use futures::StreamExt;
 use riskfn_core::artifact::sha256_hex;
 use riskfn_core::s3::S3Settings;
 
+use crate::codes::ColumnFacts;
+use crate::dictionaries;
 use crate::error::{Error, Result};
 
 /// The hidden column holding a row's 1-based position in the source.
@@ -476,42 +480,51 @@ impl Source {
         self
     }
 
-    /// The smallest and largest value of each integer column, from the files' statistics
-    /// (Parquet's, per row group), by name; columns without them in some file are left
-    /// out. A hint only: statistics are not checked against the data here.
-    pub async fn int_bounds(&self) -> HashMap<String, (i128, i128)> {
-        let mut bounds: Option<HashMap<String, (i128, i128)>> = None;
-        for (_, _, df) in &self.files {
+    /// What the files tell of their columns before a row is read, by name: each integer
+    /// column's smallest and largest value and the columns without NULL, from the files'
+    /// statistics (Parquet's, per row group); and the distinct values of those of the
+    /// string columns `strings` names that every Parquet file keeps in dictionaries. A
+    /// column some file tells nothing of is left out. Hints only: not checked against the
+    /// data here.
+    pub async fn column_facts(&self, strings: &[&str]) -> ColumnFacts {
+        let mut facts: Option<ColumnFacts> = None;
+        for (url, format, df) in &self.files {
             let Ok(plan) = df.clone().create_physical_plan().await else {
-                return HashMap::new();
+                return ColumnFacts::default();
             };
             let Ok(stats) = StatisticsContext::new().compute(plan.as_ref(), &StatisticsArgs::new())
             else {
-                return HashMap::new();
+                return ColumnFacts::default();
             };
             let schema = plan.schema();
-            let file: HashMap<String, (i128, i128)> = schema
-                .fields()
-                .iter()
-                .zip(&stats.column_statistics)
-                .filter_map(|(f, c)| {
-                    let lo = int_value(c.min_value.get_value()?)?;
-                    let hi = int_value(c.max_value.get_value()?)?;
-                    Some((f.name().clone(), (lo, hi)))
-                })
-                .collect();
-            bounds = Some(match bounds {
-                None => file,
-                Some(all) => all
-                    .into_iter()
-                    .filter_map(|(name, (lo, hi))| {
-                        let &(l, h) = file.get(&name)?;
-                        Some((name, (lo.min(l), hi.max(h))))
+            let columns = schema.fields().iter().zip(&stats.column_statistics);
+            let mut file = ColumnFacts {
+                bounds: (columns.clone())
+                    .filter_map(|(f, c)| {
+                        let lo = int_value(c.min_value.get_value()?)?;
+                        let hi = int_value(c.max_value.get_value()?)?;
+                        Some((f.name().clone(), (lo, hi)))
                     })
                     .collect(),
+                no_nulls: (columns.filter(|(_, c)| c.null_count == Precision::Exact(0)))
+                    .map(|(f, _)| f.name().clone())
+                    .collect(),
+                strings: HashMap::new(),
+            };
+            if *format == Format::Parquet
+                && let Ok(table_url) = ListingTableUrl::parse(url)
+                && let Ok(store) = df.task_ctx().runtime_env().object_store(&table_url)
+            {
+                let (path, local) = (table_url.prefix(), table_url.scheme() == "file");
+                file.strings =
+                    dictionaries::string_values(store.as_ref(), path, strings, local).await;
+            }
+            facts = Some(match facts {
+                None => file,
+                Some(all) => all.and(file),
             });
         }
-        bounds.unwrap_or_default()
+        facts.unwrap_or_default()
     }
 
     /// The schema [`Source::numbered`] reads into.
@@ -988,43 +1001,72 @@ mod tests {
     }
 
     /// Integer bounds span a folder's files; a column some file has no statistics for
-    /// (there all NULL), strings and CSV files give none.
+    /// (there all NULL), strings and CSV files give none. Columns without NULL in every
+    /// file are named; a string column's values are its dictionaries' (every row group's,
+    /// in order, once), unless some file or row group does not keep it in one.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn integer_bounds_come_from_every_files_statistics() {
+    async fn column_facts_come_from_every_files_statistics_and_dictionaries() {
         let dir = tempfile::tempdir().unwrap();
         let schema = Arc::new(Schema::new(vec![
             Field::new("a", DataType::Int32, false),
-            Field::new("u", DataType::UInt64, false),
+            Field::new("u", DataType::UInt64, true),
             Field::new("z", DataType::Int64, true),
-            Field::new("s", DataType::Utf8, false),
+            Field::new("s", DataType::Utf8, true),
+            Field::new("p", DataType::Utf8, true),
         ]));
+        // 1,500 rows a file: two row groups, the second with strings of its own.
         let parts = [
-            (vec![-5, 3], vec![7, u64::MAX], vec![Some(1), None]),
-            (vec![10, 2], vec![0, 1], vec![None, None]),
+            (
+                vec![-5, 3],
+                vec![7, u64::MAX],
+                vec![Some(1), None],
+                ["y", "x"],
+            ),
+            (vec![10, 2], vec![0, 1], vec![None, None], ["x", "w"]),
         ];
-        for (i, (a, u, z)) in parts.into_iter().enumerate() {
+        for (i, (a, u, z, s)) in parts.into_iter().enumerate() {
+            fn rows<T: Copy>(v: &[T]) -> Vec<T> {
+                (0..1500).map(|r| v[usize::from(r >= 1000)]).collect()
+            }
             let columns: Vec<ArrayRef> = vec![
-                Arc::new(arrow::array::Int32Array::from(a)),
-                Arc::new(arrow::array::UInt64Array::from(u)),
-                Arc::new(Int64Array::from(z)),
-                Arc::new(arrow::array::StringArray::from(vec!["x", "y"])),
+                Arc::new(arrow::array::Int32Array::from(rows(&a))),
+                Arc::new(arrow::array::UInt64Array::from(rows(&u))),
+                Arc::new(Int64Array::from(rows(&z))),
+                Arc::new(arrow::array::StringArray::from(rows(&s))),
+                Arc::new(arrow::array::StringArray::from(rows(&s))),
             ];
             let batch = RecordBatch::try_new(schema.clone(), columns).unwrap();
-            write_groups_of_1000(&dir.path().join(format!("part{i}.parquet")), batch);
+            let path = dir.path().join(format!("part{i}.parquet"));
+            // p: dictionary-encoded in the first file only.
+            let props = WriterProperties::builder()
+                .set_max_row_group_row_count(Some(1_000))
+                .set_column_dictionary_enabled("p".into(), i == 0)
+                .build();
+            let file = std::fs::File::create(path).unwrap();
+            let mut w = ArrowWriter::try_new(file, batch.schema(), Some(props)).unwrap();
+            w.write(&batch).unwrap();
+            w.close().unwrap();
         }
         let ctx = session();
         let source = open(&ctx, dir.path().to_str().unwrap()).await.unwrap();
-        let bounds = source.int_bounds().await;
+        let facts = source.column_facts(&["s", "p", "a"]).await;
         let want = HashMap::from([
             ("a".to_string(), (-5, 10)),
             ("u".to_string(), (0, u64::MAX.into())),
         ]);
-        assert_eq!(bounds, want);
+        assert_eq!(facts.bounds, want);
+        let mut no_nulls: Vec<&str> = facts.no_nulls.iter().map(|n| n.as_str()).collect();
+        no_nulls.sort();
+        assert_eq!(no_nulls, ["a", "p", "s", "u"]);
+        let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let want = HashMap::from([("s".to_string(), strings(&["y", "x", "w"]))]);
+        assert_eq!(facts.strings, want);
 
         let csv = dir.path().join("part.csv");
         std::fs::write(&csv, "a,s\n1,x\n2,y\n").unwrap();
         let source = open(&ctx, csv.to_str().unwrap()).await.unwrap();
         assert_eq!(source.schema.field(0).data_type(), &DataType::Int64);
-        assert!(source.int_bounds().await.is_empty());
+        let facts = source.column_facts(&["s"]).await;
+        assert!(facts.bounds.is_empty() && facts.no_nulls.is_empty() && facts.strings.is_empty());
     }
 }
