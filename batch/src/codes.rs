@@ -540,42 +540,76 @@ fn unzigzag(w: u64) -> i64 {
     ((w >> 1) as i64) ^ -((w & 1) as i64)
 }
 
-/// One string column as codes. The batch's distinct strings are found without the lock,
-/// then it is taken once for them: partitions coding the same column at once do not queue
-/// on it row by row.
+/// One string column as codes, a row each.
 fn codes(a: &ArrayRef, interner: &Mutex<Interner>) -> Result<Vec<u64>, ArrowError> {
-    // A batch of a Parquet dictionary column: its dictionary coded whole (when no larger
-    // than the batch), then each row by its key, in one pass.
+    let strings = string_codes(a, interner)?;
+    Ok(match &strings.keys {
+        RowKeys::Dictionary(keys) => keys.iter().map(|&k| strings.code(k as usize)).collect(),
+        RowKeys::Distinct(keys) => keys.iter().map(|&k| strings.code(k as usize)).collect(),
+    })
+}
+
+/// A string column's rows as keys into the batch's distinct strings, and those strings'
+/// codes.
+struct StringCodes<'a> {
+    /// A code a distinct string (0 for a NULL value).
+    codes: Vec<u64>,
+    keys: RowKeys<'a>,
+}
+
+enum RowKeys<'a> {
+    /// A Parquet dictionary batch's own keys.
+    Dictionary(&'a [i32]),
+    /// Keys into the distinct strings `distinct` found.
+    Distinct(Vec<u32>),
+}
+
+/// The batch's distinct strings are found without the lock, then it is taken once for
+/// them: partitions coding the same column at once do not queue on it row by row. A
+/// batch of a Parquet dictionary column keeps its own keys, and its dictionary is coded
+/// whole (when no larger than the batch).
+fn string_codes<'a>(
+    a: &'a ArrayRef,
+    interner: &Mutex<Interner>,
+) -> Result<StringCodes<'a>, ArrowError> {
+    let code_all =
+        |values: &mut dyn Iterator<Item = Option<&str>>| -> Result<Vec<u64>, ArrowError> {
+            let mut interner = lock(interner)?;
+            Ok(values
+                .map(|v| v.map_or(0, |s| u64::from(interner.code(s))))
+                .collect())
+        };
     if let Some(d) = a.as_dictionary_opt::<Int32Type>()
         && let Some(values) = d.values().as_string_opt::<i32>()
         && values.len() <= d.len()
     {
-        let keys = d.keys().values().iter().map(|&k| k as usize);
-        return code_rows(interner, values.iter(), keys);
+        let codes = code_all(&mut values.iter())?;
+        return Ok(StringCodes {
+            codes,
+            keys: RowKeys::Dictionary(d.keys().values()),
+        });
     }
     let d = distinct(a)?;
-    code_rows(
-        interner,
-        d.values.iter(),
-        d.keys.iter().map(|&k| k as usize),
-    )
+    Ok(StringCodes {
+        codes: code_all(&mut d.values.iter())?,
+        keys: RowKeys::Distinct(d.keys),
+    })
 }
 
-/// Each row's code: the batch's `values` coded under one lock (a NULL value as 0), then
-/// each row by its key into them. A NULL row's key may point anywhere, or nowhere (an
-/// all-NULL batch has no values): its word is not used, and is 0 where there is none.
-fn code_rows<'a>(
-    interner: &Mutex<Interner>,
-    values: impl Iterator<Item = Option<&'a str>>,
-    keys: impl Iterator<Item = usize>,
-) -> Result<Vec<u64>, ArrowError> {
-    let global: Vec<u64> = {
-        let mut interner = lock(interner)?;
-        values
-            .map(|v| v.map_or(0, |s| u64::from(interner.code(s))))
-            .collect()
-    };
-    Ok(keys.map(|k| global.get(k).copied().unwrap_or(0)).collect())
+impl StringCodes<'_> {
+    /// The code of key `k`. A NULL row's key may point anywhere, or nowhere (an all-NULL
+    /// batch has no values): its code is not used, and is 0 where there is none.
+    fn code(&self, k: usize) -> u64 {
+        self.codes.get(k).copied().unwrap_or(0)
+    }
+
+    /// [`add_in`] each row's code, read through its key in the same pass.
+    fn add_in(&self, out: &mut [u64], s: &Slot, nulls: Option<&NullBuffer>) -> u64 {
+        match &self.keys {
+            RowKeys::Dictionary(keys) => add_in(out, keys, |k| self.code(k as usize), s, nulls),
+            RowKeys::Distinct(keys) => add_in(out, keys, |k| self.code(k as usize), s, nulls),
+        }
+    }
 }
 
 fn lock(interner: &Mutex<Interner>) -> Result<std::sync::MutexGuard<'_, Interner>, ArrowError> {
@@ -637,11 +671,6 @@ fn pack_fixed(
     let mut lo = vec![0u64; n];
     let mut hi = vec![0u64; if wide { n } else { 0 }];
     for ((p, s), a) in key.columns.iter().zip(slots).zip(arrays) {
-        let words = match p.kind {
-            // Minus `base`, wrapping (see `Slot`).
-            Kind::Int | Kind::UInt => int_words(a, |b| b.wrapping_sub(s.base))?,
-            _ => to_words(a, &p.kind)?,
-        };
         let nulls = a.logical_nulls().filter(|n| n.null_count() > 0);
         let too_large = |what: &str| {
             ArrowError::ComputeError(format!(
@@ -652,29 +681,18 @@ fn pack_fixed(
         if nulls.is_some() && !s.nullable {
             return Err(too_large("a NULL"));
         }
-        // The slot's value: 1 + the word when nullable (0 at NULL), else the word.
-        let add = u64::from(s.nullable);
-        let largest = match (wide, s.radix) {
-            // A column of one value and no NULL adds nothing.
-            (false, 1) => words.iter().copied().max().unwrap_or(0),
-            // The value times the stride, added: the product of the slots' value counts
-            // is at most 2^64, so a stride other than the last slot's fits a u64.
-            (false, _) => {
-                let stride = s.stride as u64;
-                match &nulls {
-                    None => add_in(&mut lo, &words, add, stride),
-                    Some(nulls) => {
-                        let mut largest = 0;
-                        for ((k, &w), v) in lo.iter_mut().zip(&words).zip(nulls.iter()) {
-                            let v = u64::from(v);
-                            largest = largest.max(w * v);
-                            *k = k.wrapping_add((w.wrapping_add(add) * v).wrapping_mul(stride));
-                        }
-                        largest
-                    }
-                }
+        let words = || match p.kind {
+            // Minus `base`, wrapping (see `Slot`).
+            Kind::Int | Kind::UInt => int_words(a, |b| b.wrapping_sub(s.base)),
+            _ => to_words(a, &p.kind),
+        };
+        let largest = match (wide, &p.kind) {
+            // Strings' codes read through their keys as they are added: no word a row.
+            (false, Kind::Str(interner)) => {
+                string_codes(a, interner)?.add_in(&mut lo, s, nulls.as_ref())
             }
-            (true, _) => or_in_wide(&mut lo, &mut hi, s, &words, nulls.as_ref()),
+            (false, _) => add_in(&mut lo, &words()?, |w| w, s, nulls.as_ref()),
+            (true, _) => or_in_wide(&mut lo, &mut hi, s, &words()?, nulls.as_ref()),
         };
         // Checked after the pass: a batch that does not fit fails whole.
         if largest > s.range {
@@ -693,12 +711,36 @@ fn pack_fixed(
     })
 }
 
-/// Adds `(word + add) * stride` to each key; returns the largest word.
-fn add_in(keys: &mut [u64], words: &[u64], add: u64, stride: u64) -> u64 {
+/// Adds each row's slot value (see `Slot`: its `word` of `rows`, plus 1 when nullable, or
+/// 0 at NULL) times the slot's stride to its narrow key; returns the largest valid word.
+/// One pass, which the compiler vectorizes when `word` is a plain read.
+fn add_in<K: Copy>(
+    out: &mut [u64],
+    rows: &[K],
+    word: impl Fn(K) -> u64,
+    s: &Slot,
+    nulls: Option<&NullBuffer>,
+) -> u64 {
+    let add = u64::from(s.nullable);
+    // The product of the slots' value counts is at most 2^64, so a stride fits a u64 but
+    // that of a last slot of one value (which adds 0 to every valid key).
+    let stride = u64::try_from(s.stride).unwrap_or(0);
     let mut largest = 0;
-    for (k, &w) in keys.iter_mut().zip(words) {
-        largest = largest.max(w);
-        *k = k.wrapping_add(w.wrapping_add(add).wrapping_mul(stride));
+    match nulls {
+        None => {
+            for (k, &r) in out.iter_mut().zip(rows) {
+                let w = word(r);
+                largest = largest.max(w);
+                *k = k.wrapping_add(w.wrapping_add(add).wrapping_mul(stride));
+            }
+        }
+        Some(nulls) => {
+            for ((k, &r), v) in out.iter_mut().zip(rows).zip(nulls.iter()) {
+                let (w, v) = (word(r), u64::from(v));
+                largest = largest.max(w * v);
+                *k = k.wrapping_add((w.wrapping_add(add) * v).wrapping_mul(stride));
+            }
+        }
     }
     largest
 }
@@ -1575,6 +1617,19 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("column s has a value its packed key"), "{e}");
+        // A Parquet dictionary batch is coded through its own keys, to the same keys.
+        let dict = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+        let schema = Arc::new(Schema::new(vec![Field::new("s", dict, true)]));
+        let codes = KeyCodes::fixed(&schema, None, "row", &facts).unwrap();
+        let column = DictionaryArray::<Int32Type>::try_new(
+            Int32Array::from(vec![Some(1), None, Some(0)]),
+            Arc::new(StringArray::from(vec!["b", "a"])),
+        )
+        .unwrap();
+        let b = RecordBatch::try_new(schema, vec![Arc::new(column)]).unwrap();
+        let coded = codes.encode(&b).unwrap();
+        let keys = coded.column(0).as_primitive::<UInt64Type>();
+        assert_eq!(keys.values().as_ref(), [2, 0, 1]);
     }
 
     #[test]
