@@ -22,6 +22,9 @@ use parquet::file::serialized_reader::SerializedPageReader;
 /// Column chunks read at most: past that, a source's dictionaries cost more requests than
 /// they save.
 const MAX_CHUNKS: usize = 4096;
+/// Dictionary bytes a column may take in a file: a category column's take a few KB a
+/// chunk; more is an id-like column, whose values could not narrow a key anyway.
+const MAX_COLUMN_BYTES: u64 = 1 << 20;
 /// Dictionary pages fetched at once from a remote store. A local store reads each on a
 /// blocking thread of its own: there, one at a time (16 more threads, each with its own
 /// allocator heap, cost the scan after them 80 MB of fresh memory).
@@ -109,6 +112,12 @@ pub async fn string_values(
         })
         .collect();
     let groups = meta.row_groups();
+    let bytes = |c: &ColumnChunkMetaData| dictionary_range(c).map_or(0, |r| r.end - r.start);
+    let leaves: Vec<(usize, &str)> = (leaves.into_iter())
+        .filter(|&(i, _)| {
+            groups.iter().map(|g| bytes(g.column(i))).sum::<u64>() <= MAX_COLUMN_BYTES
+        })
+        .collect();
     if groups.is_empty() || groups.len() * leaves.len() > MAX_CHUNKS {
         return HashMap::new();
     }
@@ -148,26 +157,15 @@ pub async fn string_values(
     values
 }
 
-/// The strings of a column chunk's dictionary page, if it has one, all its data pages use
-/// it (as far as the metadata tells), and its values are UTF-8.
+/// The strings of a column chunk's dictionary page (see [`dictionary_range`]), if its
+/// values are UTF-8.
 async fn dictionary(
     store: &dyn ObjectStore,
     path: &Path,
     chunk: &ColumnChunkMetaData,
     rows: usize,
 ) -> Option<Vec<String>> {
-    let start = u64::try_from(chunk.dictionary_page_offset()?).ok()?;
-    let end = u64::try_from(chunk.data_page_offset()).ok()?;
-    let dictionary_only = |m: &EncodingMask| {
-        m.is_only(Encoding::RLE_DICTIONARY) || m.is_only(Encoding::PLAIN_DICTIONARY)
-    };
-    if start >= end
-        || chunk
-            .page_encoding_stats_mask()
-            .is_some_and(|m| !dictionary_only(m))
-    {
-        return None;
-    }
+    let Range { start, end } = dictionary_range(chunk)?;
     let bytes = store.get_range(path, start..end).await.ok()?;
     let piece = Arc::new(Piece { start, bytes });
     let mut pages = SerializedPageReader::new(piece, chunk, rows, None).ok()?;
@@ -177,6 +175,18 @@ async fn dictionary(
         } => plain_strings(&buf, num_values as usize),
         _ => None,
     }
+}
+
+/// Where a column chunk's dictionary page is, if it has one and all its data pages use it
+/// (as far as the metadata tells).
+fn dictionary_range(chunk: &ColumnChunkMetaData) -> Option<Range<u64>> {
+    let start = u64::try_from(chunk.dictionary_page_offset()?).ok()?;
+    let end = u64::try_from(chunk.data_page_offset()).ok()?;
+    let dictionary_only = |m: &EncodingMask| {
+        m.is_only(Encoding::RLE_DICTIONARY) || m.is_only(Encoding::PLAIN_DICTIONARY)
+    };
+    let all_pages = chunk.page_encoding_stats_mask().is_none_or(dictionary_only);
+    (start < end && all_pages).then_some(start..end)
 }
 
 /// PLAIN-encoded byte arrays (each a little-endian u32 length, then its bytes) as

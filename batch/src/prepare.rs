@@ -411,11 +411,11 @@ struct Deduped {
 /// The source streams into the aggregate; its result, usually far smaller, is materialised
 /// once. On packed keys (see `codes`), the columns put back after: fixed-width keys when the
 /// columns fit (integers by the files' statistics, strings by their Parquet dictionaries),
-/// read again with varint keys if a value turns out not to fit. The stream feeds one partition per core, each packing its batches
-/// and aggregating them in part, so both run on every core (the aggregate does not depend on
-/// which partition a row went to: its first row is the smallest row number). String
-/// columns arrive as the file's dictionaries where it has them: a small dictionary and a
-/// key a row to code, not a string view a row.
+/// read again with varint keys if a value turns out not to fit. The stream feeds one
+/// partition per core, each packing its batches and aggregating them in part, so both run
+/// on every core (the aggregate does not depend on which partition a row went to: its first
+/// row is the smallest row number). String columns arrive as the file's dictionaries where
+/// it has them: a small dictionary and a key a row to code, not a string view a row.
 async fn dedup_local(
     ctx: &SessionContext,
     source: Source,

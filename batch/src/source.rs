@@ -1003,7 +1003,8 @@ mod tests {
     /// Integer bounds span a folder's files; a column some file has no statistics for
     /// (there all NULL), strings and CSV files give none. Columns without NULL in every
     /// file are named; a string column's values are its dictionaries' (every row group's,
-    /// in order, once), unless some file or row group does not keep it in one.
+    /// in order, once), unless some file or row group does not keep it in one, or its
+    /// dictionaries are over a MiB.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn column_facts_come_from_every_files_statistics_and_dictionaries() {
         let dir = tempfile::tempdir().unwrap();
@@ -1013,6 +1014,7 @@ mod tests {
             Field::new("z", DataType::Int64, true),
             Field::new("s", DataType::Utf8, true),
             Field::new("p", DataType::Utf8, true),
+            Field::new("big", DataType::Utf8, true),
         ]));
         // 1,500 rows a file: two row groups, the second with strings of its own.
         let parts = [
@@ -1034,6 +1036,10 @@ mod tests {
                 Arc::new(Int64Array::from(rows(&z))),
                 Arc::new(arrow::array::StringArray::from(rows(&s))),
                 Arc::new(arrow::array::StringArray::from(rows(&s))),
+                // 1,500 distinct strings of 1,000 bytes: more dictionary than is read.
+                Arc::new(arrow::array::StringArray::from_iter_values(
+                    (0..1500).map(|r| format!("{r:01000}")),
+                )),
             ];
             let batch = RecordBatch::try_new(schema.clone(), columns).unwrap();
             let path = dir.path().join(format!("part{i}.parquet"));
@@ -1041,6 +1047,7 @@ mod tests {
             let props = WriterProperties::builder()
                 .set_max_row_group_row_count(Some(1_000))
                 .set_column_dictionary_enabled("p".into(), i == 0)
+                .set_dictionary_page_size_limit(4 << 20)
                 .build();
             let file = std::fs::File::create(path).unwrap();
             let mut w = ArrowWriter::try_new(file, batch.schema(), Some(props)).unwrap();
@@ -1049,7 +1056,7 @@ mod tests {
         }
         let ctx = session();
         let source = open(&ctx, dir.path().to_str().unwrap()).await.unwrap();
-        let facts = source.column_facts(&["s", "p", "a"]).await;
+        let facts = source.column_facts(&["s", "p", "a", "big"]).await;
         let want = HashMap::from([
             ("a".to_string(), (-5, 10)),
             ("u".to_string(), (0, u64::MAX.into())),
@@ -1057,7 +1064,7 @@ mod tests {
         assert_eq!(facts.bounds, want);
         let mut no_nulls: Vec<&str> = facts.no_nulls.iter().map(|n| n.as_str()).collect();
         no_nulls.sort();
-        assert_eq!(no_nulls, ["a", "p", "s", "u"]);
+        assert_eq!(no_nulls, ["a", "big", "p", "s", "u"]);
         let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         let want = HashMap::from([("s".to_string(), strings(&["y", "x", "w"]))]);
         assert_eq!(facts.strings, want);
