@@ -184,6 +184,17 @@ struct Slot {
     nullable: bool,
 }
 
+impl Slot {
+    /// A slot of a whole word, alone in its key: the key is the word.
+    const WHOLE_WORD: Slot = Slot {
+        stride: 1,
+        radix: 1 << 64,
+        base: 0,
+        range: u64::MAX,
+        nullable: false,
+    };
+}
+
 /// The widest fixed key: values of `Decimal128(38, 0)` stay below 2^126 < 10^38.
 const WIDE_BITS: u32 = 126;
 /// Fewest bits a string column of unknown values is given in a wide key: fewer, and a
@@ -216,7 +227,7 @@ pub struct ColumnFacts {
 impl ColumnFacts {
     /// What both `self` and `other` (two files of one source) tell: bounds spanning both,
     /// no NULL in either, the values of both (`self`'s first).
-    pub fn and(mut self, other: ColumnFacts) -> ColumnFacts {
+    pub fn and(mut self, mut other: ColumnFacts) -> ColumnFacts {
         self.bounds = (self.bounds.into_iter())
             .filter_map(|(name, (lo, hi))| {
                 let &(l, h) = other.bounds.get(&name)?;
@@ -224,20 +235,20 @@ impl ColumnFacts {
             })
             .collect();
         self.no_nulls.retain(|name| other.no_nulls.contains(name));
-        self.strings
-            .retain(|name, _| other.strings.contains_key(name));
-        for (name, values) in &mut self.strings {
-            let new: Vec<String> = {
-                let seen: HashSet<&String> = values.iter().collect();
-                (other.strings[name].iter())
-                    .filter(|v| !seen.contains(v))
-                    .cloned()
-                    .collect()
-            };
-            values.extend(new);
-        }
+        self.strings = (self.strings.into_iter())
+            .filter_map(|(name, mut values)| {
+                extend_new(&mut values, other.strings.remove(&name)?);
+                Some((name, values))
+            })
+            .collect();
         self
     }
+}
+
+/// Appends those of `more` that `values` does not hold yet, in their order.
+pub fn extend_new(values: &mut Vec<String>, more: Vec<String>) {
+    let mut seen: HashSet<String> = values.iter().cloned().collect();
+    values.extend(more.into_iter().filter(|v| seen.insert(v.clone())));
 }
 
 pub struct KeyCodes {
@@ -542,11 +553,9 @@ fn unzigzag(w: u64) -> i64 {
 
 /// One string column as codes, a row each.
 fn codes(a: &ArrayRef, interner: &Mutex<Interner>) -> Result<Vec<u64>, ArrowError> {
-    let strings = string_codes(a, interner)?;
-    Ok(match &strings.keys {
-        RowKeys::Dictionary(keys) => keys.iter().map(|&k| strings.code(k as usize)).collect(),
-        RowKeys::Distinct(keys) => keys.iter().map(|&k| strings.code(k as usize)).collect(),
-    })
+    let mut codes = vec![0; a.len()];
+    string_codes(a, interner)?.add_in(&mut codes, &Slot::WHOLE_WORD, None);
+    Ok(codes)
 }
 
 /// A string column's rows as keys into the batch's distinct strings, and those strings'

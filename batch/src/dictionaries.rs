@@ -19,6 +19,8 @@ use parquet::file::metadata::{ColumnChunkMetaData, ParquetMetaDataReader};
 use parquet::file::reader::{ChunkReader, Length};
 use parquet::file::serialized_reader::SerializedPageReader;
 
+use crate::codes::extend_new;
+
 /// Column chunks read at most: past that, a source's dictionaries cost more requests than
 /// they save.
 const MAX_CHUNKS: usize = 4096;
@@ -139,18 +141,10 @@ pub async fn string_values(
         .await;
     let mut values: HashMap<String, Vec<String>> = HashMap::new();
     let mut unknown: Vec<&str> = Vec::new();
-    let mut seen: HashMap<&str, std::collections::HashSet<String>> = HashMap::new();
     for (name, page) in pages {
-        let Some(page) = page else {
-            unknown.push(name);
-            continue;
-        };
-        let seen = seen.entry(name).or_default();
-        let column = values.entry(name.to_string()).or_default();
-        for v in page {
-            if seen.insert(v.clone()) {
-                column.push(v);
-            }
+        match page {
+            Some(page) => extend_new(values.entry(name.to_string()).or_default(), page),
+            None => unknown.push(name),
         }
     }
     values.retain(|name, _| !unknown.contains(&name.as_str()));
