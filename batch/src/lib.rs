@@ -25,6 +25,7 @@ pub mod drift;
 pub mod engine;
 pub mod error;
 pub mod families;
+pub mod firsts;
 pub mod fit;
 pub mod job;
 pub mod models;

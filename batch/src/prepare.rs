@@ -5,9 +5,9 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::array::{Array, ArrayRef, AsArray, PrimitiveArray, RecordBatch, UInt64Array};
 use arrow::compute::interleave;
-use arrow::datatypes::{DataType as ArrowType, UInt64Type};
+use arrow::datatypes::{ArrowPrimitiveType, DataType as ArrowType, Decimal128Type, UInt64Type};
 use datafusion::common::Column;
 use datafusion::error::DataFusionError;
 use datafusion::functions_aggregate::expr_fn::{first_value, min};
@@ -26,6 +26,7 @@ use crate::column::Col;
 use crate::compile::{self, OnlineSchemaBuilder, to_online};
 use crate::engine::{self, Cluster};
 use crate::error::{Error, Result};
+use crate::firsts::{Firsts, Scratch, Word};
 use crate::pipeline::{MissingPolicy, Pipeline, SplitRule};
 use crate::source::{ROW_ID, Source};
 use crate::split::{Split, hash_split};
@@ -412,10 +413,12 @@ struct Deduped {
 /// once. On packed keys (see `codes`), the columns put back after: fixed-width keys when the
 /// columns fit (integers by the files' statistics, strings by their Parquet dictionaries),
 /// read again with varint keys if a value turns out not to fit. The stream feeds one
-/// partition per core, each packing its batches and aggregating them in part, so both run
-/// on every core (the aggregate does not depend on which partition a row went to: its first
-/// row is the smallest row number). String columns arrive as the file's dictionaries where
-/// it has them: a small dictionary and a key a row to code, not a string view a row.
+/// consumer per core, each packing its batches and aggregating them in part, so both run
+/// on every core (the aggregate does not depend on which core a row went to: its first
+/// row is the smallest row number). A fixed-width key with nothing else to keep goes to
+/// `firsts`' tables, other keys to DataFusion's aggregate. String columns arrive as the
+/// file's dictionaries where it has them: a small dictionary and a key a row to code, not
+/// a string view a row.
 async fn dedup_local(
     ctx: &SessionContext,
     source: Source,
@@ -456,6 +459,15 @@ async fn dedup_on(
     firsts: &[Expr],
     failed: &(dyn Fn(DataFusionError) -> Error + Sync),
 ) -> Result<Deduped> {
+    let schema = codes.coded_schema();
+    // One fixed-width key and the row id, nothing else to keep: the first rows are found
+    // without DataFusion's aggregate (see `firsts`).
+    if codes.is_fixed() && schema.fields().len() == 2 && schema.field(1).name() == ROW_ID {
+        return match schema.field(0).data_type() {
+            ArrowType::UInt64 => firsts_on::<UInt64Type>(source, codes, failed).await,
+            _ => firsts_on::<Decimal128Type>(source, codes, failed).await,
+        };
+    }
     let numbered = source.numbered();
     let keys: Vec<Expr> = codes.key_columns().iter().map(|k| col(k)).collect();
     let coding = codes.clone();
@@ -484,6 +496,70 @@ async fn dedup_on(
         rows_read: rows.load(std::sync::atomic::Ordering::Relaxed),
         rows: codes.decode_at(&coded, &at)?,
         fixed_keys: codes.is_fixed(),
+    })
+}
+
+/// [`dedup_on`] for one fixed-width key (of Arrow type `T`) and the row id: each core
+/// takes the next batch from the stream, packs it and adds its keys to one shared
+/// [`Firsts`]. A batch that fails (a value that does not fit) stops every core.
+async fn firsts_on<T>(
+    source: Source,
+    codes: Arc<KeyCodes>,
+    failed: &(dyn Fn(DataFusionError) -> Error + Sync),
+) -> Result<Deduped>
+where
+    T: ArrowPrimitiveType<Native: Word>,
+{
+    use futures::StreamExt;
+    use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+    let numbered = source.numbered();
+    let (rows, failure) = (numbered.rows.clone(), numbered.failure.clone());
+    let stream = Arc::new(tokio::sync::Mutex::new(numbered.stream));
+    let firsts = Arc::new(Firsts::<T::Native>::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    let cores: Vec<_> = (0..crate::source::cores())
+        .map(|me| {
+            let (stream, codes, firsts) = (stream.clone(), codes.clone(), firsts.clone());
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                let mut scratch = Scratch::default();
+                while !stop.load(Relaxed) {
+                    let Some(batch) = stream.lock().await.next().await else {
+                        break;
+                    };
+                    let coded = batch.and_then(|b| Ok(codes.encode(&b)?));
+                    let coded = coded.inspect_err(|_| stop.store(true, Relaxed))?;
+                    let keys = coded.column(0).as_primitive::<T>().values();
+                    let ids = coded.column(1).as_primitive::<UInt64Type>().values();
+                    firsts.add(keys, ids, me, &mut scratch);
+                }
+                Ok::<_, DataFusionError>(())
+            })
+        })
+        .collect();
+    let mut error = None;
+    for core in cores {
+        match core.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => _ = error.get_or_insert(e),
+            Err(e) => _ = error.get_or_insert(DataFusionError::External(Box::new(e))),
+        }
+    }
+    if let Some(e) = error {
+        return Err(failure.blame(failed(e)));
+    }
+    tracing::debug!("prepare: first rows found");
+    let (keys, ids) = firsts.finish();
+    let schema = codes.coded_schema();
+    let keys = PrimitiveArray::<T>::new(keys.into(), None)
+        .with_data_type(schema.field(0).data_type().clone());
+    let columns: Vec<ArrayRef> = vec![Arc::new(keys), Arc::new(UInt64Array::from(ids))];
+    let coded = RecordBatch::try_new(schema, columns)?;
+    let at: Vec<(usize, usize)> = (0..coded.num_rows()).map(|r| (0, r)).collect();
+    Ok(Deduped {
+        rows_read: rows.load(Relaxed),
+        rows: codes.decode_at(&[coded], &at)?,
+        fixed_keys: true,
     })
 }
 
