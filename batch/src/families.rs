@@ -1,8 +1,11 @@
 //! The `[models]` section of `pipeline.toml`: which families to train and their grids.
 
+use std::collections::BTreeMap;
+
+use riskfn_train::select::{DEFAULT_FAMILIES, ORDER};
 use riskfn_train::svm::KernelKind;
 use riskfn_train::{
-    Families, ForestSpec, LogisticSpec, NaiveBayesSpec, SvmSpec, TreeSpec, select::ORDER,
+    BoostingSpec, Families, ForestSpec, LogisticSpec, NaiveBayesSpec, Selection, SvmSpec, TreeSpec,
 };
 use serde::Deserialize;
 
@@ -13,7 +16,11 @@ use serde::Deserialize;
 pub(crate) struct ModelsConfig {
     families: Option<Vec<String>>,
     seed: Option<u64>,
-    /// Families within this validation ROC AUC of the best are tied; the simpler wins.
+    /// Cross-validation folds over train + validation (below 2: the validation split).
+    folds: Option<usize>,
+    /// Above this many train + validation rows, the validation split decides alone.
+    max_cv_rows: Option<usize>,
+    /// Families whose scores are within this of the best are tied; the simpler wins.
     tie_tolerance: Option<f64>,
     logistic_regression: Option<LogisticConfig>,
     gaussian_nb: Option<NbConfig>,
@@ -21,6 +28,7 @@ pub(crate) struct ModelsConfig {
     rbf_svm: Option<SvmConfig>,
     decision_tree: Option<TreeConfig>,
     random_forest: Option<ForestConfig>,
+    gradient_boosting: Option<BoostingConfig>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -57,12 +65,39 @@ struct ForestConfig {
     trees: Option<Vec<usize>>,
     /// 0 = unlimited.
     max_depth: Option<Vec<usize>>,
-    /// Share of inputs each tree sees; default sqrt(p) / p.
+    min_samples_leaf: Option<Vec<usize>>,
+    /// Share of the inputs drawn at each split; default sqrt(p) / p.
     feature_proportion: Option<f64>,
 }
 
-/// The default seed of the random choices (forests).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BoostingConfig {
+    max_depth: Option<Vec<usize>>,
+    learning_rate: Option<Vec<f64>>,
+    min_leaf_weight: Option<Vec<f64>>,
+    max_trees: Option<usize>,
+    early_stopping_rounds: Option<usize>,
+    subsample: Option<f64>,
+    colsample: Option<f64>,
+    l2: Option<f64>,
+    /// Feature name -> 1 (risk never falls as it grows) or -1 (never rises).
+    monotone: Option<BTreeMap<String, i64>>,
+}
+
+/// The default seed of the random choices (folds, forests, boosting).
 pub const DEFAULT_SEED: u64 = 42;
+
+/// What `[models]` resolves to.
+#[derive(Debug, Clone)]
+pub(crate) struct Models {
+    pub families: Families,
+    pub seed: u64,
+    pub selection: Selection,
+    /// `[models.gradient_boosting] monotone`: feature name and direction, mapped to inputs
+    /// once the features are known.
+    pub monotone: Vec<(String, i8)>,
+}
 
 fn positive_list(name: &str, v: &[f64]) -> Result<(), String> {
     if v.is_empty() || v.iter().any(|c| !(c.is_finite() && *c > 0.0)) {
@@ -78,17 +113,29 @@ fn depths(v: Vec<usize>) -> Vec<Option<usize>> {
 }
 
 impl ModelsConfig {
-    /// The validated families and the seed.
-    pub(crate) fn resolve(self) -> Result<(Families, u64, f64), String> {
-        let tie = self
-            .tie_tolerance
-            .unwrap_or(riskfn_train::select::DEFAULT_TIE_TOLERANCE);
-        if !(0.0..=0.5).contains(&tie) {
-            return Err("models.tie_tolerance must be between 0 and 0.5".into());
+    /// The validated families, seed and selection rule.
+    pub(crate) fn resolve(self) -> Result<Models, String> {
+        let mut selection = Selection::default();
+        if let Some(t) = self.tie_tolerance {
+            if !(0.0..=0.5).contains(&t) {
+                return Err("models.tie_tolerance must be between 0 and 0.5".into());
+            }
+            selection.tie_tolerance = t;
+        }
+        if let Some(k) = self.folds {
+            if k > 20 {
+                return Err(
+                    "models.folds must be at most 20 (0 or 1: the validation split)".into(),
+                );
+            }
+            selection.folds = k;
+        }
+        if let Some(m) = self.max_cv_rows {
+            selection.max_cv_rows = m;
         }
         let wanted: Vec<String> = self
             .families
-            .unwrap_or_else(|| ORDER.iter().map(|s| (*s).to_owned()).collect());
+            .unwrap_or_else(|| DEFAULT_FAMILIES.iter().map(|s| (*s).to_owned()).collect());
         if wanted.is_empty() {
             return Err("models.families must name at least one family".into());
         }
@@ -189,6 +236,14 @@ impl ModelsConfig {
                 if let Some(d) = c.max_depth {
                     s.max_depth = depths(d);
                 }
+                if let Some(l) = c.min_samples_leaf {
+                    if l.is_empty() || l.contains(&0) {
+                        return Err(
+                            "models.random_forest.min_samples_leaf must list numbers >= 1".into(),
+                        );
+                    }
+                    s.min_samples_leaf = l;
+                }
                 if let Some(p) = c.feature_proportion {
                     if !(p > 0.0 && p <= 1.0) {
                         return Err(
@@ -205,14 +260,95 @@ impl ModelsConfig {
         } else {
             None
         };
-        let fam = Families {
+        let mut monotone = Vec::new();
+        let gradient_boosting = if on("gradient_boosting") {
+            let mut s = BoostingSpec::default();
+            if let Some(c) = self.gradient_boosting {
+                let list =
+                    |key: &str, v: &[f64]| positive_list(&format!("gradient_boosting.{key}"), v);
+                if let Some(d) = c.max_depth {
+                    if d.is_empty() || d.iter().any(|&d| d == 0 || d > 16) {
+                        return Err(
+                            "models.gradient_boosting.max_depth must list depths from 1 to 16"
+                                .into(),
+                        );
+                    }
+                    s.max_depth = d;
+                }
+                if let Some(v) = c.learning_rate {
+                    list("learning_rate", &v)?;
+                    if v.iter().any(|&r| r > 1.0) {
+                        return Err(
+                            "models.gradient_boosting.learning_rate must be in (0, 1]".into()
+                        );
+                    }
+                    s.learning_rate = v;
+                }
+                if let Some(v) = c.min_leaf_weight {
+                    list("min_leaf_weight", &v)?;
+                    s.min_leaf_weight = v;
+                }
+                if let Some(n) = c.max_trees {
+                    if n == 0 {
+                        return Err("models.gradient_boosting.max_trees must be at least 1".into());
+                    }
+                    s.max_trees = n;
+                }
+                if let Some(n) = c.early_stopping_rounds {
+                    if n == 0 {
+                        return Err(
+                            "models.gradient_boosting.early_stopping_rounds must be at least 1"
+                                .into(),
+                        );
+                    }
+                    s.early_stopping_rounds = n;
+                }
+                for (key, v, slot) in [
+                    ("subsample", c.subsample, &mut s.subsample),
+                    ("colsample", c.colsample, &mut s.colsample),
+                ] {
+                    if let Some(v) = v {
+                        if !(v > 0.0 && v <= 1.0) {
+                            return Err(format!(
+                                "models.gradient_boosting.{key} must be in (0, 1]"
+                            ));
+                        }
+                        *slot = v;
+                    }
+                }
+                if let Some(l2) = c.l2 {
+                    if !(l2.is_finite() && l2 >= 0.0) {
+                        return Err("models.gradient_boosting.l2 must be >= 0".into());
+                    }
+                    s.l2 = l2;
+                }
+                for (name, d) in c.monotone.unwrap_or_default() {
+                    if d != 1 && d != -1 {
+                        return Err(format!(
+                            "models.gradient_boosting.monotone.{name} must be 1 (risk never falls as it grows) or -1 (never rises), not {d}"
+                        ));
+                    }
+                    monotone.push((name, d as i8));
+                }
+            }
+            Some(s)
+        } else {
+            None
+        };
+        let families = Families {
             logistic_regression,
             gaussian_nb,
             linear_svm,
             rbf_svm,
             decision_tree,
             random_forest,
+            gradient_boosting,
         };
-        Ok((fam, self.seed.unwrap_or(DEFAULT_SEED), tie))
+        Ok(Models {
+            families,
+            seed: self.seed.unwrap_or(DEFAULT_SEED),
+            selection,
+            monotone,
+        })
     }
 }

@@ -61,6 +61,7 @@ pub fn fit(
                     impute,
                     mean,
                     scale,
+                    native_missing: false,
                 }
             };
             Ok(Feature {

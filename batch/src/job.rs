@@ -65,6 +65,8 @@ pub struct TrainReport {
     pub gate: GateRecord,
     pub model: ModelReport,
     pub metrics: SplitMetrics,
+    /// How grid points and families were compared.
+    pub selection: String,
     pub families: Vec<FamilyReport>,
     pub data: DataSummary,
     pub features: Vec<FeatureReport>,
@@ -93,55 +95,205 @@ pub struct FamilyReport {
     pub reason: Option<String>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub params: BTreeMap<String, serde_json::Value>,
+    /// What the family was chosen on (see `TrainReport::selection`) and its spread.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub score: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spread: Option<f64>,
+    /// The fitted model on the validation split.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub validation_auc: Option<f64>,
-    /// For the report only: the choice is made on validation.
+    /// For the report only: the choice is made without the test split.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub test: Option<Metrics>,
     pub fit_seconds: f64,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub grid: Vec<GridPoint>,
+    /// Each feature's mean |contribution| to the log-odds (the reasons' measure) over the
+    /// validation rows, largest first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub importance: Vec<Importance>,
+    /// Partial dependence of each monotone-constrained feature (gradient boosting).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub partial_dependence: Vec<PartialDependence>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
 }
 
+#[derive(Debug, Clone, Serialize)]
+pub struct Importance {
+    pub feature: String,
+    pub mean_abs_contribution: f64,
+}
+
+/// The model's mean probability with one input set to each of `values` (its training
+/// quantiles) on every training row, and whether it moves only the constrained way.
+#[derive(Debug, Clone, Serialize)]
+pub struct PartialDependence {
+    pub feature: String,
+    pub direction: i8,
+    pub values: Vec<f64>,
+    pub mean_probability: Vec<f64>,
+    pub monotone: bool,
+}
+
+/// The encoded splits a family's model reads.
+#[derive(Clone, Copy)]
+pub(crate) struct Splits<'a> {
+    pub train: Rows<'a>,
+    pub validation: Rows<'a>,
+    pub test: Rows<'a>,
+}
+
+/// Most rows the importance and partial dependence are averaged over.
+const EXPLAIN_ROWS: usize = 1000;
+
 fn family_reports(
     outcomes: &[Outcome],
-    x_test: &ndarray::Array2<f64>,
-    y_test: &[bool],
+    artifact: &ScoringArtifact,
+    native_features: &[riskfn_core::preprocess::Feature],
+    splits: Splits<'_>,
+    monotone: &[(String, usize, i8)],
     threshold: f64,
-) -> Vec<FamilyReport> {
+) -> Result<Vec<FamilyReport>> {
     outcomes
         .iter()
         .map(|o| match o {
-            Outcome::Trained(r) => FamilyReport {
-                family: r.family.clone(),
-                status: "trained",
-                reason: None,
-                params: r.chosen.params.clone(),
-                validation_auc: Some(r.chosen.validation_auc),
-                test: Some(evaluate(
-                    y_test,
-                    &probabilities(&r.model, x_test),
-                    threshold,
-                )),
-                fit_seconds: r.grid.iter().map(|g| g.fit_seconds).sum(),
-                grid: r.grid.clone(),
-                warnings: r.warnings.clone(),
-            },
-            Outcome::Skipped { family, reason } => FamilyReport {
+            Outcome::Trained(r) => {
+                let is_boosted = matches!(r.model, riskfn_core::model::Model::GradientBoosting(_));
+                let mut a = artifact.clone();
+                a.model = r.model.clone();
+                if is_boosted {
+                    a.features = native_features.to_vec();
+                }
+                Ok(FamilyReport {
+                    family: r.family.clone(),
+                    status: "trained",
+                    reason: None,
+                    params: r.chosen.params.clone(),
+                    score: Some(r.chosen.score),
+                    spread: Some(r.chosen.spread),
+                    validation_auc: Some(r.validation_auc),
+                    test: Some(evaluate(
+                        splits.test.y,
+                        &probabilities(&r.model, splits.test.x_for(&r.model)),
+                        threshold,
+                    )),
+                    fit_seconds: r.grid.iter().map(|g| g.fit_seconds).sum(),
+                    grid: r.grid.clone(),
+                    importance: importance(&Scorer::new(a, String::new())?, splits.validation),
+                    partial_dependence: if is_boosted {
+                        monotone
+                            .iter()
+                            .map(|(name, input, dir)| {
+                                partial_dependence(
+                                    &r.model,
+                                    splits.train.native,
+                                    name,
+                                    *input,
+                                    *dir,
+                                )
+                            })
+                            .collect()
+                    } else {
+                        Vec::new()
+                    },
+                    warnings: r.warnings.clone(),
+                })
+            }
+            Outcome::Skipped { family, reason } => Ok(FamilyReport {
                 family: family.clone(),
                 status: "skipped",
                 reason: Some(reason.clone()),
                 params: BTreeMap::new(),
+                score: None,
+                spread: None,
                 validation_auc: None,
                 test: None,
                 fit_seconds: 0.0,
                 grid: Vec::new(),
+                importance: Vec::new(),
+                partial_dependence: Vec::new(),
                 warnings: Vec::new(),
-            },
+            }),
         })
         .collect()
+}
+
+/// Evenly spaced rows of `x`, at most [`EXPLAIN_ROWS`].
+fn spaced_rows(n: usize) -> impl Iterator<Item = usize> {
+    let take = n.min(EXPLAIN_ROWS);
+    (0..take).map(move |i| i * n / take.max(1))
+}
+
+fn importance(scorer: &Scorer, rows: Rows<'_>) -> Vec<Importance> {
+    let model = &scorer.artifact().model;
+    let x = rows.x_for(model);
+    let features = &scorer.artifact().features;
+    let mut sum = vec![0.0; features.len()];
+    let mut n = 0usize;
+    for i in spaced_rows(x.nrows()) {
+        let row = x.row(i).to_vec();
+        let c = scorer.contributions(&row, model.probability(&row));
+        for (s, c) in sum.iter_mut().zip(c) {
+            if c.is_finite() {
+                *s += c.abs();
+            }
+        }
+        n += 1;
+    }
+    let mut out: Vec<Importance> = features
+        .iter()
+        .zip(sum)
+        .map(|(f, s)| Importance {
+            feature: f.name.clone(),
+            mean_abs_contribution: s / n.max(1) as f64,
+        })
+        .collect();
+    out.sort_by(|a, b| b.mean_abs_contribution.total_cmp(&a.mean_abs_contribution));
+    out
+}
+
+fn partial_dependence(
+    model: &riskfn_core::model::Model,
+    x: &ndarray::Array2<f64>,
+    name: &str,
+    input: usize,
+    direction: i8,
+) -> PartialDependence {
+    let sample = x.select(
+        ndarray::Axis(0),
+        &spaced_rows(x.nrows()).collect::<Vec<_>>(),
+    );
+    let mut present: Vec<f64> = x
+        .column(input)
+        .iter()
+        .copied()
+        .filter(|v| v.is_finite())
+        .collect();
+    present.sort_by(f64::total_cmp);
+    let mut values: Vec<f64> = (0..=10)
+        .filter_map(|k| {
+            present
+                .get(k * (present.len().saturating_sub(1)) / 10)
+                .copied()
+        })
+        .collect();
+    values.dedup();
+    let mean_probability: Vec<f64> = values
+        .iter()
+        .map(|&v| riskfn_train::boosting::partial_dependence(model, &sample, input, v))
+        .collect();
+    let monotone = mean_probability
+        .windows(2)
+        .all(|w| (w[1] - w[0]) * f64::from(direction) >= -1e-12);
+    PartialDependence {
+        feature: name.to_owned(),
+        direction,
+        values,
+        mean_probability,
+        monotone,
+    }
 }
 
 /// A progress bar over the families, on an interactive terminal only.
@@ -153,17 +305,7 @@ impl Progress {
         if !enabled || !std::io::stderr().is_terminal() {
             return Progress(None);
         }
-        let n = [
-            families.logistic_regression.is_some(),
-            families.gaussian_nb.is_some(),
-            families.linear_svm.is_some(),
-            families.rbf_svm.is_some(),
-            families.decision_tree.is_some(),
-            families.random_forest.is_some(),
-        ]
-        .iter()
-        .filter(|b| **b)
-        .count();
+        let n = families.members().len();
         let bar = indicatif::ProgressBar::new(n as u64);
         bar.set_style(
             indicatif::ProgressStyle::with_template(
@@ -226,6 +368,49 @@ pub async fn train(opts: &TrainOptions) -> Result<TrainReport> {
 /// data) exists: then nothing is trained or published. Safe to run on a schedule.
 pub async fn retrain(opts: &TrainOptions) -> Result<Retrained> {
     run(opts, true).await
+}
+
+/// The inputs of `[models.gradient_boosting] monotone`'s features, each a numeric feature.
+fn monotone_inputs(
+    pipeline: &Pipeline,
+    features: &[riskfn_core::preprocess::Feature],
+) -> Result<Vec<(String, usize, i8)>> {
+    let mut out = Vec::new();
+    for (name, dir) in &pipeline.monotone {
+        let mut at = 0;
+        let mut found = None;
+        for f in features {
+            if &f.name == name {
+                found = Some((at, &f.encoding));
+            }
+            at += f.encoding.width();
+        }
+        let bad = |why: String| crate::error::Error::Config {
+            path: pipeline.dir.join(CONFIG_FILE),
+            message: format!("models.gradient_boosting.monotone.{name}: {why}"),
+        };
+        match found {
+            Some((i, riskfn_core::preprocess::Encoding::Numeric { .. })) => {
+                out.push((name.clone(), i, *dir));
+            }
+            Some(_) => {
+                return Err(bad(
+                    "a categorical feature has no order to be monotone in".into()
+                ));
+            }
+            None => {
+                return Err(bad(format!(
+                    "not a feature (features: {})",
+                    features
+                        .iter()
+                        .map(|f| f.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// sha256 over everything a version is trained from.
@@ -322,9 +507,33 @@ async fn run(opts: &TrainOptions, skip_unchanged: bool) -> Result<Retrained> {
         }
     }
     let features = fit::fit(&prepared.features, &train_rows, &pipeline.reasons)?;
+    // Boosted trees read missing numbers as NaN and route them themselves.
+    let native_features: Vec<riskfn_core::preprocess::Feature> = features
+        .iter()
+        .cloned()
+        .map(|mut f| {
+            if let riskfn_core::preprocess::Encoding::Numeric { native_missing, .. } =
+                &mut f.encoding
+            {
+                *native_missing = true;
+            }
+            f
+        })
+        .collect();
     let x_train = fit::design(&features, &prepared, &train_rows);
     let x_val = fit::design(&features, &prepared, &val_rows);
     let x_test = fit::design(&features, &prepared, &test_rows);
+    let n_train = fit::design(&native_features, &prepared, &train_rows);
+    let n_val = fit::design(&native_features, &prepared, &val_rows);
+    let n_test = fit::design(&native_features, &prepared, &test_rows);
+    // Checked against the features only when the boosted trees that read it are trained.
+    let mut monotone = Vec::new();
+    if pipeline.families.gradient_boosting.is_some() {
+        monotone = monotone_inputs(&pipeline, &features)?;
+    }
+    if let Some(gb) = &mut pipeline.families.gradient_boosting {
+        gb.monotone = monotone.iter().map(|&(_, i, d)| (i, d)).collect();
+    }
     tracing::info!(
         pipeline = %pipeline.name,
         train = train_rows.len(),
@@ -334,41 +543,56 @@ async fn run(opts: &TrainOptions, skip_unchanged: bool) -> Result<Retrained> {
         "prepared"
     );
 
-    let data = Data {
+    let splits = Splits {
         train: Rows {
             x: &x_train,
+            native: &n_train,
             y: &y_train,
         },
         validation: Rows {
             x: &x_val,
+            native: &n_val,
             y: &y_val,
         },
+        test: Rows {
+            x: &x_test,
+            native: &n_test,
+            y: &y_test,
+        },
+    };
+    let data = Data {
+        train: splits.train,
+        validation: splits.validation,
         seed: pipeline.seed,
     };
     let progress = Progress::new(opts.progress, &pipeline.families);
-    let outcomes = riskfn_train::train_all(&pipeline.families, &data, &mut |family| {
-        progress.family(family)
-    });
+    let outcomes = riskfn_train::train_all(
+        &pipeline.families,
+        &data,
+        &pipeline.selection,
+        &mut |family| progress.family(family),
+    );
     progress.finish();
-    let chosen = riskfn_train::select(&outcomes, pipeline.tie_tolerance).ok_or_else(|| {
-        let reasons: Vec<String> = outcomes
-            .iter()
-            .map(|o| match o {
-                Outcome::Skipped { family, reason } => format!("{family}: {reason}"),
-                Outcome::Trained(r) => r.family.clone(),
-            })
-            .collect();
-        TrainError::new(
-            "every family",
-            format!("no model could be trained ({})", reasons.join("; ")),
-        )
-    })?;
-    let p_val = probabilities(&chosen.model, &x_val);
-    let p_test = probabilities(&chosen.model, &x_test);
+    let chosen =
+        riskfn_train::select(&outcomes, pipeline.selection.tie_tolerance).ok_or_else(|| {
+            let reasons: Vec<String> = outcomes
+                .iter()
+                .map(|o| match o {
+                    Outcome::Skipped { family, reason } => format!("{family}: {reason}"),
+                    Outcome::Trained(r) => r.family.clone(),
+                })
+                .collect();
+            TrainError::new(
+                "every family",
+                format!("no model could be trained ({})", reasons.join("; ")),
+            )
+        })?;
+    let p_val = probabilities(&chosen.model, splits.validation.x_for(&chosen.model));
+    let p_test = probabilities(&chosen.model, splits.test.x_for(&chosen.model));
     let baseline = drift_baseline(
         &prepared,
         &train_rows,
-        &probabilities(&chosen.model, &x_train),
+        &probabilities(&chosen.model, splits.train.x_for(&chosen.model)),
         pipeline.drift_threshold,
     );
     let threshold = choose_threshold(pipeline.threshold_rule, &y_val, &p_val);
@@ -376,7 +600,6 @@ async fn run(opts: &TrainOptions, skip_unchanged: bool) -> Result<Retrained> {
         validation: evaluate(&y_val, &p_val, threshold),
         test: evaluate(&y_test, &p_test, threshold),
     };
-    let families = family_reports(&outcomes, &x_test, &y_test, threshold);
     let decision = Decision {
         threshold,
         ..pipeline.decision.clone()
@@ -396,7 +619,10 @@ async fn run(opts: &TrainOptions, skip_unchanged: bool) -> Result<Retrained> {
         raw_schema: prepared.raw_schema.clone(),
         unknown_fields: pipeline.unknown_fields,
         id_column: pipeline.id.clone(),
-        features: features.clone(),
+        features: match chosen.model {
+            riskfn_core::model::Model::GradientBoosting(_) => native_features.clone(),
+            _ => features.clone(),
+        },
         model: chosen.model.clone(),
         decision,
         scorecard: pipeline.scorecard,
@@ -404,6 +630,14 @@ async fn run(opts: &TrainOptions, skip_unchanged: bool) -> Result<Retrained> {
     };
     // Refuse to publish anything the scorer would refuse to load.
     Scorer::new(artifact.clone(), String::new())?;
+    let families = family_reports(
+        &outcomes,
+        &artifact,
+        &native_features,
+        splits,
+        &monotone,
+        threshold,
+    )?;
 
     let report = TrainReport {
         pipeline: pipeline.name.clone(),
@@ -426,6 +660,7 @@ async fn run(opts: &TrainOptions, skip_unchanged: bool) -> Result<Retrained> {
             threshold_rule: pipeline.threshold_rule,
             warnings: chosen.warnings.clone(),
         },
+        selection: pipeline.selection.describe(&data),
         families,
         metrics: metrics.clone(),
         data: prepared.summary.clone(),
@@ -643,7 +878,15 @@ pub struct PrepareReport {
 
 /// Read, de-duplicate, run the SQL, split and fit the preprocessing on the training split:
 /// a dry run of training's first half (and the preprocessing benchmark).
-pub async fn prepare_only(opts: &TrainOptions) -> Result<PrepareReport> {
+///
+/// With `design_out`, also write each split's encoded design matrix (imputed, as every
+/// family but boosting reads it) as `train.csv`, `validation.csv` and `test.csv` there:
+/// one column per model input (named as the reports name them) and `adverse` (1 or 0), so
+/// a validator can fit another tool on exactly the rows and inputs riskfn trains on.
+pub async fn prepare_only(
+    opts: &TrainOptions,
+    design_out: Option<&std::path::Path>,
+) -> Result<PrepareReport> {
     let pipeline = Pipeline::locate(&opts.pipeline, &opts.sql_dir)?;
     let data_uri = opts.data.clone().unwrap_or_else(|| pipeline.source.clone());
     let mut seconds = BTreeMap::new();
@@ -660,6 +903,9 @@ pub async fn prepare_only(opts: &TrainOptions) -> Result<PrepareReport> {
     let train_rows = prepared.rows_of(Split::Train);
     let features = fit::fit(&prepared.features, &train_rows, &pipeline.reasons)?;
     seconds.insert("fit".to_owned(), t.elapsed().as_secs_f64());
+    if let Some(dir) = design_out {
+        write_designs(dir, &features, &prepared)?;
+    }
     Ok(PrepareReport {
         pipeline: pipeline.name.clone(),
         data: prepared.summary.clone(),
@@ -667,6 +913,48 @@ pub async fn prepare_only(opts: &TrainOptions) -> Result<PrepareReport> {
         features: feature_reports(&features),
         seconds,
     })
+}
+
+fn write_designs(
+    dir: &std::path::Path,
+    features: &[riskfn_core::preprocess::Feature],
+    prepared: &crate::prepare::Prepared,
+) -> Result<()> {
+    use std::io::Write;
+    let io = |path: &std::path::Path| {
+        let path = path.to_path_buf();
+        move |e| crate::error::Error::io(path, e)
+    };
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let names: Vec<String> = features.iter().flat_map(|f| f.encoded_names()).collect();
+    let header: Vec<String> = names.iter().map(|n| csv_field(n)).collect();
+    for (split, file) in [
+        (Split::Train, "train.csv"),
+        (Split::Validation, "validation.csv"),
+        (Split::Test, "test.csv"),
+    ] {
+        let path = dir.join(file);
+        let rows = prepared.rows_of(split);
+        let x = fit::design(features, prepared, &rows);
+        let mut text = format!("{},adverse\n", header.join(","));
+        for (row, &r) in x.rows().into_iter().zip(&rows) {
+            let values: Vec<String> = row.iter().map(|v| format!("{v:?}")).collect();
+            text.push_str(&format!("{},{}\n", values.join(","), u8::from(prepared.labels[r])));
+        }
+        std::fs::File::create(&path)
+            .and_then(|mut f| f.write_all(text.as_bytes()))
+            .map_err(io(&path))?;
+    }
+    Ok(())
+}
+
+/// A CSV field, quoted when it holds a comma, quote or line break.
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_owned()
+    }
 }
 
 /// Each feature's name and fitted encoding, as reports list them.

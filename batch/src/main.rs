@@ -132,6 +132,9 @@ enum Command {
         engine: EngineArg,
         #[arg(long)]
         json: bool,
+        /// Also write each split's encoded design matrix as CSV into this folder.
+        #[arg(long)]
+        design_out: Option<PathBuf>,
     },
     /// Score a data file with a published version; writes Parquet.
     Score {
@@ -508,8 +511,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             data,
             engine,
             json,
+            design_out,
         } => {
-            let r = job::prepare_only(&TrainOptions {
+            let r = job::prepare_only(
+                &TrainOptions {
                 pipeline,
                 sql_dir,
                 data,
@@ -519,7 +524,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 progress: false,
                 families: None,
                 engine: engine.options(),
-            })
+                },
+                design_out.as_deref(),
+            )
             .await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&r)?);
@@ -680,9 +687,10 @@ fn print_train(r: &TrainReport) {
         r.gate.reason
     );
     println!();
+    println!("selected  by {}", r.selection);
     println!(
-        "{:<20} {:>10} {:>9} {:>8} {:>7}  best grid point",
-        "family", "valid_auc", "test_auc", "test_ks", "fit_s"
+        "{:<20} {:>8} {:>7} {:>10} {:>9} {:>8} {:>7}  best grid point",
+        "family", "score", "spread", "valid_auc", "test_auc", "test_ks", "fit_s"
     );
     for f in &r.families {
         match (&f.validation_auc, &f.test) {
@@ -690,9 +698,11 @@ fn print_train(r: &TrainReport) {
                 let params: Vec<String> =
                     f.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
                 println!(
-                    "{}{:<19} {v:>10.4} {:>9.4} {:>8.4} {:>7.2}  {}",
+                    "{}{:<19} {:>8.4} {:>7.4} {v:>10.4} {:>9.4} {:>8.4} {:>7.2}  {}",
                     if f.family == r.model.family { "*" } else { " " },
                     f.family,
+                    f.score.unwrap_or(f64::NAN),
+                    f.spread.unwrap_or(f64::NAN),
                     t.roc_auc,
                     t.ks,
                     f.fit_seconds,

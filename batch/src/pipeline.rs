@@ -274,7 +274,10 @@ pub struct Pipeline {
     pub families: Families,
     /// Seed of every random choice in training.
     pub seed: u64,
-    pub tie_tolerance: f64,
+    /// How grid points and families are compared.
+    pub selection: riskfn_train::Selection,
+    /// Monotone constraints of the boosted trees: feature name and direction.
+    pub monotone: Vec<(String, i8)>,
     pub threshold_rule: ThresholdRule,
     pub decision: Decision,
     pub unknown_fields: UnknownFields,
@@ -359,7 +362,12 @@ impl Pipeline {
                 )));
             }
         };
-        let (families, seed, tie_tolerance) = raw.models.resolve().map_err(bad)?;
+        let crate::families::Models {
+            families,
+            seed,
+            selection,
+            monotone,
+        } = raw.models.resolve().map_err(bad)?;
         let d = Scorecard::default();
         let scorecard = Scorecard {
             base_points: raw.scorecard.base_points.unwrap_or(d.base_points),
@@ -435,7 +443,8 @@ impl Pipeline {
             max_rows: raw.split.max_rows,
             families,
             seed,
-            tie_tolerance,
+            selection,
+            monotone,
             threshold_rule,
             decision: Decision {
                 threshold: d.threshold,

@@ -266,8 +266,12 @@ pub fn html(r: &TrainReport, y_test: &[bool], p_test: &[f64]) -> String {
          {} favourable declined, {} favourable approved.</p>",
         c.tp, c.fn_, c.fp, c.tn
     );
-    h.push_str("<h2>Families</h2><p>Each family's best grid point on the validation split; the test columns are for reading only.</p>\
-                <table><tr><th>family</th><th>validation AUC</th><th>test AUC</th><th>test KS</th><th>test Brier</th><th>fit s</th><th>best grid point</th></tr>");
+    let _ = write!(
+        h,
+        "<h2>Families</h2><p>Chosen by {}. Each family's best grid point; its model is then fitted on the training split, and the test columns are for reading only.</p>\
+         <table><tr><th>family</th><th>score</th><th>spread</th><th>validation AUC</th><th>test AUC</th><th>test KS</th><th>test Brier</th><th>fit s</th><th>best grid point</th></tr>",
+        esc(&r.selection)
+    );
     for f in &r.families {
         match (&f.validation_auc, &f.test) {
             (Some(va), Some(tm)) => {
@@ -275,13 +279,15 @@ pub fn html(r: &TrainReport, y_test: &[bool], p_test: &[f64]) -> String {
                     f.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
                 let _ = write!(
                     h,
-                    "<tr{}><td>{}</td><td>{va:.4}</td><td>{:.4}</td><td>{:.4}</td><td>{:.4}</td><td>{:.2}</td><td>{}</td></tr>",
+                    "<tr{}><td>{}</td><td>{:.4}</td><td>{:.4}</td><td>{va:.4}</td><td>{:.4}</td><td>{:.4}</td><td>{:.4}</td><td>{:.2}</td><td>{}</td></tr>",
                     if f.family == r.model.family {
                         " class=\"chosen\""
                     } else {
                         ""
                     },
                     esc(&f.family),
+                    f.score.unwrap_or(f64::NAN),
+                    f.spread.unwrap_or(f64::NAN),
                     tm.roc_auc,
                     tm.ks,
                     tm.brier,
@@ -292,11 +298,37 @@ pub fn html(r: &TrainReport, y_test: &[bool], p_test: &[f64]) -> String {
             _ => {
                 let _ = write!(
                     h,
-                    "<tr><td>{}</td><td colspan=\"6\">skipped: {}</td></tr>",
+                    "<tr><td>{}</td><td colspan=\"8\">skipped: {}</td></tr>",
                     esc(&f.family),
                     esc(f.reason.as_deref().unwrap_or(""))
                 );
             }
+        }
+    }
+    h.push_str("</table>");
+    importance_table(&mut h, r);
+    for f in &r.families {
+        for pd in &f.partial_dependence {
+            let _ = write!(
+                h,
+                "<h3>Partial dependence of {} on {} (constrained {})</h3><p>Mean probability of the adverse outcome over the training rows with the feature set to each value: {}.</p><table><tr><th>encoded value</th><th>mean probability</th></tr>",
+                esc(&f.family),
+                esc(&pd.feature),
+                if pd.direction > 0 {
+                    "never to fall"
+                } else {
+                    "never to rise"
+                },
+                if pd.monotone {
+                    "monotone as constrained"
+                } else {
+                    "NOT monotone"
+                }
+            );
+            for (v, p) in pd.values.iter().zip(&pd.mean_probability) {
+                let _ = write!(h, "<tr><td>{v:.4}</td><td>{p:.4}</td></tr>");
+            }
+            h.push_str("</table>");
         }
     }
     h.push_str("</table>");
@@ -313,6 +345,38 @@ pub fn html(r: &TrainReport, y_test: &[bool], p_test: &[f64]) -> String {
     h.push_str(&distribution_svg(y_test, p_test));
     h.push_str("</div></body></html>\n");
     h
+}
+
+/// Each feature's mean |contribution| per family, features in the chosen family's order.
+fn importance_table(h: &mut String, r: &TrainReport) {
+    let trained: Vec<_> = r
+        .families
+        .iter()
+        .filter(|f| !f.importance.is_empty())
+        .collect();
+    let Some(chosen) = trained.iter().find(|f| f.family == r.model.family) else {
+        return;
+    };
+    h.push_str(
+        "<h2>Feature importance</h2><p>Mean absolute contribution to the log-odds over the validation rows, as the reasons measure it (exact for logistic regression and gradient boosting, by TreeSHAP for the latter; by substitution for the others).</p><table><tr><th>feature</th>",
+    );
+    for f in &trained {
+        let _ = write!(h, "<th>{}</th>", esc(&f.family));
+    }
+    h.push_str("</tr>");
+    for imp in &chosen.importance {
+        let _ = write!(h, "<tr><td>{}</td>", esc(&imp.feature));
+        for f in &trained {
+            let v = f
+                .importance
+                .iter()
+                .find(|i| i.feature == imp.feature)
+                .map_or(f64::NAN, |i| i.mean_abs_contribution);
+            let _ = write!(h, "<td>{v:.4}</td>");
+        }
+        h.push_str("</tr>");
+    }
+    h.push_str("</table>");
 }
 
 #[cfg(test)]

@@ -480,3 +480,42 @@ fn retrain_twice_trains_once() {
         (Some("unchanged"), r["version"].as_str(), Some(true))
     );
 }
+
+/// The published model.json of the only version of `pipeline` in `store`, its version id
+/// blanked (it names the run, not the model), and its sha256.
+fn model_sha256(store: &Path, pipeline: &str) -> String {
+    let versions: Vec<PathBuf> = std::fs::read_dir(store.join(pipeline).join("versions"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(versions.len(), 1, "{versions:?}");
+    let text = std::fs::read_to_string(versions[0].join("model.json")).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["version"] = serde_json::Value::Null;
+    let bytes = serde_json::to_vec(&v).unwrap();
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(&bytes))
+}
+
+/// A model validator rebuilds a version exactly: the same pipeline, data and seed give the
+/// same model, bit for bit, on one thread as on every core (every family trained).
+#[test]
+fn the_same_inputs_train_the_same_model_on_any_number_of_threads() {
+    let dir = scratch("reproducible");
+    for pipeline in ["german_credit", "credit_data", "islr_default"] {
+        let mut shas = Vec::new();
+        for threads in ["1", "4"] {
+            let store = dir.join(format!("store-{pipeline}-{threads}"));
+            let out = Command::new(env!("CARGO_BIN_EXE_riskfn"))
+                .current_dir(repo())
+                .env("RAYON_NUM_THREADS", threads)
+                .args(["train", "--pipeline", pipeline, "--store"])
+                .arg(&store)
+                .output()
+                .expect("run riskfn");
+            assert!(out.status.success(), "{pipeline}: {}", stderr(&out));
+            shas.push(model_sha256(&store, pipeline));
+        }
+        assert_eq!(shas[0], shas[1], "{pipeline}: 1 thread against 4");
+    }
+}

@@ -1,5 +1,5 @@
-//! Every model family on every bundled dataset: selection on validation, quality against
-//! the reference, the report, and families the data cannot support.
+//! Every model family on every bundled dataset: selection by cross-validation, quality
+//! against the reference, the report, and families the data cannot support.
 
 use riskfn_batch::job::TrainOptions;
 use riskfn_core::registry::Registry;
@@ -8,11 +8,14 @@ use riskfn_tests::{copy_pipeline, fresh_dir, sql_dir};
 
 use super::tmp;
 
-/// Best test ROC AUC of the reference pipeline (scikit-learn, the identical split), from
-/// the reference's README (figures recorded 2026-11-28): german_credit 0.806,
-/// credit_data 0.830, islr_default 0.947. The chosen model may trail it by at most 0.01.
+/// The quality bar: the better test ROC AUC of the reference pipeline's chosen model
+/// (scikit-learn, the identical split; figures recorded 2026-11-28) and of LightGBM 4.7.0
+/// on the same split (the reference's gbm.py, recorded 2026-12-02 and re-measured here on
+/// 2026-12-02: german_credit 0.8214, credit_data 0.8195, islr_default 0.9448):
+/// german_credit max(0.806, 0.821), credit_data max(0.830, 0.820), islr_default
+/// max(0.947, 0.945). The chosen model may trail it by at most 0.005.
 const REFERENCE_AUC: [(&str, f64); 3] = [
-    ("german_credit", 0.806),
+    ("german_credit", 0.821),
     ("credit_data", 0.830),
     ("islr_default", 0.947),
 ];
@@ -49,31 +52,60 @@ async fn every_family_trains_and_the_choice_holds_up_against_the_reference() {
             [
                 "logistic_regression",
                 "gaussian_nb",
-                "linear_svm",
-                "rbf_svm",
                 "decision_tree",
-                "random_forest"
+                "random_forest",
+                "gradient_boosting"
             ],
             "{name}"
         );
         assert!(
-            r.metrics.test.roc_auc >= reference - 0.01,
+            r.metrics.test.roc_auc >= reference - 0.005,
             "{name}: chosen {} has test AUC {:.4}, reference {reference}",
             r.model.family,
             r.metrics.test.roc_auc
         );
-        // The chosen family has the best validation AUC up to the tie tolerance.
+        // The chosen family has the best cross-validated score, and every score has its
+        // spread and its folds.
         let best = r
             .families
             .iter()
-            .filter_map(|f| f.validation_auc)
+            .filter_map(|f| f.score)
             .fold(0.0, f64::max);
         let chosen = r
             .families
             .iter()
             .find(|f| f.family == r.model.family)
             .unwrap();
-        assert!(chosen.validation_auc.unwrap() >= best - 0.005, "{name}");
+        assert_eq!(chosen.score.unwrap(), best, "{name}");
+        assert!(r.selection.contains("5-fold"), "{name}: {}", r.selection);
+        for f in &r.families {
+            let spread = f.spread.unwrap();
+            assert!(
+                spread > 0.0 && spread < 0.1,
+                "{name}: {} spread {spread}",
+                f.family
+            );
+            assert!(f.grid.iter().all(|g| g.fold_aucs.len() == 5), "{name}");
+            assert_eq!(
+                f.importance.len(),
+                r.features.len(),
+                "{name}: {} ranks every feature",
+                f.family
+            );
+        }
+        // A monotone-constrained feature's partial dependence moves only its way.
+        let boosted = r
+            .families
+            .iter()
+            .find(|f| f.family == "gradient_boosting")
+            .unwrap();
+        let expected_pd = usize::from(name != "islr_default");
+        assert_eq!(boosted.partial_dependence.len(), expected_pd, "{name}");
+        for pd in &boosted.partial_dependence {
+            assert!(pd.monotone && pd.values.len() >= 5, "{name}: {pd:?}");
+            let span = pd.mean_probability.last().unwrap() - pd.mean_probability[0];
+            assert!(span * f64::from(pd.direction) >= 0.0, "{name}: {pd:?}");
+        }
         for f in &r.families {
             assert!(f.grid.len() >= 3, "{name}: {} has its whole grid", f.family);
             let p = f.test.as_ref().unwrap();
@@ -107,6 +139,8 @@ async fn every_family_trains_and_the_choice_holds_up_against_the_reference() {
             "Scores by class",
             "random_forest",
             "gaussian_nb",
+            "gradient_boosting",
+            "Feature importance",
         ] {
             assert!(html.contains(needle), "{name}: report lacks {needle}");
         }

@@ -1,12 +1,17 @@
-//! Training and evaluation for the batch job: every configured model family is fitted with
-//! linfa on the training split, its hyperparameters chosen on the validation split, and
-//! converted into the serving side's model types.
+//! Training and evaluation for the batch job: every configured model family's grid is
+//! cross-validated over the training and validation splits (or scored on the validation
+//! split, for large tables), the best point of each family fitted on the training split and
+//! converted into the serving side's model types, and the best family chosen.
 //!
-//! - [`logistic`], [`naive_bayes`], [`svm`], [`trees`]: the families;
-//! - [`select`]: running the families and choosing among them;
+//! - [`logistic`], [`naive_bayes`], [`svm`], [`trees`] (on [`cart`]), [`boosting`]: the
+//!   families, each a [`Family`];
+//! - [`select`]: cross-validating every family's grid and choosing among them;
 //! - [`metrics`]: accuracy, precision, recall, F1, ROC AUC, KS, Gini, Brier, log loss, and
 //!   the decision threshold rules.
 
+pub mod bins;
+pub mod boosting;
+pub mod cart;
 pub mod logistic;
 pub mod metrics;
 pub mod naive_bayes;
@@ -20,9 +25,10 @@ use ndarray::Array2;
 use riskfn_core::model::Model;
 use serde::Serialize;
 
+pub use boosting::BoostingSpec;
 pub use logistic::LogisticSpec;
 pub use naive_bayes::NaiveBayesSpec;
-pub use select::{Families, Outcome, select, train_all};
+pub use select::{Families, Outcome, Selection, select, train_all};
 pub use svm::SvmSpec;
 pub use trees::{ForestSpec, TreeSpec};
 
@@ -44,16 +50,35 @@ impl TrainError {
 
 pub type Result<T, E = TrainError> = std::result::Result<T, E>;
 
-/// Encoded rows and their labels (adverse = true).
+/// Encoded rows and their labels (adverse = true), in both encodings: `x` with missing
+/// numbers imputed (every family but boosting), `native` with them left NaN (boosting).
 #[derive(Debug, Clone, Copy)]
 pub struct Rows<'a> {
     pub x: &'a Array2<f64>,
+    pub native: &'a Array2<f64>,
     pub y: &'a [bool],
 }
 
 impl Rows<'_> {
     pub fn positives(&self) -> usize {
         self.y.iter().filter(|&&b| b).count()
+    }
+
+    pub fn len(&self) -> usize {
+        self.y.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.y.is_empty()
+    }
+
+    /// The encoding `model` reads: missing numbers left NaN for boosted trees, imputed for
+    /// the others.
+    pub fn x_for(&self, model: &Model) -> &Array2<f64> {
+        match model {
+            Model::GradientBoosting(_) => self.native,
+            _ => self.x,
+        }
     }
 }
 
@@ -62,72 +87,81 @@ impl Rows<'_> {
 pub struct Data<'a> {
     pub train: Rows<'a>,
     pub validation: Rows<'a>,
-    /// Seed of every random choice (forests), so a run is reproducible.
+    /// Seed of every random choice (folds, forests, boosting's row samples).
     pub seed: u64,
 }
 
-/// One grid point and how it did.
-#[derive(Debug, Clone, Serialize)]
-pub struct GridPoint {
-    pub params: BTreeMap<String, serde_json::Value>,
-    pub validation_auc: f64,
-    pub fit_seconds: f64,
-    /// Facts about the fit a reader should know (convergence, rows used, support vectors).
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub notes: BTreeMap<String, serde_json::Value>,
+/// A grid point's settings, as the report shows them.
+pub type Params = BTreeMap<String, serde_json::Value>;
+
+/// One fitted grid point.
+#[derive(Debug, Clone)]
+pub struct Fitted {
+    pub model: Model,
+    /// Facts about the fit a reader should know (convergence, rows used, trees kept).
+    pub notes: Params,
+    pub warnings: Vec<String>,
 }
 
-/// A family's best grid point, its model, and the whole grid.
+impl Fitted {
+    pub fn new(model: Model) -> Self {
+        Fitted {
+            model,
+            notes: Params::new(),
+            warnings: Vec::new(),
+        }
+    }
+
+    pub fn with_notes(mut self, notes: &[(&str, serde_json::Value)]) -> Self {
+        self.notes.extend(params(notes));
+        self
+    }
+}
+
+/// A model family: its grid, and how to fit one of its points.
+pub trait Family: Sync {
+    fn name(&self) -> &'static str;
+    /// The grid's points, in the order ties are broken (simpler first).
+    fn grid(&self) -> Vec<Params>;
+    /// Fit point `point` of the grid on `fit`; `holdout` (rows not fitted on) is there for
+    /// what a family tunes on held-out rows: early stopping, Platt scaling.
+    fn fit(&self, point: usize, fit: Rows<'_>, holdout: Rows<'_>, seed: u64) -> Result<Fitted>;
+    /// Fewest training rows of the rarer class the family needs.
+    fn min_class_rows(&self) -> usize {
+        2
+    }
+}
+
+/// One grid point and the evidence for it.
+#[derive(Debug, Clone, Serialize)]
+pub struct GridPoint {
+    pub params: Params,
+    /// The ROC AUC the choice is made on: the mean over the cross-validation folds, or the
+    /// validation split's AUC when there are none.
+    pub score: f64,
+    /// Its spread: the standard deviation of the fold AUCs, or the validation AUC's
+    /// DeLong standard error.
+    pub spread: f64,
+    /// Each fold's AUC (empty without folds).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fold_aucs: Vec<f64>,
+    pub fit_seconds: f64,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub notes: Params,
+}
+
+/// A family's best grid point, its model (fitted on the training split), and the grid.
 #[derive(Debug, Clone, Serialize)]
 pub struct FamilyResult {
     pub family: String,
     pub chosen: GridPoint,
+    /// The model's ROC AUC on the validation split.
+    pub validation_auc: f64,
     pub grid: Vec<GridPoint>,
     /// Warnings raised while fitting (also logged).
     pub warnings: Vec<String>,
     #[serde(skip)]
     pub model: Model,
-}
-
-/// Keep the best point of a grid (strictly better validation AUC wins; earlier points win
-/// ties, so smaller / simpler settings listed first are preferred).
-#[derive(Debug)]
-pub(crate) struct Best {
-    pub(crate) grid: Vec<GridPoint>,
-    best: Option<(usize, Model)>,
-}
-
-impl Best {
-    pub(crate) fn new() -> Self {
-        Best {
-            grid: Vec::new(),
-            best: None,
-        }
-    }
-
-    pub(crate) fn offer(&mut self, point: GridPoint, model: Model) {
-        let better = match &self.best {
-            None => true,
-            Some((i, _)) => point.validation_auc > self.grid[*i].validation_auc + 1e-12,
-        };
-        if better {
-            self.best = Some((self.grid.len(), model));
-        }
-        self.grid.push(point);
-    }
-
-    pub(crate) fn finish(self, family: &str, warnings: Vec<String>) -> Result<FamilyResult> {
-        let (i, model) = self
-            .best
-            .ok_or_else(|| TrainError::new(family, "no grid point could be fitted"))?;
-        Ok(FamilyResult {
-            family: family.to_owned(),
-            chosen: self.grid[i].clone(),
-            grid: self.grid,
-            warnings,
-            model,
-        })
-    }
 }
 
 /// Probabilities of `model` on every row, by the serving side's own code.
@@ -141,9 +175,14 @@ pub fn probabilities(model: &Model, x: &Array2<f64>) -> Vec<f64> {
         .collect()
 }
 
-pub(crate) fn params(pairs: &[(&str, serde_json::Value)]) -> BTreeMap<String, serde_json::Value> {
+pub(crate) fn params(pairs: &[(&str, serde_json::Value)]) -> Params {
     pairs
         .iter()
         .map(|(k, v)| ((*k).to_owned(), v.clone()))
         .collect()
+}
+
+/// `None` as JSON null (an unlimited depth), a number otherwise.
+pub(crate) fn optional(v: Option<usize>) -> serde_json::Value {
+    v.map_or(serde_json::Value::Null, Into::into)
 }

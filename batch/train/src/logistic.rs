@@ -1,14 +1,11 @@
 //! L2 logistic regression over a `C` grid (linfa's `alpha = 1 / C` is scikit-learn's `C`).
 
-use std::time::Instant;
-
 use linfa::prelude::*;
 use linfa_logistic::LogisticRegression;
 use ndarray::{Array1, Array2, ArrayView1};
 use riskfn_core::model::{Linear, Model};
 
-use crate::metrics::roc_auc;
-use crate::{Best, Data, FamilyResult, GridPoint, Result, TrainError, params, probabilities};
+use crate::{Family, Fitted, Params, Result, Rows, TrainError, params, probabilities};
 
 pub const FAMILY: &str = "logistic_regression";
 
@@ -47,39 +44,35 @@ pub fn fit_one(x: &Array2<f64>, y: &Array1<bool>, c: f64, max_iterations: u64) -
     })
 }
 
-pub fn train(spec: &LogisticSpec, data: &Data<'_>) -> Result<FamilyResult> {
-    let y = Array1::from(data.train.y.to_vec());
-    let mut best = Best::new();
-    let mut warnings = Vec::new();
-    for &c in &spec.c_grid {
-        let started = Instant::now();
-        let linear = fit_one(data.train.x, &y, c, spec.max_iterations)?;
-        let fit_seconds = started.elapsed().as_secs_f64();
-        let gradient_norm = gradient_norm(&linear, 1.0 / c, data.train.x, y.view());
-        let converged = gradient_norm <= CONVERGED_GRADIENT;
-        if !converged {
-            let w = format!(
-                "C={c}: stopped at the iteration limit (gradient norm {gradient_norm:.2e} per row)"
-            );
-            tracing::warn!(family = FAMILY, "{w}");
-            warnings.push(w);
-        }
-        let model = Model::LogisticRegression(linear);
-        let auc = roc_auc(data.validation.y, &probabilities(&model, data.validation.x));
-        best.offer(
-            GridPoint {
-                params: params(&[("c", c.into())]),
-                validation_auc: auc,
-                fit_seconds,
-                notes: params(&[
-                    ("converged", converged.into()),
-                    ("gradient_norm", gradient_norm.into()),
-                ]),
-            },
-            model,
-        );
+impl Family for LogisticSpec {
+    fn name(&self) -> &'static str {
+        FAMILY
     }
-    best.finish(FAMILY, warnings)
+
+    fn grid(&self) -> Vec<Params> {
+        self.c_grid
+            .iter()
+            .map(|&c| params(&[("c", c.into())]))
+            .collect()
+    }
+
+    fn fit(&self, point: usize, fit: Rows<'_>, _: Rows<'_>, _: u64) -> Result<Fitted> {
+        let c = self.c_grid[point];
+        let y = Array1::from(fit.y.to_vec());
+        let linear = fit_one(fit.x, &y, c, self.max_iterations)?;
+        let gradient_norm = gradient_norm(&linear, 1.0 / c, fit.x, y.view());
+        let converged = gradient_norm <= CONVERGED_GRADIENT;
+        let mut fitted = Fitted::new(Model::LogisticRegression(linear)).with_notes(&[
+            ("converged", converged.into()),
+            ("gradient_norm", gradient_norm.into()),
+        ]);
+        if !converged {
+            fitted.warnings.push(format!(
+                "C={c}: stopped at the iteration limit (gradient norm {gradient_norm:.2e} per row)"
+            ));
+        }
+        Ok(fitted)
+    }
 }
 
 /// |grad| / n of `sum(logloss) + alpha/2 |w|^2` (intercept not penalised).

@@ -67,6 +67,67 @@ pub fn roc_auc(y: &[bool], p: &[f64]) -> f64 {
     (rank_sum - pos * (pos + 1.0) / 2.0) / (pos * neg)
 }
 
+/// The DeLong standard error of [`roc_auc`] (DeLong, DeLong and Clarke-Pearson 1988, by
+/// the midrank form of Sun and Xu 2014): each positive's share of negatives it outranks
+/// and each negative's share of positives outranking it (ties count half), their sample
+/// variances over the number of rows of their class, summed. NaN when a class has fewer
+/// than two rows.
+pub fn auc_standard_error(y: &[bool], p: &[f64]) -> f64 {
+    // Midranks (1-based, ties averaged) of `v` among themselves.
+    fn midranks(v: &[f64]) -> Vec<f64> {
+        let mut idx: Vec<usize> = (0..v.len()).collect();
+        idx.sort_by(|&a, &b| v[a].total_cmp(&v[b]));
+        let mut r = vec![0.0; v.len()];
+        let mut i = 0;
+        while i < idx.len() {
+            let mut j = i;
+            while j + 1 < idx.len() && v[idx[j + 1]] == v[idx[i]] {
+                j += 1;
+            }
+            for &k in &idx[i..=j] {
+                r[k] = (i + j) as f64 / 2.0 + 1.0;
+            }
+            i = j + 1;
+        }
+        r
+    }
+    fn sample_var(v: &[f64]) -> f64 {
+        let n = v.len() as f64;
+        let m = v.iter().sum::<f64>() / n;
+        v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0)
+    }
+    let pos: Vec<f64> = y
+        .iter()
+        .zip(p)
+        .filter(|(b, _)| **b)
+        .map(|(_, &v)| v)
+        .collect();
+    let neg: Vec<f64> = y
+        .iter()
+        .zip(p)
+        .filter(|(b, _)| !**b)
+        .map(|(_, &v)| v)
+        .collect();
+    let (m, n) = (pos.len(), neg.len());
+    if m < 2 || n < 2 {
+        return f64::NAN;
+    }
+    let all = midranks(p);
+    let (rp, rn) = (midranks(&pos), midranks(&neg));
+    let (mut v10, mut v01) = (Vec::with_capacity(m), Vec::with_capacity(n));
+    let (mut i, mut j) = (0, 0);
+    for (k, &b) in y.iter().enumerate() {
+        if b {
+            v10.push((all[k] - rp[i]) / n as f64);
+            i += 1;
+        } else {
+            v01.push(1.0 - (all[k] - rn[j]) / m as f64);
+            j += 1;
+        }
+    }
+    (sample_var(&v10) / m as f64 + sample_var(&v01) / n as f64).sqrt()
+}
+
 /// Kolmogorov-Smirnov statistic: the largest TPR - FPR over all thresholds.
 pub fn ks(y: &[bool], p: &[f64]) -> f64 {
     let mut idx: Vec<usize> = (0..p.len()).collect();
@@ -212,6 +273,38 @@ pub fn choose_threshold(rule: ThresholdRule, y: &[bool], p: &[f64]) -> f64 {
 #[cfg(test)]
 mod threshold_tests {
     use super::*;
+    use approx::assert_abs_diff_eq;
+
+    /// The midrank form equals DeLong's structural components computed pair by pair.
+    #[test]
+    fn delong_standard_error_equals_the_pairwise_definition() {
+        let y = [1, 0, 1, 1, 0, 0, 1, 0, 0, 1, 0, 0, 1, 0].map(|v| v == 1);
+        let p = [
+            0.9, 0.3, 0.7, 0.7, 0.7, 0.1, 0.4, 0.35, 0.2, 0.8, 0.6, 0.4, 0.5, 0.05,
+        ];
+        let psi = |a: f64, b: f64| match a.total_cmp(&b) {
+            std::cmp::Ordering::Greater => 1.0,
+            std::cmp::Ordering::Equal => 0.5,
+            std::cmp::Ordering::Less => 0.0,
+        };
+        let pos: Vec<f64> = (0..y.len()).filter(|&i| y[i]).map(|i| p[i]).collect();
+        let neg: Vec<f64> = (0..y.len()).filter(|&i| !y[i]).map(|i| p[i]).collect();
+        let v10: Vec<f64> = pos
+            .iter()
+            .map(|&a| neg.iter().map(|&b| psi(a, b)).sum::<f64>() / neg.len() as f64)
+            .collect();
+        let v01: Vec<f64> = neg
+            .iter()
+            .map(|&b| pos.iter().map(|&a| psi(a, b)).sum::<f64>() / pos.len() as f64)
+            .collect();
+        let var = |v: &[f64]| {
+            let m = v.iter().sum::<f64>() / v.len() as f64;
+            v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (v.len() - 1) as f64
+        };
+        let want = (var(&v10) / pos.len() as f64 + var(&v01) / neg.len() as f64).sqrt();
+        assert_abs_diff_eq!(auc_standard_error(&y, &p), want, epsilon = 1e-15);
+        assert!(auc_standard_error(&[true, false], &[0.1, 0.2]).is_nan());
+    }
 
     #[test]
     fn rules_pick_the_expected_thresholds() {

@@ -1,14 +1,11 @@
 //! Gaussian naive Bayes over a variance-smoothing grid.
 
-use std::time::Instant;
-
 use linfa::prelude::*;
 use linfa_bayes::GaussianNb as LinfaNb;
 use ndarray::Array1;
 use riskfn_core::model::{ClassGaussian, GaussianNb, Model};
 
-use crate::metrics::roc_auc;
-use crate::{Best, Data, FamilyResult, GridPoint, Result, TrainError, params, probabilities};
+use crate::{Family, Fitted, Params, Result, Rows, TrainError, params};
 
 pub const FAMILY: &str = "gaussian_nb";
 
@@ -60,29 +57,27 @@ fn convert(nb: &LinfaNb<f64, bool>) -> Result<GaussianNb> {
     })
 }
 
-pub fn train(spec: &NaiveBayesSpec, data: &Data<'_>) -> Result<FamilyResult> {
-    let dataset = Dataset::new(data.train.x.clone(), Array1::from(data.train.y.to_vec()));
-    let mut best = Best::new();
-    for &s in &spec.var_smoothing {
-        let started = Instant::now();
+impl Family for NaiveBayesSpec {
+    fn name(&self) -> &'static str {
+        FAMILY
+    }
+
+    fn grid(&self) -> Vec<Params> {
+        self.var_smoothing
+            .iter()
+            .map(|&s| params(&[("var_smoothing", s.into())]))
+            .collect()
+    }
+
+    fn fit(&self, point: usize, fit: Rows<'_>, _: Rows<'_>, _: u64) -> Result<Fitted> {
+        let s = self.var_smoothing[point];
+        let dataset = Dataset::new(fit.x.clone(), Array1::from(fit.y.to_vec()));
         let fitted = LinfaNb::params()
             .var_smoothing(s)
             .fit(&dataset)
             .map_err(|e| TrainError::new(FAMILY, format!("var_smoothing={s}: {e}")))?;
-        let model = Model::GaussianNb(convert(&fitted)?);
-        let fit_seconds = started.elapsed().as_secs_f64();
-        let auc = roc_auc(data.validation.y, &probabilities(&model, data.validation.x));
-        best.offer(
-            GridPoint {
-                params: params(&[("var_smoothing", s.into())]),
-                validation_auc: auc,
-                fit_seconds,
-                notes: Default::default(),
-            },
-            model,
-        );
+        Ok(Fitted::new(Model::GaussianNb(convert(&fitted)?)))
     }
-    best.finish(FAMILY, Vec::new())
 }
 
 #[cfg(test)]

@@ -5,16 +5,13 @@
 //! (default 5,000: a 200 MB matrix); beyond that an evenly spaced subset of the training
 //! split is used, with a warning and a note in the report.
 
-use std::time::Instant;
-
 use linfa::prelude::*;
 use linfa_svm::Svm as LinfaSvm;
 use ndarray::{Array1, Array2, Axis};
 use riskfn_core::model::{Kernel, Model, Svm};
 
 use crate::logistic::fit_one as logistic_fit;
-use crate::metrics::roc_auc;
-use crate::{Best, Data, FamilyResult, GridPoint, Result, TrainError, params, probabilities};
+use crate::{Family, Fitted, Params, Result, Rows, TrainError, params};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KernelKind {
@@ -33,6 +30,7 @@ impl KernelKind {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct SvmSpec {
+    pub kind: KernelKind,
     pub c_grid: Vec<f64>,
     /// Most training rows the kernel matrix is built over.
     pub max_rows: usize,
@@ -41,6 +39,7 @@ pub struct SvmSpec {
 impl SvmSpec {
     pub fn default_for(kind: KernelKind) -> Self {
         SvmSpec {
+            kind,
             c_grid: match kind {
                 // C = 10 and above make linfa's SMO solver crawl where the classes overlap
                 // (68 of 79 s on credit_data), and scored no better than C <= 1 here.
@@ -110,31 +109,43 @@ fn subsample(n: usize, max: usize) -> Vec<usize> {
     (0..max).map(|i| i * n / max).collect()
 }
 
-pub fn train(kind: KernelKind, spec: &SvmSpec, data: &Data<'_>) -> Result<FamilyResult> {
-    let family = kind.family();
-    let n = data.train.x.nrows();
-    let rows = subsample(n, spec.max_rows.max(1));
-    let mut warnings = Vec::new();
-    if rows.len() < n {
-        let w = format!(
-            "trained on {} of {n} training rows: the kernel matrix is capped at max_rows = {}",
-            rows.len(),
-            spec.max_rows
-        );
-        tracing::warn!(family, "{w}");
-        warnings.push(w);
+impl Family for SvmSpec {
+    fn name(&self) -> &'static str {
+        self.kind.family()
     }
-    let x = data.train.x.select(Axis(0), &rows);
-    let y: Array1<bool> = rows.iter().map(|&i| data.train.y[i]).collect();
-    // scikit-learn's gamma = "scale": 1 / (n_inputs * variance of all inputs); eps = 1/gamma.
-    let var = x.iter().map(|v| v * v).sum::<f64>() / x.len().max(1) as f64
-        - (x.sum() / x.len().max(1) as f64).powi(2);
-    let eps = x.ncols() as f64 * if var > 0.0 { var } else { 1.0 };
-    let dataset = Dataset::new(x, y);
 
-    let mut best = Best::new();
-    for &c in &spec.c_grid {
-        let started = Instant::now();
+    fn grid(&self) -> Vec<Params> {
+        self.c_grid
+            .iter()
+            .map(|&c| params(&[("c", c.into())]))
+            .collect()
+    }
+
+    fn min_class_rows(&self) -> usize {
+        5
+    }
+
+    /// Fit on at most `max_rows` rows of `fit`; Platt scaling on `holdout`.
+    fn fit(&self, point: usize, fit: Rows<'_>, holdout: Rows<'_>, _: u64) -> Result<Fitted> {
+        let (c, kind) = (self.c_grid[point], self.kind);
+        let family = kind.family();
+        let n = fit.len();
+        let rows = subsample(n, self.max_rows.max(1));
+        let mut warnings = Vec::new();
+        if rows.len() < n {
+            warnings.push(format!(
+                "trained on {} of {n} rows: the kernel matrix is capped at max_rows = {}",
+                rows.len(),
+                self.max_rows
+            ));
+        }
+        let x = fit.x.select(Axis(0), &rows);
+        let y: Array1<bool> = rows.iter().map(|&i| fit.y[i]).collect();
+        // scikit-learn's gamma = "scale": 1 / (n_inputs * variance of all inputs); eps = 1/gamma.
+        let var = x.iter().map(|v| v * v).sum::<f64>() / x.len().max(1) as f64
+            - (x.sum() / x.len().max(1) as f64).powi(2);
+        let eps = x.ncols() as f64 * if var > 0.0 { var } else { 1.0 };
+        let dataset = Dataset::new(x, y);
         // libsvm's (and scikit-learn's) stopping tolerance; linfa's default (1e-7) made one
         // credit_data grid take a minute. (linfa's shrinking overflows an index: unused.)
         let p = LinfaSvm::<f64, bool>::params()
@@ -155,9 +166,8 @@ pub fn train(kind: KernelKind, spec: &SvmSpec, data: &Data<'_>) -> Result<Family
             platt_a: -1.0,
             platt_b: 0.0,
         };
-        // Platt scaling on the validation split's decision values.
-        let decisions: Vec<f64> = data
-            .validation
+        // Platt scaling on the held-out rows' decision values.
+        let decisions: Vec<f64> = holdout
             .x
             .rows()
             .into_iter()
@@ -165,26 +175,18 @@ pub fn train(kind: KernelKind, spec: &SvmSpec, data: &Data<'_>) -> Result<Family
             .collect();
         let f = Array2::from_shape_vec((decisions.len(), 1), decisions)
             .map_err(|e| TrainError::new(family, e.to_string()))?;
-        let platt = logistic_fit(&f, &Array1::from(data.validation.y.to_vec()), 1e3, 1000)?;
+        let platt = logistic_fit(&f, &Array1::from(holdout.y.to_vec()), 1e3, 1000)?;
         svm.platt_a = -platt.weights[0];
         svm.platt_b = -platt.intercept;
-        let fit_seconds = started.elapsed().as_secs_f64();
-        let model = Model::Svm(svm);
-        let auc = roc_auc(data.validation.y, &probabilities(&model, data.validation.x));
-        best.offer(
-            GridPoint {
-                params: params(&[("c", c.into())]),
-                validation_auc: auc,
-                fit_seconds,
-                notes: params(&[
-                    ("support_vectors", n_support.into()),
-                    ("rows", rows.len().into()),
-                ]),
-            },
-            model,
-        );
+        Ok(Fitted {
+            model: Model::Svm(svm),
+            notes: params(&[
+                ("support_vectors", n_support.into()),
+                ("rows", rows.len().into()),
+            ]),
+            warnings,
+        })
     }
-    best.finish(family, warnings)
 }
 
 #[cfg(test)]

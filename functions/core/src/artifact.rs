@@ -117,15 +117,9 @@ impl ScoringArtifact {
         if !(s.base_odds > 0.0 && s.pdo > 0.0 && s.base_points.is_finite()) {
             return Err(bad("scorecard needs positive base_odds and pdo".into()));
         }
-        if let Model::DecisionTree(t) = &self.model {
-            t.validate()
-                .map_err(|e| bad(format!("decision tree: {e}")))?;
-        }
-        if let Model::RandomForest(f) = &self.model {
-            for (i, t) in f.trees.iter().enumerate() {
-                t.validate().map_err(|e| bad(format!("tree {i}: {e}")))?;
-            }
-        }
+        self.model
+            .validate_trees()
+            .map_err(|e| bad(format!("{}: {e}", self.model.family())))?;
         if !self.model.accepts(width) {
             return Err(bad(format!(
                 "features encode to {width} inputs, the model takes {}",

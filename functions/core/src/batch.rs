@@ -171,10 +171,19 @@ pub(crate) struct FlatTree {
 struct FlatNode {
     threshold: f64,
     feature: u32,
-    /// The next node: `[right, left]`, left when `x[feature] < threshold` (so NaN goes right).
+    /// The next node: `[right, left]`, left when `x[feature] < threshold`, or when the
+    /// input is NaN and `missing_left`.
     child: [u32; 2],
-    /// A leaf's probability.
+    missing_left: bool,
+    /// A leaf's value.
     value: f64,
+}
+
+impl FlatNode {
+    #[inline]
+    fn next(&self, v: f64) -> u32 {
+        self.child[usize::from((v < self.threshold) | (self.missing_left & v.is_nan()))]
+    }
 }
 
 impl FlatTree {
@@ -188,6 +197,7 @@ impl FlatTree {
                     threshold,
                     left,
                     right,
+                    missing_left,
                 } => {
                     if feature as usize >= width {
                         return None;
@@ -196,14 +206,16 @@ impl FlatTree {
                         threshold,
                         feature,
                         child: [right, left],
+                        missing_left,
                         value: f64::NAN,
                     }
                 }
-                Node::Leaf { p } => FlatNode {
+                Node::Leaf { value } => FlatNode {
                     threshold: 0.0,
                     feature: 0,
                     child: [i as u32; 2],
-                    value: p,
+                    missing_left: false,
+                    value,
                 },
             });
         }
@@ -229,8 +241,7 @@ impl FlatTree {
             for _ in 0..self.depth {
                 for (lane, i) in at.iter_mut().enumerate() {
                     let n = &self.nodes[*i as usize];
-                    let v = x[(r + lane) * width + n.feature as usize];
-                    *i = n.child[usize::from(v < n.threshold)];
+                    *i = n.next(x[(r + lane) * width + n.feature as usize]);
                 }
             }
             for (lane, i) in at.iter().enumerate() {
@@ -242,37 +253,47 @@ impl FlatTree {
             let mut i = 0u32;
             for _ in 0..self.depth {
                 let n = &self.nodes[i as usize];
-                let v = x[k * width + n.feature as usize];
-                i = n.child[usize::from(v < n.threshold)];
+                i = n.next(x[k * width + n.feature as usize]);
             }
             *o = self.nodes[i as usize].value;
         }
     }
 }
 
-/// A decision tree or forest in the branch-free layout.
+/// A decision tree, forest or boosted ensemble in the branch-free layout.
 #[derive(Debug, Clone)]
 pub(crate) enum FlatTrees {
     Tree(FlatTree),
     Forest(Vec<FlatTree>),
+    Boosted {
+        base_score: f64,
+        trees: Vec<FlatTree>,
+    },
+}
+
+fn flat_all(trees: &[Tree], width: usize) -> Option<Vec<FlatTree>> {
+    trees.iter().map(|t| FlatTree::new(t, width)).collect()
 }
 
 impl FlatTrees {
     pub(crate) fn new(model: &Model, width: usize) -> Option<FlatTrees> {
         match model {
             Model::DecisionTree(t) => FlatTree::new(t, width).map(FlatTrees::Tree),
-            Model::RandomForest(Forest { trees }) => trees
-                .iter()
-                .map(|t| FlatTree::new(t, width))
-                .collect::<Option<Vec<_>>>()
-                .map(FlatTrees::Forest),
+            Model::RandomForest(Forest { trees }) => flat_all(trees, width).map(FlatTrees::Forest),
+            Model::GradientBoosting(b) => {
+                flat_all(&b.trees, width).map(|trees| FlatTrees::Boosted {
+                    base_score: b.base_score,
+                    trees,
+                })
+            }
             _ => None,
         }
     }
 
     /// The model's probability for each row of `x`, into `out`: a tree's leaf; a forest's
     /// leaves summed in tree order and divided by the number of trees, as
-    /// [`Forest::probability`] does.
+    /// [`Forest::probability`] does; a boosted ensemble's base score plus its leaves in
+    /// tree order, through the sigmoid, as [`crate::model::Boosted::margin`] does.
     fn probabilities(&self, x: &[f64], width: usize, out: &mut [f64], leaf: &mut Vec<f64>) {
         match self {
             FlatTrees::Tree(t) => t.leaves(x, width, out),
@@ -288,6 +309,19 @@ impl FlatTrees {
                 let n = trees.len().max(1) as f64;
                 for o in out.iter_mut() {
                     *o /= n;
+                }
+            }
+            FlatTrees::Boosted { base_score, trees } => {
+                leaf.resize(out.len(), 0.0);
+                out.fill(*base_score);
+                for t in trees {
+                    t.leaves(x, width, leaf);
+                    for (o, l) in out.iter_mut().zip(leaf.iter()) {
+                        *o += l;
+                    }
+                }
+                for o in out.iter_mut() {
+                    *o = crate::model::sigmoid(*o);
                 }
             }
         }
@@ -752,7 +786,7 @@ mod tests {
     use super::*;
     use crate::artifact::{Decision, FORMAT_VERSION, Scorecard, ScoringArtifact};
     use crate::expr::{BinaryOp, Literal};
-    use crate::model::{ClassGaussian, GaussianNb, Kernel, Linear, Svm};
+    use crate::model::{Boosted, ClassGaussian, GaussianNb, Kernel, Linear, Svm};
     use crate::preprocess::{Feature, Reason};
     use crate::schema::{RawField, RawSchema};
     use crate::value::DataType;
@@ -804,6 +838,7 @@ mod tests {
             impute: 1.5,
             mean,
             scale,
+            native_missing: false,
         };
         let features = vec![
             feature("amount", Expr::column(0), numeric(900.0, 300.0)),
@@ -887,25 +922,29 @@ mod tests {
         // Uneven: a split's children are leaves with some chance, so depths differ.
         let mut nodes = vec![];
         let mut todo = vec![(0usize, 0u32)];
-        nodes.push(Node::Leaf { p: 0.0 });
+        nodes.push(Node::Leaf { value: 0.0 });
         while let Some((i, d)) = todo.pop() {
             if d == depth || (d > 1 && rng.next() < 0.25) {
-                nodes[i] = Node::Leaf { p: rng.next() };
+                nodes[i] = Node::Leaf { value: rng.next() };
                 continue;
             }
             let (left, right) = (nodes.len(), nodes.len() + 1);
-            nodes.push(Node::Leaf { p: 0.0 });
-            nodes.push(Node::Leaf { p: 0.0 });
+            nodes.push(Node::Leaf { value: 0.0 });
+            nodes.push(Node::Leaf { value: 0.0 });
             nodes[i] = Node::Split {
                 feature: rng.below(width) as u32,
                 threshold: rng.next() * 4.0 - 2.0,
                 left: left as u32,
                 right: right as u32,
+                missing_left: rng.next() < 0.5,
             };
             todo.push((left, d + 1));
             todo.push((right, d + 1));
         }
-        Tree { nodes }
+        Tree {
+            nodes,
+            cover: Vec::new(),
+        }
     }
 
     type MakeModel = Box<dyn Fn(usize, &mut Rng) -> Model>;
@@ -962,6 +1001,25 @@ mod tests {
                 Box::new(move |w, rng: &mut Rng| {
                     Model::RandomForest(Forest {
                         trees: (0..30).map(|_| random_tree(5, w, rng)).collect(),
+                    })
+                }),
+            ),
+            (
+                "gradient_boosting",
+                Box::new(move |w, rng: &mut Rng| {
+                    Model::GradientBoosting(Boosted {
+                        base_score: -0.8,
+                        trees: (0..30)
+                            .map(|_| {
+                                let mut t = random_tree(4, w, rng);
+                                for n in &mut t.nodes {
+                                    if let Node::Leaf { value } = n {
+                                        *value -= 0.5;
+                                    }
+                                }
+                                t
+                            })
+                            .collect(),
                     })
                 }),
             ),

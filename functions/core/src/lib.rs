@@ -25,6 +25,7 @@ pub mod registry;
 pub mod s3;
 pub mod schema;
 pub mod scoring;
+pub mod shap;
 pub mod store;
 mod typed;
 pub mod value;

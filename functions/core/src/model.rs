@@ -14,6 +14,7 @@ pub enum Model {
     Svm(Svm),
     DecisionTree(Tree),
     RandomForest(Forest),
+    GradientBoosting(Boosted),
 }
 
 /// `p = sigmoid(intercept + weights . x)`.
@@ -63,10 +64,16 @@ pub enum Kernel {
 }
 
 /// A binary decision tree in a flat array; node 0 is the root. A split sends `x` left when
-/// `x[feature] < threshold`. A leaf holds the share of adverse training rows reaching it.
+/// `x[feature] < threshold`, and a missing input (NaN) left only when `missing_left`. A
+/// leaf's value is the share of adverse training rows reaching it (a tree or forest), or
+/// its addition to the log-odds (a boosted ensemble).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Tree {
     pub nodes: Vec<Node>,
+    /// The training weight that reached each node (rows, or a booster's hessian sum): the
+    /// distribution TreeSHAP takes expectations over. Empty if not kept.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cover: Vec<f64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -77,10 +84,56 @@ pub enum Node {
         threshold: f64,
         left: u32,
         right: u32,
+        #[serde(default, skip_serializing_if = "is_false")]
+        missing_left: bool,
     },
     Leaf {
-        p: f64,
+        value: f64,
     },
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+impl Node {
+    /// The child `x` goes to from this split; `None` for a leaf.
+    #[inline]
+    pub fn child(&self, x: &[f64]) -> Option<usize> {
+        match *self {
+            Node::Split {
+                feature,
+                threshold,
+                left,
+                right,
+                missing_left,
+            } => {
+                let v = x.get(feature as usize).copied().unwrap_or(0.0);
+                let go_left = v < threshold || (missing_left && v.is_nan());
+                Some(if go_left { left } else { right } as usize)
+            }
+            Node::Leaf { .. } => None,
+        }
+    }
+}
+
+/// Gradient-boosted trees: `p = sigmoid(base_score + sum of the trees' leaf values)`, the
+/// sum taken in tree order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Boosted {
+    pub base_score: f64,
+    pub trees: Vec<Tree>,
+}
+
+impl Boosted {
+    /// The log-odds of the adverse outcome.
+    pub fn margin(&self, x: &[f64]) -> f64 {
+        let mut m = self.base_score;
+        for t in &self.trees {
+            m += t.value(x);
+        }
+        m
+    }
 }
 
 /// Trees whose leaf probabilities are averaged.
@@ -100,6 +153,7 @@ impl Model {
             },
             Model::DecisionTree(_) => "decision_tree",
             Model::RandomForest(_) => "random_forest",
+            Model::GradientBoosting(_) => "gradient_boosting",
         }
     }
 
@@ -114,8 +168,8 @@ impl Model {
                 Kernel::Rbf { support, .. } => support.first().map_or(0, Vec::len),
             },
             Model::DecisionTree(t) => t.max_feature().map_or(0, |f| f + 1),
-            Model::RandomForest(f) => f
-                .trees
+            Model::RandomForest(Forest { trees })
+            | Model::GradientBoosting(Boosted { trees, .. }) => trees
                 .iter()
                 .filter_map(Tree::max_feature)
                 .max()
@@ -126,7 +180,9 @@ impl Model {
     /// Whether the model reads exactly `n` inputs (tree models need only fit within them).
     pub fn accepts(&self, n: usize) -> bool {
         match self {
-            Model::DecisionTree(_) | Model::RandomForest(_) => self.n_inputs() <= n,
+            Model::DecisionTree(_) | Model::RandomForest(_) | Model::GradientBoosting(_) => {
+                self.n_inputs() <= n
+            }
             _ => self.n_inputs() == n,
         }
     }
@@ -137,15 +193,30 @@ impl Model {
             Model::LogisticRegression(m) => sigmoid(m.logit(x)),
             Model::GaussianNb(m) => m.probability(x),
             Model::Svm(m) => m.probability(x),
-            Model::DecisionTree(t) => t.probability(x),
+            Model::DecisionTree(t) => t.value(x),
             Model::RandomForest(f) => f.probability(x),
+            Model::GradientBoosting(b) => sigmoid(b.margin(x)),
         }
+    }
+
+    /// The trees of a tree model, each checked well formed.
+    pub fn validate_trees(&self) -> Result<(), String> {
+        let trees: &[Tree] = match self {
+            Model::DecisionTree(t) => std::slice::from_ref(t),
+            Model::RandomForest(Forest { trees })
+            | Model::GradientBoosting(Boosted { trees, .. }) => trees,
+            _ => &[],
+        };
+        for (i, t) in trees.iter().enumerate() {
+            t.validate().map_err(|e| format!("tree {i}: {e}"))?;
+        }
+        Ok(())
     }
 }
 
 impl Forest {
     pub fn probability(&self, x: &[f64]) -> f64 {
-        self.trees.iter().map(|t| t.probability(x)).sum::<f64>() / self.trees.len().max(1) as f64
+        self.trees.iter().map(|t| t.value(x)).sum::<f64>() / self.trees.len().max(1) as f64
     }
 
     /// For each span of inputs, the forest's probability with that span of `x` replaced by
@@ -169,7 +240,9 @@ impl Forest {
         // tree's leaf with the span substituted (its leaf for `x` unless walked again).
         let n_spans = spans.len();
         let cells = self.trees.len() * n_spans;
-        let Substitution { probe, first, leaf } = work;
+        let Substitution {
+            probe, first, leaf, ..
+        } = work;
         first.clear();
         first.resize(cells, UNREAD);
         leaf.clear();
@@ -212,13 +285,16 @@ impl Forest {
     }
 }
 
-/// Buffers reused by substitution reasons across rows.
+/// Buffers reused by reasons across rows.
 #[derive(Debug, Default)]
 pub struct Substitution {
     /// The input with one span substituted.
     pub probe: Vec<f64>,
     first: Vec<u32>,
     leaf: Vec<f64>,
+    /// TreeSHAP's per-input values and path.
+    pub phi: Vec<f64>,
+    pub path: Vec<crate::shap::PathElem>,
 }
 
 impl Linear {
@@ -274,7 +350,8 @@ pub fn platt(a: f64, b: f64, f: f64) -> f64 {
 }
 
 impl Tree {
-    pub fn probability(&self, x: &[f64]) -> f64 {
+    /// The value of the leaf `x` reaches.
+    pub fn value(&self, x: &[f64]) -> f64 {
         self.walk_from(0, x, |_, _| {})
     }
 
@@ -285,16 +362,10 @@ impl Tree {
         // Bounded walk: a malformed tree cannot loop forever.
         for _ in 0..=self.nodes.len() {
             match self.nodes.get(i) {
-                Some(Node::Leaf { p }) => return *p,
-                Some(Node::Split {
-                    feature,
-                    threshold,
-                    left,
-                    right,
-                }) => {
+                Some(Node::Leaf { value }) => return *value,
+                Some(n @ Node::Split { feature, .. }) => {
                     read(i, *feature as usize);
-                    let v = x.get(*feature as usize).copied().unwrap_or(0.0);
-                    i = if v < *threshold { *left } else { *right } as usize;
+                    i = n.child(x).unwrap_or(usize::MAX);
                 }
                 None => break,
             }
@@ -313,10 +384,18 @@ impl Tree {
             .max()
     }
 
-    /// Check the tree is well formed: children in range and after their parent.
+    /// Check the tree is well formed: children in range and after their parent, a cover
+    /// (if any) for every node.
     pub fn validate(&self) -> Result<(), String> {
         if self.nodes.is_empty() {
             return Err("empty tree".into());
+        }
+        if !self.cover.is_empty() && self.cover.len() != self.nodes.len() {
+            return Err(format!(
+                "{} covers for {} nodes",
+                self.cover.len(),
+                self.nodes.len()
+            ));
         }
         for (i, n) in self.nodes.iter().enumerate() {
             if let Node::Split { left, right, .. } = n {
@@ -356,10 +435,14 @@ mod tests {
                 threshold: next() * 2.0 - 1.0,
                 left: (2 * i + 1) as u32,
                 right: (2 * i + 2) as u32,
+                missing_left: false,
             });
         }
-        nodes.extend((0..=splits).map(|_| Node::Leaf { p: next() }));
-        Tree { nodes }
+        nodes.extend((0..=splits).map(|_| Node::Leaf { value: next() }));
+        Tree {
+            nodes,
+            cover: Vec::new(),
+        }
     }
 
     /// The shortcut (re-walk only trees whose path reads the span) gives, bit for bit, the
@@ -421,13 +504,15 @@ mod tests {
                     threshold: 0.5,
                     left: 1,
                     right: 2,
+                    missing_left: false,
                 },
-                Node::Leaf { p: 0.2 },
-                Node::Leaf { p: 0.9 },
+                Node::Leaf { value: 0.2 },
+                Node::Leaf { value: 0.9 },
             ],
+            cover: Vec::new(),
         };
-        assert_eq!(t.probability(&[0.0, 0.4]), 0.2);
-        assert_eq!(t.probability(&[0.0, 0.5]), 0.9);
+        assert_eq!(t.value(&[0.0, 0.4]), 0.2);
+        assert_eq!(t.value(&[0.0, 0.5]), 0.9);
         assert!(t.validate().is_ok());
         let looped = Tree {
             nodes: vec![Node::Split {
@@ -435,10 +520,12 @@ mod tests {
                 threshold: 0.0,
                 left: 0,
                 right: 0,
+                missing_left: false,
             }],
+            cover: Vec::new(),
         };
         assert!(looped.validate().is_err());
-        assert!(looped.probability(&[1.0]).is_nan());
+        assert!(looped.value(&[1.0]).is_nan());
     }
 
     #[test]

@@ -32,8 +32,16 @@ pub struct Reason {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Encoding {
     /// Missing (NULL, NaN, +-inf) -> `impute` (the training median); then `(x - mean) / scale`
-    /// (population standard deviation; 1 where it was 0).
-    Numeric { impute: f64, mean: f64, scale: f64 },
+    /// (population standard deviation; 1 where it was 0). With `native_missing`, a missing
+    /// value is not imputed but encoded as NaN, for a model that routes it itself (boosted
+    /// trees).
+    Numeric {
+        impute: f64,
+        mean: f64,
+        scale: f64,
+        #[serde(default, skip_serializing_if = "is_false")]
+        native_missing: bool,
+    },
     /// One column per training level, sorted; NULL -> [`MISSING_LEVEL`]; a level unseen in
     /// training encodes as all zeros. `frequencies`: each level's share of the training
     /// rows (the average applicant, against whom reasons are measured).
@@ -41,6 +49,10 @@ pub enum Encoding {
         levels: Vec<String>,
         frequencies: Vec<f64>,
     },
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl Encoding {
@@ -95,7 +107,11 @@ impl Feature {
                 impute,
                 mean,
                 scale,
-            } => Some((x.unwrap_or(*impute) - mean) / scale),
+                native_missing,
+            } => {
+                let fill = if *native_missing { f64::NAN } else { *impute };
+                Some((x.unwrap_or(fill) - mean) / scale)
+            }
             Encoding::OneHot { .. } => None,
         }
     }
@@ -171,6 +187,7 @@ mod tests {
                 impute: 4.0,
                 mean: 2.0,
                 scale: 2.0,
+                native_missing: false,
             },
             reason: Reason {
                 code: "X".into(),
@@ -182,5 +199,12 @@ mod tests {
         f.encode_into(&Value::Float(f64::INFINITY), &mut out);
         f.encode_into(&Value::Int(0), &mut out);
         assert_eq!(out, [1.0, 1.0, -1.0]);
+        // Native missing: NaN passes through to the model; present values scale alike.
+        let mut native = f.clone();
+        if let Encoding::Numeric { native_missing, .. } = &mut native.encoding {
+            *native_missing = true;
+        }
+        assert!(native.encode_number(None).unwrap().is_nan());
+        assert_eq!(native.encode_number(Some(0.0)), Some(-1.0));
     }
 }

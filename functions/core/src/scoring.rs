@@ -7,6 +7,9 @@
 //! - logistic regression, exactly: `sum over the feature's inputs of w_k (x_k - mean_k)`,
 //!   where `mean_k` is 0 for a standardized number and the level's training share for a
 //!   one-hot level;
+//! - gradient boosting, exactly: the sum over the feature's inputs of their path-dependent
+//!   TreeSHAP values ([`crate::shap`]) of the log-odds, which add up to the log-odds minus
+//!   the ensemble's expected log-odds over the training data;
 //! - every other family, by substitution: `logit(p) - logit(p with this feature set to the
 //!   training baseline)`, the baseline being the mean for a number and the most frequent
 //!   level for a category.
@@ -41,6 +44,8 @@ pub struct Scorer {
     reason_texts: Vec<[Arc<str>; 3]>,
     /// Tree models laid out for scoring many rows at once ([`crate::batch`]).
     flat_trees: Option<crate::batch::FlatTrees>,
+    /// A boosted ensemble whose trees all carry covers: reasons by TreeSHAP.
+    tree_shap: bool,
 }
 
 /// The answer for one record.
@@ -123,7 +128,12 @@ impl Scorer {
             })
             .collect();
         let flat_trees = crate::batch::FlatTrees::new(&artifact.model, mean_inputs.len());
+        let tree_shap = match &artifact.model {
+            Model::GradientBoosting(b) => b.trees.iter().all(crate::shap::has_cover),
+            _ => false,
+        };
         Ok(Scorer {
+            tree_shap,
             flat_trees,
             artifact,
             content_sha256,
@@ -292,6 +302,19 @@ impl Scorer {
                     &self.mean_inputs[s.clone()],
                 )
             })),
+            Model::GradientBoosting(b) if self.tree_shap => {
+                let phi = &mut work.phi;
+                phi.clear();
+                phi.resize(x.len(), 0.0);
+                for t in &b.trees {
+                    crate::shap::add_tree_shap(t, x, phi, &mut work.path);
+                }
+                out.extend(
+                    self.spans
+                        .iter()
+                        .map(|s| phi[s.clone()].iter().sum::<f64>()),
+                );
+            }
             Model::RandomForest(f) => {
                 let base = logit(probability);
                 f.substituted_into(
@@ -435,6 +458,7 @@ mod tests {
                         impute: 0.0,
                         mean: 0.0,
                         scale: 1.0,
+                        native_missing: false,
                     },
                     reason: reason("X"),
                 },
