@@ -939,7 +939,11 @@ fn write_designs(
         let mut text = format!("{},adverse\n", header.join(","));
         for (row, &r) in x.rows().into_iter().zip(&rows) {
             let values: Vec<String> = row.iter().map(|v| format!("{v:?}")).collect();
-            text.push_str(&format!("{},{}\n", values.join(","), u8::from(prepared.labels[r])));
+            text.push_str(&format!(
+                "{},{}\n",
+                values.join(","),
+                u8::from(prepared.labels[r])
+            ));
         }
         std::fs::File::create(&path)
             .and_then(|mut f| f.write_all(text.as_bytes()))

@@ -515,15 +515,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             let r = job::prepare_only(
                 &TrainOptions {
-                pipeline,
-                sql_dir,
-                data,
-                store: String::new(),
-                s3: S3Settings::from_env(),
-                force: false,
-                progress: false,
-                families: None,
-                engine: engine.options(),
+                    pipeline,
+                    sql_dir,
+                    data,
+                    store: String::new(),
+                    s3: S3Settings::from_env(),
+                    force: false,
+                    progress: false,
+                    families: None,
+                    engine: engine.options(),
                 },
                 design_out.as_deref(),
             )

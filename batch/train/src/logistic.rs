@@ -1,9 +1,14 @@
-//! L2 logistic regression over a `C` grid (linfa's `alpha = 1 / C` is scikit-learn's `C`).
+//! L2 logistic regression over a `C` grid: scikit-learn's objective (`C` times the summed
+//! log loss plus half the squared weights, the intercept not penalised), minimised by
+//! Newton's method with a backtracking line search.
+//!
+//! Newton rather than linfa-logistic's L-BFGS: one step solves the (inputs + 1)-square
+//! system `H d = -g` with `H = X' W X + I / C`, so a fit takes a handful of passes over the
+//! rows, where L-BFGS took minutes on a 120-input lending table (10 of 11 minutes of a
+//! run). Each pass sums in row order: the same rows give the same model, bit for bit.
 
-use linfa::prelude::*;
-use linfa_logistic::LogisticRegression;
-use ndarray::{Array1, Array2, ArrayView1};
-use riskfn_core::model::{Linear, Model};
+use ndarray::{Array1, Array2, ArrayView1, Axis};
+use riskfn_core::model::{Linear, Model, sigmoid};
 
 use crate::{Family, Fitted, Params, Result, Rows, TrainError, params, probabilities};
 
@@ -19,7 +24,7 @@ impl Default for LogisticSpec {
     fn default() -> Self {
         LogisticSpec {
             c_grid: vec![0.001, 0.01, 0.1, 1.0, 10.0, 100.0],
-            max_iterations: 1000,
+            max_iterations: 100,
         }
     }
 }
@@ -27,21 +32,145 @@ impl Default for LogisticSpec {
 /// A per-row gradient norm above this means the solver stopped early.
 const CONVERGED_GRADIENT: f64 = 1e-4;
 
-/// Fit one logistic regression, oriented to give P(adverse).
-pub fn fit_one(x: &Array2<f64>, y: &Array1<bool>, c: f64, max_iterations: u64) -> Result<Linear> {
-    let fitted = LogisticRegression::default()
-        .alpha(1.0 / c)
-        .max_iterations(max_iterations)
-        .gradient_tolerance(1e-6)
-        .fit(&Dataset::new(x.clone(), y.clone()))
-        .map_err(|e| TrainError::new(FAMILY, format!("C={c}: {e}")))?;
-    // linfa models the probability of `labels().pos`, which it picks by its own rule
-    // (rust-ml/linfa#393): orient the model so it always gives P(adverse).
-    let sign = if fitted.labels().pos.class { 1.0 } else { -1.0 };
-    Ok(Linear {
-        weights: fitted.params().iter().map(|w| sign * w).collect(),
-        intercept: sign * fitted.intercept(),
-    })
+/// `C` times the summed log loss plus half the squared weights (not the intercept), at
+/// coefficients `beta` (the intercept last) whose margins are `m`.
+fn objective(beta: &[f64], m: &[f64], y: &[bool], c: f64) -> f64 {
+    let loss: f64 = m
+        .iter()
+        .zip(y)
+        .map(|(&m, &y)| m.max(0.0) + (-m.abs()).exp().ln_1p() - if y { m } else { 0.0 })
+        .sum();
+    let p = beta.len() - 1;
+    c * loss + 0.5 * beta[..p].iter().map(|b| b * b).sum::<f64>()
+}
+
+fn margins(x: &Array2<f64>, beta: &[f64]) -> Vec<f64> {
+    let p = x.ncols();
+    let w = ArrayView1::from(&beta[..p]);
+    x.dot(&w).iter().map(|v| v + beta[p]).collect()
+}
+
+/// Solve `a z = b` for a symmetric positive definite `a` (n x n, row-major) by Cholesky;
+/// `None` if it is not positive definite.
+fn cholesky_solve(mut a: Vec<f64>, mut b: Vec<f64>, n: usize) -> Option<Vec<f64>> {
+    for j in 0..n {
+        let mut d = a[j * n + j];
+        for k in 0..j {
+            d -= a[j * n + k] * a[j * n + k];
+        }
+        if d.is_nan() || d <= 0.0 {
+            return None;
+        }
+        let d = d.sqrt();
+        a[j * n + j] = d;
+        for i in j + 1..n {
+            let mut v = a[i * n + j];
+            for k in 0..j {
+                v -= a[i * n + k] * a[j * n + k];
+            }
+            a[i * n + j] = v / d;
+        }
+    }
+    for i in 0..n {
+        let mut v = b[i];
+        for k in 0..i {
+            v -= a[i * n + k] * b[k];
+        }
+        b[i] = v / a[i * n + i];
+    }
+    for i in (0..n).rev() {
+        let mut v = b[i];
+        for k in i + 1..n {
+            v -= a[k * n + i] * b[k];
+        }
+        b[i] = v / a[i * n + i];
+    }
+    Some(b)
+}
+
+/// Fit one logistic regression of P(adverse) with inverse regularisation strength `c`;
+/// also returns the Newton steps taken.
+pub fn fit_one(x: &Array2<f64>, y: &[bool], c: f64, max_iterations: u64) -> Result<(Linear, u64)> {
+    let (n, p) = x.dim();
+    if n == 0 {
+        return Err(TrainError::new(FAMILY, "no rows"));
+    }
+    let mut beta = vec![0.0; p + 1];
+    let mut m = margins(x, &beta);
+    let mut obj = objective(&beta, &m, y, c);
+    let mut steps = 0;
+    for _ in 0..max_iterations {
+        // Gradient and Hessian of the objective.
+        let q: Vec<f64> = m.iter().map(|&m| sigmoid(m)).collect();
+        let r: Vec<f64> = q
+            .iter()
+            .zip(y)
+            .map(|(q, &y)| q - f64::from(u8::from(y)))
+            .collect();
+        let mut g: Vec<f64> = x
+            .t()
+            .dot(&ArrayView1::from(&r))
+            .iter()
+            .map(|v| c * v)
+            .collect();
+        g.push(c * r.iter().sum::<f64>());
+        for (gj, bj) in g.iter_mut().zip(&beta[..p]) {
+            *gj += bj;
+        }
+        if g.iter().map(|v| v * v).sum::<f64>().sqrt() <= 1e-10 * (n as f64) * c.max(1.0) {
+            break;
+        }
+        let w: Vec<f64> = q
+            .iter()
+            .map(|q| (c * q * (1.0 - q)).max(1e-300).sqrt())
+            .collect();
+        // Rows scaled by sqrt(C q (1 - q)), the intercept's column of ones last.
+        let mut xa = Array2::zeros((n, p + 1));
+        for ((mut to, from), &wi) in xa.axis_iter_mut(Axis(0)).zip(x.rows()).zip(&w) {
+            for (t, f) in to.iter_mut().zip(from) {
+                *t = f * wi;
+            }
+            to[p] = wi;
+        }
+        let mut h = xa.t().dot(&xa);
+        for j in 0..p {
+            h[[j, j]] += 1.0;
+        }
+        h[[p, p]] += 1e-12;
+        let neg: Vec<f64> = g.iter().map(|v| -v).collect();
+        let Some(d) = cholesky_solve(h.iter().copied().collect(), neg, p + 1) else {
+            return Err(TrainError::new(FAMILY, format!("C={c}: singular Hessian")));
+        };
+        // Backtracking: halve the step until the objective falls.
+        let mut t = 1.0;
+        let improved = loop {
+            let cand: Vec<f64> = beta.iter().zip(&d).map(|(b, d)| b + t * d).collect();
+            let cm = margins(x, &cand);
+            let co = objective(&cand, &cm, y, c);
+            if co <= obj {
+                let gain = obj - co;
+                beta = cand;
+                m = cm;
+                obj = co;
+                break gain > 1e-15 * obj.abs().max(1.0);
+            }
+            t *= 0.5;
+            if t < 1e-10 {
+                break false;
+            }
+        };
+        steps += 1;
+        if !improved {
+            break;
+        }
+    }
+    Ok((
+        Linear {
+            weights: beta[..p].to_vec(),
+            intercept: beta[p],
+        },
+        steps,
+    ))
 }
 
 impl Family for LogisticSpec {
@@ -59,12 +188,13 @@ impl Family for LogisticSpec {
     fn fit(&self, point: usize, fit: Rows<'_>, _: Rows<'_>, _: u64) -> Result<Fitted> {
         let c = self.c_grid[point];
         let y = Array1::from(fit.y.to_vec());
-        let linear = fit_one(fit.x, &y, c, self.max_iterations)?;
+        let (linear, steps) = fit_one(fit.x, fit.y, c, self.max_iterations)?;
         let gradient_norm = gradient_norm(&linear, 1.0 / c, fit.x, y.view());
         let converged = gradient_norm <= CONVERGED_GRADIENT;
         let mut fitted = Fitted::new(Model::LogisticRegression(linear)).with_notes(&[
             ("converged", converged.into()),
             ("gradient_norm", gradient_norm.into()),
+            ("newton_steps", steps.into()),
         ]);
         if !converged {
             fitted.warnings.push(format!(
@@ -90,44 +220,54 @@ pub fn gradient_norm(m: &Linear, alpha: f64, x: &Array2<f64>, y: ArrayView1<'_, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use approx::assert_abs_diff_eq;
     use ndarray::array;
 
-    /// The converted model, saved and reloaded, gives linfa's own probabilities (oriented to
-    /// the adverse class).
+    /// Coefficients equal scikit-learn's on the same rows. Expected values from scikit-learn
+    /// 1.9.1: `LogisticRegression(C=c, tol=1e-12, max_iter=10000).fit(x, y)` for C = 0.5
+    /// and 100 (`coef_`, `intercept_`), printed with repr.
     #[test]
-    fn converted_model_matches_linfa_after_reload() {
+    fn coefficients_equal_scikit_learn() {
         let x = array![
             [0.0, 1.0],
             [1.0, 0.5],
             [2.0, -1.0],
             [3.0, 0.0],
             [0.5, 2.0],
-            [2.5, 1.5]
+            [2.5, 1.5],
+            [1.5, 0.3],
+            [0.2, -0.4]
         ];
-        let y = array![false, false, true, true, false, true];
-        let fitted = LogisticRegression::default()
-            .alpha(0.1)
-            .max_iterations(100)
-            .gradient_tolerance(1e-6)
-            .fit(&Dataset::new(x.clone(), y.clone()))
-            .unwrap();
-        let ours = Model::LogisticRegression(fit_one(&x, &y, 10.0, 100).unwrap());
-        let reloaded: Model = serde_json::from_str(&serde_json::to_string(&ours).unwrap()).unwrap();
-        let linfa_p = fitted.predict_probabilities(&x);
-        for (i, row) in x.rows().into_iter().enumerate() {
-            let p_pos = linfa_p[i];
-            let p_adverse = if fitted.labels().pos.class {
-                p_pos
-            } else {
-                1.0 - p_pos
-            };
-            assert_abs_diff_eq!(
-                reloaded.probability(row.as_slice().unwrap()),
-                p_adverse,
-                epsilon = 1e-9
+        let y = [false, false, true, true, false, true, false, true];
+        for (c, want_w, want_b) in [
+            (
+                0.5,
+                [0.5518152079029149, -0.46580830067494644],
+                -0.5093373365529779,
+            ),
+            (
+                100.0,
+                [1.6880827385115613, -1.795523776960598],
+                -1.3525329625125455,
+            ),
+        ] {
+            let (m, _) = fit_one(&x, &y, c, 100).unwrap();
+            for (a, b) in m.weights.iter().zip(want_w) {
+                assert!(
+                    (a - b).abs() < 1e-7,
+                    "C={c}: {:?} against {want_w:?}",
+                    m.weights
+                );
+            }
+            assert!(
+                (m.intercept - want_b).abs() < 1e-7,
+                "C={c}: {}",
+                m.intercept
             );
+            let reloaded: Model = serde_json::from_str(
+                &serde_json::to_string(&Model::LogisticRegression(m.clone())).unwrap(),
+            )
+            .unwrap();
+            assert_eq!(reloaded, Model::LogisticRegression(m));
         }
-        assert!(reloaded.probability(&[3.0, 0.0]) > reloaded.probability(&[0.0, 1.0]));
     }
 }

@@ -175,7 +175,7 @@ impl Family for SvmSpec {
             .collect();
         let f = Array2::from_shape_vec((decisions.len(), 1), decisions)
             .map_err(|e| TrainError::new(family, e.to_string()))?;
-        let platt = logistic_fit(&f, &Array1::from(holdout.y.to_vec()), 1e3, 1000)?;
+        let (platt, _) = logistic_fit(&f, holdout.y, 1e3, 100)?;
         svm.platt_a = -platt.weights[0];
         svm.platt_b = -platt.intercept;
         Ok(Fitted {
