@@ -93,6 +93,28 @@ async fn every_family_trains_and_the_choice_holds_up_against_the_reference() {
                 f.family
             );
         }
+        // The forest matches scikit-learn's on the same design rows and grid point
+        // (tests/reference/forest_sklearn.json, written by forest_sklearn.py beside it).
+        let forest = r
+            .families
+            .iter()
+            .find(|f| f.family == "random_forest")
+            .unwrap();
+        let sklearn: serde_json::Value =
+            serde_json::from_str(include_str!("../reference/forest_sklearn.json")).unwrap();
+        let theirs = sklearn["datasets"][name]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["min_samples_leaf"] == forest.params["min_samples_leaf"])
+            .unwrap()["test_auc"]
+            .as_f64()
+            .unwrap();
+        let ours = forest.test.as_ref().unwrap().roc_auc;
+        assert!(
+            (ours - theirs).abs() <= 0.01,
+            "{name}: forest test AUC {ours:.4}, scikit-learn's {theirs:.4}"
+        );
         // A monotone-constrained feature's partial dependence moves only its way.
         let boosted = r
             .families

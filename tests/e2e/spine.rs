@@ -9,14 +9,10 @@ use riskfn_batch::score::ScoreOptions;
 use riskfn_core::registry::Registry;
 use riskfn_core::store::LocalStore;
 use riskfn_predict::{AppState, Config};
-use riskfn_tests::{copy_pipeline, fresh_dir, german, records, repo, sql_dir, train};
+use riskfn_tests::{copy_pipeline, fresh_dir, german, records, sql_dir, train, train_families};
 use tower::ServiceExt;
 
 use super::tmp;
-
-fn german_data() -> std::path::PathBuf {
-    repo().join("sql/german_credit/data/german_credit.parquet")
-}
 
 #[tokio::test]
 async fn german_credit_trains_publishes_and_beats_the_bar() {
@@ -66,19 +62,43 @@ async fn post_json(
 }
 
 /// One scoring path: `riskfn score` and the HTTP handler give every raw row the identical
-/// probability (bit for bit).
+/// probability (bit for bit) and the same reasons.
 #[tokio::test]
 async fn batch_score_and_handler_agree_on_every_row() {
     let t = german(&tmp()).await;
-    let dir = fresh_dir(&tmp(), "score");
+    one_scoring_path("german_credit", &t.store, &t.report.version).await;
+}
+
+/// The same for the tree families on every bundled set: boosted trees (credit_data's
+/// missing values go down their learned branches), a forest and a tree.
+#[tokio::test]
+async fn tree_models_score_alike_online_and_in_batch_on_every_row() {
+    for (pipeline, family) in [
+        ("german_credit", "gradient_boosting"),
+        ("credit_data", "gradient_boosting"),
+        ("islr_default", "gradient_boosting"),
+        ("german_credit", "random_forest"),
+        ("credit_data", "decision_tree"),
+    ] {
+        let store = fresh_dir(&tmp(), &format!("parity-{pipeline}-{family}"));
+        let r = train_families(pipeline, &store, &[family]).await.unwrap();
+        assert_eq!(r.model.family, family);
+        one_scoring_path(pipeline, &store, &r.version).await;
+    }
+}
+
+async fn one_scoring_path(pipeline: &str, store: &std::path::Path, version: &str) {
+    let p = riskfn_batch::pipeline::Pipeline::locate(pipeline, &sql_dir()).unwrap();
+    let data = p.source.clone();
+    let dir = fresh_dir(&tmp(), &format!("score-{pipeline}-{version}"));
     let score_to = async |out: std::path::PathBuf, reasons: bool| {
         riskfn_batch::score::score_file(&ScoreOptions {
-            pipeline: "german_credit".into(),
-            version: None,
-            data: german_data().display().to_string(),
+            pipeline: pipeline.into(),
+            version: Some(version.to_owned()),
+            data: data.clone(),
             out,
             reasons,
-            store: t.store.display().to_string(),
+            store: store.display().to_string(),
             s3: Default::default(),
             engine: Default::default(),
         })
@@ -86,7 +106,9 @@ async fn batch_score_and_handler_agree_on_every_row() {
     };
     let out = dir.join("scores.parquet");
     let rep = score_to(out.clone(), true).await.unwrap();
-    assert_eq!((rep.rows, rep.scored, rep.failed), (1000, 1000, 0));
+    let raw = records(std::path::Path::new(&data), &[p.target.as_str()]).await;
+    let n = raw.len() as u64;
+    assert_eq!((rep.rows, rep.scored, rep.failed), (n, n, 0));
 
     let scored = records(&out, &["reasons"]).await;
     let batch: HashMap<u64, f64> = scored
@@ -100,39 +122,41 @@ async fn batch_score_and_handler_agree_on_every_row() {
         .collect();
 
     let config = Config {
-        store: t.store.display().to_string(),
+        store: store.display().to_string(),
         ..Config::default()
     };
     let app = riskfn_predict::router(AppState::open(config).await.unwrap());
-    let raw = records(&german_data(), &["creditability"]).await;
-    let (status, body) = post_json(
-        app,
-        "/v1/pipelines/german_credit/predict",
-        &serde_json::Value::from(raw.clone()),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["version"], t.report.version.as_str());
-    let online = body["predictions"].as_array().unwrap();
-    assert_eq!(online.len(), raw.len());
     let batch_reasons = reason_codes(&out).await;
-    for (i, p) in online.iter().enumerate() {
-        let row_id = i as u64 + 1;
-        let codes: Vec<&str> = p["reasons"]
-            .as_array()
-            .map(|r| r.iter().map(|x| x["code"].as_str().unwrap()).collect())
-            .unwrap_or_default();
-        assert_eq!(
-            codes, batch_reasons[&row_id],
-            "row {row_id}: reasons differ"
-        );
-        let p = p["probability"].as_f64().unwrap();
-        assert_eq!(
-            p.to_bits(),
-            batch[&row_id].to_bits(),
-            "row {row_id}: online {p} batch {}",
-            batch[&row_id]
-        );
+    // In requests of at most the server's default record limit.
+    for (c, chunk) in raw.chunks(1000).enumerate() {
+        let (status, body) = post_json(
+            app.clone(),
+            &format!("/v1/pipelines/{pipeline}/predict?version={version}"),
+            &serde_json::Value::from(chunk.to_vec()),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["version"], version);
+        let online = body["predictions"].as_array().unwrap();
+        assert_eq!(online.len(), chunk.len());
+        for (i, p) in online.iter().enumerate() {
+            let row_id = (c * 1000 + i) as u64 + 1;
+            let codes: Vec<&str> = p["reasons"]
+                .as_array()
+                .map(|r| r.iter().map(|x| x["code"].as_str().unwrap()).collect())
+                .unwrap_or_default();
+            assert_eq!(
+                codes, batch_reasons[&row_id],
+                "{pipeline} row {row_id}: reasons differ"
+            );
+            let p = p["probability"].as_f64().unwrap();
+            assert_eq!(
+                p.to_bits(),
+                batch[&row_id].to_bits(),
+                "{pipeline} row {row_id}: online {p} batch {}",
+                batch[&row_id]
+            );
+        }
     }
 
     // Without reasons: the same scores, the reasons left empty.

@@ -57,6 +57,26 @@ pub async fn train(
     .await
 }
 
+/// Train only `families` of `pipeline` into the store at `store`.
+pub async fn train_families(
+    pipeline: &str,
+    store: &Path,
+    families: &[&str],
+) -> riskfn_batch::Result<TrainReport> {
+    riskfn_batch::job::train(&TrainOptions {
+        pipeline: pipeline.to_owned(),
+        sql_dir: sql_dir(),
+        data: None,
+        store: store.display().to_string(),
+        s3: S3Settings::default(),
+        force: false,
+        progress: false,
+        families: Some(families.iter().map(|f| (*f).to_owned()).collect()),
+        engine: Default::default(),
+    })
+    .await
+}
+
 /// Train `pipeline` (a name under `sql/` or a folder) into the store at `uri`.
 pub async fn train_into(
     pipeline: &str,
