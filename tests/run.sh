@@ -11,6 +11,14 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 tools="${RISKFN_TOOLS_DIR:-${CARGO_TARGET_DIR:-$PWD/target}/tools}"
 export PATH="$tools/bin:$PATH"
+# The predict Lambda links neither the batch engine nor a trainer (its release binary
+# stays small and starts fast): its dependency tree must hold none of them.
+banned=$(cargo tree -p riskfn-predict --locked -e normal --prefix none --format '{p}' \
+  | awk '{print $1}' | sort -u | grep -E '^(datafusion|arrow|parquet|ballista|linfa|ndarray|riskfn-train|riskfn-batch)' || true)
+if [ -n "$banned" ]; then
+  echo "riskfn-predict depends on $banned" >&2
+  exit 1
+fi
 cargo test --workspace --locked "$@"
 if [ "$#" -eq 0 ]; then
   python3 tests/lambda_emulator.py
