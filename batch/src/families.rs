@@ -2,10 +2,12 @@
 
 use std::collections::BTreeMap;
 
+use riskfn_train::binning::Trend;
 use riskfn_train::select::{DEFAULT_FAMILIES, ORDER};
 use riskfn_train::svm::KernelKind;
 use riskfn_train::{
-    BoostingSpec, Families, ForestSpec, LogisticSpec, NaiveBayesSpec, Selection, SvmSpec, TreeSpec,
+    BoostingSpec, Families, ForestSpec, LogisticSpec, NaiveBayesSpec, ScorecardSpec, Selection,
+    SvmSpec, TreeSpec,
 };
 use serde::Deserialize;
 
@@ -23,6 +25,7 @@ pub(crate) struct ModelsConfig {
     /// Families whose scores are within this of the best are tied; the simpler wins.
     tie_tolerance: Option<f64>,
     logistic_regression: Option<LogisticConfig>,
+    scorecard: Option<ScorecardConfig>,
     gaussian_nb: Option<NbConfig>,
     linear_svm: Option<SvmConfig>,
     rbf_svm: Option<SvmConfig>,
@@ -36,6 +39,19 @@ pub(crate) struct ModelsConfig {
 struct LogisticConfig {
     c: Option<Vec<f64>>,
     max_iterations: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScorecardConfig {
+    c: Option<Vec<f64>>,
+    max_bins: Option<Vec<usize>>,
+    fine_classes: Option<usize>,
+    min_share: Option<f64>,
+    iv_floor: Option<f64>,
+    max_correlation: Option<f64>,
+    /// Feature name -> "auto", "ascending" (the adverse rate rises with it) or "descending".
+    trend: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -97,6 +113,8 @@ pub(crate) struct Models {
     /// `[models.gradient_boosting] monotone`: feature name and direction, mapped to inputs
     /// once the features are known.
     pub monotone: Vec<(String, i8)>,
+    /// `[models.scorecard] trend`: feature name and WoE trend, checked against the features.
+    pub trends: Vec<(String, Trend)>,
 }
 
 fn positive_list(name: &str, v: &[f64]) -> Result<(), String> {
@@ -260,6 +278,66 @@ impl ModelsConfig {
         } else {
             None
         };
+        let mut trends = Vec::new();
+        let scorecard = if on("scorecard") {
+            let mut s = ScorecardSpec::default();
+            if let Some(c) = self.scorecard {
+                if let Some(grid) = c.c {
+                    positive_list("scorecard.c", &grid)?;
+                    s.c_grid = grid;
+                }
+                if let Some(b) = c.max_bins {
+                    if b.is_empty() || b.iter().any(|&b| !(2..=20).contains(&b)) {
+                        return Err(
+                            "models.scorecard.max_bins must list numbers from 2 to 20".into()
+                        );
+                    }
+                    s.max_bins = b;
+                }
+                if let Some(f) = c.fine_classes {
+                    if !(2..=100).contains(&f) {
+                        return Err("models.scorecard.fine_classes must be from 2 to 100".into());
+                    }
+                    s.fine_classes = f;
+                }
+                if let Some(m) = c.min_share {
+                    if !(m > 0.0 && m <= 0.5) {
+                        return Err(format!(
+                            "models.scorecard.min_share must be above 0 and at most 0.5 (two bins must fit), not {m}"
+                        ));
+                    }
+                    s.min_share = m;
+                }
+                if let Some(f) = c.iv_floor {
+                    if !(f.is_finite() && f >= 0.0) {
+                        return Err("models.scorecard.iv_floor must be >= 0".into());
+                    }
+                    s.iv_floor = f;
+                }
+                if let Some(r) = c.max_correlation {
+                    if !(r > 0.0 && r <= 1.0) {
+                        return Err("models.scorecard.max_correlation must be in (0, 1]".into());
+                    }
+                    s.max_correlation = r;
+                }
+                for (name, t) in c.trend.unwrap_or_default() {
+                    let trend = match t.as_str() {
+                        "auto" => Trend::Auto,
+                        "ascending" => Trend::Ascending,
+                        "descending" => Trend::Descending,
+                        other => {
+                            return Err(format!(
+                                "models.scorecard.trend.{name}: {other:?} is not \"auto\", \"ascending\" or \"descending\""
+                            ));
+                        }
+                    };
+                    trends.push((name, trend));
+                }
+            }
+            Some(s)
+        } else {
+            None
+        };
         let mut monotone = Vec::new();
         let gradient_boosting = if on("gradient_boosting") {
             let mut s = BoostingSpec::default();
@@ -337,6 +415,7 @@ impl ModelsConfig {
         };
         let families = Families {
             logistic_regression,
+            scorecard,
             gaussian_nb,
             linear_svm,
             rbf_svm,
@@ -349,6 +428,7 @@ impl ModelsConfig {
             seed: self.seed.unwrap_or(DEFAULT_SEED),
             selection,
             monotone,
+            trends,
         })
     }
 }

@@ -116,8 +116,85 @@ pub struct FamilyReport {
     /// Partial dependence of each monotone-constrained feature (gradient boosting).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub partial_dependence: Vec<PartialDependence>,
+    /// The test split in ten score bands, riskiest first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub gains: Vec<riskfn_train::metrics::GainsRow>,
+    /// A points scorecard's characteristics, bins and points, IV ranking and what was
+    /// dropped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scorecard: Option<ScorecardReport>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+}
+
+/// A scorecard as credit officers read it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScorecardReport {
+    /// Characteristics on the card, highest information value first.
+    pub characteristics: Vec<CharacteristicReport>,
+    pub dropped: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CharacteristicReport {
+    pub feature: String,
+    pub iv: f64,
+    pub suspicious: bool,
+    pub bins: Vec<BinReport>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BinReport {
+    pub bin: String,
+    pub rows: u64,
+    pub share: f64,
+    pub bad_rate: f64,
+    pub woe: f64,
+    pub points: f64,
+}
+
+fn scorecard_report(
+    card: &riskfn_core::model::PointsCard,
+    features: &[riskfn_core::preprocess::Feature],
+    notes: &BTreeMap<String, serde_json::Value>,
+) -> ScorecardReport {
+    let mut characteristics: Vec<CharacteristicReport> = card
+        .characteristics
+        .iter()
+        .map(|c| {
+            let total: u64 = c.stats.iter().map(|b| b.rows).sum();
+            let iv = c.stats.iter().map(|b| b.iv).sum();
+            CharacteristicReport {
+                feature: features
+                    .get(c.feature)
+                    .map_or_else(|| c.feature.to_string(), |f| f.name.clone()),
+                iv,
+                suspicious: iv > riskfn_train::ScorecardSpec::default().iv_suspicious,
+                bins: c
+                    .stats
+                    .iter()
+                    .zip(&c.points)
+                    .map(|(b, &points)| BinReport {
+                        bin: b.label.clone(),
+                        rows: b.rows,
+                        share: b.rows as f64 / total.max(1) as f64,
+                        bad_rate: if b.rows == 0 {
+                            f64::NAN
+                        } else {
+                            b.adverse as f64 / b.rows as f64
+                        },
+                        woe: b.woe,
+                        points,
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+    characteristics.sort_by(|a, b| b.iv.total_cmp(&a.iv));
+    ScorecardReport {
+        characteristics,
+        dropped: notes.get("dropped").cloned().unwrap_or_default(),
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -151,6 +228,7 @@ const EXPLAIN_ROWS: usize = 1000;
 fn family_reports(
     outcomes: &[Outcome],
     artifact: &ScoringArtifact,
+    imputed_features: &[riskfn_core::preprocess::Feature],
     native_features: &[riskfn_core::preprocess::Feature],
     splits: Splits<'_>,
     monotone: &[(String, usize, i8)],
@@ -163,22 +241,29 @@ fn family_reports(
                 let is_boosted = matches!(r.model, riskfn_core::model::Model::GradientBoosting(_));
                 let mut a = artifact.clone();
                 a.model = r.model.clone();
-                if is_boosted {
-                    a.features = native_features.to_vec();
-                }
+                a.features = if r.model.reads_missing() {
+                    native_features.to_vec()
+                } else {
+                    imputed_features.to_vec()
+                };
+                let p_test = probabilities(&r.model, splits.test.x_for(&r.model));
+                let scorecard = match &r.model {
+                    riskfn_core::model::Model::Scorecard(card) => {
+                        Some(scorecard_report(card, &a.features, &r.chosen.notes))
+                    }
+                    _ => None,
+                };
                 Ok(FamilyReport {
                     family: r.family.clone(),
                     status: "trained",
                     reason: None,
+                    gains: riskfn_train::metrics::gains(splits.test.y, &p_test, 10),
+                    scorecard,
                     params: r.chosen.params.clone(),
                     score: Some(r.chosen.score),
                     spread: Some(r.chosen.spread),
                     validation_auc: Some(r.validation_auc),
-                    test: Some(evaluate(
-                        splits.test.y,
-                        &probabilities(&r.model, splits.test.x_for(&r.model)),
-                        threshold,
-                    )),
+                    test: Some(evaluate(splits.test.y, &p_test, threshold)),
                     fit_seconds: r.grid.iter().map(|g| g.fit_seconds).sum(),
                     grid: r.grid.clone(),
                     importance: importance(&Scorer::new(a, String::new())?, splits.validation),
@@ -214,6 +299,8 @@ fn family_reports(
                 grid: Vec::new(),
                 importance: Vec::new(),
                 partial_dependence: Vec::new(),
+                gains: Vec::new(),
+                scorecard: None,
                 warnings: Vec::new(),
             }),
         })
@@ -413,6 +500,59 @@ fn monotone_inputs(
     Ok(out)
 }
 
+/// Every feature as a scorecard characteristic, with `[models.scorecard] trend` checked:
+/// a trend names a numeric feature.
+fn scorecard_characteristics(
+    pipeline: &Pipeline,
+    features: &[riskfn_core::preprocess::Feature],
+) -> Result<Vec<riskfn_train::scorecard::CharacteristicSpec>> {
+    use riskfn_core::preprocess::Encoding;
+    use riskfn_train::binning::Trend;
+    let bad = |name: &str, why: String| crate::error::Error::Config {
+        path: pipeline.dir.join(CONFIG_FILE),
+        message: format!("models.scorecard.trend.{name}: {why}"),
+    };
+    for (name, _) in &pipeline.trends {
+        match features.iter().find(|f| &f.name == name) {
+            None => return Err(bad(name, "not a feature".into())),
+            Some(f) if matches!(f.encoding, Encoding::OneHot { .. }) => {
+                return Err(bad(
+                    name,
+                    "a categorical feature has no order for a trend (its levels are grouped by WoE)"
+                        .into(),
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    let mut at = 0;
+    Ok(features
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let width = f.encoding.width();
+            let (levels, scaling) = match &f.encoding {
+                Encoding::OneHot { levels, .. } => (levels.clone(), (0.0, 1.0)),
+                Encoding::Numeric { mean, scale, .. } => (Vec::new(), (*mean, *scale)),
+            };
+            let spec = riskfn_train::scorecard::CharacteristicSpec {
+                name: f.name.clone(),
+                feature: i,
+                inputs: at..at + width,
+                levels,
+                trend: pipeline
+                    .trends
+                    .iter()
+                    .find(|(n, _)| n == &f.name)
+                    .map_or(Trend::Auto, |(_, t)| *t),
+                scaling,
+            };
+            at += width;
+            spec
+        })
+        .collect())
+}
+
 /// sha256 over everything a version is trained from.
 fn inputs_fingerprint(pipeline: &Pipeline, opts: &TrainOptions, data_fingerprint: &str) -> String {
     let mut text = format!("code {CODE_VERSION}\nconfig\n{}\n", pipeline.config_text);
@@ -534,6 +674,15 @@ async fn run(opts: &TrainOptions, skip_unchanged: bool) -> Result<Retrained> {
     if let Some(gb) = &mut pipeline.families.gradient_boosting {
         gb.monotone = monotone.iter().map(|&(_, i, d)| (i, d)).collect();
     }
+    if pipeline.families.scorecard.is_some() {
+        let characteristics = scorecard_characteristics(&pipeline, &features)?;
+        let scaling = pipeline.scorecard;
+        if let Some(sc) = &mut pipeline.families.scorecard {
+            sc.characteristics = characteristics;
+            sc.offset = scaling.offset();
+            sc.factor = scaling.factor();
+        }
+    }
     tracing::info!(
         pipeline = %pipeline.name,
         train = train_rows.len(),
@@ -619,9 +768,10 @@ async fn run(opts: &TrainOptions, skip_unchanged: bool) -> Result<Retrained> {
         raw_schema: prepared.raw_schema.clone(),
         unknown_fields: pipeline.unknown_fields,
         id_column: pipeline.id.clone(),
-        features: match chosen.model {
-            riskfn_core::model::Model::GradientBoosting(_) => native_features.clone(),
-            _ => features.clone(),
+        features: if chosen.model.reads_missing() {
+            native_features.clone()
+        } else {
+            features.clone()
         },
         model: chosen.model.clone(),
         decision,
@@ -633,6 +783,7 @@ async fn run(opts: &TrainOptions, skip_unchanged: bool) -> Result<Retrained> {
     let families = family_reports(
         &outcomes,
         &artifact,
+        &features,
         &native_features,
         splits,
         &monotone,

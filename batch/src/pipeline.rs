@@ -278,6 +278,8 @@ pub struct Pipeline {
     pub selection: riskfn_train::Selection,
     /// Monotone constraints of the boosted trees: feature name and direction.
     pub monotone: Vec<(String, i8)>,
+    /// The scorecard's WoE trend per feature.
+    pub trends: Vec<(String, riskfn_train::binning::Trend)>,
     pub threshold_rule: ThresholdRule,
     pub decision: Decision,
     pub unknown_fields: UnknownFields,
@@ -367,6 +369,7 @@ impl Pipeline {
             seed,
             selection,
             monotone,
+            trends,
         } = raw.models.resolve().map_err(bad)?;
         let d = Scorecard::default();
         let scorecard = Scorecard {
@@ -445,6 +448,7 @@ impl Pipeline {
             seed,
             selection,
             monotone,
+            trends,
             threshold_rule,
             decision: Decision {
                 threshold: d.threshold,

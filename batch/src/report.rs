@@ -307,6 +307,8 @@ pub fn html(r: &TrainReport, y_test: &[bool], p_test: &[f64]) -> String {
     }
     h.push_str("</table>");
     importance_table(&mut h, r);
+    gains_tables(&mut h, r);
+    scorecard_tables(&mut h, r);
     for f in &r.families {
         for pd in &f.partial_dependence {
             let _ = write!(
@@ -345,6 +347,107 @@ pub fn html(r: &TrainReport, y_test: &[bool], p_test: &[f64]) -> String {
     h.push_str(&distribution_svg(y_test, p_test));
     h.push_str("</div></body></html>\n");
     h
+}
+
+/// Each family's test split in score bands (the chosen family's open).
+fn gains_tables(h: &mut String, r: &TrainReport) {
+    h.push_str("<h2>Gains by score band (test split)</h2>");
+    for f in r.families.iter().filter(|f| !f.gains.is_empty()) {
+        let _ = write!(
+            h,
+            "<details{}><summary>{}</summary><table><tr><th>band</th><th>rows</th><th>adverse</th><th>probability</th><th>bad rate</th><th>cumulative adverse</th><th>cumulative favourable</th><th>KS</th></tr>",
+            if f.family == r.model.family {
+                " open"
+            } else {
+                ""
+            },
+            esc(&f.family)
+        );
+        for g in &f.gains {
+            let _ = write!(
+                h,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.4} - {:.4}</td><td>{:.4}</td><td>{:.4}</td><td>{:.4}</td><td>{:.4}</td></tr>",
+                g.band,
+                g.rows,
+                g.adverse,
+                g.min_probability,
+                g.max_probability,
+                g.bad_rate,
+                g.cumulative_adverse,
+                g.cumulative_favourable,
+                g.ks
+            );
+        }
+        h.push_str("</table></details>");
+    }
+}
+
+/// A scorecard's characteristics (IV ranking), each with its bins and points.
+fn scorecard_tables(h: &mut String, r: &TrainReport) {
+    let Some((family, card)) = r
+        .families
+        .iter()
+        .find_map(|f| f.scorecard.as_ref().map(|c| (f, c)))
+    else {
+        return;
+    };
+    let _ = write!(
+        h,
+        "<h2>Scorecard</h2><p>{} characteristics, highest information value first{}.</p><table><tr><th>characteristic</th><th>IV</th></tr>",
+        card.characteristics.len(),
+        if family.family == r.model.family {
+            " (the chosen model)"
+        } else {
+            ""
+        }
+    );
+    for c in &card.characteristics {
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td>{:.4}{}</td></tr>",
+            esc(&c.feature),
+            c.iv,
+            if c.suspicious {
+                " (suspicious: above 0.5)"
+            } else {
+                ""
+            }
+        );
+    }
+    h.push_str("</table>");
+    if let Some(dropped) = card.dropped.as_array().filter(|d| !d.is_empty()) {
+        h.push_str("<p>Dropped:</p><ul>");
+        for d in dropped {
+            let _ = write!(
+                h,
+                "<li>{}: {}</li>",
+                esc(d["feature"].as_str().unwrap_or("")),
+                esc(d["reason"].as_str().unwrap_or(""))
+            );
+        }
+        h.push_str("</ul>");
+    }
+    for c in &card.characteristics {
+        let _ = write!(
+            h,
+            "<h3>{} (IV {:.4})</h3><table><tr><th>bin</th><th>rows</th><th>share</th><th>bad rate</th><th>WoE</th><th>points</th></tr>",
+            esc(&c.feature),
+            c.iv
+        );
+        for b in &c.bins {
+            let _ = write!(
+                h,
+                "<tr><td>{}</td><td>{}</td><td>{:.4}</td><td>{:.4}</td><td>{:.4}</td><td>{}</td></tr>",
+                esc(&b.bin),
+                b.rows,
+                b.share,
+                b.bad_rate,
+                b.woe,
+                b.points
+            );
+        }
+        h.push_str("</table>");
+    }
 }
 
 /// Each feature's mean |contribution| per family, features in the chosen family's order.

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Training benchmark: `riskfn train` (every family and grid) against the reference
-pipeline (scikit-learn), per dataset, alternating in one run on this machine.
+pipeline (scikit-learn, `pipeline.py`) plus its LightGBM run (`gbm.py`), per dataset,
+alternating in one run on this machine.
 
     python3 tests/bench/training.py --peer PATH_TO_REFERENCE [--peer-python PY] [--runs 2]
 
@@ -57,11 +58,16 @@ def main():
             t0 = time.perf_counter()
             subprocess.run([a.peer_python, "pipeline.py", d], cwd=peer, env=env, check=True,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            subprocess.run([a.peer_python, "gbm.py", d], cwd=peer, env=env, check=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             ref.append(time.perf_counter() - t0)
             with open(os.path.join(peer, "results", f"{d}.json")) as f:
                 pr = json.load(f)
-            best = pr.get("best") or {}
-            auc["reference"] = {"family": best.get("model"), "test_auc": (best.get("test") or {}).get("roc_auc")}
+            best = pr["best_model"]
+            auc["reference"] = {"family": best, "test_auc": pr["models"][best]["test"]["roc_auc"]}
+            with open(os.path.join(peer, "results", f"gbm_{d}.json")) as f:
+                g = json.load(f)
+            auc["lightgbm"] = {"test_auc": g["test"]["roc_auc"]}
             print(f"{d} run {run}: riskfn {ours[-1]:.1f} s, reference {ref[-1]:.1f} s", flush=True)
         o, r_ = min(ours), min(ref)
         results["datasets"][d] = {"riskfn_s": ours, "reference_s": ref, "best_riskfn_s": o, "best_reference_s": r_,

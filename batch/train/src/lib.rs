@@ -3,18 +3,20 @@
 //! split, for large tables), the best point of each family fitted on the training split and
 //! converted into the serving side's model types, and the best family chosen.
 //!
-//! - [`logistic`], [`naive_bayes`], [`svm`], [`trees`] (on [`cart`]), [`boosting`]: the
-//!   families, each a [`Family`];
+//! - [`logistic`], [`scorecard`] (on [`binning`]), [`naive_bayes`], [`svm`], [`trees`] (on
+//!   [`cart`]), [`boosting`]: the families, each a [`Family`];
 //! - [`select`]: cross-validating every family's grid and choosing among them;
 //! - [`metrics`]: accuracy, precision, recall, F1, ROC AUC, KS, Gini, Brier, log loss, and
 //!   the decision threshold rules.
 
+pub mod binning;
 pub mod bins;
 pub mod boosting;
 pub mod cart;
 pub mod logistic;
 pub mod metrics;
 pub mod naive_bayes;
+pub mod scorecard;
 pub mod select;
 pub mod svm;
 pub mod trees;
@@ -28,6 +30,7 @@ use serde::Serialize;
 pub use boosting::BoostingSpec;
 pub use logistic::LogisticSpec;
 pub use naive_bayes::NaiveBayesSpec;
+pub use scorecard::ScorecardSpec;
 pub use select::{Families, Outcome, Selection, select, train_all};
 pub use svm::SvmSpec;
 pub use trees::{ForestSpec, TreeSpec};
@@ -72,12 +75,13 @@ impl Rows<'_> {
         self.y.is_empty()
     }
 
-    /// The encoding `model` reads: missing numbers left NaN for boosted trees, imputed for
-    /// the others.
+    /// The encoding `model` reads: missing numbers left NaN for boosted trees and
+    /// scorecards (they bin them), imputed for the others.
     pub fn x_for(&self, model: &Model) -> &Array2<f64> {
-        match model {
-            Model::GradientBoosting(_) => self.native,
-            _ => self.x,
+        if model.reads_missing() {
+            self.native
+        } else {
+            self.x
         }
     }
 }

@@ -128,6 +128,64 @@ pub fn auc_standard_error(y: &[bool], p: &[f64]) -> f64 {
     (sample_var(&v10) / m as f64 + sample_var(&v01) / n as f64).sqrt()
 }
 
+/// One score band of a gains table.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct GainsRow {
+    /// 1 is the riskiest band.
+    pub band: usize,
+    pub rows: usize,
+    pub adverse: usize,
+    /// The band's lowest and highest probability.
+    pub min_probability: f64,
+    pub max_probability: f64,
+    pub bad_rate: f64,
+    /// Shares of all adverse and of all favourable rows in this band and the riskier ones.
+    pub cumulative_adverse: f64,
+    pub cumulative_favourable: f64,
+    /// `cumulative_adverse - cumulative_favourable`: the KS statistic is its largest value
+    /// at a band edge.
+    pub ks: f64,
+}
+
+/// The gains table: rows by descending probability in `bands` bands of equal counts (rows
+/// of one probability never split), each band's counts and the cumulative shares.
+pub fn gains(y: &[bool], p: &[f64], bands: usize) -> Vec<GainsRow> {
+    let n = p.len();
+    let mut idx: Vec<usize> = (0..n).collect();
+    idx.sort_by(|&a, &b| p[b].total_cmp(&p[a]).then(a.cmp(&b)));
+    let pos = y.iter().filter(|&&b| b).count();
+    let neg = n - pos;
+    let mut out = Vec::new();
+    let (mut start, mut cum_a, mut cum_f) = (0usize, 0usize, 0usize);
+    for band in 1..=bands.max(1) {
+        if start >= n {
+            break;
+        }
+        let mut end = (band * n / bands.max(1)).max(start + 1).min(n);
+        while end < n && p[idx[end]] == p[idx[end - 1]] {
+            end += 1;
+        }
+        let rows = &idx[start..end];
+        let adverse = rows.iter().filter(|&&i| y[i]).count();
+        cum_a += adverse;
+        cum_f += rows.len() - adverse;
+        let share = |k: usize, of: usize| if of == 0 { 0.0 } else { k as f64 / of as f64 };
+        out.push(GainsRow {
+            band,
+            rows: rows.len(),
+            adverse,
+            min_probability: p[idx[end - 1]],
+            max_probability: p[idx[start]],
+            bad_rate: adverse as f64 / rows.len() as f64,
+            cumulative_adverse: share(cum_a, pos),
+            cumulative_favourable: share(cum_f, neg),
+            ks: share(cum_a, pos) - share(cum_f, neg),
+        });
+        start = end;
+    }
+    out
+}
+
 /// Kolmogorov-Smirnov statistic: the largest TPR - FPR over all thresholds.
 pub fn ks(y: &[bool], p: &[f64]) -> f64 {
     let mut idx: Vec<usize> = (0..p.len()).collect();
@@ -274,6 +332,30 @@ pub fn choose_threshold(rule: ThresholdRule, y: &[bool], p: &[f64]) -> f64 {
 mod threshold_tests {
     use super::*;
     use approx::assert_abs_diff_eq;
+
+    /// Bands hold equal counts without splitting a score, riskiest first; the cumulative
+    /// shares end at 1 and the largest band KS is at most the KS statistic.
+    #[test]
+    fn the_gains_table_adds_up() {
+        let y: Vec<bool> = (0..100).map(|i| i % 3 == 0 || i > 85).collect();
+        let p: Vec<f64> = (0..100).map(|i| ((i / 2) as f64) / 50.0).collect();
+        let g = gains(&y, &p, 10);
+        assert_eq!(g.len(), 10);
+        assert!(g.iter().all(|r| r.rows == 10));
+        assert_eq!(
+            g.iter().map(|r| r.adverse).sum::<usize>(),
+            y.iter().filter(|b| **b).count()
+        );
+        let last = g.last().unwrap();
+        assert!((last.cumulative_adverse - 1.0).abs() < 1e-12);
+        assert!((last.cumulative_favourable - 1.0).abs() < 1e-12);
+        assert!(
+            g.windows(2)
+                .all(|w| w[0].min_probability >= w[1].max_probability)
+        );
+        let best = g.iter().map(|r| r.ks).fold(0.0, f64::max);
+        assert!(best <= ks(&y, &p) + 1e-12);
+    }
 
     /// The midrank form equals DeLong's structural components computed pair by pair.
     #[test]

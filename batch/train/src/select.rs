@@ -23,13 +23,14 @@ use crate::cart::SplitMix;
 use crate::metrics::{auc_standard_error, roc_auc};
 use crate::{
     BoostingSpec, Data, Family, FamilyResult, ForestSpec, GridPoint, LogisticSpec, NaiveBayesSpec,
-    Rows, SvmSpec, TrainError, TreeSpec, probabilities,
+    Rows, ScorecardSpec, SvmSpec, TrainError, TreeSpec, probabilities,
 };
 
 /// The families to train, each with its grid; `None` leaves a family out.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Families {
     pub logistic_regression: Option<LogisticSpec>,
+    pub scorecard: Option<ScorecardSpec>,
     pub gaussian_nb: Option<NaiveBayesSpec>,
     pub linear_svm: Option<SvmSpec>,
     pub rbf_svm: Option<SvmSpec>,
@@ -41,8 +42,9 @@ pub struct Families {
 /// The families trained when a pipeline names none. The SVMs are left out: their kernel
 /// matrix grows with the square of the rows, and on credit data they have not beaten the
 /// others; a pipeline may still list them.
-pub const DEFAULT_FAMILIES: [&str; 5] = [
+pub const DEFAULT_FAMILIES: [&str; 6] = [
     "logistic_regression",
+    "scorecard",
     "gaussian_nb",
     "decision_tree",
     "random_forest",
@@ -53,6 +55,7 @@ impl Default for Families {
     fn default() -> Self {
         Families {
             logistic_regression: Some(LogisticSpec::default()),
+            scorecard: Some(ScorecardSpec::default()),
             gaussian_nb: Some(NaiveBayesSpec::default()),
             linear_svm: None,
             rbf_svm: None,
@@ -68,6 +71,9 @@ impl Families {
     pub fn members(&self) -> Vec<&dyn Family> {
         let mut out: Vec<&dyn Family> = Vec::new();
         if let Some(s) = &self.logistic_regression {
+            out.push(s);
+        }
+        if let Some(s) = &self.scorecard {
             out.push(s);
         }
         if let Some(s) = &self.gaussian_nb {
@@ -109,6 +115,7 @@ impl Families {
             }
         }
         drop_unless(&mut self.logistic_regression, keep("logistic_regression"));
+        drop_unless(&mut self.scorecard, keep("scorecard"));
         drop_unless(&mut self.gaussian_nb, keep("gaussian_nb"));
         drop_unless(&mut self.linear_svm, keep("linear_svm"));
         drop_unless(&mut self.rbf_svm, keep("rbf_svm"));
@@ -124,8 +131,9 @@ impl Families {
 }
 
 /// The families in the order they are trained and in which ties are broken.
-pub const ORDER: [&str; 7] = [
+pub const ORDER: [&str; 8] = [
     "logistic_regression",
+    "scorecard",
     "gaussian_nb",
     "linear_svm",
     "rbf_svm",

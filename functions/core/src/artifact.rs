@@ -72,11 +72,19 @@ impl Default for Scorecard {
 }
 
 impl Scorecard {
+    /// Points per unit of log-odds: `pdo / ln 2`.
+    pub fn factor(&self) -> f64 {
+        self.pdo / std::f64::consts::LN_2
+    }
+
+    /// The points of even odds: `base_points + factor ln(1 / base_odds)`.
+    pub fn offset(&self) -> f64 {
+        self.base_points + self.factor() * (1.0 / self.base_odds).ln()
+    }
+
     pub fn points(&self, probability: f64) -> f64 {
         let p = probability.clamp(1e-12, 1.0 - 1e-12);
-        let factor = self.pdo / std::f64::consts::LN_2;
-        let offset = self.base_points + factor * (1.0 / self.base_odds).ln();
-        offset - factor * (p / (1.0 - p)).ln()
+        self.offset() - self.factor() * (p / (1.0 - p)).ln()
     }
 }
 
@@ -120,6 +128,13 @@ impl ScoringArtifact {
         self.model
             .validate_trees()
             .map_err(|e| bad(format!("{}: {e}", self.model.family())))?;
+        if let Model::Scorecard(card) = &self.model
+            && (card.offset != s.offset() || card.factor != s.factor())
+        {
+            return Err(bad(
+                "the points card's offset and factor are not the [scorecard] section's".into(),
+            ));
+        }
         if !self.model.accepts(width) {
             return Err(bad(format!(
                 "features encode to {width} inputs, the model takes {}",

@@ -446,6 +446,9 @@ impl Scorer {
                             for r in start..end {
                                 dense(r, &mut scratch.x);
                                 out.probability[r] = model.probability(&scratch.x);
+                                if let Model::Scorecard(card) = model {
+                                    out.points[r] = card.points(&scratch.x);
+                                }
                             }
                         }
                     }
@@ -455,10 +458,14 @@ impl Scorer {
         }
         let decision = &self.artifact().decision;
         let scorecard = &self.artifact().scorecard;
+        // A points scorecard's points are its bins' (above); other models' follow from p.
+        let card = matches!(model, Model::Scorecard(_));
         for r in 0..rows {
             let p = out.probability[r];
             out.adverse[r] = p >= decision.threshold;
-            out.points[r] = scorecard.points(p);
+            if !card {
+                out.points[r] = scorecard.points(p);
+            }
         }
 
         // Reasons, and the failed rows' errors (or, should the row path score one after all,

@@ -15,6 +15,7 @@ pub enum Model {
     DecisionTree(Tree),
     RandomForest(Forest),
     GradientBoosting(Boosted),
+    Scorecard(PointsCard),
 }
 
 /// `p = sigmoid(intercept + weights . x)`.
@@ -117,6 +118,152 @@ impl Node {
     }
 }
 
+/// A points scorecard: each characteristic cut into bins, each bin worth a whole number of
+/// points; the score is the sum of the points of the bins an applicant falls in (in
+/// characteristic order), and the probability the one those points imply,
+/// `sigmoid((offset - points) / factor)` (higher points, lower risk).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PointsCard {
+    pub offset: f64,
+    pub factor: f64,
+    pub characteristics: Vec<Characteristic>,
+}
+
+/// One characteristic: the feature it bins, how its inputs find a bin, and each bin's
+/// points and training statistics.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Characteristic {
+    /// The feature's position in the artifact's features.
+    pub feature: usize,
+    pub bins: CardBins,
+    pub points: Vec<f64>,
+    /// Per bin: label, training rows and adverse rows, weight of evidence, IV share.
+    pub stats: Vec<BinStats>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum CardBins {
+    /// A number at encoded input `input`: bin `i` holds values below `cuts[i]` (and at or
+    /// above the cut before); a missing value (NaN) takes bin `cuts.len()`.
+    Numeric { input: u32, cuts: Vec<f64> },
+    /// A one-hot category at inputs `start..start + level_bins.len()`: the level whose input
+    /// is set takes `level_bins[level]`; none set (a level unseen in training) takes
+    /// `unseen`.
+    Categorical {
+        start: u32,
+        level_bins: Vec<u32>,
+        unseen: u32,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BinStats {
+    pub label: String,
+    pub rows: u64,
+    pub adverse: u64,
+    pub woe: f64,
+    pub iv: f64,
+}
+
+impl Characteristic {
+    /// The bin of encoded input `x`.
+    pub fn bin(&self, x: &[f64]) -> usize {
+        match &self.bins {
+            CardBins::Numeric { input, cuts } => {
+                let v = x.get(*input as usize).copied().unwrap_or(f64::NAN);
+                if v.is_nan() {
+                    cuts.len()
+                } else {
+                    cuts.iter().position(|&c| v < c).unwrap_or(cuts.len() - 1)
+                }
+            }
+            CardBins::Categorical {
+                start,
+                level_bins,
+                unseen,
+            } => {
+                let s = *start as usize;
+                (0..level_bins.len())
+                    .find(|&l| x.get(s + l).is_some_and(|&v| v == 1.0))
+                    .map_or(*unseen, |l| level_bins[l]) as usize
+            }
+        }
+    }
+
+    /// The most points this characteristic gives.
+    pub fn max_points(&self) -> f64 {
+        self.points
+            .iter()
+            .copied()
+            .fold(f64::NEG_INFINITY, f64::max)
+    }
+
+    /// The largest input index it reads.
+    fn max_input(&self) -> usize {
+        match &self.bins {
+            CardBins::Numeric { input, .. } => *input as usize,
+            CardBins::Categorical {
+                start, level_bins, ..
+            } => *start as usize + level_bins.len().max(1) - 1,
+        }
+    }
+}
+
+impl PointsCard {
+    /// The applicant's points: the sum of their bins' points.
+    pub fn points(&self, x: &[f64]) -> f64 {
+        let mut total = 0.0;
+        for c in &self.characteristics {
+            total += c.points[c.bin(x)];
+        }
+        total
+    }
+
+    /// The probability the points imply.
+    pub fn probability_of_points(&self, points: f64) -> f64 {
+        sigmoid((self.offset - points) / self.factor)
+    }
+
+    /// Check every bin has its points and every level a bin.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(self.factor > 0.0 && self.offset.is_finite()) {
+            return Err("a scorecard needs a positive factor".into());
+        }
+        for (i, c) in self.characteristics.iter().enumerate() {
+            let bins = match &c.bins {
+                CardBins::Numeric { cuts, .. } => {
+                    if cuts.is_empty()
+                        || cuts
+                            .windows(2)
+                            .any(|w| w[0].partial_cmp(&w[1]) != Some(std::cmp::Ordering::Less))
+                    {
+                        return Err(format!("characteristic {i}: cuts not increasing"));
+                    }
+                    cuts.len() + 1
+                }
+                CardBins::Categorical {
+                    level_bins, unseen, ..
+                } => {
+                    1 + level_bins
+                        .iter()
+                        .chain([unseen])
+                        .copied()
+                        .max()
+                        .unwrap_or(0) as usize
+                }
+            };
+            if c.points.len() < bins || c.points.iter().any(|p| !p.is_finite()) {
+                return Err(format!(
+                    "characteristic {i}: {} points for {bins} bins",
+                    c.points.len()
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Gradient-boosted trees: `p = sigmoid(base_score + sum of the trees' leaf values)`, the
 /// sum taken in tree order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -154,6 +301,7 @@ impl Model {
             Model::DecisionTree(_) => "decision_tree",
             Model::RandomForest(_) => "random_forest",
             Model::GradientBoosting(_) => "gradient_boosting",
+            Model::Scorecard(_) => "scorecard",
         }
     }
 
@@ -174,15 +322,27 @@ impl Model {
                 .filter_map(Tree::max_feature)
                 .max()
                 .map_or(0, |f| f + 1),
+            Model::Scorecard(c) => c
+                .characteristics
+                .iter()
+                .map(Characteristic::max_input)
+                .max()
+                .map_or(0, |i| i + 1),
         }
+    }
+
+    /// Whether the model reads missing numbers itself (NaN inputs) rather than imputed ones.
+    pub fn reads_missing(&self) -> bool {
+        matches!(self, Model::GradientBoosting(_) | Model::Scorecard(_))
     }
 
     /// Whether the model reads exactly `n` inputs (tree models need only fit within them).
     pub fn accepts(&self, n: usize) -> bool {
         match self {
-            Model::DecisionTree(_) | Model::RandomForest(_) | Model::GradientBoosting(_) => {
-                self.n_inputs() <= n
-            }
+            Model::DecisionTree(_)
+            | Model::RandomForest(_)
+            | Model::GradientBoosting(_)
+            | Model::Scorecard(_) => self.n_inputs() <= n,
             _ => self.n_inputs() == n,
         }
     }
@@ -196,11 +356,15 @@ impl Model {
             Model::DecisionTree(t) => t.value(x),
             Model::RandomForest(f) => f.probability(x),
             Model::GradientBoosting(b) => sigmoid(b.margin(x)),
+            Model::Scorecard(c) => c.probability_of_points(c.points(x)),
         }
     }
 
-    /// The trees of a tree model, each checked well formed.
+    /// The trees of a tree model, or a scorecard's bins, checked well formed.
     pub fn validate_trees(&self) -> Result<(), String> {
+        if let Model::Scorecard(c) = self {
+            return c.validate();
+        }
         let trees: &[Tree] = match self {
             Model::DecisionTree(t) => std::slice::from_ref(t),
             Model::RandomForest(Forest { trees })

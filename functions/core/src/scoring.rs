@@ -10,6 +10,9 @@
 //! - gradient boosting, exactly: the sum over the feature's inputs of their path-dependent
 //!   TreeSHAP values ([`crate::shap`]) of the log-odds, which add up to the log-odds minus
 //!   the ensemble's expected log-odds over the training data;
+//! - a points scorecard, from its points: each characteristic's points short of its best
+//!   bin's, over the scorecard's points per unit of log-odds (Regulation B practice: the
+//!   characteristics that cost the applicant most);
 //! - every other family, by substitution: `logit(p) - logit(p with this feature set to the
 //!   training baseline)`, the baseline being the mean for a number and the most frequent
 //!   level for a category.
@@ -243,10 +246,14 @@ impl Scorer {
         if explain {
             self.reasons_into(probability, scratch);
         }
+        let points = match &self.artifact.model {
+            Model::Scorecard(card) => card.points(&scratch.x),
+            _ => self.artifact.scorecard.points(probability),
+        };
         Ok(RowScore {
             probability,
             adverse: probability >= self.artifact.decision.threshold,
-            points: self.artifact.scorecard.points(probability),
+            points,
         })
     }
 
@@ -302,6 +309,15 @@ impl Scorer {
                     &self.mean_inputs[s.clone()],
                 )
             })),
+            Model::Scorecard(card) => {
+                // Points short of the characteristic's best bin, in log-odds.
+                out.resize(self.spans.len(), 0.0);
+                for c in &card.characteristics {
+                    if let Some(o) = out.get_mut(c.feature) {
+                        *o = (c.max_points() - c.points[c.bin(x)]) / card.factor;
+                    }
+                }
+            }
             Model::GradientBoosting(b) if self.tree_shap => {
                 let phi = &mut work.phi;
                 phi.clear();
