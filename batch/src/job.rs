@@ -647,19 +647,7 @@ async fn run(opts: &TrainOptions, skip_unchanged: bool) -> Result<Retrained> {
         }
     }
     let features = fit::fit(&prepared.features, &train_rows, &pipeline.reasons)?;
-    // Boosted trees read missing numbers as NaN and route them themselves.
-    let native_features: Vec<riskfn_core::preprocess::Feature> = features
-        .iter()
-        .cloned()
-        .map(|mut f| {
-            if let riskfn_core::preprocess::Encoding::Numeric { native_missing, .. } =
-                &mut f.encoding
-            {
-                *native_missing = true;
-            }
-            f
-        })
-        .collect();
+    let native_features = natively_missing(&features);
     let x_train = fit::design(&features, &prepared, &train_rows);
     let x_val = fit::design(&features, &prepared, &val_rows);
     let x_test = fit::design(&features, &prepared, &test_rows);
@@ -1030,10 +1018,12 @@ pub struct PrepareReport {
 /// Read, de-duplicate, run the SQL, split and fit the preprocessing on the training split:
 /// a dry run of training's first half (and the preprocessing benchmark).
 ///
-/// With `design_out`, also write each split's encoded design matrix (imputed, as every
-/// family but boosting reads it) as `train.csv`, `validation.csv` and `test.csv` there:
-/// one column per model input (named as the reports name them) and `adverse` (1 or 0), so
-/// a validator can fit another tool on exactly the rows and inputs riskfn trains on.
+/// With `design_out`, also write each split's encoded design matrix as `train.csv`,
+/// `validation.csv` and `test.csv` there (missing numbers imputed, as most families read
+/// them) and `train_native.csv` ... (missing numbers left empty, as boosted trees and
+/// scorecards read them): one column per model input (named as the reports name them) and
+/// `adverse` (1 or 0), so a validator can fit another tool on exactly the rows and inputs
+/// riskfn trains on.
 pub async fn prepare_only(
     opts: &TrainOptions,
     design_out: Option<&std::path::Path>,
@@ -1066,10 +1056,39 @@ pub async fn prepare_only(
     })
 }
 
+/// The features with missing numbers left missing (NaN), for the models that read them
+/// themselves (boosted trees route them, scorecards bin them).
+fn natively_missing(
+    features: &[riskfn_core::preprocess::Feature],
+) -> Vec<riskfn_core::preprocess::Feature> {
+    features
+        .iter()
+        .cloned()
+        .map(|mut f| {
+            if let riskfn_core::preprocess::Encoding::Numeric { native_missing, .. } =
+                &mut f.encoding
+            {
+                *native_missing = true;
+            }
+            f
+        })
+        .collect()
+}
+
 fn write_designs(
     dir: &std::path::Path,
     features: &[riskfn_core::preprocess::Feature],
     prepared: &crate::prepare::Prepared,
+) -> Result<()> {
+    write_design_files(dir, features, prepared, "")?;
+    write_design_files(dir, &natively_missing(features), prepared, "_native")
+}
+
+fn write_design_files(
+    dir: &std::path::Path,
+    features: &[riskfn_core::preprocess::Feature],
+    prepared: &crate::prepare::Prepared,
+    suffix: &str,
 ) -> Result<()> {
     use std::io::Write;
     let io = |path: &std::path::Path| {
@@ -1080,16 +1099,26 @@ fn write_designs(
     let names: Vec<String> = features.iter().flat_map(|f| f.encoded_names()).collect();
     let header: Vec<String> = names.iter().map(|n| csv_field(n)).collect();
     for (split, file) in [
-        (Split::Train, "train.csv"),
-        (Split::Validation, "validation.csv"),
-        (Split::Test, "test.csv"),
+        (Split::Train, "train"),
+        (Split::Validation, "validation"),
+        (Split::Test, "test"),
     ] {
-        let path = dir.join(file);
+        let path = dir.join(format!("{file}{suffix}.csv"));
         let rows = prepared.rows_of(split);
         let x = fit::design(features, prepared, &rows);
         let mut text = format!("{},adverse\n", header.join(","));
         for (row, &r) in x.rows().into_iter().zip(&rows) {
-            let values: Vec<String> = row.iter().map(|v| format!("{v:?}")).collect();
+            // A missing value (native encoding) is an empty field.
+            let values: Vec<String> = row
+                .iter()
+                .map(|v| {
+                    if v.is_nan() {
+                        String::new()
+                    } else {
+                        format!("{v:?}")
+                    }
+                })
+                .collect();
             text.push_str(&format!(
                 "{},{}\n",
                 values.join(","),

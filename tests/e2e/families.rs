@@ -51,6 +51,7 @@ async fn every_family_trains_and_the_choice_holds_up_against_the_reference() {
             trained,
             [
                 "logistic_regression",
+                "scorecard",
                 "gaussian_nb",
                 "decision_tree",
                 "random_forest",
@@ -115,6 +116,30 @@ async fn every_family_trains_and_the_choice_holds_up_against_the_reference() {
             (ours - theirs).abs() <= 0.01,
             "{name}: forest test AUC {ours:.4}, scikit-learn's {theirs:.4}"
         );
+        // The points scorecard stays within 0.02 test AUC of the logistic regression.
+        let test_auc = |family: &str| {
+            r.families
+                .iter()
+                .find(|f| f.family == family)
+                .and_then(|f| f.test.as_ref())
+                .unwrap()
+                .roc_auc
+        };
+        assert!(
+            test_auc("scorecard") >= test_auc("logistic_regression") - 0.02,
+            "{name}: scorecard {:.4}, logistic regression {:.4}",
+            test_auc("scorecard"),
+            test_auc("logistic_regression")
+        );
+        // Every family's gains table covers the test split.
+        for f in &r.families {
+            assert_eq!(
+                f.gains.iter().map(|g| g.rows).sum::<usize>(),
+                r.data.split["test"].rows as usize,
+                "{name}: {}",
+                f.family
+            );
+        }
         // A monotone-constrained feature's partial dependence moves only its way.
         let boosted = r
             .families

@@ -7,6 +7,7 @@ mod parity;
 mod pipelines;
 mod registry;
 mod retrain;
+mod scorecard;
 mod security;
 mod sources;
 mod spine;

@@ -69,8 +69,9 @@ async fn batch_score_and_handler_agree_on_every_row() {
     one_scoring_path("german_credit", &t.store, &t.report.version).await;
 }
 
-/// The same for the tree families on every bundled set: boosted trees (credit_data's
-/// missing values go down their learned branches), a forest and a tree.
+/// The same for the tree families and the points scorecard on every bundled set: boosted
+/// trees (credit_data's missing values go down their learned branches), a forest, a tree,
+/// and scorecards (points equal too).
 #[tokio::test]
 async fn tree_models_score_alike_online_and_in_batch_on_every_row() {
     for (pipeline, family) in [
@@ -79,6 +80,9 @@ async fn tree_models_score_alike_online_and_in_batch_on_every_row() {
         ("islr_default", "gradient_boosting"),
         ("german_credit", "random_forest"),
         ("credit_data", "decision_tree"),
+        ("german_credit", "scorecard"),
+        ("credit_data", "scorecard"),
+        ("islr_default", "scorecard"),
     ] {
         let store = fresh_dir(&tmp(), &format!("parity-{pipeline}-{family}"));
         let r = train_families(pipeline, &store, &[family]).await.unwrap();
@@ -120,6 +124,10 @@ async fn one_scoring_path(pipeline: &str, store: &std::path::Path, version: &str
             )
         })
         .collect();
+    let batch_points: HashMap<u64, f64> = scored
+        .iter()
+        .map(|r| (r["row_id"].as_u64().unwrap(), r["points"].as_f64().unwrap()))
+        .collect();
 
     let config = Config {
         store: store.display().to_string(),
@@ -148,6 +156,11 @@ async fn one_scoring_path(pipeline: &str, store: &std::path::Path, version: &str
             assert_eq!(
                 codes, batch_reasons[&row_id],
                 "{pipeline} row {row_id}: reasons differ"
+            );
+            assert_eq!(
+                p["points"].as_f64().unwrap().to_bits(),
+                batch_points[&row_id].to_bits(),
+                "{pipeline} row {row_id}: points differ"
             );
             let p = p["probability"].as_f64().unwrap();
             assert_eq!(

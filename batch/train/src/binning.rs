@@ -2,8 +2,8 @@
 //! bins of the highest information value under the scorecard's constraints, and each bin's
 //! weight of evidence.
 //!
-//! Fine classes are the levels of a category, or about [`Binning::fine_classes`] quantiles of
-//! a number (cut only between distinct values). Coarse bins are runs of adjacent fine classes
+//! Fine classes are the levels of a category, or at most [`Binning::fine_classes`] pre-bins of
+//! a number (cut by a one-variable CART tree, as optbinning pre-bins). Coarse bins are runs of adjacent fine classes
 //! (a category's levels in the order of their adverse rates, so that merged levels have
 //! similar WoE); the run partition is chosen exactly, by dynamic programming over (last run,
 //! number of runs), to maximise IV subject to: adverse rates strictly monotone across the
@@ -87,7 +87,7 @@ pub fn iv(bin: Counts, total: Counts) -> f64 {
 }
 
 /// A number's bins: `cuts[i]` is the upper edge (exclusive) of bin `i`, so a value `v` falls
-/// in the first bin with `v < cuts[i]`, or the last.
+/// in the first bin with `v < cuts[i]`, or the last (one more bin than cuts).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct NumericBins {
     pub cuts: Vec<f64>,
@@ -96,46 +96,79 @@ pub struct NumericBins {
     pub trend: Trend,
 }
 
-/// Fine classes of a number: (upper edge, counts), the last edge +infinity.
-fn fine_numeric(values: &[(f64, bool)], fine: usize) -> Vec<(f64, Counts)> {
+/// Fine classes of a number: (upper edge, counts), the last edge +infinity. Cut as
+/// optbinning pre-bins (a CART tree on the one value, grown best first to at most `fine`
+/// leaves of at least `min_share` of the values each, Gini impurity), so the coarse bins
+/// can only merge what a tree found worth telling apart; thresholds halfway between the
+/// values either side.
+fn fine_numeric(values: &[(f64, bool)], fine: usize, min_share: f64) -> Vec<(f64, Counts)> {
     let n = values.len();
-    let mut out: Vec<(f64, Counts)> = Vec::new();
-    let mut start = 0;
-    for k in 1..=fine.max(1) {
-        let mut end = if k == fine {
-            n
-        } else {
-            (k * n / fine).max(start)
-        };
-        // Never cut between equal values.
-        while end < n && end > 0 && values[end].0 == values[end - 1].0 {
-            end += 1;
-        }
-        if end <= start {
-            continue;
-        }
-        let mut c = Counts::default();
-        for &(_, bad) in &values[start..end] {
-            c.add(Counts {
-                rows: 1,
-                adverse: usize::from(bad),
-            });
-        }
-        let edge = if end == n {
-            f64::INFINITY
-        } else {
-            // Halfway between the last value in and the first out.
-            let (lo, hi) = (values[end - 1].0, values[end].0);
-            let mid = lo + (hi - lo) / 2.0;
-            if mid > lo { mid } else { hi }
-        };
-        out.push((edge, c));
-        start = end;
-        if start == n {
-            break;
-        }
+    if n == 0 {
+        return Vec::new();
     }
-    out
+    let min_leaf = ((min_share * n as f64).ceil() as usize).max(1);
+    // Prefix counts of adverse rows.
+    let mut bad = vec![0usize; n + 1];
+    for (i, v) in values.iter().enumerate() {
+        bad[i + 1] = bad[i] + usize::from(v.1);
+    }
+    // Gini impurity times rows of [a, b): rows - (bad^2 + good^2) / rows.
+    let impurity = |a: usize, b: usize| {
+        let r = (b - a) as f64;
+        let k = (bad[b] - bad[a]) as f64;
+        r - (k * k + (r - k) * (r - k)) / r
+    };
+    // The best cut of [a, b): (gain, position), cutting only between distinct values.
+    let best_cut = |a: usize, b: usize| -> Option<(f64, usize)> {
+        let parent = impurity(a, b);
+        let mut best: Option<(f64, usize)> = None;
+        for m in (a + min_leaf)..=(b.saturating_sub(min_leaf)) {
+            if m <= a || m >= b || values[m].0 == values[m - 1].0 {
+                continue;
+            }
+            let gain = parent - impurity(a, m) - impurity(m, b);
+            if gain > 1e-12 && best.is_none_or(|x| gain > x.0) {
+                best = Some((gain, m));
+            }
+        }
+        best
+    };
+    let mut leaves: Vec<(usize, usize, Option<(f64, usize)>)> = vec![(0, n, best_cut(0, n))];
+    while leaves.len() < fine.max(1) {
+        // The leaf whose best cut gains most (ties: the leftmost).
+        let Some(k) = (0..leaves.len())
+            .filter(|&k| leaves[k].2.is_some())
+            .max_by(|&x, &y| {
+                let (gx, gy) = (leaves[x].2.unwrap().0, leaves[y].2.unwrap().0);
+                gx.total_cmp(&gy).then(y.cmp(&x))
+            })
+        else {
+            break;
+        };
+        let (a, b, Some((_, m))) = leaves[k] else {
+            break;
+        };
+        leaves.splice(k..=k, [(a, m, best_cut(a, m)), (m, b, best_cut(m, b))]);
+    }
+    leaves
+        .iter()
+        .map(|&(a, b, _)| {
+            let edge = if b == n {
+                f64::INFINITY
+            } else {
+                let (lo, hi) = (values[b - 1].0, values[b].0);
+                let mid = lo + (hi - lo) / 2.0;
+                if mid > lo { mid } else { hi }
+            };
+            (
+                edge,
+                Counts {
+                    rows: b - a,
+                    adverse: bad[b] - bad[a],
+                },
+            )
+        })
+        .collect()
 }
 
 /// The best partition of `fine` (in order) into runs: the index where each run ends.
@@ -246,7 +279,7 @@ pub fn bin_numeric(values: &[(f64, bool)], b: &Binning, trend: Trend) -> Numeric
             adverse: usize::from(bad),
         });
     }
-    let fine = fine_numeric(&present, b.fine_classes);
+    let fine = fine_numeric(&present, b.fine_classes, b.min_share);
     let counts: Vec<Counts> = fine.iter().map(|f| f.1).collect();
     let tries: &[(bool, Trend)] = match trend {
         Trend::Ascending => &[(true, Trend::Ascending)],
@@ -280,9 +313,8 @@ pub fn bin_numeric(values: &[(f64, bool)], b: &Binning, trend: Trend) -> Numeric
         cuts.push(fine.get(e.max(1) - 1).map_or(f64::INFINITY, |f| f.0));
         start = e;
     }
-    if let Some(last) = cuts.last_mut() {
-        *last = f64::INFINITY;
-    }
+    // The last bin is open above.
+    cuts.pop();
     NumericBins {
         cuts,
         counts: bins,

@@ -132,7 +132,7 @@ impl ScorecardSpec {
             let raw = |v: f64| if v.is_finite() { v * scale + mean } else { v };
             let mut labels = Vec::new();
             let mut lo = f64::NEG_INFINITY;
-            for &cut in &nb.cuts {
+            for &cut in nb.cuts.iter().chain([&f64::INFINITY]) {
                 labels.push(format!("[{}, {})", fmt_edge(raw(lo)), fmt_edge(raw(cut))));
                 lo = cut;
             }

@@ -144,8 +144,9 @@ pub struct Characteristic {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum CardBins {
-    /// A number at encoded input `input`: bin `i` holds values below `cuts[i]` (and at or
-    /// above the cut before); a missing value (NaN) takes bin `cuts.len()`.
+    /// A number at encoded input `input`, cut at increasing `cuts`: bin `i` holds values
+    /// below `cuts[i]` (and at or above the cut before), bin `cuts.len()` the values at or
+    /// above the last cut; a missing value (NaN) takes bin `cuts.len() + 1`.
     Numeric { input: u32, cuts: Vec<f64> },
     /// A one-hot category at inputs `start..start + level_bins.len()`: the level whose input
     /// is set takes `level_bins[level]`; none set (a level unseen in training) takes
@@ -173,9 +174,9 @@ impl Characteristic {
             CardBins::Numeric { input, cuts } => {
                 let v = x.get(*input as usize).copied().unwrap_or(f64::NAN);
                 if v.is_nan() {
-                    cuts.len()
+                    cuts.len() + 1
                 } else {
-                    cuts.iter().position(|&c| v < c).unwrap_or(cuts.len() - 1)
+                    cuts.iter().position(|&c| v < c).unwrap_or(cuts.len())
                 }
             }
             CardBins::Categorical {
@@ -233,14 +234,14 @@ impl PointsCard {
         for (i, c) in self.characteristics.iter().enumerate() {
             let bins = match &c.bins {
                 CardBins::Numeric { cuts, .. } => {
-                    if cuts.is_empty()
+                    if cuts.iter().any(|c| !c.is_finite())
                         || cuts
                             .windows(2)
                             .any(|w| w[0].partial_cmp(&w[1]) != Some(std::cmp::Ordering::Less))
                     {
-                        return Err(format!("characteristic {i}: cuts not increasing"));
+                        return Err(format!("characteristic {i}: cuts not finite and increasing"));
                     }
-                    cuts.len() + 1
+                    cuts.len() + 2
                 }
                 CardBins::Categorical {
                     level_bins, unseen, ..
