@@ -133,7 +133,9 @@ fn fine_numeric(values: &[(f64, bool)], fine: usize, min_share: f64) -> Vec<(f64
         }
         best
     };
-    let mut leaves: Vec<(usize, usize, Option<(f64, usize)>)> = vec![(0, n, best_cut(0, n))];
+    // Leaves as (first row, end row, best cut).
+    type Leaf = (usize, usize, Option<(f64, usize)>);
+    let mut leaves: Vec<Leaf> = vec![(0, n, best_cut(0, n))];
     while leaves.len() < fine.max(1) {
         // The leaf whose best cut gains most (ties: the leftmost).
         let Some(k) = (0..leaves.len())

@@ -239,7 +239,9 @@ impl PointsCard {
                             .windows(2)
                             .any(|w| w[0].partial_cmp(&w[1]) != Some(std::cmp::Ordering::Less))
                     {
-                        return Err(format!("characteristic {i}: cuts not finite and increasing"));
+                        return Err(format!(
+                            "characteristic {i}: cuts not finite and increasing"
+                        ));
                     }
                     cuts.len() + 2
                 }
