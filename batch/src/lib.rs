@@ -13,7 +13,8 @@
 //!   `riskfn-train` crate);
 //! - [`job`]: training (`train`, `retrain`, `prepare`); [`score`]: batch scoring and SQL
 //!   (`score`, `sql`); [`drift`]: stability against the training baseline;
-//! - [`models`]: the registry commands (list, show, promote, rollback).
+//! - [`models`]: the registry commands (list, show, promote, rollback); [`export`]: a
+//!   published scorecard as SQL.
 
 pub mod codes;
 pub mod column;
@@ -24,6 +25,7 @@ pub mod distinct;
 pub mod drift;
 pub mod engine;
 pub mod error;
+pub mod export;
 pub mod families;
 pub mod firsts;
 pub mod fit;

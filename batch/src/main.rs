@@ -248,6 +248,19 @@ enum ModelsCommand {
         #[command(flatten)]
         store: StoreArg,
     },
+    /// Write a version's scorecard (default: the champion's) as one SQL query over the
+    /// table `raw`, to run in another warehouse.
+    Export {
+        #[arg(long)]
+        pipeline: String,
+        #[arg(long)]
+        version: Option<String>,
+        /// `sql` (the only format).
+        #[arg(long, default_value = "sql")]
+        format: String,
+        #[command(flatten)]
+        store: StoreArg,
+    },
 }
 
 #[tokio::main]
@@ -630,6 +643,21 @@ async fn models_command(command: ModelsCommand) -> anyhow::Result<ExitCode> {
         ModelsCommand::Rollback { pipeline, store } => {
             let c = models::rollback(&registry(&store).await?, &pipeline).await?;
             println!("{} is again the champion of {pipeline}", c.version);
+            Ok(ExitCode::SUCCESS)
+        }
+        ModelsCommand::Export {
+            pipeline,
+            version,
+            format,
+            store,
+        } => {
+            if format != "sql" {
+                eprintln!("error: --format {format:?}: only \"sql\" is supported");
+                return Ok(ExitCode::from(2));
+            }
+            let q =
+                models::export_sql(&registry(&store).await?, &pipeline, version.as_deref()).await?;
+            print!("{q}");
             Ok(ExitCode::SUCCESS)
         }
     }

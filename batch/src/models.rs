@@ -139,3 +139,25 @@ pub async fn rollback(registry: &Registry, pipeline: &str) -> Result<Champion> {
     .await;
     Ok(back)
 }
+
+/// A version's scorecard (default: the champion's) as one SQL query over `raw`
+/// ([`crate::export`]), from the SQL the version was trained with.
+pub async fn export_sql(
+    registry: &Registry,
+    pipeline: &str,
+    version: Option<&str>,
+) -> Result<String> {
+    let v = registry.resolve(pipeline, version).await?;
+    let loaded = registry.load(pipeline, &v).await?;
+    let mut sql = Vec::new();
+    for file in loaded
+        .manifest
+        .files
+        .keys()
+        .filter(|f| f.starts_with("sql/"))
+    {
+        let bytes = registry.read_verified(&loaded.manifest, file).await?;
+        sql.push((file.clone(), String::from_utf8_lossy(&bytes).into_owned()));
+    }
+    crate::export::scorecard_sql(loaded.scorer.artifact(), &sql)
+}

@@ -253,6 +253,15 @@ pub struct SqlFile {
     pub text: String,
 }
 
+/// The view a SQL file defines for later files: its name without the ordering digits, the
+/// underscore after them and `.sql` (`01_clean.sql` -> `clean`).
+pub fn view_of(file: &str) -> String {
+    file.trim_end_matches(".sql")
+        .trim_start_matches(|c: char| c.is_ascii_digit())
+        .trim_start_matches('_')
+        .to_owned()
+}
+
 /// A validated pipeline.
 #[derive(Debug, Clone)]
 pub struct Pipeline {
@@ -557,11 +566,7 @@ fn load_sql(dir: &Path) -> Result<Vec<SqlFile>> {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let stem = file.trim_end_matches(".sql");
-        let view = stem
-            .trim_start_matches(|c: char| c.is_ascii_digit())
-            .trim_start_matches('_')
-            .to_owned();
+        let view = view_of(&file);
         if view.is_empty() || view == RAW_TABLE || out.iter().any(|f| f.view == view) {
             return Err(Error::Config {
                 path: path.clone(),

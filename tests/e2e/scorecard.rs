@@ -183,3 +183,55 @@ async fn bad_binning_configuration_is_refused_with_the_key_named() {
         );
     }
 }
+
+/// `riskfn models export --format sql`, run in DataFusion over every row of each bundled
+/// set, gives each row the service's points exactly.
+#[tokio::test]
+async fn the_exported_sql_gives_the_services_points_on_every_row() {
+    use arrow::array::{Array, AsArray};
+    use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
+    for pipeline in ["german_credit", "credit_data", "islr_default"] {
+        let store = fresh_dir(&tmp(), &format!("export-{pipeline}"));
+        let r = riskfn_tests::train_families(pipeline, &store, &["scorecard"])
+            .await
+            .unwrap();
+        let reg = Registry::new(std::sync::Arc::new(LocalStore::new(&store)));
+        let sql = riskfn_batch::models::export_sql(&reg, pipeline, Some(&r.version))
+            .await
+            .unwrap();
+        let p =
+            riskfn_batch::pipeline::Pipeline::locate(pipeline, &riskfn_tests::sql_dir()).unwrap();
+        // One partition keeps the file's row order.
+        let mut config = SessionConfig::new().with_target_partitions(1);
+        config.options_mut().sql_parser.enable_ident_normalization = false;
+        let ctx = SessionContext::new_with_config(config);
+        ctx.register_parquet("raw", &p.source, ParquetReadOptions::default())
+            .await
+            .unwrap();
+        let batches = ctx.sql(&sql).await.unwrap().collect().await.unwrap();
+        let mut sql_points = Vec::new();
+        for b in &batches {
+            let col = arrow::compute::cast(
+                b.column_by_name("points").unwrap(),
+                &arrow::datatypes::DataType::Float64,
+            )
+            .unwrap();
+            let col = col.as_primitive::<arrow::datatypes::Float64Type>();
+            assert_eq!(col.null_count(), 0);
+            sql_points.extend(col.values().iter().copied());
+        }
+        let loaded = reg.load(pipeline, &r.version).await.unwrap();
+        let raw =
+            riskfn_tests::records(std::path::Path::new(&p.source), &[p.target.as_str()]).await;
+        assert_eq!(sql_points.len(), raw.len(), "{pipeline}: every row");
+        for (i, (record, sql)) in raw.iter().zip(&sql_points).enumerate() {
+            let served = loaded.scorer.score_json(record).unwrap().points;
+            assert_eq!(
+                served,
+                *sql,
+                "{pipeline} row {}: service {served}, SQL {sql}",
+                i + 1
+            );
+        }
+    }
+}
