@@ -67,6 +67,9 @@ pub struct TrainReport {
     pub metrics: SplitMetrics,
     /// How grid points and families were compared.
     pub selection: String,
+    /// Outcomes by protected group, on validation and test (`[fairness]`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fairness: Vec<FairnessReport>,
     pub families: Vec<FamilyReport>,
     pub data: DataSummary,
     pub features: Vec<FeatureReport>,
@@ -125,6 +128,73 @@ pub struct FamilyReport {
     pub scorecard: Option<ScorecardReport>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+}
+
+/// One protected attribute's outcomes by group.
+#[derive(Debug, Clone, Serialize)]
+pub struct FairnessReport {
+    pub attribute: String,
+    pub column: String,
+    pub reference: String,
+    pub validation: Vec<riskfn_train::fairness::GroupMeasure>,
+    pub test: Vec<riskfn_train::fairness::GroupMeasure>,
+}
+
+fn fairness_reports(
+    protected: &[crate::pipeline::Protected],
+    groups: &[Vec<String>],
+    (val_rows, y_val, p_val): (&[usize], &[bool], &[f64]),
+    (test_rows, y_test, p_test): (&[usize], &[bool], &[f64]),
+    threshold: f64,
+) -> Vec<FairnessReport> {
+    protected
+        .iter()
+        .zip(groups)
+        .map(|(a, g)| {
+            let of = |rows: &[usize]| -> Vec<Option<String>> {
+                rows.iter().map(|&r| Some(g[r].clone())).collect()
+            };
+            FairnessReport {
+                attribute: a.name.clone(),
+                column: a.column.clone(),
+                reference: a.reference.clone(),
+                validation: riskfn_train::fairness::by_group(
+                    &of(val_rows),
+                    y_val,
+                    p_val,
+                    threshold,
+                    &a.reference,
+                ),
+                test: riskfn_train::fairness::by_group(
+                    &of(test_rows),
+                    y_test,
+                    p_test,
+                    threshold,
+                    &a.reference,
+                ),
+            }
+        })
+        .collect()
+}
+
+/// Every group's adverse impact ratio on validation (where its rows allow one).
+fn adverse_impact(fairness: &[FairnessReport]) -> Vec<riskfn_core::gate::AdverseImpact> {
+    fairness
+        .iter()
+        .flat_map(|f| {
+            f.validation
+                .iter()
+                .filter(|g| !g.reference)
+                .filter_map(|g| {
+                    g.adverse_impact_ratio
+                        .map(|ratio| riskfn_core::gate::AdverseImpact {
+                            attribute: f.attribute.clone(),
+                            group: g.group.clone(),
+                            ratio,
+                        })
+                })
+        })
+        .collect()
 }
 
 /// A scorecard as credit officers read it.
@@ -742,11 +812,20 @@ async fn run(opts: &TrainOptions, skip_unchanged: bool) -> Result<Retrained> {
         ..pipeline.decision.clone()
     };
 
+    let fairness = fairness_reports(
+        &pipeline.protected,
+        &prepared.groups,
+        (&val_rows, &y_val, &p_val),
+        (&test_rows, &y_test, &p_test),
+        threshold,
+    );
+    let adverse_impact = adverse_impact(&fairness);
     let gate = pipeline.gate.evaluate(
         &metrics.validation,
         champion_manifest
             .as_ref()
             .map(|m| (m.version.as_str(), &m.metrics.validation)),
+        &adverse_impact,
     );
     let version = new_version_id();
     let artifact = ScoringArtifact {
@@ -800,6 +879,7 @@ async fn run(opts: &TrainOptions, skip_unchanged: bool) -> Result<Retrained> {
             warnings: chosen.warnings.clone(),
         },
         selection: pipeline.selection.describe(&data),
+        fairness,
         families,
         metrics: metrics.clone(),
         data: prepared.summary.clone(),
@@ -847,6 +927,7 @@ async fn run(opts: &TrainOptions, skip_unchanged: bool) -> Result<Retrained> {
         metrics,
         data: prepared.summary.clone(),
         gate: Some(gate.clone()),
+        fairness: adverse_impact,
         inputs_sha256: Some(inputs),
         files: BTreeMap::new(),
     };

@@ -78,6 +78,7 @@ pub async fn promote(
         champion_manifest
             .as_ref()
             .map(|m| (m.version.as_str(), &m.metrics.validation)),
+        &candidate.fairness,
     );
     if !gate.passed && !force {
         return Ok(Promotion::RefusedByGate {

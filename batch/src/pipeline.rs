@@ -46,6 +46,59 @@ struct RawConfig {
     scorecard: ScorecardConfig,
     #[serde(default)]
     drift: DriftConfig,
+    /// Protected attributes, by name.
+    #[serde(default)]
+    fairness: BTreeMap<String, FairnessConfig>,
+}
+
+/// `[fairness] <attribute> = { column, bands, reference }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FairnessConfig {
+    /// A column of the SQL output that is not a feature (default: the attribute's name).
+    column: Option<String>,
+    /// Cut points of a number into bands (`[25, 40, 62]`: under 25, 25 to 40, ...); without
+    /// them, each value is a group.
+    bands: Option<Vec<f64>>,
+    /// The group the others are compared with.
+    reference: String,
+}
+
+/// A protected attribute: the column holding it, its groups, and the reference group.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Protected {
+    pub name: String,
+    pub column: String,
+    /// Increasing cut points; empty: each value is a group.
+    pub bands: Vec<f64>,
+    pub reference: String,
+}
+
+impl Protected {
+    /// The group of a value: its band's label, or its category key; `missing` for NULL.
+    pub fn group(&self, value: &riskfn_core::value::Value) -> String {
+        use riskfn_core::value::Value;
+        if matches!(value, Value::Null) {
+            return riskfn_core::preprocess::MISSING_LEVEL.to_owned();
+        }
+        if self.bands.is_empty() {
+            return riskfn_core::preprocess::category_key(value).into_owned();
+        }
+        match value.as_f64().filter(|v| !v.is_nan()) {
+            Some(v) => band_label(&self.bands, self.bands.partition_point(|&b| b <= v)),
+            None => riskfn_core::preprocess::MISSING_LEVEL.to_owned(),
+        }
+    }
+}
+
+/// The label of band `i` of `bands` cut points: `< 25`, `[25, 40)`, ..., `>= 62`.
+pub fn band_label(bands: &[f64], i: usize) -> String {
+    let f = |v: f64| format!("{v}");
+    match i {
+        0 => format!("< {}", f(bands[0])),
+        i if i == bands.len() => format!(">= {}", f(bands[i - 1])),
+        i => format!("[{}, {})", f(bands[i - 1]), f(bands[i])),
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -74,6 +127,9 @@ struct GateConfig {
     auc_tolerance: f64,
     #[serde(default = "default_min_ks")]
     min_ks: f64,
+    /// The four-fifths screen: every protected group's approval rate at least this share of
+    /// the reference group's on validation (off unless set).
+    min_adverse_impact_ratio: Option<f64>,
 }
 
 fn default_auc_tolerance() -> f64 {
@@ -88,6 +144,7 @@ impl Default for GateConfig {
         GateConfig {
             auc_tolerance: default_auc_tolerance(),
             min_ks: default_min_ks(),
+            min_adverse_impact_ratio: None,
         }
     }
 }
@@ -289,6 +346,8 @@ pub struct Pipeline {
     pub monotone: Vec<(String, i8)>,
     /// The scorecard's WoE trend per feature.
     pub trends: Vec<(String, riskfn_train::binning::Trend)>,
+    /// `[fairness]`: protected attributes measured for every version.
+    pub protected: Vec<Protected>,
     pub threshold_rule: ThresholdRule,
     pub decision: Decision,
     pub unknown_fields: UnknownFields,
@@ -399,6 +458,43 @@ impl Pipeline {
                 "gate.auc_tolerance and gate.min_ks must be between 0 and 1".into(),
             ));
         }
+        if let Some(m) = raw.gate.min_adverse_impact_ratio {
+            if !(m > 0.0 && m <= 1.0) {
+                return Err(bad(format!(
+                    "gate.min_adverse_impact_ratio must be in (0, 1] (0.8: the four-fifths screen), not {m}"
+                )));
+            }
+            if raw.fairness.is_empty() {
+                return Err(bad(
+                    "gate.min_adverse_impact_ratio needs protected attributes in [fairness]".into(),
+                ));
+            }
+        }
+        let mut protected = Vec::new();
+        for (name, f) in raw.fairness {
+            let bands = f.bands.unwrap_or_default();
+            if bands.iter().any(|b| !b.is_finite()) || bands.windows(2).any(|w| w[0] >= w[1]) {
+                return Err(bad(format!(
+                    "fairness.{name}.bands must be increasing numbers"
+                )));
+            }
+            if !bands.is_empty() && !(0..=bands.len()).any(|i| band_label(&bands, i) == f.reference)
+            {
+                let labels: Vec<String> =
+                    (0..=bands.len()).map(|i| band_label(&bands, i)).collect();
+                return Err(bad(format!(
+                    "fairness.{name}.reference {:?} is not one of its bands: {}",
+                    f.reference,
+                    labels.join(", ")
+                )));
+            }
+            protected.push(Protected {
+                column: f.column.unwrap_or_else(|| name.clone()),
+                name,
+                bands,
+                reference: f.reference,
+            });
+        }
         let d = raw.decision;
         if !(d.threshold > 0.0 && d.threshold < 1.0) {
             return Err(bad(
@@ -458,6 +554,7 @@ impl Pipeline {
             selection,
             monotone,
             trends,
+            protected,
             threshold_rule,
             decision: Decision {
                 threshold: d.threshold,
@@ -473,6 +570,7 @@ impl Pipeline {
             gate: GateSpec {
                 auc_tolerance: raw.gate.auc_tolerance,
                 min_ks: raw.gate.min_ks,
+                min_adverse_impact_ratio: raw.gate.min_adverse_impact_ratio,
             },
             sql: load_sql(dir)?,
         })

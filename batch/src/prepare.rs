@@ -47,6 +47,8 @@ pub struct Prepared {
     pub features: Vec<FeatureColumn>,
     pub row_ids: Vec<u64>,
     pub labels: Vec<bool>,
+    /// Per protected attribute (`[fairness]`, in order), each row's group.
+    pub groups: Vec<Vec<String>>,
     pub splits: Vec<Split>,
     pub summary: DataSummary,
 }
@@ -127,6 +129,24 @@ pub async fn prepare(
     let feature_idx: Vec<usize> = (0..names.len())
         .filter(|&i| is_feature(i, names[i]))
         .collect();
+    // A protected attribute is measured, never decided on: not a feature.
+    let mut protected_idx = Vec::with_capacity(pipeline.protected.len());
+    for a in &pipeline.protected {
+        let i = names
+            .iter()
+            .position(|n| *n == a.column)
+            .ok_or_else(|| missing(&a.column))?;
+        if is_feature(i, names[i]) {
+            return Err(Error::Config {
+                path: pipeline.dir.join(crate::pipeline::CONFIG_FILE),
+                message: format!(
+                    "fairness.{}: column {} is a feature; a protected attribute may not be decided on: list it in columns.exclude",
+                    a.name, a.column
+                ),
+            });
+        }
+        protected_idx.push(i);
+    }
     if feature_idx.is_empty() {
         return Err(Error::Data("the SQL output has no feature columns".into()));
     }
@@ -321,6 +341,11 @@ pub async fn prepare(
         });
     }
 
+    let mut groups: Vec<Vec<String>> = Vec::with_capacity(protected_idx.len());
+    for (a, &i) in pipeline.protected.iter().zip(&protected_idx) {
+        let c = Col::new(&a.column, out_col(i))?;
+        groups.push((0..n).map(|r| a.group(&c.value(r))).collect());
+    }
     let mut labels = labels;
     let mut dropped_missing = 0;
     if pipeline.missing == MissingPolicy::Drop {
@@ -339,6 +364,9 @@ pub async fn prepare(
         retain(&mut row_ids, &keep);
         retain(&mut labels, &keep);
         retain(&mut splits, &keep);
+        for g in groups.iter_mut() {
+            retain(g, &keep);
+        }
         let mask = arrow::array::BooleanArray::from(keep);
         for c in raw_cols.iter_mut() {
             *c = c.filter(&mask)?;
@@ -383,6 +411,7 @@ pub async fn prepare(
         features,
         row_ids,
         labels,
+        groups,
         splits,
         summary: DataSummary {
             source: source_uri,

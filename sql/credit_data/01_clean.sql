@@ -7,6 +7,7 @@ SELECT
   Home,
   Time,
   Age,
+  Age                      AS age_years,
   Marital,
   Records,
   Job,

@@ -9,5 +9,10 @@ SELECT
     WHEN age < 40 THEN '25_to_39'
     WHEN age < 60 THEN '40_to_59'
     ELSE '60_plus'
-  END                                             AS age_band
+  END                                             AS age_band,
+  -- Protected attributes, measured for fair lending and never features (pipeline.toml).
+  CASE WHEN personal_status_and_sex LIKE 'female%' THEN 'female' ELSE 'male' END AS sex,
+  CASE WHEN personal_status_and_sex LIKE '%single%' THEN 'single' ELSE 'not single' END
+                                                  AS marital_status,
+  age                                             AS age_years
 FROM clean

@@ -2,6 +2,7 @@
 
 mod api;
 mod engine;
+mod fairness;
 mod families;
 mod parity;
 mod pipelines;

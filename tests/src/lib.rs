@@ -57,6 +57,22 @@ pub async fn train(
     .await
 }
 
+/// Train every configured family of `pipeline` into the store at `store`.
+pub async fn train_all_families(pipeline: &str, store: &Path) -> riskfn_batch::Result<TrainReport> {
+    riskfn_batch::job::train(&TrainOptions {
+        pipeline: pipeline.to_owned(),
+        sql_dir: sql_dir(),
+        data: None,
+        store: store.display().to_string(),
+        s3: S3Settings::default(),
+        force: false,
+        progress: false,
+        families: None,
+        engine: Default::default(),
+    })
+    .await
+}
+
 /// Train only `families` of `pipeline` into the store at `store`.
 pub async fn train_families(
     pipeline: &str,

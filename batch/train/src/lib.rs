@@ -6,6 +6,7 @@
 //! - [`logistic`], [`scorecard`] (on [`binning`]), [`naive_bayes`], [`svm`], [`trees`] (on
 //!   [`cart`]), [`boosting`]: the families, each a [`Family`];
 //! - [`select`]: cross-validating every family's grid and choosing among them;
+//! - [`fairness`]: outcomes by protected group (adverse impact ratios);
 //! - [`metrics`]: accuracy, precision, recall, F1, ROC AUC, KS, Gini, Brier, log loss, and
 //!   the decision threshold rules.
 
@@ -13,6 +14,7 @@ pub mod binning;
 pub mod bins;
 pub mod boosting;
 pub mod cart;
+pub mod fairness;
 pub mod logistic;
 pub mod metrics;
 pub mod naive_bayes;

@@ -274,6 +274,9 @@ pub struct Manifest {
     /// reason table, families, data fingerprint): equal inputs, equal model.
     #[serde(default)]
     pub inputs_sha256: Option<String>,
+    /// Protected groups' adverse impact ratios on validation, which the gate reads.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fairness: Vec<crate::gate::AdverseImpact>,
     /// Every other file of the version, by path relative to the version folder.
     pub files: BTreeMap<String, FileDigest>,
 }

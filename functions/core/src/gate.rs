@@ -5,11 +5,14 @@ use serde::{Deserialize, Serialize};
 use crate::artifact::Metrics;
 
 /// A new version passes when its validation ROC AUC is at least the champion's minus
-/// `auc_tolerance`, and its validation KS is at least `min_ks`.
+/// `auc_tolerance`, its validation KS is at least `min_ks`, and (when set) every protected
+/// group's adverse impact ratio on validation is at least `min_adverse_impact_ratio`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct GateSpec {
     pub auc_tolerance: f64,
     pub min_ks: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_adverse_impact_ratio: Option<f64>,
 }
 
 impl Default for GateSpec {
@@ -17,8 +20,18 @@ impl Default for GateSpec {
         GateSpec {
             auc_tolerance: 0.01,
             min_ks: 0.1,
+            min_adverse_impact_ratio: None,
         }
     }
+}
+
+/// A protected group's adverse impact ratio on the validation split (its approval rate over
+/// the reference group's); groups too small for a ratio are not listed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AdverseImpact {
+    pub attribute: String,
+    pub group: String,
+    pub ratio: f64,
 }
 
 /// The gate's verdict, kept in the version's manifest.
@@ -33,8 +46,21 @@ pub struct GateRecord {
 }
 
 impl GateSpec {
-    pub fn evaluate(&self, candidate: &Metrics, champion: Option<(&str, &Metrics)>) -> GateRecord {
+    pub fn evaluate(
+        &self,
+        candidate: &Metrics,
+        champion: Option<(&str, &Metrics)>,
+        fairness: &[AdverseImpact],
+    ) -> GateRecord {
         let mut failures = Vec::new();
+        if let Some(min) = self.min_adverse_impact_ratio {
+            for f in fairness.iter().filter(|f| f.ratio < min) {
+                failures.push(format!(
+                    "fairness: {} = {} has an adverse impact ratio of {:.3} on validation, below {min}",
+                    f.attribute, f.group, f.ratio
+                ));
+            }
+        }
         if candidate.ks < self.min_ks {
             failures.push(format!(
                 "validation KS {:.4} is below the minimum {:.4}",
@@ -50,8 +76,12 @@ impl GateSpec {
             ));
         }
         let passed = failures.is_empty();
+        let fair = match (self.min_adverse_impact_ratio, fairness.is_empty()) {
+            (Some(min), false) => format!("; adverse impact ratios >= {min}"),
+            _ => String::new(),
+        };
         let reason = if passed {
-            match champion {
+            let base = match champion {
                 Some((v, m)) => format!(
                     "validation ROC AUC {:.4} vs champion {v}'s {:.4} (tolerance {:.4}); KS {:.4} >= {:.4}",
                     candidate.roc_auc, m.roc_auc, self.auc_tolerance, candidate.ks, self.min_ks
@@ -60,7 +90,8 @@ impl GateSpec {
                     "no champion yet; KS {:.4} >= {:.4}",
                     candidate.ks, self.min_ks
                 ),
-            }
+            };
+            base + &fair
         } else {
             failures.join("; ")
         };
@@ -91,13 +122,44 @@ mod tests {
         let gate = GateSpec::default();
         let champ = metrics(0.80, 0.4);
         assert!(
-            gate.evaluate(&metrics(0.795, 0.3), Some(("v1", &champ)))
+            gate.evaluate(&metrics(0.795, 0.3), Some(("v1", &champ)), &[])
                 .passed
         );
-        let refused = gate.evaluate(&metrics(0.78, 0.3), Some(("v1", &champ)));
+        let refused = gate.evaluate(&metrics(0.78, 0.3), Some(("v1", &champ)), &[]);
         assert!(!refused.passed);
         assert!(refused.reason.contains("v1"), "{}", refused.reason);
-        assert!(!gate.evaluate(&metrics(0.9, 0.05), None).passed);
-        assert!(gate.evaluate(&metrics(0.6, 0.2), None).passed);
+        assert!(!gate.evaluate(&metrics(0.9, 0.05), None, &[]).passed);
+        assert!(gate.evaluate(&metrics(0.6, 0.2), None, &[]).passed);
+    }
+
+    #[test]
+    fn the_fairness_gate_names_the_attribute_group_and_ratio() {
+        let air = |g: &str, r: f64| AdverseImpact {
+            attribute: "sex".into(),
+            group: g.into(),
+            ratio: r,
+        };
+        let fairness = [air("male", 1.0), air("female", 0.72)];
+        // Off unless set.
+        assert!(
+            GateSpec::default()
+                .evaluate(&metrics(0.8, 0.4), None, &fairness)
+                .passed
+        );
+        let gate = GateSpec {
+            min_adverse_impact_ratio: Some(0.8),
+            ..GateSpec::default()
+        };
+        let r = gate.evaluate(&metrics(0.8, 0.4), None, &fairness);
+        assert!(!r.passed);
+        assert!(
+            r.reason.contains("sex = female") && r.reason.contains("0.720"),
+            "{}",
+            r.reason
+        );
+        assert!(
+            gate.evaluate(&metrics(0.8, 0.4), None, &[air("female", 0.85)])
+                .passed
+        );
     }
 }
