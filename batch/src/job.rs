@@ -901,6 +901,14 @@ async fn run(opts: &TrainOptions, skip_unchanged: bool) -> Result<Retrained> {
             Bytes::from(pipeline.config_text.clone()),
         ),
     ];
+    let created_at = now_rfc3339();
+    files.extend(crate::card::files(&crate::card::build(
+        &report,
+        &pipeline,
+        &features,
+        &baseline,
+        &created_at,
+    )));
     if let Some(text) = &pipeline.reasons_text {
         files.push((
             crate::pipeline::REASONS_FILE.to_owned(),
@@ -917,7 +925,7 @@ async fn run(opts: &TrainOptions, skip_unchanged: bool) -> Result<Retrained> {
         format: FORMAT_VERSION,
         pipeline: pipeline.name.clone(),
         version: version.clone(),
-        created_at: now_rfc3339(),
+        created_at,
         code_version: CODE_VERSION.to_owned(),
         model: ModelSummary {
             family: report.model.family.clone(),

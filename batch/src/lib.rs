@@ -11,11 +11,13 @@
 //! - [`split`], [`convert`]: the hash split; Arrow columns to scalar values;
 //! - [`fit`]: preprocessing fitted on the training split (models and measures are in the
 //!   `riskfn-train` crate);
-//! - [`job`]: training (`train`, `retrain`, `prepare`); [`score`]: batch scoring and SQL
+//! - [`job`]: training (`train`, `retrain`, `prepare`); [`card`]: the version's model card;
+//!   [`score`]: batch scoring and SQL
 //!   (`score`, `sql`); [`drift`]: stability against the training baseline;
 //! - [`models`]: the registry commands (list, show, promote, rollback); [`export`]: a
 //!   published scorecard as SQL.
 
+pub mod card;
 pub mod codes;
 pub mod column;
 pub mod compile;

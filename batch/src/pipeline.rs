@@ -49,6 +49,18 @@ struct RawConfig {
     /// Protected attributes, by name.
     #[serde(default)]
     fairness: BTreeMap<String, FairnessConfig>,
+    #[serde(default)]
+    card: CardConfig,
+}
+
+/// `[card]`: what the model card says of the model's purpose, beside `description`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CardConfig {
+    owner: Option<String>,
+    intended_use: Option<String>,
+    #[serde(default)]
+    out_of_scope: Vec<String>,
 }
 
 /// `[fairness] <attribute> = { column, bands, reference }`.
@@ -348,6 +360,8 @@ pub struct Pipeline {
     pub trends: Vec<(String, riskfn_train::binning::Trend)>,
     /// `[fairness]`: protected attributes measured for every version.
     pub protected: Vec<Protected>,
+    /// `description` and `[card]`: the model card's purpose section.
+    pub purpose: riskfn_core::card::Purpose,
     pub threshold_rule: ThresholdRule,
     pub decision: Decision,
     pub unknown_fields: UnknownFields,
@@ -538,6 +552,12 @@ impl Pipeline {
         Ok(Pipeline {
             name,
             dir: dir.to_path_buf(),
+            purpose: riskfn_core::card::Purpose {
+                description: raw.description.clone(),
+                owner: raw.card.owner,
+                intended_use: raw.card.intended_use,
+                out_of_scope: raw.card.out_of_scope,
+            },
             description: raw.description,
             config_text,
             source,

@@ -43,13 +43,21 @@ fn pipeline_with_features_sql(dir: &Path, sql: &str) -> PathBuf {
     let src = repo().join("sql/german_credit");
     let dst = dir.join("german_credit");
     std::fs::create_dir_all(dst.join("data")).unwrap();
-    for f in [
-        "pipeline.toml",
-        "01_clean.sql",
-        "data/german_credit.parquet",
-    ] {
+    for f in ["01_clean.sql", "data/german_credit.parquet"] {
         std::fs::copy(src.join(f), dst.join(f)).unwrap();
     }
+    // These tests replace the feature SQL, so the protected columns it derives are gone:
+    // drop the `[fairness]` table and the exclusions that name them.
+    let toml = std::fs::read_to_string(src.join("pipeline.toml")).unwrap();
+    let start = toml
+        .find("\n[fairness]")
+        .expect("german_credit declares [fairness]");
+    let end = toml[start + 1..]
+        .find("\n[")
+        .map_or(toml.len(), |i| start + 1 + i);
+    let toml = format!("{}{}", &toml[..start], &toml[end..])
+        .replace(", \"sex\", \"marital_status\", \"age_years\"]", "]");
+    std::fs::write(dst.join("pipeline.toml"), toml).unwrap();
     std::fs::write(dst.join("02_features.sql"), sql).unwrap();
     dst
 }
@@ -518,4 +526,45 @@ fn the_same_inputs_train_the_same_model_on_any_number_of_threads() {
         }
         assert_eq!(shas[0], shas[1], "{pipeline}: 1 thread against 4");
     }
+}
+
+/// The fairness gate refuses like the others: published, not promoted, exit code 10, and
+/// the reason names the attribute and group.
+#[test]
+fn the_fairness_gate_exits_10() {
+    let dir = scratch("fair-gate");
+    let src = repo().join("sql/german_credit");
+    let dst = dir.join("german_credit");
+    std::fs::create_dir_all(dst.join("data")).unwrap();
+    for f in [
+        "01_clean.sql",
+        "02_features.sql",
+        "reasons.toml",
+        "data/german_credit.parquet",
+    ] {
+        std::fs::copy(src.join(f), dst.join(f)).unwrap();
+    }
+    let toml = std::fs::read_to_string(src.join("pipeline.toml"))
+        .unwrap()
+        .replacen(
+            "[decision]",
+            "[gate]\nmin_adverse_impact_ratio = 0.95\n\n[decision]",
+            1,
+        );
+    std::fs::write(dst.join("pipeline.toml"), toml).unwrap();
+    let out = riskfn(&[
+        "train",
+        "--pipeline",
+        dst.to_str().unwrap(),
+        "--store",
+        dir.join("store").to_str().unwrap(),
+        "--families",
+        "logistic_regression",
+    ]);
+    assert_eq!(out.status.code(), Some(10), "{}", stderr(&out));
+    let e = stderr(&out);
+    assert!(
+        e.contains("not promoted") && e.contains("adverse impact ratio"),
+        "{e}"
+    );
 }

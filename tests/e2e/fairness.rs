@@ -103,6 +103,23 @@ async fn the_fairness_gate_refuses_promotion_and_says_why() {
         "{}",
         r.gate.reason
     );
+    // The version's card says why it was not promoted.
+    let reg = riskfn_core::registry::Registry::new(
+        riskfn_core::store::open(&dir.join("store").display().to_string())
+            .await
+            .unwrap(),
+    );
+    let m = reg.manifest("german_credit", &r.version).await.unwrap();
+    let md = reg
+        .read_verified(&m, riskfn_core::card::CARD_MARKDOWN)
+        .await
+        .unwrap();
+    let md = String::from_utf8_lossy(&md);
+    assert!(
+        md.contains(&format!("Refused: {}", r.gate.reason))
+            && md.contains("adverse impact ratio on validation at least 0.8"),
+        "{md}"
+    );
 }
 
 /// A protected attribute may not be a feature: the build refuses the config.

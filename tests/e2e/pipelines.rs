@@ -30,8 +30,8 @@ async fn a_split_column_from_the_sql_is_used_and_reproducible() {
         match name {
         "pipeline.toml" => text.replace("method = \"hash\"", "method = \"column\"\ncolumn = \"split\""),
         "02_features.sql" => text.replace(
-            "  END                                             AS age_band\n",
-            "  END                                             AS age_band,\n  CASE WHEN credit_amount % 5 = 0 THEN 'test' WHEN credit_amount % 5 = 1 THEN 'valid' ELSE 'train' END AS split\n",
+            "FROM clean",
+            ",\n  CASE WHEN credit_amount % 5 = 0 THEN 'test' WHEN credit_amount % 5 = 1 THEN 'valid' ELSE 'train' END AS split\nFROM clean",
         ),
         _ => text,
     }
@@ -154,8 +154,8 @@ async fn a_split_without_adverse_outcomes_is_refused() {
         match name {
         "pipeline.toml" => text.replace("method = \"hash\"", "method = \"column\"\ncolumn = \"split\""),
         "02_features.sql" => text.replace(
-            "  END                                             AS age_band\n",
-            "  END                                             AS age_band,\n  CASE WHEN creditability = 'bad' THEN 'train' WHEN age < 30 THEN 'test' WHEN age < 40 THEN 'valid' ELSE 'train' END AS split\n",
+            "FROM clean",
+            ",\n  CASE WHEN creditability = 'bad' THEN 'train' WHEN age < 30 THEN 'test' WHEN age < 40 THEN 'valid' ELSE 'train' END AS split\nFROM clean",
         ),
         _ => text,
     }

@@ -274,12 +274,17 @@ async fn rollback_returns_the_previous_champion_and_serving_follows_without_rest
 async fn the_gate_refuses_a_worse_model_records_why_and_force_overrides() {
     let dir = fresh_dir(&tmp(), "gate");
     // A variant that only knows the applicant's age: far weaker than the champion.
-    let weak = copy_pipeline("german_credit", &dir, |name, text| match name {
+    let weak = copy_pipeline("german_credit", &dir, |name, text| {
+        match name {
         "02_features.sql" => {
-            "SELECT age, personal_status_and_sex, foreign_worker, creditability FROM clean\n"
+            "SELECT age, personal_status_and_sex, foreign_worker, creditability,\n\
+             CASE WHEN personal_status_and_sex LIKE 'female%' THEN 'female' ELSE 'male' END AS sex,\n\
+             CASE WHEN personal_status_and_sex LIKE '%single%' THEN 'single' ELSE 'not single' END AS marital_status,\n\
+             age AS age_years FROM clean\n"
                 .to_owned()
         }
         _ => text,
+    }
     });
     for b in Backend::both(&dir) {
         let good = train_into("german_credit", &b.uri, &b.s3, false)

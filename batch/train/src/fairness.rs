@@ -9,31 +9,11 @@
 //! A group under [`MIN_ROWS`] rows is reported as small, with no ratio or difference: a
 //! ratio of a handful of rows is noise.
 
-use serde::Serialize;
-
 use crate::metrics::roc_auc;
 
-/// Fewest rows a group needs for its ratios to be reported.
-pub const MIN_ROWS: usize = 30;
+pub use riskfn_core::measures::MIN_ROWS;
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct GroupMeasure {
-    pub group: String,
-    pub reference: bool,
-    pub rows: usize,
-    /// Fewer than [`MIN_ROWS`] rows (this group's or the reference's): no ratios.
-    pub small: bool,
-    pub approval_rate: f64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub adverse_impact_ratio: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub standardized_mean_difference: Option<f64>,
-    /// NaN-free: absent when the group holds one outcome only.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub roc_auc: Option<f64>,
-    pub mean_predicted: f64,
-    pub observed_adverse_rate: f64,
-}
+pub use riskfn_core::measures::GroupMeasure;
 
 fn mean_var(v: &[f64]) -> (f64, f64) {
     let n = v.len() as f64;

@@ -128,24 +128,7 @@ pub fn auc_standard_error(y: &[bool], p: &[f64]) -> f64 {
     (sample_var(&v10) / m as f64 + sample_var(&v01) / n as f64).sqrt()
 }
 
-/// One score band of a gains table.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct GainsRow {
-    /// 1 is the riskiest band.
-    pub band: usize,
-    pub rows: usize,
-    pub adverse: usize,
-    /// The band's lowest and highest probability.
-    pub min_probability: f64,
-    pub max_probability: f64,
-    pub bad_rate: f64,
-    /// Shares of all adverse and of all favourable rows in this band and the riskier ones.
-    pub cumulative_adverse: f64,
-    pub cumulative_favourable: f64,
-    /// `cumulative_adverse - cumulative_favourable`: the KS statistic is its largest value
-    /// at a band edge.
-    pub ks: f64,
-}
+pub use riskfn_core::measures::GainsRow;
 
 /// The gains table: rows by descending probability in `bands` bands of equal counts (rows
 /// of one probability never split), each band's counts and the cumulative shares.

@@ -1,10 +1,13 @@
 //! Audit records: one per prediction, training run, promotion and rollback. Written to the
 //! log (target `riskfn::audit`, one JSON object per line) and, when asked, as JSON objects
-//! in the store under `audit/`. A record never holds an applicant's values: only a salted
-//! hash of the record, so an auditor holding the salt can match a disputed application.
+//! in the store: predictions under `audit/<day>/`, a version's lifecycle (training,
+//! promotion, rollback) under `audit/versions/<pipeline>/<version>/` of each version it
+//! names, so a version's history is one short listing. A record never holds an applicant's
+//! values: only a salted hash of the record, so an auditor holding the salt can match a
+//! disputed application.
 
 use bytes::Bytes;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
 use crate::error::Result;
@@ -12,7 +15,7 @@ use crate::registry::now_rfc3339;
 use crate::store::{PutMode, Store};
 
 /// What happened.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
     Prediction {
@@ -48,7 +51,7 @@ pub enum Event {
     },
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Record {
     pub at: String,
     #[serde(flatten)]
@@ -74,21 +77,81 @@ impl Record {
     }
 
     /// Store the record as `audit/<yyyy-mm-dd>/<name>.json` (create-only).
+    /// The versions a lifecycle record concerns (none for a prediction).
+    fn versions(&self) -> Vec<(&str, &str)> {
+        match &self.event {
+            Event::Prediction { .. } => Vec::new(),
+            Event::Training {
+                pipeline, version, ..
+            } => vec![(pipeline, version)],
+            Event::Promotion {
+                pipeline,
+                version,
+                previous,
+                ..
+            } => std::iter::once((pipeline.as_str(), version.as_str()))
+                .chain(previous.iter().map(|p| (pipeline.as_str(), p.as_str())))
+                .collect(),
+            Event::Rollback {
+                pipeline,
+                version,
+                from,
+            } => vec![(pipeline, version), (pipeline, from)],
+        }
+    }
+
     pub async fn store(&self, store: &dyn Store, name: &str) -> Result<()> {
-        let day = self.at.get(..10).unwrap_or("unknown-day");
-        store
-            .put(
-                &format!("audit/{day}/{name}.json"),
-                Bytes::from(self.to_json()),
-                PutMode::Create,
-            )
-            .await
-            .map(|_| ())
+        let body = Bytes::from(self.to_json());
+        let versions = self.versions();
+        if versions.is_empty() {
+            let day = self.at.get(..10).unwrap_or("unknown-day");
+            store
+                .put(
+                    &format!("audit/{day}/{name}.json"),
+                    body.clone(),
+                    PutMode::Create,
+                )
+                .await?;
+        }
+        for (pipeline, version) in versions {
+            store
+                .put(
+                    &format!("{}{name}.json", version_prefix(pipeline, version)),
+                    body.clone(),
+                    PutMode::Create,
+                )
+                .await?;
+        }
+        Ok(())
     }
 }
 
-/// sha256(salt || record), hex: the record is JSON with sorted keys, so equal records hash
-/// equal whatever order their fields came in.
+fn version_prefix(pipeline: &str, version: &str) -> String {
+    format!("audit/versions/{pipeline}/{version}/")
+}
+
+/// The lifecycle records that name a version, oldest first. A record that cannot be read
+/// as one is logged and left out: history is for people, and one bad file must not hide
+/// the rest.
+pub async fn version_records(
+    store: &dyn Store,
+    pipeline: &str,
+    version: &str,
+) -> Result<Vec<Record>> {
+    let mut out = Vec::new();
+    for key in store.list(&version_prefix(pipeline, version)).await? {
+        let Some(obj) = store.get(&key).await? else {
+            continue;
+        };
+        match serde_json::from_slice::<Record>(&obj.bytes) {
+            Ok(r) => out.push(r),
+            Err(e) => tracing::warn!(%key, error = %e, "unreadable audit record"),
+        }
+    }
+    out.sort_by(|a, b| a.at.cmp(&b.at));
+    Ok(out)
+}
+
 pub fn salted_hash(salt: &[u8], record: &serde_json::Value) -> String {
     let mut h = sha2::Sha256::new();
     h.update(salt);

@@ -7,6 +7,7 @@
 //! - [`artifact`]: what a published version holds (`model.json`, `manifest.json`);
 //! - [`scoring`]: the one scoring path, used by the Lambda, the local server and batch scoring;
 //!   [`batch`]: the same numbers for many rows at once, column by column;
+//! - [`measures`], [`card`]: the gains and fairness tables, and the model card of a version;
 //! - [`drift`]: score and feature stability against the training baseline;
 //! - [`audit`]: audit records of predictions and registry events;
 //! - [`store`], [`s3`], [`registry`], [`gate`]: object storage, the versioned model registry
@@ -15,10 +16,12 @@
 pub mod artifact;
 pub mod audit;
 pub mod batch;
+pub mod card;
 pub mod drift;
 pub mod error;
 pub mod expr;
 pub mod gate;
+pub mod measures;
 pub mod model;
 pub mod preprocess;
 pub mod registry;

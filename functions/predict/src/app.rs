@@ -18,12 +18,13 @@ use riskfn_core::audit;
 use riskfn_core::scoring::{RecordError, Score};
 
 /// The routes, in the order `openapi.json` documents them.
-pub const ROUTES: [(&str, &str); 5] = [
+pub const ROUTES: [(&str, &str); 6] = [
     ("get", "/health"),
     ("get", "/openapi.json"),
     ("get", "/v1/pipelines"),
     ("get", "/v1/pipelines/{pipeline}"),
     ("post", "/v1/pipelines/{pipeline}/predict"),
+    ("get", "/v1/pipelines/{pipeline}/versions/{version}/card"),
 ];
 
 /// The OpenAPI document of these routes (kept true by the end-to-end tests).
@@ -35,6 +36,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/pipelines", get(pipelines))
         .route("/v1/pipelines/{pipeline}", get(pipeline))
         .route("/v1/pipelines/{pipeline}/predict", post(predict))
+        .route(
+            "/v1/pipelines/{pipeline}/versions/{version}/card",
+            get(card),
+        )
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::auth::require,
@@ -124,6 +129,54 @@ async fn pipeline(
         "scorecard": a.scorecard,
         "input": { "fields": fields, "unknown_fields": a.unknown_fields },
     })))
+}
+
+/// HTML when the caller's `Accept` names `text/html` before any JSON type (a browser), else
+/// JSON.
+fn wants_html(headers: &axum::http::HeaderMap) -> bool {
+    let accept = headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let html = accept.find("text/html");
+    let json = accept.find("application/json");
+    match (html, json) {
+        (Some(h), Some(j)) => h < j,
+        (h, _) => h.is_some(),
+    }
+}
+
+/// A version's model card, as published, with its promotion history from the audit
+/// records.
+async fn card(
+    State(state): State<Arc<AppState>>,
+    Path((pipeline, version)): Path<(String, String)>,
+    headers: axum::http::HeaderMap,
+) -> Result<Response, ApiError> {
+    use riskfn_core::card::{CARD_JSON, ModelCard, history};
+    let registry = state.cache.registry();
+    let manifest = registry.manifest(&pipeline, &version).await?;
+    if !manifest.files.contains_key(CARD_JSON) {
+        return Err(ApiError::NotFound(format!(
+            "version {version} of pipeline {pipeline} has no model card (published before cards)"
+        )));
+    }
+    let bytes = registry.read_verified(&manifest, CARD_JSON).await?;
+    let mut card: ModelCard = serde_json::from_slice(&bytes).map_err(|e| {
+        tracing::error!(%pipeline, %version, error = %e, "unreadable model card");
+        ApiError::Internal
+    })?;
+    let records = audit::version_records(registry.store().as_ref(), &pipeline, &version).await?;
+    card.history = history(&records, &version);
+    Ok(if wants_html(&headers) {
+        (
+            [(axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            card.to_html(),
+        )
+            .into_response()
+    } else {
+        Json(card).into_response()
+    })
 }
 
 #[derive(Debug, Serialize)]
