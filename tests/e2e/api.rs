@@ -56,6 +56,17 @@ async fn http_api_v2_event_with_a_list() {
     preds.iter().for_each(assert_probability);
 }
 
+/// The Lambda serves a version's model card from the store, as it serves the model.
+#[tokio::test]
+async fn http_api_v2_event_for_a_model_card() {
+    let version = german(&tmp()).await.report.version.clone();
+    let event = include_str!("../data/apigw_http_v2_card.json").replace("VERSION", &version);
+    let (status, body) = invoke(&event).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["version"], version.as_str());
+    assert!(body["fairness"].as_array().is_some_and(|f| !f.is_empty()), "{body}");
+}
+
 #[tokio::test]
 async fn function_url_event_with_a_base64_body() {
     let (status, body) = invoke(include_str!("../data/function_url_predict_base64.json")).await;
@@ -264,6 +275,22 @@ async fn openapi_documents_every_route_and_real_answers_follow_it() {
             "/v1/pipelines/nope".to_owned(),
             None,
             "/v1/pipelines/{pipeline}",
+            "get",
+            "404",
+        ),
+        (
+            "GET",
+            format!("/v1/pipelines/german_credit/versions/{}/card", t.report.version),
+            None,
+            "/v1/pipelines/{pipeline}/versions/{version}/card",
+            "get",
+            "200",
+        ),
+        (
+            "GET",
+            "/v1/pipelines/german_credit/versions/nope/card".to_owned(),
+            None,
+            "/v1/pipelines/{pipeline}/versions/{version}/card",
             "get",
             "404",
         ),
