@@ -397,6 +397,25 @@ fn convert(e: &Expr, raw: &mut OnlineSchemaBuilder<'_>) -> std::result::Result<O
                     .collect::<std::result::Result<_, String>>()?,
             )
         }
+        Expr::Like(l) => {
+            if l.escape_char.is_some_and(|c| c != '\\') {
+                return Err("LIKE ... ESCAPE other than '\\' is not supported online".into());
+            }
+            let func = if l.case_insensitive {
+                Func::ILike
+            } else {
+                Func::Like
+            };
+            let like = Online::call(
+                func,
+                vec![convert(&l.expr, raw)?, convert(&l.pattern, raw)?],
+            );
+            if l.negated {
+                Online::Not(Box::new(like))
+            } else {
+                like
+            }
+        }
         Expr::InList(l) => Online::InList {
             expr: boxed(&l.expr, raw)?,
             list: l

@@ -1,5 +1,6 @@
 //! `riskfn drift`: a batch against the training baseline stored with a version (PSI of the
-//! score, CSI of each feature).
+//! score, CSI of each feature), and approvals by protected group over the batch (adverse
+//! impact ratios, as at training).
 
 use riskfn_core::drift::Baseline;
 use riskfn_core::registry::Registry;
@@ -43,6 +44,138 @@ pub struct DriftReport {
     pub score: Stability,
     /// CSI of each feature, largest first.
     pub features: Vec<Stability>,
+    /// Approvals by protected group over the batch (`[fairness]` of the version).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fairness: Vec<GroupApprovals>,
+}
+
+/// One protected attribute's approvals over the batch.
+#[derive(Debug, Clone, Serialize)]
+pub struct GroupApprovals {
+    pub attribute: String,
+    pub reference: String,
+    /// Why the attribute could not be measured on this batch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_measured: Option<String>,
+    pub groups: Vec<GroupApproval>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct GroupApproval {
+    pub group: String,
+    pub reference: bool,
+    pub rows: u64,
+    /// Fewer than 30 rows (this group's or the reference's): no ratio.
+    pub small: bool,
+    pub approval_rate: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub adverse_impact_ratio: Option<f64>,
+    /// The group's ratio on the version's validation split, at training.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub training_ratio: Option<f64>,
+    /// Below the version's `[gate] min_adverse_impact_ratio`.
+    pub below_gate: bool,
+}
+
+/// Each row's group per protected attribute (`None`: the row's value could not be
+/// computed), or why the attribute cannot be measured on `raw`.
+fn protected_groups(
+    baseline: &Baseline,
+    raw: &source::RawData,
+) -> Result<Vec<std::result::Result<Vec<Option<String>>, String>>> {
+    let absent: Vec<&String> = baseline
+        .protected_fields
+        .iter()
+        .filter(|f| raw.schema.field_with_name(f).is_err())
+        .collect();
+    let mut columns: Vec<Vec<Value>> = vec![Vec::new(); baseline.protected_fields.len()];
+    for batch in &raw.batches {
+        for (col, name) in columns.iter_mut().zip(&baseline.protected_fields) {
+            match batch.column_by_name(name) {
+                Some(a) => col.extend(crate::convert::values(name, a)?),
+                None => col.extend(std::iter::repeat_n(Value::Null, batch.num_rows())),
+            }
+        }
+    }
+    let n = raw.batches.iter().map(|b| b.num_rows()).sum::<usize>();
+    let mut out = Vec::new();
+    for p in &baseline.protected {
+        let Some(expr) = &p.expr else {
+            out.push(Err(format!(
+                "column {} cannot be computed from a raw record",
+                p.column
+            )));
+            continue;
+        };
+        let mut reads = Vec::new();
+        expr.collect_columns(&mut reads);
+        if let Some(f) = reads
+            .iter()
+            .map(|&i| &baseline.protected_fields[i])
+            .find(|f| absent.contains(f))
+        {
+            out.push(Err(format!("the batch has no field {f}")));
+            continue;
+        }
+        let attr = crate::pipeline::Protected {
+            name: p.name.clone(),
+            column: p.column.clone(),
+            bands: p.bands.clone(),
+            reference: p.reference.clone(),
+        };
+        let mut row = vec![Value::Null; columns.len()];
+        let groups = (0..n)
+            .map(|r| {
+                for (slot, c) in row.iter_mut().zip(&columns) {
+                    *slot = c[r].clone();
+                }
+                expr.eval(&row).ok().map(|v| attr.group(&v))
+            })
+            .collect();
+        out.push(Ok(groups));
+    }
+    Ok(out)
+}
+
+/// Rows and approvals per group, the reference first, then in order of first appearance.
+fn approvals(
+    p: &riskfn_core::drift::ProtectedBaseline,
+    counts: &[(String, u64, u64)],
+    training: &[riskfn_core::gate::AdverseImpact],
+    gate_min: Option<f64>,
+) -> Vec<GroupApproval> {
+    use riskfn_core::measures::MIN_ROWS;
+    let rate = |rows: u64, approved: u64| approved as f64 / rows.max(1) as f64;
+    let reference = counts.iter().find(|(g, ..)| *g == p.reference);
+    let mut out: Vec<GroupApproval> = counts
+        .iter()
+        .map(|(group, rows, approved)| {
+            let is_ref = *group == p.reference;
+            let small =
+                *rows < MIN_ROWS as u64 || reference.is_none_or(|(_, r, _)| *r < MIN_ROWS as u64);
+            let ratio = match reference {
+                Some((_, rr, ra)) if !small && *ra > 0 => {
+                    Some(rate(*rows, *approved) / rate(*rr, *ra))
+                }
+                _ => None,
+            };
+            GroupApproval {
+                group: group.clone(),
+                reference: is_ref,
+                rows: *rows,
+                small,
+                approval_rate: rate(*rows, *approved),
+                adverse_impact_ratio: ratio,
+                training_ratio: training
+                    .iter()
+                    .find(|a| a.attribute == p.name && a.group == *group)
+                    .map(|a| a.ratio),
+                below_gate: matches!((ratio, gate_min), (Some(r), Some(m)) if !is_ref && r < m),
+            }
+        })
+        .collect();
+    out.sort_by_key(|g| !g.reference);
+    out
 }
 
 /// Compare a batch with the baseline of a version (the champion unless pinned).
@@ -90,6 +223,11 @@ pub async fn drift(opts: &DriftOptions) -> Result<DriftReport> {
         .await?
         .read_with_engine(cluster.as_ref())
         .await?;
+    let groups = protected_groups(&baseline, &raw)?;
+    // Per attribute: (group, rows, approved), in order of first appearance.
+    let mut group_counts: Vec<Vec<(String, u64, u64)>> = vec![Vec::new(); groups.len()];
+    let threshold = scorer.artifact().decision.threshold;
+    let mut row_index = 0usize;
     let mut score_counts = vec![0usize; baseline.score.len()];
     let mut feature_counts: Vec<Vec<usize>> = baseline
         .features
@@ -102,6 +240,18 @@ pub async fn drift(opts: &DriftOptions) -> Result<DriftReport> {
         match (scorer.feature_values(row), scorer.score_row(row, false)) {
             (Ok(values), Ok(s)) => {
                 score_counts[baseline.score.bin(&Value::Float(s.probability))] += 1;
+                let approved = u64::from(s.probability < threshold);
+                for (g, counts) in groups.iter().zip(&mut group_counts) {
+                    if let Ok(Some(group)) = g.as_ref().map(|g| &g[row_index]) {
+                        match counts.iter_mut().find(|(name, ..)| name == group) {
+                            Some(c) => {
+                                c.1 += 1;
+                                c.2 += approved;
+                            }
+                            None => counts.push((group.clone(), 1, approved)),
+                        }
+                    }
+                }
                 for ((f, counts), v) in baseline
                     .features
                     .iter()
@@ -113,6 +263,7 @@ pub async fn drift(opts: &DriftOptions) -> Result<DriftReport> {
             }
             _ => failed += 1,
         }
+        row_index += 1;
     })?;
     if rows == failed {
         return Err(crate::error::Error::Data(format!(
@@ -132,8 +283,28 @@ pub async fn drift(opts: &DriftOptions) -> Result<DriftReport> {
         .map(|(f, c)| index(&f.name, f.bins.psi(c)))
         .collect();
     features.sort_by(|a, b| b.index.total_cmp(&a.index));
-    let exceeded =
-        score.index > baseline.threshold || features.iter().any(|f| f.index > baseline.threshold);
+    let gate_min = loaded
+        .manifest
+        .gate
+        .as_ref()
+        .and_then(|g| g.spec.min_adverse_impact_ratio);
+    let fairness: Vec<GroupApprovals> = baseline
+        .protected
+        .iter()
+        .zip(&groups)
+        .zip(&group_counts)
+        .map(|((p, g), counts)| GroupApprovals {
+            attribute: p.name.clone(),
+            reference: p.reference.clone(),
+            not_measured: g.as_ref().err().cloned(),
+            groups: approvals(p, counts, &loaded.manifest.fairness, gate_min),
+        })
+        .collect();
+    let exceeded = score.index > baseline.threshold
+        || features.iter().any(|f| f.index > baseline.threshold)
+        || fairness
+            .iter()
+            .any(|f| f.groups.iter().any(|g| g.below_gate));
     Ok(DriftReport {
         pipeline: opts.pipeline.clone(),
         version,
@@ -143,5 +314,6 @@ pub async fn drift(opts: &DriftOptions) -> Result<DriftReport> {
         exceeded,
         score,
         features,
+        fairness,
     })
 }

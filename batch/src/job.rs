@@ -801,6 +801,7 @@ async fn run(opts: &TrainOptions, skip_unchanged: bool) -> Result<Retrained> {
         &train_rows,
         &probabilities(&chosen.model, splits.train.x_for(&chosen.model)),
         pipeline.drift_threshold,
+        &pipeline.protected,
     );
     let threshold = choose_threshold(pipeline.threshold_rule, &y_val, &p_val);
     let metrics = SplitMetrics {
@@ -1061,6 +1062,7 @@ fn drift_baseline(
     train: &[usize],
     p_train: &[f64],
     threshold: f64,
+    protected: &[crate::pipeline::Protected],
 ) -> Baseline {
     let score = Bins::numeric(&p_train.iter().map(|p| Some(*p)).collect::<Vec<_>>(), 10);
     let features = prepared
@@ -1084,6 +1086,18 @@ fn drift_baseline(
         score,
         features,
         threshold,
+        protected: protected
+            .iter()
+            .zip(&prepared.protected_online)
+            .map(|(a, expr)| riskfn_core::drift::ProtectedBaseline {
+                name: a.name.clone(),
+                column: a.column.clone(),
+                bands: a.bands.clone(),
+                reference: a.reference.clone(),
+                expr: expr.clone(),
+            })
+            .collect(),
+        protected_fields: prepared.protected_fields.clone(),
     }
 }
 

@@ -159,8 +159,9 @@ enum Command {
         json: bool,
     },
     /// Compare a batch with a version's training baseline: PSI of the score, CSI of each
-    /// feature (below 0.1 stable, 0.1-0.25 watch, above 0.25 act). Exit 20 above the
-    /// pipeline's threshold.
+    /// feature (below 0.1 stable, 0.1-0.25 watch, above 0.25 act), and approvals by
+    /// protected group. Exit 20 above the pipeline's threshold, or with a group's adverse
+    /// impact ratio below the gate's `min_adverse_impact_ratio`.
     Drift {
         #[arg(long)]
         pipeline: String,
@@ -472,6 +473,37 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         f.index,
                         f.band
                     );
+                }
+            }
+            if !json {
+                for f in &r.fairness {
+                    if let Some(why) = &f.not_measured {
+                        println!("\n{}: not measured ({why})", f.attribute);
+                        continue;
+                    }
+                    println!(
+                        "\n{} (reference {}){:>12} {:>9} {:>9} {:>9}",
+                        f.attribute, f.reference, "rows", "approved", "ratio", "training"
+                    );
+                    for g in &f.groups {
+                        let ratio =
+                            |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.3}"));
+                        println!(
+                            "  {:<30} {:>9} {:>8.1}% {:>9} {:>9}{}",
+                            g.group,
+                            g.rows,
+                            100.0 * g.approval_rate,
+                            ratio(g.adverse_impact_ratio),
+                            ratio(g.training_ratio),
+                            if g.below_gate {
+                                "  below the gate"
+                            } else if g.small {
+                                "  under 30 rows"
+                            } else {
+                                ""
+                            }
+                        );
+                    }
                 }
             }
             if r.exceeded {

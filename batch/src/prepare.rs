@@ -49,6 +49,11 @@ pub struct Prepared {
     pub labels: Vec<bool>,
     /// Per protected attribute (`[fairness]`, in order), each row's group.
     pub groups: Vec<Vec<String>>,
+    /// Per protected attribute, its column compiled over the raw fields of
+    /// `protected_fields` (not the request's schema: requests never carry them), so
+    /// `riskfn drift` can group a raw batch; `None` if it cannot be computed online.
+    pub protected_online: Vec<Option<Online>>,
+    pub protected_fields: Vec<String>,
     pub splits: Vec<Split>,
     pub summary: DataSummary,
 }
@@ -158,6 +163,25 @@ pub async fn prepare(
         online.push(to_online(names[i], &flat.columns[i].1, &mut builder)?);
     }
     let mut raw_schema = builder.finish();
+    let mut protected_builder = OnlineSchemaBuilder::new(&raw_schema_arrow);
+    let protected_online: Vec<Option<Online>> = pipeline
+        .protected
+        .iter()
+        .zip(&protected_idx)
+        .map(|(a, &i)| {
+            to_online(&a.column, &flat.columns[i].1, &mut protected_builder)
+                .inspect_err(|e| {
+                    tracing::warn!(attribute = %a.name, error = %e, "a protected column cannot be computed from a raw record: riskfn drift will not measure it")
+                })
+                .ok()
+        })
+        .collect();
+    let protected_fields: Vec<String> = protected_builder
+        .finish()
+        .fields
+        .into_iter()
+        .map(|f| f.name)
+        .collect();
 
     // Execute: de-duplicate on every raw column but the id (one aggregate: each distinct
     // row keeps its first row id, and that row's id value), filter, compute outputs.
@@ -412,6 +436,8 @@ pub async fn prepare(
         row_ids,
         labels,
         groups,
+        protected_online,
+        protected_fields,
         splits,
         summary: DataSummary {
             source: source_uri,

@@ -64,7 +64,10 @@ async fn http_api_v2_event_for_a_model_card() {
     let (status, body) = invoke(&event).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["version"], version.as_str());
-    assert!(body["fairness"].as_array().is_some_and(|f| !f.is_empty()), "{body}");
+    assert!(
+        body["fairness"].as_array().is_some_and(|f| !f.is_empty()),
+        "{body}"
+    );
 }
 
 #[tokio::test]
@@ -280,7 +283,10 @@ async fn openapi_documents_every_route_and_real_answers_follow_it() {
         ),
         (
             "GET",
-            format!("/v1/pipelines/german_credit/versions/{}/card", t.report.version),
+            format!(
+                "/v1/pipelines/german_credit/versions/{}/card",
+                t.report.version
+            ),
             None,
             "/v1/pipelines/{pipeline}/versions/{version}/card",
             "get",

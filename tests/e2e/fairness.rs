@@ -146,3 +146,92 @@ async fn a_protected_attribute_that_is_a_feature_is_refused() {
         "{err}"
     );
 }
+
+/// `riskfn drift` measures approvals by protected group over a raw batch: on german_credit's
+/// own file, each group's rows and approval rate equal those of the service's decisions on
+/// the same records grouped by hand, and the ratio is the group's rate over the reference's.
+#[tokio::test]
+async fn drift_reports_approvals_by_group_over_a_batch() {
+    let store = fresh_dir(&tmp(), "fairness-drift");
+    let r = train_families("german_credit", &store, &["logistic_regression"])
+        .await
+        .unwrap();
+    let data = riskfn_tests::repo().join("sql/german_credit/data/german_credit.parquet");
+    let report = riskfn_batch::drift::drift(&riskfn_batch::drift::DriftOptions {
+        pipeline: "german_credit".into(),
+        version: Some(r.version.clone()),
+        data: data.display().to_string(),
+        store: store.display().to_string(),
+        s3: Default::default(),
+        engine: Default::default(),
+    })
+    .await
+    .unwrap();
+    let names: Vec<&str> = report
+        .fairness
+        .iter()
+        .map(|f| f.attribute.as_str())
+        .collect();
+    assert_eq!(names, ["age", "foreign_worker", "marital_status", "sex"]);
+    for f in &report.fairness {
+        assert!(
+            f.not_measured.is_none(),
+            "{}: {:?}",
+            f.attribute,
+            f.not_measured
+        );
+    }
+
+    // By hand: the service's decision on each record, grouped by the raw field.
+    let reg = riskfn_core::registry::Registry::new(
+        riskfn_core::store::open(&store.display().to_string())
+            .await
+            .unwrap(),
+    );
+    let loaded = reg.load("german_credit", &r.version).await.unwrap();
+    let mut by_sex: std::collections::BTreeMap<&str, (u64, u64)> = Default::default();
+    let records = riskfn_tests::records(&data, &["creditability"]).await;
+    for rec in &records {
+        let s = loaded.scorer.score_json(rec).unwrap();
+        let sex = if rec["personal_status_and_sex"]
+            .as_str()
+            .unwrap()
+            .starts_with("female")
+        {
+            "female"
+        } else {
+            "male"
+        };
+        let e = by_sex.entry(sex).or_default();
+        e.0 += 1;
+        e.1 += u64::from(&*s.decision == "approve");
+    }
+    let sex = report
+        .fairness
+        .iter()
+        .find(|f| f.attribute == "sex")
+        .unwrap();
+    assert_eq!(sex.groups[0].group, "male");
+    assert!(sex.groups[0].reference);
+    let rate = |(n, a): (u64, u64)| a as f64 / n as f64;
+    for g in &sex.groups {
+        let want = by_sex[g.group.as_str()];
+        assert_eq!(g.rows, want.0, "{}", g.group);
+        assert!((g.approval_rate - rate(want)).abs() < 1e-12);
+    }
+    let female = sex.groups.iter().find(|g| g.group == "female").unwrap();
+    let want = rate(by_sex["female"]) / rate(by_sex["male"]);
+    assert!((female.adverse_impact_ratio.unwrap() - want).abs() < 1e-12);
+    assert_eq!(
+        female.training_ratio,
+        r.fairness
+            .iter()
+            .find(|f| f.attribute == "sex")
+            .unwrap()
+            .validation
+            .iter()
+            .find(|g| g.group == "female")
+            .unwrap()
+            .adverse_impact_ratio
+    );
+}

@@ -168,3 +168,31 @@ async fn a_split_without_adverse_outcomes_is_refused() {
     );
     assert_nothing_published(&store).await;
 }
+
+/// `LIKE`, `NOT LIKE` and `ILIKE` run online: features built with them train, and the run's
+/// parity check has compared the online values with DataFusion's on every row.
+#[tokio::test]
+async fn like_patterns_run_online_as_in_datafusion() {
+    let dir = fresh_dir(&tmp(), "like");
+    let p = copy_pipeline("german_credit", &dir, |name, text| {
+        match name {
+        "02_features.sql" => text.replace(
+            "FROM clean",
+            ",\n  CASE WHEN credit_history LIKE '%paid back duly%' THEN 'duly' ELSE 'other' END AS paid_duly,\n  \
+             CASE WHEN purpose NOT LIKE '_a%' THEN 1 ELSE 0 END AS purpose_not_a,\n  \
+             CASE WHEN housing ILIKE 'OWN' THEN 1 ELSE 0 END AS owns_home\nFROM clean",
+        ),
+        _ => text,
+    }
+    });
+    let r = riskfn_tests::train_families(
+        &p.display().to_string(),
+        &dir.join("store"),
+        &["logistic_regression"],
+    )
+    .await
+    .unwrap();
+    for f in ["paid_duly", "purpose_not_a", "owns_home"] {
+        assert!(r.features.iter().any(|x| x.name == f), "{f}");
+    }
+}

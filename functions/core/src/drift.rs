@@ -41,6 +41,26 @@ pub struct Baseline {
     pub features: Vec<FeatureBaseline>,
     /// Above this PSI or CSI, `riskfn drift` exits non-zero.
     pub threshold: f64,
+    /// Protected attributes (`[fairness]`), so `riskfn drift` measures approvals by group
+    /// over a batch; their expressions read `protected_fields`, in that order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub protected: Vec<ProtectedBaseline>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub protected_fields: Vec<String>,
+}
+
+/// A protected attribute: how to compute its column from a raw record, its groups and the
+/// reference group.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProtectedBaseline {
+    pub name: String,
+    pub column: String,
+    /// Cut points of a banded number; empty: each value is a group.
+    #[serde(default)]
+    pub bands: Vec<f64>,
+    pub reference: String,
+    /// `None`: the column cannot be computed from a raw record.
+    pub expr: Option<crate::expr::Expr>,
 }
 
 fn bin_numeric(edges: &[f64], x: Option<f64>) -> usize {

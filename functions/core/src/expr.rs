@@ -137,6 +137,11 @@ pub enum Func {
     Rtrim,
     CharacterLength,
     Concat,
+    /// `x LIKE pattern` (`%` any run, `_` one character, `\` escapes the next);
+    /// `NOT LIKE` is `Not` of it.
+    Like,
+    /// `ILIKE`: `LIKE` ignoring case.
+    ILike,
 }
 
 impl Func {
@@ -721,6 +726,56 @@ fn unary_str(func: Func, args: &[Value], f: impl Fn(&str) -> String) -> EvalResu
     Ok(str_arg(func, &args[0])?.map_or(Value::Null, |s| Value::Str(Arc::from(f(s)))))
 }
 
+/// SQL `LIKE`: `%` matches any run of characters, `_` one character, `\` makes the next
+/// character literal. Greedy with one backtrack point, linear in practice.
+fn like(s: &str, pattern: &str) -> bool {
+    #[derive(PartialEq)]
+    enum Tok {
+        Any,
+        One,
+        Char(char),
+    }
+    let mut toks = Vec::new();
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        toks.push(match c {
+            '%' => Tok::Any,
+            '_' => Tok::One,
+            '\\' => Tok::Char(chars.next().unwrap_or('\\')),
+            c => Tok::Char(c),
+        });
+    }
+    let s: Vec<char> = s.chars().collect();
+    let (mut si, mut pi) = (0, 0);
+    // The last `%` seen and the text position it is tried from.
+    let mut star: Option<(usize, usize)> = None;
+    while si < s.len() {
+        match toks.get(pi) {
+            Some(Tok::One) => {
+                si += 1;
+                pi += 1;
+            }
+            Some(Tok::Char(c)) if *c == s[si] => {
+                si += 1;
+                pi += 1;
+            }
+            Some(Tok::Any) => {
+                star = Some((pi, si));
+                pi += 1;
+            }
+            _ => match star {
+                Some((sp, ss)) => {
+                    star = Some((sp, ss + 1));
+                    pi = sp + 1;
+                    si = ss + 1;
+                }
+                None => return false,
+            },
+        }
+    }
+    toks[pi..].iter().all(|t| *t == Tok::Any)
+}
+
 fn call(func: Func, args: &[Value]) -> EvalResult {
     match func {
         Func::Coalesce => Ok(args
@@ -840,6 +895,20 @@ fn call(func: Func, args: &[Value]) -> EvalResult {
             }
             Ok(best.cloned().unwrap_or_default())
         }
+        Func::Like | Func::ILike => {
+            arity(func, args, 2)?;
+            match (&args[0], &args[1]) {
+                (Value::Null, _) | (_, Value::Null) => Ok(Value::Null),
+                (Value::Str(s), Value::Str(p)) => Ok(Value::Bool(if func == Func::ILike {
+                    like(&s.to_lowercase(), &p.to_lowercase())
+                } else {
+                    like(s, p)
+                })),
+                (a, b) => Err(EvalError::Invalid(format!(
+                    "LIKE needs strings, got {a} and {b}"
+                ))),
+            }
+        }
         Func::Lower => unary_str(func, args, str::to_lowercase),
         Func::Upper => unary_str(func, args, str::to_uppercase),
         Func::Btrim => unary_str(func, args, |s| s.trim_matches(' ').to_string()),
@@ -867,6 +936,31 @@ fn call(func: Func, args: &[Value]) -> EvalResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn like_follows_sql() {
+        for (s, p, want) in [
+            ("female : single", "female%", true),
+            ("male : single", "%single%", true),
+            ("male : married", "%single%", false),
+            ("abc", "a_c", true),
+            ("abc", "a_", false),
+            ("", "%", true),
+            ("", "_", false),
+            ("a%b", "a\\%b", true),
+            ("axb", "a\\%b", false),
+            ("mississippi", "%iss%ppi", true),
+            ("mississippi", "m%s_s%i", true),
+            ("mississippi", "%x%", false),
+            ("äbc", "_bc", true),
+        ] {
+            assert_eq!(like(s, p), want, "{s:?} LIKE {p:?}");
+        }
+        let l = Expr::call(Func::ILike, vec![Expr::lit("CAR (new)"), Expr::lit("car%")]);
+        assert!(matches!(l.eval(&[]), Ok(Value::Bool(true))));
+        let n = Expr::call(Func::Like, vec![Expr::lit(Value::Null), Expr::lit("%")]);
+        assert!(matches!(n.eval(&[]), Ok(Value::Null)));
+    }
 
     fn eval(e: &Expr) -> EvalResult {
         e.eval(&[
