@@ -462,6 +462,8 @@ pub struct Substitution {
     /// TreeSHAP's per-input values and path.
     pub phi: Vec<f64>,
     pub path: Vec<crate::shap::PathElem>,
+    /// The child each node sends the input to (TreeSHAP's leaf tables).
+    pub dirs: Vec<u32>,
 }
 
 impl Linear {

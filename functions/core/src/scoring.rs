@@ -47,9 +47,16 @@ pub struct Scorer {
     reason_texts: Vec<[Arc<str>; 3]>,
     /// Tree models laid out for scoring many rows at once ([`crate::batch`]).
     flat_trees: Option<crate::batch::FlatTrees>,
-    /// A boosted ensemble whose trees all carry covers: reasons by TreeSHAP.
-    tree_shap: bool,
+    /// A boosted ensemble whose trees all carry covers: reasons by TreeSHAP, with scratch
+    /// space of this length (0: not by TreeSHAP).
+    tree_shap: usize,
+    /// TreeSHAP per leaf for each tree, built on the first explained record; `None` when
+    /// the tables would be too large (then the paths are walked).
+    leaf_tables: std::sync::OnceLock<Option<Vec<crate::shap::LeafTables>>>,
 }
+
+/// Most table entries a scorer keeps for TreeSHAP (32 MiB).
+const MAX_LEAF_TABLE_ENTRIES: usize = 1 << 22;
 
 /// The answer for one record.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -131,12 +138,19 @@ impl Scorer {
             })
             .collect();
         let flat_trees = crate::batch::FlatTrees::new(&artifact.model, mean_inputs.len());
+        // TreeSHAP's scratch length for the deepest tree; 0: the model is not explained by it.
         let tree_shap = match &artifact.model {
-            Model::GradientBoosting(b) => b.trees.iter().all(crate::shap::has_cover),
-            _ => false,
+            Model::GradientBoosting(b) if b.trees.iter().all(crate::shap::has_cover) => b
+                .trees
+                .iter()
+                .map(|t| crate::shap::path_len(crate::shap::depth(t)))
+                .max()
+                .unwrap_or(1),
+            _ => 0,
         };
         Ok(Scorer {
             tree_shap,
+            leaf_tables: std::sync::OnceLock::new(),
             flat_trees,
             artifact,
             content_sha256,
@@ -318,12 +332,31 @@ impl Scorer {
                     }
                 }
             }
-            Model::GradientBoosting(b) if self.tree_shap => {
+            Model::GradientBoosting(b) if self.tree_shap > 0 => {
                 let phi = &mut work.phi;
                 phi.clear();
                 phi.resize(x.len(), 0.0);
-                for t in &b.trees {
-                    crate::shap::add_tree_shap(t, x, phi, &mut work.path);
+                let tables = self.leaf_tables.get_or_init(|| {
+                    let tables: Option<Vec<_>> =
+                        b.trees.iter().map(crate::shap::LeafTables::new).collect();
+                    tables.filter(|ts| {
+                        ts.iter().map(|t| t.len()).sum::<usize>() <= MAX_LEAF_TABLE_ENTRIES
+                    })
+                });
+                match tables {
+                    Some(tables) => {
+                        for (t, lt) in b.trees.iter().zip(tables) {
+                            lt.add(t, x, phi, &mut work.dirs);
+                        }
+                    }
+                    None => {
+                        if work.path.len() < self.tree_shap {
+                            work.path.resize(self.tree_shap, Default::default());
+                        }
+                        for t in &b.trees {
+                            crate::shap::add_tree_shap_in(t, x, phi, &mut work.path);
+                        }
+                    }
                 }
                 out.extend(
                     self.spans

@@ -6,7 +6,7 @@
 //! trees exported in its custom-tree format: written by `tests/reference/treeshap.py`.
 
 use riskfn_core::model::{Model, sigmoid};
-use riskfn_core::shap::{add_tree_shap, expected_value};
+use riskfn_core::shap::{LeafTables, add_tree_shap, expected_value};
 
 #[derive(serde::Deserialize)]
 struct Fixture {
@@ -38,6 +38,19 @@ fn tree_shap_equals_the_shap_package_on_a_published_model() {
         }
         for (i, (a, w)) in phi.iter().zip(want).enumerate() {
             assert!((a - w).abs() < 1e-9, "input {i}: {a} against shap's {w}");
+        }
+        // The per-leaf tables the scorer uses give the same values.
+        let mut by_table = vec![0.0; x.len()];
+        for t in &b.trees {
+            LeafTables::new(t)
+                .unwrap()
+                .add(t, &x, &mut by_table, &mut Vec::new());
+        }
+        for (i, (a, w)) in by_table.iter().zip(want).enumerate() {
+            assert!(
+                (a - w).abs() < 1e-9,
+                "input {i}: {a} (tables) against shap's {w}"
+            );
         }
         // Local accuracy: the values add up to the log-odds minus the expectation.
         let total: f64 = phi.iter().sum();
