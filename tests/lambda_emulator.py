@@ -77,7 +77,8 @@ def main():
         for path in events:
             name = os.path.basename(path)
             with open(path) as f:
-                event = json.load(f)
+                # Events about a version name it VERSION: the one trained above.
+                event = json.loads(f.read().replace("VERSION", version))
             try:
                 answer = invoke(port, event)
             except urllib.error.HTTPError as e:
@@ -93,7 +94,10 @@ def main():
                 failures.append(f"{name}: status {status}, expected {want}: {body[:300]}")
                 continue
             payload = json.loads(body)
-            if want == 200:
+            if want == 200 and "/card" in event.get("rawPath", ""):
+                if payload.get("version") != version or not payload.get("fairness"):
+                    failures.append(f"{name}: not the version's model card: {body[:300]}")
+            elif want == 200:
                 preds = payload.get("predictions", [payload])
                 ok = payload.get("version") == version and all(0.0 <= p["probability"] <= 1.0 and p["decision"]
                                                               in ("approve", "decline") and "points" in p for p in preds)
