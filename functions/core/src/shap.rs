@@ -171,6 +171,9 @@ pub struct LeafTables {
     leaves: Vec<LeafTable>,
 }
 
+/// A split on the way to a leaf: its node, the child taken, the input it reads.
+type Step = (u32, u32, u32);
+
 #[derive(Debug, Clone)]
 struct LeafTable {
     /// The path's splits: node, the child on the path, and the path input it reads.
@@ -187,7 +190,8 @@ impl LeafTables {
     /// have a cover ([`has_cover`]).
     pub fn new(tree: &Tree) -> Option<LeafTables> {
         let mut leaves = Vec::new();
-        let mut stack: Vec<(usize, Vec<(u32, u32, u32)>)> = vec![(0, Vec::new())];
+        // (node, the splits above it: node, child taken, input)
+        let mut stack: Vec<(usize, Vec<Step>)> = vec![(0, Vec::new())];
         while let Some((node, steps)) = stack.pop() {
             match tree.nodes[node] {
                 Node::Leaf { value } => leaves.push(LeafTable::new(tree, &steps, value)?),
@@ -245,7 +249,7 @@ impl LeafTables {
 }
 
 impl LeafTable {
-    fn new(tree: &Tree, steps: &[(u32, u32, u32)], value: f64) -> Option<LeafTable> {
+    fn new(tree: &Tree, steps: &[Step], value: f64) -> Option<LeafTable> {
         let (mut inputs, mut zero) = (Vec::<u32>::new(), Vec::<f64>::new());
         let mut path_steps = Vec::with_capacity(steps.len());
         for &(node, child, feature) in steps {
