@@ -164,11 +164,69 @@ const MAX_PATH_INPUTS: usize = 12;
 /// A tree's TreeSHAP laid out per leaf, as Fast TreeSHAP v2 does (Yang, "Fast TreeSHAP",
 /// 2021): a leaf's contributions depend on `x` only through which of its path's inputs
 /// `x` follows at every split, so each leaf keeps them for every such pattern. Scoring then
-/// reads one row per leaf instead of walking paths (several times faster for the shallow
-/// trees of a booster); the values equal [`add_tree_shap`]'s up to rounding.
+/// reads one row per leaf instead of walking paths, and a tree of a few splits one row in
+/// all (the leaves' rows summed for each pattern of directions at its splits); the values
+/// equal [`add_tree_shap`]'s up to rounding.
 #[derive(Debug, Clone)]
 pub struct LeafTables {
     leaves: Vec<LeafTable>,
+    /// For a tree of at most [`MAX_WHOLE_SPLITS`] splits, the leaves' rows summed for
+    /// every pattern of directions at its splits: one row read a tree.
+    whole: Option<WholeTree>,
+}
+
+/// Most splits a tree may have for [`WholeTree`] (a table of `2^s` rows).
+const MAX_WHOLE_SPLITS: usize = 8;
+
+#[derive(Debug, Clone)]
+struct WholeTree {
+    /// The split nodes; bit `b` of a pattern: the input goes left at `splits[b]`.
+    splits: Vec<u32>,
+    /// The tree's distinct inputs.
+    inputs: Vec<u32>,
+    /// `values[pattern * inputs.len() + k]`: input `k`'s contribution.
+    values: Vec<f64>,
+}
+
+impl WholeTree {
+    fn new(tree: &Tree, leaves: &[LeafTable]) -> Option<WholeTree> {
+        let splits: Vec<u32> = (0..tree.nodes.len() as u32)
+            .filter(|&i| matches!(tree.nodes[i as usize], Node::Split { .. }))
+            .collect();
+        if splits.len() > MAX_WHOLE_SPLITS {
+            return None;
+        }
+        let mut inputs: Vec<u32> = leaves
+            .iter()
+            .flat_map(|l| l.inputs.iter().copied())
+            .collect();
+        inputs.sort_unstable();
+        inputs.dedup();
+        let k = inputs.len();
+        let mut values = vec![0.0; (1 << splits.len()) * k];
+        let mut dirs = vec![u32::MAX; tree.nodes.len()];
+        for pattern in 0..1usize << splits.len() {
+            for (b, &node) in splits.iter().enumerate() {
+                if let Node::Split { left, right, .. } = tree.nodes[node as usize] {
+                    dirs[node as usize] = if pattern >> b & 1 == 1 { left } else { right };
+                }
+            }
+            let row = &mut values[pattern * k..(pattern + 1) * k];
+            for leaf in leaves {
+                let d = leaf.inputs.len();
+                let mask = leaf.mask(&dirs);
+                for (j, &input) in leaf.inputs.iter().enumerate() {
+                    let at = inputs.partition_point(|&i| i < input);
+                    row[at] += leaf.values[mask * d + j];
+                }
+            }
+        }
+        Some(WholeTree {
+            splits,
+            inputs,
+            values,
+        })
+    }
 }
 
 /// A split on the way to a leaf: its node, the child taken, the input it reads.
@@ -209,12 +267,14 @@ impl LeafTables {
                 }
             }
         }
-        Some(LeafTables { leaves })
+        let whole = WholeTree::new(tree, &leaves);
+        Some(LeafTables { leaves, whole })
     }
 
     /// Table entries held: what the tables cost in memory, 8 bytes each.
     pub fn len(&self) -> usize {
-        self.leaves.iter().map(|l| l.values.len()).sum()
+        self.leaves.iter().map(|l| l.values.len()).sum::<usize>()
+            + self.whole.as_ref().map_or(0, |w| w.values.len())
     }
 
     pub fn is_empty(&self) -> bool {
@@ -224,6 +284,28 @@ impl LeafTables {
     /// Add the tree's contribution of each input at `x` to `phi`, as [`add_tree_shap`]
     /// does; `dirs` is scratch space.
     pub fn add(&self, tree: &Tree, x: &[f64], phi: &mut [f64], dirs: &mut Vec<u32>) {
+        if let Some(w) = &self.whole {
+            let mut pattern = 0;
+            for (b, &node) in w.splits.iter().enumerate() {
+                let n = &tree.nodes[node as usize];
+                if let Node::Split { left, .. } = *n
+                    && n.child(x) == Some(left as usize)
+                {
+                    pattern |= 1 << b;
+                }
+            }
+            let k = w.inputs.len();
+            for (&i, &v) in w
+                .inputs
+                .iter()
+                .zip(&w.values[pattern * k..(pattern + 1) * k])
+            {
+                if let Some(p) = phi.get_mut(i as usize) {
+                    *p += v;
+                }
+            }
+            return;
+        }
         dirs.clear();
         dirs.extend(
             tree.nodes
@@ -232,12 +314,7 @@ impl LeafTables {
         );
         for leaf in &self.leaves {
             let d = leaf.inputs.len();
-            let mut mask = (1usize << d) - 1;
-            for &(node, child, j) in &leaf.steps {
-                if dirs[node as usize] != child {
-                    mask &= !(1 << j);
-                }
-            }
+            let mask = leaf.mask(dirs);
             let row = &leaf.values[mask * d..(mask + 1) * d];
             for (&i, &v) in leaf.inputs.iter().zip(row) {
                 if let Some(p) = phi.get_mut(i as usize) {
@@ -249,6 +326,17 @@ impl LeafTables {
 }
 
 impl LeafTable {
+    /// The path inputs `x` follows at every split (`dirs`: the child each node sends it to).
+    fn mask(&self, dirs: &[u32]) -> usize {
+        let mut mask = (1usize << self.inputs.len()) - 1;
+        for &(node, child, j) in &self.steps {
+            if dirs[node as usize] != child {
+                mask &= !(1 << j);
+            }
+        }
+        mask
+    }
+
     fn new(tree: &Tree, steps: &[Step], value: f64) -> Option<LeafTable> {
         let (mut inputs, mut zero) = (Vec::<u32>::new(), Vec::<f64>::new());
         let mut path_steps = Vec::with_capacity(steps.len());
@@ -465,14 +553,22 @@ mod tests {
             let total: f64 = phi.iter().sum();
             assert!((total - (tree.value(&x) - expected_value(&tree))).abs() < 1e-12);
             // The per-leaf tables give the same values (input 0 is split on three times).
-            let tables = LeafTables::new(&tree).unwrap();
-            let mut by_table = vec![0.0; 3];
-            tables.add(&tree, &x, &mut by_table, &mut Vec::new());
-            for (a, b) in by_table.iter().zip(&want) {
-                assert!(
-                    (a - b).abs() < 1e-12,
-                    "{x:?}: {by_table:?} against {want:?}"
-                );
+            // Both forms: the whole tree's table (5 splits), and the leaves' rows.
+            let whole = LeafTables::new(&tree).unwrap();
+            assert!(whole.whole.is_some());
+            let by_leaf = LeafTables {
+                whole: None,
+                ..whole.clone()
+            };
+            for tables in [whole, by_leaf] {
+                let mut by_table = vec![0.0; 3];
+                tables.add(&tree, &x, &mut by_table, &mut Vec::new());
+                for (a, b) in by_table.iter().zip(&want) {
+                    assert!(
+                        (a - b).abs() < 1e-12,
+                        "{x:?}: {by_table:?} against {want:?}"
+                    );
+                }
             }
         }
     }
