@@ -512,3 +512,50 @@ async fn an_unreachable_store_keeps_the_cached_version_serving() {
         "internals leaked: {v}"
     );
 }
+
+/// A pipeline's own document: its predict route at its path, the record schema exact
+/// (types and required fields of the serving version); a real record conforms, and one the
+/// service refuses does not.
+#[tokio::test]
+async fn a_pipelines_openapi_document_types_its_records() {
+    let t = german(&tmp()).await;
+    let (_, app) = app_for(&t.store, Config::default()).await;
+    let (status, doc) = call(
+        &app,
+        "GET",
+        "/v1/pipelines/german_credit/openapi.json",
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{doc}");
+    assert_eq!(doc["info"]["version"], t.report.version.as_str());
+    let paths: Vec<&String> = doc["paths"].as_object().unwrap().keys().collect();
+    assert_eq!(paths, ["/v1/pipelines/german_credit/predict"]);
+    let record_schema = &doc["components"]["schemas"]["Record"];
+    assert_eq!(
+        record_schema["properties"]["duration_in_month"]["type"],
+        "integer"
+    );
+    assert_eq!(record_schema["properties"]["purpose"]["type"], "string");
+    // The 18 fields the features read; the protected ones are not asked for.
+    let required = record_schema["required"].as_array().unwrap();
+    assert_eq!(required.len(), 18, "{record_schema}");
+    assert!(!required.iter().any(|f| f == "personal_status_and_sex"));
+    assert_eq!(record_schema["additionalProperties"], true);
+    let schema = serde_json::json!({"$ref": "#/components/schemas/Record"});
+    let record = german_record().await;
+    assert!(conforms(&doc, &schema, &record, "$").is_empty());
+    let mut bad = record.clone();
+    bad["duration_in_month"] = "twelve".into();
+    assert!(!conforms(&doc, &schema, &bad, "$").is_empty());
+    let (status, _) = call(
+        &app,
+        "POST",
+        "/v1/pipelines/german_credit/predict",
+        Some(bad.to_string()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = call(&app, "GET", "/v1/pipelines/nope/openapi.json", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

@@ -18,13 +18,14 @@ use riskfn_core::audit;
 use riskfn_core::scoring::{RecordError, Score};
 
 /// The routes, in the order `openapi.json` documents them.
-pub const ROUTES: [(&str, &str); 6] = [
+pub const ROUTES: [(&str, &str); 7] = [
     ("get", "/health"),
     ("get", "/openapi.json"),
     ("get", "/v1/pipelines"),
     ("get", "/v1/pipelines/{pipeline}"),
     ("post", "/v1/pipelines/{pipeline}/predict"),
     ("get", "/v1/pipelines/{pipeline}/versions/{version}/card"),
+    ("get", "/v1/pipelines/{pipeline}/openapi.json"),
 ];
 
 /// The OpenAPI document of these routes (kept true by the end-to-end tests).
@@ -39,6 +40,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(
             "/v1/pipelines/{pipeline}/versions/{version}/card",
             get(card),
+        )
+        .route(
+            "/v1/pipelines/{pipeline}/openapi.json",
+            get(pipeline_openapi),
         )
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -129,6 +134,72 @@ async fn pipeline(
         "scorecard": a.scorecard,
         "input": { "fields": fields, "unknown_fields": a.unknown_fields },
     })))
+}
+
+/// The OpenAPI document of one pipeline's serving version (champion unless pinned).
+async fn pipeline_openapi(
+    State(state): State<Arc<AppState>>,
+    Path(pipeline): Path<String>,
+    Query(q): Query<PredictQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let loaded = state.cache.get(&pipeline, q.version.as_deref()).await?;
+    pipeline_document(
+        &pipeline,
+        loaded.scorer.artifact(),
+        state.config.max_records,
+    )
+    .map(Json)
+    .ok_or(ApiError::Internal)
+}
+
+/// The general document narrowed to one pipeline: its predict route at its own path, and
+/// `Record` with the version's fields, JSON types and required fields.
+pub fn pipeline_document(
+    pipeline: &str,
+    a: &riskfn_core::artifact::ScoringArtifact,
+    max_records: usize,
+) -> Option<serde_json::Value> {
+    use riskfn_core::value::DataType;
+    use serde_json::json;
+    let mut doc: serde_json::Value = serde_json::from_str(OPENAPI).ok()?;
+    let mut predict = doc["paths"]["/v1/pipelines/{pipeline}/predict"].take();
+    let post = predict.get_mut("post")?;
+    post["parameters"] = json!([{ "$ref": "#/components/parameters/Version" }]);
+    post["requestBody"]["content"]["application/json"]["schema"]["oneOf"][1]["maxItems"] =
+        json!(max_records);
+    let mut properties = serde_json::Map::new();
+    let mut required = Vec::new();
+    for f in &a.raw_schema.fields {
+        let t = match f.data_type {
+            DataType::Bool => "boolean",
+            DataType::Int => "integer",
+            DataType::Float => "number",
+            DataType::Str => "string",
+        };
+        let schema = if f.nullable {
+            json!({ "type": [t, "null"] })
+        } else {
+            required.push(f.name.clone());
+            json!({ "type": t })
+        };
+        properties.insert(f.name.clone(), schema);
+    }
+    let accepts_unknown = a.unknown_fields == riskfn_core::schema::UnknownFields::Ignore;
+    doc["components"]["schemas"]["Record"] = json!({
+        "type": "object",
+        "description": format!(
+            "A raw applicant record of {pipeline} version {}: a category level unseen in training is accepted (it encodes as no known level); {}",
+            a.version,
+            if accepts_unknown { "other fields are ignored" } else { "other fields are refused (400)" }
+        ),
+        "properties": properties,
+        "required": required,
+        "additionalProperties": accepts_unknown,
+    });
+    doc["info"]["title"] = json!(format!("riskfn prediction API: {pipeline}"));
+    doc["info"]["version"] = json!(a.version);
+    doc["paths"] = json!({ format!("/v1/pipelines/{pipeline}/predict"): predict });
+    Some(doc)
 }
 
 /// HTML when the caller's `Accept` names `text/html` before any JSON type (a browser), else
