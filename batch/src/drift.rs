@@ -65,7 +65,7 @@ pub struct GroupApproval {
     pub group: String,
     pub reference: bool,
     pub rows: u64,
-    /// Fewer than 30 rows (this group's or the reference's): no ratio.
+    /// Fewer than `MIN_ROWS` rows (this group's or the reference's): no ratio.
     pub small: bool,
     pub approval_rate: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -144,21 +144,22 @@ fn approvals(
     training: &[riskfn_core::gate::AdverseImpact],
     gate_min: Option<f64>,
 ) -> Vec<GroupApproval> {
-    use riskfn_core::measures::MIN_ROWS;
     let rate = |rows: u64, approved: u64| approved as f64 / rows.max(1) as f64;
-    let reference = counts.iter().find(|(g, ..)| *g == p.reference);
+    // No reference rows in the batch: every group is too small for a ratio.
+    let (ref_rows, ref_rate) = counts
+        .iter()
+        .find(|(g, ..)| *g == p.reference)
+        .map_or((0, 0.0), |(_, r, a)| (*r as usize, rate(*r, *a)));
     let mut out: Vec<GroupApproval> = counts
         .iter()
         .map(|(group, rows, approved)| {
             let is_ref = *group == p.reference;
-            let small =
-                *rows < MIN_ROWS as u64 || reference.is_none_or(|(_, r, _)| *r < MIN_ROWS as u64);
-            let ratio = match reference {
-                Some((_, rr, ra)) if !small && *ra > 0 => {
-                    Some(rate(*rows, *approved) / rate(*rr, *ra))
-                }
-                _ => None,
-            };
+            let (small, ratio) = riskfn_core::measures::impact_ratio(
+                *rows as usize,
+                rate(*rows, *approved),
+                ref_rows,
+                ref_rate,
+            );
             GroupApproval {
                 group: group.clone(),
                 reference: is_ref,

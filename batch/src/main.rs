@@ -476,6 +476,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
             if !json {
+                let small_note = format!("  under {} rows", riskfn_core::measures::MIN_ROWS);
                 for f in &r.fairness {
                     if let Some(why) = &f.not_measured {
                         println!("\n{}: not measured ({why})", f.attribute);
@@ -498,7 +499,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                             if g.below_gate {
                                 "  below the gate"
                             } else if g.small {
-                                "  under 30 rows"
+                                &small_note
                             } else {
                                 ""
                             }

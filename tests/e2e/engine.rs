@@ -8,8 +8,7 @@ use std::time::{Duration, Instant};
 use riskfn_batch::Error;
 use riskfn_batch::engine::{Engine, EngineOptions};
 use riskfn_batch::job::{TrainOptions, TrainReport};
-use riskfn_core::s3::S3Settings;
-use riskfn_tests::{copy_pipeline, fast_families, fresh_dir, sql_dir};
+use riskfn_tests::{copy_pipeline, fresh_dir};
 
 use super::tmp;
 
@@ -19,15 +18,8 @@ async fn train_on(
     engine: EngineOptions,
 ) -> riskfn_batch::Result<TrainReport> {
     riskfn_batch::job::train(&TrainOptions {
-        pipeline: pipeline.to_owned(),
-        sql_dir: sql_dir(),
-        data: None,
-        store: store.display().to_string(),
-        s3: S3Settings::default(),
-        force: false,
-        progress: false,
-        families: fast_families(),
         engine,
+        ..riskfn_tests::train_options(pipeline, &store.display().to_string())
     })
     .await
 }

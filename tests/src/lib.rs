@@ -60,15 +60,8 @@ pub async fn train(
 /// Train every configured family of `pipeline` into the store at `store`.
 pub async fn train_all_families(pipeline: &str, store: &Path) -> riskfn_batch::Result<TrainReport> {
     riskfn_batch::job::train(&TrainOptions {
-        pipeline: pipeline.to_owned(),
-        sql_dir: sql_dir(),
-        data: None,
-        store: store.display().to_string(),
-        s3: S3Settings::default(),
-        force: false,
-        progress: false,
         families: None,
-        engine: Default::default(),
+        ..train_options(pipeline, &store.display().to_string())
     })
     .await
 }
@@ -80,15 +73,8 @@ pub async fn train_families(
     families: &[&str],
 ) -> riskfn_batch::Result<TrainReport> {
     riskfn_batch::job::train(&TrainOptions {
-        pipeline: pipeline.to_owned(),
-        sql_dir: sql_dir(),
-        data: None,
-        store: store.display().to_string(),
-        s3: S3Settings::default(),
-        force: false,
-        progress: false,
         families: Some(families.iter().map(|f| (*f).to_owned()).collect()),
-        engine: Default::default(),
+        ..train_options(pipeline, &store.display().to_string())
     })
     .await
 }
@@ -111,17 +97,28 @@ async fn run_train(
     force: bool,
 ) -> riskfn_batch::Result<TrainReport> {
     riskfn_batch::job::train(&TrainOptions {
-        pipeline: pipeline.to_owned(),
-        sql_dir: sql_dir(),
         data,
-        store: uri.to_owned(),
         s3: s3.clone(),
         force,
+        ..train_options(pipeline, uri)
+    })
+    .await
+}
+
+/// How the tests train `pipeline` into the store at `uri`: the bundled pipelines' folder,
+/// its own data, the fast families ([`fast_families`]), in process, no `--force`.
+pub fn train_options(pipeline: &str, uri: &str) -> TrainOptions {
+    TrainOptions {
+        pipeline: pipeline.to_owned(),
+        sql_dir: sql_dir(),
+        data: None,
+        store: uri.to_owned(),
+        s3: S3Settings::default(),
+        force: false,
         progress: false,
         families: fast_families(),
         engine: Default::default(),
-    })
-    .await
+    }
 }
 
 /// A model store to run a test against: a local folder, or a bucket prefix on a real

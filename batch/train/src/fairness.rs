@@ -56,7 +56,12 @@ pub fn by_group(
         .map(|name| {
             let rows = rows_of(name);
             let (approval, (mean, var)) = stats(&rows);
-            let small = rows.len() < MIN_ROWS || ref_rows.len() < MIN_ROWS;
+            let (small, ratio) = riskfn_core::measures::impact_ratio(
+                rows.len(),
+                approval,
+                ref_rows.len(),
+                ref_approval,
+            );
             let ys: Vec<bool> = rows.iter().map(|&i| y[i]).collect();
             let ps: Vec<f64> = rows.iter().map(|&i| p[i]).collect();
             let auc = roc_auc(&ys, &ps);
@@ -67,8 +72,7 @@ pub fn by_group(
                 rows: rows.len(),
                 small,
                 approval_rate: approval,
-                adverse_impact_ratio: (!small && ref_approval > 0.0)
-                    .then(|| approval / ref_approval),
+                adverse_impact_ratio: ratio,
                 standardized_mean_difference: (!small && pooled > 0.0)
                     .then(|| (mean - ref_mean) / pooled),
                 roc_auc: auc.is_finite().then_some(auc),

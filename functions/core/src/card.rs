@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::artifact::{DataSummary, Metrics, SplitMetrics};
 use crate::gate::GateRecord;
-use crate::measures::{GainsRow, GroupMeasure};
+use crate::measures::{GainsRow, GroupMeasure, MIN_ROWS};
 
 pub const CARD_JSON: &str = "card.json";
 pub const CARD_MARKDOWN: &str = "card.md";
@@ -194,9 +194,9 @@ fn group_rows(groups: &[GroupMeasure]) -> Vec<Vec<String>> {
         .iter()
         .map(|g| {
             let note = match (g.reference, g.small) {
-                (true, _) => "reference",
-                (false, true) => "under 30 rows: no ratio",
-                (false, false) => "",
+                (true, _) => "reference".to_owned(),
+                (false, true) => format!("under {MIN_ROWS} rows: no ratio"),
+                (false, false) => String::new(),
             };
             vec![
                 g.group.clone(),
@@ -207,7 +207,7 @@ fn group_rows(groups: &[GroupMeasure]) -> Vec<Vec<String>> {
                 opt(g.roc_auc),
                 num(g.mean_predicted),
                 num(g.observed_adverse_rate),
-                note.to_owned(),
+                note,
             ]
         })
         .collect()

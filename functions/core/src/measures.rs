@@ -6,6 +6,22 @@ use serde::{Deserialize, Serialize};
 /// Fewest rows a group needs for its ratios to be reported.
 pub const MIN_ROWS: usize = 30;
 
+/// A group's adverse impact ratio (its approval rate over the reference group's) and
+/// whether it is too small for one: under [`MIN_ROWS`] rows, its own or the reference's.
+/// No ratio either when the reference group approves nobody.
+pub fn impact_ratio(
+    rows: usize,
+    approval_rate: f64,
+    reference_rows: usize,
+    reference_rate: f64,
+) -> (bool, Option<f64>) {
+    let small = rows < MIN_ROWS || reference_rows < MIN_ROWS;
+    (
+        small,
+        (!small && reference_rate > 0.0).then(|| approval_rate / reference_rate),
+    )
+}
+
 /// One score band of a gains table.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GainsRow {

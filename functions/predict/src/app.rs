@@ -161,7 +161,10 @@ pub fn pipeline_document(
 ) -> Option<serde_json::Value> {
     use riskfn_core::value::DataType;
     use serde_json::json;
-    let mut doc: serde_json::Value = serde_json::from_str(OPENAPI).ok()?;
+    // The general document, parsed once.
+    static GENERAL: std::sync::LazyLock<Option<serde_json::Value>> =
+        std::sync::LazyLock::new(|| serde_json::from_str(OPENAPI).ok());
+    let mut doc = GENERAL.clone()?;
     let mut predict = doc["paths"]["/v1/pipelines/{pipeline}/predict"].take();
     let post = predict.get_mut("post")?;
     post["parameters"] = json!([{ "$ref": "#/components/parameters/Version" }]);
