@@ -15,7 +15,8 @@
 //!   [`score`]: batch scoring and SQL
 //!   (`score`, `sql`); [`drift`]: stability against the training baseline;
 //! - [`models`]: the registry commands (list, show, promote, rollback); [`export`]: a
-//!   published scorecard as SQL.
+//!   published scorecard as SQL; [`shadow`]: a challenger beside the champion, compared on
+//!   live traffic.
 
 pub mod card;
 pub mod codes;
@@ -37,6 +38,7 @@ pub mod pipeline;
 pub mod prepare;
 pub mod report;
 pub mod score;
+pub mod shadow;
 pub mod source;
 pub mod split;
 pub mod udf;

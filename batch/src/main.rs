@@ -12,8 +12,8 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use riskfn_batch::engine::{Engine, EngineOptions};
 use riskfn_batch::job::{self, Promotion, TrainOptions, TrainReport};
-use riskfn_batch::models;
 use riskfn_batch::score::ScoreOptions;
+use riskfn_batch::{models, shadow};
 use riskfn_core::registry::Registry;
 use riskfn_core::s3::S3Settings;
 use riskfn_predict::config::DEFAULT_STORE;
@@ -193,7 +193,7 @@ enum Command {
         #[command(flatten)]
         store: StoreArg,
     },
-    /// The model registry: list, show, promote, roll back.
+    /// The model registry: list, show, promote, roll back, shadow, compare, export.
     Models {
         #[command(subcommand)]
         command: ModelsCommand,
@@ -212,7 +212,8 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum ModelsCommand {
-    /// Complete versions, oldest first, with their scores; `*` marks the champion.
+    /// Complete versions, oldest first, with their scores; `*` marks the champion, `~` the
+    /// challenger in shadow.
     List {
         #[arg(long)]
         pipeline: String,
@@ -246,6 +247,35 @@ enum ModelsCommand {
     Rollback {
         #[arg(long)]
         pipeline: String,
+        #[command(flatten)]
+        store: StoreArg,
+    },
+    /// Score every champion request with a challenger too, in shadow: the answer stays the
+    /// champion's, the audit record holds both (`--clear` ends the shadow).
+    Shadow {
+        #[arg(long)]
+        pipeline: String,
+        #[arg(long, required_unless_present = "clear", conflicts_with = "clear")]
+        version: Option<String>,
+        #[arg(long)]
+        clear: bool,
+        #[command(flatten)]
+        store: StoreArg,
+    },
+    /// Compare champion and challenger on the live traffic in the stored audit records:
+    /// agreement, the swap sets, PSI and, with outcomes, each one's AUC and bad rate.
+    Compare {
+        #[arg(long)]
+        pipeline: String,
+        /// Only records made at or after this time (RFC 3339, or a day: 2026-12-01).
+        #[arg(long)]
+        since: Option<String>,
+        /// Observed outcomes: a Parquet or CSV file with `request_id`, `outcome` (1: went
+        /// bad) and, for list requests, `index`.
+        #[arg(long)]
+        outcomes: Option<String>,
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         store: StoreArg,
     },
@@ -641,7 +671,11 @@ async fn models_command(command: ModelsCommand) -> anyhow::Result<ExitCode> {
                     };
                     println!(
                         "{} {:<28} {:<20} {:<20} {:>8.4} {:>8.4}  {gate}",
-                        if r.champion { "*" } else { " " },
+                        match (r.champion, r.challenger) {
+                            (true, _) => "*",
+                            (_, true) => "~",
+                            _ => " ",
+                        },
                         r.version,
                         r.created_at,
                         r.family,
@@ -676,6 +710,46 @@ async fn models_command(command: ModelsCommand) -> anyhow::Result<ExitCode> {
         ModelsCommand::Rollback { pipeline, store } => {
             let c = models::rollback(&registry(&store).await?, &pipeline).await?;
             println!("{} is again the champion of {pipeline}", c.version);
+            Ok(ExitCode::SUCCESS)
+        }
+        ModelsCommand::Shadow {
+            pipeline,
+            version,
+            clear: _,
+            store,
+        } => {
+            let c = shadow::set(&registry(&store).await?, &pipeline, version.as_deref()).await?;
+            match c.version {
+                Some(v) => {
+                    println!("{v} is now scored in shadow beside the champion of {pipeline}")
+                }
+                None => println!("{pipeline} has no challenger in shadow"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ModelsCommand::Compare {
+            pipeline,
+            since,
+            outcomes,
+            json,
+            store,
+        } => {
+            let outcomes = match outcomes {
+                Some(uri) => Some(shadow::read_outcomes(&uri).await?),
+                None => None,
+            };
+            let c = shadow::compare(
+                &registry(&store).await?,
+                &pipeline,
+                since.as_deref(),
+                outcomes.as_ref(),
+            )
+            .await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&c)?);
+            } else {
+                shadow::print(&pipeline, &c);
+            }
             Ok(ExitCode::SUCCESS)
         }
         ModelsCommand::Export {

@@ -1,4 +1,5 @@
-//! `riskfn models`: the registry as an operator sees it — list, show, promote, roll back.
+//! `riskfn models`: the registry as an operator sees it — list, show, promote, roll back
+//! (the shadow and its comparison are in [`crate::shadow`]).
 
 use riskfn_core::artifact::Manifest;
 use riskfn_core::audit;
@@ -19,17 +20,24 @@ pub struct VersionRow {
     pub test_auc: f64,
     pub gate_passed: Option<bool>,
     pub champion: bool,
+    /// Scored in shadow beside the champion.
+    pub challenger: bool,
 }
 
 /// Complete versions, oldest first (a version without its manifest is an unfinished
 /// publish and is not listed).
 pub async fn list(registry: &Registry, pipeline: &str) -> Result<Vec<VersionRow>> {
     let champion = registry.champion(pipeline).await?.map(|(c, _)| c.version);
+    let challenger = registry
+        .challenger(pipeline)
+        .await?
+        .and_then(|(c, _)| c.version);
     let mut rows = Vec::new();
     for v in registry.versions(pipeline).await? {
         let m = registry.manifest(pipeline, &v).await?;
         rows.push(VersionRow {
             champion: champion.as_deref() == Some(v.as_str()),
+            challenger: challenger.as_deref() == Some(v.as_str()),
             version: v,
             created_at: m.created_at,
             family: m.model.family,

@@ -331,6 +331,48 @@ fn models_commands_and_the_not_promoted_exit_code() {
         "{}",
         stderr(&none_left)
     );
+
+    // The weaker version in shadow: listed as the challenger; the champion cannot be one.
+    let models = |args: &[&str]| {
+        let mut all = vec!["models"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--pipeline", "german_credit", "--store", s]);
+        riskfn(&all)
+    };
+    let shadow = models(&["shadow", "--version", &v2]);
+    assert!(shadow.status.success(), "{}", stderr(&shadow));
+    let rows: serde_json::Value =
+        serde_json::from_slice(&models(&["list", "--json"]).stdout).unwrap();
+    assert_eq!(rows[1]["challenger"], true, "{rows}");
+    assert_eq!(rows[0]["challenger"], false, "{rows}");
+    let itself = models(&["shadow", "--version", &v1]);
+    assert_eq!(itself.status.code(), Some(1));
+    assert!(
+        stderr(&itself).contains("is the champion"),
+        "{}",
+        stderr(&itself)
+    );
+    let neither = models(&["shadow"]);
+    assert_eq!(neither.status.code(), Some(2), "{}", stderr(&neither));
+    // No traffic yet: nothing to compare, said plainly.
+    let compare = models(&["compare", "--json"]);
+    assert!(compare.status.success(), "{}", stderr(&compare));
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&compare.stdout).unwrap(),
+        serde_json::json!([])
+    );
+    let missing = models(&["compare", "--outcomes", "no/such/outcomes.csv"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        stderr(&missing).contains("no/such/outcomes.csv"),
+        "{}",
+        stderr(&missing)
+    );
+    let cleared = models(&["shadow", "--clear"]);
+    assert!(cleared.status.success(), "{}", stderr(&cleared));
+    let rows: serde_json::Value =
+        serde_json::from_slice(&models(&["list", "--json"]).stdout).unwrap();
+    assert_eq!(rows[1]["challenger"], false, "{rows}");
 }
 
 /// credit_data.csv with only the applicants younger than 30: a population that moved.

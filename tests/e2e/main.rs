@@ -11,6 +11,7 @@ mod registry;
 mod retrain;
 mod scorecard;
 mod security;
+mod shadow;
 mod sources;
 mod spine;
 

@@ -29,6 +29,13 @@ pub enum Event {
         decision: String,
         probability: f64,
         reasons: Vec<String>,
+        /// The record's place in a list request (none for a single record).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        index: Option<usize>,
+        /// What the challenger in shadow answered for the same record, if one was set and
+        /// scored it (it never changes the answer sent).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        challenger: Option<Box<Shadow>>,
     },
     Training {
         pipeline: String,
@@ -49,6 +56,22 @@ pub enum Event {
         version: String,
         from: String,
     },
+    /// The challenger in shadow was set (`version`) or cleared (`None`).
+    Shadow {
+        pipeline: String,
+        version: Option<String>,
+        previous: Option<String>,
+    },
+}
+
+/// A challenger's answer for a record the champion decided.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Shadow {
+    pub version: String,
+    pub model_sha256: String,
+    pub decision: String,
+    pub probability: f64,
+    pub reasons: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -97,6 +120,15 @@ impl Record {
                 version,
                 from,
             } => vec![(pipeline, version), (pipeline, from)],
+            Event::Shadow {
+                pipeline,
+                version,
+                previous,
+            } => version
+                .iter()
+                .chain(previous)
+                .map(|v| (pipeline.as_str(), v.as_str()))
+                .collect(),
         }
     }
 
@@ -145,6 +177,37 @@ pub async fn version_records(
         };
         match serde_json::from_slice::<Record>(&obj.bytes) {
             Ok(r) => out.push(r),
+            Err(e) => tracing::warn!(%key, error = %e, "unreadable audit record"),
+        }
+    }
+    out.sort_by(|a, b| a.at.cmp(&b.at));
+    Ok(out)
+}
+
+/// The prediction records kept in the store for `pipeline`, from day `since` (`yyyy-mm-dd`,
+/// inclusive) on, oldest first. Unreadable records are logged and left out, as above.
+pub async fn prediction_records(
+    store: &dyn Store,
+    pipeline: &str,
+    since: Option<&str>,
+) -> Result<Vec<Record>> {
+    let mut out = Vec::new();
+    for key in store.list("audit/").await? {
+        // audit/<day>/<name>.json; lifecycle records live under audit/versions/.
+        let Some(day) = key.strip_prefix("audit/").and_then(|k| k.split('/').next()) else {
+            continue;
+        };
+        if day == "versions" || since.is_some_and(|s| day < s.get(..10).unwrap_or(s)) {
+            continue;
+        }
+        let Some(obj) = store.get(&key).await? else {
+            continue;
+        };
+        match serde_json::from_slice::<Record>(&obj.bytes) {
+            Ok(r) if matches!(&r.event, Event::Prediction { pipeline: p, .. } if p == pipeline) => {
+                out.push(r)
+            }
+            Ok(_) => {}
             Err(e) => tracing::warn!(%key, error = %e, "unreadable audit record"),
         }
     }

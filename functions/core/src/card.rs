@@ -662,6 +662,18 @@ pub fn history(records: &[crate::audit::Record], version: &str) -> Vec<HistoryEn
                 Event::Rollback {
                     version: v, from, ..
                 } if from == version => ("rolled back from", format!("{v} became champion again")),
+                Event::Shadow {
+                    version: Some(v), ..
+                } if v == version => (
+                    "in shadow",
+                    "scored beside the champion on live traffic".to_owned(),
+                ),
+                Event::Shadow {
+                    previous: Some(p), ..
+                } if p == version => (
+                    "out of shadow",
+                    "no longer scored beside the champion".to_owned(),
+                ),
                 _ => return None,
             };
             Some(HistoryEntry {

@@ -6,6 +6,7 @@
 //! <pipeline>/versions/<version>/manifest.json   written last; its presence completes a version
 //! <pipeline>/versions/<version>/model.json ...  every file created once, never overwritten
 //! <pipeline>/champion.json                      moved only by compare-and-swap
+//! <pipeline>/challenger.json                     the version in shadow; compare-and-swap too
 //! ```
 
 use std::sync::Arc;
@@ -31,6 +32,15 @@ pub struct Champion {
     pub history: Vec<String>,
 }
 
+/// `challenger.json`: the version scored in shadow beside the champion, if any. Clearing
+/// writes `version: null` rather than deleting, so every move is one conditional write.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Challenger {
+    pub version: Option<String>,
+    /// RFC 3339, UTC.
+    pub updated_at: String,
+}
+
 /// A version read from the store, checked, ready to score.
 #[derive(Debug)]
 pub struct LoadedVersion {
@@ -53,6 +63,10 @@ fn version_key(pipeline: &str, version: &str, file: &str) -> String {
 
 pub fn champion_key(pipeline: &str) -> String {
     format!("{pipeline}/champion.json")
+}
+
+pub fn challenger_key(pipeline: &str) -> String {
+    format!("{pipeline}/challenger.json")
 }
 
 /// RFC 3339 UTC timestamp of now, to the second.
@@ -244,6 +258,55 @@ impl Registry {
             None => Ok(None),
             Some(obj) => Ok(Some((parse(&key, &obj.bytes)?, obj.etag))),
         }
+    }
+
+    /// The challenger pointer and its ETag, if one was ever written.
+    pub async fn challenger(&self, pipeline: &str) -> Result<Option<(Challenger, String)>> {
+        check_name(pipeline)?;
+        let key = challenger_key(pipeline);
+        match self.store.get(&key).await? {
+            None => Ok(None),
+            Some(obj) => Ok(Some((parse(&key, &obj.bytes)?, obj.etag))),
+        }
+    }
+
+    /// Put `version` in shadow (or clear the shadow with `None`), if the pointer is still
+    /// what the caller last read (`etag`, or `None` if there was no pointer). The version
+    /// must be complete and must not be the champion: a shadow of itself compares nothing.
+    pub async fn set_challenger(
+        &self,
+        pipeline: &str,
+        version: Option<&str>,
+        etag: Option<&str>,
+    ) -> Result<Challenger> {
+        if let Some(v) = version {
+            self.manifest(pipeline, v).await?;
+            if self
+                .champion(pipeline)
+                .await?
+                .map(|(c, _)| c.version)
+                .as_deref()
+                == Some(v)
+            {
+                return Err(Error::Refused(format!(
+                    "{v} is the champion of {pipeline}; a challenger must be another version"
+                )));
+            }
+        }
+        let next = Challenger {
+            version: version.map(str::to_owned),
+            updated_at: now_rfc3339(),
+        };
+        let mode = match etag {
+            None => PutMode::Create,
+            Some(etag) => PutMode::Update {
+                etag: etag.to_owned(),
+            },
+        };
+        self.store
+            .put(&challenger_key(pipeline), to_json(&next), mode)
+            .await?;
+        Ok(next)
     }
 
     /// Make `version` the champion, if the pointer is still what the caller last read

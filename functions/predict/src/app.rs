@@ -259,7 +259,7 @@ struct Single<'a> {
     version: &'a str,
     model_sha256: &'a str,
     #[serde(flatten)]
-    score: Score,
+    score: &'a Score,
 }
 
 #[derive(Debug, Serialize)]
@@ -267,7 +267,7 @@ struct Many<'a> {
     pipeline: &'a str,
     version: &'a str,
     model_sha256: &'a str,
-    predictions: Vec<Score>,
+    predictions: &'a [Score],
 }
 
 /// The records of a request body: one object, or a bounded non-empty list of objects.
@@ -367,51 +367,124 @@ async fn predict(
         return Err(ApiError::Unprocessable(undefined));
     }
     let (version, sha) = (scorer.version(), scorer.content_sha256());
-    let request = request_id(&headers, lambda.as_ref().map(|e| &e.0));
-    let audit: Vec<audit::Record> = records
-        .iter()
-        .zip(&scores)
-        .map(|(rec, s)| {
-            audit::Record::now(audit::Event::Prediction {
-                request_id: request.clone(),
-                caller: caller.0.clone(),
-                pipeline: pipeline.clone(),
-                version: version.to_owned(),
-                model_sha256: sha.to_owned(),
-                input_sha256: audit::salted_hash(&state.config.audit_salt, rec),
-                decision: s.decision.to_string(),
-                probability: s.probability,
-                reasons: s.reasons.iter().map(|r| r.code.to_string()).collect(),
-            })
-        })
-        .collect();
-    audit.iter().for_each(audit::Record::log);
-    if state.config.audit_to_store {
-        let store = state.cache.registry().store().clone();
-        tokio::spawn(async move {
-            for (i, r) in audit.iter().enumerate() {
-                if let Err(e) = r.store(store.as_ref(), &format!("{request}-{i}")).await {
-                    tracing::error!(error = %e, "audit record not stored");
-                }
-            }
-        });
-    }
-    Ok(if is_list {
+    // Serialized now: the scores then move into the audit work.
+    let response = if is_list {
         Json(Many {
             pipeline: &pipeline,
             version,
             model_sha256: sha,
-            predictions: scores,
+            predictions: &scores,
         })
         .into_response()
     } else {
-        let score = scores.pop().ok_or(ApiError::Internal)?;
         Json(Single {
             pipeline: &pipeline,
             version,
             model_sha256: sha,
-            score,
+            score: scores.first().ok_or(ApiError::Internal)?,
         })
         .into_response()
-    })
+    };
+    let work = Audit {
+        request: request_id(&headers, lambda.as_ref().map(|e| &e.0)),
+        caller: caller.0,
+        pipeline,
+        // A pinned request asked for one version; only champion traffic is shadowed.
+        shadowed: q.version.is_none(),
+        champion: loaded.clone(),
+        records,
+        scores,
+        is_list,
+    };
+    if state.config.audit_after_response {
+        tokio::spawn(work.run(state.clone()));
+    } else {
+        work.run(state.clone()).await;
+    }
+    Ok(response)
+}
+
+/// What a prediction leaves behind: one audit record per scored record, holding the
+/// challenger's answer when one is in shadow.
+struct Audit {
+    request: String,
+    caller: String,
+    pipeline: String,
+    shadowed: bool,
+    champion: Arc<riskfn_core::registry::LoadedVersion>,
+    records: Vec<serde_json::Value>,
+    scores: Vec<Score>,
+    is_list: bool,
+}
+
+impl Audit {
+    async fn run(self, state: Arc<AppState>) {
+        let champion = &self.champion.scorer;
+        let challenger = if self.shadowed {
+            match state
+                .cache
+                .challenger(&self.pipeline, champion.version())
+                .await
+            {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::error!(pipeline = %self.pipeline, error = %e, "challenger not loaded; not shadowed");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let codes = |s: &Score| s.reasons.iter().map(|r| r.code.to_string()).collect();
+        let audit: Vec<audit::Record> = self
+            .records
+            .iter()
+            .zip(&self.scores)
+            .enumerate()
+            .map(|(i, (rec, s))| {
+                let shadow = challenger.as_ref().and_then(|c| {
+                    c.scorer
+                        .score_json(rec)
+                        .map_err(|e| {
+                            tracing::warn!(pipeline = %self.pipeline, version = c.scorer.version(), error = ?e, "challenger did not score a record");
+                        })
+                        .ok()
+                        .map(|cs| {
+                            Box::new(audit::Shadow {
+                            version: c.scorer.version().to_owned(),
+                            model_sha256: c.scorer.content_sha256().to_owned(),
+                            decision: cs.decision.to_string(),
+                            probability: cs.probability,
+                            reasons: codes(&cs),
+                        })
+                        })
+                });
+                audit::Record::now(audit::Event::Prediction {
+                    request_id: self.request.clone(),
+                    caller: self.caller.clone(),
+                    pipeline: self.pipeline.clone(),
+                    version: champion.version().to_owned(),
+                    model_sha256: champion.content_sha256().to_owned(),
+                    input_sha256: audit::salted_hash(&state.config.audit_salt, rec),
+                    decision: s.decision.to_string(),
+                    probability: s.probability,
+                    reasons: codes(s),
+                    index: self.is_list.then_some(i),
+                    challenger: shadow,
+                })
+            })
+            .collect();
+        audit.iter().for_each(audit::Record::log);
+        if state.config.audit_to_store {
+            let store = state.cache.registry().store().clone();
+            let request = self.request;
+            tokio::spawn(async move {
+                for (i, r) in audit.iter().enumerate() {
+                    if let Err(e) = r.store(store.as_ref(), &format!("{request}-{i}")).await {
+                        tracing::error!(error = %e, "audit record not stored");
+                    }
+                }
+            });
+        }
+    }
 }

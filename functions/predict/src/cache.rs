@@ -1,8 +1,8 @@
 //! Loaded versions, cached across requests (and across warm Lambda invocations).
 //!
 //! - A pinned version is immutable: loaded once, kept for good.
-//! - The champion alias is re-checked after a TTL with a conditional read (ETag), so a
-//!   promote or rollback takes effect without a redeploy; if the store cannot be reached,
+//! - The champion and challenger pointers are re-checked after a TTL with a conditional
+//!   read (ETag), so a promote, rollback or shadow takes effect without a redeploy; if the store cannot be reached,
 //!   the version already known keeps serving.
 //! - Concurrent first requests for one version share a single load.
 
@@ -10,15 +10,17 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use riskfn_core::registry::{Champion, LoadedVersion, Registry, champion_key};
+use riskfn_core::registry::{
+    Challenger, Champion, LoadedVersion, Registry, challenger_key, champion_key,
+};
 use riskfn_core::{Error, Result};
 use tokio::sync::OnceCell;
 
 type Slot = Arc<OnceCell<Arc<LoadedVersion>>>;
 
 #[derive(Debug, Clone)]
-struct ChampionEntry {
-    version: String,
+struct PointerEntry {
+    version: Option<String>,
     etag: String,
     checked: Instant,
 }
@@ -28,7 +30,7 @@ pub struct ModelCache {
     registry: Registry,
     ttl: Duration,
     versions: Mutex<HashMap<(String, String), Slot>>,
-    champions: Mutex<HashMap<String, ChampionEntry>>,
+    pointers: Mutex<HashMap<(Pointer, String), PointerEntry>>,
     /// Versions read from the store so far (each at most once).
     loads: std::sync::atomic::AtomicUsize,
 }
@@ -39,7 +41,7 @@ impl ModelCache {
             registry,
             ttl,
             versions: Mutex::default(),
-            champions: Mutex::default(),
+            pointers: Mutex::default(),
             loads: Default::default(),
         }
     }
@@ -86,65 +88,105 @@ impl ModelCache {
         Ok(loaded.clone())
     }
 
+    /// The champion's version, re-read after the TTL.
     async fn champion_version(&self, pipeline: &str) -> Result<String> {
+        self.pointer(Pointer::Champion, pipeline)
+            .await?
+            .ok_or_else(|| Error::not_found(format!("pipeline {pipeline}")))
+    }
+
+    /// The challenger in shadow beside the champion, loaded, if one is set (and is not the
+    /// champion itself, which a promotion since the shadow was set can make it).
+    pub async fn challenger(
+        &self,
+        pipeline: &str,
+        champion: &str,
+    ) -> Result<Option<Arc<LoadedVersion>>> {
+        match self.pointer(Pointer::Challenger, pipeline).await? {
+            Some(v) if v != champion => self.load(pipeline, &v).await.map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    /// A pointer's version, from the cache within the TTL, else by a conditional read. If
+    /// the store cannot be reached, the version already known stays.
+    async fn pointer(&self, kind: Pointer, pipeline: &str) -> Result<Option<String>> {
+        let slot = (kind, pipeline.to_owned());
         let known = {
-            let map = self.champions.lock().unwrap_or_else(|p| p.into_inner());
-            map.get(pipeline).cloned()
+            let map = self.pointers.lock().unwrap_or_else(|p| p.into_inner());
+            map.get(&slot).cloned()
         };
         if let Some(k) = &known
             && k.checked.elapsed() < self.ttl
         {
             return Ok(k.version.clone());
         }
-        let fresh = match &known {
-            None => self.registry.champion(pipeline).await.and_then(|c| {
-                c.ok_or_else(|| Error::not_found(format!("pipeline {pipeline}")))
-                    .map(Some)
-            }),
-            Some(k) => self.changed_champion(pipeline, &k.etag).await,
+        let key = kind.key(pipeline);
+        let read = match &known {
+            None => self.registry.store().get(&key).await,
+            Some(k) => self.registry.store().get_if_changed(&key, &k.etag).await,
         };
-        let entry = match (fresh, known) {
-            (Ok(Some((c, etag))), _) => ChampionEntry {
-                version: c.version,
-                etag,
+        let entry = match (read, known) {
+            (Ok(Some(obj)), _) => PointerEntry {
+                version: kind.version(&key, &obj.bytes)?,
+                etag: obj.etag,
                 checked: Instant::now(),
             },
-            (Ok(None), Some(k)) => ChampionEntry {
+            // Unchanged since the ETag.
+            (Ok(None), Some(k)) => PointerEntry {
                 checked: Instant::now(),
                 ..k
             },
+            (Ok(None), None) => return Ok(None),
             (Err(e), Some(k)) if !matches!(e, Error::NotFound { .. }) => {
-                tracing::warn!(pipeline, error = %e, "champion re-check failed; serving the known version");
-                ChampionEntry {
+                tracing::warn!(pipeline, key, error = %e, "pointer re-check failed; keeping the known version");
+                PointerEntry {
                     checked: Instant::now(),
                     ..k
                 }
             }
             (Err(e), _) => return Err(e),
-            (Ok(None), None) => return Err(Error::not_found(format!("pipeline {pipeline}"))),
         };
         let version = entry.version.clone();
-        self.champions
+        self.pointers
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(pipeline.to_owned(), entry);
+            .insert(slot, entry);
         Ok(version)
     }
+}
 
-    /// The champion if it changed since `etag` (a cheap conditional read), else `None`.
-    async fn changed_champion(
-        &self,
-        pipeline: &str,
-        etag: &str,
-    ) -> Result<Option<(Champion, String)>> {
-        let key = champion_key(pipeline);
-        match self.registry.store().get_if_changed(&key, etag).await? {
-            None => Ok(None),
-            Some(obj) => {
-                let c: Champion = serde_json::from_slice(&obj.bytes)
-                    .map_err(|source| Error::Format { what: key, source })?;
-                Ok(Some((c, obj.etag)))
-            }
+/// The registry's two moving pointers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Pointer {
+    Champion,
+    Challenger,
+}
+
+impl Pointer {
+    fn key(self, pipeline: &str) -> String {
+        match self {
+            Pointer::Champion => champion_key(pipeline),
+            Pointer::Challenger => challenger_key(pipeline),
         }
+    }
+
+    fn version(self, key: &str, bytes: &[u8]) -> Result<Option<String>> {
+        let format = |source| Error::Format {
+            what: key.to_owned(),
+            source,
+        };
+        Ok(match self {
+            Pointer::Champion => Some(
+                serde_json::from_slice::<Champion>(bytes)
+                    .map_err(format)?
+                    .version,
+            ),
+            Pointer::Challenger => {
+                serde_json::from_slice::<Challenger>(bytes)
+                    .map_err(format)?
+                    .version
+            }
+        })
     }
 }

@@ -47,6 +47,10 @@ pub struct Config {
     pub audit_salt: Vec<u8>,
     /// Also keep audit records in the store (`audit/<day>/<request>.json`).
     pub audit_to_store: bool,
+    /// Write the audit records, and score the challenger in shadow, after the answer is
+    /// sent. The local server does; the Lambda must not, since its process may be frozen
+    /// as soon as it answers.
+    pub audit_after_response: bool,
 }
 
 pub const DEFAULT_STORE: &str = "./store";
@@ -61,6 +65,7 @@ impl Default for Config {
             auth: Auth::Disabled,
             audit_salt: random_salt(),
             audit_to_store: false,
+            audit_after_response: false,
         }
     }
 }
@@ -85,7 +90,8 @@ fn number<T: std::str::FromStr>(name: &'static str, default: T) -> Result<T, Con
 impl Config {
     /// The settings of a local server: callers must be authenticated unless that was
     /// explicitly disabled.
-    pub fn for_local_server(self) -> Result<Self, ConfigError> {
+    pub fn for_local_server(mut self) -> Result<Self, ConfigError> {
+        self.audit_after_response = true;
         match self.auth {
             Auth::Unset => Err(ConfigError {
                 name: "RISKFN_API_KEYS",
@@ -130,6 +136,7 @@ impl Config {
                 std::env::var("RISKFN_AUDIT_STORE").as_deref(),
                 Ok("1" | "true")
             ),
+            audit_after_response: d.audit_after_response,
         };
         if cfg.max_records == 0 {
             return Err(ConfigError {
