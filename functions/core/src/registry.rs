@@ -253,21 +253,24 @@ impl Registry {
     /// The champion pointer and its ETag, if the pipeline has one.
     pub async fn champion(&self, pipeline: &str) -> Result<Option<(Champion, String)>> {
         check_name(pipeline)?;
-        let key = champion_key(pipeline);
-        match self.store.get(&key).await? {
+        self.pointer(&champion_key(pipeline)).await
+    }
+
+    /// A pointer file and its ETag, if it exists.
+    async fn pointer<T: serde::de::DeserializeOwned>(
+        &self,
+        key: &str,
+    ) -> Result<Option<(T, String)>> {
+        match self.store.get(key).await? {
             None => Ok(None),
-            Some(obj) => Ok(Some((parse(&key, &obj.bytes)?, obj.etag))),
+            Some(obj) => Ok(Some((parse(key, &obj.bytes)?, obj.etag))),
         }
     }
 
     /// The challenger pointer and its ETag, if one was ever written.
     pub async fn challenger(&self, pipeline: &str) -> Result<Option<(Challenger, String)>> {
         check_name(pipeline)?;
-        let key = challenger_key(pipeline);
-        match self.store.get(&key).await? {
-            None => Ok(None),
-            Some(obj) => Ok(Some((parse(&key, &obj.bytes)?, obj.etag))),
-        }
+        self.pointer(&challenger_key(pipeline)).await
     }
 
     /// Put `version` in shadow (or clear the shadow with `None`), if the pointer is still

@@ -2,8 +2,8 @@
 //!
 //! - A pinned version is immutable: loaded once, kept for good.
 //! - The champion and challenger pointers are re-checked after a TTL with a conditional
-//!   read (ETag), so a promote, rollback or shadow takes effect without a redeploy; if the store cannot be reached,
-//!   the version already known keeps serving.
+//!   read (ETag), so a promote, rollback or shadow takes effect without a redeploy; if the
+//!   store cannot be reached, the version already known keeps serving.
 //! - Concurrent first requests for one version share a single load.
 
 use std::collections::HashMap;
