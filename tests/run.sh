@@ -1,16 +1,13 @@
 #!/usr/bin/env bash
 # The test command: every test of the workspace (unit, integration, end-to-end), then the
 # predict Lambda under cargo-lambda's Runtime API emulator.
-# The S3 tests start their own S3-compatible server (s3s-fs) on 127.0.0.1; .ci/run installs
-# it and cargo-lambda under target/tools, or put `s3s-fs` and `cargo-lambda` on PATH
-# yourself (cargo install s3s-fs@0.14.1 --locked --features binary; cargo install
-# cargo-lambda --locked).
+# It installs the tools the tests start (tests/tools.sh: s3s-fs, cargo-lambda,
+# schemathesis) under target/tools the first time, unless they are on PATH.
 # Arguments go to cargo test (e.g. a test name filter); with any, the emulator test is
 # skipped.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-tools="${RISKFN_TOOLS_DIR:-${CARGO_TARGET_DIR:-$PWD/target}/tools}"
-export PATH="$tools/bin:$PATH"
+. tests/tools.sh
 # The predict Lambda links neither the batch engine nor a trainer (its release binary
 # stays small and starts fast): its dependency tree must hold none of them.
 banned=$(cargo tree -p riskfn-predict --locked -e normal --prefix none --format '{p}' \

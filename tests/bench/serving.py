@@ -10,7 +10,11 @@ Measures, for both services, on loopback only, with bounded loops:
                 as the reference's own benchmark does) and wrk with 1 connection (C client);
   throughput    wrk, 8 connections, 2 threads, 10 s, bodies cycling over test-split rows;
   memory        peak RSS of the server (VmHWM) after the load;
-and for riskfn alone: the release binary's size, zipped and not, and scoring one record
+and for riskfn alone, live (`--only live` runs just these): warm latency (wrk, 1 connection)
+and throughput (wrk, 8 connections) of single records and of 1,000-record lists, each
+without and with a challenger (another family's version, `--challenger-family`) in
+shadow, in alternating rounds (`--rounds`) with audit records logged as in production;
+the release binary's size, zipped and not, and scoring one record
 without HTTP (benches/score.rs). The reference's own figures come from running its
 bench_serving.py in a copy of its folder. Needs python3 with numpy (the reference's venv
 has it) and wrk (apt-get install wrk). Results: target/bench/serving.json.
@@ -102,8 +106,8 @@ def wait_first(port, body, proc, deadline=60.0):
     return False
 
 
-def start(binary, store, port):
-    env = dict(os.environ, RISKFN_STORE=store, RISKFN_API_KEYS=f"bench:{API_KEY}", RUST_LOG="warn")
+def start(binary, store, port, log="warn"):
+    env = dict(os.environ, RISKFN_STORE=store, RISKFN_API_KEYS=f"bench:{API_KEY}", RUST_LOG=log)
     return subprocess.Popen([binary, "--listen", f"{HOST}:{port}"], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
 
@@ -194,17 +198,94 @@ def measure_ours(predict, store, bodies, lua, seconds, requests):
     return res
 
 
+def riskfn_json(riskfn, *args):
+    return json.loads(sh([riskfn, *args, "--json"], capture_output=True, text=True).stdout)
+
+
+def measure_live(predict, riskfn, store, first_body, single_lua, list_lua, list_len, seconds, rounds):
+    """Single records and 1,000-record lists, without and with a challenger in shadow.
+
+    The challenger is another family's version of the same pipeline. Each round starts a
+    fresh server per setting (the pointer is read once, then cached), alternating settings so
+    the machine's noise falls on both alike; audit records are logged as in production
+    (RUST_LOG=info, to /dev/null)."""
+    versions = riskfn_json(riskfn, "models", "list", "--pipeline", "german_credit", "--store", store)
+    champion = next(v for v in versions if v.get("champion"))
+    other = next(v for v in versions if not v.get("champion"))
+    out = {"champion": champion["family"], "challenger": other["family"], "records_per_list": list_len,
+           "rounds": rounds, "without": [], "with": []}
+    for _ in range(rounds):
+        for setting in ("without", "with"):
+            if setting == "with":
+                sh([riskfn, "models", "shadow", "--pipeline", "german_credit", "--version", other["version"],
+                    "--store", store], stdout=subprocess.DEVNULL)
+            else:
+                sh([riskfn, "models", "shadow", "--pipeline", "german_credit", "--clear", "--store", store],
+                   stdout=subprocess.DEVNULL)
+            port = free_port()
+            proc = start(predict, store, port, log="info")
+            try:
+                assert wait_first(port, first_body, proc)
+                wrk(port, single_lua, 2, 8, 2)  # warm-up
+                r = {"single_1_connection": wrk(port, single_lua, seconds, 1, 1),
+                     "single_8_connections": wrk(port, single_lua, seconds, 8, 2),
+                     "list_8_connections": wrk(port, list_lua, seconds, 8, 2)}
+                rps = r["list_8_connections"]["requests_per_s"]
+                r["list_8_connections"]["rows_per_s"] = rps * list_len if rps else None
+                out[setting].append(r)
+            finally:
+                stop(proc)
+    sh([riskfn, "models", "shadow", "--pipeline", "german_credit", "--clear", "--store", store],
+       stdout=subprocess.DEVNULL)
+
+    def median(setting, run, key):
+        xs = [r[run][key] for r in out[setting] if r[run].get(key) is not None]
+        return float(np.median(xs)) if xs else None
+    out["summary"] = {
+        s: {"p50_ms": median(s, "single_1_connection", "p50_ms"), "p99_ms": median(s, "single_1_connection", "p99_ms"),
+            "single_requests_per_s": median(s, "single_8_connections", "requests_per_s"),
+            "list_rows_per_s": median(s, "list_8_connections", "rows_per_s"),
+            "non_2xx": sum(r[k].get("non_2xx", 0) for r in out[s] for k in r)}
+        for s in ("without", "with")}
+    return out
+
+
+def print_live(live):
+    w, c = live["summary"]["without"], live["summary"]["with"]
+    print(f"\nchampion {live['champion']}, challenger {live['challenger']} in shadow; median of {live['rounds']} rounds")
+    print("measure                                   without      with   with/without")
+    for name, key, unit in (("warm p50, wrk 1 connection", "p50_ms", "ms"), ("warm p99, wrk 1 connection", "p99_ms", "ms"),
+                            ("single records, wrk 8 connections", "single_requests_per_s", "r/s"),
+                            (f"{live['records_per_list']}-record lists, wrk 8 connections", "list_rows_per_s", "rows/s")):
+        ratio = c[key] / w[key] if w[key] and c[key] else float("nan")
+        print(f"{name:<40} {w[key] or float('nan'):>9.4g} {c[key] or float('nan'):>9.4g} {unit:<6} {ratio:.3f}")
+    print(f"non-2xx: without {w['non_2xx']}, with {c['non_2xx']}")
+
+
+def write(target, results):
+    results["loadavg_end"] = os.getloadavg()
+    os.makedirs(os.path.join(target, "bench"), exist_ok=True)
+    with open(os.path.join(target, "bench", "serving.json"), "w") as f:
+        json.dump(results, f, indent=1)
+    print("results:", os.path.join(target, "bench", "serving.json"))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--peer", help="the reference's folder (its bench_serving.py is run on a copy)")
     ap.add_argument("--peer-python", default=sys.executable)
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--requests", type=int, default=2000)
+    ap.add_argument("--rounds", type=int, default=3, help="alternating rounds of the live measures")
+    ap.add_argument("--challenger-family", default="gradient_boosting")
+    ap.add_argument("--riskfn", help="the riskfn binary (default: built with the bench-fast profile)")
+    ap.add_argument("--only", choices=["live"], help="only the live measures (shadow, lists)")
     a = ap.parse_args()
     os.chdir(REPO)
     target = os.environ.get("CARGO_TARGET_DIR", os.path.join(REPO, "target"))
     predict = os.path.join(target, "release", "predict")
-    riskfn = os.path.join(target, "bench-fast", "riskfn")
+    # Trains the models and moves the pointers only: any build of it will do.
+    riskfn = a.riskfn or os.path.join(target, "bench-fast", "riskfn")
     if not os.path.exists(predict):
         sh(["cargo", "build", "--release", "-p", "riskfn-predict", "--bin", "predict"])
     if not os.path.exists(riskfn):
@@ -226,7 +307,19 @@ def main():
     with open(os.path.join(work, "records.json"), "w") as f:
         json.dump(rows, f)
 
-    results["ours"] = measure_ours(predict, store, bodies, lua, a.seconds, a.requests)
+    # A second version, of another family, to run in shadow (the live measures).
+    sh([riskfn, "train", "--pipeline", "german_credit", "--families", a.challenger_family, "--store", store,
+        "--json"], stdout=subprocess.DEVNULL)
+    list_len = 1000
+    list_lua = os.path.join(work, "list.lua")
+    lua_script([json.dumps([rows[i % len(rows)] for i in range(list_len)]).encode()], list_lua)
+    if a.only != "live":
+        results["ours"] = measure_ours(predict, store, bodies, lua, a.seconds, a.requests)
+    results["live"] = measure_live(predict, riskfn, store, bodies[0], lua, list_lua, list_len, a.seconds, a.rounds)
+    print_live(results["live"])
+    if a.only == "live":
+        write(target, results)
+        return
     size = os.path.getsize(predict)
     zpath = os.path.join(work, "predict.zip")
     with zipfile.ZipFile(zpath, "w", zipfile.ZIP_DEFLATED) as z:
@@ -258,10 +351,7 @@ def main():
             "score_one_record_p50_ms": p["in_process"]["p50_ms"],
             "gunicorn_2_workers_requests_per_s": p["throughput_wrk"].get("gunicorn_2_sync_workers", {}).get("requests_per_s"),
         }
-    results["loadavg_end"] = os.getloadavg()
-    os.makedirs(os.path.join(target, "bench"), exist_ok=True)
-    with open(os.path.join(target, "bench", "serving.json"), "w") as f:
-        json.dump(results, f, indent=1)
+    write(target, results)
 
     o = results["ours"]
     print("\nmeasure                                   riskfn predict      reference     ratio")
@@ -282,7 +372,6 @@ def main():
     print(f"{'peak RSS under load':<40} {o['peak_rss_mb']:.1f} MB")
     print(f"errors: python client {o['warm_python_client']['errors']}, wrk non-2xx "
           f"{o['throughput_wrk_8_connections'].get('non_2xx')}, socket {o['throughput_wrk_8_connections'].get('socket_errors')}")
-    print("results:", os.path.join(target, "bench", "serving.json"))
     shutil.rmtree(work, ignore_errors=True)
 
 

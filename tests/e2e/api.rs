@@ -542,8 +542,22 @@ async fn a_pipelines_openapi_document_types_its_records() {
     assert_eq!(required.len(), 18, "{record_schema}");
     assert!(!required.iter().any(|f| f == "personal_status_and_sex"));
     assert_eq!(record_schema["additionalProperties"], true);
-    let schema = serde_json::json!({"$ref": "#/components/schemas/Record"});
     let record = german_record().await;
+    // A category read as it is lists its training levels (any other level is accepted).
+    let levels = record_schema["properties"]["purpose"]["examples"]
+        .as_array()
+        .unwrap();
+    assert!(levels.contains(&record["purpose"]), "{levels:?}");
+    assert!(!levels.iter().any(|l| l == "missing"));
+    let duration = &record_schema["properties"]["duration_in_month"];
+    assert_eq!(duration["maximum"], riskfn_core::schema::MAX_EXACT_INT);
+    // Auth is part of the contract: the schemes, and 401 / 403 on the route.
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+    let responses = &doc["paths"]["/v1/pipelines/german_credit/predict"]["post"]["responses"];
+    for code in ["200", "400", "401", "403", "404", "413", "422", "503"] {
+        assert!(responses[code].is_object(), "no {code} in {responses}");
+    }
+    let schema = serde_json::json!({"$ref": "#/components/schemas/Record"});
     assert!(conforms(&doc, &schema, &record, "$").is_empty());
     let mut bad = record.clone();
     bad["duration_in_month"] = "twelve".into();

@@ -2,6 +2,7 @@
 
 mod api;
 mod card;
+mod contract;
 mod engine;
 mod fairness;
 mod families;

@@ -1,6 +1,7 @@
 //! Audit records: one per prediction, training run, promotion and rollback. Written to the
 //! log (target `riskfn::audit`, one JSON object per line) and, when asked, as JSON objects
-//! in the store: predictions under `audit/<day>/`, a version's lifecycle (training,
+//! in the store: predictions under `audit/<day>/`, one object per request holding a line
+//! per record, a version's lifecycle (training,
 //! promotion, rollback) under `audit/versions/<pipeline>/<version>/` of each version it
 //! names, so a version's history is one short listing. A record never holds an applicant's
 //! values: only a salted hash of the record, so an auditor holding the salt can match a
@@ -158,6 +159,30 @@ impl Record {
     }
 }
 
+/// Store one request's prediction records as one object, a record per line:
+/// `audit/<yyyy-mm-dd>/<name>.jsonl` (create-only). One write per request, not per record:
+/// a 1,000-record list is one PUT.
+pub async fn store_predictions(store: &dyn Store, records: &[Record], name: &str) -> Result<()> {
+    let Some(first) = records.first() else {
+        return Ok(());
+    };
+    let day = first.at.get(..10).unwrap_or("unknown-day");
+    let mut body = Vec::with_capacity(records.len() * 512);
+    for r in records {
+        // Plain structs and strings: serialization cannot fail.
+        let _ = serde_json::to_writer(&mut body, r);
+        body.push(b'\n');
+    }
+    store
+        .put(
+            &format!("audit/{day}/{name}.jsonl"),
+            Bytes::from(body),
+            PutMode::Create,
+        )
+        .await?;
+    Ok(())
+}
+
 fn version_prefix(pipeline: &str, version: &str) -> String {
     format!("audit/versions/{pipeline}/{version}/")
 }
@@ -203,12 +228,23 @@ pub async fn prediction_records(
         let Some(obj) = store.get(&key).await? else {
             continue;
         };
-        match serde_json::from_slice::<Record>(&obj.bytes) {
-            Ok(r) if matches!(&r.event, Event::Prediction { pipeline: p, .. } if p == pipeline) => {
-                out.push(r)
+        // A request's records, one per line (.jsonl), or a single record (.json).
+        let lines: Vec<&[u8]> = if key.ends_with(".jsonl") {
+            obj.bytes
+                .split(|b| *b == b'\n')
+                .filter(|l| !l.is_empty())
+                .collect()
+        } else {
+            vec![&obj.bytes[..]]
+        };
+        for line in lines {
+            match serde_json::from_slice::<Record>(line) {
+                Ok(r) if matches!(&r.event, Event::Prediction { pipeline: p, .. } if p == pipeline) => {
+                    out.push(r)
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(%key, error = %e, "unreadable audit record"),
             }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(%key, error = %e, "unreadable audit record"),
         }
     }
     out.sort_by(|a, b| a.at.cmp(&b.at));

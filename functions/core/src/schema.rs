@@ -8,6 +8,10 @@ use serde_json::Map;
 
 use crate::value::{DataType, Value};
 
+/// The largest whole number a JSON client can send as a float without losing digits
+/// (2^53 - 1); an integer field's documented range is within plus or minus this.
+pub const MAX_EXACT_INT: i64 = (1 << 53) - 1;
+
 /// One raw field read by the online feature expressions.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RawField {
@@ -45,8 +49,12 @@ pub struct FieldError {
 pub enum Problem {
     Missing,
     NullNotAllowed,
-    WrongType { expected: DataType },
+    WrongType {
+        expected: DataType,
+    },
     NotAnInteger,
+    /// A whole number beyond plus or minus [`MAX_EXACT_INT`].
+    OutOfRange,
     Unknown,
     NotAnObject,
 }
@@ -58,6 +66,9 @@ impl fmt::Display for Problem {
             Problem::NullNotAllowed => f.write_str("must not be null"),
             Problem::WrongType { expected } => write!(f, "expected type {expected}"),
             Problem::NotAnInteger => f.write_str("expected a whole number"),
+            Problem::OutOfRange => {
+                f.write_str("whole number out of range (at most 2^53 - 1 either way)")
+            }
             Problem::Unknown => f.write_str("unknown field"),
             Problem::NotAnObject => f.write_str("expected a JSON object"),
         }
@@ -170,14 +181,20 @@ fn convert(field: &RawField, obj: &Map<String, serde_json::Value>) -> Result<Val
         (DataType::Bool, J::Bool(b)) => Ok(Value::Bool(*b)),
         (DataType::Float, J::Number(n)) => n.as_f64().map(Value::Float).ok_or_else(wrong),
         (DataType::Int, J::Number(n)) => {
-            if let Some(i) = n.as_i64() {
-                Ok(Value::Int(i))
-            } else {
-                // 3.0 is a whole number sent as a float; 3.5 is not.
-                match n.as_f64() {
-                    Some(x) if x.fract() == 0.0 && x.abs() < 9.0e15 => Ok(Value::Int(x as i64)),
-                    _ => Err(Problem::NotAnInteger),
-                }
+            // 3.0 is a whole number sent as a float; 3.5 is not. Past 2^53 a float cannot
+            // tell neighbouring integers apart, so the range is the same either way.
+            let whole = match n.as_i64() {
+                Some(i) => Some(i),
+                None => n
+                    .as_f64()
+                    .filter(|x| x.fract() == 0.0 && x.abs() <= MAX_EXACT_INT as f64)
+                    .map(|x| x as i64),
+            };
+            match whole {
+                Some(i) if i.unsigned_abs() <= MAX_EXACT_INT as u64 => Ok(Value::Int(i)),
+                Some(_) => Err(Problem::OutOfRange),
+                None if n.as_f64().is_some_and(|x| x.fract() == 0.0) => Err(Problem::OutOfRange),
+                None => Err(Problem::NotAnInteger),
             }
         }
         _ => Err(wrong()),
@@ -222,6 +239,36 @@ mod tests {
         let fields: Vec<_> = err.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["age", "home", "zzz"]);
         assert_eq!(err[0].problem, Problem::NotAnInteger);
+    }
+
+    #[test]
+    fn integers_hold_within_plus_or_minus_2_pow_53_however_sent() {
+        let age = |v: serde_json::Value| {
+            schema().parse_record(&json!({"age": v, "home": "own"}), UnknownFields::Ignore)
+        };
+        let int = |v| match age(v).unwrap()[0] {
+            Value::Int(i) => i,
+            ref other => panic!("{other:?}"),
+        };
+        assert_eq!(int(json!(MAX_EXACT_INT)), MAX_EXACT_INT);
+        assert_eq!(int(json!(-(MAX_EXACT_INT as f64))), -MAX_EXACT_INT);
+        assert_eq!(int(json!(30.0)), 30);
+        for v in [
+            json!(MAX_EXACT_INT + 1),
+            json!(i64::MIN),
+            json!(1e300),
+            json!(-9.0e15 * 2.0),
+        ] {
+            assert_eq!(
+                age(v.clone()).unwrap_err()[0].problem,
+                Problem::OutOfRange,
+                "{v}"
+            );
+        }
+        assert_eq!(
+            age(json!(0.5)).unwrap_err()[0].problem,
+            Problem::NotAnInteger
+        );
     }
 
     #[test]

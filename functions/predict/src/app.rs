@@ -172,19 +172,35 @@ pub fn pipeline_document(
         json!(max_records);
     let mut properties = serde_json::Map::new();
     let mut required = Vec::new();
-    for f in &a.raw_schema.fields {
+    for (i, f) in a.raw_schema.fields.iter().enumerate() {
         let t = match f.data_type {
             DataType::Bool => "boolean",
             DataType::Int => "integer",
             DataType::Float => "number",
             DataType::Str => "string",
         };
-        let schema = if f.nullable {
+        let mut schema = if f.nullable {
             json!({ "type": [t, "null"] })
         } else {
             required.push(f.name.clone());
             json!({ "type": t })
         };
+        if f.data_type == DataType::Int {
+            schema["minimum"] = json!(-riskfn_core::schema::MAX_EXACT_INT);
+            schema["maximum"] = json!(riskfn_core::schema::MAX_EXACT_INT);
+        }
+        let levels = known_levels(a, i);
+        if !levels.is_empty() {
+            schema["examples"] = json!(levels);
+            schema["description"] = json!(format!(
+                "Levels seen in training: {}. Any other value is accepted and encodes as a level unseen in training.",
+                levels
+                    .iter()
+                    .map(|l| l.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
         properties.insert(f.name.clone(), schema);
     }
     let accepts_unknown = a.unknown_fields == riskfn_core::schema::UnknownFields::Ignore;
@@ -203,6 +219,34 @@ pub fn pipeline_document(
     doc["info"]["version"] = json!(a.version);
     doc["paths"] = json!({ format!("/v1/pipelines/{pipeline}/predict"): predict });
     Some(doc)
+}
+
+/// The training levels of raw field `i` where a one-hot feature reads it as it is, as JSON
+/// values of the field's type (the `missing` level stands for null, not a value).
+fn known_levels(a: &riskfn_core::artifact::ScoringArtifact, i: usize) -> Vec<serde_json::Value> {
+    use riskfn_core::expr::Expr;
+    use riskfn_core::preprocess::{Encoding, MISSING_LEVEL};
+    use riskfn_core::value::DataType;
+    let data_type = a.raw_schema.fields[i].data_type;
+    let mut out: Vec<serde_json::Value> = a
+        .features
+        .iter()
+        .filter(|f| f.expr == Expr::Column(i))
+        .filter_map(|f| match &f.encoding {
+            Encoding::OneHot { levels, .. } => Some(levels),
+            Encoding::Numeric { .. } => None,
+        })
+        .flatten()
+        .filter(|l| *l != MISSING_LEVEL)
+        .filter_map(|l| match data_type {
+            DataType::Str => Some(serde_json::Value::from(l.as_str())),
+            DataType::Int => l.parse::<i64>().ok().map(serde_json::Value::from),
+            DataType::Bool => l.parse::<bool>().ok().map(serde_json::Value::from),
+            DataType::Float => None,
+        })
+        .collect();
+    out.dedup();
+    out
 }
 
 /// HTML when the caller's `Accept` names `text/html` before any JSON type (a browser), else
@@ -479,10 +523,8 @@ impl Audit {
             let store = state.cache.registry().store().clone();
             let request = self.request;
             tokio::spawn(async move {
-                for (i, r) in audit.iter().enumerate() {
-                    if let Err(e) = r.store(store.as_ref(), &format!("{request}-{i}")).await {
-                        tracing::error!(error = %e, "audit record not stored");
-                    }
+                if let Err(e) = audit::store_predictions(store.as_ref(), &audit, &request).await {
+                    tracing::error!(%request, error = %e, "audit records not stored");
                 }
             });
         }

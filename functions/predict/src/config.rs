@@ -45,7 +45,8 @@ pub struct Config {
     pub auth: Auth,
     /// Salt of the input hashes in audit records.
     pub audit_salt: Vec<u8>,
-    /// Also keep audit records in the store (`audit/<day>/<request>.json`).
+    /// Also keep audit records in the store (`audit/<day>/<request>.jsonl`, a line per
+    /// record).
     pub audit_to_store: bool,
     /// Write the audit records, and score the challenger in shadow, after the answer is
     /// sent. The local server does; the Lambda must not, since its process may be frozen
