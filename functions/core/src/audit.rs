@@ -13,7 +13,9 @@ use sha2::Digest;
 
 use crate::error::Result;
 use crate::registry::now_rfc3339;
+use crate::schema::RawSchema;
 use crate::store::{PutMode, Store};
+use crate::value::Value;
 
 /// What happened.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -25,7 +27,7 @@ pub enum Event {
         pipeline: String,
         version: String,
         model_sha256: String,
-        /// sha256(salt || the record as canonical JSON).
+        /// sha256(salt || the fields the model reads as canonical JSON), see [`InputHasher`].
         input_sha256: String,
         decision: String,
         probability: f64,
@@ -251,11 +253,60 @@ pub async fn prediction_records(
     Ok(out)
 }
 
-pub fn salted_hash(salt: &[u8], record: &serde_json::Value) -> String {
-    let mut h = sha2::Sha256::new();
-    h.update(salt);
-    h.update(serde_json::to_vec(record).unwrap_or_default());
-    hex::encode(h.finalize())
+/// sha256(salt || the record's raw fields as canonical JSON): an object of the fields the
+/// model reads, keys sorted, a field absent or null as `null`, numbers and strings as
+/// serde_json writes them. The hash covers what the decision was made on, whatever else the
+/// caller sent. Built once per request: the key order and the written keys are kept.
+pub struct InputHasher<'a> {
+    salt: &'a [u8],
+    /// Field positions in name order, each with its key as written (`"name":`).
+    keys: Vec<(usize, Vec<u8>)>,
+}
+
+impl<'a> InputHasher<'a> {
+    pub fn new(salt: &'a [u8], schema: &RawSchema) -> Self {
+        let mut keys: Vec<(usize, Vec<u8>)> = schema
+            .fields
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                // A string: serialization cannot fail.
+                let mut key = serde_json::to_vec(&f.name).unwrap_or_default();
+                key.push(b':');
+                (i, key)
+            })
+            .collect();
+        keys.sort_by(|a, b| schema.fields[a.0].name.cmp(&schema.fields[b.0].name));
+        InputHasher { salt, keys }
+    }
+
+    /// The hash of one raw row (in schema order), as 64 hex digits.
+    pub fn hash(&self, row: &[Value]) -> String {
+        let mut text = Vec::with_capacity(48 * self.keys.len());
+        text.push(b'{');
+        for (n, (i, key)) in self.keys.iter().enumerate() {
+            if n > 0 {
+                text.push(b',');
+            }
+            text.extend_from_slice(key);
+            // Strings and finite floats: serialization cannot fail.
+            let _ = match row.get(*i).unwrap_or(&Value::Null) {
+                Value::Null => serde_json::to_writer(&mut text, &()),
+                Value::Bool(b) => serde_json::to_writer(&mut text, b),
+                Value::Int(v) => serde_json::to_writer(&mut text, v),
+                Value::Float(x) => serde_json::to_writer(&mut text, x),
+                Value::Str(s) => serde_json::to_writer(&mut text, s.as_ref()),
+            };
+        }
+        text.push(b'}');
+        let mut h = sha2::Sha256::new();
+        h.update(self.salt);
+        h.update(&text);
+        let mut hex = [0u8; 64];
+        // 32 bytes always fit 64 digits.
+        let _ = hex::encode_to_slice(h.finalize(), &mut hex);
+        String::from_utf8_lossy(&hex).into_owned()
+    }
 }
 
 #[cfg(test)]
@@ -263,10 +314,44 @@ mod tests {
     use super::*;
 
     #[test]
-    fn hash_is_salted_and_order_free() {
-        let a = serde_json::json!({"b": 1, "a": "x"});
-        let b: serde_json::Value = serde_json::from_str(r#"{"a":"x","b":1}"#).unwrap();
-        assert_eq!(salted_hash(b"s", &a), salted_hash(b"s", &b));
-        assert_ne!(salted_hash(b"s", &a), salted_hash(b"t", &a));
+    fn hash_is_salted_and_covers_the_fields_read_in_name_order() {
+        use crate::schema::{RawField, UnknownFields};
+        use crate::value::DataType;
+        let field = |name: &str, data_type| RawField {
+            name: name.into(),
+            data_type,
+            nullable: true,
+        };
+        let schema = RawSchema {
+            fields: vec![
+                field("b", DataType::Int),
+                field("a", DataType::Str),
+                field("c", DataType::Float),
+            ],
+        };
+        let row = |text: &str| {
+            schema
+                .parse_record(&serde_json::from_str(text).unwrap(), UnknownFields::Ignore)
+                .unwrap()
+        };
+        let one = row(r#"{"b": 1, "a": "x\"y", "c": 2.5, "other": "ignored"}"#);
+        // The canonical text, hashed with Python's hashlib:
+        // sha256(b"s" + b'{"a":"x\\"y","b":1,"c":2.5}').hexdigest()
+        assert_eq!(
+            InputHasher::new(b"s", &schema).hash(&one),
+            "4b9476736e779d7260ec561d7869053018d1b1b6c87357f9e4e7acc1e1d9b5b3"
+        );
+        assert_eq!(
+            InputHasher::new(b"s", &schema).hash(&one),
+            InputHasher::new(b"s", &schema).hash(&row(r#"{"c": 2.5, "a": "x\"y", "b": 1.0}"#))
+        );
+        assert_ne!(
+            InputHasher::new(b"s", &schema).hash(&one),
+            InputHasher::new(b"t", &schema).hash(&one)
+        );
+        assert_eq!(
+            InputHasher::new(b"s", &schema).hash(&row(r#"{"b": 1, "a": null}"#)),
+            InputHasher::new(b"s", &schema).hash(&row(r#"{"b": 1}"#))
+        );
     }
 }

@@ -53,6 +53,8 @@ pub struct Scorer {
     /// TreeSHAP per leaf for each tree, built on the first explained record; `None` when
     /// the tables would be too large (then the paths are walked).
     leaf_tables: std::sync::OnceLock<Option<Vec<crate::shap::LeafTables>>>,
+    /// The raw fields by name, for reading records from JSON text.
+    field_index: crate::schema::FieldIndex,
 }
 
 /// Most table entries a scorer keeps for TreeSHAP (32 MiB).
@@ -149,6 +151,7 @@ impl Scorer {
             _ => 0,
         };
         Ok(Scorer {
+            field_index: artifact.raw_schema.index(),
             tree_shap,
             leaf_tables: std::sync::OnceLock::new(),
             flat_trees,
@@ -288,6 +291,15 @@ impl Scorer {
     /// The stable reason code of feature `i`.
     pub fn reason_code(&self, i: usize) -> &str {
         &self.reason_texts[i][0]
+    }
+
+    /// One applicant record's raw row, read from its JSON text (see
+    /// [`crate::schema::RawSchema::parse_json`]).
+    pub fn parse_json(&self, text: &str) -> Result<Vec<Value>, RecordError> {
+        self.artifact
+            .raw_schema
+            .parse_json(&self.field_index, text, self.artifact.unknown_fields)
+            .map_err(RecordError::Fields)
     }
 
     /// Score one JSON applicant record, with reasons.

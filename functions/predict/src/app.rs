@@ -314,19 +314,30 @@ struct Many<'a> {
     predictions: &'a [Score],
 }
 
-/// The records of a request body: one object, or a bounded non-empty list of objects.
-fn records(body: &[u8], config: &Config) -> Result<(Vec<serde_json::Value>, bool), ApiError> {
-    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+/// The records of a request body, as byte ranges of it: one object, or a bounded non-empty
+/// list of objects. The body is checked as JSON once here; each record is then read straight
+/// into its typed row (no `serde_json::Value` in between).
+fn records(body: &[u8], config: &Config) -> Result<(Vec<std::ops::Range<usize>>, bool), ApiError> {
+    use serde_json::value::RawValue;
+    let not_json = |e: serde_json::Error| {
         // Position only: serde's messages can quote the offending text.
         ApiError::BadBody(format!(
             "body is not valid JSON (line {}, column {})",
             e.line(),
             e.column()
         ))
-    })?;
-    match value {
-        serde_json::Value::Object(_) => Ok((vec![value], false)),
-        serde_json::Value::Array(items) => {
+    };
+    let span = |raw: &RawValue| {
+        let start = raw.get().as_ptr() as usize - body.as_ptr() as usize;
+        start..start + raw.get().len()
+    };
+    match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => {
+            let raw: &RawValue = serde_json::from_slice(body).map_err(not_json)?;
+            Ok((vec![span(raw)], false))
+        }
+        Some(b'[') => {
+            let items: Vec<&RawValue> = serde_json::from_slice(body).map_err(not_json)?;
             if items.is_empty() {
                 return Err(ApiError::BadBody("empty list of records".into()));
             }
@@ -337,12 +348,20 @@ fn records(body: &[u8], config: &Config) -> Result<(Vec<serde_json::Value>, bool
                     config.max_records
                 )));
             }
-            Ok((items, true))
+            Ok((items.into_iter().map(span).collect(), true))
         }
-        _ => Err(ApiError::BadBody(
-            "body must be an applicant object or a list of them".into(),
-        )),
+        _ => {
+            serde_json::from_slice::<serde::de::IgnoredAny>(body).map_err(not_json)?;
+            Err(ApiError::BadBody(
+                "body must be an applicant object or a list of them".into(),
+            ))
+        }
     }
+}
+
+/// Record `r` of a body [`records`] has checked (valid UTF-8 JSON).
+fn text(body: &[u8], r: std::ops::Range<usize>) -> &str {
+    std::str::from_utf8(&body[r]).unwrap_or("")
 }
 
 /// The request's id: the caller's `x-request-id` (if short and plain), Lambda's request
@@ -391,11 +410,18 @@ async fn predict(
     let loaded = state.cache.get(&pipeline, q.version.as_deref()).await?;
     let scorer = &loaded.scorer;
     let mut scores = Vec::with_capacity(records.len());
+    let mut rows = Vec::with_capacity(records.len());
     let (mut bad_fields, mut undefined) = (Vec::new(), Vec::new());
-    for (i, rec) in records.iter().enumerate() {
+    for (i, r) in records.iter().enumerate() {
         let index = is_list.then_some(i);
-        match scorer.score_json(rec) {
-            Ok(s) => scores.push(s),
+        match scorer
+            .parse_json(text(&body, r.clone()))
+            .and_then(|row| Ok((scorer.score_row(&row, true)?, row)))
+        {
+            Ok((s, row)) => {
+                scores.push(s);
+                rows.push(row);
+            }
             Err(RecordError::Fields(f)) => bad_fields.extend(ApiError::fields(index, f)),
             Err(RecordError::Feature { feature, error }) => undefined.push(FieldFault {
                 record: index,
@@ -436,7 +462,9 @@ async fn predict(
         // A pinned request asked for one version; only champion traffic is shadowed.
         shadowed: q.version.is_none(),
         champion: loaded.clone(),
+        body,
         records,
+        rows,
         scores,
         is_list,
     };
@@ -456,7 +484,11 @@ struct Audit {
     pipeline: String,
     shadowed: bool,
     champion: Arc<riskfn_core::registry::LoadedVersion>,
-    records: Vec<serde_json::Value>,
+    /// The request body, and where each record sits in it (for the challenger).
+    body: Bytes,
+    records: Vec<std::ops::Range<usize>>,
+    /// Each record's raw row as the champion read it (for the input hash).
+    rows: Vec<Vec<riskfn_core::value::Value>>,
     scores: Vec<Score>,
     is_list: bool,
 }
@@ -480,42 +512,65 @@ impl Audit {
             None
         };
         let codes = |s: &Score| s.reasons.iter().map(|r| r.code.to_string()).collect();
+        let hasher =
+            audit::InputHasher::new(&state.config.audit_salt, &champion.artifact().raw_schema);
+        // One time for the request's records: they were scored together.
+        let at = riskfn_core::registry::now_rfc3339();
+        let same_fields = challenger.as_ref().is_some_and(|c| {
+            let (a, b) = (c.scorer.artifact(), champion.artifact());
+            a.raw_schema == b.raw_schema && a.unknown_fields == b.unknown_fields
+        });
+        let mut scratch = riskfn_core::scoring::Scratch::default();
         let audit: Vec<audit::Record> = self
             .records
             .iter()
+            .zip(&self.rows)
             .zip(&self.scores)
             .enumerate()
-            .map(|(i, (rec, s))| {
+            .map(|(i, ((r, row), s))| {
                 let shadow = challenger.as_ref().and_then(|c| {
-                    c.scorer
-                        .score_json(rec)
-                        .map_err(|e| {
-                            tracing::warn!(pipeline = %self.pipeline, version = c.scorer.version(), error = ?e, "challenger did not score a record");
-                        })
-                        .ok()
-                        .map(|cs| {
-                            Box::new(audit::Shadow {
-                            version: c.scorer.version().to_owned(),
-                            model_sha256: c.scorer.content_sha256().to_owned(),
-                            decision: cs.decision.to_string(),
+                    let c = &c.scorer;
+                    // The same raw fields (the usual case): the champion's row serves both.
+                    let scored = if same_fields {
+                        c.score_with(row, true, &mut scratch)
+                    } else {
+                        c.parse_json(text(&self.body, r.clone()))
+                            .and_then(|own| c.score_with(&own, true, &mut scratch))
+                    };
+                    match scored {
+                        Ok(cs) => Some(Box::new(audit::Shadow {
+                            version: c.version().to_owned(),
+                            model_sha256: c.content_sha256().to_owned(),
+                            decision: c.decision_label(cs.adverse).to_string(),
                             probability: cs.probability,
-                            reasons: codes(&cs),
-                        })
-                        })
+                            reasons: scratch
+                                .reasons()
+                                .iter()
+                                .map(|&f| c.reason_code(f).to_owned())
+                                .collect(),
+                        })),
+                        Err(e) => {
+                            tracing::warn!(pipeline = %self.pipeline, version = c.version(), error = ?e, "challenger did not score a record");
+                            None
+                        }
+                    }
                 });
-                audit::Record::now(audit::Event::Prediction {
+                audit::Record {
+                    at: at.clone(),
+                    event: audit::Event::Prediction {
                     request_id: self.request.clone(),
                     caller: self.caller.clone(),
                     pipeline: self.pipeline.clone(),
                     version: champion.version().to_owned(),
                     model_sha256: champion.content_sha256().to_owned(),
-                    input_sha256: audit::salted_hash(&state.config.audit_salt, rec),
+                    input_sha256: hasher.hash(row),
                     decision: s.decision.to_string(),
                     probability: s.probability,
                     reasons: codes(s),
                     index: self.is_list.then_some(i),
                     challenger: shadow,
-                })
+                    },
+                }
             })
             .collect();
         audit.iter().for_each(audit::Record::log);
