@@ -13,7 +13,7 @@ use riskfn_batch::models;
 use riskfn_core::store::{Object, PutMode, Store};
 use riskfn_core::{Error, Result};
 use riskfn_predict::{AppState, Config};
-use riskfn_tests::{Backend, copy_pipeline, fresh_dir, records, repo, train_into};
+use riskfn_tests::{Backend, copy_pipeline, fresh_dir, records, repo, tamper, train_into};
 use tower::ServiceExt;
 
 use super::tmp;
@@ -189,20 +189,13 @@ async fn a_tampered_artifact_is_refused_at_load_and_never_served() {
             .unwrap();
         let store = b.store().await;
         let key = format!("german_credit/versions/{}/model.json", r.version);
-        let obj = store.get(&key).await.unwrap().unwrap();
-        let tampered = String::from_utf8(obj.bytes.to_vec()).unwrap().replacen(
-            "\"intercept\": ",
-            "\"intercept\": 1",
-            1,
-        );
-        store
-            .put(
-                &key,
-                Bytes::from(tampered),
-                PutMode::Update { etag: obj.etag },
-            )
-            .await
-            .unwrap();
+        tamper(store.as_ref(), &key, |b| {
+            String::from_utf8(b)
+                .unwrap()
+                .replacen("\"intercept\": ", "\"intercept\": 1", 1)
+                .into_bytes()
+        })
+        .await;
 
         let err = b
             .registry()

@@ -10,10 +10,10 @@ use http_body_util::BodyExt;
 use riskfn_batch::shadow;
 use riskfn_core::audit::{Event, Record, Shadow};
 use riskfn_core::registry::Registry;
-use riskfn_core::store::{PutMode, Store};
+use riskfn_core::store::Store;
 use riskfn_predict::auth::Auth;
 use riskfn_predict::{AppState, Config};
-use riskfn_tests::{fresh_dir, records, repo, train, train_families};
+use riskfn_tests::{fresh_dir, records, repo, tamper, train, train_families};
 use tower::ServiceExt;
 
 use super::tmp;
@@ -169,17 +169,11 @@ async fn a_challenger_is_audited_beside_an_unchanged_answer_and_a_broken_one_is_
     // A challenger whose artifact no longer matches its manifest fails to load: the request
     // is answered as before, its audit record has no challenger part.
     let key = format!("{PIPELINE}/versions/{}/model.json", challenger.version);
-    let obj = store.get(&key).await.unwrap().unwrap();
-    let mut tampered = obj.bytes.to_vec();
-    tampered.extend_from_slice(b" ");
-    store
-        .put(
-            &key,
-            Bytes::from(tampered),
-            PutMode::Update { etag: obj.etag },
-        )
-        .await
-        .unwrap();
+    tamper(store.as_ref(), &key, |mut b| {
+        b.push(b' ');
+        b
+    })
+    .await;
     let (broken, _) = app(&store_dir).await;
     let (s, answer) = post(&broken, &route, "broken-one", one.clone()).await;
     assert_eq!(s, StatusCode::OK);

@@ -206,6 +206,28 @@ pub async fn german(base: &Path) -> Arc<Trained> {
         .clone()
 }
 
+/// Rewrite a stored object in place (a conditional update), as someone tampering with the
+/// store would: `edit` gets its bytes and returns the new ones.
+pub async fn tamper(
+    store: &dyn riskfn_core::store::Store,
+    key: &str,
+    edit: impl FnOnce(Vec<u8>) -> Vec<u8>,
+) {
+    let obj = store
+        .get(key)
+        .await
+        .unwrap()
+        .expect("the object to tamper with");
+    store
+        .put(
+            key,
+            edit(obj.bytes.to_vec()).into(),
+            riskfn_core::store::PutMode::Update { etag: obj.etag },
+        )
+        .await
+        .unwrap();
+}
+
 /// Every row of a data file as a JSON object of its raw columns (minus `drop`), in order.
 pub async fn records(data: &Path, drop: &[&str]) -> Vec<serde_json::Value> {
     let ctx = riskfn_batch::source::session();
