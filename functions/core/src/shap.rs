@@ -180,8 +180,10 @@ const MAX_WHOLE_SPLITS: usize = 8;
 
 #[derive(Debug, Clone)]
 struct WholeTree {
-    /// The split nodes; bit `b` of a pattern: the input goes left at `splits[b]`.
-    splits: Vec<u32>,
+    /// The split nodes' tests (input, threshold, whether a missing value goes left); bit
+    /// `b` of a pattern: the input goes left at split `b`. Kept apart from the nodes so a
+    /// record's pattern is a few comparisons, without branching on node kinds.
+    tests: Vec<(u32, f64, bool)>,
     /// The tree's distinct inputs.
     inputs: Vec<u32>,
     /// `values[pattern * inputs.len() + k]`: input `k`'s contribution.
@@ -221,8 +223,20 @@ impl WholeTree {
                 }
             }
         }
+        let tests = splits
+            .iter()
+            .filter_map(|&node| match tree.nodes[node as usize] {
+                Node::Split {
+                    feature,
+                    threshold,
+                    missing_left,
+                    ..
+                } => Some((feature, threshold, missing_left)),
+                Node::Leaf { .. } => None,
+            })
+            .collect();
         Some(WholeTree {
-            splits,
+            tests,
             inputs,
             values,
         })
@@ -285,14 +299,13 @@ impl LeafTables {
     /// does; `dirs` is scratch space.
     pub fn add(&self, tree: &Tree, x: &[f64], phi: &mut [f64], dirs: &mut Vec<u32>) {
         if let Some(w) = &self.whole {
+            // As `Node::child` decides (a tree whose split sends both ways to one child
+            // has the same row either way).
             let mut pattern = 0;
-            for (b, &node) in w.splits.iter().enumerate() {
-                let n = &tree.nodes[node as usize];
-                if let Node::Split { left, .. } = *n
-                    && n.child(x) == Some(left as usize)
-                {
-                    pattern |= 1 << b;
-                }
+            for (b, &(feature, threshold, missing_left)) in w.tests.iter().enumerate() {
+                let v = x.get(feature as usize).copied().unwrap_or(0.0);
+                let left = v < threshold || (missing_left && v.is_nan());
+                pattern |= usize::from(left) << b;
             }
             let k = w.inputs.len();
             for (&i, &v) in w
