@@ -259,10 +259,22 @@ impl Scorer {
             .check_nulls(row)
             .map_err(RecordError::Fields)?;
         self.encode_into(row, &mut scratch.x)?;
-        let probability = self.artifact.model.probability(&scratch.x);
-        if explain {
-            self.reasons_into(probability, scratch);
-        }
+        let probability = if explain && self.tree_shap > 0 {
+            // TreeSHAP's tables reach the same leaves the ensemble's walk would: its margin
+            // comes with the reasons, without walking the trees a second time.
+            scratch.work.margin = None;
+            self.reasons_into(f64::NAN, scratch);
+            match scratch.work.margin.take() {
+                Some(m) => crate::model::sigmoid(m),
+                None => self.artifact.model.probability(&scratch.x),
+            }
+        } else {
+            let p = self.artifact.model.probability(&scratch.x);
+            if explain {
+                self.reasons_into(p, scratch);
+            }
+            p
+        };
         let points = match &self.artifact.model {
             Model::Scorecard(card) => card.points(&scratch.x),
             _ => self.artifact.scorecard.points(probability),
@@ -357,11 +369,16 @@ impl Scorer {
                 });
                 match tables {
                     Some(tables) => {
+                        // In tree order from the base score: `BoostedTrees::margin`'s sum,
+                        // to the bit.
+                        let mut margin = b.base_score;
                         for (t, lt) in b.trees.iter().zip(tables) {
-                            lt.add(t, x, phi, &mut work.dirs);
+                            margin += lt.add(t, x, phi, &mut work.dirs);
                         }
+                        work.margin = Some(margin);
                     }
                     None => {
+                        work.margin = None;
                         if work.path.len() < self.tree_shap {
                             work.path.resize(self.tree_shap, Default::default());
                         }

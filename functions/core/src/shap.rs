@@ -188,6 +188,8 @@ struct WholeTree {
     inputs: Vec<u32>,
     /// `values[pattern * inputs.len() + k]`: input `k`'s contribution.
     values: Vec<f64>,
+    /// `leaf[pattern]`: the value of the leaf the pattern leads to.
+    leaf: Vec<f64>,
 }
 
 impl WholeTree {
@@ -206,6 +208,7 @@ impl WholeTree {
         inputs.dedup();
         let k = inputs.len();
         let mut values = vec![0.0; (1 << splits.len()) * k];
+        let mut leaf = vec![0.0; 1 << splits.len()];
         let mut dirs = vec![u32::MAX; tree.nodes.len()];
         for pattern in 0..1usize << splits.len() {
             for (b, &node) in splits.iter().enumerate() {
@@ -213,6 +216,7 @@ impl WholeTree {
                     dirs[node as usize] = if pattern >> b & 1 == 1 { left } else { right };
                 }
             }
+            leaf[pattern] = leaf_at(tree, &dirs);
             let row = &mut values[pattern * k..(pattern + 1) * k];
             for leaf in leaves {
                 let d = leaf.inputs.len();
@@ -239,8 +243,23 @@ impl WholeTree {
             tests,
             inputs,
             values,
+            leaf,
         })
     }
+}
+
+/// The value of the leaf reached from the root by following `dirs` (the child each split
+/// sends the input to), as `Tree::value` walks it; 0 for a malformed tree.
+fn leaf_at(tree: &Tree, dirs: &[u32]) -> f64 {
+    let mut i = 0;
+    for _ in 0..=tree.nodes.len() {
+        match tree.nodes.get(i) {
+            Some(Node::Leaf { value }) => return *value,
+            Some(Node::Split { .. }) => i = dirs.get(i).map_or(usize::MAX, |&d| d as usize),
+            None => break,
+        }
+    }
+    0.0
 }
 
 /// A split on the way to a leaf: its node, the child taken, the input it reads.
@@ -296,8 +315,9 @@ impl LeafTables {
     }
 
     /// Add the tree's contribution of each input at `x` to `phi`, as [`add_tree_shap`]
-    /// does; `dirs` is scratch space.
-    pub fn add(&self, tree: &Tree, x: &[f64], phi: &mut [f64], dirs: &mut Vec<u32>) {
+    /// does, and return the value of the leaf `x` reaches (`Tree::value`, from the same
+    /// decisions); `dirs` is scratch space.
+    pub fn add(&self, tree: &Tree, x: &[f64], phi: &mut [f64], dirs: &mut Vec<u32>) -> f64 {
         if let Some(w) = &self.whole {
             // As `Node::child` decides (a tree whose split sends both ways to one child
             // has the same row either way).
@@ -317,7 +337,7 @@ impl LeafTables {
                     *p += v;
                 }
             }
-            return;
+            return w.leaf[pattern];
         }
         dirs.clear();
         dirs.extend(
@@ -335,6 +355,7 @@ impl LeafTables {
                 }
             }
         }
+        leaf_at(tree, dirs)
     }
 }
 
@@ -575,7 +596,9 @@ mod tests {
             };
             for tables in [whole, by_leaf] {
                 let mut by_table = vec![0.0; 3];
-                tables.add(&tree, &x, &mut by_table, &mut Vec::new());
+                let leaf = tables.add(&tree, &x, &mut by_table, &mut Vec::new());
+                // The same leaf the walk reaches, to the bit (the margin comes from it).
+                assert_eq!(leaf.to_bits(), tree.value(&x).to_bits(), "{x:?}");
                 for (a, b) in by_table.iter().zip(&want) {
                     assert!(
                         (a - b).abs() < 1e-12,
