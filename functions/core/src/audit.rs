@@ -97,12 +97,16 @@ impl Record {
         serde_json::to_string(self).unwrap_or_default()
     }
 
+    /// The record's day (`yyyy-mm-dd`), its folder under `audit/`.
+    fn day(&self) -> &str {
+        self.at.get(..10).unwrap_or("unknown-day")
+    }
+
     /// Write the record to the log.
     pub fn log(&self) {
         tracing::info!(target: "riskfn::audit", audit = %self.to_json());
     }
 
-    /// Store the record as `audit/<yyyy-mm-dd>/<name>.json` (create-only).
     /// The versions a lifecycle record concerns (none for a prediction).
     fn versions(&self) -> Vec<(&str, &str)> {
         match &self.event {
@@ -135,11 +139,13 @@ impl Record {
         }
     }
 
+    /// Store the record (create-only): a prediction as `audit/<yyyy-mm-dd>/<name>.json`, a
+    /// lifecycle record under each version it names.
     pub async fn store(&self, store: &dyn Store, name: &str) -> Result<()> {
         let body = Bytes::from(self.to_json());
         let versions = self.versions();
         if versions.is_empty() {
-            let day = self.at.get(..10).unwrap_or("unknown-day");
+            let day = self.day();
             store
                 .put(
                     &format!("audit/{day}/{name}.json"),
@@ -168,7 +174,7 @@ pub async fn store_predictions(store: &dyn Store, records: &[Record], name: &str
     let Some(first) = records.first() else {
         return Ok(());
     };
-    let day = first.at.get(..10).unwrap_or("unknown-day");
+    let day = first.day();
     let mut body = Vec::with_capacity(records.len() * 512);
     for r in records {
         // Plain structs and strings: serialization cannot fail.

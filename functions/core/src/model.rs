@@ -464,9 +464,6 @@ pub struct Substitution {
     pub path: Vec<crate::shap::PathElem>,
     /// The child each node sends the input to (TreeSHAP's leaf tables).
     pub dirs: Vec<u32>,
-    /// A boosted ensemble's margin, summed from the leaves the leaf tables reached (as
-    /// `BoostedTrees::margin` sums them), when they were used.
-    pub margin: Option<f64>,
 }
 
 impl Linear {

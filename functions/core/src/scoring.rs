@@ -262,9 +262,7 @@ impl Scorer {
         let probability = if explain && self.tree_shap > 0 {
             // TreeSHAP's tables reach the same leaves the ensemble's walk would: its margin
             // comes with the reasons, without walking the trees a second time.
-            scratch.work.margin = None;
-            self.reasons_into(f64::NAN, scratch);
-            match scratch.work.margin.take() {
+            match self.reasons_into(f64::NAN, scratch) {
                 Some(m) => crate::model::sigmoid(m),
                 None => self.artifact.model.probability(&scratch.x),
             }
@@ -327,7 +325,7 @@ impl Scorer {
     /// Each feature's push toward the adverse outcome, in log-odds (see the module docs).
     pub fn contributions(&self, x: &[f64], probability: f64) -> Vec<f64> {
         let mut out = Vec::with_capacity(self.spans.len());
-        self.contributions_into(x, probability, &mut Substitution::default(), &mut out);
+        let _ = self.contributions_into(x, probability, &mut Substitution::default(), &mut out);
         out
     }
 
@@ -337,8 +335,10 @@ impl Scorer {
         probability: f64,
         work: &mut Substitution,
         out: &mut Vec<f64>,
-    ) {
+    ) -> Option<f64> {
         out.clear();
+        // A boosted ensemble's margin, when its leaf tables reached the leaves.
+        let mut margin = None;
         match &self.artifact.model {
             Model::LogisticRegression(m) => out.extend(self.spans.iter().map(|s| {
                 linear_contribution(
@@ -371,14 +371,13 @@ impl Scorer {
                     Some(tables) => {
                         // In tree order from the base score: `BoostedTrees::margin`'s sum,
                         // to the bit.
-                        let mut margin = b.base_score;
+                        let mut m = b.base_score;
                         for (t, lt) in b.trees.iter().zip(tables) {
-                            margin += lt.add(t, x, phi, &mut work.dirs);
+                            m += lt.add(t, x, phi, &mut work.dirs);
                         }
-                        work.margin = Some(margin);
+                        margin = Some(m);
                     }
                     None => {
-                        work.margin = None;
                         if work.path.len() < self.tree_shap {
                             work.path.resize(self.tree_shap, Default::default());
                         }
@@ -420,13 +419,16 @@ impl Scorer {
                 }));
             }
         }
+        margin
     }
 
     /// The features that pushed toward the adverse outcome, strongest first (ties in
-    /// feature order), at most the version's number of reasons.
-    pub(crate) fn reasons_into(&self, probability: f64, s: &mut Scratch) {
-        self.contributions_into(&s.x, probability, &mut s.work, &mut s.contributions);
+    /// feature order), at most the version's number of reasons; and a boosted ensemble's
+    /// margin when TreeSHAP's leaf tables reached its leaves.
+    pub(crate) fn reasons_into(&self, probability: f64, s: &mut Scratch) -> Option<f64> {
+        let margin = self.contributions_into(&s.x, probability, &mut s.work, &mut s.contributions);
         top_reasons(&s.contributions, self.artifact.reasons, &mut s.reasons);
+        margin
     }
 }
 

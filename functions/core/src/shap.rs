@@ -208,7 +208,7 @@ impl WholeTree {
         inputs.dedup();
         let k = inputs.len();
         let mut values = vec![0.0; (1 << splits.len()) * k];
-        let mut leaf = vec![0.0; 1 << splits.len()];
+        let mut reached = vec![0.0; 1 << splits.len()];
         let mut dirs = vec![u32::MAX; tree.nodes.len()];
         for pattern in 0..1usize << splits.len() {
             for (b, &node) in splits.iter().enumerate() {
@@ -216,7 +216,7 @@ impl WholeTree {
                     dirs[node as usize] = if pattern >> b & 1 == 1 { left } else { right };
                 }
             }
-            leaf[pattern] = leaf_at(tree, &dirs);
+            reached[pattern] = leaf_at(tree, &dirs);
             let row = &mut values[pattern * k..(pattern + 1) * k];
             for leaf in leaves {
                 let d = leaf.inputs.len();
@@ -243,7 +243,7 @@ impl WholeTree {
             tests,
             inputs,
             values,
-            leaf,
+            leaf: reached,
         })
     }
 }
