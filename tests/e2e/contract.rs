@@ -1,8 +1,9 @@
 //! The HTTP contract, checked by a third-party tool: schemathesis runs every check it has
 //! (status codes, content types, response schemas and headers, positive data accepted,
 //! negative data rejected, auth enforced, unsupported methods) in its examples, coverage
-//! and fuzzing phases, 500 generated cases per operation, against each bundled pipeline's
-//! own document and the general one, on a real server with API keys.
+//! and fuzzing phases, at least 500 generated cases for each pipeline's predict route,
+//! against each bundled pipeline's own document and the general one, on a real server with
+//! API keys.
 
 use std::path::Path;
 
@@ -28,7 +29,7 @@ fn schemathesis() -> std::path::PathBuf {
     }
 }
 
-/// Cases schemathesis must generate per operation.
+/// Cases schemathesis must generate for a pipeline document's operation.
 const CASES: u64 = 500;
 
 /// Run schemathesis against the document at `url` (reports under `dir/name`); what it
