@@ -13,8 +13,11 @@ use riskfn_core::artifact::{
 use riskfn_core::audit;
 use riskfn_core::drift::{Baseline, Bins, FeatureBaseline};
 use riskfn_core::gate::GateRecord;
+use riskfn_core::measures::TestScores;
 use riskfn_core::preprocess::numeric_value;
 use riskfn_core::registry::{Registry, new_version_id, now_rfc3339};
+pub use riskfn_core::review::Promotion;
+use riskfn_core::review;
 use riskfn_core::s3::S3Settings;
 use riskfn_core::scoring::Scorer;
 use riskfn_core::value::Value;
@@ -50,6 +53,9 @@ pub struct TrainOptions {
     pub families: Option<Vec<String>>,
     /// Where the SQL runs: here (default) or on a Ballista cluster.
     pub engine: EngineOptions,
+    /// Who runs the training, for the audit records (under four eyes, one of the version's
+    /// makers, who may not approve it).
+    pub by: String,
 }
 
 /// What a training run did, as printed (`--json`) and stored (`report.json`).
@@ -901,6 +907,23 @@ async fn run(opts: &TrainOptions, skip_unchanged: bool) -> Result<Retrained> {
             CONFIG_FILE.to_owned(),
             Bytes::from(pipeline.config_text.clone()),
         ),
+        (
+            TestScores::FILE.to_owned(),
+            // Compact: up to 50,000 numbers a column.
+            Bytes::from(
+                serde_json::to_vec(&TestScores::new(
+                &prepared.summary.fingerprint,
+                threshold,
+                &test_rows
+                    .iter()
+                    .map(|&r| prepared.row_ids[r])
+                    .collect::<Vec<_>>(),
+                &y_test,
+                &p_test,
+            ))
+                .unwrap_or_default(),
+            ),
+        ),
     ];
     let created_at = now_rfc3339();
     files.extend(crate::card::files(&crate::card::build(
@@ -943,9 +966,26 @@ async fn run(opts: &TrainOptions, skip_unchanged: bool) -> Result<Retrained> {
     registry.publish(manifest, files).await?;
     tracing::info!(pipeline = %pipeline.name, %version, gate = gate.passed, "published");
 
-    let promotion = if gate.passed || opts.force {
+    let promotion = if !gate.passed && !opts.force {
+        Promotion::RefusedByGate {
+            reason: gate.reason.clone(),
+        }
+    } else if gate.spec.approvals > 0 {
+        // Four eyes: the one who trained it is its maker; others approve.
+        review::propose(
+            &registry,
+            &pipeline.name,
+            &version,
+            &opts.by,
+            "trained",
+            &gate.reason,
+            !gate.passed,
+            gate.spec.approvals,
+        )
+        .await?
+    } else {
         let previous = current.as_ref().map(|(c, _)| c.version.clone());
-        promote(&registry, &pipeline.name, &version, current.as_ref())
+        review::move_champion(&registry, &pipeline.name, &version, current.as_ref())
             .await?
             .unwrap_or(if gate.passed {
                 Promotion::Promoted { previous }
@@ -955,14 +995,9 @@ async fn run(opts: &TrainOptions, skip_unchanged: bool) -> Result<Retrained> {
                     gate: gate.reason.clone(),
                 }
             })
-    } else {
-        Promotion::RefusedByGate {
-            reason: gate.reason.clone(),
-        }
     };
-    record(
+    review::record(
         &registry,
-        &format!("{}-{version}-training", pipeline.name),
         audit::Event::Training {
             pipeline: pipeline.name.clone(),
             version: version.clone(),
@@ -973,18 +1008,21 @@ async fn run(opts: &TrainOptions, skip_unchanged: bool) -> Result<Retrained> {
                 .ok()
                 .and_then(|v| v["status"].as_str().map(str::to_owned))
                 .unwrap_or_default(),
+            by: Some(opts.by.clone()),
         },
     )
     .await;
     if promotion.is_champion() {
-        record(
+        review::record(
             &registry,
-            &format!("{}-{version}-promotion", pipeline.name),
             audit::Event::Promotion {
                 pipeline: pipeline.name.clone(),
                 version: version.clone(),
                 previous: current.as_ref().map(|(c, _)| c.version.clone()),
                 forced: matches!(promotion, Promotion::Forced { .. }),
+                by: Some(opts.by.clone()),
+                reason: Some("trained; the gate passed".to_owned()),
+                approved_by: Vec::new(),
             },
         )
         .await;
@@ -994,66 +1032,6 @@ async fn run(opts: &TrainOptions, skip_unchanged: bool) -> Result<Retrained> {
         promotion: Some(promotion),
         ..report
     })))
-}
-
-/// Log an audit record and keep it in the store; a failure to store it is logged, not fatal
-/// (the event itself has happened).
-pub async fn record(registry: &Registry, name: &str, event: audit::Event) {
-    let r = audit::Record::now(event);
-    r.log();
-    if let Err(e) = r.store(registry.store().as_ref(), name).await {
-        tracing::error!(error = %e, "audit record not stored");
-    }
-}
-
-/// What became of a trained version.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "status", rename_all = "snake_case")]
-pub enum Promotion {
-    /// The gate passed and the champion pointer now names this version.
-    Promoted { previous: Option<String> },
-    /// Promoted although the gate refused (`--force`).
-    Forced {
-        previous: Option<String>,
-        gate: String,
-    },
-    /// Published, not champion: the gate refused.
-    RefusedByGate { reason: String },
-    /// Published, not champion: another run moved the pointer between this run's read and
-    /// its conditional write.
-    LostRace { champion: Option<String> },
-}
-
-impl Promotion {
-    pub fn is_champion(&self) -> bool {
-        matches!(self, Promotion::Promoted { .. } | Promotion::Forced { .. })
-    }
-}
-
-/// Move the champion pointer from `current` (as read) to `version` by a conditional write.
-/// `Ok(None)`: done; `Ok(Some(LostRace))`: another writer moved it first.
-pub async fn promote(
-    registry: &Registry,
-    pipeline: &str,
-    version: &str,
-    current: Option<&(riskfn_core::registry::Champion, String)>,
-) -> Result<Option<Promotion>> {
-    match registry
-        .set_champion(
-            pipeline,
-            version,
-            current.map(|(c, etag)| (c, etag.as_str())),
-        )
-        .await
-    {
-        Ok(_) => Ok(None),
-        Err(riskfn_core::Error::PreconditionFailed { .. }) => {
-            let now = registry.champion(pipeline).await?.map(|(c, _)| c.version);
-            tracing::warn!(pipeline, version, champion = ?now, "lost the race for the champion pointer");
-            Ok(Some(Promotion::LostRace { champion: now }))
-        }
-        Err(e) => Err(e.into()),
-    }
 }
 
 /// The training split's score deciles and feature distributions, for drift checks.

@@ -12,6 +12,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use riskfn_batch::engine::{Engine, EngineOptions};
 use riskfn_batch::job::{self, Promotion, TrainOptions, TrainReport};
+use riskfn_core::review;
 use riskfn_batch::score::ScoreOptions;
 use riskfn_batch::{models, shadow};
 use riskfn_core::registry::Registry;
@@ -231,15 +232,45 @@ enum ModelsCommand {
         #[command(flatten)]
         store: StoreArg,
     },
-    /// Make a version the champion, if it passes the gate against the current one.
+    /// Make a version the champion, if it passes the gate against the current one (with
+    /// `[gate] approvals`, propose it: it waits for approval by another identity).
     Promote {
         #[arg(long)]
         pipeline: String,
         #[arg(long)]
         version: String,
-        /// Promote even if the gate refuses.
+        /// Why (kept in the audit record).
+        #[arg(long)]
+        reason: String,
+        /// Promote (or propose) even if the gate refuses.
         #[arg(long)]
         force: bool,
+        #[command(flatten)]
+        store: StoreArg,
+    },
+    /// Approve a proposed version, as an identity other than the one that trained or
+    /// proposed it (`RISKFN_USER`, else the login); the last approval it needs makes it
+    /// champion.
+    Approve {
+        #[arg(long)]
+        pipeline: String,
+        #[arg(long)]
+        version: String,
+        /// Why (kept in the audit record).
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        store: StoreArg,
+    },
+    /// Refuse a proposed version (or withdraw one's own proposal): it stays a candidate.
+    Refuse {
+        #[arg(long)]
+        pipeline: String,
+        #[arg(long)]
+        version: String,
+        /// Why (kept in the audit record).
+        #[arg(long)]
+        reason: String,
         #[command(flatten)]
         store: StoreArg,
     },
@@ -247,6 +278,9 @@ enum ModelsCommand {
     Rollback {
         #[arg(long)]
         pipeline: String,
+        /// Why (kept in the audit record).
+        #[arg(long)]
+        reason: String,
         #[command(flatten)]
         store: StoreArg,
     },
@@ -333,6 +367,15 @@ fn promotion_exit(pipeline: &str, version: &str, p: &Promotion) -> ExitCode {
             eprintln!("warning: {version} promoted by --force although the gate refused: {gate}");
             ExitCode::SUCCESS
         }
+        Promotion::Pending {
+            approvals,
+            required,
+        } => {
+            eprintln!(
+                "not promoted yet: {version} of {pipeline} waits for approval ({approvals} of {required}) by an identity other than its makers (riskfn models approve)"
+            );
+            ExitCode::from(EXIT_NOT_PROMOTED)
+        }
         Promotion::RefusedByGate { reason } => {
             eprintln!("not promoted: {version} stays a candidate of {pipeline}: {reason}");
             ExitCode::from(EXIT_NOT_PROMOTED)
@@ -369,6 +412,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 progress: !json,
                 families,
                 engine: engine.options(),
+                by: riskfn_core::review::command_user(),
             })
             .await?;
             if json {
@@ -432,6 +476,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 progress: !json,
                 families,
                 engine: engine.options(),
+                by: riskfn_core::review::command_user(),
             })
             .await?;
             if json {
@@ -600,6 +645,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     progress: false,
                     families: None,
                     engine: engine.options(),
+                    by: riskfn_core::review::command_user(),
                 },
                 design_out.as_deref(),
             )
@@ -660,8 +706,8 @@ async fn models_command(command: ModelsCommand) -> anyhow::Result<ExitCode> {
                 println!("{}", serde_json::to_string_pretty(&rows)?);
             } else {
                 println!(
-                    "  {:<28} {:<20} {:<20} {:>8} {:>8}  gate",
-                    "version", "created", "family", "val_auc", "test_auc"
+                    "  {:<28} {:<20} {:<20} {:>8} {:>8}  {:<8} review",
+                    "version", "created", "family", "val_auc", "test_auc", "gate"
                 );
                 for r in &rows {
                     let gate = match r.gate_passed {
@@ -669,8 +715,14 @@ async fn models_command(command: ModelsCommand) -> anyhow::Result<ExitCode> {
                         Some(false) => "refused",
                         None => "-",
                     };
+                    let review = match r.review {
+                        Some(review::ReviewStatus::Pending) => "pending",
+                        Some(review::ReviewStatus::Approved) => "approved",
+                        Some(review::ReviewStatus::Refused) => "refused",
+                        None => "-",
+                    };
                     println!(
-                        "{} {:<28} {:<20} {:<20} {:>8.4} {:>8.4}  {gate}",
+                        "{} {:<28} {:<20} {:<20} {:>8.4} {:>8.4}  {gate:<8} {review}",
                         match (r.champion, r.challenger) {
                             (true, _) => "*",
                             (_, true) => "~",
@@ -698,17 +750,72 @@ async fn models_command(command: ModelsCommand) -> anyhow::Result<ExitCode> {
         ModelsCommand::Promote {
             pipeline,
             version,
+            reason,
             force,
             store,
         } => {
-            let p = models::promote(&registry(&store).await?, &pipeline, &version, force).await?;
+            let p = review::promote(
+                &registry(&store).await?,
+                &pipeline,
+                &version,
+                &review::command_user(),
+                &reason,
+                force,
+            )
+            .await?;
             if p.is_champion() {
                 println!("{version} is now the champion of {pipeline}");
             }
             Ok(promotion_exit(&pipeline, &version, &p))
         }
-        ModelsCommand::Rollback { pipeline, store } => {
-            let c = models::rollback(&registry(&store).await?, &pipeline).await?;
+        ModelsCommand::Approve {
+            pipeline,
+            version,
+            reason,
+            store,
+        } => {
+            let p = review::approve(
+                &registry(&store).await?,
+                &pipeline,
+                &version,
+                &review::command_user(),
+                &reason,
+            )
+            .await?;
+            if p.is_champion() {
+                println!("{version} is now the champion of {pipeline}");
+            }
+            Ok(promotion_exit(&pipeline, &version, &p))
+        }
+        ModelsCommand::Refuse {
+            pipeline,
+            version,
+            reason,
+            store,
+        } => {
+            review::refuse(
+                &registry(&store).await?,
+                &pipeline,
+                &version,
+                &review::command_user(),
+                &reason,
+            )
+            .await?;
+            println!("{version} of {pipeline} was refused; it stays a candidate");
+            Ok(ExitCode::SUCCESS)
+        }
+        ModelsCommand::Rollback {
+            pipeline,
+            reason,
+            store,
+        } => {
+            let c = review::rollback(
+                &registry(&store).await?,
+                &pipeline,
+                &review::command_user(),
+                &reason,
+            )
+            .await?;
             println!("{} is again the champion of {pipeline}", c.version);
             Ok(ExitCode::SUCCESS)
         }

@@ -142,6 +142,10 @@ struct GateConfig {
     /// The four-fifths screen: every protected group's approval rate at least this share of
     /// the reference group's on validation (off unless set).
     min_adverse_impact_ratio: Option<f64>,
+    /// Four eyes: approvals a version that passed needs, each by an identity other than
+    /// the one that trained or proposed it, before it becomes champion (0: none).
+    #[serde(default)]
+    approvals: u32,
 }
 
 fn default_auc_tolerance() -> f64 {
@@ -157,6 +161,7 @@ impl Default for GateConfig {
             auc_tolerance: default_auc_tolerance(),
             min_ks: default_min_ks(),
             min_adverse_impact_ratio: None,
+            approvals: 0,
         }
     }
 }
@@ -472,6 +477,12 @@ impl Pipeline {
                 "gate.auc_tolerance and gate.min_ks must be between 0 and 1".into(),
             ));
         }
+        if raw.gate.approvals > 5 {
+            return Err(bad(format!(
+                "gate.approvals is {}: at most 5 approvers per version",
+                raw.gate.approvals
+            )));
+        }
         if let Some(m) = raw.gate.min_adverse_impact_ratio {
             if !(m > 0.0 && m <= 1.0) {
                 return Err(bad(format!(
@@ -591,6 +602,7 @@ impl Pipeline {
                 auc_tolerance: raw.gate.auc_tolerance,
                 min_ks: raw.gate.min_ks,
                 min_adverse_impact_ratio: raw.gate.min_adverse_impact_ratio,
+                approvals: raw.gate.approvals,
             },
             sql: load_sql(dir)?,
         })

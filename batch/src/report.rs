@@ -12,30 +12,6 @@ pub const REPORT_HTML: &str = "report.html";
 
 const SIZE: (u32, u32) = (460, 340);
 
-/// (false positive rate, true positive rate) at every distinct threshold, from (0, 0).
-fn roc_points(y: &[bool], p: &[f64]) -> Vec<(f64, f64)> {
-    let mut idx: Vec<usize> = (0..p.len()).collect();
-    idx.sort_by(|&a, &b| p[b].total_cmp(&p[a]));
-    let pos = y.iter().filter(|&&b| b).count().max(1) as f64;
-    let neg = (y.len() as f64 - pos).max(1.0);
-    let (mut tp, mut fp) = (0.0, 0.0);
-    let mut pts = vec![(0.0, 0.0)];
-    let mut i = 0;
-    while i < idx.len() {
-        let s = p[idx[i]];
-        while i < idx.len() && p[idx[i]] == s {
-            if y[idx[i]] {
-                tp += 1.0;
-            } else {
-                fp += 1.0;
-            }
-            i += 1;
-        }
-        pts.push((fp / neg, tp / pos));
-    }
-    pts
-}
-
 /// (mean predicted, observed adverse rate, rows) in ten equal-width probability bins.
 fn calibration_bins(y: &[bool], p: &[f64]) -> Vec<(f64, f64, usize)> {
     let mut bins = vec![(0.0, 0usize, 0usize); 10];
@@ -130,7 +106,7 @@ fn roc_svg(y: &[bool], p: &[f64], auc: f64) -> String {
         )?;
         c.draw_series(LineSeries::new([(0.0, 0.0), (1.0, 1.0)], BLACK.mix(0.3)))
             .map_err(|e| e.to_string())?;
-        c.draw_series(LineSeries::new(roc_points(y, p), BLUE.stroke_width(2)))
+        c.draw_series(LineSeries::new(riskfn_core::compare::roc_curve(y, p), BLUE.stroke_width(2)))
             .map_err(|e| e.to_string())?;
         Ok(())
     })
@@ -490,7 +466,7 @@ mod tests {
     fn curves_are_well_formed() {
         let y = [true, false, true, false, false];
         let p = [0.9, 0.8, 0.7, 0.2, 0.2];
-        let roc = roc_points(&y, &p);
+        let roc = riskfn_core::compare::roc_curve(&y, &p);
         assert_eq!(roc.first(), Some(&(0.0, 0.0)));
         assert_eq!(roc.last(), Some(&(1.0, 1.0)));
         let cal = calibration_bins(&y, &p);

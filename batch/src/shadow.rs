@@ -18,16 +18,13 @@ pub async fn set(registry: &Registry, pipeline: &str, version: Option<&str>) -> 
     let next = registry
         .set_challenger(pipeline, version, current.as_ref().map(|(_, e)| e.as_str()))
         .await?;
-    crate::job::record(
+    riskfn_core::review::record(
         registry,
-        &format!(
-            "{pipeline}-shadow-{}",
-            riskfn_core::registry::new_version_id()
-        ),
         Event::Shadow {
             pipeline: pipeline.to_owned(),
             version: version.map(str::to_owned),
             previous,
+            by: Some(riskfn_core::review::command_user()),
         },
     )
     .await;

@@ -31,6 +31,7 @@ async fn train_all(pipeline: &str, store: &std::path::Path) -> riskfn_batch::job
         progress: false,
         families: None,
         engine: Default::default(),
+        by: "trainer".to_owned(),
     })
     .await
     .expect("trains")

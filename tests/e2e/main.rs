@@ -10,6 +10,7 @@ mod parity;
 mod pipelines;
 mod registry;
 mod retrain;
+mod review;
 mod scorecard;
 mod security;
 mod shadow;

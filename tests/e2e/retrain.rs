@@ -20,6 +20,7 @@ fn options(pipeline: &str, store: &str, data: Option<String>, s3: S3Settings) ->
         progress: false,
         families: fast_families(),
         engine: Default::default(),
+        by: "trainer".to_owned(),
     }
 }
 

@@ -51,6 +51,7 @@ async fn train_with(
         progress: false,
         families: fast_families(),
         engine,
+        by: "trainer".to_owned(),
     })
     .await
 }

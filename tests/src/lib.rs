@@ -118,6 +118,7 @@ pub fn train_options(pipeline: &str, uri: &str) -> TrainOptions {
         progress: false,
         families: fast_families(),
         engine: Default::default(),
+        by: "trainer".to_owned(),
     }
 }
 

@@ -22,6 +22,8 @@ async fn main() -> Result<(), Error> {
         progress: false,
         families: None,
         engine: Default::default(),
+        // The scheduled job: its versions are approved by people.
+        by: "retrain".to_owned(),
     };
     lambda_runtime::run(service_fn(|_: LambdaEvent<serde_json::Value>| {
         let options = options.clone();

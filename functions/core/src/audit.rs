@@ -47,23 +47,67 @@ pub enum Event {
         test_roc_auc: f64,
         gate_passed: bool,
         outcome: String,
+        /// Who ran the training (the command's user, or the scheduled job).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<String>,
+    },
+    /// A version that passed the gate was put forward for approval (four eyes).
+    Proposal {
+        pipeline: String,
+        version: String,
+        by: String,
+        reason: String,
+        /// Approvals it needs, each by an identity other than its makers.
+        required: u32,
+        /// The gate refused it and it was put forward anyway (`--force`).
+        #[serde(default)]
+        forced: bool,
+    },
+    Approval {
+        pipeline: String,
+        version: String,
+        by: String,
+        reason: String,
+        /// Approvals so far, this one included, and how many it needs.
+        approvals: u32,
+        required: u32,
+    },
+    /// A pending version was refused (or withdrawn by its maker): it stays a candidate.
+    Refusal {
+        pipeline: String,
+        version: String,
+        by: String,
+        reason: String,
     },
     Promotion {
         pipeline: String,
         version: String,
         previous: Option<String>,
         forced: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+        /// The identities whose approvals made it champion (four eyes).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        approved_by: Vec<String>,
     },
     Rollback {
         pipeline: String,
         version: String,
         from: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
     },
     /// The challenger in shadow was set (`version`) or cleared (`None`).
     Shadow {
         pipeline: String,
         version: Option<String>,
         previous: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<String>,
     },
 }
 
@@ -113,6 +157,15 @@ impl Record {
             Event::Prediction { .. } => Vec::new(),
             Event::Training {
                 pipeline, version, ..
+            }
+            | Event::Proposal {
+                pipeline, version, ..
+            }
+            | Event::Approval {
+                pipeline, version, ..
+            }
+            | Event::Refusal {
+                pipeline, version, ..
             } => vec![(pipeline, version)],
             Event::Promotion {
                 pipeline,
@@ -126,11 +179,13 @@ impl Record {
                 pipeline,
                 version,
                 from,
+                ..
             } => vec![(pipeline, version), (pipeline, from)],
             Event::Shadow {
                 pipeline,
                 version,
                 previous,
+                ..
             } => version
                 .iter()
                 .chain(previous)

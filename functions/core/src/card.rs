@@ -146,6 +146,11 @@ pub struct HistoryEntry {
     pub at: String,
     pub event: String,
     pub detail: String,
+    /// Who did it and why, when the record says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// One piece of the rendered card; Markdown and HTML are two spellings of the same blocks.
@@ -276,10 +281,18 @@ impl ModelCard {
             b.push(Text("History: published; no promotion recorded.".into()));
         } else {
             b.push(Table(
-                vec!["at", "event", "detail"],
+                vec!["at", "event", "detail", "by", "reason"],
                 self.history
                     .iter()
-                    .map(|h| vec![h.at.clone(), h.event.clone(), h.detail.clone()])
+                    .map(|h| {
+                        vec![
+                            h.at.clone(),
+                            h.event.clone(),
+                            h.detail.clone(),
+                            h.by.clone().unwrap_or_default(),
+                            h.reason.clone().unwrap_or_default(),
+                        ]
+                    })
                     .collect(),
             ));
         }
@@ -618,68 +631,137 @@ pub fn history(records: &[crate::audit::Record], version: &str) -> Vec<HistoryEn
     let mut out: Vec<HistoryEntry> = records
         .iter()
         .filter_map(|r| {
-            let (event, detail) = match &r.event {
+            let none = || (None, None);
+            let (event, detail, (by, reason)) = match &r.event {
                 Event::Training {
                     version: v,
                     gate_passed,
                     outcome,
+                    by,
                     ..
                 } if v == version => (
-                    "trained",
+                    "trained".to_owned(),
                     format!(
                         "gate {}; {}",
                         if *gate_passed { "passed" } else { "refused" },
                         outcome.replace('_', " ")
                     ),
+                    (by.clone(), None),
+                ),
+                Event::Proposal {
+                    version: v,
+                    by,
+                    reason,
+                    required,
+                    forced,
+                    ..
+                } if v == version => (
+                    "proposed".to_owned(),
+                    format!(
+                        "needs {required} approval(s) by another identity{}",
+                        if *forced { "; the gate refused it" } else { "" }
+                    ),
+                    (Some(by.clone()), Some(reason.clone())),
+                ),
+                Event::Approval {
+                    version: v,
+                    by,
+                    reason,
+                    approvals,
+                    required,
+                    ..
+                } if v == version => (
+                    "approved".to_owned(),
+                    format!("approval {approvals} of {required}"),
+                    (Some(by.clone()), Some(reason.clone())),
+                ),
+                Event::Refusal {
+                    version: v,
+                    by,
+                    reason,
+                    ..
+                } if v == version => (
+                    "refused".to_owned(),
+                    "stays a candidate".to_owned(),
+                    (Some(by.clone()), Some(reason.clone())),
                 ),
                 Event::Promotion {
                     version: v,
                     previous,
                     forced,
+                    by,
+                    reason,
+                    approved_by,
                     ..
                 } if v == version => (
                     if *forced {
-                        "promoted (forced past the gate)"
+                        "promoted (forced past the gate)".to_owned()
                     } else {
-                        "promoted"
+                        "promoted".to_owned()
                     },
                     match previous {
                         Some(p) => format!("champion, replacing {p}"),
                         None => "first champion".to_owned(),
+                    } + &if approved_by.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; approved by {}", approved_by.join(", "))
                     },
+                    (by.clone(), reason.clone()),
                 ),
                 Event::Promotion {
                     version: v,
                     previous: Some(p),
                     ..
-                } if p == version => ("replaced", format!("{v} became champion")),
+                } if p == version => ("replaced".to_owned(), format!("{v} became champion"), none()),
                 Event::Rollback {
-                    version: v, from, ..
+                    version: v,
+                    from,
+                    by,
+                    reason,
+                    ..
                 } if v == version => (
-                    "rolled back to",
+                    "rolled back to".to_owned(),
                     format!("champion again, replacing {from}"),
+                    (by.clone(), reason.clone()),
                 ),
                 Event::Rollback {
-                    version: v, from, ..
-                } if from == version => ("rolled back from", format!("{v} became champion again")),
-                Event::Shadow {
-                    version: Some(v), ..
-                } if v == version => (
-                    "in shadow",
-                    "scored beside the champion on live traffic".to_owned(),
+                    version: v,
+                    from,
+                    by,
+                    reason,
+                    ..
+                } if from == version => (
+                    "rolled back from".to_owned(),
+                    format!("{v} became champion again"),
+                    (by.clone(), reason.clone()),
                 ),
                 Event::Shadow {
-                    previous: Some(p), ..
+                    version: Some(v),
+                    by,
+                    ..
+                } if v == version => (
+                    "in shadow".to_owned(),
+                    "scored beside the champion on live traffic".to_owned(),
+                    (by.clone(), None),
+                ),
+                Event::Shadow {
+                    previous: Some(p),
+                    by,
+                    ..
                 } if p == version => (
-                    "out of shadow",
+                    "out of shadow".to_owned(),
                     "no longer scored beside the champion".to_owned(),
+                    (by.clone(), None),
                 ),
                 _ => return None,
             };
             Some(HistoryEntry {
                 at: r.at.clone(),
-                event: event.to_owned(),
+                event,
                 detail,
+                by,
+                reason,
             })
         })
         .collect();

@@ -16,6 +16,9 @@ pub enum Error {
     /// The registry refuses the operation as asked (e.g. no earlier champion to roll back to).
     #[error("{0}")]
     Refused(String),
+    /// The caller may not do this (e.g. approve a version it trained or proposed).
+    #[error("{0}")]
+    Forbidden(String),
     #[error("invalid name {name:?}: {reason}")]
     InvalidName { name: String, reason: &'static str },
 

@@ -7,12 +7,20 @@ use crate::artifact::Metrics;
 /// A new version passes when its validation ROC AUC is at least the champion's minus
 /// `auc_tolerance`, its validation KS is at least `min_ks`, and (when set) every protected
 /// group's adverse impact ratio on validation is at least `min_adverse_impact_ratio`.
+/// With `approvals` above 0, a version that passes waits for that many approvals by
+/// identities other than the one that trained or proposed it (four eyes).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct GateSpec {
     pub auc_tolerance: f64,
     pub min_ks: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_adverse_impact_ratio: Option<f64>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub approvals: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl Default for GateSpec {
@@ -21,6 +29,7 @@ impl Default for GateSpec {
             auc_tolerance: 0.01,
             min_ks: 0.1,
             min_adverse_impact_ratio: None,
+            approvals: 0,
         }
     }
 }

@@ -8,15 +8,19 @@
 //! - [`scoring`]: the one scoring path, used by the Lambda, the local server and batch scoring;
 //!   [`batch`]: the same numbers for many rows at once, column by column;
 //! - [`measures`], [`card`]: the gains and fairness tables, and the model card of a version;
+//!   [`compare`]: two versions side by side (the review console's compare view);
 //! - [`drift`]: score and feature stability against the training baseline;
 //! - [`audit`]: audit records of predictions and registry events;
 //! - [`store`], [`s3`], [`registry`], [`gate`]: object storage, the versioned model registry
-//!   on it, and the rule for promoting a version to champion.
+//!   on it, and the rule for promoting a version to champion;
+//! - [`review`]: promotion, four-eyes approval and rollback, each an audit record of who
+//!   and why.
 
 pub mod artifact;
 pub mod audit;
 pub mod batch;
 pub mod card;
+pub mod compare;
 pub mod drift;
 pub mod error;
 pub mod expr;
@@ -25,6 +29,7 @@ pub mod measures;
 pub mod model;
 pub mod preprocess;
 pub mod registry;
+pub mod review;
 pub mod s3;
 pub mod schema;
 pub mod scoring;

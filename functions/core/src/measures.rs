@@ -60,3 +60,36 @@ pub struct GroupMeasure {
     pub mean_predicted: f64,
     pub observed_adverse_rate: f64,
 }
+
+/// `test_scores.json`: the chosen model's probability for each test row (at most
+/// [`TestScores::MAX_ROWS`], evenly spaced), with its outcome and its position in the
+/// source, so that two versions tested on the same data can be compared row by row (the
+/// console's swap set) and each one's ROC curve drawn. No applicant's values: positions,
+/// outcomes and probabilities only.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TestScores {
+    /// The data's fingerprint: positions mean the same rows only under the same one.
+    pub fingerprint: String,
+    pub threshold: f64,
+    pub row: Vec<u64>,
+    pub outcome: Vec<bool>,
+    pub probability: Vec<f64>,
+}
+
+impl TestScores {
+    pub const FILE: &'static str = "test_scores.json";
+    pub const MAX_ROWS: usize = 50_000;
+
+    /// Keep every k-th row when there are more than [`Self::MAX_ROWS`].
+    pub fn new(fingerprint: &str, threshold: f64, rows: &[u64], y: &[bool], p: &[f64]) -> Self {
+        let step = rows.len().div_ceil(Self::MAX_ROWS).max(1);
+        let pick = |i: &usize| i % step == 0;
+        TestScores {
+            fingerprint: fingerprint.to_owned(),
+            threshold,
+            row: (0..rows.len()).filter(pick).map(|i| rows[i]).collect(),
+            outcome: (0..y.len()).filter(pick).map(|i| y[i]).collect(),
+            probability: (0..p.len()).filter(pick).map(|i| p[i]).collect(),
+        }
+    }
+}

@@ -18,14 +18,29 @@ use riskfn_core::audit;
 use riskfn_core::scoring::{RecordError, Score};
 
 /// The routes, in the order `openapi.json` documents them.
-pub const ROUTES: [(&str, &str); 7] = [
+pub const ROUTES: [(&str, &str); 22] = [
     ("get", "/health"),
     ("get", "/openapi.json"),
+    ("get", "/v1/me"),
     ("get", "/v1/pipelines"),
     ("get", "/v1/pipelines/{pipeline}"),
     ("post", "/v1/pipelines/{pipeline}/predict"),
+    ("get", "/v1/pipelines/{pipeline}/versions"),
+    ("get", "/v1/pipelines/{pipeline}/versions/{version}"),
     ("get", "/v1/pipelines/{pipeline}/versions/{version}/card"),
+    ("get", "/v1/pipelines/{pipeline}/versions/{version}/report"),
+    ("post", "/v1/pipelines/{pipeline}/versions/{version}/promote"),
+    ("post", "/v1/pipelines/{pipeline}/versions/{version}/approve"),
+    ("post", "/v1/pipelines/{pipeline}/versions/{version}/refuse"),
+    ("post", "/v1/pipelines/{pipeline}/rollback"),
+    ("get", "/v1/pipelines/{pipeline}/compare"),
     ("get", "/v1/pipelines/{pipeline}/openapi.json"),
+    ("get", "/console"),
+    ("get", "/console/console.js"),
+    ("get", "/console/console.css"),
+    ("post", "/console/session"),
+    ("post", "/console/sign-out"),
+    ("get", "/console/"),
 ];
 
 /// The OpenAPI document of these routes (kept true by the end-to-end tests).
@@ -33,18 +48,47 @@ pub const OPENAPI: &str = include_str!("../openapi.json");
 
 pub fn router(state: Arc<AppState>) -> Router {
     let limit = state.config.max_body_bytes;
+    use crate::{console, versions};
     let protected = Router::new()
+        .route("/v1/me", get(versions::me))
         .route("/v1/pipelines", get(pipelines))
         .route("/v1/pipelines/{pipeline}", get(pipeline))
         .route("/v1/pipelines/{pipeline}/predict", post(predict))
+        .route("/v1/pipelines/{pipeline}/versions", get(versions::list))
+        .route(
+            "/v1/pipelines/{pipeline}/versions/{version}",
+            get(versions::show),
+        )
         .route(
             "/v1/pipelines/{pipeline}/versions/{version}/card",
             get(card),
         )
         .route(
+            "/v1/pipelines/{pipeline}/versions/{version}/report",
+            get(versions::report),
+        )
+        .route(
+            "/v1/pipelines/{pipeline}/versions/{version}/promote",
+            post(versions::promote),
+        )
+        .route(
+            "/v1/pipelines/{pipeline}/versions/{version}/approve",
+            post(versions::approve),
+        )
+        .route(
+            "/v1/pipelines/{pipeline}/versions/{version}/refuse",
+            post(versions::refuse),
+        )
+        .route("/v1/pipelines/{pipeline}/rollback", post(versions::rollback))
+        .route("/v1/pipelines/{pipeline}/compare", get(versions::compare))
+        .route(
             "/v1/pipelines/{pipeline}/openapi.json",
             get(pipeline_openapi),
         )
+        .route("/console", get(console::index))
+        .route("/console/", get(console::index))
+        .route("/console/console.js", get(console::script))
+        .route("/console/console.css", get(console::style))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::auth::require,
@@ -52,6 +96,8 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/openapi.json", get(openapi))
+        .route("/console/session", post(console::session))
+        .route("/console/sign-out", post(console::sign_out))
         .merge(protected)
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
@@ -251,7 +297,7 @@ fn known_levels(a: &riskfn_core::artifact::ScoringArtifact, i: usize) -> Vec<ser
 
 /// HTML when the caller's `Accept` names `text/html` before any JSON type (a browser), else
 /// JSON.
-fn wants_html(headers: &axum::http::HeaderMap) -> bool {
+pub(crate) fn wants_html(headers: &axum::http::HeaderMap) -> bool {
     let accept = headers
         .get(axum::http::header::ACCEPT)
         .and_then(|v| v.to_str().ok())
@@ -457,7 +503,7 @@ async fn predict(
     };
     let work = Audit {
         request: request_id(&headers, lambda.as_ref().map(|e| &e.0)),
-        caller: caller.0,
+        caller: caller.name,
         pipeline,
         // A pinned request asked for one version; only champion traffic is shadowed.
         shadowed: q.version.is_none(),

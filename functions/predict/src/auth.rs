@@ -1,5 +1,7 @@
-//! Who may call: API keys (bearer tokens) on the local server, the API Gateway authorizer
-//! under Lambda. Keys are compared in constant time, as sha256 digests.
+//! Who may call, and what they may do: API keys (bearer tokens, or the console's cookie) on
+//! the local server, the API Gateway authorizer under Lambda. Keys are compared in constant
+//! time, as sha256 digests. A caller's roles come with its key (`name+role:secret`) or from
+//! its JWT's claims (`roles` or `cognito:groups`).
 
 use std::sync::Arc;
 
@@ -17,6 +19,48 @@ use crate::state::AppState;
 pub struct ApiKey {
     name: String,
     digest: [u8; 32],
+    roles: Roles,
+}
+
+/// What a caller may do beyond reading and scoring (which every authenticated caller may).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Roles {
+    /// Approve or refuse a proposed version (never one it trained or proposed).
+    pub approver: bool,
+    /// The model owner: propose or promote a version, roll the champion back.
+    pub owner: bool,
+}
+
+impl Roles {
+    /// Roles from names (`approver`, `owner`); other names are ignored when `strict` is
+    /// false (a JWT's groups may hold anything), refused when it is true (a key's spec).
+    fn parse<'a>(names: impl Iterator<Item = &'a str>, strict: bool) -> Result<Roles, String> {
+        let mut r = Roles::default();
+        for n in names.map(str::trim).filter(|n| !n.is_empty()) {
+            match n {
+                "approver" => r.approver = true,
+                "owner" => r.owner = true,
+                other if strict => {
+                    return Err(format!(
+                        "unknown role {other:?} (roles: approver, owner)"
+                    ));
+                }
+                _ => {}
+            }
+        }
+        Ok(r)
+    }
+
+    pub fn names(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        if self.approver {
+            out.push("approver");
+        }
+        if self.owner {
+            out.push("owner");
+        }
+        out
+    }
 }
 
 /// How callers are authenticated.
@@ -54,7 +98,8 @@ fn digest(secret: &str) -> [u8; 32] {
 }
 
 impl Auth {
-    /// Keys from `name:secret,name:secret` (a secret at least 16 characters long).
+    /// Keys from `name:secret,name+role+role:secret` (a secret at least 16 characters
+    /// long; roles `approver`, `owner`).
     pub fn keys(spec: &str) -> Result<Auth, ConfigError> {
         let bad = |reason: String| ConfigError {
             name: "RISKFN_API_KEYS",
@@ -67,9 +112,13 @@ impl Auth {
             .filter(|s| !s.is_empty())
             .enumerate()
         {
-            let (name, secret) = item
+            let (who, secret) = item
                 .split_once(':')
                 .ok_or_else(|| bad(format!("entry {} is not name:secret", i + 1)))?;
+            let mut parts = who.split('+');
+            let name = parts.next().unwrap_or_default();
+            let roles = Roles::parse(parts, true)
+                .map_err(|e| bad(format!("entry {}: {e}", i + 1)))?;
             if name.is_empty() || secret.len() < 16 {
                 return Err(bad(format!(
                     "entry {} needs a name and a secret of 16 characters or more",
@@ -79,6 +128,7 @@ impl Auth {
             keys.push(ApiKey {
                 name: name.to_owned(),
                 digest: digest(secret),
+                roles,
             });
         }
         if keys.is_empty() {
@@ -88,11 +138,39 @@ impl Auth {
     }
 }
 
-/// The authenticated caller, for audit records.
+/// The authenticated caller: its name (for audit records) and roles.
 #[derive(Debug, Clone)]
-pub struct Caller(pub String);
+pub struct Caller {
+    pub name: String,
+    pub roles: Roles,
+}
 
-fn presented(headers: &HeaderMap) -> Option<&str> {
+/// The console's cookie: the sha256 of the key a person signed in with (HttpOnly,
+/// SameSite=Strict), so the key itself never sits in the browser's cookie jar.
+pub const COOKIE: &str = "riskfn_session";
+
+/// What a request presents: a key (header), or the console's cookie (the key's digest).
+enum Credential<'a> {
+    Key(&'a str),
+    Session(&'a str),
+}
+
+fn presented(headers: &HeaderMap) -> Option<Credential<'_>> {
+    header_key(headers).map(Credential::Key).or_else(|| {
+        headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|c| c.trim().split_once('='))
+            .find(|(k, _)| *k == COOKIE)
+            .map(|(_, v)| v.trim())
+            .filter(|v| !v.is_empty())
+            .map(Credential::Session)
+    })
+}
+
+fn header_key(headers: &HeaderMap) -> Option<&str> {
     if let Some(v) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -106,6 +184,40 @@ fn presented(headers: &HeaderMap) -> Option<&str> {
         .get("x-api-key")
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
+}
+
+/// The console cookie's value for a key.
+pub fn session_value(key: &str) -> String {
+    hex_digest(&digest(key))
+}
+
+fn hex_digest(d: &[u8; 32]) -> String {
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Auth {
+    /// The holder of the key `token`.
+    pub fn key_holder(&self, token: &str) -> Option<Caller> {
+        self.digest_holder(&digest(token))
+    }
+
+    /// The holder of the key whose sha256 is `d`, compared with every key in constant time
+    /// without stopping early.
+    fn digest_holder(&self, d: &[u8; 32]) -> Option<Caller> {
+        let Auth::Keys(keys) = self else {
+            return None;
+        };
+        let mut found: Option<&ApiKey> = None;
+        for k in keys {
+            if bool::from(k.digest.ct_eq(d)) {
+                found = Some(k);
+            }
+        }
+        found.map(|k| Caller {
+            name: k.name.clone(),
+            roles: k.roles,
+        })
+    }
 }
 
 fn refuse(status: StatusCode, message: &str) -> Response {
@@ -122,8 +234,22 @@ fn refuse(status: StatusCode, message: &str) -> Response {
     r
 }
 
-/// The caller API Gateway's authorizer let in: the JWT's subject, or its principal.
-fn gateway_caller(req: &Request) -> String {
+/// Roles from a JWT claim as API Gateway passes it: a JSON list, `[a b]` (how HTTP APIs
+/// flatten a list claim), or names separated by spaces or commas.
+fn claim_roles(value: &str) -> Roles {
+    let list: Vec<String> = serde_json::from_str(value).unwrap_or_else(|_| {
+        value
+            .trim_matches(|c| c == '[' || c == ']')
+            .split([' ', ','])
+            .map(str::to_owned)
+            .collect()
+    });
+    Roles::parse(list.iter().map(String::as_str), false).unwrap_or_default()
+}
+
+/// The caller API Gateway's authorizer let in: the JWT's subject, or its principal, with
+/// the roles its `roles` or `cognito:groups` claim names.
+fn gateway_caller(req: &Request) -> Caller {
     use lambda_http::RequestExt;
     use lambda_http::request::RequestContext;
     let authorizer = match req.request_context_ref() {
@@ -131,47 +257,103 @@ fn gateway_caller(req: &Request) -> String {
         Some(RequestContext::ApiGatewayV1(c)) => Some(&c.authorizer),
         _ => None,
     };
-    authorizer
+    let claims = authorizer.and_then(|a| a.jwt.as_ref()).map(|j| &j.claims);
+    let name = authorizer
         .and_then(|a| {
-            a.jwt
-                .as_ref()
-                .and_then(|j| j.claims.get("sub").cloned())
-                .or_else(|| {
-                    a.fields
-                        .get("principalId")
-                        .and_then(|p| p.as_str())
-                        .map(str::to_owned)
-                })
+            claims.and_then(|c| c.get("sub").cloned()).or_else(|| {
+                a.fields
+                    .get("principalId")
+                    .and_then(|p| p.as_str())
+                    .map(str::to_owned)
+            })
         })
-        .unwrap_or_else(|| "gateway".to_owned())
+        .unwrap_or_else(|| "gateway".to_owned());
+    let mut roles = Roles::default();
+    for claim in ["roles", "cognito:groups"] {
+        if let Some(v) = claims.and_then(|c| c.get(claim)) {
+            let r = claim_roles(v);
+            roles.approver |= r.approver;
+            roles.owner |= r.owner;
+        }
+    }
+    Caller { name, roles }
 }
 
-/// Middleware on the protected routes: 401 without credentials, 403 with wrong ones.
+/// Middleware on the protected routes: 401 without credentials, 403 with wrong ones. A
+/// browser asking for a console page without a key gets the sign-in form with its 401.
 pub async fn require(State(state): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
     let caller = match &state.config.auth {
-        Auth::Disabled | Auth::Unset => "anonymous".to_owned(),
+        // Development: anyone reads and scores; no one holds a role.
+        Auth::Disabled | Auth::Unset => Caller {
+            name: "anonymous".to_owned(),
+            roles: Roles::default(),
+        },
         Auth::Gateway => gateway_caller(&req),
-        Auth::Keys(keys) => {
-            let Some(token) = presented(req.headers()) else {
+        auth @ Auth::Keys(_) => {
+            let console = req.uri().path().starts_with("/console");
+            let Some(credential) = presented(req.headers()) else {
+                if console {
+                    return crate::console::sign_in_page(StatusCode::UNAUTHORIZED);
+                }
                 return refuse(
                     StatusCode::UNAUTHORIZED,
                     "an API key is required (Authorization: Bearer <key>)",
                 );
             };
-            let d = digest(token);
-            // Compare with every key, without stopping early.
-            let mut found: Option<&str> = None;
-            for k in keys {
-                if bool::from(k.digest.ct_eq(&d)) {
-                    found = Some(&k.name);
-                }
-            }
-            match found {
-                Some(name) => name.to_owned(),
+            let holder = match credential {
+                Credential::Key(k) => auth.key_holder(k),
+                Credential::Session(hex) => parse_hex(hex).and_then(|d| auth.digest_holder(&d)),
+            };
+            match holder {
+                Some(c) => c,
+                None if console => return crate::console::sign_in_page(StatusCode::FORBIDDEN),
                 None => return refuse(StatusCode::FORBIDDEN, "the API key is not valid"),
             }
         }
     };
-    req.extensions_mut().insert(Caller(caller));
+    req.extensions_mut().insert(caller);
     next.run(req).await
+}
+
+fn parse_hex(s: &str) -> Option<[u8; 32]> {
+    let mut out = [0u8; 32];
+    if s.len() != 64 {
+        return None;
+    }
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_carry_roles_and_unknown_roles_are_refused() {
+        let auth = Auth::keys("app:0123456789abcdef,val+approver:fedcba9876543210,own+owner+approver:aaaaaaaaaaaaaaaa").unwrap();
+        let who = |k: &str| auth.key_holder(k).map(|c| (c.name, c.roles.names()));
+        assert_eq!(who("0123456789abcdef"), Some(("app".into(), vec![])));
+        assert_eq!(who("fedcba9876543210"), Some(("val".into(), vec!["approver"])));
+        assert_eq!(
+            who("aaaaaaaaaaaaaaaa"),
+            Some(("own".into(), vec!["approver", "owner"]))
+        );
+        assert!(who("not-a-key-at-all").is_none());
+        let err = Auth::keys("x+admin:0123456789abcdef").unwrap_err();
+        assert!(err.reason.contains("admin"), "{err}");
+        // The console's cookie stands for the key it was made from, and for no other.
+        let d = parse_hex(&session_value("fedcba9876543210")).unwrap();
+        assert_eq!(auth.digest_holder(&d).map(|c| c.name), Some("val".into()));
+        assert!(parse_hex("zz").is_none());
+    }
+
+    #[test]
+    fn roles_from_jwt_claims_in_every_shape_api_gateway_sends() {
+        assert_eq!(claim_roles("[approver owner]").names(), vec!["approver", "owner"]);
+        assert_eq!(claim_roles(r#"["approver"]"#).names(), vec!["approver"]);
+        assert_eq!(claim_roles("owner,viewers").names(), vec!["owner"]);
+        assert!(claim_roles("admins").names().is_empty());
+    }
 }

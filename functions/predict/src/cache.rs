@@ -33,6 +33,8 @@ pub struct ModelCache {
     pointers: Mutex<HashMap<(Pointer, String), PointerEntry>>,
     /// Versions read from the store so far (each at most once).
     loads: std::sync::atomic::AtomicUsize,
+    /// Manifests read for the console: immutable once written, so kept for good.
+    manifests: Mutex<HashMap<(String, String), Arc<riskfn_core::artifact::Manifest>>>,
 }
 
 impl ModelCache {
@@ -43,7 +45,25 @@ impl ModelCache {
             versions: Mutex::default(),
             pointers: Mutex::default(),
             loads: Default::default(),
+            manifests: Mutex::default(),
         }
+    }
+
+    /// A version's manifest, read from the store once.
+    pub async fn manifest(
+        &self,
+        pipeline: &str,
+        version: &str,
+    ) -> Result<Arc<riskfn_core::artifact::Manifest>> {
+        let key = (pipeline.to_owned(), version.to_owned());
+        if let Some(m) = self.manifests.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            return Ok(m);
+        }
+        let m = Arc::new(self.registry.manifest(pipeline, version).await?);
+        if let Ok(mut cache) = self.manifests.lock() {
+            cache.insert(key, m.clone());
+        }
+        Ok(m)
     }
 
     pub fn registry(&self) -> &Registry {

@@ -29,6 +29,11 @@ pub enum ApiError {
     TooLarge(String),
     /// 404: unknown pipeline or version.
     NotFound(String),
+    /// 403: the caller may not do this (no such role, or four eyes).
+    Forbidden(String),
+    /// 409: not possible in the registry's present state (nothing to approve, already
+    /// champion, a concurrent change).
+    Conflict(String),
     /// 503: the store could not be reached and nothing cached can answer.
     Unavailable,
     /// 500: logged in full, answered generically.
@@ -64,6 +69,11 @@ impl From<Error> for ApiError {
                 ApiError::NotFound(format!("no such name ({reason})"))
             }
             Error::Input(f) => ApiError::Fields(ApiError::fields(None, f)),
+            Error::Forbidden(m) => ApiError::Forbidden(m),
+            Error::Refused(m) => ApiError::Conflict(m),
+            Error::PreconditionFailed { .. } => ApiError::Conflict(
+                "the registry changed while this was being done; read it again and retry".into(),
+            ),
             Error::Store { .. } => {
                 tracing::error!(error = %e, "store unavailable");
                 ApiError::Unavailable
@@ -94,6 +104,8 @@ impl IntoResponse for ApiError {
             ),
             ApiError::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large", m.clone(), None),
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m.clone(), None),
+            ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, "forbidden", m.clone(), None),
+            ApiError::Conflict(m) => (StatusCode::CONFLICT, "conflict", m.clone(), None),
             ApiError::Unavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",

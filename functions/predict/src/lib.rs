@@ -4,6 +4,8 @@
 //! - [`config`]: settings from the environment;
 //! - [`state`], [`cache`]: the store and the loaded-model cache shared by handlers;
 //! - [`app`]: routes and handlers (translation only; scoring is `riskfn_core::scoring`);
+//! - [`versions`], [`console`]: the review console's registry routes (compare, promote,
+//!   approve, refuse, roll back) and its page;
 //! - [`error`]: the mapping of errors to HTTP answers;
 //! - [`auth`]: API keys on the local server, the API Gateway authorizer under Lambda;
 //! - [`lambda`]: the Lambda entry service (API Gateway stage handling).
@@ -12,9 +14,11 @@ pub mod app;
 pub mod auth;
 pub mod cache;
 pub mod config;
+pub mod console;
 pub mod error;
 pub mod lambda;
 pub mod state;
+pub mod versions;
 
 pub use app::router;
 pub use config::Config;
