@@ -16,8 +16,8 @@ use riskfn_core::gate::GateRecord;
 use riskfn_core::measures::TestScores;
 use riskfn_core::preprocess::numeric_value;
 use riskfn_core::registry::{Registry, new_version_id, now_rfc3339};
-pub use riskfn_core::review::Promotion;
 use riskfn_core::review;
+pub use riskfn_core::review::Promotion;
 use riskfn_core::s3::S3Settings;
 use riskfn_core::scoring::Scorer;
 use riskfn_core::value::Value;
@@ -912,15 +912,15 @@ async fn run(opts: &TrainOptions, skip_unchanged: bool) -> Result<Retrained> {
             // Compact: up to 50,000 numbers a column.
             Bytes::from(
                 serde_json::to_vec(&TestScores::new(
-                &prepared.summary.fingerprint,
-                threshold,
-                &test_rows
-                    .iter()
-                    .map(|&r| prepared.row_ids[r])
-                    .collect::<Vec<_>>(),
-                &y_test,
-                &p_test,
-            ))
+                    &prepared.summary.fingerprint,
+                    threshold,
+                    &test_rows
+                        .iter()
+                        .map(|&r| prepared.row_ids[r])
+                        .collect::<Vec<_>>(),
+                    &y_test,
+                    &p_test,
+                ))
                 .unwrap_or_default(),
             ),
         ),

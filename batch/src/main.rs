@@ -12,10 +12,10 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use riskfn_batch::engine::{Engine, EngineOptions};
 use riskfn_batch::job::{self, Promotion, TrainOptions, TrainReport};
-use riskfn_core::review;
 use riskfn_batch::score::ScoreOptions;
 use riskfn_batch::{models, shadow};
 use riskfn_core::registry::Registry;
+use riskfn_core::review;
 use riskfn_core::s3::S3Settings;
 use riskfn_predict::config::DEFAULT_STORE;
 

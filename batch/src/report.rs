@@ -106,8 +106,11 @@ fn roc_svg(y: &[bool], p: &[f64], auc: f64) -> String {
         )?;
         c.draw_series(LineSeries::new([(0.0, 0.0), (1.0, 1.0)], BLACK.mix(0.3)))
             .map_err(|e| e.to_string())?;
-        c.draw_series(LineSeries::new(riskfn_core::compare::roc_curve(y, p), BLUE.stroke_width(2)))
-            .map_err(|e| e.to_string())?;
+        c.draw_series(LineSeries::new(
+            riskfn_core::compare::roc_curve(y, p),
+            BLUE.stroke_width(2),
+        ))
+        .map_err(|e| e.to_string())?;
         Ok(())
     })
 }

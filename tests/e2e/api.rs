@@ -333,7 +333,61 @@ async fn openapi_documents_every_route_and_real_answers_follow_it() {
             "400",
         ),
     ];
-    for (method, uri, body, path, op, code) in cases {
+    let v = &t.report.version;
+    let reason = Some(r#"{"reason": "checked"}"#.to_owned());
+    let console_cases = [
+        ("GET", "/v1/me".to_owned(), None, "/v1/me", "get", "200"),
+        (
+            "GET",
+            "/v1/pipelines/german_credit/versions".to_owned(),
+            None,
+            "/v1/pipelines/{pipeline}/versions",
+            "get",
+            "200",
+        ),
+        (
+            "GET",
+            format!("/v1/pipelines/german_credit/versions/{v}"),
+            None,
+            "/v1/pipelines/{pipeline}/versions/{version}",
+            "get",
+            "200",
+        ),
+        (
+            "GET",
+            format!("/v1/pipelines/german_credit/compare?a={v}&b={v}"),
+            None,
+            "/v1/pipelines/{pipeline}/compare",
+            "get",
+            "200",
+        ),
+        (
+            "GET",
+            "/v1/pipelines/german_credit/compare".to_owned(),
+            None,
+            "/v1/pipelines/{pipeline}/compare",
+            "get",
+            "400",
+        ),
+        // Development mode: anonymous, without roles.
+        (
+            "POST",
+            format!("/v1/pipelines/german_credit/versions/{v}/approve"),
+            reason.clone(),
+            "/v1/pipelines/{pipeline}/versions/{version}/approve",
+            "post",
+            "403",
+        ),
+        (
+            "POST",
+            "/v1/pipelines/german_credit/rollback".to_owned(),
+            reason,
+            "/v1/pipelines/{pipeline}/rollback",
+            "post",
+            "403",
+        ),
+    ];
+    for (method, uri, body, path, op, code) in cases.into_iter().chain(console_cases) {
         let (status, v) = call(&app, method, &uri, body).await;
         assert_eq!(status.as_str(), code, "{method} {uri}: {v}");
         let mut response = &doc["paths"][path][op]["responses"][code];

@@ -38,9 +38,10 @@ async fn the_second_of_two_promotions_from_the_same_read_loses_the_race() {
         reg.set_champion("german_credit", &x.version, stale)
             .await
             .unwrap();
-        let lost = riskfn_core::review::move_champion(&reg, "german_credit", &y.version, read.as_ref())
-            .await
-            .unwrap();
+        let lost =
+            riskfn_core::review::move_champion(&reg, "german_credit", &y.version, read.as_ref())
+                .await
+                .unwrap();
         assert_eq!(
             lost,
             Some(Promotion::LostRace {
@@ -236,7 +237,9 @@ async fn rollback_returns_the_previous_champion_and_serving_follows_without_rest
         );
 
         let reg = b.registry().await;
-        let back = riskfn_core::review::rollback(&reg, "german_credit", "operator", "test").await.unwrap();
+        let back = riskfn_core::review::rollback(&reg, "german_credit", "operator", "test")
+            .await
+            .unwrap();
         assert_eq!(back.version, v1, "{}", b.label);
         assert_eq!(
             predict_version(state.clone(), &record).await.1.as_deref(),
@@ -245,7 +248,11 @@ async fn rollback_returns_the_previous_champion_and_serving_follows_without_rest
             b.label
         );
         // Nothing earlier than v1.
-        assert!(riskfn_core::review::rollback(&reg, "german_credit", "operator", "test").await.is_err());
+        assert!(
+            riskfn_core::review::rollback(&reg, "german_credit", "operator", "test")
+                .await
+                .is_err()
+        );
         // And forward again.
         let p = riskfn_core::review::promote(&reg, "german_credit", &v2, "operator", "test", false)
             .await
@@ -311,13 +318,27 @@ async fn the_gate_refuses_a_worse_model_records_why_and_force_overrides() {
             1
         );
 
-        let refused = riskfn_core::review::promote(&reg, "german_credit", &bad.version, "operator", "test", false)
-            .await
-            .unwrap();
+        let refused = riskfn_core::review::promote(
+            &reg,
+            "german_credit",
+            &bad.version,
+            "operator",
+            "test",
+            false,
+        )
+        .await
+        .unwrap();
         assert!(matches!(refused, Promotion::RefusedByGate { .. }));
-        let forced = riskfn_core::review::promote(&reg, "german_credit", &bad.version, "operator", "test", true)
-            .await
-            .unwrap();
+        let forced = riskfn_core::review::promote(
+            &reg,
+            "german_credit",
+            &bad.version,
+            "operator",
+            "test",
+            true,
+        )
+        .await
+        .unwrap();
         assert!(matches!(forced, Promotion::Forced { .. }), "{forced:?}");
         assert_eq!(
             reg.champion("german_credit")

@@ -713,7 +713,11 @@ pub fn history(records: &[crate::audit::Record], version: &str) -> Vec<HistoryEn
                     version: v,
                     previous: Some(p),
                     ..
-                } if p == version => ("replaced".to_owned(), format!("{v} became champion"), none()),
+                } if p == version => (
+                    "replaced".to_owned(),
+                    format!("{v} became champion"),
+                    none(),
+                ),
                 Event::Rollback {
                     version: v,
                     from,

@@ -163,9 +163,24 @@ fn swap_set(a: &TestScores, b: &TestScores) -> Result<SwapSet, String> {
 pub fn compare(a: &VersionFacts<'_>, b: &VersionFacts<'_>) -> Comparison {
     let (sa, sb) = (side(a), side(b));
     let has = |s: &Side, f: &String| s.features.contains(f);
-    let added = sb.features.iter().filter(|f| !has(&sa, f)).cloned().collect();
-    let dropped = sa.features.iter().filter(|f| !has(&sb, f)).cloned().collect();
-    let kept = sa.features.iter().filter(|f| has(&sb, f)).cloned().collect();
+    let added = sb
+        .features
+        .iter()
+        .filter(|f| !has(&sa, f))
+        .cloned()
+        .collect();
+    let dropped = sa
+        .features
+        .iter()
+        .filter(|f| !has(&sb, f))
+        .cloned()
+        .collect();
+    let kept = sa
+        .features
+        .iter()
+        .filter(|f| has(&sb, f))
+        .cloned()
+        .collect();
     let (swap, swap_note) = match (a.scores, b.scores) {
         (Some(x), Some(y)) => match swap_set(x, y) {
             Ok(s) => (Some(s), None),
@@ -220,7 +235,9 @@ mod tests {
     #[test]
     fn roc_curve_runs_from_origin_to_one_and_is_thinned() {
         let y: Vec<bool> = (0..1000).map(|i| i % 3 == 0).collect();
-        let p: Vec<f64> = (0..1000).map(|i| ((i * 37) % 1000) as f64 / 1000.0).collect();
+        let p: Vec<f64> = (0..1000)
+            .map(|i| ((i * 37) % 1000) as f64 / 1000.0)
+            .collect();
         let c = roc_curve(&y, &p);
         assert_eq!(c.len(), ROC_POINTS);
         assert_eq!(c[0], (0.0, 0.0));

@@ -632,7 +632,11 @@ mod tests {
                     by, approved_by, ..
                 } => Some((
                     "promotion",
-                    format!("{}: {}", by.clone().unwrap_or_default(), approved_by.join(",")),
+                    format!(
+                        "{}: {}",
+                        by.clone().unwrap_or_default(),
+                        approved_by.join(",")
+                    ),
                 )),
                 _ => None,
             })

@@ -29,8 +29,14 @@ pub const ROUTES: [(&str, &str); 22] = [
     ("get", "/v1/pipelines/{pipeline}/versions/{version}"),
     ("get", "/v1/pipelines/{pipeline}/versions/{version}/card"),
     ("get", "/v1/pipelines/{pipeline}/versions/{version}/report"),
-    ("post", "/v1/pipelines/{pipeline}/versions/{version}/promote"),
-    ("post", "/v1/pipelines/{pipeline}/versions/{version}/approve"),
+    (
+        "post",
+        "/v1/pipelines/{pipeline}/versions/{version}/promote",
+    ),
+    (
+        "post",
+        "/v1/pipelines/{pipeline}/versions/{version}/approve",
+    ),
     ("post", "/v1/pipelines/{pipeline}/versions/{version}/refuse"),
     ("post", "/v1/pipelines/{pipeline}/rollback"),
     ("get", "/v1/pipelines/{pipeline}/compare"),
@@ -79,7 +85,10 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/v1/pipelines/{pipeline}/versions/{version}/refuse",
             post(versions::refuse),
         )
-        .route("/v1/pipelines/{pipeline}/rollback", post(versions::rollback))
+        .route(
+            "/v1/pipelines/{pipeline}/rollback",
+            post(versions::rollback),
+        )
         .route("/v1/pipelines/{pipeline}/compare", get(versions::compare))
         .route(
             "/v1/pipelines/{pipeline}/openapi.json",

@@ -41,9 +41,7 @@ impl Roles {
                 "approver" => r.approver = true,
                 "owner" => r.owner = true,
                 other if strict => {
-                    return Err(format!(
-                        "unknown role {other:?} (roles: approver, owner)"
-                    ));
+                    return Err(format!("unknown role {other:?} (roles: approver, owner)"));
                 }
                 _ => {}
             }
@@ -117,8 +115,8 @@ impl Auth {
                 .ok_or_else(|| bad(format!("entry {} is not name:secret", i + 1)))?;
             let mut parts = who.split('+');
             let name = parts.next().unwrap_or_default();
-            let roles = Roles::parse(parts, true)
-                .map_err(|e| bad(format!("entry {}: {e}", i + 1)))?;
+            let roles =
+                Roles::parse(parts, true).map_err(|e| bad(format!("entry {}: {e}", i + 1)))?;
             if name.is_empty() || secret.len() < 16 {
                 return Err(bad(format!(
                     "entry {} needs a name and a secret of 16 characters or more",
@@ -335,7 +333,10 @@ mod tests {
         let auth = Auth::keys("app:0123456789abcdef,val+approver:fedcba9876543210,own+owner+approver:aaaaaaaaaaaaaaaa").unwrap();
         let who = |k: &str| auth.key_holder(k).map(|c| (c.name, c.roles.names()));
         assert_eq!(who("0123456789abcdef"), Some(("app".into(), vec![])));
-        assert_eq!(who("fedcba9876543210"), Some(("val".into(), vec!["approver"])));
+        assert_eq!(
+            who("fedcba9876543210"),
+            Some(("val".into(), vec!["approver"]))
+        );
         assert_eq!(
             who("aaaaaaaaaaaaaaaa"),
             Some(("own".into(), vec!["approver", "owner"]))
@@ -351,7 +352,10 @@ mod tests {
 
     #[test]
     fn roles_from_jwt_claims_in_every_shape_api_gateway_sends() {
-        assert_eq!(claim_roles("[approver owner]").names(), vec!["approver", "owner"]);
+        assert_eq!(
+            claim_roles("[approver owner]").names(),
+            vec!["approver", "owner"]
+        );
         assert_eq!(claim_roles(r#"["approver"]"#).names(), vec!["approver"]);
         assert_eq!(claim_roles("owner,viewers").names(), vec!["owner"]);
         assert!(claim_roles("admins").names().is_empty());

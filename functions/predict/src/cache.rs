@@ -56,7 +56,12 @@ impl ModelCache {
         version: &str,
     ) -> Result<Arc<riskfn_core::artifact::Manifest>> {
         let key = (pipeline.to_owned(), version.to_owned());
-        if let Some(m) = self.manifests.lock().ok().and_then(|m| m.get(&key).cloned()) {
+        if let Some(m) = self
+            .manifests
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&key).cloned())
+        {
             return Ok(m);
         }
         let m = Arc::new(self.registry.manifest(pipeline, version).await?);

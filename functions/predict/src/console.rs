@@ -94,7 +94,10 @@ pub async fn session(State(state): State<Arc<AppState>>, body: Bytes) -> Respons
     );
     (
         StatusCode::SEE_OTHER,
-        [(header::LOCATION, "/console".to_owned()), (header::SET_COOKIE, cookie)],
+        [
+            (header::LOCATION, "/console".to_owned()),
+            (header::SET_COOKIE, cookie),
+        ],
     )
         .into_response()
 }

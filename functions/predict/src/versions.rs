@@ -55,9 +55,17 @@ struct VersionRow {
     review: Option<Review>,
 }
 
-fn row(m: &Manifest, champion: Option<&str>, challenger: Option<&str>, review: Option<Review>) -> VersionRow {
+fn row(
+    m: &Manifest,
+    champion: Option<&str>,
+    challenger: Option<&str>,
+    review: Option<Review>,
+) -> VersionRow {
     let lowest = m.fairness.iter().min_by(|a, b| a.ratio.total_cmp(&b.ratio));
-    let minimum = m.gate.as_ref().and_then(|g| g.spec.min_adverse_impact_ratio);
+    let minimum = m
+        .gate
+        .as_ref()
+        .and_then(|g| g.spec.min_adverse_impact_ratio);
     VersionRow {
         version: m.version.clone(),
         created_at: m.created_at.clone(),
@@ -232,9 +240,8 @@ pub async fn compare(
     Query(q): Query<Pair>,
 ) -> Result<Json<riskfn_core::compare::Comparison>, ApiError> {
     let registry = state.cache.registry();
-    let b = q
-        .b
-        .ok_or_else(|| ApiError::BadBody("query parameter b (a version) is required".into()))?;
+    let b =
+        q.b.ok_or_else(|| ApiError::BadBody("query parameter b (a version) is required".into()))?;
     let a = registry.resolve(&pipeline, q.a.as_deref()).await?;
     let (ma, ca, sa) = facts(&state, &pipeline, &a).await?;
     let (mb, cb, sb) = facts(&state, &pipeline, &b).await?;
@@ -333,7 +340,12 @@ pub async fn approve(
     Extension(caller): Extension<Caller>,
     body: Result<Json<Action>, JsonRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    need(caller.roles.approver, &caller, "approver", "approve a version")?;
+    need(
+        caller.roles.approver,
+        &caller,
+        "approver",
+        "approve a version",
+    )?;
     let a = action(body)?;
     let p = review::approve(
         state.cache.registry(),
@@ -382,7 +394,12 @@ pub async fn rollback(
     Extension(caller): Extension<Caller>,
     body: Result<Json<Action>, JsonRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    need(caller.roles.owner, &caller, "owner", "roll the champion back")?;
+    need(
+        caller.roles.owner,
+        &caller,
+        "owner",
+        "roll the champion back",
+    )?;
     let a = action(body)?;
     let c = review::rollback(
         state.cache.registry(),
