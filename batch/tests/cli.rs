@@ -291,6 +291,8 @@ fn models_commands_and_the_not_promoted_exit_code() {
         "german_credit",
         "--version",
         &v2,
+        "--reason",
+        "better on validation",
         "--store",
         s,
     ]);
@@ -303,6 +305,8 @@ fn models_commands_and_the_not_promoted_exit_code() {
         "--version",
         &v2,
         "--force",
+        "--reason",
+        "reviewed by hand",
         "--store",
         s,
     ]);
@@ -312,6 +316,8 @@ fn models_commands_and_the_not_promoted_exit_code() {
         "rollback",
         "--pipeline",
         "german_credit",
+        "--reason",
+        "complaints",
         "--store",
         s,
     ]);
@@ -322,6 +328,8 @@ fn models_commands_and_the_not_promoted_exit_code() {
         "rollback",
         "--pipeline",
         "german_credit",
+        "--reason",
+        "complaints",
         "--store",
         s,
     ]);
@@ -609,4 +617,101 @@ fn the_fairness_gate_exits_10() {
         e.contains("not promoted") && e.contains("adverse impact ratio"),
         "{e}"
     );
+}
+
+/// `[gate] approvals = 1` from the command line: training as one user leaves the version
+/// pending (exit 10), that user's own approval is refused, another user's makes it champion.
+#[test]
+fn four_eyes_on_the_command_line() {
+    let dir = scratch("four-eyes");
+    let sql = dir.join("sql");
+    let src = repo().join("sql/german_credit");
+    std::fs::create_dir_all(sql.join("german_credit/data")).unwrap();
+    for f in [
+        "01_clean.sql",
+        "02_features.sql",
+        "reasons.toml",
+        "data/german_credit.parquet",
+    ] {
+        std::fs::copy(src.join(f), sql.join("german_credit").join(f)).unwrap();
+    }
+    let toml = std::fs::read_to_string(src.join("pipeline.toml")).unwrap();
+    std::fs::write(
+        sql.join("german_credit/pipeline.toml"),
+        format!("{toml}\n[gate]\napprovals = 1\n"),
+    )
+    .unwrap();
+    let store = dir.join("store");
+    let (sql, s) = (sql.to_str().unwrap(), store.to_str().unwrap());
+    let as_user = |user: &str, args: &[&str]| {
+        let fast: &[&str] = if args.first() == Some(&"train") {
+            &["--families", "logistic_regression"]
+        } else {
+            &[]
+        };
+        Command::new(env!("CARGO_BIN_EXE_riskfn"))
+            .current_dir(repo())
+            .env("RISKFN_USER", user)
+            .args(args)
+            .args(fast)
+            .output()
+            .unwrap()
+    };
+    let trained = as_user(
+        "ana",
+        &[
+            "train",
+            "--pipeline",
+            "german_credit",
+            "--sql-dir",
+            sql,
+            "--store",
+            s,
+            "--json",
+        ],
+    );
+    assert_eq!(trained.status.code(), Some(10), "{}", stderr(&trained));
+    assert!(
+        stderr(&trained).contains("waits for approval"),
+        "{}",
+        stderr(&trained)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&trained.stdout).unwrap();
+    assert_eq!(report["promotion"]["status"], "pending");
+    let v = report["version"].as_str().unwrap();
+    let approve = |user: &str| {
+        as_user(
+            user,
+            &[
+                "models",
+                "approve",
+                "--pipeline",
+                "german_credit",
+                "--version",
+                v,
+                "--reason",
+                "validated",
+                "--store",
+                s,
+            ],
+        )
+    };
+    let own = approve("ana");
+    assert_eq!(own.status.code(), Some(1));
+    assert!(stderr(&own).contains("four eyes"), "{}", stderr(&own));
+    let list = as_user(
+        "ana",
+        &[
+            "models",
+            "list",
+            "--pipeline",
+            "german_credit",
+            "--store",
+            s,
+        ],
+    );
+    assert!(String::from_utf8_lossy(&list.stdout).contains("pending"));
+    let other = approve("ben");
+    assert!(other.status.success(), "{}", stderr(&other));
+    assert!(String::from_utf8_lossy(&other.stdout).contains("is now the champion"));
 }

@@ -83,7 +83,7 @@ impl TestScores {
     /// Keep every k-th row when there are more than [`Self::MAX_ROWS`].
     pub fn new(fingerprint: &str, threshold: f64, rows: &[u64], y: &[bool], p: &[f64]) -> Self {
         let step = rows.len().div_ceil(Self::MAX_ROWS).max(1);
-        let pick = |i: &usize| i % step == 0;
+        let pick = |i: &usize| i.is_multiple_of(step);
         TestScores {
             fingerprint: fingerprint.to_owned(),
             threshold,

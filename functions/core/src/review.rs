@@ -574,8 +574,8 @@ mod tests {
         reg
     }
 
-    fn champion(reg: &Registry) -> impl std::future::Future<Output = Option<String>> + '_ {
-        async move { reg.champion("p").await.unwrap().map(|(c, _)| c.version) }
+    async fn champion(reg: &Registry) -> Option<String> {
+        reg.champion("p").await.unwrap().map(|(c, _)| c.version)
     }
 
     #[tokio::test]
