@@ -34,6 +34,9 @@ pub struct Stability {
 pub struct DriftReport {
     pub pipeline: String,
     pub version: String,
+    /// When the batch was compared (RFC 3339, UTC), and which batch.
+    pub at: String,
+    pub data: String,
     pub rows: u64,
     /// Rows that failed validation: reported, not counted in the distributions.
     pub rows_failed: u64,
@@ -306,9 +309,11 @@ pub async fn drift(opts: &DriftOptions) -> Result<DriftReport> {
         || fairness
             .iter()
             .any(|f| f.groups.iter().any(|g| g.below_gate));
-    Ok(DriftReport {
+    let report = DriftReport {
         pipeline: opts.pipeline.clone(),
         version,
+        at: riskfn_core::registry::now_rfc3339(),
+        data: opts.data.clone(),
         rows,
         rows_failed: failed,
         threshold: baseline.threshold,
@@ -316,5 +321,18 @@ pub async fn drift(opts: &DriftOptions) -> Result<DriftReport> {
         score,
         features,
         fairness,
-    })
+    };
+    // Kept on the version for the review console; the comparison stands if it cannot be.
+    let json = bytes::Bytes::from(serde_json::to_vec_pretty(&report).unwrap_or_default());
+    if let Err(e) = riskfn_core::drift::store_report(
+        registry.store().as_ref(),
+        &report.pipeline,
+        &report.version,
+        json,
+    )
+    .await
+    {
+        tracing::error!(error = %e, "drift report not kept in the store");
+    }
+    Ok(report)
 }

@@ -170,6 +170,20 @@ async fn the_console_in_headless_chromium() {
     );
 
     let (store, v1, v2) = pending_store("browser").await;
+    // A batch compared with v1: its drift report shows on v1's page.
+    riskfn_batch::drift::drift(&riskfn_batch::drift::DriftOptions {
+        pipeline: "german_credit".into(),
+        version: Some(v1.clone()),
+        data: riskfn_tests::repo()
+            .join("sql/german_credit/data/german_credit.parquet")
+            .display()
+            .to_string(),
+        store: store.display().to_string(),
+        s3: Default::default(),
+        engine: Default::default(),
+    })
+    .await
+    .unwrap();
     let state = AppState::open(Config {
         store: store.display().to_string(),
         auth: keys(),

@@ -13,6 +13,45 @@ use crate::value::Value;
 pub const BASELINE_FILE: &str = "baseline.json";
 const FLOOR: f64 = 1e-4;
 
+/// Where `riskfn drift` keeps its reports on a version: `<pipeline>/drift/<version>/`, one
+/// object per run, named so that they sort by time.
+pub fn reports_prefix(pipeline: &str, version: &str) -> String {
+    format!("{pipeline}/drift/{version}/")
+}
+
+/// Keep a drift report (aggregates only) on `version`, create-only.
+pub async fn store_report(
+    store: &dyn crate::store::Store,
+    pipeline: &str,
+    version: &str,
+    report: bytes::Bytes,
+) -> crate::Result<String> {
+    let key = format!(
+        "{}{}.json",
+        reports_prefix(pipeline, version),
+        crate::registry::new_version_id()
+    );
+    store
+        .put(&key, report, crate::store::PutMode::Create)
+        .await?;
+    Ok(key)
+}
+
+/// The newest drift report kept on `version`, if any.
+pub async fn latest_report(
+    store: &dyn crate::store::Store,
+    pipeline: &str,
+    version: &str,
+) -> crate::Result<Option<bytes::Bytes>> {
+    crate::artifact::check_name(pipeline)?;
+    crate::artifact::check_name(version)?;
+    let keys = store.list(&reports_prefix(pipeline, version)).await?;
+    match keys.last() {
+        None => Ok(None),
+        Some(k) => Ok(store.get(k).await?.map(|o| o.bytes)),
+    }
+}
+
 /// How a quantity is binned, and each bin's share in the baseline.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]

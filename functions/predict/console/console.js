@@ -162,6 +162,7 @@ async function version(p, v) {
     api(`/v1/pipelines/${enc(p)}/versions/${enc(v)}`),
     api(`/v1/pipelines/${enc(p)}/versions/${enc(v)}/card`).catch(() => null),
   ]);
+  const drift = d.drift;
   const row = d.version;
   const parts = [el("h1", {}, `${p} · ${v} `, ...status(row)),
     table(["", "validation", "test"], [
@@ -178,7 +179,7 @@ async function version(p, v) {
     parts.push(el("p", {}, badge(r.status), ` proposed ${r.proposed_at} by ${r.makers.join(", ")}: ${r.reason}`,
       r.forced ? " (the gate refused it)" : ""),
     r.approvals.length ? table(["approved by", "at", "reason"], r.approvals.map((a) => [a.by, a.at, a.reason])) : el("p", { class: "note" }, `${r.approvals.length} of ${r.required} approvals.`),
-    r.refusal ? el("p", {}, `Refused by ${r.refusal.by} at ${r.refusal.at}: ${r.refusal.reason}`) : null);
+    ...(r.refusal ? [el("p", {}, `Refused by ${r.refusal.by} at ${r.refusal.at}: ${r.refusal.reason}`)] : []));
   } else {
     parts.push(el("p", { class: "note" }, row.champion ? "The serving champion." : "Not proposed."));
   }
@@ -200,6 +201,15 @@ async function version(p, v) {
       parts.push(el("h2", {}, "History"),
         table(["at", "event", "detail", "by", "reason"], card.history.map((h) => [h.at, h.event, h.detail, h.by || "", h.reason || ""])));
     }
+  }
+  parts.push(el("h2", {}, "Drift of the last scored batch"));
+  if (drift) {
+    const band = (x) => el("span", {}, badge(x.band, x.band === "stable" ? "passed" : x.band === "act" ? "failed" : "pending"), ` ${num(x.index, 3)}`);
+    parts.push(el("p", {}, `${drift.rows} rows compared ${drift.at}${drift.rows_failed ? ` (${drift.rows_failed} failed validation)` : ""}; `,
+      drift.exceeded ? badge("above the threshold", "failed") : badge("within the threshold", "passed")),
+    table(["", "stability index"], [["score (PSI)", band(drift.score)], ...drift.features.map((f) => [`${f.name} (CSI)`, band(f)])]));
+  } else {
+    parts.push(el("p", { class: "note" }, "No batch compared yet (riskfn drift keeps its report here)."));
   }
   parts.push(el("h2", {}, "Report"),
     el("iframe", { title: "report", src: `/v1/pipelines/${enc(p)}/versions/${enc(v)}/report`, loading: "lazy" }),

@@ -1,5 +1,5 @@
 //! The registry routes the review console reads and acts through: a pipeline's versions,
-//! one version, its report, two versions compared, and promote / approve / refuse /
+//! one version (with the latest drift report on it), its report, two versions compared, and promote / approve / refuse /
 //! rollback (each with a reason, each checked against the caller's roles). Handlers only
 //! translate; the rules are `riskfn_core::review` and `riskfn_core::compare`.
 
@@ -113,6 +113,18 @@ pub async fn list(
         .await?
         .and_then(|(c, _)| c.version);
     let mut reviews = review::reviews(registry, &pipeline).await?;
+    // Manifests not yet in memory are read at once (on S3, one round trip each).
+    let mut reads = tokio::task::JoinSet::new();
+    for v in &versions {
+        let (state, pipeline, v) = (state.clone(), pipeline.clone(), v.clone());
+        reads.spawn(async move { state.cache.manifest(&pipeline, &v).await });
+    }
+    while let Some(read) = reads.join_next().await {
+        read.map_err(|e| {
+            tracing::error!(error = %e, "manifest read task failed");
+            ApiError::Internal
+        })??;
+    }
     let mut rows = Vec::with_capacity(versions.len());
     for v in versions.iter().rev() {
         let m = state.cache.manifest(&pipeline, v).await?;
@@ -133,7 +145,7 @@ pub async fn list(
     })))
 }
 
-/// One version: its row, training data summary, files, and review.
+/// One version: its row, training data summary, files, review, and latest drift report.
 pub async fn show(
     State(state): State<Arc<AppState>>,
     Path((pipeline, version)): Path<(String, String)>,
@@ -148,6 +160,10 @@ pub async fn show(
     let review = review::review(registry, &pipeline, &version)
         .await?
         .map(|(r, _)| r);
+    // What `riskfn drift` last kept on it: aggregates of a scored batch.
+    let drift = riskfn_core::drift::latest_report(registry.store().as_ref(), &pipeline, &version)
+        .await?
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
     Ok(Json(serde_json::json!({
         "pipeline": pipeline,
         "version": row(&m, champion.as_deref(), challenger.as_deref(), review),
@@ -155,6 +171,7 @@ pub async fn show(
         "metrics": m.metrics,
         "data": m.data,
         "files": m.files.keys().collect::<Vec<_>>(),
+        "drift": drift,
     })))
 }
 
