@@ -27,7 +27,10 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HOST = "127.0.0.1"
 
 # Expected HTTP status per event file; every other event is a successful prediction.
-EXPECTED = {"apigw_http_v2_predict_bad_field.json": 400, "apigw_http_v2_predict_unknown_version.json": 404}
+EXPECTED = {"apigw_http_v2_predict_bad_field.json": 400, "apigw_http_v2_predict_unknown_version.json": 404,
+            # The JWT's cognito:groups make the caller an approver (else 403); the trained
+            # version was never proposed, so there is nothing to approve.
+            "apigw_http_v2_approve_unproposed.json": 409}
 
 
 def free_port():
@@ -94,7 +97,12 @@ def main():
                 failures.append(f"{name}: status {status}, expected {want}: {body[:300]}")
                 continue
             payload = json.loads(body)
-            if want == 200 and "/card" in event.get("rawPath", ""):
+            if want == 200 and event.get("rawPath") == "/v1/me":
+                if payload != {"name": "validator-7", "roles": ["approver"]}:
+                    failures.append(f"{name}: the caller is not read from the JWT: {payload}")
+            elif want == 409 and "not been proposed" not in payload.get("message", ""):
+                failures.append(f"{name}: unexpected refusal: {payload}")
+            elif want == 200 and "/card" in event.get("rawPath", ""):
                 if payload.get("version") != version or not payload.get("fairness"):
                     failures.append(f"{name}: not the version's model card: {body[:300]}")
             elif want == 200:

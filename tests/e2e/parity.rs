@@ -110,7 +110,22 @@ async fn check_pipeline(name: &str) {
             compared += 1;
         }
     }
-    assert!(compared >= n_out * artifact.features.len());
+    // Not vacuous: distinct source rows, and features the SQL computes (not only raw
+    // fields passed through, which are equal by construction).
+    let mut sources = source_index.clone();
+    sources.sort_unstable();
+    sources.dedup();
+    assert_eq!(
+        sources.len(),
+        n_out,
+        "{name}: two output rows matched one source row"
+    );
+    let computed = artifact
+        .features
+        .iter()
+        .filter(|f| !matches!(f.expr, riskfn_core::expr::Expr::Column(_)))
+        .count();
+    assert!(computed > 0, "{name}: no computed feature was compared");
     golden(name, &out, n_out, &artifact);
 }
 

@@ -200,8 +200,19 @@ async fn s3_source_and_store_end_to_end() {
     // Rows with a missing categorical value the model never saw missing are refused, not
     // dropped: each is in the output with its reason.
     assert_eq!(rep.rows, 4454);
-    assert_eq!(rep.scored + rep.failed, 4454);
-    assert!(Path::new(&out).is_file());
+    // The report's counts, as the written file shows them: a probability for each row
+    // scored, none for each refused.
+    let written = {
+        let ctx = riskfn_batch::source::session();
+        let raw = riskfn_batch::source::read(&ctx, &out.display().to_string())
+            .await
+            .unwrap();
+        arrow::compute::concat_batches(&raw.batches[0].schema(), &raw.batches).unwrap()
+    };
+    let p = written.column_by_name("probability").unwrap();
+    assert_eq!(written.num_rows(), 4454);
+    assert_eq!((p.len() - p.null_count()) as u64, rep.scored);
+    assert_eq!(p.null_count() as u64, rep.failed);
 
     // The same source read by a Ballista executor, which reaches the S3 server through the
     // session's s3.* options only: the same scores, row for row.
