@@ -91,7 +91,6 @@ async fn check_pipeline(name: &str) {
         }
     };
 
-    let mut compared = 0;
     for (out_row, &src) in source_index.iter().enumerate() {
         let row = artifact
             .raw_schema
@@ -107,7 +106,6 @@ async fn check_pipeline(name: &str) {
                 f.name,
                 src + 1
             );
-            compared += 1;
         }
     }
     // Not vacuous: distinct source rows, and features the SQL computes (not only raw

@@ -1,8 +1,6 @@
 //! Sources and stores beyond a local Parquet file: CSV folders, and S3 (a real
 //! S3-compatible server on 127.0.0.1, with authentication).
 
-use std::path::Path;
-
 use bytes::Bytes;
 use riskfn_batch::engine::{Engine, EngineOptions};
 use riskfn_batch::job::TrainOptions;
