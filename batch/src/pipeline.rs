@@ -710,3 +710,83 @@ fn load_sql(dir: &Path) -> Result<Vec<SqlFile>> {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The bundled german_credit folder copied under a temporary folder, its
+    /// `pipeline.toml` passed through `edit`.
+    fn german(edit: impl Fn(String) -> String) -> (tempfile::TempDir, PathBuf) {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sql/german_credit");
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("german_credit");
+        std::fs::create_dir_all(&dir).unwrap();
+        for f in ["01_clean.sql", "02_features.sql", "reasons.toml"] {
+            std::fs::copy(src.join(f), dir.join(f)).unwrap();
+        }
+        let toml = std::fs::read_to_string(src.join(CONFIG_FILE)).unwrap();
+        std::fs::write(dir.join(CONFIG_FILE), edit(toml)).unwrap();
+        (tmp, dir)
+    }
+
+    fn refused(edit: impl Fn(String) -> String) -> String {
+        let (_tmp, dir) = german(edit);
+        match Pipeline::load(&dir) {
+            Err(e @ Error::Config { .. }) => e.to_string(),
+            other => panic!("expected a config error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_bundled_config_reads_as_written() {
+        let (_tmp, dir) = german(|t| t);
+        let p = Pipeline::load(&dir).unwrap();
+        assert_eq!(p.name, "german_credit");
+        assert_eq!(
+            (p.target.as_str(), p.positive.as_str()),
+            ("creditability", "bad")
+        );
+        assert_eq!(
+            p.split,
+            SplitRule::Hash {
+                train: 60,
+                validation: 20
+            }
+        );
+        assert_eq!(
+            p.gate,
+            GateSpec::default(),
+            "no [gate]: the defaults, no approvals"
+        );
+        let protected: Vec<&str> = p.protected.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(
+            protected,
+            ["age", "foreign_worker", "marital_status", "sex"]
+        );
+        let files: Vec<&str> = p.sql.iter().map(|f| f.file.as_str()).collect();
+        assert_eq!(files, ["01_clean.sql", "02_features.sql"], "in name order");
+        assert_eq!(p.reasons["duration_months"].code, "GC02");
+    }
+
+    #[test]
+    fn four_eyes_is_read_from_the_gate_and_bounded() {
+        let (_tmp, dir) = german(|t| format!("{t}\n[gate]\napprovals = 2\nmin_ks = 0.2\n"));
+        let p = Pipeline::load(&dir).unwrap();
+        assert_eq!((p.gate.approvals, p.gate.min_ks), (2, 0.2));
+        let e = refused(|t| format!("{t}\n[gate]\napprovals = 9\n"));
+        assert!(e.contains("gate.approvals"), "{e}");
+    }
+
+    #[test]
+    fn bad_keys_and_values_are_refused_with_the_key_named() {
+        let e = refused(|t| format!("{t}\n[gate]\napproval = 1\n"));
+        assert!(e.contains("approval") && e.contains("pipeline.toml"), "{e}");
+        let e = refused(|t| t.replace("train = 60", "train = 90"));
+        assert!(e.contains("train=90"), "{e}");
+        let e = refused(|t| t.replace("method = \"hash\"", "method = \"random\""));
+        assert!(e.contains("random"), "{e}");
+        let e = refused(|t| format!("{t}\n[gate]\nmin_adverse_impact_ratio = 1.5\n"));
+        assert!(e.contains("min_adverse_impact_ratio"), "{e}");
+    }
+}

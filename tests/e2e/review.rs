@@ -461,8 +461,9 @@ async fn four_eyes_through_the_console_routes() {
 }
 
 /// A store of 100 versions: the versions route lists every one, each manifest read once
-/// (later reads come from memory). Times are printed, not asserted (tests/bench measures).
-#[tokio::test]
+/// (later reads come from memory). Times are printed, not asserted; on the server's
+/// runtime (several threads), as `riskfn serve` runs it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_of_100_versions_is_listed_whole() {
     use riskfn_core::artifact::{MANIFEST_FILE, Manifest};
     let dir = riskfn_tests::fresh_dir(&tmp(), "review-100");

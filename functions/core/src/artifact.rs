@@ -13,6 +13,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+// Measures live with the other measures; a manifest holds them.
+pub use crate::measures::{Confusion, Metrics, SplitMetrics};
 use crate::model::Model;
 use crate::preprocess::Feature;
 use crate::schema::{RawSchema, UnknownFields};
@@ -178,39 +180,6 @@ impl FileDigest {
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(bytes))
-}
-
-/// Test-split (and validation-split) measures of a model.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Metrics {
-    pub rows: u64,
-    pub positives: u64,
-    pub threshold: f64,
-    pub accuracy: f64,
-    pub precision: f64,
-    pub recall: f64,
-    pub f1: f64,
-    pub roc_auc: f64,
-    pub ks: f64,
-    pub gini: f64,
-    pub brier: f64,
-    pub log_loss: f64,
-    pub confusion: Confusion,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Confusion {
-    pub tp: u64,
-    pub fp: u64,
-    pub tn: u64,
-    #[serde(rename = "fn")]
-    pub fn_: u64,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct SplitMetrics {
-    pub validation: Metrics,
-    pub test: Metrics,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -6,7 +6,8 @@
 //! - [`preprocess`], [`model`]: fitted preprocessing and models, free of training libraries;
 //! - [`artifact`]: what a published version holds (`model.json`, `manifest.json`);
 //! - [`scoring`]: the one scoring path, used by the Lambda, the local server and batch scoring;
-//!   [`batch`]: the same numbers for many rows at once, column by column;
+//!   [`columnar`] (cargo feature `columnar`, which batch enables and the Lambda does not):
+//!   the same numbers for many rows at once, column by column;
 //! - [`measures`], [`card`]: the gains and fairness tables, and the model card of a version;
 //!   [`compare`]: two versions side by side (the review console's compare view);
 //! - [`drift`]: score and feature stability against the training baseline;
@@ -18,8 +19,11 @@
 
 pub mod artifact;
 pub mod audit;
-pub mod batch;
 pub mod card;
+#[cfg(feature = "columnar")]
+pub mod columnar;
+#[cfg(feature = "columnar")]
+mod columns;
 pub mod compare;
 pub mod drift;
 pub mod error;
@@ -35,6 +39,7 @@ pub mod schema;
 pub mod scoring;
 pub mod shap;
 pub mod store;
+#[cfg(feature = "columnar")]
 mod typed;
 pub mod value;
 

@@ -93,3 +93,36 @@ impl TestScores {
         }
     }
 }
+
+/// Test-split (and validation-split) measures of a model.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Metrics {
+    pub rows: u64,
+    pub positives: u64,
+    pub threshold: f64,
+    pub accuracy: f64,
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+    pub roc_auc: f64,
+    pub ks: f64,
+    pub gini: f64,
+    pub brier: f64,
+    pub log_loss: f64,
+    pub confusion: Confusion,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confusion {
+    pub tp: u64,
+    pub fp: u64,
+    pub tn: u64,
+    #[serde(rename = "fn")]
+    pub fn_: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SplitMetrics {
+    pub validation: Metrics,
+    pub test: Metrics,
+}

@@ -389,3 +389,125 @@ impl Registry {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::artifact::{FORMAT_VERSION, ModelSummary};
+    use crate::store::LocalStore;
+
+    fn manifest(version: &str) -> Manifest {
+        Manifest {
+            format: FORMAT_VERSION,
+            pipeline: "p".into(),
+            version: version.into(),
+            created_at: now_rfc3339(),
+            code_version: "test".into(),
+            model: ModelSummary {
+                family: "logistic_regression".into(),
+                params: Default::default(),
+                n_inputs: 1,
+            },
+            metrics: Default::default(),
+            data: Default::default(),
+            gate: None,
+            inputs_sha256: None,
+            fairness: Vec::new(),
+            files: Default::default(),
+        }
+    }
+
+    fn files() -> Vec<(String, Bytes)> {
+        vec![
+            (MODEL_FILE.into(), Bytes::from_static(b"{}")),
+            ("report.json".into(), Bytes::from_static(b"{\"a\": 1}")),
+        ]
+    }
+
+    #[tokio::test]
+    async fn only_versions_with_a_manifest_exist_and_files_are_checked_on_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(LocalStore::new(dir.path()));
+        let reg = Registry::new(store.clone());
+        let m = reg.publish(manifest("v1"), files()).await.unwrap();
+        assert_eq!(m.files.len(), 2, "every file but the manifest has a digest");
+        // A publish cut short: files, no manifest.
+        store
+            .put(
+                "p/versions/v2/model.json",
+                Bytes::from_static(b"{}"),
+                PutMode::Create,
+            )
+            .await
+            .unwrap();
+        assert_eq!(reg.versions("p").await.unwrap(), vec!["v1".to_owned()]);
+        assert_eq!(reg.pipelines().await.unwrap(), vec!["p".to_owned()]);
+        assert!(matches!(
+            reg.manifest("p", "v2").await,
+            Err(Error::NotFound { .. })
+        ));
+        // Version files are created once: publishing the same version again fails.
+        assert!(reg.publish(manifest("v1"), files()).await.is_err());
+        // A file changed behind the manifest's back is refused on read.
+        let obj = store
+            .get("p/versions/v1/report.json")
+            .await
+            .unwrap()
+            .unwrap();
+        store
+            .put(
+                "p/versions/v1/report.json",
+                Bytes::from_static(b"{\"a\": 2}"),
+                PutMode::Update { etag: obj.etag },
+            )
+            .await
+            .unwrap();
+        assert!(matches!(
+            reg.read_verified(&m, "report.json").await,
+            Err(Error::Integrity { .. })
+        ));
+        assert_eq!(&reg.read_verified(&m, MODEL_FILE).await.unwrap()[..], b"{}");
+        // Names that are not one safe path segment are refused before any I/O.
+        assert!(matches!(
+            reg.versions("../etc").await,
+            Err(Error::InvalidName { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn the_champion_moves_only_from_what_was_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let reg = Registry::new(Arc::new(LocalStore::new(dir.path())));
+        for v in ["v1", "v2", "v3"] {
+            reg.publish(manifest(v), files()).await.unwrap();
+        }
+        assert!(reg.champion("p").await.unwrap().is_none());
+        reg.set_champion("p", "v1", None).await.unwrap();
+        // A second writer that also read "no champion" loses.
+        assert!(matches!(
+            reg.set_champion("p", "v2", None).await,
+            Err(Error::PreconditionFailed { .. })
+        ));
+        let (c, etag) = reg.champion("p").await.unwrap().unwrap();
+        reg.set_champion("p", "v2", Some((&c, &etag)))
+            .await
+            .unwrap();
+        // The ETag read before that move is stale now.
+        assert!(matches!(
+            reg.set_champion("p", "v3", Some((&c, &etag))).await,
+            Err(Error::PreconditionFailed { .. })
+        ));
+        let (c, _) = reg.champion("p").await.unwrap().unwrap();
+        assert_eq!(
+            (c.version.as_str(), c.history.clone()),
+            ("v2", vec!["v1".to_owned()])
+        );
+        assert_eq!(reg.rollback("p").await.unwrap().version, "v1");
+        assert!(matches!(reg.rollback("p").await, Err(Error::Refused(_))));
+        assert_eq!(reg.resolve("p", None).await.unwrap(), "v1");
+        assert!(matches!(
+            reg.set_champion("p", "nope", None).await,
+            Err(Error::NotFound { .. })
+        ));
+    }
+}

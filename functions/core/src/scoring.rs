@@ -45,8 +45,10 @@ pub struct Scorer {
     /// Decision labels and each feature's (code, name, text), shared with every answer.
     labels: [Arc<str>; 2],
     reason_texts: Vec<[Arc<str>; 3]>,
-    /// Tree models laid out for scoring many rows at once ([`crate::batch`]).
-    flat_trees: Option<crate::batch::FlatTrees>,
+    /// Tree models laid out for scoring many rows at once ([`crate::columnar`]), on first
+    /// use.
+    #[cfg(feature = "columnar")]
+    flat_trees: std::sync::OnceLock<Option<crate::columnar::FlatTrees>>,
     /// A boosted ensemble whose trees all carry covers: reasons by TreeSHAP, with scratch
     /// space of this length (0: not by TreeSHAP).
     tree_shap: usize,
@@ -139,7 +141,6 @@ impl Scorer {
                 ]
             })
             .collect();
-        let flat_trees = crate::batch::FlatTrees::new(&artifact.model, mean_inputs.len());
         // TreeSHAP's scratch length for the deepest tree; 0: the model is not explained by it.
         let tree_shap = match &artifact.model {
             Model::GradientBoosting(b) if b.trees.iter().all(crate::shap::has_cover) => b
@@ -154,7 +155,8 @@ impl Scorer {
             field_index: artifact.raw_schema.index(),
             tree_shap,
             leaf_tables: std::sync::OnceLock::new(),
-            flat_trees,
+            #[cfg(feature = "columnar")]
+            flat_trees: std::sync::OnceLock::new(),
             artifact,
             content_sha256,
             spans,
@@ -284,11 +286,17 @@ impl Scorer {
         })
     }
 
-    pub(crate) fn flat_trees(&self) -> Option<&crate::batch::FlatTrees> {
-        self.flat_trees.as_ref()
+    #[cfg(feature = "columnar")]
+    pub(crate) fn flat_trees(&self) -> Option<&crate::columnar::FlatTrees> {
+        self.flat_trees
+            .get_or_init(|| {
+                crate::columnar::FlatTrees::new(&self.artifact.model, self.mean_inputs.len())
+            })
+            .as_ref()
     }
 
     /// The average applicant's encoded inputs.
+    #[cfg(feature = "columnar")]
     pub(crate) fn mean_inputs(&self) -> &[f64] {
         &self.mean_inputs
     }

@@ -14,7 +14,7 @@
 use std::cmp::Ordering;
 use std::sync::Arc;
 
-use crate::batch::Column;
+use crate::columns::Column;
 use crate::expr::{BinaryOp, Expr, Func, Literal, and_or, cast, float_fn, holds};
 use crate::value::{DataType, Value};
 
@@ -186,7 +186,7 @@ fn eval_in(expr: &Expr, columns: &[Column<'_>], rows: usize, live: Live<'_>) -> 
 }
 
 fn column(c: &Column<'_>, rows: usize) -> Option<Typed> {
-    let nulls = |v: &Option<crate::batch::Validity<'_>>| {
+    let nulls = |v: &Option<crate::columns::Validity<'_>>| {
         v.map(|v| (0..rows).map(|r| !v.is_valid(r)).collect())
     };
     Some(match c {
@@ -575,7 +575,7 @@ fn call(func: Func, args: &[Typed], rows: usize, live: Live<'_>) -> Option<Typed
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::batch::Validity;
+    use crate::columns::Validity;
 
     /// Rows with every awkward value: NULLs, NaN, infinities, -0.0, zero divisors,
     /// strings that do and do not parse.
