@@ -211,6 +211,19 @@ enum Command {
     },
 }
 
+/// A decision on a proposed version, and why (kept in the audit record).
+#[derive(Debug, clap::Args)]
+struct Decide {
+    #[arg(long)]
+    pipeline: String,
+    #[arg(long)]
+    version: String,
+    #[arg(long)]
+    reason: String,
+    #[command(flatten)]
+    store: StoreArg,
+}
+
 #[derive(Debug, Subcommand)]
 enum ModelsCommand {
     /// Complete versions, oldest first, with their scores; `*` marks the champion, `~` the
@@ -251,29 +264,9 @@ enum ModelsCommand {
     /// Approve a proposed version, as an identity other than the one that trained or
     /// proposed it (`RISKFN_USER`, else the login); the last approval it needs makes it
     /// champion.
-    Approve {
-        #[arg(long)]
-        pipeline: String,
-        #[arg(long)]
-        version: String,
-        /// Why (kept in the audit record).
-        #[arg(long)]
-        reason: String,
-        #[command(flatten)]
-        store: StoreArg,
-    },
+    Approve(Decide),
     /// Refuse a proposed version (or withdraw one's own proposal): it stays a candidate.
-    Refuse {
-        #[arg(long)]
-        pipeline: String,
-        #[arg(long)]
-        version: String,
-        /// Why (kept in the audit record).
-        #[arg(long)]
-        reason: String,
-        #[command(flatten)]
-        store: StoreArg,
-    },
+    Refuse(Decide),
     /// Return the champion to the previous one.
     Rollback {
         #[arg(long)]
@@ -768,12 +761,12 @@ async fn models_command(command: ModelsCommand) -> anyhow::Result<ExitCode> {
             }
             Ok(promotion_exit(&pipeline, &version, &p))
         }
-        ModelsCommand::Approve {
+        ModelsCommand::Approve(Decide {
             pipeline,
             version,
             reason,
             store,
-        } => {
+        }) => {
             let p = review::approve(
                 &registry(&store).await?,
                 &pipeline,
@@ -787,12 +780,12 @@ async fn models_command(command: ModelsCommand) -> anyhow::Result<ExitCode> {
             }
             Ok(promotion_exit(&pipeline, &version, &p))
         }
-        ModelsCommand::Refuse {
+        ModelsCommand::Refuse(Decide {
             pipeline,
             version,
             reason,
             store,
-        } => {
+        }) => {
             review::refuse(
                 &registry(&store).await?,
                 &pipeline,

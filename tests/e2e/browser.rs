@@ -8,33 +8,16 @@
 //! `RISKFN_CHROMIUM` / `RISKFN_CHROMEDRIVER` naming them.
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
-use riskfn_predict::{AppState, Config};
 use serde_json::json;
 
-use crate::review::{TRAINER, VALIDATOR, keys, pending_store};
+use riskfn_tests::{Process, free_port};
+
+use crate::review::{TRAINER, VALIDATOR, keyed_state, pending_store};
 use crate::tmp;
-
-/// ChromeDriver, stopped when dropped.
-struct Driver(Child);
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// chromedriver's browser log (the page's console), read and cleared: the SEVERE entries.
 #[derive(Debug)]
@@ -158,7 +141,7 @@ async fn the_console_in_headless_chromium() {
     let chromedriver =
         std::env::var("RISKFN_CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
     let port = free_port();
-    let driver = Driver(
+    let driver = Process(
         Command::new(&chromedriver)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
@@ -184,13 +167,7 @@ async fn the_console_in_headless_chromium() {
     })
     .await
     .unwrap();
-    let state = AppState::open(Config {
-        store: store.display().to_string(),
-        auth: keys(),
-        ..Config::default()
-    })
-    .await
-    .unwrap();
+    let state = keyed_state(&store).await;
     let registry = state.cache.registry().clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use riskfn_batch::Error;
 use riskfn_batch::engine::{Engine, EngineOptions};
 use riskfn_batch::job::{TrainOptions, TrainReport};
-use riskfn_tests::{copy_pipeline, fresh_dir};
+use riskfn_tests::{Process, copy_pipeline, free_port, fresh_dir};
 
 use super::tmp;
 
@@ -196,45 +196,27 @@ async fn an_unreachable_cluster_fails_the_run_and_publishes_nothing() {
     assert_failed_on_cluster(&err, &url, &store);
 }
 
-/// A scheduler or executor process (`ballista_node`), killed when dropped.
-struct Node(std::process::Child);
-
-impl Node {
-    fn start(dir: &Path, name: &str, args: &[String], listens_on: u16) -> Node {
-        let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_ballista_node"))
-            .args(args)
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let mut node = Node(child);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", listens_on)).is_err() {
-            assert!(
-                node.0.try_wait().unwrap().is_none() && Instant::now() < deadline,
-                "{name} did not start; see {}/{name}.log",
-                dir.display()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        node
+/// A scheduler or executor process (`ballista_node`), started and listening; killed when
+/// dropped.
+fn start_node(dir: &Path, name: &str, args: &[String], listens_on: u16) -> Process {
+    let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_ballista_node"))
+        .args(args)
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let mut node = Process(child);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", listens_on)).is_err() {
+        assert!(
+            node.0.try_wait().unwrap().is_none() && Instant::now() < deadline,
+            "{name} did not start; see {}/{name}.log",
+            dir.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
     }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    node
 }
 
 /// A scheduler and one executor, each its own process; the executor is killed (SIGKILL) as
@@ -243,13 +225,13 @@ fn free_port() -> u16 {
 async fn an_executor_dying_mid_job_fails_the_run_and_publishes_nothing() {
     let dir = fresh_dir(&tmp(), "engine-executor-dies");
     let [scheduler, flight, grpc] = [free_port(), free_port(), free_port()];
-    let _scheduler = Node::start(
+    let _scheduler = start_node(
         &dir,
         "scheduler",
         &["scheduler".into(), scheduler.to_string()],
         scheduler,
     );
-    let mut executor = Node::start(
+    let mut executor = start_node(
         &dir,
         "executor",
         &[
@@ -304,7 +286,7 @@ async fn an_executor_dying_mid_job_fails_the_run_and_publishes_nothing() {
 async fn a_cluster_without_executors_fails_the_run_instead_of_hanging() {
     let dir = fresh_dir(&tmp(), "engine-no-executor");
     let scheduler = free_port();
-    let _scheduler = Node::start(
+    let _scheduler = start_node(
         &dir,
         "scheduler",
         &["scheduler".into(), scheduler.to_string()],

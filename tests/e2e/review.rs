@@ -21,6 +21,17 @@ pub(crate) const TRAINER: &str = "trainer-key-0123456789";
 pub(crate) const VALIDATOR: &str = "validator-key-0123456789";
 const APP: &str = "app-key-0123456789abcdef";
 
+/// The served state of the store at `store`, with [`keys`].
+pub(crate) async fn keyed_state(store: &Path) -> std::sync::Arc<AppState> {
+    AppState::open(Config {
+        store: store.display().to_string(),
+        auth: keys(),
+        ..Config::default()
+    })
+    .await
+    .unwrap()
+}
+
 pub(crate) fn keys() -> Auth {
     Auth::keys(&format!(
         "trainer+owner+approver:{TRAINER},validator+approver:{VALIDATOR},app:{APP}"
@@ -136,13 +147,7 @@ async fn four_eyes_through_the_console_routes() {
         "a version that passed the gate waits for approval"
     );
     assert!(!first.champion);
-    let state = AppState::open(Config {
-        store: store.display().to_string(),
-        auth: keys(),
-        ..Config::default()
-    })
-    .await
-    .unwrap();
+    let state = keyed_state(&store).await;
     let app = riskfn_predict::router(state.clone());
     let registry = state.cache.registry().clone();
     let champion = || async {
@@ -493,14 +498,7 @@ async fn a_store_of_100_versions_is_listed_whole() {
         }
         registry.publish(m, files).await.unwrap();
     }
-    let state = AppState::open(Config {
-        store: store.display().to_string(),
-        auth: keys(),
-        ..Config::default()
-    })
-    .await
-    .unwrap();
-    let app = riskfn_predict::router(state);
+    let app = riskfn_predict::router(keyed_state(&store).await);
     let uri = "/v1/pipelines/german_credit/versions";
     let mut times = Vec::new();
     for _ in 0..5 {

@@ -262,3 +262,23 @@ fn json(v: &Value) -> serde_json::Value {
         Value::Str(s) => s.as_ref().into(),
     }
 }
+
+/// A child process (a server the test started), killed when dropped.
+#[derive(Debug)]
+pub struct Process(pub std::process::Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A TCP port free on 127.0.0.1 at the time of asking.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind 127.0.0.1")
+        .local_addr()
+        .expect("local address")
+        .port()
+}

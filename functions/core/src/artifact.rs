@@ -267,3 +267,26 @@ pub fn check_name(name: &str) -> Result<()> {
         })
     }
 }
+
+/// A manifest of a version with no files, for tests of what reads manifests.
+#[cfg(test)]
+pub(crate) fn test_manifest(pipeline: &str, version: &str) -> Manifest {
+    Manifest {
+        format: FORMAT_VERSION,
+        pipeline: pipeline.into(),
+        version: version.into(),
+        created_at: crate::registry::now_rfc3339(),
+        code_version: "test".into(),
+        model: ModelSummary {
+            family: "logistic_regression".into(),
+            params: Default::default(),
+            n_inputs: 1,
+        },
+        metrics: Default::default(),
+        data: Default::default(),
+        gate: None,
+        inputs_sha256: None,
+        fairness: Vec::new(),
+        files: Default::default(),
+    }
+}

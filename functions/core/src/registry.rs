@@ -393,28 +393,10 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::artifact::{FORMAT_VERSION, ModelSummary};
     use crate::store::LocalStore;
 
     fn manifest(version: &str) -> Manifest {
-        Manifest {
-            format: FORMAT_VERSION,
-            pipeline: "p".into(),
-            version: version.into(),
-            created_at: now_rfc3339(),
-            code_version: "test".into(),
-            model: ModelSummary {
-                family: "logistic_regression".into(),
-                params: Default::default(),
-                n_inputs: 1,
-            },
-            metrics: Default::default(),
-            data: Default::default(),
-            gate: None,
-            inputs_sha256: None,
-            fairness: Vec::new(),
-            files: Default::default(),
-        }
+        crate::artifact::test_manifest("p", version)
     }
 
     fn files() -> Vec<(String, Bytes)> {

@@ -86,6 +86,30 @@ pub fn review_key(pipeline: &str, version: &str) -> String {
     format!("{pipeline}/reviews/{version}.json")
 }
 
+impl Decision {
+    fn now(by: &str, reason: &str) -> Self {
+        Decision {
+            by: by.to_owned(),
+            at: now_rfc3339(),
+            reason: reason.to_owned(),
+        }
+    }
+}
+
+/// Replace a review if it is still what was read (`etag`): a concurrent decision in
+/// between fails this write, and nothing is lost.
+async fn update(registry: &Registry, r: &Review, etag: String) -> Result<()> {
+    registry
+        .store()
+        .put(
+            &review_key(&r.pipeline, &r.version),
+            to_json(r),
+            PutMode::Update { etag },
+        )
+        .await?;
+    Ok(())
+}
+
 fn to_json<T: Serialize>(v: &T) -> Bytes {
     // Plain structs of strings and numbers: serialization cannot fail.
     Bytes::from(serde_json::to_vec_pretty(v).unwrap_or_default())
@@ -348,23 +372,11 @@ pub async fn approve(
             if r.approvals.iter().any(|a| a.by == by) {
                 return Err(Error::Refused(format!("{by} already approved {version}")));
             }
-            r.approvals.push(Decision {
-                by: by.to_owned(),
-                at: now_rfc3339(),
-                reason: reason.to_owned(),
-            });
+            r.approvals.push(Decision::now(by, reason));
             if r.approvals.len() as u32 >= r.required {
                 r.status = ReviewStatus::Approved;
             }
-            // A concurrent decision in between fails this write; nothing is lost.
-            registry
-                .store()
-                .put(
-                    &review_key(pipeline, version),
-                    to_json(&r),
-                    PutMode::Update { etag },
-                )
-                .await?;
+            update(registry, &r, etag).await?;
             record(
                 registry,
                 Event::Approval {
@@ -438,19 +450,8 @@ pub async fn refuse(
             ))
         })?;
     r.status = ReviewStatus::Refused;
-    r.refusal = Some(Decision {
-        by: by.to_owned(),
-        at: now_rfc3339(),
-        reason: reason.to_owned(),
-    });
-    registry
-        .store()
-        .put(
-            &review_key(pipeline, version),
-            to_json(&r),
-            PutMode::Update { etag },
-        )
-        .await?;
+    r.refusal = Some(Decision::now(by, reason));
+    update(registry, &r, etag).await?;
     record(
         registry,
         Event::Refusal {
@@ -528,7 +529,7 @@ pub fn command_user() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::artifact::{FORMAT_VERSION, Manifest, ModelSummary, SplitMetrics};
+    use crate::artifact::test_manifest;
     use crate::gate::GateRecord;
     use std::sync::Arc;
 
@@ -537,36 +538,19 @@ mod tests {
     async fn registry(dir: &std::path::Path, approvals: u32) -> Registry {
         let reg = Registry::new(Arc::new(crate::store::LocalStore::new(dir)));
         for v in ["v1", "v2"] {
-            let mut metrics = SplitMetrics::default();
-            metrics.validation.roc_auc = 0.8;
-            metrics.validation.ks = 0.4;
-            let m = Manifest {
-                format: FORMAT_VERSION,
-                pipeline: "p".into(),
-                version: v.into(),
-                created_at: now_rfc3339(),
-                code_version: "test".into(),
-                model: ModelSummary {
-                    family: "logistic_regression".into(),
-                    params: Default::default(),
-                    n_inputs: 1,
+            let mut m = test_manifest("p", v);
+            m.metrics.validation.roc_auc = 0.8;
+            m.metrics.validation.ks = 0.4;
+            m.gate = Some(GateRecord {
+                spec: GateSpec {
+                    approvals,
+                    ..GateSpec::default()
                 },
-                metrics,
-                data: Default::default(),
-                gate: Some(GateRecord {
-                    spec: GateSpec {
-                        approvals,
-                        ..GateSpec::default()
-                    },
-                    champion: None,
-                    champion_validation_auc: None,
-                    passed: true,
-                    reason: "ok".into(),
-                }),
-                inputs_sha256: None,
-                fairness: Vec::new(),
-                files: Default::default(),
-            };
+                champion: None,
+                champion_validation_auc: None,
+                passed: true,
+                reason: "ok".into(),
+            });
             reg.publish(m, vec![("model.json".into(), Bytes::from_static(b"{}"))])
                 .await
                 .unwrap();

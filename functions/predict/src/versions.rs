@@ -305,15 +305,21 @@ fn action(body: Result<Json<Action>, JsonRejection>) -> Result<Action, ApiError>
     Ok(a)
 }
 
-fn need(has: bool, caller: &Caller, role: &str, what: &str) -> Result<(), ApiError> {
-    if has {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden(format!(
+/// The action's body, if the caller holds the role it needs (`has`).
+fn allowed(
+    has: bool,
+    caller: &Caller,
+    role: &str,
+    what: &str,
+    body: Result<Json<Action>, JsonRejection>,
+) -> Result<Action, ApiError> {
+    if !has {
+        return Err(ApiError::Forbidden(format!(
             "{} may not {what}: it needs the {role} role",
             caller.name
-        )))
+        )));
     }
+    action(body)
 }
 
 fn outcome(
@@ -336,8 +342,13 @@ pub async fn promote(
     Extension(caller): Extension<Caller>,
     body: Result<Json<Action>, JsonRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    need(caller.roles.owner, &caller, "owner", "promote a version")?;
-    let a = action(body)?;
+    let a = allowed(
+        caller.roles.owner,
+        &caller,
+        "owner",
+        "promote a version",
+        body,
+    )?;
     let p = review::promote(
         state.cache.registry(),
         &pipeline,
@@ -357,13 +368,13 @@ pub async fn approve(
     Extension(caller): Extension<Caller>,
     body: Result<Json<Action>, JsonRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    need(
+    let a = allowed(
         caller.roles.approver,
         &caller,
         "approver",
         "approve a version",
+        body,
     )?;
-    let a = action(body)?;
     let p = review::approve(
         state.cache.registry(),
         &pipeline,
@@ -382,13 +393,13 @@ pub async fn refuse(
     Extension(caller): Extension<Caller>,
     body: Result<Json<Action>, JsonRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    need(
+    let a = allowed(
         caller.roles.approver || caller.roles.owner,
         &caller,
         "approver or owner",
         "refuse a version",
+        body,
     )?;
-    let a = action(body)?;
     let r = review::refuse(
         state.cache.registry(),
         &pipeline,
@@ -411,13 +422,13 @@ pub async fn rollback(
     Extension(caller): Extension<Caller>,
     body: Result<Json<Action>, JsonRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    need(
+    let a = allowed(
         caller.roles.owner,
         &caller,
         "owner",
         "roll the champion back",
+        body,
     )?;
-    let a = action(body)?;
     let c = review::rollback(
         state.cache.registry(),
         &pipeline,
