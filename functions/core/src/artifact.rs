@@ -275,7 +275,7 @@ pub(crate) fn test_manifest(pipeline: &str, version: &str) -> Manifest {
         format: FORMAT_VERSION,
         pipeline: pipeline.into(),
         version: version.into(),
-        created_at: crate::registry::now_rfc3339(),
+        created_at: "2026-01-01T00:00:00Z".into(),
         code_version: "test".into(),
         model: ModelSummary {
             family: "logistic_regression".into(),

@@ -14,6 +14,7 @@
 //! - [`audit`]: audit records of predictions and registry events;
 //! - [`store`], [`s3`], [`registry`], [`gate`]: object storage, the versioned model registry
 //!   on it, and the rule for promoting a version to champion;
+//! - [`loaded`]: a published version read, checked and ready to score;
 //! - [`review`]: promotion, four-eyes approval and rollback, each an audit record of who
 //!   and why.
 
@@ -29,6 +30,7 @@ pub mod drift;
 pub mod error;
 pub mod expr;
 pub mod gate;
+pub mod loaded;
 pub mod measures;
 pub mod model;
 pub mod preprocess;

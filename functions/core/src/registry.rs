@@ -18,7 +18,6 @@ use crate::artifact::{
     FileDigest, MANIFEST_FILE, MODEL_FILE, Manifest, ScoringArtifact, check_name, sha256_hex,
 };
 use crate::error::{Error, Result};
-use crate::scoring::Scorer;
 use crate::store::{PutMode, Store};
 
 /// `champion.json`: which version serves by default.
@@ -39,13 +38,6 @@ pub struct Challenger {
     pub version: Option<String>,
     /// RFC 3339, UTC.
     pub updated_at: String,
-}
-
-/// A version read from the store, checked, ready to score.
-#[derive(Debug)]
-pub struct LoadedVersion {
-    pub manifest: Manifest,
-    pub scorer: Scorer,
 }
 
 #[derive(Debug, Clone)]
@@ -229,8 +221,13 @@ impl Registry {
         Ok(obj.bytes)
     }
 
-    /// Load a version for scoring: manifest, then `model.json` checked against it.
-    pub async fn load(&self, pipeline: &str, version: &str) -> Result<LoadedVersion> {
+    /// A version's manifest and its `model.json`, checked against the manifest and the
+    /// names asked for (the scoring side builds its scorer from them).
+    pub async fn artifact(
+        &self,
+        pipeline: &str,
+        version: &str,
+    ) -> Result<(Manifest, ScoringArtifact)> {
         let manifest = self.manifest(pipeline, version).await?;
         let bytes = self.read_verified(&manifest, MODEL_FILE).await?;
         let artifact: ScoringArtifact = parse(MODEL_FILE, &bytes)?;
@@ -243,11 +240,7 @@ impl Registry {
                 ),
             });
         }
-        let sha = manifest.files[MODEL_FILE].sha256.clone();
-        Ok(LoadedVersion {
-            scorer: Scorer::new(artifact, sha)?,
-            manifest,
-        })
+        Ok((manifest, artifact))
     }
 
     /// The champion pointer and its ETag, if the pipeline has one.

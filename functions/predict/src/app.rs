@@ -538,7 +538,7 @@ struct Audit {
     caller: String,
     pipeline: String,
     shadowed: bool,
-    champion: Arc<riskfn_core::registry::LoadedVersion>,
+    champion: Arc<riskfn_core::loaded::LoadedVersion>,
     /// The request body, and where each record sits in it (for the challenger).
     body: Bytes,
     records: Vec<std::ops::Range<usize>>,

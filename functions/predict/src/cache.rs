@@ -10,9 +10,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use riskfn_core::registry::{
-    Challenger, Champion, LoadedVersion, Registry, challenger_key, champion_key,
-};
+use riskfn_core::loaded::LoadedVersion;
+use riskfn_core::registry::{Challenger, Champion, Registry, challenger_key, champion_key};
 use riskfn_core::{Error, Result};
 use tokio::sync::OnceCell;
 
