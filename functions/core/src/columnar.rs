@@ -511,25 +511,32 @@ impl Scorer {
                 Encoding::OneHot { .. } => Encoded::Level(vec![NONE; rows]),
             })
             .collect();
-        let value = |i: usize, r: usize| columns.get(i).map(|c| c.value(r));
+        // The row path's record, holding only the fields an expression reads.
+        let mut row = vec![Value::Null; columns.len()];
         for (&i, out) in generic.iter().zip(outputs.iter_mut()) {
             let f = &features[i];
             // On typed vectors when the expression allows it and no row fails; otherwise
-            // node by node on the row path's values.
+            // row by row through the row path's own evaluator.
             if let Some(t) = crate::typed::eval(&f.expr, columns, rows) {
                 encode_typed(f, &t, out);
                 continue;
             }
-            let results = f.expr.eval_rows(rows, &value);
+            let mut reads = Vec::new();
+            f.expr.collect_columns(&mut reads);
             let mut seen = Levels::default();
             for r in 0..rows {
-                let Ok(v) = results.at(r) else {
+                for &c in &reads {
+                    if let (Some(slot), Some(col)) = (row.get_mut(c), columns.get(c)) {
+                        *slot = col.value(r);
+                    }
+                }
+                let Ok(v) = f.expr.eval(&row) else {
                     failed[r] = true;
                     continue;
                 };
                 match out {
-                    Encoded::Number(o) => o[r] = number(f, numeric_value(v)),
-                    Encoded::Level(o) => o[r] = seen.level(f, v),
+                    Encoded::Number(o) => o[r] = number(f, numeric_value(&v)),
+                    Encoded::Level(o) => o[r] = seen.level(f, &v),
                 }
             }
         }

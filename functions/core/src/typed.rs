@@ -1,5 +1,5 @@
 //! A derived feature evaluated over a whole batch at once on typed vectors: what batch
-//! scoring runs before falling back to [`Expr::eval_rows`]. The row evaluator works on
+//! scoring runs before falling back to [`Expr::eval`] row by row. The row evaluator works on
 //! [`Value`]s (a tagged value, a string behind a reference count) node by node; here each
 //! node is a loop over plain `i64`/`f64`/`bool` vectors, and strings stay dictionary keys.
 //!
