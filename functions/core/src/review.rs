@@ -266,7 +266,8 @@ pub async fn promote(
 }
 
 /// Put `version` forward for `required` approvals, `by` its maker. A pending proposal gains
-/// `by` as a maker; a refused one is proposed afresh (earlier approvals no longer count).
+/// `by` as a maker; a refused or earlier approved one is proposed afresh (earlier approvals
+/// no longer count).
 #[allow(clippy::too_many_arguments)]
 pub async fn propose(
     registry: &Registry,
@@ -279,12 +280,9 @@ pub async fn propose(
     required: u32,
 ) -> Result<Promotion> {
     let existing = review(registry, pipeline, version).await?;
+    // A pending proposal gains a maker; a refused one, or an approved one no longer
+    // champion (rolled back from), is proposed afresh: four eyes again.
     let (next, mode) = match existing {
-        Some((r, _)) if r.status == ReviewStatus::Approved => {
-            return Err(Error::Refused(format!(
-                "{version} of {pipeline} was already approved"
-            )));
-        }
         Some((mut r, etag)) if r.status == ReviewStatus::Pending => {
             if !r.makers.iter().any(|m| m == by) {
                 r.makers.push(by.to_owned());
@@ -632,6 +630,20 @@ mod tests {
                 ("approval", "bob: validated".to_owned()),
                 ("promotion", "bob: bob".to_owned()),
             ]
+        );
+        // Approved once, rolled back from, put forward again: four eyes again.
+        promote(&reg, "p", "v2", "alice", "next", false).await.unwrap();
+        approve(&reg, "p", "v2", "bob", "ok").await.unwrap();
+        rollback(&reg, "p", "carol", "complaints").await.unwrap();
+        assert_eq!(champion(&reg).await.as_deref(), Some("v1"));
+        assert_eq!(
+            promote(&reg, "p", "v2", "alice", "fixed", false)
+                .await
+                .unwrap(),
+            Promotion::Pending {
+                approvals: 0,
+                required: 1
+            }
         );
     }
 
