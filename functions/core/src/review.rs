@@ -632,7 +632,9 @@ mod tests {
             ]
         );
         // Approved once, rolled back from, put forward again: four eyes again.
-        promote(&reg, "p", "v2", "alice", "next", false).await.unwrap();
+        promote(&reg, "p", "v2", "alice", "next", false)
+            .await
+            .unwrap();
         approve(&reg, "p", "v2", "bob", "ok").await.unwrap();
         rollback(&reg, "p", "carol", "complaints").await.unwrap();
         assert_eq!(champion(&reg).await.as_deref(), Some("v1"));
