@@ -64,7 +64,7 @@ import sys, json, time, duckdb
 path, spec = sys.argv[1], json.loads(sys.argv[2])
 con = duckdb.connect()
 t0 = time.perf_counter()
-con.execute(f"CREATE TABLE raw AS SELECT *, row_number() OVER () AS rn FROM read_parquet('{path}')")
+con.execute(f"CREATE VIEW raw AS SELECT *, row_number() OVER () AS rn FROM read_parquet('{path}')")
 cols = [d[0] for d in con.execute("SELECT * FROM raw LIMIT 0").description if d[0] != "rn"]
 quoted = ", ".join(f'"{c}"' for c in cols)
 derived = ", ".join(f"{e} AS {n}" for n, e in spec["derived"].items())
