@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The test command: every test of the workspace (unit, integration, end-to-end), then the
 # predict Lambda under cargo-lambda's Runtime API emulator.
-# It installs the tools the tests start (tests/tools.sh: s3s-fs, cargo-lambda,
-# schemathesis) under target/tools the first time, unless they are on PATH.
+# It installs the tools the tests start (tests/tools.sh: s3s-fs, cargo-lambda, Chromium and
+# ChromeDriver, schemathesis) the first time, unless they are there already.
 # Arguments go to cargo test (e.g. a test name filter); with any, the emulator test is
 # skipped.
 set -euo pipefail
