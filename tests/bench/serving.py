@@ -212,7 +212,8 @@ def measure_live(predict, riskfn, store, first_body, single_lua, list_lua, list_
     versions = riskfn_json(riskfn, "models", "list", "--pipeline", "german_credit", "--store", store)
     if next(v for v in versions if v.get("champion"))["family"] != "logistic_regression":
         # The challenger won its gate: the serving measures keep logistic regression serving.
-        sh([riskfn, "models", "rollback", "--pipeline", "german_credit", "--store", store], stdout=subprocess.DEVNULL)
+        sh([riskfn, "models", "rollback", "--pipeline", "german_credit", "--reason", "the bench serves logistic regression",
+            "--store", store], stdout=subprocess.DEVNULL)
         versions = riskfn_json(riskfn, "models", "list", "--pipeline", "german_credit", "--store", store)
     champion = next(v for v in versions if v.get("champion"))
     other = next(v for v in versions if not v.get("champion"))
