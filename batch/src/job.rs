@@ -984,17 +984,15 @@ async fn run(opts: &TrainOptions, skip_unchanged: bool) -> Result<Retrained> {
         )
         .await?
     } else {
-        let previous = current.as_ref().map(|(c, _)| c.version.clone());
-        review::move_champion(&registry, &pipeline.name, &version, current.as_ref())
-            .await?
-            .unwrap_or(if gate.passed {
-                Promotion::Promoted { previous }
-            } else {
-                Promotion::Forced {
-                    previous,
-                    gate: gate.reason.clone(),
-                }
-            })
+        let forced_past = (!gate.passed).then_some(gate.reason.as_str());
+        review::move_champion(
+            &registry,
+            &pipeline.name,
+            &version,
+            current.as_ref(),
+            forced_past,
+        )
+        .await?
     };
     review::record(
         &registry,

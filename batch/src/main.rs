@@ -352,6 +352,14 @@ async fn registry(store: &StoreArg) -> anyhow::Result<Registry> {
     Ok(Registry::new(riskfn_core::store::open(&store.store).await?))
 }
 
+/// Report what `models promote` or `models approve` did.
+fn moved(pipeline: &str, version: &str, p: &Promotion) -> ExitCode {
+    if p.is_champion() {
+        println!("{version} is now the champion of {pipeline}");
+    }
+    promotion_exit(pipeline, version, p)
+}
+
 /// Report a promotion outcome; the exit code says whether the version is now champion.
 fn promotion_exit(pipeline: &str, version: &str, p: &Promotion) -> ExitCode {
     match p {
@@ -756,10 +764,7 @@ async fn models_command(command: ModelsCommand) -> anyhow::Result<ExitCode> {
                 force,
             )
             .await?;
-            if p.is_champion() {
-                println!("{version} is now the champion of {pipeline}");
-            }
-            Ok(promotion_exit(&pipeline, &version, &p))
+            Ok(moved(&pipeline, &version, &p))
         }
         ModelsCommand::Approve(Decide {
             pipeline,
@@ -775,10 +780,7 @@ async fn models_command(command: ModelsCommand) -> anyhow::Result<ExitCode> {
                 &reason,
             )
             .await?;
-            if p.is_champion() {
-                println!("{version} is now the champion of {pipeline}");
-            }
-            Ok(promotion_exit(&pipeline, &version, &p))
+            Ok(moved(&pipeline, &version, &p))
         }
         ModelsCommand::Refuse(Decide {
             pipeline,

@@ -38,15 +38,20 @@ async fn the_second_of_two_promotions_from_the_same_read_loses_the_race() {
         reg.set_champion("german_credit", &x.version, stale)
             .await
             .unwrap();
-        let lost =
-            riskfn_core::review::move_champion(&reg, "german_credit", &y.version, read.as_ref())
-                .await
-                .unwrap();
+        let lost = riskfn_core::review::move_champion(
+            &reg,
+            "german_credit",
+            &y.version,
+            read.as_ref(),
+            None,
+        )
+        .await
+        .unwrap();
         assert_eq!(
             lost,
-            Some(Promotion::LostRace {
+            Promotion::LostRace {
                 champion: Some(x.version.clone())
-            }),
+            },
             "{}",
             b.label
         );

@@ -94,7 +94,7 @@ fn parse<T: serde::de::DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T> 
     })
 }
 
-fn to_json<T: Serialize>(v: &T) -> Bytes {
+pub(crate) fn to_json<T: Serialize>(v: &T) -> Bytes {
     // Serializing these plain structs cannot fail (no maps with non-string keys).
     Bytes::from(serde_json::to_vec_pretty(v).unwrap_or_default())
 }
@@ -249,8 +249,8 @@ impl Registry {
         self.pointer(&champion_key(pipeline)).await
     }
 
-    /// A pointer file and its ETag, if it exists.
-    async fn pointer<T: serde::de::DeserializeOwned>(
+    /// A pointer file (champion, challenger, a review) and its ETag, if it exists.
+    pub(crate) async fn pointer<T: serde::de::DeserializeOwned>(
         &self,
         key: &str,
     ) -> Result<Option<(T, String)>> {

@@ -8,13 +8,12 @@
 //! the champion pointer. The review file changes only by compare-and-swap, so two approvers
 //! acting at once cannot lose one another's approval.
 
-use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::audit::{Event, Record};
 use crate::error::{Error, Result};
 use crate::gate::GateSpec;
-use crate::registry::{Champion, Registry, new_version_id, now_rfc3339};
+use crate::registry::{Champion, Registry, new_version_id, now_rfc3339, to_json};
 use crate::store::PutMode;
 
 /// What became of a request to make a version champion.
@@ -110,11 +109,6 @@ async fn update(registry: &Registry, r: &Review, etag: String) -> Result<()> {
     Ok(())
 }
 
-fn to_json<T: Serialize>(v: &T) -> Bytes {
-    // Plain structs of strings and numbers: serialization cannot fail.
-    Bytes::from(serde_json::to_vec_pretty(v).unwrap_or_default())
-}
-
 /// Log an audit record and keep it in the store under each version it names. A failure to
 /// store it is logged, not fatal: the event itself has happened.
 pub async fn record(registry: &Registry, event: Event) {
@@ -137,14 +131,17 @@ pub async fn record(registry: &Registry, event: Event) {
     }
 }
 
-/// Move the champion pointer from `current` (as read) to `version` by a conditional write.
-/// `Ok(None)`: done; `Ok(Some(LostRace))`: another writer moved it first.
+/// Move the champion pointer from `current` (as read) to `version` by a conditional write:
+/// `Promoted`, or `Forced` past the gate's refusal `forced_past` when there is one, or
+/// `LostRace` when another writer moved the pointer first.
 pub async fn move_champion(
     registry: &Registry,
     pipeline: &str,
     version: &str,
     current: Option<&(Champion, String)>,
-) -> Result<Option<Promotion>> {
+    forced_past: Option<&str>,
+) -> Result<Promotion> {
+    let previous = current.map(|(c, _)| c.version.clone());
     match registry
         .set_champion(
             pipeline,
@@ -153,11 +150,17 @@ pub async fn move_champion(
         )
         .await
     {
-        Ok(_) => Ok(None),
+        Ok(_) => Ok(match forced_past {
+            None => Promotion::Promoted { previous },
+            Some(gate) => Promotion::Forced {
+                previous,
+                gate: gate.to_owned(),
+            },
+        }),
         Err(Error::PreconditionFailed { .. }) => {
             let now = registry.champion(pipeline).await?.map(|(c, _)| c.version);
             tracing::warn!(pipeline, version, champion = ?now, "lost the race for the champion pointer");
-            Ok(Some(Promotion::LostRace { champion: now }))
+            Ok(Promotion::LostRace { champion: now })
         }
         Err(e) => Err(e),
     }
@@ -171,15 +174,7 @@ pub async fn review(
 ) -> Result<Option<(Review, String)>> {
     crate::artifact::check_name(pipeline)?;
     crate::artifact::check_name(version)?;
-    let key = review_key(pipeline, version);
-    match registry.store().get(&key).await? {
-        None => Ok(None),
-        Some(obj) => {
-            let r = serde_json::from_slice(&obj.bytes)
-                .map_err(|source| Error::Format { what: key, source })?;
-            Ok(Some((r, obj.etag)))
-        }
-    }
+    registry.pointer(&review_key(pipeline, version)).await
 }
 
 /// Make `version` champion as `by` asks, for `reason`: if it passes its gate against the
@@ -235,18 +230,8 @@ pub async fn promote(
         )
         .await;
     }
-    let outcome = move_champion(registry, pipeline, version, current.as_ref())
-        .await?
-        .unwrap_or(if gate.passed {
-            Promotion::Promoted {
-                previous: previous.clone(),
-            }
-        } else {
-            Promotion::Forced {
-                previous: previous.clone(),
-                gate: gate.reason,
-            }
-        });
+    let forced_past = (!gate.passed).then_some(gate.reason.as_str());
+    let outcome = move_champion(registry, pipeline, version, current.as_ref(), forced_past).await?;
     if outcome.is_champion() {
         record(
             registry,
@@ -401,18 +386,8 @@ pub async fn approve(
     if previous.as_deref() == Some(version) {
         return Ok(Promotion::Promoted { previous: None });
     }
-    let outcome = move_champion(registry, pipeline, version, current.as_ref())
-        .await?
-        .unwrap_or(if r.forced {
-            Promotion::Forced {
-                previous: previous.clone(),
-                gate: r.gate.clone(),
-            }
-        } else {
-            Promotion::Promoted {
-                previous: previous.clone(),
-            }
-        });
+    let forced_past = r.forced.then_some(r.gate.as_str());
+    let outcome = move_champion(registry, pipeline, version, current.as_ref(), forced_past).await?;
     if outcome.is_champion() {
         record(
             registry,
@@ -549,9 +524,12 @@ mod tests {
                 passed: true,
                 reason: "ok".into(),
             });
-            reg.publish(m, vec![("model.json".into(), Bytes::from_static(b"{}"))])
-                .await
-                .unwrap();
+            reg.publish(
+                m,
+                vec![("model.json".into(), bytes::Bytes::from_static(b"{}"))],
+            )
+            .await
+            .unwrap();
         }
         reg
     }
