@@ -23,7 +23,8 @@ pub enum Col {
     Float(Float64Array),
     /// Views, as DataFusion's Parquet scan gives strings (no copy of their bytes).
     Str(StringViewArray),
-    /// Strings by dictionary, as de-duplication decodes them: each row's key (NULL at a
+    /// Strings by dictionary (a file's dictionary-typed column, or categories read as the
+    /// file's dictionaries for scoring): each row's key (NULL at a
     /// NULL row) into a few distinct `values`; no valid key points at a NULL value.
     Dict {
         keys: Int32Array,
@@ -48,7 +49,11 @@ impl Col {
             ),
             DataType::Str => match array.data_type() {
                 ArrowType::Dictionary(..) => {
-                    let d = cast(array, &crate::codes::decoded_strings())?;
+                    let strings = ArrowType::Dictionary(
+                        Box::new(ArrowType::Int32),
+                        Box::new(ArrowType::Utf8View),
+                    );
+                    let d = cast(array, &strings)?;
                     let d = d.as_dictionary::<Int32Type>();
                     // A row whose key points at a NULL value is NULL (Arrow's cast from a
                     // dictionary to views would read it as "").

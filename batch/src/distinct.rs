@@ -1,6 +1,5 @@
-//! A string column's rows keyed by the distinct strings of their batch: scoring looks each
-//! distinct string up once per batch, not once per row, and so does the coding of strings
-//! before de-duplication (see `codes`).
+//! A string column's rows keyed by the distinct strings of their batch: batch scoring (and
+//! SQL with `riskfn_predict`) looks each distinct string up once per batch, not once per row.
 
 use arrow::array::{Array, ArrayRef, AsArray, StringViewArray, UInt32Array};
 use arrow::buffer::NullBuffer;

@@ -2,11 +2,10 @@
 //! publishing to the model registry.
 //!
 //! - [`pipeline`]: a pipeline folder (config + SQL), validated;
-//! - [`source`]: reading Parquet/CSV in order, with row positions, streamed; what the files
-//!   tell of their columns before that ([`dictionaries`]: string columns' values);
+//! - [`source`]: reading Parquet/CSV in order, with row positions, streamed;
 //! - [`engine`]: where the SQL runs: in process, or on a Ballista cluster;
 //! - [`compile`]: SQL -> row-local expressions -> the online evaluator's form;
-//! - [`prepare`]: de-duplication (on packed row keys: [`codes`]), the SQL, labels, the split,
+//! - [`prepare`]: de-duplication (DataFusion's aggregate, as on a cluster), the SQL, labels, the split,
 //!   online/offline parity check;
 //! - [`split`], [`convert`]: the hash split; Arrow columns to scalar values;
 //! - [`fit`]: preprocessing fitted on the training split (models and measures are in the
@@ -19,18 +18,15 @@
 //!   live traffic.
 
 pub mod card;
-pub mod codes;
 pub mod column;
 pub mod compile;
 pub mod convert;
-pub mod dictionaries;
 pub mod distinct;
 pub mod drift;
 pub mod engine;
 pub mod error;
 pub mod export;
 pub mod families;
-pub mod firsts;
 pub mod fit;
 pub mod job;
 pub mod models;

@@ -5,9 +5,9 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, PrimitiveArray, RecordBatch, UInt64Array};
+use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::compute::interleave;
-use arrow::datatypes::{ArrowPrimitiveType, DataType as ArrowType, Decimal128Type, UInt64Type};
+use arrow::datatypes::{DataType as ArrowType, UInt64Type};
 use datafusion::common::Column;
 use datafusion::error::DataFusionError;
 use datafusion::functions_aggregate::expr_fn::{first_value, min};
@@ -21,12 +21,10 @@ use riskfn_core::schema::RawSchema;
 use riskfn_core::value::Value;
 use rustc_hash::FxHashMap;
 
-use crate::codes::KeyCodes;
 use crate::column::Col;
 use crate::compile::{self, OnlineSchemaBuilder, to_online};
 use crate::engine::{self, Cluster};
 use crate::error::{Error, Result};
-use crate::firsts::{Firsts, Scratch, Word};
 use crate::pipeline::{MissingPolicy, Pipeline, SplitRule};
 use crate::source::{ROW_ID, Source};
 use crate::split::{Split, hash_split};
@@ -217,15 +215,8 @@ pub async fn prepare(
     let (rows_read, n_dedup, deduped, _staged) = match cluster {
         None => {
             let failed = run_failed(pipeline, None, "de-duplication");
-            let Deduped {
-                rows_read,
-                rows: deduped,
-                fixed_keys,
-            } = dedup_local(ctx, source, id_col, &firsts, &failed).await?;
-            step(match fixed_keys {
-                true => "de-duplication (fixed-width keys) and decoding",
-                false => "de-duplication (varint keys) and decoding",
-            });
+            let (rows_read, deduped) = dedup_local(ctx, source, id_col, &firsts, &failed).await?;
+            step("de-duplication");
             let n_dedup = deduped.num_rows() as u64;
             // Batches as large as the table, so that the SQL's filters do not cut it into
             // small ones (copying every column) to be put together again after.
@@ -452,170 +443,38 @@ pub async fn prepare(
     })
 }
 
-/// The source de-duplicated on this machine.
-struct Deduped {
-    rows_read: u64,
-    /// Each distinct row (its first) once, in row order, with its row id and, if any, id
-    /// column's value.
-    rows: RecordBatch,
-    /// Whether the keys were fixed-width (else varint).
-    fixed_keys: bool,
-}
-
-/// The source de-duplicated on this machine; `failed` tells what a failed query means.
+/// The source de-duplicated on this machine, as one batch in row order: each distinct row
+/// (its first) once, with its row id and, if any, id column's value; and the rows read.
+/// `failed` tells what a failed query means.
 ///
-/// The source streams into the aggregate; its result, usually far smaller, is materialised
-/// once. On packed keys (see `codes`), the columns put back after: fixed-width keys when the
-/// columns fit (integers by the files' statistics, strings by their Parquet dictionaries),
-/// read again with varint keys if a value turns out not to fit. The stream feeds one
-/// consumer per core, each packing its batches and aggregating them in part, so both run
-/// on every core (the aggregate does not depend on which core a row went to: its first
-/// row is the smallest row number). A fixed-width key with nothing else to keep goes to
-/// `firsts`' tables, other keys to DataFusion's aggregate. String columns arrive as the
-/// file's dictionaries where it has them: a small dictionary and a key a row to code, not
-/// a string view a row.
+/// The same aggregate a cluster runs (on every raw column but the id, keeping the smallest
+/// row id), fed by the ordered stream shared by one partition per core: the result does
+/// not depend on which core a row went to, so the decoding and the aggregate run on every
+/// core. Only the result, usually as large as the source, is materialised.
 async fn dedup_local(
     ctx: &SessionContext,
     source: Source,
     id_col: Option<&str>,
     firsts: &[Expr],
     failed: &(dyn Fn(DataFusionError) -> Error + Sync),
-) -> Result<Deduped> {
-    let raw = source.schema.clone();
-    let strings: Vec<&str> = raw
-        .fields()
-        .iter()
-        .map(|f| f.name().as_str())
-        .filter(|n| id_col != Some(*n))
+) -> Result<(u64, RecordBatch)> {
+    let keys: Vec<Expr> = (source.schema.fields().iter())
+        .filter(|f| id_col != Some(f.name().as_str()))
+        .map(|f| col(f.name()))
         .collect();
-    let facts = source.column_facts(&strings).await;
-    let source = source.dictionaries(&strings);
-    let schema = source.numbered_schema();
-    if let Some(codes) = KeyCodes::fixed(&schema, id_col, ROW_ID, &facts) {
-        let key = codes.coded_schema().field(0).data_type().clone();
-        tracing::debug!(%key, strings_known = facts.strings.len(), "prepare: fixed-width keys");
-        let codes = Arc::new(codes);
-        match dedup_on(ctx, source.clone(), codes.clone(), firsts, failed).await {
-            Err(_) if codes.overflowed() => tracing::debug!(
-                "prepare: a value did not fit the fixed-width keys; reading again with varint keys"
-            ),
-            done => return done,
-        }
-    }
-    let codes = Arc::new(KeyCodes::new(&schema, id_col, ROW_ID));
-    dedup_on(ctx, source, codes, firsts, failed).await
-}
-
-/// [`dedup_local`] on the keys of `codes`.
-async fn dedup_on(
-    ctx: &SessionContext,
-    source: Source,
-    codes: Arc<KeyCodes>,
-    firsts: &[Expr],
-    failed: &(dyn Fn(DataFusionError) -> Error + Sync),
-) -> Result<Deduped> {
-    let schema = codes.coded_schema();
-    // One fixed-width key and the row id, nothing else to keep: the first rows are found
-    // without DataFusion's aggregate (see `firsts`).
-    if codes.is_fixed() && schema.fields().len() == 2 && schema.field(1).name() == ROW_ID {
-        return match schema.field(0).data_type() {
-            ArrowType::UInt64 => firsts_on::<UInt64Type>(source, codes, failed).await,
-            _ => firsts_on::<Decimal128Type>(source, codes, failed).await,
-        };
-    }
-    let numbered = source.numbered();
-    let keys: Vec<Expr> = codes.key_columns().iter().map(|k| col(k)).collect();
-    let coding = codes.clone();
-    let rows = numbered.rows.clone();
-    let failure = numbered.failure.clone();
-    let table =
-        numbered.into_shared_table(crate::source::cores(), codes.coded_schema(), move |b| {
-            coding.encode(b)
-        })?;
     let n_keys = keys.len();
-    let coded = ctx
+    let numbered = source.numbered();
+    let (rows, failure) = (numbered.rows.clone(), numbered.failure.clone());
+    let table = numbered.into_shared_table(crate::source::cores())?;
+    let batches = ctx
         .read_table(table)?
         .aggregate(keys, firsts.to_vec())?
         .collect()
         .await
         .map_err(|e| failure.blame(failed(e)))?;
-    tracing::debug!("prepare: aggregate done");
-    // Decoded as one batch in row order (the aggregate's row ids follow its keys), each
-    // key read where the aggregate left it: the SQL's one partition keeps that order, and
-    // the result need not be gathered again.
-    let at = row_order(&coded, n_keys).unwrap_or_else(|| {
-        let rows = |(b, batch): (usize, &RecordBatch)| (0..batch.num_rows()).map(move |r| (b, r));
-        coded.iter().enumerate().flat_map(rows).collect()
-    });
-    Ok(Deduped {
-        rows_read: rows.load(std::sync::atomic::Ordering::Relaxed),
-        rows: codes.decode_at(&coded, &at)?,
-        fixed_keys: codes.is_fixed(),
-    })
-}
-
-/// [`dedup_on`] for one fixed-width key (of Arrow type `T`) and the row id: each core
-/// takes the next batch from the stream, packs it and adds its keys to one shared
-/// [`Firsts`]. A batch that fails (a value that does not fit) stops every core.
-async fn firsts_on<T>(
-    source: Source,
-    codes: Arc<KeyCodes>,
-    failed: &(dyn Fn(DataFusionError) -> Error + Sync),
-) -> Result<Deduped>
-where
-    T: ArrowPrimitiveType<Native: Word>,
-{
-    use futures::StreamExt;
-    use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
-    let numbered = source.numbered();
-    let (rows, failure) = (numbered.rows.clone(), numbered.failure.clone());
-    let stream = Arc::new(tokio::sync::Mutex::new(numbered.stream));
-    let firsts = Arc::new(Firsts::<T::Native>::default());
-    let stop = Arc::new(AtomicBool::new(false));
-    let cores: Vec<_> = (0..crate::source::cores())
-        .map(|me| {
-            let (stream, codes, firsts) = (stream.clone(), codes.clone(), firsts.clone());
-            let stop = stop.clone();
-            tokio::spawn(async move {
-                let mut scratch = Scratch::default();
-                while !stop.load(Relaxed) {
-                    let Some(batch) = stream.lock().await.next().await else {
-                        break;
-                    };
-                    let coded = batch.and_then(|b| Ok(codes.encode(&b)?));
-                    let coded = coded.inspect_err(|_| stop.store(true, Relaxed))?;
-                    let keys = coded.column(0).as_primitive::<T>().values();
-                    let ids = coded.column(1).as_primitive::<UInt64Type>().values();
-                    firsts.add(keys, ids, me, &mut scratch);
-                }
-                Ok::<_, DataFusionError>(())
-            })
-        })
-        .collect();
-    let mut error = None;
-    for core in cores {
-        match core.await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => _ = error.get_or_insert(e),
-            Err(e) => _ = error.get_or_insert(DataFusionError::External(Box::new(e))),
-        }
-    }
-    if let Some(e) = error {
-        return Err(failure.blame(failed(e)));
-    }
-    tracing::debug!("prepare: first rows found");
-    let (keys, ids) = firsts.finish();
-    let schema = codes.coded_schema();
-    let keys = PrimitiveArray::<T>::new(keys.into(), None)
-        .with_data_type(schema.field(0).data_type().clone());
-    let columns: Vec<ArrayRef> = vec![Arc::new(keys), Arc::new(UInt64Array::from(ids))];
-    let coded = RecordBatch::try_new(schema, columns)?;
-    let at: Vec<(usize, usize)> = (0..coded.num_rows()).map(|r| (0, r)).collect();
-    Ok(Deduped {
-        rows_read: rows.load(Relaxed),
-        rows: codes.decode_at(&[coded], &at)?,
-        fixed_keys: true,
-    })
+    let rows_read = rows.load(std::sync::atomic::Ordering::Relaxed);
+    // The aggregate's output: the keys, then the row id.
+    Ok((rows_read, in_row_order(&batches, n_keys)?))
 }
 
 /// How a failed query is reported: a SQL error here, an engine error on a cluster.
@@ -892,7 +751,8 @@ mod tests {
     }
 
     /// 200 rows, the last 100 repeating the first: 29 string columns (`s0` of `s0_values`
-    /// strings, the others of 3) and an integer column that tells the first 100 apart.
+    /// strings, the others of 3), an integer column that tells the first 100 apart, and an
+    /// id column whose value differs in every row.
     fn repeated_rows(s0_values: usize) -> RecordBatch {
         let r: Vec<usize> = (0..200).map(|r| r % 100).collect();
         let mut fields = Vec::new();
@@ -909,16 +769,18 @@ mod tests {
         columns.push(Arc::new(Int64Array::from_iter_values(
             r.iter().map(|&r| r as i64),
         )));
+        fields.push(Field::new("id", ArrowType::Int64, false));
+        columns.push(Arc::new(Int64Array::from_iter_values(1000..1200)));
         RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap()
     }
 
-    /// Both kinds of keys drop the same rows: fixed-width keys when the strings fit (29
-    /// columns without NULL: known from their dictionaries, else 4 bits of a wide key, 16
-    /// strings), varint keys, after reading the source again, when `s0` overflows them.
+    /// De-duplication keeps each distinct row's first, in row order, with its row id and
+    /// its id column's value, whether the file stores strings by dictionary or plain, in
+    /// one row group or many.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn fixed_keys_and_their_fallback_keep_each_rows_first() {
-        for (s0_values, dictionaries, fixed) in
-            [(16, false, true), (17, false, false), (17, true, true)]
+    async fn dedup_keeps_each_rows_first_in_order() {
+        for (s0_values, dictionaries, group_rows) in
+            [(16, false, 1000), (100, true, 1000), (17, true, 7)]
         {
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("repeated.parquet");
@@ -926,6 +788,7 @@ mod tests {
             let file = std::fs::File::create(&path).unwrap();
             let props = parquet::file::properties::WriterProperties::builder()
                 .set_dictionary_enabled(dictionaries)
+                .set_max_row_group_row_count(Some(group_rows))
                 .build();
             let mut w =
                 parquet::arrow::ArrowWriter::try_new(file, batch.schema(), Some(props)).unwrap();
@@ -936,23 +799,27 @@ mod tests {
             let source = crate::source::open(&ctx, path.to_str().unwrap())
                 .await
                 .unwrap();
-            let firsts = [min(col(ROW_ID)).alias(ROW_ID)];
+            let firsts = [
+                min(col(ROW_ID)).alias(ROW_ID),
+                first_value(col("id"), vec![col(ROW_ID).sort(true, false)]).alias("id"),
+            ];
             let fail = |e: DataFusionError| Error::Data(e.to_string());
-            let d = dedup_local(&ctx, source, None, &firsts, &fail)
+            let (rows_read, rows) = dedup_local(&ctx, source, Some("id"), &firsts, &fail)
                 .await
                 .unwrap();
-            assert_eq!(
-                d.fixed_keys, fixed,
-                "{s0_values} strings in s0, {dictionaries}"
-            );
-            assert_eq!(d.rows_read, 200);
-            let ids = d.rows.column_by_name(ROW_ID).unwrap();
+            assert_eq!(rows_read, 200);
+            let ids = rows.column_by_name(ROW_ID).unwrap();
             let want: Vec<u64> = (1..=100).collect();
             assert_eq!(ids.as_primitive::<UInt64Type>().values().to_vec(), want);
             for f in batch.schema().fields() {
-                let got = d.rows.column_by_name(f.name()).unwrap();
+                let got = rows.column_by_name(f.name()).unwrap();
                 let got = arrow::compute::cast(got, f.data_type()).unwrap();
-                assert_eq!(&got, &batch.column_by_name(f.name()).unwrap().slice(0, 100));
+                assert_eq!(
+                    &got,
+                    &batch.column_by_name(f.name()).unwrap().slice(0, 100),
+                    "{} ({s0_values} strings in s0, dictionaries {dictionaries}, groups of {group_rows})",
+                    f.name()
+                );
             }
         }
     }

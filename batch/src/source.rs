@@ -1,7 +1,6 @@
 //! Reading a pipeline's source into memory, in file order, with each row's 1-based
 //! position attached (the row id the default split hashes).
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -10,15 +9,12 @@ use arrow::array::{ArrayRef, RecordBatch, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::TableProvider;
 use datafusion::catalog::streaming::StreamingTable;
-use datafusion::common::stats::Precision;
+use datafusion::common::Statistics;
 use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
-use datafusion::common::{ScalarValue, Statistics};
-use datafusion::datasource::listing::ListingTableUrl;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::{DataFusionError, Result as DFResult};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
-use datafusion::physical_plan::statistics::{StatisticsArgs, StatisticsContext};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::PartitionStream;
 use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties};
@@ -29,8 +25,6 @@ use futures::StreamExt;
 use riskfn_core::artifact::sha256_hex;
 use riskfn_core::s3::S3Settings;
 
-use crate::codes::ColumnFacts;
-use crate::dictionaries;
 use crate::error::{Error, Result};
 
 /// The hidden column holding a row's 1-based position in the source.
@@ -406,31 +400,21 @@ impl std::fmt::Debug for Numbered {
 
 impl Numbered {
     /// The stream as a table of `parts` partitions that share it: each batch goes to the
-    /// partition that asks first and through `f` (into batches of `schema`) there, so `f`
-    /// and the query's first steps run on every core. The partitions' batches are not in
-    /// reading order: for queries whose result does not depend on it (an aggregate that
-    /// keeps the smallest row number). The table can be scanned once.
-    pub fn into_shared_table(
-        self,
-        parts: usize,
-        schema: SchemaRef,
-        f: impl Fn(&RecordBatch) -> std::result::Result<RecordBatch, arrow::error::ArrowError>
-        + Send
-        + Sync
-        + 'static,
-    ) -> Result<Arc<dyn TableProvider>> {
+    /// partition that asks first, so the query's first steps run on every core. The
+    /// partitions' batches are not in reading order: for queries whose result does not
+    /// depend on it (an aggregate that keeps the smallest row number). The table can be
+    /// scanned once.
+    pub fn into_shared_table(self, parts: usize) -> Result<Arc<dyn TableProvider>> {
         let shared = Arc::new(tokio::sync::Mutex::new(self.stream));
-        let f: MapBatch = Arc::new(f);
         let partitions = (0..parts.max(1))
             .map(|_| {
                 Arc::new(SharedScan {
-                    schema: schema.clone(),
+                    schema: self.schema.clone(),
                     shared: shared.clone(),
-                    f: f.clone(),
                 }) as Arc<dyn PartitionStream>
             })
             .collect();
-        Ok(Arc::new(StreamingTable::try_new(schema, partitions)?))
+        Ok(Arc::new(StreamingTable::try_new(self.schema, partitions)?))
     }
 }
 
@@ -478,53 +462,6 @@ impl Source {
             .map(|f| f.name().clone())
             .collect();
         self
-    }
-
-    /// What the files tell of their columns before a row is read, by name: each integer
-    /// column's smallest and largest value and the columns without NULL, from the files'
-    /// statistics (Parquet's, per row group); and the distinct values of those of the
-    /// string columns `strings` names that every Parquet file keeps in dictionaries. A
-    /// column some file tells nothing of is left out. Hints only: not checked against the
-    /// data here.
-    pub async fn column_facts(&self, strings: &[&str]) -> ColumnFacts {
-        let mut facts: Option<ColumnFacts> = None;
-        for (url, format, df) in &self.files {
-            let Ok(plan) = df.clone().create_physical_plan().await else {
-                return ColumnFacts::default();
-            };
-            let Ok(stats) = StatisticsContext::new().compute(plan.as_ref(), &StatisticsArgs::new())
-            else {
-                return ColumnFacts::default();
-            };
-            let schema = plan.schema();
-            let columns = schema.fields().iter().zip(&stats.column_statistics);
-            let mut file = ColumnFacts {
-                bounds: (columns.clone())
-                    .filter_map(|(f, c)| {
-                        let lo = int_value(c.min_value.get_value()?)?;
-                        let hi = int_value(c.max_value.get_value()?)?;
-                        Some((f.name().clone(), (lo, hi)))
-                    })
-                    .collect(),
-                no_nulls: (columns.filter(|(_, c)| c.null_count == Precision::Exact(0)))
-                    .map(|(f, _)| f.name().clone())
-                    .collect(),
-                strings: HashMap::new(),
-            };
-            if *format == Format::Parquet
-                && let Ok(table_url) = ListingTableUrl::parse(url)
-                && let Ok(store) = df.task_ctx().runtime_env().object_store(&table_url)
-            {
-                let (path, local) = (table_url.prefix(), table_url.scheme() == "file");
-                file.strings =
-                    dictionaries::string_values(store.as_ref(), path, strings, local).await;
-            }
-            facts = Some(match facts {
-                None => file,
-                Some(all) => all.and(file),
-            });
-        }
-        facts.unwrap_or_default()
     }
 
     /// The schema [`Source::numbered`] reads into.
@@ -705,21 +642,6 @@ impl Source {
 
 /// `schema` with its string columns that `names` names as dictionaries of strings with
 /// 32-bit keys.
-/// An integer statistic's value.
-fn int_value(v: &ScalarValue) -> Option<i128> {
-    Some(match v {
-        ScalarValue::Int8(v) => (*v)?.into(),
-        ScalarValue::Int16(v) => (*v)?.into(),
-        ScalarValue::Int32(v) => (*v)?.into(),
-        ScalarValue::Int64(v) => (*v)?.into(),
-        ScalarValue::UInt8(v) => (*v)?.into(),
-        ScalarValue::UInt16(v) => (*v)?.into(),
-        ScalarValue::UInt32(v) => (*v)?.into(),
-        ScalarValue::UInt64(v) => (*v)?.into(),
-        _ => return None,
-    })
-}
-
 fn with_dictionaries(schema: &Schema, names: &[impl AsRef<str>]) -> SchemaRef {
     let dictionary = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
     let fields: Vec<Arc<Field>> = schema
@@ -805,17 +727,10 @@ fn number(
     RecordBatch::try_new(schema.clone(), cols)
 }
 
-type MapBatch = Arc<
-    dyn Fn(&RecordBatch) -> std::result::Result<RecordBatch, arrow::error::ArrowError>
-        + Send
-        + Sync,
->;
-
 /// One partition of a stream shared by several (see [`Numbered::into_shared_table`]).
 struct SharedScan {
     schema: SchemaRef,
     shared: Arc<tokio::sync::Mutex<SendableRecordBatchStream>>,
-    f: MapBatch,
 }
 
 impl std::fmt::Debug for SharedScan {
@@ -830,12 +745,10 @@ impl PartitionStream for SharedScan {
     }
 
     fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
-        let f = self.f.clone();
         let batches = futures::stream::unfold(self.shared.clone(), |shared| async move {
             let next = shared.lock().await.next().await;
             next.map(|b| (b, shared))
-        })
-        .map(move |b| b.and_then(|b| f(&b).map_err(DataFusionError::from)));
+        });
         Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), batches))
     }
 }
@@ -998,82 +911,5 @@ mod tests {
         assert_eq!(column(&read.batches, 0), column(&plain.batches, 0));
         assert_eq!(column(&read.batches, 1), column(&plain.batches, 2));
         assert_eq!(column(&read.batches, 2), column(&plain.batches, 3));
-    }
-
-    /// Integer bounds span a folder's files; a column some file has no statistics for
-    /// (there all NULL), strings and CSV files give none. Columns without NULL in every
-    /// file are named; a string column's values are its dictionaries' (every row group's,
-    /// in order, once), unless some file or row group does not keep it in one, or its
-    /// dictionaries are over a MiB.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn column_facts_come_from_every_files_statistics_and_dictionaries() {
-        let dir = tempfile::tempdir().unwrap();
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("a", DataType::Int32, false),
-            Field::new("u", DataType::UInt64, true),
-            Field::new("z", DataType::Int64, true),
-            Field::new("s", DataType::Utf8, true),
-            Field::new("p", DataType::Utf8, true),
-            Field::new("big", DataType::Utf8, true),
-        ]));
-        // 1,500 rows a file: two row groups, the second with strings of its own.
-        let parts = [
-            (
-                vec![-5, 3],
-                vec![7, u64::MAX],
-                vec![Some(1), None],
-                ["y", "x"],
-            ),
-            (vec![10, 2], vec![0, 1], vec![None, None], ["x", "w"]),
-        ];
-        for (i, (a, u, z, s)) in parts.into_iter().enumerate() {
-            fn rows<T: Copy>(v: &[T]) -> Vec<T> {
-                (0..1500).map(|r| v[usize::from(r >= 1000)]).collect()
-            }
-            let columns: Vec<ArrayRef> = vec![
-                Arc::new(arrow::array::Int32Array::from(rows(&a))),
-                Arc::new(arrow::array::UInt64Array::from(rows(&u))),
-                Arc::new(Int64Array::from(rows(&z))),
-                Arc::new(arrow::array::StringArray::from(rows(&s))),
-                Arc::new(arrow::array::StringArray::from(rows(&s))),
-                // 1,500 distinct strings of 1,000 bytes: more dictionary than is read.
-                Arc::new(arrow::array::StringArray::from_iter_values(
-                    (0..1500).map(|r| format!("{r:01000}")),
-                )),
-            ];
-            let batch = RecordBatch::try_new(schema.clone(), columns).unwrap();
-            let path = dir.path().join(format!("part{i}.parquet"));
-            // p: dictionary-encoded in the first file only.
-            let props = WriterProperties::builder()
-                .set_max_row_group_row_count(Some(1_000))
-                .set_column_dictionary_enabled("p".into(), i == 0)
-                .set_dictionary_page_size_limit(4 << 20)
-                .build();
-            let file = std::fs::File::create(path).unwrap();
-            let mut w = ArrowWriter::try_new(file, batch.schema(), Some(props)).unwrap();
-            w.write(&batch).unwrap();
-            w.close().unwrap();
-        }
-        let ctx = session();
-        let source = open(&ctx, dir.path().to_str().unwrap()).await.unwrap();
-        let facts = source.column_facts(&["s", "p", "a", "big"]).await;
-        let want = HashMap::from([
-            ("a".to_string(), (-5, 10)),
-            ("u".to_string(), (0, u64::MAX.into())),
-        ]);
-        assert_eq!(facts.bounds, want);
-        let mut no_nulls: Vec<&str> = facts.no_nulls.iter().map(|n| n.as_str()).collect();
-        no_nulls.sort();
-        assert_eq!(no_nulls, ["a", "big", "p", "s", "u"]);
-        let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        let want = HashMap::from([("s".to_string(), strings(&["y", "x", "w"]))]);
-        assert_eq!(facts.strings, want);
-
-        let csv = dir.path().join("part.csv");
-        std::fs::write(&csv, "a,s\n1,x\n2,y\n").unwrap();
-        let source = open(&ctx, csv.to_str().unwrap()).await.unwrap();
-        assert_eq!(source.schema.field(0).data_type(), &DataType::Int64);
-        let facts = source.column_facts(&["s"]).await;
-        assert!(facts.bounds.is_empty() && facts.no_nulls.is_empty() && facts.strings.is_empty());
     }
 }
