@@ -1,13 +1,13 @@
-//! Builds a version's model card (`riskfn_core::card`) from its training report, pipeline
+//! Builds a version's model card (`riskfn_core::contract::card`) from its training report, pipeline
 //! and drift baseline, and names what it left out or could not do (the limitations).
 
 use bytes::Bytes;
-use riskfn_core::card::{
+use riskfn_core::contract::card::{
     CARD_HTML, CARD_JSON, CARD_MARKDOWN, CardFeature, ChosenModel, FairnessTable, FamilyTried,
     FeatureStability, ModelCard, ProtectedAttribute, ScoreBin, Stability,
 };
-use riskfn_core::drift::{Baseline, Bins};
-use riskfn_core::preprocess::{Encoding, Feature};
+use riskfn_core::features::preprocess::{Encoding, Feature};
+use riskfn_core::review::drift::{Baseline, Bins};
 
 use crate::job::TrainReport;
 use crate::pipeline::Pipeline;

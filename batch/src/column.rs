@@ -9,8 +9,8 @@ use arrow::array::{
 };
 use arrow::compute::{cast, filter};
 use arrow::datatypes::{DataType as ArrowType, Float64Type, Int32Type, Int64Type};
-use riskfn_core::preprocess::{MISSING_LEVEL, category_key, numeric_value};
-use riskfn_core::value::{DataType, Value};
+use riskfn_core::features::preprocess::{MISSING_LEVEL, category_key, numeric_value};
+use riskfn_core::features::value::{DataType, Value};
 use rustc_hash::FxHashMap;
 
 use crate::error::Result;

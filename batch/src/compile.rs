@@ -5,7 +5,7 @@
 //! filters over the raw table, nothing that looks at other rows), into one expression per
 //! output column and a list of filters, all over raw columns. The batch job executes those
 //! expressions with DataFusion; [`to_online`] compiles each feature's expression into the
-//! portable tree of `riskfn_core::expr`, which the serving side evaluates without a query
+//! portable tree of `riskfn_core::features::expr`, which the serving side evaluates without a query
 //! engine. The batch job then checks, on every row, that both engines agree exactly.
 //!
 //! Why compile instead of embedding DataFusion's expression crates online: the Lambda stays
@@ -22,9 +22,9 @@ use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{Column, ScalarValue};
 use datafusion::logical_expr::{Expr, LogicalPlan, Operator};
 use datafusion::prelude::{SessionConfig, SessionContext};
-use riskfn_core::expr::{BinaryOp, Expr as Online, Func};
-use riskfn_core::schema::{RawField, RawSchema};
-use riskfn_core::value::{DataType, Value};
+use riskfn_core::features::expr::{BinaryOp, Expr as Online, Func};
+use riskfn_core::features::schema::{RawField, RawSchema};
+use riskfn_core::features::value::{DataType, Value};
 
 use crate::error::{Error, Result};
 use crate::pipeline::{Pipeline, RAW_TABLE};

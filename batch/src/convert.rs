@@ -6,9 +6,9 @@ use arrow::array::{Array, ArrayRef, AsArray, Float64Array, Int64Array};
 use arrow::buffer::NullBuffer;
 use arrow::compute::cast;
 use arrow::datatypes::{DataType as ArrowType, Float64Type, Int64Type};
-use riskfn_core::columnar::{Column, Validity};
-use riskfn_core::schema::RawField;
-use riskfn_core::value::{DataType, Value};
+use riskfn_core::features::schema::RawField;
+use riskfn_core::features::value::{DataType, Value};
+use riskfn_core::scoring::columnar::{Column, Validity};
 
 use crate::compile::online_type;
 use crate::error::{Error, Result};
@@ -112,7 +112,7 @@ pub fn check_field_type(f: &RawField, array: &ArrayRef) -> Result<()> {
     }
 }
 
-/// A raw field's values in the form [`riskfn_core::columnar::Column`] borrows: numbers as
+/// A raw field's values in the form [`riskfn_core::scoring::columnar::Column`] borrows: numbers as
 /// Arrow holds them, strings by dictionary (each distinct string once per batch).
 pub enum FieldColumn {
     Int(Int64Array),

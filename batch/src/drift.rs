@@ -2,10 +2,10 @@
 //! score, CSI of each feature), and approvals by protected group over the batch (adverse
 //! impact ratios, as at training).
 
-use riskfn_core::drift::Baseline;
+use riskfn_core::features::value::Value;
 use riskfn_core::registry::Registry;
-use riskfn_core::s3::S3Settings;
-use riskfn_core::value::Value;
+use riskfn_core::registry::s3::S3Settings;
+use riskfn_core::review::drift::Baseline;
 use serde::Serialize;
 
 use crate::error::Result;
@@ -142,9 +142,9 @@ fn protected_groups(
 
 /// Rows and approvals per group, the reference first, then in order of first appearance.
 fn approvals(
-    p: &riskfn_core::drift::ProtectedBaseline,
+    p: &riskfn_core::review::drift::ProtectedBaseline,
     counts: &[(String, u64, u64)],
-    training: &[riskfn_core::gate::AdverseImpact],
+    training: &[riskfn_core::contract::gate::AdverseImpact],
     gate_min: Option<f64>,
 ) -> Vec<GroupApproval> {
     let rate = |rows: u64, approved: u64| approved as f64 / rows.max(1) as f64;
@@ -157,7 +157,7 @@ fn approvals(
         .iter()
         .map(|(group, rows, approved)| {
             let is_ref = *group == p.reference;
-            let (small, ratio) = riskfn_core::measures::impact_ratio(
+            let (small, ratio) = riskfn_core::contract::measures::impact_ratio(
                 *rows as usize,
                 rate(*rows, *approved),
                 ref_rows,
@@ -184,7 +184,8 @@ fn approvals(
 
 /// Compare a batch with the baseline of a version (the champion unless pinned).
 pub async fn drift(opts: &DriftOptions) -> Result<DriftReport> {
-    let registry = Registry::new(riskfn_core::store::open_with(&opts.store, &opts.s3).await?);
+    let registry =
+        Registry::new(riskfn_core::registry::store::open_with(&opts.store, &opts.s3).await?);
     let version = registry
         .resolve(&opts.pipeline, opts.version.as_deref())
         .await?;
@@ -192,7 +193,7 @@ pub async fn drift(opts: &DriftOptions) -> Result<DriftReport> {
     if !loaded
         .manifest
         .files
-        .contains_key(riskfn_core::drift::BASELINE_FILE)
+        .contains_key(riskfn_core::review::drift::BASELINE_FILE)
     {
         return Err(crate::error::Error::Data(format!(
             "version {version} has no drift baseline (it predates them); retrain to get one"
@@ -200,7 +201,7 @@ pub async fn drift(opts: &DriftOptions) -> Result<DriftReport> {
     }
     let baseline: Baseline = serde_json::from_slice(
         &registry
-            .read_verified(&loaded.manifest, riskfn_core::drift::BASELINE_FILE)
+            .read_verified(&loaded.manifest, riskfn_core::review::drift::BASELINE_FILE)
             .await?,
     )
     .map_err(|e| crate::error::Error::Data(format!("baseline.json: {e}")))?;
@@ -277,7 +278,7 @@ pub async fn drift(opts: &DriftOptions) -> Result<DriftReport> {
     let index = |name: &str, i: f64| Stability {
         name: name.to_owned(),
         index: i,
-        band: riskfn_core::drift::band(i),
+        band: riskfn_core::review::drift::band(i),
     };
     let score = index("score", baseline.score.psi(&score_counts));
     let mut features: Vec<Stability> = baseline
@@ -324,7 +325,7 @@ pub async fn drift(opts: &DriftOptions) -> Result<DriftReport> {
     };
     // Kept on the version for the review console; the comparison stands if it cannot be.
     let json = bytes::Bytes::from(serde_json::to_vec_pretty(&report).unwrap_or_default());
-    if let Err(e) = riskfn_core::drift::store_report(
+    if let Err(e) = riskfn_core::review::drift::store_report(
         registry.store().as_ref(),
         &report.pipeline,
         &report.version,

@@ -14,7 +14,7 @@ use ballista::prelude::{SessionConfigExt, SessionContextExt};
 use ballista_core::object_store::{S3Options, session_state_with_s3_support};
 use datafusion::datasource::listing::ListingTableUrl;
 use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
-use riskfn_core::s3::S3Settings;
+use riskfn_core::registry::s3::S3Settings;
 
 use crate::error::{Error, Result};
 use crate::source::Source;

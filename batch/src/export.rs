@@ -10,9 +10,9 @@
 //! the service bins it, on its standardised value `(x - mean) / scale` compared with the
 //! cuts, with the same IEEE double arithmetic, so each row's points are the service's exactly.
 
-use riskfn_core::artifact::ScoringArtifact;
+use riskfn_core::contract::artifact::ScoringArtifact;
+use riskfn_core::features::preprocess::{Encoding, MISSING_LEVEL};
 use riskfn_core::model::{CardBins, Model};
-use riskfn_core::preprocess::{Encoding, MISSING_LEVEL};
 
 use crate::error::{Error, Result};
 

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use ndarray::Array2;
 use rayon::prelude::*;
-use riskfn_core::preprocess::{Encoding, Feature, Reason};
+use riskfn_core::features::preprocess::{Encoding, Feature, Reason};
 
 use crate::error::{Error, Result};
 use crate::prepare::{FeatureColumn, Prepared};

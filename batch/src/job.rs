@@ -6,21 +6,21 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use bytes::Bytes;
-use riskfn_core::artifact::{
+use riskfn_core::contract::artifact::{
     DataSummary, FORMAT_VERSION, MODEL_FILE, Manifest, ModelSummary, REPORT_FILE, ScoringArtifact,
     SplitMetrics,
 };
-use riskfn_core::audit;
-use riskfn_core::drift::{Baseline, Bins, FeatureBaseline};
-use riskfn_core::gate::GateRecord;
-use riskfn_core::measures::TestScores;
-use riskfn_core::preprocess::numeric_value;
+use riskfn_core::contract::gate::GateRecord;
+use riskfn_core::contract::measures::TestScores;
+use riskfn_core::features::preprocess::numeric_value;
+use riskfn_core::features::value::Value;
+use riskfn_core::registry::audit;
+use riskfn_core::registry::s3::S3Settings;
 use riskfn_core::registry::{Registry, new_version_id, now_rfc3339};
 use riskfn_core::review;
 pub use riskfn_core::review::Promotion;
-use riskfn_core::s3::S3Settings;
+use riskfn_core::review::drift::{Baseline, Bins, FeatureBaseline};
 use riskfn_core::scoring::Scorer;
-use riskfn_core::value::Value;
 use serde::Serialize;
 
 use crate::engine::{Cluster, EngineOptions};
@@ -30,7 +30,7 @@ use crate::pipeline::{CONFIG_FILE, Pipeline};
 use crate::prepare::prepare;
 use crate::source;
 use crate::split::Split;
-use riskfn_core::artifact::{Decision, Metrics};
+use riskfn_core::contract::artifact::{Decision, Metrics};
 use riskfn_train::metrics::{ThresholdRule, choose_threshold, evaluate};
 use riskfn_train::{Data, Families, GridPoint, Outcome, Rows, TrainError, probabilities};
 
@@ -184,7 +184,7 @@ fn fairness_reports(
 }
 
 /// Every group's adverse impact ratio on validation (where its rows allow one).
-fn adverse_impact(fairness: &[FairnessReport]) -> Vec<riskfn_core::gate::AdverseImpact> {
+fn adverse_impact(fairness: &[FairnessReport]) -> Vec<riskfn_core::contract::gate::AdverseImpact> {
     fairness
         .iter()
         .flat_map(|f| {
@@ -193,7 +193,7 @@ fn adverse_impact(fairness: &[FairnessReport]) -> Vec<riskfn_core::gate::Adverse
                 .filter(|g| !g.reference)
                 .filter_map(|g| {
                     g.adverse_impact_ratio
-                        .map(|ratio| riskfn_core::gate::AdverseImpact {
+                        .map(|ratio| riskfn_core::contract::gate::AdverseImpact {
                             attribute: f.attribute.clone(),
                             group: g.group.clone(),
                             ratio,
@@ -231,7 +231,7 @@ pub struct BinReport {
 
 fn scorecard_report(
     card: &riskfn_core::model::PointsCard,
-    features: &[riskfn_core::preprocess::Feature],
+    features: &[riskfn_core::features::preprocess::Feature],
     notes: &BTreeMap<String, serde_json::Value>,
 ) -> ScorecardReport {
     let mut characteristics: Vec<CharacteristicReport> = card
@@ -304,8 +304,8 @@ const EXPLAIN_ROWS: usize = 1000;
 fn family_reports(
     outcomes: &[Outcome],
     artifact: &ScoringArtifact,
-    imputed_features: &[riskfn_core::preprocess::Feature],
-    native_features: &[riskfn_core::preprocess::Feature],
+    imputed_features: &[riskfn_core::features::preprocess::Feature],
+    native_features: &[riskfn_core::features::preprocess::Feature],
     splits: Splits<'_>,
     monotone: &[(String, usize, i8)],
     threshold: f64,
@@ -501,7 +501,7 @@ impl Progress {
 #[derive(Debug, Clone, Serialize)]
 pub struct FeatureReport {
     pub name: String,
-    pub encoding: riskfn_core::preprocess::Encoding,
+    pub encoding: riskfn_core::features::preprocess::Encoding,
 }
 
 /// What a retrain run did.
@@ -536,7 +536,7 @@ pub async fn retrain(opts: &TrainOptions) -> Result<Retrained> {
 /// The inputs of `[models.gradient_boosting] monotone`'s features, each a numeric feature.
 fn monotone_inputs(
     pipeline: &Pipeline,
-    features: &[riskfn_core::preprocess::Feature],
+    features: &[riskfn_core::features::preprocess::Feature],
 ) -> Result<Vec<(String, usize, i8)>> {
     let mut out = Vec::new();
     for (name, dir) in &pipeline.monotone {
@@ -553,7 +553,7 @@ fn monotone_inputs(
             message: format!("models.gradient_boosting.monotone.{name}: {why}"),
         };
         match found {
-            Some((i, riskfn_core::preprocess::Encoding::Numeric { .. })) => {
+            Some((i, riskfn_core::features::preprocess::Encoding::Numeric { .. })) => {
                 out.push((name.clone(), i, *dir));
             }
             Some(_) => {
@@ -580,9 +580,9 @@ fn monotone_inputs(
 /// a trend names a numeric feature.
 fn scorecard_characteristics(
     pipeline: &Pipeline,
-    features: &[riskfn_core::preprocess::Feature],
+    features: &[riskfn_core::features::preprocess::Feature],
 ) -> Result<Vec<riskfn_train::scorecard::CharacteristicSpec>> {
-    use riskfn_core::preprocess::Encoding;
+    use riskfn_core::features::preprocess::Encoding;
     use riskfn_train::binning::Trend;
     let bad = |name: &str, why: String| crate::error::Error::Config {
         path: pipeline.dir.join(CONFIG_FILE),
@@ -640,7 +640,7 @@ fn inputs_fingerprint(pipeline: &Pipeline, opts: &TrainOptions, data_fingerprint
         pipeline.reasons_text.as_deref().unwrap_or(""),
         opts.families
     ));
-    riskfn_core::artifact::sha256_hex(text.as_bytes())
+    riskfn_core::contract::artifact::sha256_hex(text.as_bytes())
 }
 
 async fn run(opts: &TrainOptions, skip_unchanged: bool) -> Result<Retrained> {
@@ -663,7 +663,8 @@ async fn run(opts: &TrainOptions, skip_unchanged: bool) -> Result<Retrained> {
     let data_uri = opts.data.clone().unwrap_or_else(|| pipeline.source.clone());
     // Reach the store first: an unreachable store or bad credentials fail the run before
     // any work.
-    let registry = Registry::new(riskfn_core::store::open_with(&opts.store, &opts.s3).await?);
+    let registry =
+        Registry::new(riskfn_core::registry::store::open_with(&opts.store, &opts.s3).await?);
     // The champion this run is compared with (and whose pointer it may move).
     let current = registry.champion(&pipeline.name).await?;
     let champion_manifest = match &current {
@@ -900,7 +901,7 @@ async fn run(opts: &TrainOptions, skip_unchanged: bool) -> Result<Retrained> {
             Bytes::from(crate::report::html(&report, &y_test, &p_test)),
         ),
         (
-            riskfn_core::drift::BASELINE_FILE.to_owned(),
+            riskfn_core::review::drift::BASELINE_FILE.to_owned(),
             pretty_json(&baseline),
         ),
         (
@@ -1065,7 +1066,7 @@ fn drift_baseline(
         protected: protected
             .iter()
             .zip(&prepared.protected_online)
-            .map(|(a, expr)| riskfn_core::drift::ProtectedBaseline {
+            .map(|(a, expr)| riskfn_core::review::drift::ProtectedBaseline {
                 name: a.name.clone(),
                 column: a.column.clone(),
                 bands: a.bands.clone(),
@@ -1138,13 +1139,13 @@ pub async fn prepare_only(
 /// The features with missing numbers left missing (NaN), for the models that read them
 /// themselves (boosted trees route them, scorecards bin them).
 fn natively_missing(
-    features: &[riskfn_core::preprocess::Feature],
-) -> Vec<riskfn_core::preprocess::Feature> {
+    features: &[riskfn_core::features::preprocess::Feature],
+) -> Vec<riskfn_core::features::preprocess::Feature> {
     features
         .iter()
         .cloned()
         .map(|mut f| {
-            if let riskfn_core::preprocess::Encoding::Numeric { native_missing, .. } =
+            if let riskfn_core::features::preprocess::Encoding::Numeric { native_missing, .. } =
                 &mut f.encoding
             {
                 *native_missing = true;
@@ -1156,7 +1157,7 @@ fn natively_missing(
 
 fn write_designs(
     dir: &std::path::Path,
-    features: &[riskfn_core::preprocess::Feature],
+    features: &[riskfn_core::features::preprocess::Feature],
     prepared: &crate::prepare::Prepared,
 ) -> Result<()> {
     write_design_files(dir, features, prepared, "")?;
@@ -1165,7 +1166,7 @@ fn write_designs(
 
 fn write_design_files(
     dir: &std::path::Path,
-    features: &[riskfn_core::preprocess::Feature],
+    features: &[riskfn_core::features::preprocess::Feature],
     prepared: &crate::prepare::Prepared,
     suffix: &str,
 ) -> Result<()> {
@@ -1221,7 +1222,7 @@ fn csv_field(s: &str) -> String {
 }
 
 /// Each feature's name and fitted encoding, as reports list them.
-fn feature_reports(features: &[riskfn_core::preprocess::Feature]) -> Vec<FeatureReport> {
+fn feature_reports(features: &[riskfn_core::features::preprocess::Feature]) -> Vec<FeatureReport> {
     features
         .iter()
         .map(|f| FeatureReport {

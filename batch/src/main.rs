@@ -15,8 +15,8 @@ use riskfn_batch::job::{self, Promotion, TrainOptions, TrainReport};
 use riskfn_batch::score::ScoreOptions;
 use riskfn_batch::{models, shadow};
 use riskfn_core::registry::Registry;
+use riskfn_core::registry::s3::S3Settings;
 use riskfn_core::review;
-use riskfn_core::s3::S3Settings;
 use riskfn_predict::config::DEFAULT_STORE;
 
 // The batch steps allocate and free many large, short-lived buffers (Arrow arrays, hash
@@ -349,7 +349,9 @@ fn parse_table(s: &str) -> Result<(String, String), String> {
 }
 
 async fn registry(store: &StoreArg) -> anyhow::Result<Registry> {
-    Ok(Registry::new(riskfn_core::store::open(&store.store).await?))
+    Ok(Registry::new(
+        riskfn_core::registry::store::open(&store.store).await?,
+    ))
 }
 
 /// Report what `models promote` or `models approve` did.
@@ -552,7 +554,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
             if !json {
-                let small_note = format!("  under {} rows", riskfn_core::measures::MIN_ROWS);
+                let small_note =
+                    format!("  under {} rows", riskfn_core::contract::measures::MIN_ROWS);
                 for f in &r.fairness {
                     if let Some(why) = &f.not_measured {
                         println!("\n{}: not measured ({why})", f.attribute);

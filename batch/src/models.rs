@@ -2,7 +2,7 @@
 //! approval and rollback are `riskfn_core::review`; the shadow and its comparison
 //! [`crate::shadow`]).
 
-use riskfn_core::artifact::Manifest;
+use riskfn_core::contract::artifact::Manifest;
 use riskfn_core::registry::Registry;
 use riskfn_core::review::{ReviewStatus, reviews};
 use serde::Serialize;

@@ -5,10 +5,10 @@ use std::path::{Path, PathBuf};
 
 use std::collections::BTreeMap;
 
-use riskfn_core::artifact::{Decision, Scorecard, check_name};
-use riskfn_core::gate::GateSpec;
-use riskfn_core::preprocess::Reason;
-use riskfn_core::schema::UnknownFields;
+use riskfn_core::contract::artifact::{Decision, Scorecard, check_name};
+use riskfn_core::contract::gate::GateSpec;
+use riskfn_core::features::preprocess::Reason;
+use riskfn_core::features::schema::UnknownFields;
 use riskfn_train::Families;
 use riskfn_train::metrics::ThresholdRule;
 
@@ -88,17 +88,17 @@ pub struct Protected {
 
 impl Protected {
     /// The group of a value: its band's label, or its category key; `missing` for NULL.
-    pub fn group(&self, value: &riskfn_core::value::Value) -> String {
-        use riskfn_core::value::Value;
+    pub fn group(&self, value: &riskfn_core::features::value::Value) -> String {
+        use riskfn_core::features::value::Value;
         if matches!(value, Value::Null) {
-            return riskfn_core::preprocess::MISSING_LEVEL.to_owned();
+            return riskfn_core::features::preprocess::MISSING_LEVEL.to_owned();
         }
         if self.bands.is_empty() {
-            return riskfn_core::preprocess::category_key(value).into_owned();
+            return riskfn_core::features::preprocess::category_key(value).into_owned();
         }
         match value.as_f64().filter(|v| !v.is_nan()) {
             Some(v) => band_label(&self.bands, self.bands.partition_point(|&b| b <= v)),
-            None => riskfn_core::preprocess::MISSING_LEVEL.to_owned(),
+            None => riskfn_core::features::preprocess::MISSING_LEVEL.to_owned(),
         }
     }
 }
@@ -366,7 +366,7 @@ pub struct Pipeline {
     /// `[fairness]`: protected attributes measured for every version.
     pub protected: Vec<Protected>,
     /// `description` and `[card]`: the model card's purpose section.
-    pub purpose: riskfn_core::card::Purpose,
+    pub purpose: riskfn_core::contract::card::Purpose,
     pub threshold_rule: ThresholdRule,
     pub decision: Decision,
     pub unknown_fields: UnknownFields,
@@ -563,7 +563,7 @@ impl Pipeline {
         Ok(Pipeline {
             name,
             dir: dir.to_path_buf(),
-            purpose: riskfn_core::card::Purpose {
+            purpose: riskfn_core::contract::card::Purpose {
                 description: raw.description.clone(),
                 owner: raw.card.owner,
                 intended_use: raw.card.intended_use,
@@ -614,7 +614,7 @@ impl Pipeline {
 /// must then be an absolute path or URI (or be given with `--data`).
 pub async fn fetch(
     uri: &str,
-    s3: &riskfn_core::s3::S3Settings,
+    s3: &riskfn_core::registry::s3::S3Settings,
 ) -> Result<(Pipeline, tempfile::TempDir)> {
     let trimmed = uri.trim_end_matches('/');
     let name = trimmed.rsplit('/').next().unwrap_or_default();
@@ -623,7 +623,7 @@ pub async fn fetch(
         message,
     };
     check_name(name).map_err(|e| bad(e.to_string()))?;
-    let store = riskfn_core::store::open_with(trimmed, s3).await?;
+    let store = riskfn_core::registry::store::open_with(trimmed, s3).await?;
     let tmp = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
     let dir = tmp.path().join(name);
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;

@@ -14,11 +14,11 @@ use datafusion::functions_aggregate::expr_fn::{first_value, min};
 use datafusion::logical_expr::Expr;
 use datafusion::prelude::SessionContext;
 use rayon::prelude::*;
-use riskfn_core::artifact::{DataSummary, Sample, SplitCount};
-use riskfn_core::expr::Expr as Online;
-use riskfn_core::preprocess::category_key;
-use riskfn_core::schema::RawSchema;
-use riskfn_core::value::Value;
+use riskfn_core::contract::artifact::{DataSummary, Sample, SplitCount};
+use riskfn_core::features::expr::Expr as Online;
+use riskfn_core::features::preprocess::category_key;
+use riskfn_core::features::schema::RawSchema;
+use riskfn_core::features::value::Value;
 use rustc_hash::FxHashMap;
 
 use crate::column::Col;
@@ -324,7 +324,10 @@ pub async fn prepare(
         let categorical = match array.data_type() {
             t if matches!(
                 compile::online_type(t),
-                Some(riskfn_core::value::DataType::Str | riskfn_core::value::DataType::Bool)
+                Some(
+                    riskfn_core::features::value::DataType::Str
+                        | riskfn_core::features::value::DataType::Bool
+                )
             ) =>
             {
                 true
@@ -692,7 +695,7 @@ mod tests {
     fn parity_fails_on_the_first_row_the_online_value_differs() {
         use arrow::array::{DictionaryArray, Int32Array};
         use arrow::datatypes::Int32Type;
-        use riskfn_core::expr::BinaryOp;
+        use riskfn_core::features::expr::BinaryOp;
         let array = |a: ArrayRef| a;
         let ints = array(Arc::new(Int64Array::from(vec![1, 2, 3, 4])));
         let strings = |values: Vec<&str>| {

@@ -107,7 +107,7 @@ fn roc_svg(y: &[bool], p: &[f64], auc: f64) -> String {
         c.draw_series(LineSeries::new([(0.0, 0.0), (1.0, 1.0)], BLACK.mix(0.3)))
             .map_err(|e| e.to_string())?;
         c.draw_series(LineSeries::new(
-            riskfn_core::compare::roc_curve(y, p),
+            riskfn_core::review::compare::roc_curve(y, p),
             BLUE.stroke_width(2),
         ))
         .map_err(|e| e.to_string())?;
@@ -469,7 +469,7 @@ mod tests {
     fn curves_are_well_formed() {
         let y = [true, false, true, false, false];
         let p = [0.9, 0.8, 0.7, 0.2, 0.2];
-        let roc = riskfn_core::compare::roc_curve(&y, &p);
+        let roc = riskfn_core::review::compare::roc_curve(&y, &p);
         assert_eq!(roc.first(), Some(&(0.0, 0.0)));
         assert_eq!(roc.last(), Some(&(1.0, 1.0)));
         let cal = calibration_bins(&y, &p);

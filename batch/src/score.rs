@@ -14,9 +14,9 @@ use parquet::file::properties::WriterProperties;
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::ColumnPath;
 use rayon::prelude::*;
-use riskfn_core::schema::RawField;
+use riskfn_core::features::schema::RawField;
+use riskfn_core::features::value::{DataType, Value};
 use riskfn_core::scoring::Scorer;
-use riskfn_core::value::{DataType, Value};
 
 use crate::convert::{self, FieldColumn};
 use crate::error::{Error, Result};
@@ -24,7 +24,7 @@ use crate::prepare::field_names;
 use crate::source::{ROW_ID, RawData};
 
 use riskfn_core::registry::Registry;
-use riskfn_core::s3::S3Settings;
+use riskfn_core::registry::s3::S3Settings;
 use serde::Serialize;
 
 /// The raw fields the version reads, as columns of `raw` (by name, types checked).
@@ -353,7 +353,8 @@ pub struct ScoreReport {
 /// memory stays bounded whatever the source's size. Read by a cluster, the rows come back
 /// whole first.
 pub async fn score_file(opts: &ScoreOptions) -> Result<ScoreReport> {
-    let registry = Registry::new(riskfn_core::store::open_with(&opts.store, &opts.s3).await?);
+    let registry =
+        Registry::new(riskfn_core::registry::store::open_with(&opts.store, &opts.s3).await?);
     let version = registry
         .resolve(&opts.pipeline, opts.version.as_deref())
         .await?;
@@ -551,7 +552,8 @@ pub struct SqlOptions {
 
 /// Run a query in which `riskfn_predict('<pipeline>', fields...)` scores rows.
 pub async fn sql(opts: &SqlOptions) -> Result<Vec<RecordBatch>> {
-    let registry = Registry::new(riskfn_core::store::open_with(&opts.store, &opts.s3).await?);
+    let registry =
+        Registry::new(riskfn_core::registry::store::open_with(&opts.store, &opts.s3).await?);
     let mut scorers = BTreeMap::new();
     for p in &opts.pipelines {
         let version = registry.resolve(p, None).await?;

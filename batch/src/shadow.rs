@@ -3,9 +3,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use riskfn_core::audit::{self, Event, Record};
+use riskfn_core::features::value::Value;
+use riskfn_core::registry::audit::{self, Event, Record};
 use riskfn_core::registry::{Challenger, Registry};
-use riskfn_core::value::Value;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
@@ -238,7 +238,7 @@ fn set_outcomes(set: &[&Pair], outcomes: &OutcomeMap) -> SetOutcomes {
 /// PSI of `actual` against `expected` over the deciles of `expected`, as the drift report
 /// bins a number.
 fn score_psi(expected: &[f64], actual: &[f64]) -> f64 {
-    use riskfn_core::drift::Bins;
+    use riskfn_core::review::drift::Bins;
     let values = |v: &[f64]| -> Vec<Option<f64>> { v.iter().copied().map(Some).collect() };
     let bins = Bins::numeric(&values(expected), 10);
     let mut counts = vec![0usize; bins.len()];
@@ -346,7 +346,7 @@ pub fn print(pipeline: &str, comparisons: &[Comparison]) {
         println!(
             "  PSI challenger vs champion  {:.4} ({})",
             c.psi,
-            riskfn_core::drift::band(c.psi)
+            riskfn_core::review::drift::band(c.psi)
         );
         if let Some(o) = &c.outcomes {
             print_outcomes("  all: ", &o.all);

@@ -22,8 +22,8 @@ use datafusion::prelude::{
     CsvReadOptions, DataFrame, ParquetReadOptions, SessionConfig, SessionContext,
 };
 use futures::StreamExt;
-use riskfn_core::artifact::sha256_hex;
-use riskfn_core::s3::S3Settings;
+use riskfn_core::contract::artifact::sha256_hex;
+use riskfn_core::registry::s3::S3Settings;
 
 use crate::error::{Error, Result};
 

@@ -518,7 +518,7 @@ async fn an_unreachable_store_keeps_the_cached_version_serving() {
     let r = riskfn_tests::train_into("german_credit", &uri, &server.settings(), false)
         .await
         .unwrap();
-    let store = riskfn_core::store::open_with(&uri, &server.settings())
+    let store = riskfn_core::registry::store::open_with(&uri, &server.settings())
         .await
         .unwrap();
     let config = Config {
@@ -604,7 +604,10 @@ async fn a_pipelines_openapi_document_types_its_records() {
     assert!(levels.contains(&record["purpose"]), "{levels:?}");
     assert!(!levels.iter().any(|l| l == "missing"));
     let duration = &record_schema["properties"]["duration_in_month"];
-    assert_eq!(duration["maximum"], riskfn_core::schema::MAX_EXACT_INT);
+    assert_eq!(
+        duration["maximum"],
+        riskfn_core::features::schema::MAX_EXACT_INT
+    );
     // Auth is part of the contract: the schemes, and 401 / 403 on the route.
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
     let responses = &doc["paths"]["/v1/pipelines/german_credit/predict"]["post"]["responses"];

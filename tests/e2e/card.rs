@@ -3,7 +3,7 @@
 
 use axum::http::StatusCode;
 use http_body_util::BodyExt;
-use riskfn_core::card::{CARD_HTML, CARD_JSON, CARD_MARKDOWN, ModelCard};
+use riskfn_core::contract::card::{CARD_HTML, CARD_JSON, CARD_MARKDOWN, ModelCard};
 use riskfn_core::registry::Registry;
 use riskfn_predict::auth::Auth;
 use riskfn_predict::{AppState, Config};
@@ -16,7 +16,7 @@ const KEY: &str = "validator-key-0123456789abcdef";
 
 async fn registry(store: &std::path::Path) -> Registry {
     Registry::new(
-        riskfn_core::store::open(&store.display().to_string())
+        riskfn_core::registry::store::open(&store.display().to_string())
             .await
             .unwrap(),
     )
@@ -224,7 +224,7 @@ async fn the_card_holds_no_applicant_values() {
     let reg = registry(&store).await;
     let m = reg.manifest("german_credit", &r.version).await.unwrap();
     let baseline = String::from_utf8(
-        reg.read_verified(&m, riskfn_core::drift::BASELINE_FILE)
+        reg.read_verified(&m, riskfn_core::review::drift::BASELINE_FILE)
             .await
             .unwrap()
             .to_vec(),

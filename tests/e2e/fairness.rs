@@ -105,13 +105,13 @@ async fn the_fairness_gate_refuses_promotion_and_says_why() {
     );
     // The version's card says why it was not promoted.
     let reg = riskfn_core::registry::Registry::new(
-        riskfn_core::store::open(&dir.join("store").display().to_string())
+        riskfn_core::registry::store::open(&dir.join("store").display().to_string())
             .await
             .unwrap(),
     );
     let m = reg.manifest("german_credit", &r.version).await.unwrap();
     let md = reg
-        .read_verified(&m, riskfn_core::card::CARD_MARKDOWN)
+        .read_verified(&m, riskfn_core::contract::card::CARD_MARKDOWN)
         .await
         .unwrap();
     let md = String::from_utf8_lossy(&md);
@@ -184,7 +184,7 @@ async fn drift_reports_approvals_by_group_over_a_batch() {
 
     // By hand: the service's decision on each record, grouped by the raw field.
     let reg = riskfn_core::registry::Registry::new(
-        riskfn_core::store::open(&store.display().to_string())
+        riskfn_core::registry::store::open(&store.display().to_string())
             .await
             .unwrap(),
     );

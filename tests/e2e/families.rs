@@ -3,7 +3,7 @@
 
 use riskfn_batch::job::TrainOptions;
 use riskfn_core::registry::Registry;
-use riskfn_core::store::LocalStore;
+use riskfn_core::registry::store::LocalStore;
 use riskfn_tests::{copy_pipeline, fresh_dir, sql_dir};
 
 use super::tmp;

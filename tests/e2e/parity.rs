@@ -9,11 +9,11 @@ use arrow::util::pretty::pretty_format_batches;
 use riskfn_batch::compile::run_as_written;
 use riskfn_batch::convert;
 use riskfn_batch::pipeline::Pipeline;
-use riskfn_core::artifact::ScoringArtifact;
-use riskfn_core::preprocess::{Encoding, category_key};
+use riskfn_core::contract::artifact::ScoringArtifact;
+use riskfn_core::features::preprocess::{Encoding, category_key};
+use riskfn_core::features::value::Value;
 use riskfn_core::registry::Registry;
-use riskfn_core::store::LocalStore;
-use riskfn_core::value::Value;
+use riskfn_core::registry::store::LocalStore;
 use riskfn_tests::{fresh_dir, records, repo, sql_dir, train};
 
 use super::tmp;
@@ -121,7 +121,7 @@ async fn check_pipeline(name: &str) {
     let computed = artifact
         .features
         .iter()
-        .filter(|f| !matches!(f.expr, riskfn_core::expr::Expr::Column(_)))
+        .filter(|f| !matches!(f.expr, riskfn_core::features::expr::Expr::Column(_)))
         .count();
     assert!(computed > 0, "{name}: no computed feature was compared");
     golden(name, &out, n_out, &artifact);

@@ -2,7 +2,7 @@
 //! policy, type errors, empty results, splits without an outcome.
 
 use riskfn_core::registry::Registry;
-use riskfn_core::store::LocalStore;
+use riskfn_core::registry::store::LocalStore;
 use riskfn_tests::{copy_pipeline, fresh_dir, train};
 
 use super::spine::{assert_nothing_published, train_at};

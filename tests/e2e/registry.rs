@@ -10,7 +10,7 @@ use bytes::Bytes;
 use http_body_util::BodyExt;
 use riskfn_batch::job::Promotion;
 use riskfn_batch::models;
-use riskfn_core::store::{Object, PutMode, Store};
+use riskfn_core::registry::store::{Object, PutMode, Store};
 use riskfn_core::{Error, Result};
 use riskfn_predict::{AppState, Config};
 use riskfn_tests::{Backend, copy_pipeline, fresh_dir, records, repo, tamper, train_into};
@@ -137,7 +137,7 @@ async fn a_publish_cut_short_leaves_the_champion_and_no_usable_version() {
         // Publish a second version through the failing store, as `train` does.
         let m = reg.manifest("german_credit", &first.version).await.unwrap();
         let files = vec![("model.json".to_owned(), Bytes::from_static(b"{}"))];
-        let cut = riskfn_core::artifact::Manifest {
+        let cut = riskfn_core::contract::artifact::Manifest {
             version: "29991231T000000Z-deadbeef".into(),
             ..m
         };

@@ -2,8 +2,8 @@
 
 use bytes::Bytes;
 use riskfn_batch::job::{Promotion, Retrained, TrainOptions};
-use riskfn_core::s3::S3Settings;
-use riskfn_core::store::PutMode;
+use riskfn_core::registry::s3::S3Settings;
+use riskfn_core::registry::store::PutMode;
 use riskfn_tests::s3_server::S3Server;
 use riskfn_tests::{copy_pipeline, fast_families, fresh_dir, repo, sql_dir};
 
@@ -65,7 +65,7 @@ async fn retraining_unchanged_inputs_does_nothing_and_changed_inputs_train() {
 async fn a_pipeline_kept_on_s3_retrains_from_s3_data_into_an_s3_store() {
     let dir = fresh_dir(&tmp(), "retrain-s3");
     let server = S3Server::start(&dir);
-    let bucket = riskfn_core::store::open_with(&server.uri(""), &server.settings())
+    let bucket = riskfn_core::registry::store::open_with(&server.uri(""), &server.settings())
         .await
         .unwrap();
     let local = sql_dir().join("credit_data");

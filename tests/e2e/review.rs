@@ -470,14 +470,14 @@ async fn four_eyes_through_the_console_routes() {
 /// runtime (several threads), as `riskfn serve` runs it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_of_100_versions_is_listed_whole() {
-    use riskfn_core::artifact::{MANIFEST_FILE, Manifest};
+    use riskfn_core::contract::artifact::{MANIFEST_FILE, Manifest};
     let dir = riskfn_tests::fresh_dir(&tmp(), "review-100");
     let store = dir.join("store");
     let t = riskfn_tests::train("german_credit", &store, None)
         .await
         .unwrap();
     let registry = riskfn_core::registry::Registry::new(
-        riskfn_core::store::open(&store.display().to_string())
+        riskfn_core::registry::store::open(&store.display().to_string())
             .await
             .unwrap(),
     );

@@ -3,14 +3,17 @@
 
 use riskfn_core::model::{CardBins, Model};
 use riskfn_core::registry::Registry;
-use riskfn_core::store::LocalStore;
+use riskfn_core::registry::store::LocalStore;
 use riskfn_tests::{copy_pipeline, fresh_dir};
 
 use super::tmp;
 
 /// The card `tests/reference/optbinning_reference.py` was run on: scorecard only, one grid
 /// point.
-async fn card(pipeline: &str, extra: &str) -> (riskfn_core::artifact::ScoringArtifact, String) {
+async fn card(
+    pipeline: &str,
+    extra: &str,
+) -> (riskfn_core::contract::artifact::ScoringArtifact, String) {
     let dir = fresh_dir(&tmp(), &format!("scorecard-{pipeline}"));
     let extra = extra.to_owned();
     let p = copy_pipeline(pipeline, &dir, move |name, text| match name {

@@ -8,9 +8,9 @@ use axum::http::StatusCode;
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use riskfn_batch::shadow;
-use riskfn_core::audit::{Event, Record, Shadow};
 use riskfn_core::registry::Registry;
-use riskfn_core::store::Store;
+use riskfn_core::registry::audit::{Event, Record, Shadow};
+use riskfn_core::registry::store::Store;
 use riskfn_predict::auth::Auth;
 use riskfn_predict::{AppState, Config};
 use riskfn_tests::{fresh_dir, records, repo, tamper, train, train_families};
@@ -47,7 +47,7 @@ async fn app(store: &std::path::Path) -> (axum::Router, Arc<AppState>) {
 /// `n` of them, at most 10 s).
 async fn stored(store: &dyn Store, n: usize) -> Vec<Record> {
     for _ in 0..200 {
-        let got = riskfn_core::audit::prediction_records(store, PIPELINE, None)
+        let got = riskfn_core::registry::audit::prediction_records(store, PIPELINE, None)
             .await
             .unwrap();
         if got.len() >= n {
@@ -78,7 +78,7 @@ async fn a_challenger_is_audited_beside_an_unchanged_answer_and_a_broken_one_is_
     let challenger = train_families(PIPELINE, &store_dir, &["gaussian_nb"])
         .await
         .unwrap();
-    let store = riskfn_core::store::open(&store_dir.display().to_string())
+    let store = riskfn_core::registry::store::open(&store_dir.display().to_string())
         .await
         .unwrap();
     let reg = Registry::new(store.clone());
@@ -155,10 +155,13 @@ async fn a_challenger_is_audited_beside_an_unchanged_answer_and_a_broken_one_is_
     }
     assert_eq!(seen, 41, "every shadowed record is audited once");
     // The shadow is in both versions' lifecycle (and so in their cards' history).
-    let history =
-        riskfn_core::audit::version_records(store.as_ref(), PIPELINE, &challenger.version)
-            .await
-            .unwrap();
+    let history = riskfn_core::registry::audit::version_records(
+        store.as_ref(),
+        PIPELINE,
+        &challenger.version,
+    )
+    .await
+    .unwrap();
     assert!(
         history
             .iter()
@@ -206,7 +209,7 @@ async fn compare_counts_a_hand_made_audit_log_and_joins_outcomes() {
     let store_dir = dir.join("store");
     let a = train(PIPELINE, &store_dir, None).await.unwrap().version;
     let b = train(PIPELINE, &store_dir, None).await.unwrap().version;
-    let store = riskfn_core::store::open(&store_dir.display().to_string())
+    let store = riskfn_core::registry::store::open(&store_dir.display().to_string())
         .await
         .unwrap();
     let reg = Registry::new(store.clone());

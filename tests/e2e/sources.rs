@@ -6,8 +6,8 @@ use riskfn_batch::engine::{Engine, EngineOptions};
 use riskfn_batch::job::TrainOptions;
 use riskfn_batch::score::ScoreOptions;
 use riskfn_core::registry::Registry;
-use riskfn_core::s3::S3Settings;
-use riskfn_core::store::{PutMode, Store};
+use riskfn_core::registry::s3::S3Settings;
+use riskfn_core::registry::store::{PutMode, Store};
 use riskfn_predict::{AppState, Config};
 use riskfn_tests::s3_server::S3Server;
 use riskfn_tests::{fast_families, fresh_dir, repo, sql_dir, train};
@@ -93,7 +93,7 @@ async fn s3_source_and_store_end_to_end() {
     let dir = fresh_dir(&tmp(), "s3-e2e");
     let server = S3Server::start(&dir);
     let s3 = server.settings();
-    let bucket = riskfn_core::store::open_with(&server.uri(""), &s3)
+    let bucket = riskfn_core::registry::store::open_with(&server.uri(""), &s3)
         .await
         .unwrap();
     let parquet = std::fs::read(repo().join("sql/credit_data/data/credit_data.parquet")).unwrap();
@@ -153,7 +153,9 @@ async fn s3_source_and_store_end_to_end() {
     let staged = bucket.list("stage/").await.unwrap();
     assert_eq!(staged.len(), 1, "one staged file: {staged:?}");
 
-    let store = riskfn_core::store::open_with(&models, &s3).await.unwrap();
+    let store = riskfn_core::registry::store::open_with(&models, &s3)
+        .await
+        .unwrap();
     let registry = Registry::new(store.clone());
     let versions = registry.versions("credit_data").await.unwrap();
     assert_eq!(
@@ -243,7 +245,7 @@ async fn wrong_s3_credentials_are_refused_and_nothing_is_published() {
         err.contains("SignatureDoesNotMatch") || err.contains("AccessDenied"),
         "{err}"
     );
-    let store = riskfn_core::store::open_with(&server.uri(""), &server.settings())
+    let store = riskfn_core::registry::store::open_with(&server.uri(""), &server.settings())
         .await
         .unwrap();
     assert!(store.list("").await.unwrap().is_empty());

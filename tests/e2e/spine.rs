@@ -7,7 +7,7 @@ use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use riskfn_batch::score::ScoreOptions;
 use riskfn_core::registry::Registry;
-use riskfn_core::store::LocalStore;
+use riskfn_core::registry::store::LocalStore;
 use riskfn_predict::{AppState, Config};
 use riskfn_tests::{copy_pipeline, fresh_dir, german, records, sql_dir, train, train_families};
 use tower::ServiceExt;
@@ -215,7 +215,7 @@ async fn reason_codes(scores: &std::path::Path) -> HashMap<u64, Vec<String>> {
 }
 
 pub(crate) async fn assert_nothing_published(store: &std::path::Path) {
-    let keys = riskfn_core::store::Store::list(&LocalStore::new(store), "")
+    let keys = riskfn_core::registry::store::Store::list(&LocalStore::new(store), "")
         .await
         .unwrap();
     assert!(keys.is_empty(), "a failed run left {keys:?}");

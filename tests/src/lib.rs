@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use riskfn_batch::job::{TrainOptions, TrainReport};
-use riskfn_core::s3::S3Settings;
-use riskfn_core::value::Value;
+use riskfn_core::features::value::Value;
+use riskfn_core::registry::s3::S3Settings;
 use tokio::sync::OnceCell;
 
 pub mod s3_server;
@@ -152,8 +152,8 @@ impl Backend {
         ]
     }
 
-    pub async fn store(&self) -> Arc<dyn riskfn_core::store::Store> {
-        riskfn_core::store::open_with(&self.uri, &self.s3)
+    pub async fn store(&self) -> Arc<dyn riskfn_core::registry::store::Store> {
+        riskfn_core::registry::store::open_with(&self.uri, &self.s3)
             .await
             .expect("open store")
     }
@@ -210,7 +210,7 @@ pub async fn german(base: &Path) -> Arc<Trained> {
 /// Rewrite a stored object in place (a conditional update), as someone tampering with the
 /// store would: `edit` gets its bytes and returns the new ones.
 pub async fn tamper(
-    store: &dyn riskfn_core::store::Store,
+    store: &dyn riskfn_core::registry::store::Store,
     key: &str,
     edit: impl FnOnce(Vec<u8>) -> Vec<u8>,
 ) {
@@ -223,7 +223,7 @@ pub async fn tamper(
         .put(
             key,
             edit(obj.bytes.to_vec()).into(),
-            riskfn_core::store::PutMode::Update { etag: obj.etag },
+            riskfn_core::registry::store::PutMode::Update { etag: obj.etag },
         )
         .await
         .unwrap();

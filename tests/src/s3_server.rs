@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use riskfn_core::s3::S3Settings;
+use riskfn_core::registry::s3::S3Settings;
 
 pub const REGION: &str = "us-east-1";
 

@@ -5,7 +5,7 @@
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use riskfn_batch::job::{self, Retrained, TrainOptions};
-use riskfn_core::s3::S3Settings;
+use riskfn_core::registry::s3::S3Settings;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {

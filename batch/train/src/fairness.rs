@@ -11,9 +11,9 @@
 
 use crate::metrics::roc_auc;
 
-pub use riskfn_core::measures::MIN_ROWS;
+pub use riskfn_core::contract::measures::MIN_ROWS;
 
-pub use riskfn_core::measures::GroupMeasure;
+pub use riskfn_core::contract::measures::GroupMeasure;
 
 fn mean_var(v: &[f64]) -> (f64, f64) {
     let n = v.len() as f64;
@@ -56,7 +56,7 @@ pub fn by_group(
         .map(|name| {
             let rows = rows_of(name);
             let (approval, (mean, var)) = stats(&rows);
-            let (small, ratio) = riskfn_core::measures::impact_ratio(
+            let (small, ratio) = riskfn_core::contract::measures::impact_ratio(
                 rows.len(),
                 approval,
                 ref_rows.len(),

@@ -1,6 +1,6 @@
 //! Evaluation measures of a probability model on labelled rows.
 
-use riskfn_core::artifact::{Confusion, Metrics};
+use riskfn_core::contract::artifact::{Confusion, Metrics};
 
 /// Every measure of `p` (probability of the adverse outcome) against `y` (adverse = true),
 /// with decisions at `threshold` (adverse when `p >= threshold`).
@@ -128,7 +128,7 @@ pub fn auc_standard_error(y: &[bool], p: &[f64]) -> f64 {
     (sample_var(&v10) / m as f64 + sample_var(&v01) / n as f64).sqrt()
 }
 
-pub use riskfn_core::measures::GainsRow;
+pub use riskfn_core::contract::measures::GainsRow;
 
 /// The gains table: rows by descending probability in `bands` bands of equal counts (rows
 /// of one probability never split), each band's counts and the cumulative shares.

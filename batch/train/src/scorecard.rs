@@ -56,7 +56,7 @@ pub struct ScorecardSpec {
 
 impl Default for ScorecardSpec {
     fn default() -> Self {
-        let s = riskfn_core::artifact::Scorecard::default();
+        let s = riskfn_core::contract::artifact::Scorecard::default();
         ScorecardSpec {
             c_grid: vec![0.1, 1.0, 100.0],
             max_bins: vec![4, 6],

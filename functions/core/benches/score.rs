@@ -7,7 +7,7 @@
 
 use std::time::Instant;
 
-use riskfn_core::artifact::ScoringArtifact;
+use riskfn_core::contract::artifact::ScoringArtifact;
 use riskfn_core::scoring::Scorer;
 
 fn percentiles(mut ns: Vec<u64>) -> serde_json::Value {

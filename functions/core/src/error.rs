@@ -1,7 +1,7 @@
 //! The core crate's error type, grouped by who is at fault: the caller's input, the store,
 //! the artifact, or a bug.
 
-use crate::schema::FieldError;
+use crate::features::schema::FieldError;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

@@ -5,8 +5,8 @@
 //! `TreeExplainer(feature_perturbation="tree_path_dependent")` gives for them on the same
 //! trees exported in its custom-tree format: written by `tests/reference/treeshap.py`.
 
+use riskfn_core::model::shap::{LeafTables, add_tree_shap, expected_value};
 use riskfn_core::model::{Model, sigmoid};
-use riskfn_core::shap::{LeafTables, add_tree_shap, expected_value};
 
 #[derive(serde::Deserialize)]
 struct Fixture {

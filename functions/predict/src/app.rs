@@ -14,7 +14,7 @@ use crate::auth::Caller;
 use crate::config::Config;
 use crate::error::{ApiError, FieldFault};
 use crate::state::AppState;
-use riskfn_core::audit;
+use riskfn_core::registry::audit;
 use riskfn_core::scoring::{RecordError, Score};
 
 /// The routes, in the order `openapi.json` documents them.
@@ -155,7 +155,7 @@ async fn pipelines(
 struct InputField<'a> {
     name: &'a str,
     #[serde(rename = "type")]
-    data_type: riskfn_core::value::DataType,
+    data_type: riskfn_core::features::value::DataType,
     required: bool,
 }
 
@@ -211,10 +211,10 @@ async fn pipeline_openapi(
 /// `Record` with the version's fields, JSON types and required fields.
 pub fn pipeline_document(
     pipeline: &str,
-    a: &riskfn_core::artifact::ScoringArtifact,
+    a: &riskfn_core::contract::artifact::ScoringArtifact,
     max_records: usize,
 ) -> Option<serde_json::Value> {
-    use riskfn_core::value::DataType;
+    use riskfn_core::features::value::DataType;
     use serde_json::json;
     // The general document, parsed once.
     static GENERAL: std::sync::LazyLock<Option<serde_json::Value>> =
@@ -241,8 +241,8 @@ pub fn pipeline_document(
             json!({ "type": t })
         };
         if f.data_type == DataType::Int {
-            schema["minimum"] = json!(-riskfn_core::schema::MAX_EXACT_INT);
-            schema["maximum"] = json!(riskfn_core::schema::MAX_EXACT_INT);
+            schema["minimum"] = json!(-riskfn_core::features::schema::MAX_EXACT_INT);
+            schema["maximum"] = json!(riskfn_core::features::schema::MAX_EXACT_INT);
         }
         let levels = known_levels(a, i);
         if !levels.is_empty() {
@@ -258,7 +258,7 @@ pub fn pipeline_document(
         }
         properties.insert(f.name.clone(), schema);
     }
-    let accepts_unknown = a.unknown_fields == riskfn_core::schema::UnknownFields::Ignore;
+    let accepts_unknown = a.unknown_fields == riskfn_core::features::schema::UnknownFields::Ignore;
     doc["components"]["schemas"]["Record"] = json!({
         "type": "object",
         "description": format!(
@@ -278,10 +278,13 @@ pub fn pipeline_document(
 
 /// The training levels of raw field `i` where a one-hot feature reads it as it is, as JSON
 /// values of the field's type (the `missing` level stands for null, not a value).
-fn known_levels(a: &riskfn_core::artifact::ScoringArtifact, i: usize) -> Vec<serde_json::Value> {
-    use riskfn_core::expr::Expr;
-    use riskfn_core::preprocess::{Encoding, MISSING_LEVEL};
-    use riskfn_core::value::DataType;
+fn known_levels(
+    a: &riskfn_core::contract::artifact::ScoringArtifact,
+    i: usize,
+) -> Vec<serde_json::Value> {
+    use riskfn_core::features::expr::Expr;
+    use riskfn_core::features::preprocess::{Encoding, MISSING_LEVEL};
+    use riskfn_core::features::value::DataType;
     let data_type = a.raw_schema.fields[i].data_type;
     let mut out: Vec<serde_json::Value> = a
         .features
@@ -326,7 +329,7 @@ async fn card(
     Path((pipeline, version)): Path<(String, String)>,
     headers: axum::http::HeaderMap,
 ) -> Result<Response, ApiError> {
-    use riskfn_core::card::{CARD_JSON, ModelCard, history};
+    use riskfn_core::contract::card::{CARD_JSON, ModelCard, history};
     let registry = state.cache.registry();
     let manifest = registry.manifest(&pipeline, &version).await?;
     if !manifest.files.contains_key(CARD_JSON) {
@@ -538,12 +541,12 @@ struct Audit {
     caller: String,
     pipeline: String,
     shadowed: bool,
-    champion: Arc<riskfn_core::loaded::LoadedVersion>,
+    champion: Arc<riskfn_core::scoring::loaded::LoadedVersion>,
     /// The request body, and where each record sits in it (for the challenger).
     body: Bytes,
     records: Vec<std::ops::Range<usize>>,
     /// Each record's raw row as the champion read it (for the input hash).
-    rows: Vec<Vec<riskfn_core::value::Value>>,
+    rows: Vec<Vec<riskfn_core::features::value::Value>>,
     scores: Vec<Score>,
     is_list: bool,
 }

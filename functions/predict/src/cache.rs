@@ -10,8 +10,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use riskfn_core::loaded::LoadedVersion;
 use riskfn_core::registry::{Challenger, Champion, Registry, challenger_key, champion_key};
+use riskfn_core::scoring::loaded::LoadedVersion;
 use riskfn_core::{Error, Result};
 use tokio::sync::OnceCell;
 
@@ -33,7 +33,7 @@ pub struct ModelCache {
     /// Versions read from the store so far (each at most once).
     loads: std::sync::atomic::AtomicUsize,
     /// Manifests read for the console: immutable once written, so kept for good.
-    manifests: Mutex<HashMap<(String, String), Arc<riskfn_core::artifact::Manifest>>>,
+    manifests: Mutex<HashMap<(String, String), Arc<riskfn_core::contract::artifact::Manifest>>>,
 }
 
 impl ModelCache {
@@ -53,7 +53,7 @@ impl ModelCache {
         &self,
         pipeline: &str,
         version: &str,
-    ) -> Result<Arc<riskfn_core::artifact::Manifest>> {
+    ) -> Result<Arc<riskfn_core::contract::artifact::Manifest>> {
         let key = (pipeline.to_owned(), version.to_owned());
         if let Some(m) = self
             .manifests

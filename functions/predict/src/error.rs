@@ -5,7 +5,7 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use riskfn_core::Error;
-use riskfn_core::schema::FieldError;
+use riskfn_core::features::schema::FieldError;
 use serde::Serialize;
 
 #[derive(Debug, Serialize)]

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use riskfn_core::registry::Registry;
-use riskfn_core::store::Store;
+use riskfn_core::registry::store::Store;
 
 use crate::cache::ModelCache;
 use crate::config::Config;
@@ -18,7 +18,7 @@ impl AppState {
     /// Open the store named in `config` (S3 settings from the environment). Models load on
     /// first use, not here.
     pub async fn open(config: Config) -> riskfn_core::Result<Arc<Self>> {
-        let store = riskfn_core::store::open(&config.store).await?;
+        let store = riskfn_core::registry::store::open(&config.store).await?;
         Ok(Self::with_store(config, store))
     }
 

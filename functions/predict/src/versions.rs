@@ -1,7 +1,7 @@
 //! The registry routes the review console reads and acts through: a pipeline's versions,
 //! one version (with the latest drift report on it), its report, two versions compared, and promote / approve / refuse /
 //! rollback (each with a reason, each checked against the caller's roles). Handlers only
-//! translate; the rules are `riskfn_core::review` and `riskfn_core::compare`.
+//! translate; the rules are `riskfn_core::review` and `riskfn_core::review::compare`.
 
 use std::sync::Arc;
 
@@ -11,10 +11,10 @@ use axum::extract::{Extension, Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
-use riskfn_core::artifact::{Manifest, REPORT_FILE};
-use riskfn_core::card::{CARD_JSON, ModelCard};
-use riskfn_core::compare::{VersionFacts, compare as compare_versions};
-use riskfn_core::measures::TestScores;
+use riskfn_core::contract::artifact::{Manifest, REPORT_FILE};
+use riskfn_core::contract::card::{CARD_JSON, ModelCard};
+use riskfn_core::contract::measures::TestScores;
+use riskfn_core::review::compare::{VersionFacts, compare as compare_versions};
 use riskfn_core::review::{self, Review};
 
 use crate::auth::Caller;
@@ -161,9 +161,10 @@ pub async fn show(
         .await?
         .map(|(r, _)| r);
     // What `riskfn drift` last kept on it: aggregates of a scored batch.
-    let drift = riskfn_core::drift::latest_report(registry.store().as_ref(), &pipeline, &version)
-        .await?
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
+    let drift =
+        riskfn_core::review::drift::latest_report(registry.store().as_ref(), &pipeline, &version)
+            .await?
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
     Ok(Json(serde_json::json!({
         "pipeline": pipeline,
         "version": row(&m, champion.as_deref(), challenger.as_deref(), review),
@@ -255,7 +256,7 @@ pub async fn compare(
     State(state): State<Arc<AppState>>,
     Path(pipeline): Path<String>,
     Query(q): Query<Pair>,
-) -> Result<Json<riskfn_core::compare::Comparison>, ApiError> {
+) -> Result<Json<riskfn_core::review::compare::Comparison>, ApiError> {
     let registry = state.cache.registry();
     let b =
         q.b.ok_or_else(|| ApiError::BadBody("query parameter b (a version) is required".into()))?;

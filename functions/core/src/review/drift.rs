@@ -7,8 +7,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::preprocess::{category_key, numeric_value};
-use crate::value::Value;
+use crate::features::preprocess::{category_key, numeric_value};
+use crate::features::value::Value;
 
 pub const BASELINE_FILE: &str = "baseline.json";
 const FLOOR: f64 = 1e-4;
@@ -21,7 +21,7 @@ pub fn reports_prefix(pipeline: &str, version: &str) -> String {
 
 /// Keep a drift report (aggregates only) on `version`, create-only.
 pub async fn store_report(
-    store: &dyn crate::store::Store,
+    store: &dyn crate::registry::store::Store,
     pipeline: &str,
     version: &str,
     report: bytes::Bytes,
@@ -32,19 +32,19 @@ pub async fn store_report(
         crate::registry::new_version_id()
     );
     store
-        .put(&key, report, crate::store::PutMode::Create)
+        .put(&key, report, crate::registry::store::PutMode::Create)
         .await?;
     Ok(key)
 }
 
 /// The newest drift report kept on `version`, if any.
 pub async fn latest_report(
-    store: &dyn crate::store::Store,
+    store: &dyn crate::registry::store::Store,
     pipeline: &str,
     version: &str,
 ) -> crate::Result<Option<bytes::Bytes>> {
-    crate::artifact::check_name(pipeline)?;
-    crate::artifact::check_name(version)?;
+    crate::contract::artifact::check_name(pipeline)?;
+    crate::contract::artifact::check_name(version)?;
     let keys = store.list(&reports_prefix(pipeline, version)).await?;
     match keys.last() {
         None => Ok(None),
@@ -99,7 +99,7 @@ pub struct ProtectedBaseline {
     pub bands: Vec<f64>,
     pub reference: String,
     /// `None`: the column cannot be computed from a raw record.
-    pub expr: Option<crate::expr::Expr>,
+    pub expr: Option<crate::features::expr::Expr>,
 }
 
 fn bin_numeric(edges: &[f64], x: Option<f64>) -> usize {

@@ -1,4 +1,4 @@
-//! The S3 backend of [`Store`](crate::store::Store), through aws-sdk-s3. Works with AWS and
+//! The S3 backend of [`Store`](crate::registry::store::Store), through aws-sdk-s3. Works with AWS and
 //! with S3-compatible servers (endpoint URL, path-style addressing).
 
 use async_trait::async_trait;
@@ -9,7 +9,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
 
 use crate::error::{Error, Result};
-use crate::store::{Object, PutMode, Store, check_key};
+use crate::registry::store::{Object, PutMode, Store, check_key};
 
 /// Where and how to reach S3 (or an S3-compatible server).
 ///

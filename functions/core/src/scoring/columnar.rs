@@ -19,13 +19,13 @@
 
 use std::sync::Arc;
 
-pub use crate::columns::{Column, Validity};
-use crate::expr::Expr;
+use crate::features::expr::Expr;
+use crate::features::preprocess::{Encoding, category_key, numeric_value};
+use crate::features::value::Value;
 use crate::model::{Forest, Model, Node, Tree};
-use crate::preprocess::{Encoding, category_key, numeric_value};
+pub use crate::scoring::columns::{Column, Validity};
+use crate::scoring::typed::{Data, Typed};
 use crate::scoring::{RecordError, RowScore, Scorer, Scratch, linear_contribution, top_reasons};
-use crate::typed::{Data, Typed};
-use crate::value::Value;
 
 /// The scores of a batch, row by row; a row that could not be scored has NaN numbers, no
 /// reasons and its error in `errors`.
@@ -65,7 +65,7 @@ enum Encoded {
 const NONE: u32 = u32::MAX;
 
 impl Encoded {
-    /// Append row `r`'s inputs for this feature to `x`, as [`crate::preprocess::Feature::encode_into`] does.
+    /// Append row `r`'s inputs for this feature to `x`, as [`crate::features::preprocess::Feature::encode_into`] does.
     fn push_inputs(&self, width: usize, r: usize, x: &mut Vec<f64>) {
         match self {
             Encoded::Number(v) => x.push(v[r]),
@@ -517,7 +517,7 @@ impl Scorer {
             let f = &features[i];
             // On typed vectors when the expression allows it and no row fails; otherwise
             // row by row through the row path's own evaluator.
-            if let Some(t) = crate::typed::eval(&f.expr, columns, rows) {
+            if let Some(t) = crate::scoring::typed::eval(&f.expr, columns, rows) {
                 encode_typed(f, &t, out);
                 continue;
             }
@@ -604,7 +604,7 @@ impl Scorer {
 struct Levels(Vec<(Arc<str>, u32)>);
 
 impl Levels {
-    fn level(&mut self, f: &crate::preprocess::Feature, v: &Value) -> u32 {
+    fn level(&mut self, f: &crate::features::preprocess::Feature, v: &Value) -> u32 {
         let find = |v: &Value| f.level_of(&category_key(v)).map_or(NONE, |l| l as u32);
         let Value::Str(s) = v else {
             return find(v);
@@ -622,7 +622,7 @@ impl Levels {
 
 /// A derived feature's encoding from its typed values, as the row path encodes each
 /// row's value ([`numeric_value`], [`category_key`]).
-fn encode_typed(f: &crate::preprocess::Feature, t: &Typed, out: &mut Encoded) {
+fn encode_typed(f: &crate::features::preprocess::Feature, t: &Typed, out: &mut Encoded) {
     match out {
         Encoded::Number(o) => {
             for (r, o) in o.iter_mut().enumerate() {
@@ -652,7 +652,7 @@ fn encode_typed(f: &crate::preprocess::Feature, t: &Typed, out: &mut Encoded) {
 /// A one-hot feature's level of each row of a string column by dictionary: each distinct
 /// string looked up once; a NULL row (`is_null`) takes the missing level.
 fn dict_levels(
-    f: &crate::preprocess::Feature,
+    f: &crate::features::preprocess::Feature,
     keys: &[u32],
     dict: &[Arc<str>],
     is_null: impl Fn(usize) -> bool,
@@ -668,8 +668,8 @@ fn dict_levels(
         .collect()
 }
 
-/// A numeric feature's input, as [`crate::preprocess::Feature::encode_number_into`] computes it.
-fn number(f: &crate::preprocess::Feature, x: Option<f64>) -> f64 {
+/// A numeric feature's input, as [`crate::features::preprocess::Feature::encode_number_into`] computes it.
+fn number(f: &crate::features::preprocess::Feature, x: Option<f64>) -> f64 {
     f.encode_number(x).unwrap_or(f64::NAN)
 }
 
@@ -720,12 +720,12 @@ impl LinearReason {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::artifact::{Decision, FORMAT_VERSION, Scorecard, ScoringArtifact};
-    use crate::expr::{BinaryOp, Literal};
+    use crate::contract::artifact::{Decision, FORMAT_VERSION, Scorecard, ScoringArtifact};
+    use crate::features::expr::{BinaryOp, Literal};
+    use crate::features::preprocess::{Feature, Reason};
+    use crate::features::schema::{RawField, RawSchema};
+    use crate::features::value::DataType;
     use crate::model::{Boosted, ClassGaussian, GaussianNb, Kernel, Linear, Svm};
-    use crate::preprocess::{Feature, Reason};
-    use crate::schema::{RawField, RawSchema};
-    use crate::value::DataType;
 
     /// xorshift in [0, 1): the test's data and models, reproducible.
     struct Rng(u64);

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use crate::artifact::sha256_hex;
+use crate::contract::artifact::sha256_hex;
 use crate::error::{Error, Result};
 
 /// An object's bytes and its entity tag (content identity for conditional requests).
@@ -48,17 +48,19 @@ pub trait Store: Send + Sync + Debug {
 
 /// Open the store a URI names: `s3://bucket[/prefix]`, `file:///path`, or a plain path.
 pub async fn open(uri: &str) -> Result<Arc<dyn Store>> {
-    open_with(uri, &crate::s3::S3Settings::from_env()).await
+    open_with(uri, &crate::registry::s3::S3Settings::from_env()).await
 }
 
 /// [`open`] with explicit S3 settings.
-pub async fn open_with(uri: &str, s3: &crate::s3::S3Settings) -> Result<Arc<dyn Store>> {
+pub async fn open_with(uri: &str, s3: &crate::registry::s3::S3Settings) -> Result<Arc<dyn Store>> {
     if let Some(rest) = uri.strip_prefix("s3://") {
         let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
         if bucket.is_empty() {
             return Err(Error::store(uri, "no bucket in the URI"));
         }
-        return Ok(Arc::new(crate::s3::S3Store::new(bucket, prefix, s3).await));
+        return Ok(Arc::new(
+            crate::registry::s3::S3Store::new(bucket, prefix, s3).await,
+        ));
     }
     let path = uri.strip_prefix("file://").unwrap_or(uri);
     if path.is_empty() {

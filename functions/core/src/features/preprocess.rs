@@ -5,8 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::expr::Expr;
-use crate::value::Value;
+use crate::features::expr::Expr;
+use crate::features::value::Value;
 
 /// The level a missing categorical value takes (as the reference pipeline's imputer does).
 pub const MISSING_LEVEL: &str = "missing";

@@ -8,7 +8,7 @@
 //!   where `mean_k` is 0 for a standardized number and the level's training share for a
 //!   one-hot level;
 //! - gradient boosting, exactly: the sum over the feature's inputs of their path-dependent
-//!   TreeSHAP values ([`crate::shap`]) of the log-odds, which add up to the log-odds minus
+//!   TreeSHAP values ([`crate::model::shap`]) of the log-odds, which add up to the log-odds minus
 //!   the ensemble's expected log-odds over the training data;
 //! - a points scorecard, from its points: each characteristic's points short of its best
 //!   bin's, over the scorecard's points per unit of log-odds (Regulation B practice: the
@@ -17,16 +17,24 @@
 //!   training baseline)`, the baseline being the mean for a number and the most frequent
 //!   level for a category.
 
+#[cfg(feature = "columnar")]
+pub mod columnar;
+#[cfg(feature = "columnar")]
+mod columns;
+pub mod loaded;
+#[cfg(feature = "columnar")]
+mod typed;
+
 use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::artifact::ScoringArtifact;
+use crate::contract::artifact::ScoringArtifact;
 use crate::error::Result;
-use crate::expr::{EvalError, Expr};
+use crate::features::expr::{EvalError, Expr};
+use crate::features::preprocess::Encoding;
+use crate::features::value::Value;
 use crate::model::{Model, Substitution};
-use crate::preprocess::Encoding;
-use crate::value::Value;
 
 /// A loaded, validated version ready to score.
 #[derive(Debug)]
@@ -45,18 +53,18 @@ pub struct Scorer {
     /// Decision labels and each feature's (code, name, text), shared with every answer.
     labels: [Arc<str>; 2],
     reason_texts: Vec<[Arc<str>; 3]>,
-    /// Tree models laid out for scoring many rows at once ([`crate::columnar`]), on first
+    /// Tree models laid out for scoring many rows at once ([`crate::scoring::columnar`]), on first
     /// use.
     #[cfg(feature = "columnar")]
-    flat_trees: std::sync::OnceLock<Option<crate::columnar::FlatTrees>>,
+    flat_trees: std::sync::OnceLock<Option<crate::scoring::columnar::FlatTrees>>,
     /// A boosted ensemble whose trees all carry covers: reasons by TreeSHAP, with scratch
     /// space of this length (0: not by TreeSHAP).
     tree_shap: usize,
     /// TreeSHAP per leaf for each tree, built on the first explained record; `None` when
     /// the tables would be too large (then the paths are walked).
-    leaf_tables: std::sync::OnceLock<Option<Vec<crate::shap::LeafTables>>>,
+    leaf_tables: std::sync::OnceLock<Option<Vec<crate::model::shap::LeafTables>>>,
     /// The raw fields by name, for reading records from JSON text.
-    field_index: crate::schema::FieldIndex,
+    field_index: crate::features::schema::FieldIndex,
 }
 
 /// Most table entries a scorer keeps for TreeSHAP (32 MiB).
@@ -87,8 +95,8 @@ pub struct ReasonOut {
 /// Why one record could not be scored: its fields, or a feature its values make undefined.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum RecordError {
-    #[error("{}", crate::schema::FieldError::summary(.0))]
-    Fields(Vec<crate::schema::FieldError>),
+    #[error("{}", crate::features::schema::FieldError::summary(.0))]
+    Fields(Vec<crate::features::schema::FieldError>),
     #[error("feature {feature}: {error}")]
     Feature { feature: String, error: EvalError },
 }
@@ -143,10 +151,10 @@ impl Scorer {
             .collect();
         // TreeSHAP's scratch length for the deepest tree; 0: the model is not explained by it.
         let tree_shap = match &artifact.model {
-            Model::GradientBoosting(b) if b.trees.iter().all(crate::shap::has_cover) => b
+            Model::GradientBoosting(b) if b.trees.iter().all(crate::model::shap::has_cover) => b
                 .trees
                 .iter()
-                .map(|t| crate::shap::path_len(crate::shap::depth(t)))
+                .map(|t| crate::model::shap::path_len(crate::model::shap::depth(t)))
                 .max()
                 .unwrap_or(1),
             _ => 0,
@@ -287,10 +295,13 @@ impl Scorer {
     }
 
     #[cfg(feature = "columnar")]
-    pub(crate) fn flat_trees(&self) -> Option<&crate::columnar::FlatTrees> {
+    pub(crate) fn flat_trees(&self) -> Option<&crate::scoring::columnar::FlatTrees> {
         self.flat_trees
             .get_or_init(|| {
-                crate::columnar::FlatTrees::new(&self.artifact.model, self.mean_inputs.len())
+                crate::scoring::columnar::FlatTrees::new(
+                    &self.artifact.model,
+                    self.mean_inputs.len(),
+                )
             })
             .as_ref()
     }
@@ -312,7 +323,7 @@ impl Scorer {
     }
 
     /// One applicant record's raw row, read from its JSON text (see
-    /// [`crate::schema::RawSchema::parse_json`]).
+    /// [`crate::features::schema::RawSchema::parse_json`]).
     pub fn parse_json(&self, text: &str) -> Result<Vec<Value>, RecordError> {
         self.artifact
             .raw_schema
@@ -369,8 +380,11 @@ impl Scorer {
                 phi.clear();
                 phi.resize(x.len(), 0.0);
                 let tables = self.leaf_tables.get_or_init(|| {
-                    let tables: Option<Vec<_>> =
-                        b.trees.iter().map(crate::shap::LeafTables::new).collect();
+                    let tables: Option<Vec<_>> = b
+                        .trees
+                        .iter()
+                        .map(crate::model::shap::LeafTables::new)
+                        .collect();
                     tables.filter(|ts| {
                         ts.iter().map(|t| t.len()).sum::<usize>() <= MAX_LEAF_TABLE_ENTRIES
                     })
@@ -390,7 +404,7 @@ impl Scorer {
                             work.path.resize(self.tree_shap, Default::default());
                         }
                         for t in &b.trees {
-                            crate::shap::add_tree_shap_in(t, x, phi, &mut work.path);
+                            crate::model::shap::add_tree_shap_in(t, x, phi, &mut work.path);
                         }
                     }
                 }
@@ -505,12 +519,12 @@ pub struct RowScore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::artifact::{Decision, FORMAT_VERSION, Scorecard};
-    use crate::expr::Expr;
+    use crate::contract::artifact::{Decision, FORMAT_VERSION, Scorecard};
+    use crate::features::expr::Expr;
+    use crate::features::preprocess::{Feature, Reason};
+    use crate::features::schema::{RawField, RawSchema};
+    use crate::features::value::DataType;
     use crate::model::Linear;
-    use crate::preprocess::{Feature, Reason};
-    use crate::schema::{RawField, RawSchema};
-    use crate::value::DataType;
     use approx::assert_abs_diff_eq;
 
     fn scorer() -> Scorer {

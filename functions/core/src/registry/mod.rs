@@ -9,16 +9,20 @@
 //! <pipeline>/challenger.json                     the version in shadow; compare-and-swap too
 //! ```
 
+pub mod audit;
+pub mod s3;
+pub mod store;
+
 use std::sync::Arc;
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::artifact::{
+use crate::contract::artifact::{
     FileDigest, MANIFEST_FILE, MODEL_FILE, Manifest, ScoringArtifact, check_name, sha256_hex,
 };
 use crate::error::{Error, Result};
-use crate::store::{PutMode, Store};
+use crate::registry::store::{PutMode, Store};
 
 /// `champion.json`: which version serves by default.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -386,10 +390,10 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::LocalStore;
+    use crate::registry::store::LocalStore;
 
     fn manifest(version: &str) -> Manifest {
-        crate::artifact::test_manifest("p", version)
+        crate::contract::artifact::test_manifest("p", version)
     }
 
     fn files() -> Vec<(String, Bytes)> {

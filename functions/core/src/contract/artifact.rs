@@ -14,10 +14,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 // Measures live with the other measures; a manifest holds them.
-pub use crate::measures::{Confusion, Metrics, SplitMetrics};
+pub use crate::contract::measures::{Confusion, Metrics, SplitMetrics};
+use crate::features::preprocess::Feature;
+use crate::features::schema::{RawSchema, UnknownFields};
 use crate::model::Model;
-use crate::preprocess::Feature;
-use crate::schema::{RawSchema, UnknownFields};
 
 pub const FORMAT_VERSION: u32 = 1;
 pub const MODEL_FILE: &str = "model.json";
@@ -238,14 +238,14 @@ pub struct Manifest {
     pub data: DataSummary,
     /// The promotion gate's verdict against the champion at training time.
     #[serde(default)]
-    pub gate: Option<crate::gate::GateRecord>,
+    pub gate: Option<crate::contract::gate::GateRecord>,
     /// sha256 of everything the version was trained from (code version, config, SQL,
     /// reason table, families, data fingerprint): equal inputs, equal model.
     #[serde(default)]
     pub inputs_sha256: Option<String>,
     /// Protected groups' adverse impact ratios on validation, which the gate reads.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub fairness: Vec<crate::gate::AdverseImpact>,
+    pub fairness: Vec<crate::contract::gate::AdverseImpact>,
     /// Every other file of the version, by path relative to the version folder.
     pub files: BTreeMap<String, FileDigest>,
 }

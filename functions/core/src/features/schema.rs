@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::value::{DataType, Value};
+use crate::features::value::{DataType, Value};
 
 /// The largest whole number a JSON client can send as a float without losing digits
 /// (2^53 - 1); an integer field's documented range is within plus or minus this.

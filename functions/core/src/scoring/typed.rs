@@ -14,9 +14,9 @@
 use std::cmp::Ordering;
 use std::sync::Arc;
 
-use crate::columns::Column;
-use crate::expr::{BinaryOp, Expr, Func, Literal, and_or, cast, float_fn, holds};
-use crate::value::{DataType, Value};
+use crate::features::expr::{BinaryOp, Expr, Func, Literal, and_or, cast, float_fn, holds};
+use crate::features::value::{DataType, Value};
+use crate::scoring::columns::Column;
 
 /// One type's values for every row; a NULL row's value is meaningless.
 #[derive(Debug, Clone)]
@@ -186,7 +186,7 @@ fn eval_in(expr: &Expr, columns: &[Column<'_>], rows: usize, live: Live<'_>) -> 
 }
 
 fn column(c: &Column<'_>, rows: usize) -> Option<Typed> {
-    let nulls = |v: &Option<crate::columns::Validity<'_>>| {
+    let nulls = |v: &Option<crate::scoring::columns::Validity<'_>>| {
         v.map(|v| (0..rows).map(|r| !v.is_valid(r)).collect())
     };
     Some(match c {
@@ -575,7 +575,7 @@ fn call(func: Func, args: &[Typed], rows: usize, live: Live<'_>) -> Option<Typed
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::columns::Validity;
+    use crate::scoring::columns::Validity;
 
     /// Rows with every awkward value: NULLs, NaN, infinities, -0.0, zero divisors,
     /// strings that do and do not parse.

@@ -12,10 +12,10 @@ use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
 use crate::error::Result;
+use crate::features::schema::RawSchema;
+use crate::features::value::Value;
 use crate::registry::now_rfc3339;
-use crate::schema::RawSchema;
-use crate::store::{PutMode, Store};
-use crate::value::Value;
+use crate::registry::store::{PutMode, Store};
 
 /// What happened.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -376,8 +376,8 @@ mod tests {
 
     #[test]
     fn hash_is_salted_and_covers_the_fields_read_in_name_order() {
-        use crate::schema::{RawField, UnknownFields};
-        use crate::value::DataType;
+        use crate::features::schema::{RawField, UnknownFields};
+        use crate::features::value::DataType;
         let field = |name: &str, data_type| RawField {
             name: name.into(),
             data_type,

@@ -3,6 +3,8 @@
 //! The batch job converts each linfa model into one of these; tests there check that the
 //! converted model, saved and reloaded, gives linfa's own outputs.
 
+pub mod shap;
+
 use serde::{Deserialize, Serialize};
 
 /// A fitted binary classifier; every variant yields the probability of the adverse outcome.
@@ -461,7 +463,7 @@ pub struct Substitution {
     leaf: Vec<f64>,
     /// TreeSHAP's per-input values and path.
     pub phi: Vec<f64>,
-    pub path: Vec<crate::shap::PathElem>,
+    pub path: Vec<crate::model::shap::PathElem>,
     /// The child each node sends the input to (TreeSHAP's leaf tables).
     pub dirs: Vec<u32>,
 }

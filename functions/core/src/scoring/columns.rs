@@ -1,10 +1,10 @@
 //! One raw field's values for the rows of a batch, as the columnar path reads them
-//! (borrowed from Arrow arrays by the batch job): what [`crate::columnar`] scores and
-//! [`crate::typed`] evaluates expressions over.
+//! (borrowed from Arrow arrays by the batch job): what [`crate::scoring::columnar`] scores and
+//! [`crate::scoring::typed`] evaluates expressions over.
 
 use std::sync::Arc;
 
-use crate::value::Value;
+use crate::features::value::Value;
 
 /// Which rows of a column hold a value: Arrow's validity bitmap (bit `offset + r` set, row
 /// `r` is not NULL).

@@ -8,13 +8,16 @@
 //! the champion pointer. The review file changes only by compare-and-swap, so two approvers
 //! acting at once cannot lose one another's approval.
 
+pub mod compare;
+pub mod drift;
+
 use serde::{Deserialize, Serialize};
 
-use crate::audit::{Event, Record};
+use crate::contract::gate::GateSpec;
 use crate::error::{Error, Result};
-use crate::gate::GateSpec;
+use crate::registry::audit::{Event, Record};
+use crate::registry::store::PutMode;
 use crate::registry::{Champion, Registry, new_version_id, now_rfc3339, to_json};
-use crate::store::PutMode;
 
 /// What became of a request to make a version champion.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -172,8 +175,8 @@ pub async fn review(
     pipeline: &str,
     version: &str,
 ) -> Result<Option<(Review, String)>> {
-    crate::artifact::check_name(pipeline)?;
-    crate::artifact::check_name(version)?;
+    crate::contract::artifact::check_name(pipeline)?;
+    crate::contract::artifact::check_name(version)?;
     registry.pointer(&review_key(pipeline, version)).await
 }
 
@@ -471,7 +474,7 @@ pub async fn reviews(
     registry: &Registry,
     pipeline: &str,
 ) -> Result<std::collections::BTreeMap<String, Review>> {
-    crate::artifact::check_name(pipeline)?;
+    crate::contract::artifact::check_name(pipeline)?;
     let prefix = format!("{pipeline}/reviews/");
     let mut out = std::collections::BTreeMap::new();
     for key in registry.store().list(&prefix).await? {
@@ -502,14 +505,14 @@ pub fn command_user() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::artifact::test_manifest;
-    use crate::gate::GateRecord;
+    use crate::contract::artifact::test_manifest;
+    use crate::contract::gate::GateRecord;
     use std::sync::Arc;
 
     /// A store with complete versions `v1`, `v2` (manifests only: no scoring here) whose
     /// gate asks for `approvals`.
     async fn registry(dir: &std::path::Path, approvals: u32) -> Registry {
-        let reg = Registry::new(Arc::new(crate::store::LocalStore::new(dir)));
+        let reg = Registry::new(Arc::new(crate::registry::store::LocalStore::new(dir)));
         for v in ["v1", "v2"] {
             let mut m = test_manifest("p", v);
             m.metrics.validation.roc_auc = 0.8;
@@ -580,7 +583,7 @@ mod tests {
         assert_eq!(r.approvals[0].by, "bob");
         assert_eq!(r.approvals[0].reason, "validated");
         // The trail: proposal, approval, promotion, each with who and why.
-        let records = crate::audit::version_records(reg.store().as_ref(), "p", "v1")
+        let records = crate::registry::audit::version_records(reg.store().as_ref(), "p", "v1")
             .await
             .unwrap();
         let kinds: Vec<(&str, String)> = records

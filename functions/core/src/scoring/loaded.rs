@@ -2,7 +2,7 @@
 //! registry and checked, the scorer built from them. Here, not in the registry, so that
 //! storage knows the contract and not the scorer.
 
-use crate::artifact::{MODEL_FILE, Manifest};
+use crate::contract::artifact::{MODEL_FILE, Manifest};
 use crate::error::Result;
 use crate::registry::Registry;
 use crate::scoring::Scorer;

@@ -10,9 +10,9 @@ use std::fmt::Write;
 
 use serde::{Deserialize, Serialize};
 
-use crate::artifact::{DataSummary, Metrics, SplitMetrics};
-use crate::gate::GateRecord;
-use crate::measures::{GainsRow, GroupMeasure, MIN_ROWS};
+use crate::contract::artifact::{DataSummary, Metrics, SplitMetrics};
+use crate::contract::gate::GateRecord;
+use crate::contract::measures::{GainsRow, GroupMeasure, MIN_ROWS};
 
 pub const CARD_JSON: &str = "card.json";
 pub const CARD_MARKDOWN: &str = "card.md";
@@ -626,8 +626,8 @@ fn escape(s: &str) -> String {
 }
 
 /// The card's history from a version's lifecycle audit records, oldest first.
-pub fn history(records: &[crate::audit::Record], version: &str) -> Vec<HistoryEntry> {
-    use crate::audit::Event;
+pub fn history(records: &[crate::registry::audit::Record], version: &str) -> Vec<HistoryEntry> {
+    use crate::registry::audit::Event;
     let mut out: Vec<HistoryEntry> = records
         .iter()
         .filter_map(|r| {

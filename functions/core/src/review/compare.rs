@@ -4,10 +4,10 @@
 
 use serde::Serialize;
 
-use crate::artifact::{Manifest, SplitMetrics};
-use crate::card::{FairnessTable, ModelCard};
-use crate::gate::GateRecord;
-use crate::measures::{GainsRow, TestScores};
+use crate::contract::artifact::{Manifest, SplitMetrics};
+use crate::contract::card::{FairnessTable, ModelCard};
+use crate::contract::gate::GateRecord;
+use crate::contract::measures::{GainsRow, TestScores};
 
 /// Points kept on a drawn ROC curve.
 const ROC_POINTS: usize = 200;

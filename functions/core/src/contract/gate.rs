@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::measures::Metrics;
+use crate::contract::measures::Metrics;
 
 /// A new version passes when its validation ROC AUC is at least the champion's minus
 /// `auc_tolerance`, its validation KS is at least `min_ks`, and (when set) every protected

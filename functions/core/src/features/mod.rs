@@ -1,0 +1,8 @@
+//! Raw values and their schema, the row-local feature expressions compiled from a
+//! pipeline's SQL and their evaluator, and the fitted preprocessing (the online half of
+//! "identical features online and offline").
+
+pub mod expr;
+pub mod preprocess;
+pub mod schema;
+pub mod value;
