@@ -19,7 +19,7 @@ pub struct DriftOptions {
     pub store: String,
     pub s3: S3Settings,
     /// Where the new batch is read: here, or by a Ballista cluster's executors.
-    pub engine: crate::engine::EngineOptions,
+    pub engine: crate::source::engine::EngineOptions,
 }
 
 /// One stability index and its band.
@@ -95,7 +95,7 @@ fn protected_groups(
     for batch in &raw.batches {
         for (col, name) in columns.iter_mut().zip(&baseline.protected_fields) {
             match batch.column_by_name(name) {
-                Some(a) => col.extend(crate::convert::values(name, a)?),
+                Some(a) => col.extend(crate::values::convert::values(name, a)?),
                 None => col.extend(std::iter::repeat_n(Value::Null, batch.num_rows())),
             }
         }
@@ -222,7 +222,7 @@ pub async fn drift(opts: &DriftOptions) -> Result<DriftReport> {
             "baseline.json does not match the version's features".into(),
         ));
     }
-    let cluster = crate::engine::Cluster::connect(&opts.engine, &opts.s3).await?;
+    let cluster = crate::source::engine::Cluster::connect(&opts.engine, &opts.s3).await?;
     let ctx = source::session();
     let raw = source::open_with(&ctx, &opts.data, &opts.s3)
         .await?

@@ -1,42 +1,30 @@
-//! The batch job: SQL feature pipelines on DataFusion, training with linfa, evaluation and
-//! publishing to the model registry.
+//! The batch job: SQL feature pipelines on DataFusion, training, evaluation and publishing
+//! to the model registry, batch scoring and monitoring. By concern:
 //!
-//! - [`pipeline`]: a pipeline folder (config + SQL), validated;
-//! - [`source`]: reading Parquet/CSV in order, with row positions, streamed;
-//! - [`engine`]: where the SQL runs: in process, or on a Ballista cluster;
-//! - [`compile`]: SQL -> row-local expressions -> the online evaluator's form;
-//! - [`prepare`]: de-duplication (DataFusion's aggregate, as on a cluster), the SQL, labels, the split,
+//! - [`pipeline`]: a pipeline folder (config, SQL, model families, reason codes), validated;
+//! - [`source`]: reading Parquet/CSV in order with each row's position, streamed; where the
+//!   SQL runs (in process, or on a Ballista cluster: [`source::engine`]);
+//! - [`compile`]: the pipeline's SQL planned, and compiled to the online evaluator's form;
+//! - [`prepare`]: de-duplication (DataFusion's aggregate), the SQL, labels, the split, the
 //!   online/offline parity check;
-//! - [`split`], [`convert`]: the hash split; Arrow columns to scalar values;
-//! - [`fit`]: preprocessing fitted on the training split (models and measures are in the
-//!   `riskfn-train` crate);
-//! - [`job`]: training (`train`, `retrain`, `prepare`); [`card`]: the version's model card;
-//!   [`score`]: batch scoring and SQL
-//!   (`score`, `sql`); [`drift`]: stability against the training baseline;
-//! - [`models`]: the registry commands (list, show, promote, rollback); [`export`]: a
-//!   published scorecard as SQL; [`shadow`]: a challenger beside the champion, compared on
-//!   live traffic.
+//! - [`train`]: preprocessing fitted on the training split, training and selection (the
+//!   models and measures are in the `riskfn-train` crate), the report and model card,
+//!   publishing, retraining on a schedule;
+//! - [`score`]: batch scoring of a file, SQL with `riskfn_predict`;
+//! - [`drift`]: stability of a batch against a version's training baseline;
+//! - [`models`]: the registry commands (list, show, promote, rollback), a scorecard
+//!   exported as SQL, a challenger in shadow;
+//! - [`values`]: Arrow columns read as riskfn's values.
 
-pub mod card;
-pub mod column;
 pub mod compile;
-pub mod convert;
-pub mod distinct;
 pub mod drift;
-pub mod engine;
 pub mod error;
-pub mod export;
-pub mod families;
-pub mod fit;
-pub mod job;
 pub mod models;
 pub mod pipeline;
 pub mod prepare;
-pub mod report;
 pub mod score;
-pub mod shadow;
 pub mod source;
-pub mod split;
-pub mod udf;
+pub mod train;
+pub mod values;
 
 pub use error::{Error, Result};

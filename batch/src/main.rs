@@ -10,10 +10,10 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use riskfn_batch::engine::{Engine, EngineOptions};
-use riskfn_batch::job::{self, Promotion, TrainOptions, TrainReport};
+use riskfn_batch::models::{self, shadow};
 use riskfn_batch::score::ScoreOptions;
-use riskfn_batch::{models, shadow};
+use riskfn_batch::source::engine::{Engine, EngineOptions};
+use riskfn_batch::train::{self, Promotion, TrainOptions, TrainReport};
 use riskfn_core::registry::Registry;
 use riskfn_core::registry::s3::S3Settings;
 use riskfn_core::review;
@@ -59,7 +59,7 @@ struct EngineArg {
     stage: Option<String>,
     /// On a cluster: seconds the first query may wait before the cluster is called
     /// unavailable (a scheduler with no executor queues jobs for ever).
-    #[arg(long, env = "RISKFN_ENGINE_TIMEOUT", default_value_t = riskfn_batch::engine::PROBE_TIMEOUT.as_secs())]
+    #[arg(long, env = "RISKFN_ENGINE_TIMEOUT", default_value_t = riskfn_batch::source::engine::PROBE_TIMEOUT.as_secs())]
     engine_timeout: u64,
 }
 
@@ -405,7 +405,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             families,
             json,
         } => {
-            let report = job::train(&TrainOptions {
+            let report = train::train(&TrainOptions {
                 pipeline,
                 sql_dir,
                 data,
@@ -469,7 +469,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             families,
             json,
         } => {
-            let outcome = job::retrain(&TrainOptions {
+            let outcome = train::retrain(&TrainOptions {
                 pipeline,
                 sql_dir,
                 data,
@@ -486,7 +486,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 println!("{}", serde_json::to_string_pretty(&outcome)?);
             }
             match &outcome {
-                job::Retrained::Trained(report) => {
+                train::Retrained::Trained(report) => {
                     if !json {
                         print_train(report);
                     }
@@ -496,7 +496,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         .context("training reports its promotion")?;
                     Ok(promotion_exit(&report.pipeline, &report.version, promotion))
                 }
-                job::Retrained::Unchanged {
+                train::Retrained::Unchanged {
                     pipeline,
                     version,
                     champion,
@@ -638,7 +638,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             json,
             design_out,
         } => {
-            let r = job::prepare_only(
+            let r = train::prepare_only(
                 &TrainOptions {
                     pipeline,
                     sql_dir,

@@ -6,8 +6,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use riskfn_batch::Error;
-use riskfn_batch::engine::{Engine, EngineOptions};
-use riskfn_batch::job::{TrainOptions, TrainReport};
+use riskfn_batch::source::engine::{Engine, EngineOptions};
+use riskfn_batch::train::{TrainOptions, TrainReport};
 use riskfn_tests::{Process, copy_pipeline, free_port, fresh_dir};
 
 use super::tmp;
@@ -17,7 +17,7 @@ async fn train_on(
     store: &Path,
     engine: EngineOptions,
 ) -> riskfn_batch::Result<TrainReport> {
-    riskfn_batch::job::train(&TrainOptions {
+    riskfn_batch::train::train(&TrainOptions {
         engine,
         ..riskfn_tests::train_options(pipeline, &store.display().to_string())
     })

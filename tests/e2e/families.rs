@@ -1,7 +1,7 @@
 //! Every model family on every bundled dataset: selection by cross-validation, quality
 //! against the reference, the report, and families the data cannot support.
 
-use riskfn_batch::job::TrainOptions;
+use riskfn_batch::train::TrainOptions;
 use riskfn_core::registry::Registry;
 use riskfn_core::registry::store::LocalStore;
 use riskfn_tests::{copy_pipeline, fresh_dir, sql_dir};
@@ -20,8 +20,8 @@ const REFERENCE_AUC: [(&str, f64); 3] = [
     ("islr_default", 0.947),
 ];
 
-async fn train_all(pipeline: &str, store: &std::path::Path) -> riskfn_batch::job::TrainReport {
-    riskfn_batch::job::train(&TrainOptions {
+async fn train_all(pipeline: &str, store: &std::path::Path) -> riskfn_batch::train::TrainReport {
+    riskfn_batch::train::train(&TrainOptions {
         pipeline: pipeline.to_owned(),
         sql_dir: sql_dir(),
         data: None,

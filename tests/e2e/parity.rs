@@ -7,8 +7,8 @@ use std::fmt::Write;
 
 use arrow::util::pretty::pretty_format_batches;
 use riskfn_batch::compile::run_as_written;
-use riskfn_batch::convert;
 use riskfn_batch::pipeline::Pipeline;
+use riskfn_batch::values::convert;
 use riskfn_core::contract::artifact::ScoringArtifact;
 use riskfn_core::features::preprocess::{Encoding, category_key};
 use riskfn_core::features::value::Value;

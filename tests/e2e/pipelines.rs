@@ -42,7 +42,7 @@ async fn a_split_column_from_the_sql_is_used_and_reproducible() {
     let b = train(&p.display().to_string(), &dir.join("b"), None)
         .await
         .unwrap();
-    let rows = |r: &riskfn_batch::job::TrainReport, s: &str| r.data.split[s].rows;
+    let rows = |r: &riskfn_batch::train::TrainReport, s: &str| r.data.split[s].rows;
     assert_eq!(
         rows(&a, "train") + rows(&a, "validation") + rows(&a, "test"),
         1000

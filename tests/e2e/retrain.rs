@@ -1,7 +1,7 @@
 //! Scheduled retraining: one idempotent step, and pipelines kept on S3.
 
 use bytes::Bytes;
-use riskfn_batch::job::{Promotion, Retrained, TrainOptions};
+use riskfn_batch::train::{Promotion, Retrained, TrainOptions};
 use riskfn_core::registry::s3::S3Settings;
 use riskfn_core::registry::store::PutMode;
 use riskfn_tests::s3_server::S3Server;
@@ -36,11 +36,11 @@ async fn retraining_unchanged_inputs_does_nothing_and_changed_inputs_train() {
         S3Settings::default(),
     );
 
-    let Retrained::Trained(first) = riskfn_batch::job::retrain(&opts).await.unwrap() else {
+    let Retrained::Trained(first) = riskfn_batch::train::retrain(&opts).await.unwrap() else {
         panic!("the first run trains");
     };
     assert!(matches!(first.promotion, Some(Promotion::Promoted { .. })));
-    let again = riskfn_batch::job::retrain(&opts).await.unwrap();
+    let again = riskfn_batch::train::retrain(&opts).await.unwrap();
     let Retrained::Unchanged {
         version, champion, ..
     } = again
@@ -56,7 +56,7 @@ async fn retraining_unchanged_inputs_does_nothing_and_changed_inputs_train() {
         .replace("WHEN age < 25", "WHEN age < 26");
     std::fs::write(&sql, text).unwrap();
     assert!(matches!(
-        riskfn_batch::job::retrain(&opts).await.unwrap(),
+        riskfn_batch::train::retrain(&opts).await.unwrap(),
         Retrained::Trained(_)
     ));
 }
@@ -101,13 +101,13 @@ async fn a_pipeline_kept_on_s3_retrains_from_s3_data_into_an_s3_store() {
         Some(server.uri("data/credit_data/")),
         server.settings(),
     );
-    let Retrained::Trained(r) = riskfn_batch::job::retrain(&opts).await.unwrap() else {
+    let Retrained::Trained(r) = riskfn_batch::train::retrain(&opts).await.unwrap() else {
         panic!("trains");
     };
     assert_eq!(r.pipeline, "credit_data");
     assert!(r.champion);
     assert!(matches!(
-        riskfn_batch::job::retrain(&opts).await.unwrap(),
+        riskfn_batch::train::retrain(&opts).await.unwrap(),
         Retrained::Unchanged { champion: true, .. }
     ));
 }

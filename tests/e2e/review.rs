@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use axum::http::StatusCode;
 use http_body_util::BodyExt;
-use riskfn_batch::job::{Promotion, TrainOptions, TrainReport};
+use riskfn_batch::train::{Promotion, TrainOptions, TrainReport};
 use riskfn_predict::auth::Auth;
 use riskfn_predict::{AppState, Config};
 use tower::ServiceExt;
@@ -40,7 +40,7 @@ pub(crate) fn keys() -> Auth {
 }
 
 async fn train(sql: &Path, store: &Path, family: &str) -> TrainReport {
-    riskfn_batch::job::train(&TrainOptions {
+    riskfn_batch::train::train(&TrainOptions {
         sql_dir: sql.to_path_buf(),
         families: Some(vec![family.to_owned()]),
         ..riskfn_tests::train_options("german_credit", &store.display().to_string())

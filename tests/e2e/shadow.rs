@@ -7,7 +7,7 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use bytes::Bytes;
 use http_body_util::BodyExt;
-use riskfn_batch::shadow;
+use riskfn_batch::models::shadow;
 use riskfn_core::registry::Registry;
 use riskfn_core::registry::audit::{Event, Record, Shadow};
 use riskfn_core::registry::store::Store;

@@ -2,9 +2,9 @@
 //! S3-compatible server on 127.0.0.1, with authentication).
 
 use bytes::Bytes;
-use riskfn_batch::engine::{Engine, EngineOptions};
-use riskfn_batch::job::TrainOptions;
 use riskfn_batch::score::ScoreOptions;
+use riskfn_batch::source::engine::{Engine, EngineOptions};
+use riskfn_batch::train::TrainOptions;
 use riskfn_core::registry::Registry;
 use riskfn_core::registry::s3::S3Settings;
 use riskfn_core::registry::store::{PutMode, Store};
@@ -38,8 +38,8 @@ async fn train_with(
     store: String,
     s3: S3Settings,
     engine: EngineOptions,
-) -> riskfn_batch::Result<riskfn_batch::job::TrainReport> {
-    riskfn_batch::job::train(&TrainOptions {
+) -> riskfn_batch::Result<riskfn_batch::train::TrainReport> {
+    riskfn_batch::train::train(&TrainOptions {
         pipeline: "credit_data".into(),
         sql_dir: sql_dir(),
         data,

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use riskfn_batch::job::{TrainOptions, TrainReport};
+use riskfn_batch::train::{TrainOptions, TrainReport};
 use riskfn_core::features::value::Value;
 use riskfn_core::registry::s3::S3Settings;
 use tokio::sync::OnceCell;
@@ -59,7 +59,7 @@ pub async fn train(
 
 /// Train every configured family of `pipeline` into the store at `store`.
 pub async fn train_all_families(pipeline: &str, store: &Path) -> riskfn_batch::Result<TrainReport> {
-    riskfn_batch::job::train(&TrainOptions {
+    riskfn_batch::train::train(&TrainOptions {
         families: None,
         ..train_options(pipeline, &store.display().to_string())
     })
@@ -72,7 +72,7 @@ pub async fn train_families(
     store: &Path,
     families: &[&str],
 ) -> riskfn_batch::Result<TrainReport> {
-    riskfn_batch::job::train(&TrainOptions {
+    riskfn_batch::train::train(&TrainOptions {
         families: Some(families.iter().map(|f| (*f).to_owned()).collect()),
         ..train_options(pipeline, &store.display().to_string())
     })
@@ -96,7 +96,7 @@ async fn run_train(
     s3: &S3Settings,
     force: bool,
 ) -> riskfn_batch::Result<TrainReport> {
-    riskfn_batch::job::train(&TrainOptions {
+    riskfn_batch::train::train(&TrainOptions {
         data,
         s3: s3.clone(),
         force,
@@ -242,8 +242,8 @@ pub async fn records(data: &Path, drop: &[&str]) -> Vec<serde_json::Value> {
             if drop.contains(&field.name().as_str()) {
                 continue;
             }
-            let vals =
-                riskfn_batch::convert::values(field.name(), batch.column(i)).expect("convert");
+            let vals = riskfn_batch::values::convert::values(field.name(), batch.column(i))
+                .expect("convert");
             for (row, v) in rows.iter_mut().zip(vals) {
                 row.insert(field.name().clone(), json(&v));
             }

@@ -4,7 +4,7 @@
 //! answer, not an error; a failed run is an error (and trips the alarm).
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use riskfn_batch::job::{self, Retrained, TrainOptions};
+use riskfn_batch::train::{self, Retrained, TrainOptions};
 use riskfn_core::registry::s3::S3Settings;
 
 #[tokio::main]
@@ -28,7 +28,7 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::run(service_fn(|_: LambdaEvent<serde_json::Value>| {
         let options = options.clone();
         async move {
-            let outcome = job::retrain(&options).await?;
+            let outcome = train::retrain(&options).await?;
             let summary = match &outcome {
                 Retrained::Trained(r) => serde_json::json!({
                     "outcome": "trained",

@@ -1,6 +1,8 @@
 //! A pipeline is a folder: `pipeline.toml` plus ordered `.sql` files. This module reads it
 //! and validates it into a typed [`Pipeline`] before any data is touched.
 
+pub mod families;
+
 use std::path::{Path, PathBuf};
 
 use std::collections::BTreeMap;
@@ -12,7 +14,7 @@ use riskfn_core::features::schema::UnknownFields;
 use riskfn_train::Families;
 use riskfn_train::metrics::ThresholdRule;
 
-use crate::families::ModelsConfig;
+use crate::pipeline::families::ModelsConfig;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
@@ -451,7 +453,7 @@ impl Pipeline {
                 )));
             }
         };
-        let crate::families::Models {
+        let crate::pipeline::families::Models {
             families,
             seed,
             selection,

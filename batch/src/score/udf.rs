@@ -26,7 +26,7 @@ use datafusion::logical_expr::{
 };
 use riskfn_core::scoring::Scorer;
 
-use crate::convert::FieldColumn;
+use crate::values::convert::FieldColumn;
 
 pub const NAME: &str = "riskfn_predict";
 

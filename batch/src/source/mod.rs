@@ -1,6 +1,8 @@
 //! Reading a pipeline's source into memory, in file order, with each row's 1-based
 //! position attached (the row id the default split hashes).
 
+pub mod engine;
+
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -631,7 +633,7 @@ impl Source {
     /// Read the whole source here, or through `cluster`.
     pub async fn read_with_engine(
         self,
-        cluster: Option<&crate::engine::Cluster>,
+        cluster: Option<&crate::source::engine::Cluster>,
     ) -> Result<RawData> {
         match cluster {
             None => self.read().await,

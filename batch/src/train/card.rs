@@ -9,8 +9,8 @@ use riskfn_core::contract::card::{
 use riskfn_core::features::preprocess::{Encoding, Feature};
 use riskfn_core::review::drift::{Baseline, Bins};
 
-use crate::job::TrainReport;
 use crate::pipeline::Pipeline;
+use crate::train::TrainReport;
 
 /// The card of a version about to be published.
 pub fn build(
@@ -32,7 +32,7 @@ pub fn build(
         pipeline: report.pipeline.clone(),
         version: report.version.clone(),
         created_at: created_at.to_owned(),
-        code_version: crate::job::CODE_VERSION.to_owned(),
+        code_version: crate::train::CODE_VERSION.to_owned(),
         purpose: pipeline.purpose.clone(),
         data: report.data.clone(),
         features: features

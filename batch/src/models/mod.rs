@@ -1,6 +1,9 @@
 //! `riskfn models`: the registry as an operator sees it: list, show, export (promotion,
 //! approval and rollback are `riskfn_core::review`; the shadow and its comparison
-//! [`crate::shadow`]).
+//! [`crate::models::shadow`]).
+
+pub mod export;
+pub mod shadow;
 
 use riskfn_core::contract::artifact::Manifest;
 use riskfn_core::registry::Registry;
@@ -59,7 +62,7 @@ pub async fn show(registry: &Registry, pipeline: &str, version: Option<&str>) ->
 }
 
 /// A version's scorecard (default: the champion's) as one SQL query over `raw`
-/// ([`crate::export`]), from the SQL the version was trained with.
+/// ([`crate::models::export`]), from the SQL the version was trained with.
 pub async fn export_sql(
     registry: &Registry,
     pipeline: &str,
@@ -77,5 +80,5 @@ pub async fn export_sql(
         let bytes = registry.read_verified(&loaded.manifest, file).await?;
         sql.push((file.clone(), String::from_utf8_lossy(&bytes).into_owned()));
     }
-    crate::export::scorecard_sql(loaded.scorer.artifact(), &sql)
+    crate::models::export::scorecard_sql(loaded.scorer.artifact(), &sql)
 }

@@ -2,6 +2,10 @@
 //! gate passes), `retrain` (the same unless nothing changed) and `prepare` (the first half,
 //! as a dry run).
 
+pub mod card;
+pub mod fit;
+pub mod report;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -23,13 +27,12 @@ use riskfn_core::review::drift::{Baseline, Bins, FeatureBaseline};
 use riskfn_core::scoring::Scorer;
 use serde::Serialize;
 
-use crate::engine::{Cluster, EngineOptions};
 use crate::error::Result;
-use crate::fit;
 use crate::pipeline::{CONFIG_FILE, Pipeline};
 use crate::prepare::prepare;
+use crate::prepare::split::Split;
 use crate::source;
-use crate::split::Split;
+use crate::source::engine::{Cluster, EngineOptions};
 use riskfn_core::contract::artifact::{Decision, Metrics};
 use riskfn_train::metrics::{ThresholdRule, choose_threshold, evaluate};
 use riskfn_train::{Data, Families, GridPoint, Outcome, Rows, TrainError, probabilities};
@@ -897,8 +900,8 @@ async fn run(opts: &TrainOptions, skip_unchanged: bool) -> Result<Retrained> {
         (MODEL_FILE.to_owned(), pretty_json(&artifact)),
         (REPORT_FILE.to_owned(), pretty_json(&report)),
         (
-            crate::report::REPORT_HTML.to_owned(),
-            Bytes::from(crate::report::html(&report, &y_test, &p_test)),
+            crate::train::report::REPORT_HTML.to_owned(),
+            Bytes::from(crate::train::report::html(&report, &y_test, &p_test)),
         ),
         (
             riskfn_core::review::drift::BASELINE_FILE.to_owned(),
@@ -927,7 +930,7 @@ async fn run(opts: &TrainOptions, skip_unchanged: bool) -> Result<Retrained> {
         ),
     ];
     let created_at = now_rfc3339();
-    files.extend(crate::card::files(&crate::card::build(
+    files.extend(crate::train::card::files(&crate::train::card::build(
         &report,
         &pipeline,
         &features,

@@ -6,7 +6,7 @@ use std::fmt::Write;
 
 use plotters::prelude::*;
 
-use crate::job::TrainReport;
+use crate::train::TrainReport;
 
 pub const REPORT_HTML: &str = "report.html";
 

@@ -170,7 +170,7 @@ impl FieldColumn {
 
 /// A string column by dictionary: each distinct string of the batch once.
 fn strings(array: &ArrayRef) -> Result<FieldColumn> {
-    let d = crate::distinct::distinct(array)?;
+    let d = crate::values::distinct::distinct(array)?;
     let dict = (0..d.values.len())
         .map(|i| Arc::from(d.values.value(i)))
         .collect();

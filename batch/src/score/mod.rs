@@ -1,6 +1,8 @@
 //! Batch scoring: a published version over the rows of a data file, through DataFusion and
 //! the `riskfn_predict` function, i.e. the same [`Scorer`] the online handler uses.
 
+pub mod udf;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -18,10 +20,10 @@ use riskfn_core::features::schema::RawField;
 use riskfn_core::features::value::{DataType, Value};
 use riskfn_core::scoring::Scorer;
 
-use crate::convert::{self, FieldColumn};
 use crate::error::{Error, Result};
 use crate::prepare::field_names;
 use crate::source::{ROW_ID, RawData};
+use crate::values::convert::{self, FieldColumn};
 
 use riskfn_core::registry::Registry;
 use riskfn_core::registry::s3::S3Settings;
@@ -89,7 +91,7 @@ pub fn for_each_row(
 /// Score every row of `raw` with `scorer`: the columns `row_id`, the id column if the
 /// source has it, `probability`, `decision`, `points`, `reasons`, `version`, `error` (the
 /// reason a row could not be scored), in source order. Batches are scored on every core by
-/// [`crate::udf::score_columns`], the function SQL's `riskfn_predict` runs.
+/// [`crate::score::udf::score_columns`], the function SQL's `riskfn_predict` runs.
 pub fn score(scorer: &Arc<Scorer>, raw: RawData, explain: bool) -> Result<Vec<RecordBatch>> {
     let batch_schema = raw
         .batches
@@ -143,7 +145,7 @@ impl Scores {
             out.push(batch_schema.field(i).clone());
         }
         out.extend(
-            crate::udf::result_fields()
+            crate::score::udf::result_fields()
                 .iter()
                 .map(|f| f.as_ref().clone()),
         );
@@ -166,7 +168,8 @@ impl Scores {
             .zip(&self.fields)
             .map(|(f, &i)| FieldColumn::new(f, batch.column(i)))
             .collect::<Result<Vec<_>>>()?;
-        let scored = crate::udf::score_columns(&self.scorer, &columns, batch.num_rows(), explain)?;
+        let scored =
+            crate::score::udf::score_columns(&self.scorer, &columns, batch.num_rows(), explain)?;
         let mut out: Vec<ArrayRef> = vec![
             batch
                 .column_by_name(ROW_ID)
@@ -332,7 +335,7 @@ pub struct ScoreOptions {
     pub s3: S3Settings,
     /// Where the source is read: here, or by a Ballista cluster's executors (the model
     /// is applied here either way).
-    pub engine: crate::engine::EngineOptions,
+    pub engine: crate::source::engine::EngineOptions,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -359,7 +362,7 @@ pub async fn score_file(opts: &ScoreOptions) -> Result<ScoreReport> {
         .resolve(&opts.pipeline, opts.version.as_deref())
         .await?;
     let scorer = Arc::new(registry.load(&opts.pipeline, &version).await?.scorer);
-    let cluster = crate::engine::Cluster::connect(&opts.engine, &opts.s3).await?;
+    let cluster = crate::source::engine::Cluster::connect(&opts.engine, &opts.s3).await?;
     let ctx = crate::source::session();
     let source = crate::source::open_with(&ctx, &opts.data, &opts.s3).await?;
     let started = std::time::Instant::now();
@@ -563,7 +566,7 @@ pub async fn sql(opts: &SqlOptions) -> Result<Vec<RecordBatch>> {
         );
     }
     let ctx = crate::source::session();
-    ctx.register_udf(crate::udf::PredictUdf::udf(scorers));
+    ctx.register_udf(crate::score::udf::PredictUdf::udf(scorers));
     for (name, uri) in &opts.tables {
         let raw = crate::source::read_with(&ctx, uri, &opts.s3).await?;
         // The source's own columns; the row position stays available as __row_id.

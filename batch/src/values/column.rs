@@ -35,7 +35,7 @@ pub enum Col {
 impl Col {
     /// `array` normalised to Int64 / Float64 / Utf8View / Boolean.
     pub fn new(name: &str, array: &ArrayRef) -> Result<Col> {
-        Ok(match crate::convert::kind_of(name, array)? {
+        Ok(match crate::values::convert::kind_of(name, array)? {
             DataType::Bool => Col::Bool(cast(array, &ArrowType::Boolean)?.as_boolean().clone()),
             DataType::Int => Col::Int(
                 cast(array, &ArrowType::Int64)?

@@ -270,7 +270,7 @@ pub async fn read_outcomes(uri: &str) -> Result<OutcomeMap> {
             })?;
         let mut out = Vec::new();
         for b in &data.batches {
-            out.extend(crate::convert::values(name, b.column(i))?);
+            out.extend(crate::values::convert::values(name, b.column(i))?);
         }
         Ok(out)
     };
