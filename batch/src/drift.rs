@@ -95,7 +95,7 @@ fn protected_groups(
     for batch in &raw.batches {
         for (col, name) in columns.iter_mut().zip(&baseline.protected_fields) {
             match batch.column_by_name(name) {
-                Some(a) => col.extend(crate::values::convert::values(name, a)?),
+                Some(a) => col.extend(crate::values::column::Col::new(name, a)?.values()),
                 None => col.extend(std::iter::repeat_n(Value::Null, batch.num_rows())),
             }
         }

@@ -8,7 +8,7 @@ use std::fmt::Write;
 use arrow::util::pretty::pretty_format_batches;
 use riskfn_batch::compile::run_as_written;
 use riskfn_batch::pipeline::Pipeline;
-use riskfn_batch::values::convert;
+use riskfn_batch::values::column::Col;
 use riskfn_core::contract::artifact::ScoringArtifact;
 use riskfn_core::features::preprocess::{Encoding, category_key};
 use riskfn_core::features::value::Value;
@@ -53,7 +53,7 @@ async fn check_pipeline(name: &str) {
     for (i, f) in schema.fields().iter().enumerate() {
         let mut col = Vec::new();
         for b in &out {
-            col.extend(convert::values(f.name(), b.column(i)).unwrap());
+            col.extend(Col::new(f.name(), b.column(i)).unwrap().values());
         }
         engine.insert(f.name().clone(), col);
     }

@@ -242,8 +242,9 @@ pub async fn records(data: &Path, drop: &[&str]) -> Vec<serde_json::Value> {
             if drop.contains(&field.name().as_str()) {
                 continue;
             }
-            let vals = riskfn_batch::values::convert::values(field.name(), batch.column(i))
-                .expect("convert");
+            let vals = riskfn_batch::values::column::Col::new(field.name(), batch.column(i))
+                .expect("a supported column")
+                .values();
             for (row, v) in rows.iter_mut().zip(vals) {
                 row.insert(field.name().clone(), json(&v));
             }

@@ -270,7 +270,7 @@ pub async fn read_outcomes(uri: &str) -> Result<OutcomeMap> {
             })?;
         let mut out = Vec::new();
         for b in &data.batches {
-            out.extend(crate::values::convert::values(name, b.column(i))?);
+            out.extend(crate::values::column::Col::new(name, b.column(i))?.values());
         }
         Ok(out)
     };

@@ -16,14 +16,14 @@ use parquet::file::properties::WriterProperties;
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::ColumnPath;
 use rayon::prelude::*;
-use riskfn_core::features::schema::RawField;
 use riskfn_core::features::value::{DataType, Value};
 use riskfn_core::scoring::Scorer;
 
 use crate::error::{Error, Result};
 use crate::prepare::field_names;
 use crate::source::{ROW_ID, RawData};
-use crate::values::convert::{self, FieldColumn};
+use crate::values::column::Col;
+use crate::values::field::FieldColumn;
 
 use riskfn_core::registry::Registry;
 use riskfn_core::registry::s3::S3Settings;
@@ -44,24 +44,9 @@ fn raw_columns(scorer: &Scorer, raw: &RawData, batch: &RecordBatch) -> Result<Ve
                     relation: raw.uri.clone(),
                     available: field_names(&raw.schema),
                 })?;
-            field_values(f, batch.column(idx))
+            Ok(Col::of_field(f, batch.column(idx))?.values())
         })
         .collect()
-}
-
-/// The values of one raw field from an Arrow column: its type must be the field's (an
-/// integer column may feed a float field).
-pub fn field_values(f: &RawField, array: &ArrayRef) -> Result<Vec<Value>> {
-    convert::check_field_type(f, array)?;
-    let mut vals = convert::values(&f.name, array)?;
-    if f.data_type == DataType::Float {
-        for v in &mut vals {
-            if let Value::Int(i) = v {
-                *v = Value::Float(*i as f64);
-            }
-        }
-    }
-    Ok(vals)
 }
 
 /// Call `f(row_id, row)` for every row of `raw`, the row holding the raw fields `scorer`

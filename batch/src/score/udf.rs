@@ -26,7 +26,7 @@ use datafusion::logical_expr::{
 };
 use riskfn_core::scoring::Scorer;
 
-use crate::values::convert::FieldColumn;
+use crate::values::field::FieldColumn;
 
 pub const NAME: &str = "riskfn_predict";
 

@@ -1,5 +1,7 @@
-//! A column of the feature table, kept in Arrow form (a training set of millions of rows
-//! is never turned into per-cell values) and read with the serving side's semantics.
+//! An Arrow column read as riskfn's values, with the serving side's semantics: the one
+//! conversion from Arrow to [`Value`]. A column of the feature table stays in Arrow form (a
+//! training set of millions of rows is never turned into per-cell values); other steps
+//! (drift, shadow comparison, row-wise scoring) take its values.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -13,7 +15,40 @@ use riskfn_core::features::preprocess::{MISSING_LEVEL, category_key, numeric_val
 use riskfn_core::features::value::{DataType, Value};
 use rustc_hash::FxHashMap;
 
-use crate::error::Result;
+use riskfn_core::features::schema::RawField;
+
+use crate::compile::online_type;
+use crate::error::{Error, Result};
+
+/// The online type of column `name`, or an error naming it when its Arrow type has none.
+pub fn kind_of(name: &str, array: &ArrayRef) -> Result<DataType> {
+    online_type(array.data_type()).ok_or_else(|| Error::ColumnType {
+        column: name.to_owned(),
+        message: format!(
+            "type {} is not supported (use integers, floats, strings or booleans)",
+            array.data_type()
+        ),
+    })
+}
+
+/// That `array` can feed raw field `f`: the field's type, or integers for a float field.
+pub fn check_field_type(f: &RawField, array: &ArrayRef) -> Result<()> {
+    let got = online_type(array.data_type());
+    let ok =
+        got == Some(f.data_type) || (got == Some(DataType::Int) && f.data_type == DataType::Float);
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::ColumnType {
+            column: f.name.clone(),
+            message: format!(
+                "the model reads a {}, the data holds {}",
+                f.data_type,
+                array.data_type()
+            ),
+        })
+    }
+}
 
 /// One column, typed as the online evaluator types values.
 #[derive(Debug, Clone)]
@@ -35,7 +70,7 @@ pub enum Col {
 impl Col {
     /// `array` normalised to Int64 / Float64 / Utf8View / Boolean.
     pub fn new(name: &str, array: &ArrayRef) -> Result<Col> {
-        Ok(match crate::values::convert::kind_of(name, array)? {
+        Ok(match kind_of(name, array)? {
             DataType::Bool => Col::Bool(cast(array, &ArrowType::Boolean)?.as_boolean().clone()),
             DataType::Int => Col::Int(
                 cast(array, &ArrowType::Int64)?
@@ -67,6 +102,61 @@ impl Col {
                 _ => Col::Str(cast(array, &ArrowType::Utf8View)?.as_string_view().clone()),
             },
         })
+    }
+
+    /// `array` as the values of raw field `f`: its type must be the field's (an integer
+    /// column may feed a float field, and is read as floats).
+    pub fn of_field(f: &RawField, array: &ArrayRef) -> Result<Col> {
+        check_field_type(f, array)?;
+        match f.data_type {
+            DataType::Float => Ok(Col::Float(
+                cast(array, &ArrowType::Float64)?
+                    .as_primitive::<Float64Type>()
+                    .clone(),
+            )),
+            _ => Col::new(&f.name, array),
+        }
+    }
+
+    /// Every value, as [`Col::value`] gives it; each distinct string made a value once
+    /// (categories repeat), up to 4,096 of them a column (free text is not worth the table).
+    pub fn values(&self) -> Vec<Value> {
+        let n = self.len();
+        match self {
+            Col::Str(a) => {
+                let mut seen: FxHashMap<&str, Value> = FxHashMap::default();
+                (0..n)
+                    .map(|i| {
+                        if a.is_null(i) {
+                            return Value::Null;
+                        }
+                        let s = a.value(i);
+                        if let Some(v) = seen.get(s) {
+                            return v.clone();
+                        }
+                        let v = Value::str(s);
+                        if seen.len() < 4096 {
+                            seen.insert(s, v.clone());
+                        }
+                        v
+                    })
+                    .collect()
+            }
+            Col::Dict { keys, values } => {
+                let mut made: Vec<Option<Value>> = vec![None; values.len()];
+                (0..n)
+                    .map(|i| match keys.is_valid(i) {
+                        false => Value::Null,
+                        true => {
+                            let k = keys.value(i) as usize;
+                            let v = made[k].get_or_insert_with(|| Value::str(values.value(k)));
+                            v.clone()
+                        }
+                    })
+                    .collect()
+            }
+            _ => (0..n).map(|i| self.value(i)).collect(),
+        }
     }
 
     fn array(&self) -> &dyn Array {
@@ -220,6 +310,57 @@ mod tests {
     /// Counting by views gives what counting each row's key gives: long strings equal but
     /// stored apart (views that differ), short ones (inline), NULL and the literal
     /// "missing" (one level, as `key` reads both), and rows left out or counted twice.
+    /// The bulk read gives what the read of one row gives, NULLs included, for plain
+    /// strings, a dictionary (one key pointing at a value used twice) and numbers.
+    #[test]
+    fn values_are_each_rows_value() {
+        use arrow::array::{DictionaryArray, Int32Array, Int64Array};
+        let plain: ArrayRef = Arc::new(StringArray::from(vec![
+            Some("a"),
+            None,
+            Some("a"),
+            Some("b"),
+        ]));
+        let keys = Int32Array::from(vec![Some(1), None, Some(0), Some(1)]);
+        let dict: ArrayRef = Arc::new(
+            DictionaryArray::<Int32Type>::try_new(
+                keys,
+                Arc::new(StringArray::from(vec!["x", "y"])),
+            )
+            .unwrap(),
+        );
+        let ints: ArrayRef = Arc::new(Int64Array::from(vec![Some(3), None, Some(-1), Some(0)]));
+        for array in [plain, dict, ints] {
+            let col = Col::new("c", &array).unwrap();
+            let values = col.values();
+            assert_eq!(values.len(), 4);
+            for (r, v) in values.iter().enumerate() {
+                assert!(v.same_as(&col.value(r)), "{:?} row {r}", array.data_type());
+            }
+        }
+    }
+
+    /// A raw field takes integers as floats when it is a float field, and refuses a column
+    /// of another type, naming the field.
+    #[test]
+    fn a_field_reads_its_own_type_or_integers_as_floats() {
+        use arrow::array::Int64Array;
+        let field = |t: DataType| RawField {
+            name: "amount".into(),
+            data_type: t,
+            nullable: true,
+        };
+        let ints: ArrayRef = Arc::new(Int64Array::from(vec![Some(3), None]));
+        let floats = Col::of_field(&field(DataType::Float), &ints).unwrap();
+        assert!(matches!(floats, Col::Float(_)));
+        assert!(floats.values()[0].same_as(&Value::Float(3.0)) && floats.values()[1].is_null());
+        let strings: ArrayRef = Arc::new(StringArray::from(vec!["3"]));
+        match Col::of_field(&field(DataType::Int), &strings) {
+            Err(Error::ColumnType { column, .. }) => assert_eq!(column, "amount"),
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn keys_counted_by_view_match_keys_counted_a_row() {
         let long = "a string longer than twelve bytes";
