@@ -1,6 +1,7 @@
 //! A pipeline is a folder: `pipeline.toml` plus ordered `.sql` files. This module reads it
 //! and validates it into a typed [`Pipeline`] before any data is touched.
 
+mod config;
 pub mod families;
 
 use std::path::{Path, PathBuf};
@@ -14,7 +15,7 @@ use riskfn_core::features::schema::UnknownFields;
 use riskfn_train::Families;
 use riskfn_train::metrics::ThresholdRule;
 
-use crate::pipeline::families::ModelsConfig;
+use config::RawConfig;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
@@ -22,61 +23,6 @@ use crate::error::{Error, Result};
 pub const CONFIG_FILE: &str = "pipeline.toml";
 /// The table name the first SQL file reads: the de-duplicated source.
 pub const RAW_TABLE: &str = "raw";
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawConfig {
-    #[serde(default)]
-    description: String,
-    source: SourceConfig,
-    target: TargetConfig,
-    #[serde(default)]
-    columns: ColumnsConfig,
-    #[serde(default)]
-    cleaning: CleaningConfig,
-    #[serde(default)]
-    split: SplitConfig,
-    #[serde(default)]
-    models: ModelsConfig,
-    #[serde(default)]
-    decision: DecisionConfig,
-    #[serde(default)]
-    serving: ServingConfig,
-    #[serde(default)]
-    gate: GateConfig,
-    #[serde(default)]
-    scorecard: ScorecardConfig,
-    #[serde(default)]
-    drift: DriftConfig,
-    /// Protected attributes, by name.
-    #[serde(default)]
-    fairness: BTreeMap<String, FairnessConfig>,
-    #[serde(default)]
-    card: CardConfig,
-}
-
-/// `[card]`: what the model card says of the model's purpose, beside `description`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CardConfig {
-    owner: Option<String>,
-    intended_use: Option<String>,
-    #[serde(default)]
-    out_of_scope: Vec<String>,
-}
-
-/// `[fairness] <attribute> = { column, bands, reference }`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FairnessConfig {
-    /// A column of the SQL output that is not a feature (default: the attribute's name).
-    column: Option<String>,
-    /// Cut points of a number into bands (`[25, 40, 62]`: under 25, 25 to 40, ...); without
-    /// them, each value is a group.
-    bands: Option<Vec<f64>>,
-    /// The group the others are compared with.
-    reference: String,
-}
 
 /// A protected attribute: the column holding it, its groups, and the reference group.
 #[derive(Debug, Clone, PartialEq)]
@@ -115,94 +61,8 @@ pub fn band_label(bands: &[f64], i: usize) -> String {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DriftConfig {
-    /// Above this PSI or CSI, `riskfn drift` exits non-zero (default 0.25: "act").
-    threshold: Option<f64>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ScorecardConfig {
-    base_points: Option<f64>,
-    /// Good applicants per bad one at `base_points`.
-    base_odds: Option<f64>,
-    pdo: Option<f64>,
-}
-
 /// The reason table file: `[feature] code = "...", text = "..."`.
 pub const REASONS_FILE: &str = "reasons.toml";
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct GateConfig {
-    #[serde(default = "default_auc_tolerance")]
-    auc_tolerance: f64,
-    #[serde(default = "default_min_ks")]
-    min_ks: f64,
-    /// The four-fifths screen: every protected group's approval rate at least this share of
-    /// the reference group's on validation (off unless set).
-    min_adverse_impact_ratio: Option<f64>,
-    /// Four eyes: approvals a version that passed needs, each by an identity other than
-    /// the one that trained or proposed it, before it becomes champion (0: none).
-    #[serde(default)]
-    approvals: u32,
-}
-
-fn default_auc_tolerance() -> f64 {
-    GateSpec::default().auc_tolerance
-}
-fn default_min_ks() -> f64 {
-    GateSpec::default().min_ks
-}
-
-impl Default for GateConfig {
-    fn default() -> Self {
-        GateConfig {
-            auc_tolerance: default_auc_tolerance(),
-            min_ks: default_min_ks(),
-            min_adverse_impact_ratio: None,
-            approvals: 0,
-        }
-    }
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SourceConfig {
-    /// Parquet or CSV file, folder of Parquet files, or `s3://` URI; relative paths are
-    /// relative to the pipeline folder.
-    path: String,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TargetConfig {
-    column: String,
-    /// The raw value of the adverse outcome (string, integer or boolean).
-    positive: toml::Value,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ColumnsConfig {
-    /// Row key: ignored by de-duplication, never a feature.
-    id: Option<String>,
-    /// SQL output columns that are not features.
-    #[serde(default)]
-    exclude: Vec<String>,
-    /// Integer-coded columns to one-hot encode instead of treating as numbers.
-    #[serde(default)]
-    categorical: Vec<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CleaningConfig {
-    #[serde(default)]
-    missing: MissingPolicy,
-}
 
 /// What happens to rows with a missing (NULL or NaN) feature value.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
@@ -213,101 +73,6 @@ pub enum MissingPolicy {
     Impute,
     /// Dropped before the split; online, such a record is refused (400).
     Drop,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SplitConfig {
-    #[serde(default = "default_split_method")]
-    method: String,
-    #[serde(default = "default_train_pct")]
-    train: u32,
-    #[serde(default = "default_validation_pct")]
-    validation: u32,
-    #[serde(default = "default_split_column")]
-    column: String,
-    /// Train on at most about this many rows: above it, a deterministic hash sample of
-    /// the de-duplicated rows (drawn in SQL, so only the sample reaches memory).
-    #[serde(default)]
-    max_rows: Option<u64>,
-}
-
-fn default_split_method() -> String {
-    "hash".into()
-}
-fn default_train_pct() -> u32 {
-    60
-}
-fn default_validation_pct() -> u32 {
-    20
-}
-fn default_split_column() -> String {
-    "split".into()
-}
-
-impl Default for SplitConfig {
-    fn default() -> Self {
-        SplitConfig {
-            method: default_split_method(),
-            train: default_train_pct(),
-            validation: default_validation_pct(),
-            column: default_split_column(),
-            max_rows: None,
-        }
-    }
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DecisionConfig {
-    /// fixed (at `threshold`), max_f1, max_ks, or cost.
-    #[serde(default = "default_rule")]
-    rule: String,
-    #[serde(default = "default_threshold")]
-    threshold: f64,
-    /// For `rule = "cost"`: the cost of approving an applicant who turns out bad...
-    cost_false_approve: Option<f64>,
-    /// ...and of declining one who would have been good.
-    cost_false_decline: Option<f64>,
-    #[serde(default = "default_adverse")]
-    adverse: String,
-    #[serde(default = "default_favourable")]
-    favourable: String,
-}
-
-fn default_rule() -> String {
-    "fixed".into()
-}
-fn default_threshold() -> f64 {
-    0.5
-}
-fn default_adverse() -> String {
-    "decline".into()
-}
-fn default_favourable() -> String {
-    "approve".into()
-}
-
-impl Default for DecisionConfig {
-    fn default() -> Self {
-        DecisionConfig {
-            rule: default_rule(),
-            threshold: default_threshold(),
-            cost_false_approve: None,
-            cost_false_decline: None,
-            adverse: default_adverse(),
-            favourable: default_favourable(),
-        }
-    }
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ServingConfig {
-    #[serde(default)]
-    unknown_fields: UnknownFields,
-    /// Reasons per answer.
-    reasons: Option<usize>,
 }
 
 /// How rows are assigned to train / validation / test.
