@@ -329,7 +329,8 @@ async fn card(
     Path((pipeline, version)): Path<(String, String)>,
     headers: axum::http::HeaderMap,
 ) -> Result<Response, ApiError> {
-    use riskfn_core::contract::card::{CARD_JSON, ModelCard, history};
+    use riskfn_core::contract::card::{CARD_JSON, ModelCard};
+    use riskfn_core::registry::audit::history;
     let registry = state.cache.registry();
     let manifest = registry.manifest(&pipeline, &version).await?;
     if !manifest.files.contains_key(CARD_JSON) {

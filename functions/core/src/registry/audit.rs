@@ -11,6 +11,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
+use crate::contract::card::HistoryEntry;
 use crate::error::Result;
 use crate::features::schema::RawSchema;
 use crate::features::value::Value;
@@ -368,6 +369,154 @@ impl<'a> InputHasher<'a> {
         let _ = hex::encode_to_slice(h.finalize(), &mut hex);
         String::from_utf8_lossy(&hex).into_owned()
     }
+}
+
+/// The card's history from a version's lifecycle audit records, oldest first.
+pub fn history(records: &[Record], version: &str) -> Vec<HistoryEntry> {
+    let mut out: Vec<HistoryEntry> = records
+        .iter()
+        .filter_map(|r| {
+            let none = || (None, None);
+            let (event, detail, (by, reason)) = match &r.event {
+                Event::Training {
+                    version: v,
+                    gate_passed,
+                    outcome,
+                    by,
+                    ..
+                } if v == version => (
+                    "trained".to_owned(),
+                    format!(
+                        "gate {}; {}",
+                        if *gate_passed { "passed" } else { "refused" },
+                        outcome.replace('_', " ")
+                    ),
+                    (by.clone(), None),
+                ),
+                Event::Proposal {
+                    version: v,
+                    by,
+                    reason,
+                    required,
+                    forced,
+                    ..
+                } if v == version => (
+                    "proposed".to_owned(),
+                    format!(
+                        "needs {required} approval(s) by another identity{}",
+                        if *forced { "; the gate refused it" } else { "" }
+                    ),
+                    (Some(by.clone()), Some(reason.clone())),
+                ),
+                Event::Approval {
+                    version: v,
+                    by,
+                    reason,
+                    approvals,
+                    required,
+                    ..
+                } if v == version => (
+                    "approved".to_owned(),
+                    format!("approval {approvals} of {required}"),
+                    (Some(by.clone()), Some(reason.clone())),
+                ),
+                Event::Refusal {
+                    version: v,
+                    by,
+                    reason,
+                    ..
+                } if v == version => (
+                    "refused".to_owned(),
+                    "stays a candidate".to_owned(),
+                    (Some(by.clone()), Some(reason.clone())),
+                ),
+                Event::Promotion {
+                    version: v,
+                    previous,
+                    forced,
+                    by,
+                    reason,
+                    approved_by,
+                    ..
+                } if v == version => (
+                    if *forced {
+                        "promoted (forced past the gate)".to_owned()
+                    } else {
+                        "promoted".to_owned()
+                    },
+                    match previous {
+                        Some(p) => format!("champion, replacing {p}"),
+                        None => "first champion".to_owned(),
+                    } + &if approved_by.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; approved by {}", approved_by.join(", "))
+                    },
+                    (by.clone(), reason.clone()),
+                ),
+                Event::Promotion {
+                    version: v,
+                    previous: Some(p),
+                    ..
+                } if p == version => (
+                    "replaced".to_owned(),
+                    format!("{v} became champion"),
+                    none(),
+                ),
+                Event::Rollback {
+                    version: v,
+                    from,
+                    by,
+                    reason,
+                    ..
+                } if v == version => (
+                    "rolled back to".to_owned(),
+                    format!("champion again, replacing {from}"),
+                    (by.clone(), reason.clone()),
+                ),
+                Event::Rollback {
+                    version: v,
+                    from,
+                    by,
+                    reason,
+                    ..
+                } if from == version => (
+                    "rolled back from".to_owned(),
+                    format!("{v} became champion again"),
+                    (by.clone(), reason.clone()),
+                ),
+                Event::Shadow {
+                    version: Some(v),
+                    by,
+                    ..
+                } if v == version => (
+                    "in shadow".to_owned(),
+                    "scored beside the champion on live traffic".to_owned(),
+                    (by.clone(), None),
+                ),
+                Event::Shadow {
+                    previous: Some(p),
+                    by,
+                    ..
+                } if p == version => (
+                    "out of shadow".to_owned(),
+                    "no longer scored beside the champion".to_owned(),
+                    (by.clone(), None),
+                ),
+                _ => return None,
+            };
+            Some(HistoryEntry {
+                at: r.at.clone(),
+                event,
+                detail,
+                by,
+                reason,
+            })
+        })
+        .collect();
+    // Times are to the second: within one, a version is trained before anything else.
+    out.sort_by(|a, b| (&a.at, a.event != "trained").cmp(&(&b.at, b.event != "trained")));
+    out
 }
 
 #[cfg(test)]
