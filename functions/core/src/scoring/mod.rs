@@ -21,6 +21,8 @@
 pub mod columnar;
 #[cfg(feature = "columnar")]
 mod columns;
+#[cfg(feature = "columnar")]
+mod flat;
 pub mod loaded;
 #[cfg(feature = "columnar")]
 mod typed;
@@ -56,7 +58,7 @@ pub struct Scorer {
     /// Tree models laid out for scoring many rows at once ([`crate::scoring::columnar`]), on first
     /// use.
     #[cfg(feature = "columnar")]
-    flat_trees: std::sync::OnceLock<Option<crate::scoring::columnar::FlatTrees>>,
+    flat_trees: std::sync::OnceLock<Option<crate::scoring::flat::FlatTrees>>,
     /// A boosted ensemble whose trees all carry covers: reasons by TreeSHAP, with scratch
     /// space of this length (0: not by TreeSHAP).
     tree_shap: usize,
@@ -295,13 +297,10 @@ impl Scorer {
     }
 
     #[cfg(feature = "columnar")]
-    pub(crate) fn flat_trees(&self) -> Option<&crate::scoring::columnar::FlatTrees> {
+    pub(crate) fn flat_trees(&self) -> Option<&crate::scoring::flat::FlatTrees> {
         self.flat_trees
             .get_or_init(|| {
-                crate::scoring::columnar::FlatTrees::new(
-                    &self.artifact.model,
-                    self.mean_inputs.len(),
-                )
+                crate::scoring::flat::FlatTrees::new(&self.artifact.model, self.mean_inputs.len())
             })
             .as_ref()
     }
