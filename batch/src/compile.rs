@@ -22,7 +22,8 @@ use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{Column, ScalarValue};
 use datafusion::logical_expr::{Expr, LogicalPlan, Operator};
 use datafusion::prelude::{SessionConfig, SessionContext};
-use riskfn_core::features::expr::{BinaryOp, Expr as Online, Func};
+use riskfn_core::features::expr::{BinaryOp, Expr as Online};
+use riskfn_core::features::func::Func;
 use riskfn_core::features::schema::{RawField, RawSchema};
 use riskfn_core::features::value::{DataType, Value};
 

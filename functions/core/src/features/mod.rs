@@ -3,6 +3,7 @@
 //! "identical features online and offline").
 
 pub mod expr;
+pub mod func;
 pub mod preprocess;
 pub mod schema;
 pub mod value;

@@ -14,7 +14,8 @@
 use std::cmp::Ordering;
 use std::sync::Arc;
 
-use crate::features::expr::{BinaryOp, Expr, Func, Literal, and_or, cast, float_fn, holds};
+use crate::features::expr::{BinaryOp, Expr, Literal, and_or, cast, holds};
+use crate::features::func::{Func, float_fn};
 use crate::features::value::{DataType, Value};
 use crate::scoring::columns::Column;
 
