@@ -1,4 +1,6 @@
 //! The `riskfn` binary as a user runs it: exit codes, messages, `--json`.
+//!
+//! One file: every test runs the built binary alike, through the helpers at its top.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

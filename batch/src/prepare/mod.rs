@@ -1,5 +1,7 @@
 //! From source to a labelled, split feature table: read, de-duplicate, run the pipeline's
 //! SQL with DataFusion, compile the features for the online side and check both agree.
+//!
+//! (Its last 80 lines are the de-duplication's unit test.)
 
 pub mod parity;
 pub mod split;

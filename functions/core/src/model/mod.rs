@@ -2,6 +2,8 @@
 //!
 //! The batch job converts each linfa model into one of these; tests there check that the
 //! converted model, saved and reloaded, gives linfa's own outputs.
+//!
+//! (Its last 130 lines are unit tests of each model's numbers.)
 
 pub mod shap;
 

@@ -7,6 +7,8 @@
 //! or proposed it) and waits for N approvals by other identities. The last approval moves
 //! the champion pointer. The review file changes only by compare-and-swap, so two approvers
 //! acting at once cannot lose one another's approval.
+//!
+//! (Its last 180 lines are its unit tests: promotion with and without approvals, refusal.)
 
 pub mod compare;
 pub mod drift;

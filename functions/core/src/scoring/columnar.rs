@@ -16,6 +16,9 @@
 //!
 //! A row that fails validation (a NULL where the schema forbids it, a feature its values
 //! leave undefined) is handed to [`Scorer::score_with`] for its error.
+//!
+//! (Some 400 of its lines, from `mod tests` on, check it against the row path on every
+//! model family, bit for bit.)
 
 use std::sync::Arc;
 

@@ -10,6 +10,8 @@
 //! node kinds or type pairs it does not implement, and any row that would fail (a division
 //! by zero, a failing CAST). Every CASE branch is computed on every row, but a failure
 //! counts only in the rows that take the branch, as `eval` evaluates it only there.
+//!
+//! (A third of the file, from `mod tests` on, checks each kernel against the row evaluator.)
 
 use std::cmp::Ordering;
 use std::sync::Arc;
