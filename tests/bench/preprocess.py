@@ -7,7 +7,7 @@ train), and fit preprocessing on the training rows (median, mean and deviation o
 number; level shares of each category).
 
     python3 tests/bench/preprocess.py [--datasets distinct,wide,tiled] [--engines riskfn,duckdb,polars,pandas]
-        [--rows 10000000] [--wide-rows 5000000] [--python PY] [--riskfn BIN] [--repeat 3]
+        [--rows 10000000] [--wide-rows 5000000] [--python PY] [--riskfn BIN] [--riskfn-base BIN] [--repeat 3]
 
 Datasets, generated once under target/bench/data/:
 - distinct: german_credit grown to --rows rows that are all distinct (credit_amount
@@ -251,8 +251,8 @@ def timed(cmd):
 
 
 def run(engine, path, pipeline, spec, riskfn, python):
-    if engine == "riskfn":
-        wall, peak, out = timed([riskfn, "prepare", "--pipeline", pipeline, "--data", path, "--json"])
+    if engine in riskfn:
+        wall, peak, out = timed([riskfn[engine], "prepare", "--pipeline", pipeline, "--data", path, "--json"])
         r = json.loads(out)
         return {"wall_seconds": wall, "peak_mb": peak, "rows_out": sum(s["rows"] for s in r["data"]["split"].values()),
                 "duplicates_dropped": r["data"]["duplicates_dropped"], "steps": r.get("seconds")}
@@ -270,12 +270,17 @@ def main():
     ap.add_argument("--wide-rows", type=int, default=5_000_000)
     ap.add_argument("--python", default=sys.executable, help="a Python with pyarrow, duckdb, polars and pandas")
     ap.add_argument("--riskfn", help="the riskfn binary (default: the bench-fast build, built if missing)")
+    ap.add_argument("--riskfn-base", help="another riskfn binary (the build before a change), run as engine "
+                                          "riskfn-base in the same rounds")
     ap.add_argument("--repeat", type=int, default=3, help="alternating runs of each engine; medians compared")
     a = ap.parse_args()
     os.chdir(scoring.REPO)
     target = os.environ.get("CARGO_TARGET_DIR", os.path.join(scoring.REPO, "target"))
     engines = a.engines.split(",")
-    riskfn = (a.riskfn or scoring.batch_binary(target)) if "riskfn" in engines else None
+    riskfn = {"riskfn": a.riskfn or scoring.batch_binary(target)} if "riskfn" in engines else {}
+    if a.riskfn_base:
+        riskfn["riskfn-base"] = a.riskfn_base
+        engines.insert(1, "riskfn-base")
     results = {"loadavg_start": os.getloadavg(), "datasets": {}}
     for name in a.datasets.split(","):
         path, pipeline, spec, rows = dataset(name, target, a.python, a.rows, a.wide_rows)
@@ -284,7 +289,7 @@ def main():
             for e in engines:
                 r = run(e, path, pipeline, spec, riskfn, a.python)
                 runs[e].append(r)
-                print(f"{name:9} {e:7} {r['wall_seconds']:7.2f} s  peak {r['peak_mb']:7.0f} MB  rows out {r['rows_out']:,}",
+                print(f"{name:9} {e:11} {r['wall_seconds']:7.2f} s  peak {r['peak_mb']:7.0f} MB  rows out {r['rows_out']:,}",
                       flush=True)
         summary = {e: {"median_seconds": statistics.median(r["wall_seconds"] for r in rs),
                        "peak_mb": max(r["peak_mb"] for r in rs), "runs": rs} for e, rs in runs.items()}
@@ -292,7 +297,7 @@ def main():
         if "riskfn" in summary:
             base = summary["riskfn"]["median_seconds"]
             for e, s in summary.items():
-                print(f"{name:9} {e:7} median {s['median_seconds']:7.2f} s, peak {s['peak_mb']:7.0f} MB, "
+                print(f"{name:9} {e:11} median {s['median_seconds']:7.2f} s, peak {s['peak_mb']:7.0f} MB, "
                       f"{s['median_seconds'] / base:5.2f}x riskfn's time")
     results["loadavg_end"] = os.getloadavg()
     with open(os.path.join(target, "bench", "preprocess.json"), "w") as f:
