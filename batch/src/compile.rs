@@ -437,3 +437,173 @@ fn cast_target(t: &ArrowType) -> std::result::Result<DataType, String> {
         format!("a cast to {t} is not supported online (use BIGINT, DOUBLE, VARCHAR or BOOLEAN)")
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::CONFIG_FILE;
+    use arrow::array::{Array, ArrayRef, Float64Array, Int64Array, StringArray};
+    use arrow::datatypes::Field;
+
+    /// A pipeline folder with bundled german_credit's config and these SQL files (views
+    /// `v1`, `v2`, ...).
+    fn pipeline(sql: &[&str]) -> (tempfile::TempDir, Pipeline) {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../sql/german_credit");
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("p");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(src.join(CONFIG_FILE), dir.join(CONFIG_FILE)).unwrap();
+        for (i, text) in sql.iter().enumerate() {
+            std::fs::write(dir.join(format!("0{}_v{}.sql", i + 1, i + 1)), text).unwrap();
+        }
+        let p = Pipeline::load(&dir).unwrap();
+        (tmp, p)
+    }
+
+    /// Eight raw rows: `id` tells them apart; `b` and `s` have NULLs; `unused` is read by
+    /// no feature.
+    fn raw() -> RawData {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", ArrowType::Int64, false),
+            Field::new("a", ArrowType::Int64, false),
+            Field::new("b", ArrowType::Float64, true),
+            Field::new("s", ArrowType::Utf8, true),
+            Field::new("unused", ArrowType::Utf8, false),
+        ]));
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(Int64Array::from_iter_values(0..8)),
+            Arc::new(Int64Array::from(vec![1, 2, 3, 4, 5, 6, 7, 40])),
+            Arc::new(Float64Array::from(vec![
+                Some(1.5),
+                None,
+                Some(-2.0),
+                Some(0.0),
+                None,
+                Some(9.25),
+                Some(3.0),
+                Some(1e3),
+            ])),
+            Arc::new(StringArray::from(vec![
+                Some("Owner"),
+                Some("RENT"),
+                None,
+                Some("rent"),
+                Some("Other "),
+                Some("OWNER"),
+                None,
+                Some("x"),
+            ])),
+            Arc::new(StringArray::from_iter_values(
+                (0..8).map(|i| format!("u{i}")),
+            )),
+        ];
+        RawData {
+            uri: "memory".into(),
+            schema: schema.clone(),
+            batches: vec![RecordBatch::try_new(schema, columns).unwrap()],
+            rows: 8,
+            fingerprint: String::new(),
+        }
+    }
+
+    /// Each feature compiled for the online side gives, on each raw row, the value
+    /// DataFusion computes from the pipeline's SQL (two files, the second reading the
+    /// first's view), and the filters of both files are kept; requests carry only the raw
+    /// fields some feature reads.
+    #[tokio::test]
+    async fn compiled_features_give_datafusions_values() {
+        let (_tmp, p) = pipeline(&[
+            "SELECT id, a, b, s, \
+               CASE WHEN a > 2 THEN 'hi' ELSE 'lo' END AS band, \
+               coalesce(b, 0.5) * 2 AS b2, \
+               ln(CAST(a AS DOUBLE)) AS la, \
+               lower(trim(s)) AS ls \
+             FROM raw WHERE a <> 3",
+            "SELECT id, band, b2 + la AS mix, ls, a % 4 AS a4, s IS NULL AS no_s \
+             FROM v1 WHERE b2 < 100",
+        ]);
+        let raw = raw();
+        let expected = run_as_written(&p, &raw).await.unwrap();
+        let expected = arrow::compute::concat_batches(&expected[0].schema(), &expected).unwrap();
+        // Rows 2 (a = 3) and 7 (b2 = 2000) are filtered out.
+        let ids: Vec<i64> = (expected.column(0).as_any().downcast_ref::<Int64Array>())
+            .unwrap()
+            .values()
+            .to_vec();
+        assert_eq!(ids, vec![0, 1, 3, 4, 5, 6]);
+
+        let ctx = SessionContext::new();
+        let flat = flatten(&plan(&ctx, &p, &raw.schema).await.unwrap()).unwrap();
+        assert_eq!(flat.filters.len(), 2);
+        let mut builder = OnlineSchemaBuilder::new(&raw.schema);
+        let online: Vec<(String, Online)> = (flat.columns.iter())
+            .map(|(name, e)| (name.clone(), to_online(name, e, &mut builder).unwrap()))
+            .collect();
+        let schema = builder.finish();
+        let fields: Vec<&str> = schema.fields.iter().map(|f| f.name.as_str()).collect();
+        assert!(!fields.contains(&"unused"), "{fields:?}");
+
+        let input = &raw.batches[0];
+        for (r, &id) in ids.iter().enumerate() {
+            let row: Vec<Value> = (fields.iter())
+                .map(|f| {
+                    let c = input.column_by_name(f).unwrap();
+                    crate::values::column::Col::new(f, c)
+                        .unwrap()
+                        .value(id as usize)
+                })
+                .collect();
+            for (c, (name, expr)) in online.iter().enumerate() {
+                let got = expr.eval(&row).unwrap();
+                let want = crate::values::column::Col::new(name, expected.column(c))
+                    .unwrap()
+                    .value(r);
+                assert!(
+                    got.same_as(&want),
+                    "{name} on row id {id}: {got:?} != {want:?}"
+                );
+            }
+        }
+    }
+
+    /// SQL that is not row-local (an aggregate, a window, a join, a sort) is refused
+    /// before anything runs, and says why.
+    #[tokio::test]
+    async fn sql_that_is_not_row_local_is_refused() {
+        for sql in [
+            "SELECT a, count(*) AS n FROM raw GROUP BY a",
+            "SELECT a, row_number() OVER (ORDER BY a) AS r FROM raw",
+            "SELECT x.a FROM raw x JOIN raw y ON x.id = y.id",
+            "SELECT a FROM raw ORDER BY a",
+            "SELECT DISTINCT a FROM raw",
+        ] {
+            let (_tmp, p) = pipeline(&[sql]);
+            let ctx = SessionContext::new();
+            let planned = plan(&ctx, &p, &raw().schema).await.unwrap();
+            match flatten(&planned) {
+                Err(Error::Sql { message, .. }) => {
+                    assert!(message.contains("is not row-local"), "{sql}: {message}")
+                }
+                other => panic!("{sql}: {other:?}"),
+            }
+        }
+    }
+
+    /// A feature reading a raw column requests cannot carry (a date) is refused, naming
+    /// the feature and the column.
+    #[tokio::test]
+    async fn a_feature_on_a_type_requests_cannot_carry_is_refused() {
+        let schema = Schema::new(vec![Field::new("d", ArrowType::Date32, true)]);
+        let (_tmp, p) = pipeline(&["SELECT d FROM raw"]);
+        let ctx = SessionContext::new();
+        let flat = flatten(&plan(&ctx, &p, &schema).await.unwrap()).unwrap();
+        let mut builder = OnlineSchemaBuilder::new(&schema);
+        match to_online("d", &flat.columns[0].1, &mut builder) {
+            Err(Error::NotRowLocal { feature, reason }) => {
+                assert_eq!(feature, "d");
+                assert!(reason.contains("\"d\""), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
