@@ -491,7 +491,7 @@ async fn dedup_local(
     let (encoder, schema) = (converter.clone(), keyed.clone());
     let n_raw = raw.fields().len();
     let table = numbered.into_shared_table(crate::source::cores(), keyed, move |b| {
-        let columns: Vec<ArrayRef> = key_of.iter().map(|&i| zero(b.column(i))).collect();
+        let columns: Vec<ArrayRef> = key_of.iter().map(|&i| b.column(i).clone()).collect();
         let encoded = encoder.convert_columns(&columns)?;
         let key = LargeBinaryArray::from_iter_values(encoded.iter());
         let mut out: Vec<ArrayRef> = vec![Arc::new(key), b.column(n_raw).clone()];
@@ -537,24 +537,6 @@ async fn dedup_local(
         rows_read,
         RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?,
     ))
-}
-
-/// A float column with -0.0 made 0.0: equal as numbers, so the same key (DataFusion's
-/// aggregate, DuckDB and pandas take them for duplicates too; Arrow's row format would not).
-fn zero(a: &ArrayRef) -> ArrayRef {
-    use arrow::compute::kernels::arity::unary;
-    use arrow::datatypes::{Float32Type, Float64Type};
-    match a.data_type() {
-        ArrowType::Float64 => Arc::new(unary::<Float64Type, _, Float64Type>(
-            a.as_primitive(),
-            |x| x + 0.0,
-        )),
-        ArrowType::Float32 => Arc::new(unary::<Float32Type, _, Float32Type>(
-            a.as_primitive(),
-            |x| x + 0.0,
-        )),
-        _ => a.clone(),
-    }
 }
 
 /// How a failed query is reported: a SQL error here, an engine error on a cluster.
@@ -750,93 +732,6 @@ mod tests {
                     f.name()
                 );
             }
-        }
-    }
-
-    /// The keyed de-duplication keeps the rows the aggregate on raw columns keeps (the one a
-    /// cluster runs, here over the same numbered rows in memory), in the same order, on a
-    /// table with NULLs in every column, rows that differ only in the sign of a zero (the
-    /// same row to both), NaNs, and repeats both near and far apart.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn keyed_dedup_keeps_what_the_raw_column_aggregate_keeps() {
-        use arrow::array::{BooleanArray, Float64Array};
-        let n = 5000;
-        let pick = |r: usize, k: usize| (r * 7919 + r / 3) % k;
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("i", ArrowType::Int64, true),
-            Field::new("f", ArrowType::Float64, true),
-            Field::new("s", ArrowType::Utf8, true),
-            Field::new("b", ArrowType::Boolean, true),
-        ]));
-        let floats = [0.0, -0.0, f64::NAN, 1.5];
-        let columns: Vec<ArrayRef> = vec![
-            Arc::new(Int64Array::from_iter((0..n).map(|r| {
-                let v = pick(r, 5);
-                (v != 0).then_some(v as i64)
-            }))),
-            Arc::new(Float64Array::from_iter((0..n).map(|r| {
-                let v = (r * 31 + r / 7) % 5;
-                (v != 4).then(|| floats[v])
-            }))),
-            Arc::new(StringArray::from_iter((0..n).map(|r| match pick(r, 4) {
-                0 => None,
-                v => Some(format!("level {v}")),
-            }))),
-            Arc::new(BooleanArray::from_iter((0..n).map(|r| match pick(r, 3) {
-                0 => None,
-                v => Some(v == 1),
-            }))),
-        ];
-        let batch = RecordBatch::try_new(schema.clone(), columns).unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.parquet");
-        let props = parquet::file::properties::WriterProperties::builder()
-            .set_max_row_group_row_count(Some(700))
-            .build();
-        let file = std::fs::File::create(&path).unwrap();
-        let mut w = parquet::arrow::ArrowWriter::try_new(file, schema, Some(props)).unwrap();
-        w.write(&batch).unwrap();
-        w.close().unwrap();
-
-        let ctx = crate::source::session();
-        let url = path.to_str().unwrap();
-        let firsts = [min(col(ROW_ID)).alias(ROW_ID)];
-        let fail = |e: DataFusionError| Error::Data(e.to_string());
-        let source = crate::source::open(&ctx, url).await.unwrap();
-        let (_, keyed) = dedup_local(&ctx, source, None, &firsts, &fail)
-            .await
-            .unwrap();
-
-        let raw = crate::source::read(&ctx, url).await.unwrap();
-        let numbered = raw.batches[0].schema();
-        let table = datafusion::datasource::MemTable::try_new(numbered, vec![raw.batches]).unwrap();
-        let keys = ["i", "f", "s", "b"].map(col).to_vec();
-        let plain = ctx
-            .read_table(Arc::new(table))
-            .unwrap()
-            .aggregate(keys, firsts.to_vec())
-            .unwrap()
-            .collect()
-            .await
-            .unwrap();
-        let plain = in_row_order(&plain, 4).unwrap();
-        assert!(
-            keyed.num_rows() > 20 && keyed.num_rows() < n,
-            "{}",
-            keyed.num_rows()
-        );
-        for name in ["i", "f", "s", "b", ROW_ID] {
-            let want = plain.column_by_name(name).unwrap();
-            let got = keyed.column_by_name(name).unwrap();
-            let got = arrow::compute::cast(got, want.data_type()).unwrap();
-            // Compared as their bytes in Arrow's row format: NaN equals NaN there, and
-            // -0.0 differs from 0.0 (both paths give 0.0 for a row that held either).
-            let rows = |a: &ArrayRef| {
-                let c = RowConverter::new(vec![SortField::new(a.data_type().clone())]).unwrap();
-                let r = c.convert_columns(std::slice::from_ref(a)).unwrap();
-                r.iter().map(|r| r.as_ref().to_vec()).collect::<Vec<_>>()
-            };
-            assert_eq!(rows(&got), rows(want), "{name}");
         }
     }
 }
