@@ -10,11 +10,9 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, LargeBinaryArray, RecordBatch};
+use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::compute::interleave;
 use arrow::datatypes::{DataType as ArrowType, UInt64Type};
-use arrow::datatypes::{Field, Schema};
-use arrow::row::{RowConverter, SortField};
 use datafusion::common::Column;
 use datafusion::error::DataFusionError;
 use datafusion::functions_aggregate::expr_fn::{first_value, min};
@@ -32,9 +30,6 @@ use crate::prepare::split::{Split, hash_split};
 use crate::source::engine::{self, Cluster};
 use crate::source::{ROW_ID, Source};
 use crate::values::column::Col;
-
-/// The hidden column holding a row's key while the source is de-duplicated.
-const ROW_KEY: &str = "__row_key";
 
 /// One feature: its online expression, whether it is one-hot encoded, and its values.
 #[derive(Debug)]
@@ -457,10 +452,10 @@ pub async fn prepare(
 /// (its first) once, with its row id and, if any, id column's value; and the rows read.
 /// `failed` tells what a failed query means.
 ///
-/// The aggregate a cluster runs (keeping each distinct row's smallest row id), fed one key
-/// a row instead of every raw column: the row's values but the id in Arrow's row format
-/// (equal rows, equal bytes), made on every core as the ordered stream is shared out, and
-/// decoded back into columns once the aggregate is done.
+/// The same aggregate a cluster runs (on every raw column but the id, keeping the smallest
+/// row id), fed by the ordered stream shared by one partition per core: the result does
+/// not depend on which core a row went to, so the decoding and the aggregate run on every
+/// core. Only the result, usually as large as the source, is materialised.
 async fn dedup_local(
     ctx: &SessionContext,
     source: Source,
@@ -468,75 +463,23 @@ async fn dedup_local(
     firsts: &[Expr],
     failed: &(dyn Fn(DataFusionError) -> Error + Sync),
 ) -> Result<(u64, RecordBatch)> {
-    let raw = source.schema.clone();
-    let id_at = id_col.and_then(|id| raw.index_of(id).ok());
-    let key_of: Vec<usize> = (0..raw.fields().len())
-        .filter(|&i| Some(i) != id_at)
+    let keys: Vec<Expr> = (source.schema.fields().iter())
+        .filter(|f| id_col != Some(f.name().as_str()))
+        .map(|f| col(f.name()))
         .collect();
-    let converter = Arc::new(RowConverter::new(
-        (key_of.iter())
-            .map(|&i| SortField::new(raw.field(i).data_type().clone()))
-            .collect(),
-    )?);
-    // The batches the aggregate reads: the key, the row id and, if any, the id column.
-    let mut fields = vec![
-        Field::new(ROW_KEY, ArrowType::LargeBinary, false),
-        Field::new(ROW_ID, ArrowType::UInt64, false),
-    ];
-    fields.extend(id_at.map(|i| raw.field(i).clone()));
-    let keyed = Arc::new(Schema::new(fields));
-    let empty = RecordBatch::new_empty(source.numbered_schema());
+    let n_keys = keys.len();
     let numbered = source.numbered();
     let (rows, failure) = (numbered.rows.clone(), numbered.failure.clone());
-    let (encoder, schema) = (converter.clone(), keyed.clone());
-    let n_raw = raw.fields().len();
-    let table = numbered.into_shared_table(crate::source::cores(), keyed, move |b| {
-        let columns: Vec<ArrayRef> = key_of.iter().map(|&i| b.column(i).clone()).collect();
-        let encoded = encoder.convert_columns(&columns)?;
-        let key = LargeBinaryArray::from_iter_values(encoded.iter());
-        let mut out: Vec<ArrayRef> = vec![Arc::new(key), b.column(n_raw).clone()];
-        out.extend(id_at.map(|i| b.column(i).clone()));
-        RecordBatch::try_new(schema.clone(), out)
-    })?;
+    let table = numbered.into_shared_table(crate::source::cores())?;
     let batches = ctx
         .read_table(table)?
-        .aggregate(vec![col(ROW_KEY)], firsts.to_vec())?
+        .aggregate(keys, firsts.to_vec())?
         .collect()
         .await
         .map_err(|e| failure.blame(failed(e)))?;
     let rows_read = rows.load(std::sync::atomic::Ordering::Relaxed);
-    if batches.iter().all(|b| b.num_rows() == 0) {
-        return Ok((rows_read, empty));
-    }
-    // The aggregate's output: the key, the row id, the id column; decoded in row order.
-    let kept = in_row_order(&batches, 1)?;
-    let parser = converter.parser();
-    let keys = kept.column(0).as_binary::<i64>();
-    let mut decoded = converter
-        .convert_rows(keys.iter().map(|k| parser.parse(k.unwrap_or_default())))?
-        .into_iter();
-    let mut columns: Vec<ArrayRef> = Vec::with_capacity(n_raw + 1);
-    let mut fields = Vec::with_capacity(n_raw + 1);
-    for (i, f) in raw.fields().iter().enumerate() {
-        let column = match Some(i) == id_at {
-            true => kept.column(2).clone(),
-            false => {
-                (decoded.next()).ok_or_else(|| Error::Data("a key column is missing".into()))?
-            }
-        };
-        fields.push(
-            f.as_ref()
-                .clone()
-                .with_data_type(column.data_type().clone()),
-        );
-        columns.push(column);
-    }
-    columns.push(kept.column(1).clone());
-    fields.push(Field::new(ROW_ID, ArrowType::UInt64, false));
-    Ok((
-        rows_read,
-        RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?,
-    ))
+    // The aggregate's output: the keys, then the row id.
+    Ok((rows_read, in_row_order(&batches, n_keys)?))
 }
 
 /// How a failed query is reported: a SQL error here, an engine error on a cluster.

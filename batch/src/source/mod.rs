@@ -229,31 +229,21 @@ impl std::fmt::Debug for Numbered {
 
 impl Numbered {
     /// The stream as a table of `parts` partitions that share it: each batch goes to the
-    /// partition that asks first and through `f` (into batches of `schema`) there, so `f`
-    /// and the query's first steps run on every core. The partitions' batches are not in
-    /// reading order: for queries whose result does not depend on it (an aggregate that
-    /// keeps the smallest row number). The table can be scanned once.
-    pub fn into_shared_table(
-        self,
-        parts: usize,
-        schema: SchemaRef,
-        f: impl Fn(&RecordBatch) -> std::result::Result<RecordBatch, arrow::error::ArrowError>
-        + Send
-        + Sync
-        + 'static,
-    ) -> Result<Arc<dyn TableProvider>> {
+    /// partition that asks first, so the query's first steps run on every core. The
+    /// partitions' batches are not in reading order: for queries whose result does not
+    /// depend on it (an aggregate that keeps the smallest row number). The table can be
+    /// scanned once.
+    pub fn into_shared_table(self, parts: usize) -> Result<Arc<dyn TableProvider>> {
         let shared = Arc::new(tokio::sync::Mutex::new(self.stream));
-        let f: MapBatch = Arc::new(f);
         let partitions = (0..parts.max(1))
             .map(|_| {
                 Arc::new(SharedScan {
-                    schema: schema.clone(),
+                    schema: self.schema.clone(),
                     shared: shared.clone(),
-                    f: f.clone(),
                 }) as Arc<dyn PartitionStream>
             })
             .collect();
-        Ok(Arc::new(StreamingTable::try_new(schema, partitions)?))
+        Ok(Arc::new(StreamingTable::try_new(self.schema, partitions)?))
     }
 }
 
@@ -570,14 +560,7 @@ fn number(
 struct SharedScan {
     schema: SchemaRef,
     shared: Arc<tokio::sync::Mutex<SendableRecordBatchStream>>,
-    f: MapBatch,
 }
-
-type MapBatch = Arc<
-    dyn Fn(&RecordBatch) -> std::result::Result<RecordBatch, arrow::error::ArrowError>
-        + Send
-        + Sync,
->;
 
 impl std::fmt::Debug for SharedScan {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -591,12 +574,10 @@ impl PartitionStream for SharedScan {
     }
 
     fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
-        let f = self.f.clone();
         let batches = futures::stream::unfold(self.shared.clone(), |shared| async move {
             let next = shared.lock().await.next().await;
             next.map(|b| (b, shared))
-        })
-        .map(move |b| b.and_then(|b| f(&b).map_err(DataFusionError::from)));
+        });
         Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), batches))
     }
 }
