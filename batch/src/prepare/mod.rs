@@ -198,6 +198,11 @@ pub async fn prepare(
     firsts.extend(
         id_col.map(|id| first_value(col(id), vec![col(ROW_ID).sort(true, false)]).alias(id)),
     );
+    // The aggregate's keys, here and on a cluster: every raw column but the id.
+    let keys: Vec<Expr> = (raw_schema_arrow.fields().iter())
+        .filter(|f| id_col != Some(f.name().as_str()))
+        .map(|f| col(f.name()))
+        .collect();
     let mut select = vec![col(ROW_ID)];
     select.extend(
         raw_schema
@@ -217,7 +222,7 @@ pub async fn prepare(
     let (rows_read, n_dedup, deduped, _staged) = match cluster {
         None => {
             let failed = run_failed(pipeline, None, "de-duplication");
-            let (rows_read, deduped) = dedup_local(ctx, source, id_col, &firsts, &failed).await?;
+            let (rows_read, deduped) = dedup_local(ctx, source, &keys, &firsts, &failed).await?;
             step("de-duplication");
             let n_dedup = deduped.num_rows() as u64;
             // Batches as large as the table, so that the SQL's filters do not cut it into
@@ -232,12 +237,6 @@ pub async fn prepare(
             // Every step after the numbering runs on the executors; the distinct rows are
             // counted by a query of their own, as a client-side table cannot be shipped.
             let engine = &cluster.options.engine;
-            let keys: Vec<Expr> = raw_schema_arrow
-                .fields()
-                .iter()
-                .filter(|f| id_col != Some(f.name().as_str()))
-                .map(|f| col(f.name()))
-                .collect();
             let (staged, rows_read) = engine::stage(ctx, source, &cluster.options).await?;
             let deduped = engine::read_staged(&cluster.ctx, engine, &staged)
                 .await?
@@ -459,27 +458,22 @@ pub async fn prepare(
 async fn dedup_local(
     ctx: &SessionContext,
     source: Source,
-    id_col: Option<&str>,
+    keys: &[Expr],
     firsts: &[Expr],
     failed: &(dyn Fn(DataFusionError) -> Error + Sync),
 ) -> Result<(u64, RecordBatch)> {
-    let keys: Vec<Expr> = (source.schema.fields().iter())
-        .filter(|f| id_col != Some(f.name().as_str()))
-        .map(|f| col(f.name()))
-        .collect();
-    let n_keys = keys.len();
     let numbered = source.numbered();
     let (rows, failure) = (numbered.rows.clone(), numbered.failure.clone());
     let table = numbered.into_shared_table(crate::source::cores())?;
     let batches = ctx
         .read_table(table)?
-        .aggregate(keys, firsts.to_vec())?
+        .aggregate(keys.to_vec(), firsts.to_vec())?
         .collect()
         .await
         .map_err(|e| failure.blame(failed(e)))?;
     let rows_read = rows.load(std::sync::atomic::Ordering::Relaxed);
     // The aggregate's output: the keys, then the row id.
-    Ok((rows_read, in_row_order(&batches, n_keys)?))
+    Ok((rows_read, in_row_order(&batches, keys.len())?))
 }
 
 /// How a failed query is reported: a SQL error here, an engine error on a cluster.
@@ -653,12 +647,16 @@ mod tests {
             let source = crate::source::open(&ctx, path.to_str().unwrap())
                 .await
                 .unwrap();
+            let keys: Vec<Expr> = (batch.schema().fields().iter())
+                .filter(|f| f.name() != "id")
+                .map(|f| col(f.name()))
+                .collect();
             let firsts = [
                 min(col(ROW_ID)).alias(ROW_ID),
                 first_value(col("id"), vec![col(ROW_ID).sort(true, false)]).alias("id"),
             ];
             let fail = |e: DataFusionError| Error::Data(e.to_string());
-            let (rows_read, rows) = dedup_local(&ctx, source, Some("id"), &firsts, &fail)
+            let (rows_read, rows) = dedup_local(&ctx, source, &keys, &firsts, &fail)
                 .await
                 .unwrap();
             assert_eq!(rows_read, 200);
