@@ -223,7 +223,7 @@ pub async fn drift(opts: &DriftOptions) -> Result<DriftReport> {
         ));
     }
     let cluster = crate::source::engine::Cluster::connect(&opts.engine, &opts.s3).await?;
-    let ctx = source::session();
+    let ctx = source::session()?;
     let raw = source::open_with(&ctx, &opts.data, &opts.s3)
         .await?
         .read_with_engine(cluster.as_ref())

@@ -39,6 +39,8 @@ pub enum Error {
     },
 
     // --- the engine ---
+    #[error("environment variable {name}: {message}")]
+    Env { name: String, message: String },
     #[error("engine {engine}: {message}")]
     Engine { engine: String, message: String },
 

@@ -41,7 +41,7 @@ fn same(categorical: bool, online: &Value, engine: &Value) -> bool {
 async fn check_pipeline(name: &str) {
     let pipeline = Pipeline::locate(name, &sql_dir()).unwrap();
     let artifact = trained_artifact(name).await;
-    let ctx = riskfn_batch::source::session();
+    let ctx = riskfn_batch::source::session().unwrap();
     let raw = riskfn_batch::source::read(&ctx, &pipeline.source)
         .await
         .unwrap();

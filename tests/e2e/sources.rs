@@ -203,7 +203,7 @@ async fn s3_source_and_store_end_to_end() {
     // The report's counts, as the written file shows them: a probability for each row
     // scored, none for each refused.
     let written = {
-        let ctx = riskfn_batch::source::session();
+        let ctx = riskfn_batch::source::session().unwrap();
         let raw = riskfn_batch::source::read(&ctx, &out.display().to_string())
             .await
             .unwrap();
@@ -220,7 +220,7 @@ async fn s3_source_and_store_end_to_end() {
     let rep_b = score_on(Engine::Standalone, out_b.clone()).await.unwrap();
     assert_eq!((rep_b.rows, rep_b.failed), (rep.rows, rep.failed));
     let read = |p: std::path::PathBuf| async move {
-        let ctx = riskfn_batch::source::session();
+        let ctx = riskfn_batch::source::session().unwrap();
         let raw = riskfn_batch::source::read(&ctx, &p.display().to_string())
             .await
             .unwrap();

@@ -188,7 +188,7 @@ async fn one_scoring_path(pipeline: &str, store: &std::path::Path, version: &str
 /// Each row's reason codes in a scores file, by row id.
 async fn reason_codes(scores: &std::path::Path) -> HashMap<u64, Vec<String>> {
     use arrow::array::{Array, AsArray};
-    let ctx = riskfn_batch::source::session();
+    let ctx = riskfn_batch::source::session().unwrap();
     let raw = riskfn_batch::source::read(&ctx, &scores.display().to_string())
         .await
         .unwrap();

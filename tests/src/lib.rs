@@ -231,7 +231,7 @@ pub async fn tamper(
 
 /// Every row of a data file as a JSON object of its raw columns (minus `drop`), in order.
 pub async fn records(data: &Path, drop: &[&str]) -> Vec<serde_json::Value> {
-    let ctx = riskfn_batch::source::session();
+    let ctx = riskfn_batch::source::session().unwrap();
     let raw = riskfn_batch::source::read(&ctx, &data.display().to_string())
         .await
         .expect("read data");

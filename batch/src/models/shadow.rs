@@ -251,7 +251,7 @@ fn score_psi(expected: &[f64], actual: &[f64]) -> f64 {
 /// Read observed outcomes from a Parquet or CSV file (local or S3) with the columns
 /// `request_id`, `outcome` (1 or true: went bad) and, for list requests, `index`.
 pub async fn read_outcomes(uri: &str) -> Result<OutcomeMap> {
-    let ctx = crate::source::session();
+    let ctx = crate::source::session()?;
     let data = crate::source::read(&ctx, uri).await?;
     let column = |name: &str| -> Result<Vec<Value>> {
         let i = data

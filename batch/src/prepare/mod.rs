@@ -48,7 +48,7 @@ pub struct Prepared {
     pub row_ids: Vec<u64>,
     pub labels: Vec<bool>,
     /// Per protected attribute (`[fairness]`, in order), each row's group.
-    pub groups: Vec<Vec<String>>,
+    pub groups: Vec<Vec<Arc<str>>>,
     /// Per protected attribute, its column compiled over the raw fields of
     /// `protected_fields` (not the request's schema: requests never carry them), so
     /// `riskfn drift` can group a raw batch; `None` if it cannot be computed online.
@@ -222,8 +222,12 @@ pub async fn prepare(
     let (rows_read, n_dedup, deduped, _staged) = match cluster {
         None => {
             let failed = run_failed(pipeline, None, "de-duplication");
-            let (rows_read, deduped) = dedup_local(ctx, source, &keys, &firsts, &failed).await?;
+            let (rows_read, batches) = dedup_local(ctx, source, &keys, &firsts, &failed).await?;
             step("de-duplication");
+            // The aggregate's output: the keys, then the row id.
+            let deduped = in_row_order(&batches, keys.len())?;
+            drop(batches);
+            step("back in row order");
             let n_dedup = deduped.num_rows() as u64;
             // Batches as large as the table, so that the SQL's filters do not cut it into
             // small ones (copying every column) to be put together again after.
@@ -318,6 +322,8 @@ pub async fn prepare(
         (SplitRule::Column(_), None) => unreachable!("split column resolved above"),
     };
 
+    step("labels and split");
+
     let mut features: Vec<FeatureColumn> = Vec::with_capacity(feature_idx.len());
     for (k, &i) in feature_idx.iter().enumerate() {
         let name = names[i];
@@ -360,11 +366,13 @@ pub async fn prepare(
         });
     }
 
-    let mut groups: Vec<Vec<String>> = Vec::with_capacity(protected_idx.len());
+    step("feature columns");
+    let mut groups: Vec<Vec<Arc<str>>> = Vec::with_capacity(protected_idx.len());
     for (a, &i) in pipeline.protected.iter().zip(&protected_idx) {
         let c = Col::new(&a.column, out_col(i))?;
-        groups.push((0..n).map(|r| a.group(&c.value(r))).collect());
+        groups.push(c.map_values(|v| Arc::from(a.group(v))));
     }
+    step("protected groups");
     let mut labels = labels;
     let mut dropped_missing = 0;
     if pipeline.missing == MissingPolicy::Drop {
@@ -404,7 +412,7 @@ pub async fn prepare(
         f.nullable = vals.has_nulls();
     }
 
-    step("labels and split");
+    step("missing values");
     parity::verify(&features, &raw_cols, &row_ids)?;
     step("parity check");
 
@@ -447,8 +455,8 @@ pub async fn prepare(
     })
 }
 
-/// The source de-duplicated on this machine, as one batch in row order: each distinct row
-/// (its first) once, with its row id and, if any, id column's value; and the rows read.
+/// The source de-duplicated on this machine, in no order: each distinct row (its first)
+/// once, with its row id and, if any, id column's value; and the rows read.
 /// `failed` tells what a failed query means.
 ///
 /// The same aggregate a cluster runs (on every raw column but the id, keeping the smallest
@@ -461,7 +469,7 @@ async fn dedup_local(
     keys: &[Expr],
     firsts: &[Expr],
     failed: &(dyn Fn(DataFusionError) -> Error + Sync),
-) -> Result<(u64, RecordBatch)> {
+) -> Result<(u64, Vec<RecordBatch>)> {
     let numbered = source.numbered();
     let (rows, failure) = (numbered.rows.clone(), numbered.failure.clone());
     let table = numbered.into_shared_table(crate::source::cores())?;
@@ -472,8 +480,7 @@ async fn dedup_local(
         .await
         .map_err(|e| failure.blame(failed(e)))?;
     let rows_read = rows.load(std::sync::atomic::Ordering::Relaxed);
-    // The aggregate's output: the keys, then the row id.
-    Ok((rows_read, in_row_order(&batches, keys.len())?))
+    Ok((rows_read, batches))
 }
 
 /// How a failed query is reported: a SQL error here, an engine error on a cluster.
@@ -643,7 +650,7 @@ mod tests {
             w.write(&batch).unwrap();
             w.close().unwrap();
 
-            let ctx = crate::source::session();
+            let ctx = crate::source::session().unwrap();
             let source = crate::source::open(&ctx, path.to_str().unwrap())
                 .await
                 .unwrap();
@@ -656,10 +663,11 @@ mod tests {
                 first_value(col("id"), vec![col(ROW_ID).sort(true, false)]).alias("id"),
             ];
             let fail = |e: DataFusionError| Error::Data(e.to_string());
-            let (rows_read, rows) = dedup_local(&ctx, source, &keys, &firsts, &fail)
+            let (rows_read, batches) = dedup_local(&ctx, source, &keys, &firsts, &fail)
                 .await
                 .unwrap();
             assert_eq!(rows_read, 200);
+            let rows = in_row_order(&batches, keys.len()).unwrap();
             let ids = rows.column_by_name(ROW_ID).unwrap();
             let want: Vec<u64> = (1..=100).collect();
             assert_eq!(ids.as_primitive::<UInt64Type>().values().to_vec(), want);

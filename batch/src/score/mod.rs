@@ -348,7 +348,7 @@ pub async fn score_file(opts: &ScoreOptions) -> Result<ScoreReport> {
         .await?;
     let scorer = Arc::new(registry.load(&opts.pipeline, &version).await?.scorer);
     let cluster = crate::source::engine::Cluster::connect(&opts.engine, &opts.s3).await?;
-    let ctx = crate::source::session();
+    let ctx = crate::source::session()?;
     let source = crate::source::open_with(&ctx, &opts.data, &opts.s3).await?;
     let started = std::time::Instant::now();
     let mut seconds = BTreeMap::new();
@@ -550,7 +550,7 @@ pub async fn sql(opts: &SqlOptions) -> Result<Vec<RecordBatch>> {
             std::sync::Arc::new(registry.load(p, &version).await?.scorer),
         );
     }
-    let ctx = crate::source::session();
+    let ctx = crate::source::session()?;
     ctx.register_udf(crate::score::udf::PredictUdf::udf(scorers));
     for (name, uri) in &opts.tables {
         let raw = crate::source::read_with(&ctx, uri, &opts.s3).await?;

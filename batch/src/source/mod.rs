@@ -52,12 +52,41 @@ pub struct RawData {
 /// partitions put end to end keep the file's row order (tested below). Identifiers are
 /// taken as written (`Status` is the column `Status`), since source columns are often
 /// CamelCase.
-pub fn session() -> SessionContext {
-    SessionContext::new_with_config(config())
+///
+/// Any other DataFusion setting can be given by its own environment variable
+/// (`datafusion.execution.batch_size` as `DATAFUSION_EXECUTION_BATCH_SIZE`); a value it
+/// refuses is an error naming the variable.
+pub fn session() -> Result<SessionContext> {
+    Ok(SessionContext::new_with_config(config()?))
 }
 
-fn config() -> SessionConfig {
-    let mut config = SessionConfig::new()
+fn config() -> Result<SessionConfig> {
+    config_with(|name| std::env::var(name).ok())
+}
+
+/// The session's settings, with those `var` (the environment) names.
+fn config_with(var: impl Fn(&str) -> Option<String>) -> Result<SessionConfig> {
+    let mut options = datafusion::config::ConfigOptions::new();
+    // De-duplication groups rows that are nearly all distinct (applicant files hold few
+    // exact copies), where a partial aggregate on each core only copies its rows into a
+    // table that the final aggregate builds again: rows go straight to the final
+    // aggregate, as DataFusion does by itself once 100,000 rows have shown that.
+    options
+        .execution
+        .skip_partial_aggregation_probe_rows_threshold = 1;
+    options
+        .execution
+        .skip_partial_aggregation_probe_ratio_threshold = 0.0;
+    for entry in options.entries() {
+        let name = entry.key.replace('.', "_").to_uppercase();
+        if let Some(value) = var(&name) {
+            options.set(&entry.key, &value).map_err(|e| Error::Env {
+                name,
+                message: e.strip_backtrace(),
+            })?;
+        }
+    }
+    let mut config = SessionConfig::from(options)
         .with_repartition_file_scans(true)
         .with_information_schema(false);
     config.options_mut().sql_parser.enable_ident_normalization = false;
@@ -67,7 +96,7 @@ fn config() -> SessionConfig {
         .options_mut()
         .execution
         .enable_file_stream_work_stealing = false;
-    config
+    Ok(config)
 }
 
 fn source_err(uri: &str, message: impl Into<String>) -> Error {
@@ -618,10 +647,53 @@ mod tests {
         w.close().unwrap();
     }
 
+    /// A DataFusion setting is taken from its environment variable, over riskfn's own
+    /// default; a value DataFusion refuses is an error naming the variable; the settings
+    /// row order depends on cannot be changed.
+    #[test]
+    fn settings_come_from_datafusions_environment_variables() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                (pairs.iter())
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let defaults = config_with(env(&[])).unwrap();
+        assert_eq!(
+            (defaults.options().execution).skip_partial_aggregation_probe_rows_threshold,
+            1
+        );
+        let set = config_with(env(&[
+            ("DATAFUSION_EXECUTION_BATCH_SIZE", "1024"),
+            (
+                "DATAFUSION_EXECUTION_SKIP_PARTIAL_AGGREGATION_PROBE_ROWS_THRESHOLD",
+                "100000",
+            ),
+            (
+                "DATAFUSION_EXECUTION_ENABLE_FILE_STREAM_WORK_STEALING",
+                "true",
+            ),
+        ]))
+        .unwrap();
+        let execution = &set.options().execution;
+        assert_eq!(set.batch_size(), 1024);
+        assert_eq!(
+            execution.skip_partial_aggregation_probe_rows_threshold,
+            100_000
+        );
+        assert!(!execution.enable_file_stream_work_stealing);
+        match config_with(env(&[("DATAFUSION_EXECUTION_BATCH_SIZE", "many")])) {
+            Err(Error::Env { name, .. }) => assert_eq!(name, "DATAFUSION_EXECUTION_BATCH_SIZE"),
+            other => panic!("{other:?}"),
+        }
+    }
+
     /// A session splitting any file's scan into `parts` ranges.
     fn split_session(parts: usize) -> SessionContext {
         SessionContext::new_with_config(
             config()
+                .unwrap()
                 .with_target_partitions(parts)
                 .with_repartition_file_min_size(1),
         )

@@ -33,7 +33,7 @@ pub async fn prepare_only(
     let mut seconds = BTreeMap::new();
     let t = std::time::Instant::now();
     let cluster = Cluster::connect(&opts.engine, &opts.s3).await?;
-    let ctx = source::session();
+    let ctx = source::session()?;
     let source = source::open_with(&ctx, &data_uri, &opts.s3).await?;
     seconds.insert("open".to_owned(), t.elapsed().as_secs_f64());
     // The source streams into de-duplication: reading is part of the next step.

@@ -279,7 +279,7 @@ async fn run(opts: &TrainOptions, skip_unchanged: bool) -> Result<Retrained> {
     };
 
     let cluster = Cluster::connect(&opts.engine, &opts.s3).await?;
-    let ctx = source::session();
+    let ctx = source::session()?;
     let source = source::open_with(&ctx, &data_uri, &opts.s3).await?;
     let inputs = inputs_fingerprint(&pipeline, opts, &source.fingerprint);
     if skip_unchanged {

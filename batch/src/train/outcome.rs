@@ -95,7 +95,7 @@ pub struct FairnessReport {
 
 pub(super) fn fairness_reports(
     protected: &[crate::pipeline::Protected],
-    groups: &[Vec<String>],
+    groups: &[Vec<std::sync::Arc<str>>],
     (val_rows, y_val, p_val): (&[usize], &[bool], &[f64]),
     (test_rows, y_test, p_test): (&[usize], &[bool], &[f64]),
     threshold: f64,
@@ -105,7 +105,7 @@ pub(super) fn fairness_reports(
         .zip(groups)
         .map(|(a, g)| {
             let of = |rows: &[usize]| -> Vec<Option<String>> {
-                rows.iter().map(|&r| Some(g[r].clone())).collect()
+                rows.iter().map(|&r| Some(g[r].to_string())).collect()
             };
             FairnessReport {
                 attribute: a.name.clone(),

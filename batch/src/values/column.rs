@@ -50,6 +50,17 @@ pub fn check_field_type(f: &RawField, array: &ArrayRef) -> Result<()> {
     }
 }
 
+/// Distinct values [`Col::map_values`] remembers, a column.
+const DISTINCT_CACHED: usize = 4096;
+
+/// A row's value as [`Col::map_values`] recognises it again (one column has one type).
+#[derive(PartialEq, Eq, Hash)]
+enum Seen<'a> {
+    Null,
+    Str(&'a str),
+    Bits(u64),
+}
+
 /// One column, typed as the online evaluator types values.
 #[derive(Debug, Clone)]
 pub enum Col {
@@ -119,44 +130,42 @@ impl Col {
     }
 
     /// Every value, as [`Col::value`] gives it; each distinct string made a value once
-    /// (categories repeat), up to 4,096 of them a column (free text is not worth the table).
+    /// (categories repeat).
     pub fn values(&self) -> Vec<Value> {
-        let n = self.len();
         match self {
-            Col::Str(a) => {
-                let mut seen: FxHashMap<&str, Value> = FxHashMap::default();
-                (0..n)
-                    .map(|i| {
-                        if a.is_null(i) {
-                            return Value::Null;
-                        }
-                        let s = a.value(i);
-                        if let Some(v) = seen.get(s) {
-                            return v.clone();
-                        }
-                        let v = Value::str(s);
-                        if seen.len() < 4096 {
-                            seen.insert(s, v.clone());
-                        }
-                        v
-                    })
-                    .collect()
-            }
-            Col::Dict { keys, values } => {
-                let mut made: Vec<Option<Value>> = vec![None; values.len()];
-                (0..n)
-                    .map(|i| match keys.is_valid(i) {
-                        false => Value::Null,
-                        true => {
-                            let k = keys.value(i) as usize;
-                            let v = made[k].get_or_insert_with(|| Value::str(values.value(k)));
-                            v.clone()
-                        }
-                    })
-                    .collect()
-            }
-            _ => (0..n).map(|i| self.value(i)).collect(),
+            Col::Str(_) | Col::Dict { .. } => self.map_values(Value::clone),
+            _ => (0..self.len()).map(|i| self.value(i)).collect(),
         }
+    }
+
+    /// `f` of every row's value (as [`Col::value`] gives it), called once for each distinct
+    /// value: categories and numbers in bands repeat, and a row's string is not copied when
+    /// its value was seen before. Past [`DISTINCT_CACHED`] distinct values (free text, a
+    /// continuous number) the others are computed row by row.
+    pub fn map_values<T: Clone>(&self, f: impl Fn(&Value) -> T) -> Vec<T> {
+        let n = self.len();
+        let mut seen: FxHashMap<Seen<'_>, T> = FxHashMap::default();
+        let mut out = Vec::with_capacity(n);
+        for i in 0..n {
+            let key = match self {
+                _ if self.is_null(i) => Seen::Null,
+                Col::Str(a) => Seen::Str(a.value(i)),
+                Col::Dict { keys, values } => Seen::Str(values.value(keys.value(i) as usize)),
+                Col::Int(a) => Seen::Bits(a.value(i) as u64),
+                Col::Float(a) => Seen::Bits(a.value(i).to_bits()),
+                Col::Bool(a) => Seen::Bits(u64::from(a.value(i))),
+            };
+            if let Some(v) = seen.get(&key) {
+                out.push(v.clone());
+                continue;
+            }
+            let v = f(&self.value(i));
+            if seen.len() < DISTINCT_CACHED {
+                seen.insert(key, v.clone());
+            }
+            out.push(v);
+        }
+        out
     }
 
     fn array(&self) -> &dyn Array {
@@ -337,6 +346,42 @@ mod tests {
             for (r, v) in values.iter().enumerate() {
                 assert!(v.same_as(&col.value(r)), "{:?} row {r}", array.data_type());
             }
+        }
+    }
+
+    /// `map_values` gives `f` of each row's value, calling `f` once a distinct value (NULL
+    /// included; 0.0 and -0.0 apart, as their bits differ), for strings and numbers.
+    #[test]
+    fn map_values_is_f_of_each_value_once_a_value() {
+        use arrow::array::Float64Array;
+        use std::cell::Cell;
+        let floats: ArrayRef = Arc::new(Float64Array::from(vec![
+            Some(1.5),
+            None,
+            Some(1.5),
+            Some(-0.0),
+            Some(0.0),
+            None,
+        ]));
+        let strings: ArrayRef = Arc::new(StringArray::from(vec![
+            Some("b"),
+            Some("a"),
+            None,
+            Some("b"),
+        ]));
+        for (array, distinct) in [(floats, 4), (strings, 3)] {
+            let col = Col::new("c", &array).unwrap();
+            let calls = Cell::new(0);
+            let f = |v: &Value| {
+                calls.set(calls.get() + 1);
+                format!("{v:?}")
+            };
+            let mapped = col.map_values(f);
+            assert_eq!(calls.get(), distinct);
+            let each: Vec<String> = (0..col.len())
+                .map(|i| format!("{:?}", col.value(i)))
+                .collect();
+            assert_eq!(mapped, each);
         }
     }
 
