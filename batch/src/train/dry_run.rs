@@ -2,7 +2,18 @@
 //! preprocessing fit), its feature table reported and, if asked, written as design matrices.
 
 // The training run's types and imports.
-use super::*;
+use std::collections::BTreeMap;
+
+use riskfn_core::contract::artifact::DataSummary;
+use serde::Serialize;
+
+use super::{FeatureReport, TrainOptions, feature_reports, fit, natively_missing};
+use crate::error::Result;
+use crate::pipeline::Pipeline;
+use crate::prepare::prepare;
+use crate::prepare::split::Split;
+use crate::source;
+use crate::source::engine::Cluster;
 
 /// What `riskfn prepare` found: the feature table and the fitted preprocessing, without
 /// training anything.

@@ -21,10 +21,8 @@ use std::path::PathBuf;
 
 use bytes::Bytes;
 use riskfn_core::contract::artifact::{
-    DataSummary, FORMAT_VERSION, MODEL_FILE, Manifest, ModelSummary, REPORT_FILE, ScoringArtifact,
-    SplitMetrics,
+    FORMAT_VERSION, MODEL_FILE, Manifest, ModelSummary, REPORT_FILE, ScoringArtifact, SplitMetrics,
 };
-use riskfn_core::contract::gate::GateRecord;
 use riskfn_core::contract::measures::TestScores;
 use riskfn_core::features::preprocess::numeric_value;
 use riskfn_core::features::value::Value;
@@ -43,9 +41,9 @@ use crate::prepare::prepare;
 use crate::prepare::split::Split;
 use crate::source;
 use crate::source::engine::{Cluster, EngineOptions};
-use riskfn_core::contract::artifact::{Decision, Metrics};
-use riskfn_train::metrics::{ThresholdRule, choose_threshold, evaluate};
-use riskfn_train::{Data, Families, GridPoint, Outcome, Rows, TrainError, probabilities};
+use riskfn_core::contract::artifact::Decision;
+use riskfn_train::metrics::{choose_threshold, evaluate};
+use riskfn_train::{Data, Families, Outcome, Rows, TrainError, probabilities};
 
 pub const CODE_VERSION: &str = env!("CARGO_PKG_VERSION");
 

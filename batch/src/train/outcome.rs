@@ -2,8 +2,17 @@
 //! measures, fairness by protected group, the scorecard's bins, importance and partial
 //! dependence of the chosen model, and the features.
 
-// The training run's types and imports.
-use super::*;
+use std::collections::BTreeMap;
+
+use riskfn_core::contract::artifact::{DataSummary, Metrics, ScoringArtifact, SplitMetrics};
+use riskfn_core::contract::gate::GateRecord;
+use riskfn_core::review::Promotion;
+use riskfn_core::scoring::Scorer;
+use riskfn_train::metrics::{ThresholdRule, evaluate};
+use riskfn_train::{GridPoint, Outcome, Rows, probabilities};
+use serde::Serialize;
+
+use crate::error::Result;
 
 /// What a training run did, as printed (`--json`) and stored (`report.json`).
 #[derive(Debug, Clone, Serialize)]
