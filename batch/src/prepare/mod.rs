@@ -589,14 +589,26 @@ fn row_order(batches: &[RecordBatch], ids: usize) -> Option<Vec<(usize, usize)>>
     if ordered {
         return None;
     }
-    let mut order: Vec<(u64, usize, usize)> = Vec::new();
+    // Row ids are distinct numbers from 1 to the rows read: each row is put in its id's
+    // place, and the places read in order (no sort).
+    let last = batches
+        .iter()
+        .flat_map(|b| id_values(b).values().iter().copied().max())
+        .max()
+        .unwrap_or(0);
+    let mut place: Vec<(u32, u32)> = vec![(u32::MAX, 0); last as usize + 1];
     for (b, batch) in batches.iter().enumerate() {
-        let ids = id_values(batch);
-        order.extend(ids.values().iter().enumerate().map(|(r, &id)| (id, b, r)));
+        for (r, &id) in id_values(batch).values().iter().enumerate() {
+            place[id as usize] = (b as u32, r as u32);
+        }
     }
-    // Row ids are unique (each kept row has its own), so the order is total.
-    order.par_sort_unstable_by_key(|&(id, _, _)| id);
-    Some(order.into_iter().map(|(_, b, r)| (b, r)).collect())
+    Some(
+        place
+            .into_iter()
+            .filter(|&(b, _)| b != u32::MAX)
+            .map(|(b, r)| (b as usize, r as usize))
+            .collect(),
+    )
 }
 
 #[cfg(test)]
@@ -627,6 +639,36 @@ mod tests {
         fields.push(Field::new("id", ArrowType::Int64, false));
         columns.push(Arc::new(Int64Array::from_iter_values(1000..1200)));
         RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap()
+    }
+
+    /// Batches out of order come back as one, in the order of their row ids (gaps left by
+    /// rows dropped included); batches in order are taken as they are.
+    #[test]
+    fn batches_are_put_in_row_order() {
+        let batch = |ids: Vec<u64>, names: Vec<&str>| {
+            let schema = Schema::new(vec![
+                Field::new("name", ArrowType::Utf8, false),
+                Field::new(ROW_ID, ArrowType::UInt64, false),
+            ]);
+            let columns: Vec<ArrayRef> = vec![
+                Arc::new(StringArray::from(names)),
+                Arc::new(arrow::array::UInt64Array::from(ids)),
+            ];
+            RecordBatch::try_new(Arc::new(schema), columns).unwrap()
+        };
+        let shuffled = [
+            batch(vec![7, 2, 9], vec!["g", "b", "i"]),
+            batch(vec![1, 4], vec!["a", "d"]),
+        ];
+        let out = in_row_order(&shuffled, 1).unwrap();
+        let ids = out.column(1).as_primitive::<UInt64Type>().values().to_vec();
+        assert_eq!(ids, [1, 2, 4, 7, 9]);
+        let names: Vec<&str> = out.column(0).as_string::<i32>().iter().flatten().collect();
+        assert_eq!(names, ["a", "b", "d", "g", "i"]);
+        let ordered = [batch(vec![1, 3], vec!["a", "c"]), batch(vec![8], vec!["h"])];
+        let out = in_row_order(&ordered, 1).unwrap();
+        assert_eq!(out.num_rows(), 3);
+        assert!(row_order(&ordered, 1).is_none());
     }
 
     /// De-duplication keeps each distinct row's first, in row order, with its row id and

@@ -1,7 +1,6 @@
 //! `riskfn prepare`: training's first half as a dry run (read, de-duplicate, SQL, split,
 //! preprocessing fit), its feature table reported and, if asked, written as design matrices.
 
-// The training run's types and imports.
 use std::collections::BTreeMap;
 
 use riskfn_core::contract::artifact::DataSummary;

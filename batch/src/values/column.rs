@@ -53,10 +53,15 @@ pub fn check_field_type(f: &RawField, array: &ArrayRef) -> Result<()> {
 /// Distinct values [`Col::map_values`] remembers, a column.
 const DISTINCT_CACHED: usize = 4096;
 
+/// The longest string a view holds whole (Arrow's string views: length, then the bytes).
+const INLINE: u32 = 12;
+
 /// A row's value as [`Col::map_values`] recognises it again (one column has one type).
 #[derive(PartialEq, Eq, Hash)]
 enum Seen<'a> {
     Null,
+    /// A short string, by its view (which holds it whole).
+    View(u128),
     Str(&'a str),
     Bits(u64),
 }
@@ -149,7 +154,10 @@ impl Col {
         for i in 0..n {
             let key = match self {
                 _ if self.is_null(i) => Seen::Null,
-                Col::Str(a) => Seen::Str(a.value(i)),
+                Col::Str(a) => match a.views()[i] {
+                    view if view as u32 <= INLINE => Seen::View(view),
+                    _ => Seen::Str(a.value(i)),
+                },
                 Col::Dict { keys, values } => Seen::Str(values.value(keys.value(i) as usize)),
                 Col::Int(a) => Seen::Bits(a.value(i) as u64),
                 Col::Float(a) => Seen::Bits(a.value(i).to_bits()),
@@ -230,10 +238,10 @@ impl Col {
         }
     }
 
-    /// How many of `rows` hold each key (as [`Col::key`] reads them). Strings are counted
-    /// by a number a row first, their dictionary key or their 16-byte view (equal views
-    /// hold equal strings), and the few distinct numbers then read as strings (a string
-    /// stored twice has two numbers, and adds up there).
+    /// How many of `rows` hold each key (as [`Col::key`] reads them). A short string (12
+    /// bytes or fewer) is whole in its 16-byte view and counted by it, a number a row; a
+    /// longer one by its bytes (each stored copy has a view of its own); a dictionary's
+    /// rows by their key.
     pub fn count_keys(
         &self,
         rows: impl IntoIterator<Item = usize>,
@@ -243,15 +251,18 @@ impl Col {
         match self {
             Col::Str(a) => {
                 let views = a.views();
-                // Each view's count and a row that holds it.
-                let mut by_view: FxHashMap<u128, (usize, usize)> = FxHashMap::default();
+                // Each short string's count and a row that holds it.
+                let mut short: FxHashMap<u128, (usize, usize)> = FxHashMap::default();
                 for r in rows {
                     match a.is_null(r) {
                         true => nulls += 1,
-                        false => by_view.entry(views[r]).or_insert((r, 0)).1 += 1,
+                        false if views[r] as u32 <= INLINE => {
+                            short.entry(views[r]).or_insert((r, 0)).1 += 1
+                        }
+                        false => *counts.entry(Cow::Borrowed(a.value(r))).or_default() += 1,
                     }
                 }
-                for (r, n) in by_view.into_values() {
+                for (r, n) in short.into_values() {
                     *counts.entry(self.key(r)).or_default() += n;
                 }
             }
@@ -350,7 +361,8 @@ mod tests {
     }
 
     /// `map_values` gives `f` of each row's value, calling `f` once a distinct value (NULL
-    /// included; 0.0 and -0.0 apart, as their bits differ), for strings and numbers.
+    /// included; 0.0 and -0.0 apart, as their bits differ), for numbers and strings short
+    /// and long (two copies of one long string stored apart are one value).
     #[test]
     fn map_values_is_f_of_each_value_once_a_value() {
         use arrow::array::Float64Array;
@@ -363,13 +375,16 @@ mod tests {
             Some(0.0),
             None,
         ]));
+        let long = "a string longer than twelve bytes";
         let strings: ArrayRef = Arc::new(StringArray::from(vec![
             Some("b"),
+            Some(long),
             Some("a"),
             None,
             Some("b"),
+            Some(long),
         ]));
-        for (array, distinct) in [(floats, 4), (strings, 3)] {
+        for (array, distinct) in [(floats, 4), (strings, 4)] {
             let col = Col::new("c", &array).unwrap();
             let calls = Cell::new(0);
             let f = |v: &Value| {
