@@ -149,6 +149,21 @@ impl Col {
     /// continuous number) the others are computed row by row.
     pub fn map_values<T: Clone>(&self, f: impl Fn(&Value) -> T) -> Vec<T> {
         let n = self.len();
+        if let Col::Dict { keys, values } = self {
+            // By key: no string hashed a row.
+            let mut made: Vec<Option<T>> = vec![None; values.len()];
+            let mut null: Option<T> = None;
+            return (0..n)
+                .map(|i| match keys.is_valid(i) {
+                    false => null.get_or_insert_with(|| f(&Value::Null)).clone(),
+                    true => {
+                        let k = keys.value(i) as usize;
+                        let value = || f(&Value::str(values.value(k)));
+                        made[k].get_or_insert_with(value).clone()
+                    }
+                })
+                .collect();
+        }
         let mut seen: FxHashMap<Seen<'_>, T> = FxHashMap::default();
         let mut out = Vec::with_capacity(n);
         for i in 0..n {
@@ -384,7 +399,14 @@ mod tests {
             Some("b"),
             Some(long),
         ]));
-        for (array, distinct) in [(floats, 4), (strings, 4)] {
+        let dictionary: ArrayRef = Arc::new(
+            arrow::array::DictionaryArray::<Int32Type>::try_new(
+                Int32Array::from(vec![Some(1), None, Some(0), Some(1), None]),
+                Arc::new(StringArray::from(vec!["x", long])),
+            )
+            .unwrap(),
+        );
+        for (array, distinct) in [(floats, 4), (strings, 4), (dictionary, 3)] {
             let col = Col::new("c", &array).unwrap();
             let calls = Cell::new(0);
             let f = |v: &Value| {
