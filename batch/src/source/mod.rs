@@ -67,16 +67,6 @@ fn config() -> Result<SessionConfig> {
 /// The session's settings, with those `var` (the environment) names.
 fn config_with(var: impl Fn(&str) -> Option<String>) -> Result<SessionConfig> {
     let mut options = datafusion::config::ConfigOptions::new();
-    // De-duplication groups rows that are nearly all distinct (applicant files hold few
-    // exact copies), where a partial aggregate on each core only copies its rows into a
-    // table that the final aggregate builds again: rows go straight to the final
-    // aggregate, as DataFusion does by itself once 100,000 rows have shown that.
-    options
-        .execution
-        .skip_partial_aggregation_probe_rows_threshold = 1;
-    options
-        .execution
-        .skip_partial_aggregation_probe_ratio_threshold = 0.0;
     for entry in options.entries() {
         let name = entry.key.replace('.', "_").to_uppercase();
         if let Some(value) = var(&name) {
@@ -647,9 +637,9 @@ mod tests {
         w.close().unwrap();
     }
 
-    /// A DataFusion setting is taken from its environment variable, over riskfn's own
-    /// default; a value DataFusion refuses is an error naming the variable; the settings
-    /// row order depends on cannot be changed.
+    /// A DataFusion setting is taken from its environment variable; a value DataFusion
+    /// refuses is an error naming the variable; the settings row order depends on cannot
+    /// be changed.
     #[test]
     fn settings_come_from_datafusions_environment_variables() {
         let env = |pairs: &'static [(&'static str, &'static str)]| {
@@ -660,15 +650,16 @@ mod tests {
             }
         };
         let defaults = config_with(env(&[])).unwrap();
+        let execution = &defaults.options().execution;
         assert_eq!(
-            (defaults.options().execution).skip_partial_aggregation_probe_rows_threshold,
-            1
+            execution.skip_partial_aggregation_probe_rows_threshold,
+            100_000
         );
         let set = config_with(env(&[
             ("DATAFUSION_EXECUTION_BATCH_SIZE", "1024"),
             (
                 "DATAFUSION_EXECUTION_SKIP_PARTIAL_AGGREGATION_PROBE_ROWS_THRESHOLD",
-                "100000",
+                "1",
             ),
             (
                 "DATAFUSION_EXECUTION_ENABLE_FILE_STREAM_WORK_STEALING",
@@ -678,10 +669,7 @@ mod tests {
         .unwrap();
         let execution = &set.options().execution;
         assert_eq!(set.batch_size(), 1024);
-        assert_eq!(
-            execution.skip_partial_aggregation_probe_rows_threshold,
-            100_000
-        );
+        assert_eq!(execution.skip_partial_aggregation_probe_rows_threshold, 1);
         assert!(!execution.enable_file_stream_work_stealing);
         match config_with(env(&[("DATAFUSION_EXECUTION_BATCH_SIZE", "many")])) {
             Err(Error::Env { name, .. }) => assert_eq!(name, "DATAFUSION_EXECUTION_BATCH_SIZE"),
