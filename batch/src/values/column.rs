@@ -53,8 +53,12 @@ pub fn check_field_type(f: &RawField, array: &ArrayRef) -> Result<()> {
 /// Distinct values [`Col::map_values`] remembers, a column.
 const DISTINCT_CACHED: usize = 4096;
 
-/// The longest string a view holds whole (Arrow's string views: length, then the bytes).
-const INLINE: u32 = 12;
+/// Whether a string view holds its string whole: 12 bytes or fewer (Arrow's views give
+/// the length, then the bytes or, for longer strings, where they are stored), so that equal
+/// views are equal strings.
+fn whole_in_view(view: u128) -> bool {
+    view as u32 <= 12
+}
 
 /// A row's value as [`Col::map_values`] recognises it again (one column has one type).
 #[derive(PartialEq, Eq, Hash)]
@@ -148,47 +152,55 @@ impl Col {
     /// its value was seen before. Past [`DISTINCT_CACHED`] distinct values (free text, a
     /// continuous number) the others are computed row by row.
     pub fn map_values<T: Clone>(&self, f: impl Fn(&Value) -> T) -> Vec<T> {
-        let n = self.len();
-        if let Col::Dict { keys, values } = self {
+        match self {
             // By key: no string hashed a row.
-            let mut made: Vec<Option<T>> = vec![None; values.len()];
-            let mut null: Option<T> = None;
-            return (0..n)
-                .map(|i| match keys.is_valid(i) {
-                    false => null.get_or_insert_with(|| f(&Value::Null)).clone(),
-                    true => {
-                        let k = keys.value(i) as usize;
-                        let value = || f(&Value::str(values.value(k)));
-                        made[k].get_or_insert_with(value).clone()
-                    }
-                })
-                .collect();
-        }
-        let mut seen: FxHashMap<Seen<'_>, T> = FxHashMap::default();
-        let mut out = Vec::with_capacity(n);
-        for i in 0..n {
-            let key = match self {
-                _ if self.is_null(i) => Seen::Null,
-                Col::Str(a) => match a.views()[i] {
-                    view if view as u32 <= INLINE => Seen::View(view),
-                    _ => Seen::Str(a.value(i)),
-                },
-                Col::Dict { keys, values } => Seen::Str(values.value(keys.value(i) as usize)),
-                Col::Int(a) => Seen::Bits(a.value(i) as u64),
-                Col::Float(a) => Seen::Bits(a.value(i).to_bits()),
-                Col::Bool(a) => Seen::Bits(u64::from(a.value(i))),
-            };
-            if let Some(v) = seen.get(&key) {
-                out.push(v.clone());
-                continue;
+            Col::Dict { keys, values } => {
+                let mut made: Vec<Option<T>> = vec![None; values.len()];
+                let mut null: Option<T> = None;
+                (0..self.len())
+                    .map(|i| match keys.is_valid(i) {
+                        false => null.get_or_insert_with(|| f(&Value::Null)).clone(),
+                        true => {
+                            let k = keys.value(i) as usize;
+                            let value = || f(&Value::str(values.value(k)));
+                            made[k].get_or_insert_with(value).clone()
+                        }
+                    })
+                    .collect()
             }
-            let v = f(&self.value(i));
-            if seen.len() < DISTINCT_CACHED {
-                seen.insert(key, v.clone());
-            }
-            out.push(v);
+            Col::Str(a) => self.map_seen(f, |i| match a.views()[i] {
+                view if whole_in_view(view) => Seen::View(view),
+                _ => Seen::Str(a.value(i)),
+            }),
+            Col::Int(a) => self.map_seen(f, |i| Seen::Bits(a.value(i) as u64)),
+            Col::Float(a) => self.map_seen(f, |i| Seen::Bits(a.value(i).to_bits())),
+            Col::Bool(a) => self.map_seen(f, |i| Seen::Bits(u64::from(a.value(i)))),
         }
-        out
+    }
+
+    /// [`Col::map_values`] for a column whose non-NULL row `i` is recognised by `seen(i)`.
+    fn map_seen<'a, T: Clone>(
+        &self,
+        f: impl Fn(&Value) -> T,
+        seen: impl Fn(usize) -> Seen<'a>,
+    ) -> Vec<T> {
+        let mut known: FxHashMap<Seen<'a>, T> = FxHashMap::default();
+        (0..self.len())
+            .map(|i| {
+                let key = match self.is_null(i) {
+                    true => Seen::Null,
+                    false => seen(i),
+                };
+                if let Some(v) = known.get(&key) {
+                    return v.clone();
+                }
+                let v = f(&self.value(i));
+                if known.len() < DISTINCT_CACHED {
+                    known.insert(key, v.clone());
+                }
+                v
+            })
+            .collect()
     }
 
     fn array(&self) -> &dyn Array {
@@ -271,7 +283,7 @@ impl Col {
                 for r in rows {
                     match a.is_null(r) {
                         true => nulls += 1,
-                        false if views[r] as u32 <= INLINE => {
+                        false if whole_in_view(views[r]) => {
                             short.entry(views[r]).or_insert((r, 0)).1 += 1
                         }
                         false => *counts.entry(Cow::Borrowed(a.value(r))).or_default() += 1,
