@@ -10,7 +10,7 @@ use riskfn_batch::compile::run_as_written;
 use riskfn_batch::pipeline::Pipeline;
 use riskfn_batch::values::column::Col;
 use riskfn_core::contract::artifact::ScoringArtifact;
-use riskfn_core::features::preprocess::{Encoding, category_key};
+use riskfn_core::features::preprocess::category_key;
 use riskfn_core::features::value::Value;
 use riskfn_core::registry::Registry;
 use riskfn_core::registry::store::LocalStore;
@@ -99,7 +99,7 @@ async fn check_pipeline(name: &str) {
         for f in &artifact.features {
             let online = f.expr.eval(&row).unwrap();
             let offline = &engine[&f.name][out_row];
-            let categorical = matches!(f.encoding, Encoding::OneHot { .. });
+            let categorical = f.encoding.levels().is_some();
             assert!(
                 same(categorical, &online, offline),
                 "{name}: feature {} of source row {}: online {online}, DataFusion {offline}",

@@ -90,6 +90,8 @@ struct ForestConfig {
 #[serde(deny_unknown_fields)]
 struct BoostingConfig {
     max_depth: Option<Vec<usize>>,
+    num_leaves: Option<Vec<usize>>,
+    min_leaf_rows: Option<Vec<usize>>,
     learning_rate: Option<Vec<f64>>,
     min_leaf_weight: Option<Vec<f64>>,
     max_trees: Option<usize>,
@@ -352,6 +354,24 @@ impl ModelsConfig {
                         );
                     }
                     s.max_depth = d;
+                }
+                if let Some(v) = c.num_leaves {
+                    if v.is_empty() || v.iter().any(|&l| !(2..=4096).contains(&l)) {
+                        return Err(
+                            "models.gradient_boosting.num_leaves must list leaf counts from 2 to 4096"
+                                .into(),
+                        );
+                    }
+                    s.num_leaves = v;
+                }
+                if let Some(v) = c.min_leaf_rows {
+                    if v.is_empty() || v.contains(&0) {
+                        return Err(
+                            "models.gradient_boosting.min_leaf_rows must list counts of at least 1"
+                                .into(),
+                        );
+                    }
+                    s.min_leaf_rows = v;
                 }
                 if let Some(v) = c.learning_rate {
                     list("learning_rate", &v)?;

@@ -6,7 +6,7 @@ use riskfn_core::contract::card::{
     CARD_HTML, CARD_JSON, CARD_MARKDOWN, CardFeature, ChosenModel, FairnessTable, FamilyTried,
     FeatureStability, ModelCard, ProtectedAttribute, ScoreBin, Stability,
 };
-use riskfn_core::features::preprocess::{Encoding, Feature};
+use riskfn_core::features::preprocess::Feature;
 use riskfn_core::review::drift::{Baseline, Bins};
 
 use crate::pipeline::Pipeline;
@@ -38,9 +38,9 @@ pub fn build(
         features: features
             .iter()
             .map(|f| {
-                let (kind, levels) = match &f.encoding {
-                    Encoding::Numeric { .. } => ("numeric", None),
-                    Encoding::OneHot { levels, .. } => ("categorical", Some(levels.len())),
+                let (kind, levels) = match f.encoding.levels() {
+                    None => ("numeric", None),
+                    Some((levels, _)) => ("categorical", Some(levels.len())),
                 };
                 CardFeature {
                     name: f.name.clone(),

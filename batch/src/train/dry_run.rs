@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use riskfn_core::contract::artifact::DataSummary;
 use serde::Serialize;
 
-use super::{FeatureReport, TrainOptions, feature_reports, fit, natively_missing};
+use super::{FeatureReport, TrainOptions, feature_reports, fit};
 use crate::error::Result;
 use crate::pipeline::Pipeline;
 use crate::prepare::prepare;
@@ -72,7 +72,12 @@ fn write_designs(
     prepared: &crate::prepare::Prepared,
 ) -> Result<()> {
     write_design_files(dir, features, prepared, "")?;
-    write_design_files(dir, &natively_missing(features), prepared, "_native")
+    write_design_files(
+        dir,
+        &fit::Encodings::new(features.to_vec()).native,
+        prepared,
+        "_native",
+    )
 }
 
 fn write_design_files(

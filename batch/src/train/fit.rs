@@ -105,11 +105,88 @@ pub fn design(features: &[Feature], prepared: &Prepared, rows: &[usize]) -> Arra
         for (f, c) in features.iter().zip(&prepared.features) {
             match f.encoding {
                 Encoding::Numeric { .. } => f.encode_number_into(c.values.number(r), &mut data),
-                Encoding::OneHot { .. } => f.encode_key_into(&c.values.key(r), &mut data),
+                Encoding::OneHot { .. } | Encoding::Level { .. } => {
+                    f.encode_key_into(&c.values.key(r), &mut data)
+                }
             }
         }
     }
     Array2::from_shape_vec((rows.len(), width), data).expect("every row encodes to `width` values")
+}
+
+/// A category of at most this many levels stays one-hot for boosting (split one level
+/// against the rest, as LightGBM does up to its `max_cat_to_onehot` of 4); one of more is
+/// one input, its level's position, split on sets of levels.
+pub const MAX_ONE_HOT_LEVELS: usize = 16;
+
+/// The fitted features in the three encodings the families read (see `riskfn_train::Rows`).
+#[derive(Debug, Clone)]
+pub struct Encodings {
+    /// Missing numbers imputed, categories one-hot.
+    pub imputed: Vec<Feature>,
+    /// Missing numbers left missing (NaN), categories one-hot.
+    pub native: Vec<Feature>,
+    /// Missing numbers left missing, a category of more than [`MAX_ONE_HOT_LEVELS`] levels
+    /// its level's position, a smaller one one-hot.
+    pub levels: Vec<Feature>,
+}
+
+impl Encodings {
+    pub fn new(imputed: Vec<Feature>) -> Encodings {
+        let native: Vec<Feature> = imputed
+            .iter()
+            .cloned()
+            .map(|mut f| {
+                if let Encoding::Numeric { native_missing, .. } = &mut f.encoding {
+                    *native_missing = true;
+                }
+                f
+            })
+            .collect();
+        let levels = native
+            .iter()
+            .cloned()
+            .map(|mut f| {
+                if let Encoding::OneHot {
+                    levels,
+                    frequencies,
+                } = &f.encoding
+                    && levels.len() > MAX_ONE_HOT_LEVELS
+                {
+                    f.encoding = Encoding::Level {
+                        levels: levels.clone(),
+                        frequencies: frequencies.clone(),
+                    };
+                }
+                f
+            })
+            .collect();
+        Encodings {
+            imputed,
+            native,
+            levels,
+        }
+    }
+
+    /// The encoding `model` reads (as `riskfn_train::Rows::x_for` picks its rows).
+    pub fn for_model(&self, model: &riskfn_core::model::Model) -> &[Feature] {
+        match model {
+            riskfn_core::model::Model::GradientBoosting(_) => &self.levels,
+            m if m.reads_missing() => &self.native,
+            _ => &self.imputed,
+        }
+    }
+
+    /// Per input of the level encoding, whether it holds level positions.
+    pub fn categorical(&self) -> Vec<bool> {
+        self.levels
+            .iter()
+            .flat_map(|f| {
+                let level = matches!(f.encoding, Encoding::Level { .. });
+                std::iter::repeat_n(level, f.encoding.width())
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]

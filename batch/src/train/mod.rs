@@ -8,6 +8,7 @@ mod dry_run;
 pub mod fit;
 mod outcome;
 pub mod report;
+pub mod resources;
 
 pub use dry_run::{PrepareReport, prepare_only};
 pub use outcome::{
@@ -69,41 +70,58 @@ pub struct TrainOptions {
     pub by: String,
 }
 
-/// A progress bar over the families, on an interactive terminal only.
-struct Progress(Option<indicatif::ProgressBar>);
+/// A progress bar per family over its fits (grid points, folds, halving rounds), with
+/// the time left, on an interactive terminal only.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    families: usize,
+    started: std::sync::atomic::AtomicUsize,
+}
 
 impl Progress {
     fn new(enabled: bool, families: &Families) -> Self {
         use std::io::IsTerminal;
-        if !enabled || !std::io::stderr().is_terminal() {
-            return Progress(None);
-        }
-        let n = families.members().len();
-        let bar = indicatif::ProgressBar::new(n as u64);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{spinner} training [{bar:20}] {pos}/{len} {msg} ({elapsed})",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        bar.enable_steady_tick(std::time::Duration::from_millis(200));
-        Progress(Some(bar))
-    }
-
-    fn family(&self, family: &str) {
-        if let Some(b) = &self.0 {
-            if b.message().is_empty() {
-                b.set_message(family.to_owned());
-            } else {
-                b.inc(1);
-                b.set_message(family.to_owned());
-            }
+        let bar = (enabled && std::io::stderr().is_terminal()).then(|| {
+            let bar = indicatif::ProgressBar::new(1);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} {prefix} {msg} [{bar:20}] {pos}/{len} fits ({elapsed}, about {eta} left)",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            bar.enable_steady_tick(std::time::Duration::from_millis(200));
+            bar
+        });
+        Progress {
+            bar,
+            families: families.members().len(),
+            started: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
     fn finish(&self) {
-        if let Some(b) = &self.0 {
+        if let Some(b) = &self.bar {
             b.finish_and_clear();
+        }
+    }
+}
+
+impl riskfn_train::Watch for Progress {
+    fn family(&self, name: &str, fits: usize) {
+        let k = 1 + self
+            .started
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if let Some(b) = &self.bar {
+            b.reset();
+            b.set_length(fits as u64);
+            b.set_prefix(format!("family {k}/{}", self.families));
+            b.set_message(name.to_owned());
+        }
+    }
+
+    fn fitted(&self) {
+        if let Some(b) = &self.bar {
+            b.inc(1);
         }
     }
 }
@@ -212,7 +230,9 @@ fn scorecard_characteristics(
         .map(|(i, f)| {
             let width = f.encoding.width();
             let (levels, scaling) = match &f.encoding {
-                Encoding::OneHot { levels, .. } => (levels.clone(), (0.0, 1.0)),
+                Encoding::OneHot { levels, .. } | Encoding::Level { levels, .. } => {
+                    (levels.clone(), (0.0, 1.0))
+                }
                 Encoding::Numeric { mean, scale, .. } => (Vec::new(), (*mean, *scale)),
             };
             let spec = riskfn_train::scorecard::CharacteristicSpec {
@@ -231,6 +251,26 @@ fn scorecard_characteristics(
             spec
         })
         .collect())
+}
+
+/// The share of the machine's memory the dense one-hot encodings may take.
+const ONE_HOT_MEMORY_SHARE: f64 = 0.25;
+
+/// Whether the one-hot encodings the families read (8 bytes an input, every row, imputed
+/// and native alike) would take more than [`ONE_HOT_MEMORY_SHARE`] of the machine's
+/// memory: why, in words.
+fn one_hot_over_budget(encodings: &fit::Encodings, rows: usize) -> Option<String> {
+    let width: usize = encodings.imputed.iter().map(|f| f.encoding.width()).sum();
+    let one = rows as f64 * width as f64 * 8.0;
+    let budget = resources::memory_bytes()? as f64 * ONE_HOT_MEMORY_SHARE;
+    (2.0 * one > budget).then(|| {
+        format!(
+            "its one-hot inputs ({width} a row over {rows} rows: {:.1} GB, imputed and native) exceed {:.0} % of this machine's memory ({:.1} GB); boosting reads each category as one input",
+            2.0 * one / 1e9,
+            ONE_HOT_MEMORY_SHARE * 100.0,
+            budget / ONE_HOT_MEMORY_SHARE / 1e9
+        )
+    })
 }
 
 /// sha256 over everything a version is trained from.
@@ -299,7 +339,9 @@ async fn run(opts: &TrainOptions, skip_unchanged: bool) -> Result<Retrained> {
             }
         }
     }
+    let mut clock = resources::Clock::start();
     let prepared = prepare(&ctx, cluster.as_ref(), &pipeline, source).await?;
+    clock.lap("prepare");
     let rows = |s| prepared.rows_of(s);
     let (train_rows, val_rows, test_rows) = (
         rows(Split::Train),
@@ -327,24 +369,55 @@ async fn run(opts: &TrainOptions, skip_unchanged: bool) -> Result<Retrained> {
             tracing::warn!(pipeline = %pipeline.name, feature = %f.name, "feature has no entry in reasons.toml; its code is its name");
         }
     }
-    let features = fit::fit(&prepared.features, &train_rows, &pipeline.reasons)?;
-    let native_features = natively_missing(&features);
-    let x_train = fit::design(&features, &prepared, &train_rows);
-    let x_val = fit::design(&features, &prepared, &val_rows);
-    let x_test = fit::design(&features, &prepared, &test_rows);
-    let n_train = fit::design(&native_features, &prepared, &train_rows);
-    let n_val = fit::design(&native_features, &prepared, &val_rows);
-    let n_test = fit::design(&native_features, &prepared, &test_rows);
-    // Checked against the features only when the boosted trees that read it are trained.
+    let encodings = fit::Encodings::new(fit::fit(
+        &prepared.features,
+        &train_rows,
+        &pipeline.reasons,
+    )?);
+    let features = &encodings.imputed;
+    // A one-hot encoding no configured family reads is not built, nor one larger than the
+    // memory budget (a 6,000-level employer one-hot over 200,000 rows is 10 GB): the
+    // families that read it are skipped with the reason, and its rows left without inputs.
+    let too_large = one_hot_over_budget(&encodings, prepared.labels.len());
+    let mut skipped: Vec<Outcome> = Vec::new();
+    if let Some(why) = &too_large {
+        for family in pipeline.families.drop_one_hot(true, true) {
+            tracing::warn!(family, "skipped: {why}");
+            skipped.push(Outcome::Skipped {
+                family: family.to_owned(),
+                reason: why.clone(),
+            });
+        }
+    }
+    let (imputed, native) = pipeline.families.reads_one_hot();
+    let design = |features, rows: &[usize], build: bool| {
+        if build {
+            fit::design(features, &prepared, rows)
+        } else {
+            ndarray::Array2::zeros((rows.len(), 0))
+        }
+    };
+    let x_train = design(features, &train_rows, imputed);
+    let x_val = design(features, &val_rows, imputed);
+    let x_test = design(features, &test_rows, imputed);
+    let n_train = design(&encodings.native, &train_rows, native);
+    let n_val = design(&encodings.native, &val_rows, native);
+    let n_test = design(&encodings.native, &test_rows, native);
+    let l_train = fit::design(&encodings.levels, &prepared, &train_rows);
+    let l_val = fit::design(&encodings.levels, &prepared, &val_rows);
+    let l_test = fit::design(&encodings.levels, &prepared, &test_rows);
+    let categorical = encodings.categorical();
+    // Checked against the features only when the boosted trees that read it are trained
+    // (on the level encoding).
     let mut monotone = Vec::new();
     if pipeline.families.gradient_boosting.is_some() {
-        monotone = monotone_inputs(&pipeline, &features)?;
+        monotone = monotone_inputs(&pipeline, &encodings.levels)?;
     }
     if let Some(gb) = &mut pipeline.families.gradient_boosting {
         gb.monotone = monotone.iter().map(|&(_, i, d)| (i, d)).collect();
     }
     if pipeline.families.scorecard.is_some() {
-        let characteristics = scorecard_characteristics(&pipeline, &features)?;
+        let characteristics = scorecard_characteristics(&pipeline, features)?;
         let scaling = pipeline.scorecard;
         if let Some(sc) = &mut pipeline.families.scorecard {
             sc.characteristics = characteristics;
@@ -357,7 +430,7 @@ async fn run(opts: &TrainOptions, skip_unchanged: bool) -> Result<Retrained> {
         train = train_rows.len(),
         validation = val_rows.len(),
         test = test_rows.len(),
-        inputs = x_train.ncols(),
+        inputs = features.iter().map(|f| f.encoding.width()).sum::<usize>(),
         "prepared"
     );
 
@@ -365,16 +438,22 @@ async fn run(opts: &TrainOptions, skip_unchanged: bool) -> Result<Retrained> {
         train: Rows {
             x: &x_train,
             native: &n_train,
+            levels: &l_train,
+            categorical: &categorical,
             y: &y_train,
         },
         validation: Rows {
             x: &x_val,
             native: &n_val,
+            levels: &l_val,
+            categorical: &categorical,
             y: &y_val,
         },
         test: Rows {
             x: &x_test,
             native: &n_test,
+            levels: &l_test,
+            categorical: &categorical,
             y: &y_test,
         },
     };
@@ -384,13 +463,18 @@ async fn run(opts: &TrainOptions, skip_unchanged: bool) -> Result<Retrained> {
         seed: pipeline.seed,
     };
     let progress = Progress::new(opts.progress, &pipeline.families);
-    let outcomes = riskfn_train::train_all(
-        &pipeline.families,
-        &data,
-        &pipeline.selection,
-        &mut |family| progress.family(family),
-    );
+    clock.lap("encode");
+    let outcomes =
+        riskfn_train::train_all(&pipeline.families, &data, &pipeline.selection, &progress);
     progress.finish();
+    clock.lap("train");
+    let mut outcomes = outcomes;
+    outcomes.extend(skipped);
+    outcomes.sort_by_key(|o| {
+        riskfn_train::select::ORDER
+            .iter()
+            .position(|n| *n == o.family())
+    });
     let chosen =
         riskfn_train::select(&outcomes, pipeline.selection.tie_tolerance).ok_or_else(|| {
             let reasons: Vec<String> = outcomes
@@ -447,11 +531,7 @@ async fn run(opts: &TrainOptions, skip_unchanged: bool) -> Result<Retrained> {
         raw_schema: prepared.raw_schema.clone(),
         unknown_fields: pipeline.unknown_fields,
         id_column: pipeline.id.clone(),
-        features: if chosen.model.reads_missing() {
-            native_features.clone()
-        } else {
-            features.clone()
-        },
+        features: encodings.for_model(&chosen.model).to_vec(),
         model: chosen.model.clone(),
         decision,
         scorecard: pipeline.scorecard,
@@ -460,15 +540,10 @@ async fn run(opts: &TrainOptions, skip_unchanged: bool) -> Result<Retrained> {
     // Refuse to publish anything the scorer would refuse to load.
     Scorer::new(artifact.clone(), String::new())?;
     let families = family_reports(
-        &outcomes,
-        &artifact,
-        &features,
-        &native_features,
-        splits,
-        &monotone,
-        threshold,
+        &outcomes, &artifact, &encodings, splits, &monotone, threshold,
     )?;
 
+    clock.lap("evaluate");
     let report = TrainReport {
         pipeline: pipeline.name.clone(),
         version: version.clone(),
@@ -495,7 +570,8 @@ async fn run(opts: &TrainOptions, skip_unchanged: bool) -> Result<Retrained> {
         families,
         metrics: metrics.clone(),
         data: prepared.summary.clone(),
-        features: feature_reports(&features),
+        features: feature_reports(features),
+        resources: clock.resources(),
     };
     let mut files = vec![
         (MODEL_FILE.to_owned(), pretty_json(&artifact)),
@@ -534,7 +610,7 @@ async fn run(opts: &TrainOptions, skip_unchanged: bool) -> Result<Retrained> {
     files.extend(crate::train::card::files(&crate::train::card::build(
         &report,
         &pipeline,
-        &features,
+        features,
         &baseline,
         &created_at,
     )));
@@ -569,6 +645,7 @@ async fn run(opts: &TrainOptions, skip_unchanged: bool) -> Result<Retrained> {
         files: BTreeMap::new(),
     };
     registry.publish(manifest, files).await?;
+    clock.lap("publish");
     tracing::info!(pipeline = %pipeline.name, %version, gate = gate.passed, "published");
 
     let promotion = if !gate.passed && !opts.force {
@@ -633,6 +710,7 @@ async fn run(opts: &TrainOptions, skip_unchanged: bool) -> Result<Retrained> {
     Ok(Retrained::Trained(Box::new(TrainReport {
         champion: promotion.is_champion(),
         promotion: Some(promotion),
+        resources: clock.resources(),
         ..report
     })))
 }
@@ -686,23 +764,4 @@ fn drift_baseline(
 fn pretty_json<T: Serialize>(v: &T) -> Bytes {
     // These types serialize infallibly (string-keyed maps, no custom serializers).
     Bytes::from(serde_json::to_vec_pretty(v).unwrap_or_default())
-}
-
-/// The features with missing numbers left missing (NaN), for the models that read them
-/// themselves (boosted trees route them, scorecards bin them).
-fn natively_missing(
-    features: &[riskfn_core::features::preprocess::Feature],
-) -> Vec<riskfn_core::features::preprocess::Feature> {
-    features
-        .iter()
-        .cloned()
-        .map(|mut f| {
-            if let riskfn_core::features::preprocess::Encoding::Numeric { native_missing, .. } =
-                &mut f.encoding
-            {
-                *native_missing = true;
-            }
-            f
-        })
-        .collect()
 }

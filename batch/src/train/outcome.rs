@@ -35,6 +35,8 @@ pub struct TrainReport {
     pub families: Vec<FamilyReport>,
     pub data: DataSummary,
     pub features: Vec<FeatureReport>,
+    /// Each step's seconds and the run's peak memory.
+    pub resources: super::resources::Resources,
 }
 
 /// The chosen model.
@@ -262,8 +264,7 @@ const EXPLAIN_ROWS: usize = 1000;
 pub(super) fn family_reports(
     outcomes: &[Outcome],
     artifact: &ScoringArtifact,
-    imputed_features: &[riskfn_core::features::preprocess::Feature],
-    native_features: &[riskfn_core::features::preprocess::Feature],
+    encodings: &super::fit::Encodings,
     splits: Splits<'_>,
     monotone: &[(String, usize, i8)],
     threshold: f64,
@@ -275,11 +276,7 @@ pub(super) fn family_reports(
                 let is_boosted = matches!(r.model, riskfn_core::model::Model::GradientBoosting(_));
                 let mut a = artifact.clone();
                 a.model = r.model.clone();
-                a.features = if r.model.reads_missing() {
-                    native_features.to_vec()
-                } else {
-                    imputed_features.to_vec()
-                };
+                a.features = encodings.for_model(&r.model).to_vec();
                 let p_test = probabilities(&r.model, splits.test.x_for(&r.model));
                 let scorecard = match &r.model {
                     riskfn_core::model::Model::Scorecard(card) => {
@@ -307,7 +304,7 @@ pub(super) fn family_reports(
                             .map(|(name, input, dir)| {
                                 partial_dependence(
                                     &r.model,
-                                    splits.train.native,
+                                    splits.train.levels,
                                     name,
                                     *input,
                                     *dir,

@@ -1,7 +1,11 @@
 //! The gradient boosting family: trees fitted in turn to the log loss's gradient and hessian
-//! (Chen and Guestrin's XGBoost algorithm: second-order gains on histograms, L2-regularised
-//! leaf weights), a missing value sent down whichever side of each split gains most, each
-//! tree on a random share of the rows and inputs, early-stopped on the held-out rows' log
+//! (second-order gains on gradient histograms, L2-regularised leaf weights, as XGBoost and
+//! LightGBM fit them), grown leaf-wise (the leaf whose best split gains most is split next,
+//! up to `num_leaves` leaves and `max_depth` levels; without `num_leaves`, every level to
+//! `max_depth`), a missing number sent down whichever side of each split gains most, a
+//! categorical feature split natively on a set of its levels (LightGBM's method: the
+//! levels ordered by their gradient statistics, the best prefix from either end), each tree
+//! on a random share of the rows and features, early-stopped on the held-out rows' log
 //! loss, and monotone constraints kept exactly.
 //!
 //! Why not a library: forust-ml 0.8.0 and perpetual 2.3.0 (the pure-Rust boosters) clip a
@@ -12,25 +16,34 @@
 //! trees. Here every leaf is clipped to the bounds of every constrained split above it, as
 //! XGBoost does, and `tests` checks monotonicity on every tree.
 //!
-//! Inputs are the `native` encoding: a missing number stays NaN; a category is one-hot.
-//! Sums run in row order and every random choice comes from the seed, so a fit is the same
-//! on any number of threads. The trees are riskfn's own [`Boosted`], scored by the serving
-//! code; covers are the nodes' hessian sums (TreeSHAP's weights, as for XGBoost).
+//! Inputs are the level design ([`crate::table`]), binned once per fit into `u8` codes.
+//! A node's histogram sums its rows' gradient pairs per bin, one feature per task on every
+//! core, in row order; the larger child's is its parent's less the smaller child's. Every
+//! random choice comes from the seed, so a fit is the same on any number of threads. The
+//! trees are riskfn's own [`Boosted`], scored by the serving code; covers are the nodes'
+//! hessian sums (TreeSHAP's weights, as for XGBoost).
 
 use ndarray::Array2;
+use rayon::prelude::*;
 use riskfn_core::model::{Boosted, Model, Node, Tree, sigmoid};
 
-use crate::bins::{Binned, MISSING, SplitMix};
-use crate::{Family, Fitted, Params, Result, Rows, TrainError, params};
+use crate::bins::SplitMix;
+use crate::table::{Bins, MISSING, Table};
+use crate::{Family, Fitted, Params, Result, Rows, TrainError, optional, params};
 
 pub const FAMILY: &str = "gradient_boosting";
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct BoostingSpec {
     pub max_depth: Vec<usize>,
+    /// Most leaves a tree grows, leaf-wise (LightGBM's `num_leaves`); empty: every level
+    /// to `max_depth`.
+    pub num_leaves: Vec<usize>,
     pub learning_rate: Vec<f64>,
     /// Least hessian (sum of p (1 - p)) a leaf holds: XGBoost's `min_child_weight`.
     pub min_leaf_weight: Vec<f64>,
+    /// Fewest rows a leaf holds (LightGBM's `min_child_samples`).
+    pub min_leaf_rows: Vec<usize>,
     /// Most trees; fewer when the held-out log loss stops improving.
     pub max_trees: usize,
     pub early_stopping_rounds: usize,
@@ -47,8 +60,10 @@ impl Default for BoostingSpec {
     fn default() -> Self {
         BoostingSpec {
             max_depth: vec![2, 3, 5],
+            num_leaves: Vec::new(),
             learning_rate: vec![0.05, 0.1],
             min_leaf_weight: vec![1.0, 5.0],
+            min_leaf_rows: vec![1],
             max_trees: 1000,
             early_stopping_rounds: 50,
             subsample: 0.8,
@@ -59,25 +74,58 @@ impl Default for BoostingSpec {
     }
 }
 
+/// LightGBM's defaults for categorical splits: a feature of at most this many levels is
+/// split one level against the rest (`max_cat_to_onehot`)...
+const ONE_VS_REST_LEVELS: usize = 4;
+/// ...otherwise on at most this many levels (`max_cat_threshold`)...
+const MAX_SET_LEVELS: usize = 32;
+/// ...ordered by `G / (H + CAT_SMOOTH)` (`cat_smooth`), with this extra L2 (`cat_l2`)...
+const CAT_SMOOTH: f64 = 10.0;
+const CAT_L2: f64 = 10.0;
+/// ...each level holding at least this many of the node's rows (`min_data_per_group`,
+/// LightGBM's 100, or a fiftieth of a smaller node's rows, so small sets' levels still count).
+const MIN_LEVEL_ROWS: u32 = 100;
+
 /// One grid point's settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Point {
     pub max_depth: usize,
+    pub num_leaves: Option<usize>,
     pub learning_rate: f64,
     pub min_leaf_weight: f64,
+    pub min_leaf_rows: usize,
+}
+
+impl Point {
+    fn max_leaves(&self) -> usize {
+        self.num_leaves
+            .unwrap_or(1 << self.max_depth.min(20))
+            .max(2)
+    }
 }
 
 impl BoostingSpec {
     fn points(&self) -> Vec<Point> {
+        let leaves: Vec<Option<usize>> = if self.num_leaves.is_empty() {
+            vec![None]
+        } else {
+            self.num_leaves.iter().map(|&l| Some(l)).collect()
+        };
         let mut out = Vec::new();
         for &max_depth in &self.max_depth {
-            for &learning_rate in &self.learning_rate {
-                for &min_leaf_weight in &self.min_leaf_weight {
-                    out.push(Point {
-                        max_depth,
-                        learning_rate,
-                        min_leaf_weight,
-                    });
+            for &num_leaves in &leaves {
+                for &learning_rate in &self.learning_rate {
+                    for &min_leaf_weight in &self.min_leaf_weight {
+                        for &min_leaf_rows in &self.min_leaf_rows {
+                            out.push(Point {
+                                max_depth,
+                                num_leaves,
+                                learning_rate,
+                                min_leaf_weight,
+                                min_leaf_rows,
+                            });
+                        }
+                    }
                 }
             }
         }
@@ -92,69 +140,106 @@ impl BoostingSpec {
     }
 }
 
-/// Gradient and hessian sums.
+/// Gradient and hessian sums and the rows they cover.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 struct Sums {
     g: f64,
     h: f64,
+    n: u32,
 }
 
 impl Sums {
+    #[inline]
     fn add(&mut self, o: Sums) {
         self.g += o.g;
         self.h += o.h;
+        self.n += o.n;
     }
 
     fn minus(self, o: Sums) -> Sums {
         Sums {
             g: self.g - o.g,
             h: self.h - o.h,
+            n: self.n - o.n,
         }
     }
 }
 
-/// Per candidate input, a [`Sums`] per bin of present values and one for missing values.
+/// Cells a feature has in a histogram: one per code, [`MISSING`] last.
+const STRIDE: usize = 256;
+
+/// Per feature, a [`Sums`] per bin code (features the tree does not read stay empty).
 #[derive(Debug, Clone)]
-struct Histogram {
-    cells: Vec<Sums>,
+struct Histogram(Vec<Sums>);
+
+impl Histogram {
+    fn feature(&self, f: usize) -> &[Sums] {
+        &self.0[f * STRIDE..(f + 1) * STRIDE]
+    }
 }
 
-/// A node of the tree being grown: its rows, sums and the weight bounds monotone splits
-/// above it set.
-struct Open {
-    node: usize,
-    rows: Vec<u32>,
-    sums: Sums,
-    bounds: (f64, f64),
-    depth: usize,
-    hist: Histogram,
+/// How a split sends a row's code: numbers after a bin (missing to one side), levels by
+/// a set of bins (the missing bin, an unseen level, always right).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Rule {
+    Below { last_left: u8, missing_left: bool },
+    In([u64; 4]),
 }
 
-/// The best split found for a node.
+impl Rule {
+    #[inline]
+    fn left(&self, code: u8) -> bool {
+        match *self {
+            Rule::Below {
+                last_left,
+                missing_left,
+            } => {
+                if code == MISSING {
+                    missing_left
+                } else {
+                    code <= last_left
+                }
+            }
+            Rule::In(mask) => mask[usize::from(code >> 6)] >> (code & 63) & 1 == 1,
+        }
+    }
+}
+
+/// The best split found for a leaf.
 #[derive(Debug, Clone, Copy)]
 struct Split {
-    input: usize,
-    last_left: usize,
-    missing_left: bool,
+    feature: usize,
+    rule: Rule,
     gain: f64,
     left: Sums,
     weights: (f64, f64),
 }
 
-/// How a binned training row passes a split: its input, last bin sent left, and whether a
-/// missing value goes left (`None` for a leaf).
-type Route = Option<(usize, usize, bool)>;
+/// A leaf of the tree being grown: its rows (`order[start..end]`), sums, the weight bounds
+/// monotone splits above it set, its histogram and best split.
+struct Open {
+    node: usize,
+    start: usize,
+    end: usize,
+    sums: Sums,
+    bounds: (f64, f64),
+    depth: usize,
+    hist: Option<Histogram>,
+    best: Option<Split>,
+}
 
 /// What one tree is grown with.
 struct Grower<'a> {
-    binned: &'a Binned,
+    table: &'a Table,
     grad: &'a [Sums],
     spec: &'a BoostingSpec,
     point: Point,
-    /// The inputs this tree may split on, and where each one's cells start.
-    inputs: Vec<usize>,
-    offsets: Vec<usize>,
+    /// Whether the tree may split on each feature.
+    active: Vec<bool>,
 }
+
+/// Below this many rows a node's histogram is summed on one core.
+const PARALLEL_ROWS: usize = 4096;
 
 impl Grower<'_> {
     fn weight(&self, s: Sums, (lo, hi): (f64, f64)) -> f64 {
@@ -162,211 +247,365 @@ impl Grower<'_> {
     }
 
     /// The loss reduction a leaf of weight `w` brings (XGBoost's gain given weight).
-    fn gain(&self, s: Sums, w: f64) -> f64 {
-        -(2.0 * s.g * w + (s.h + self.spec.l2) * w * w)
+    fn gain_of(&self, s: Sums, w: f64, l2: f64) -> f64 {
+        -(2.0 * s.g * w + (s.h + l2) * w * w)
     }
 
     fn histogram(&self, rows: &[u32]) -> Histogram {
-        let mut cells = vec![Sums::default(); *self.offsets.last().unwrap_or(&0)];
-        for (k, &input) in self.inputs.iter().enumerate() {
-            let (start, bins) = (self.offsets[k], self.binned.bins(input));
-            let cell = &mut cells[start..self.offsets[k + 1]];
-            for &r in rows {
-                let code = self.binned.code(input, r as usize);
-                let b = if code == MISSING {
-                    bins
-                } else {
-                    usize::from(code)
-                };
-                cell[b].add(self.grad[r as usize]);
+        // The node's gradients in row order, read once per feature.
+        let ordered: Vec<Sums> = rows.iter().map(|&r| self.grad[r as usize]).collect();
+        let mut cells = vec![Sums::default(); self.table.features() * STRIDE];
+        let fill = |(f, cell): (usize, &mut [Sums])| {
+            if !self.active[f] {
+                return;
             }
+            let codes = self.table.column(f);
+            for (&r, s) in rows.iter().zip(&ordered) {
+                cell[usize::from(codes[r as usize])].add(*s);
+            }
+        };
+        if rows.len() < PARALLEL_ROWS {
+            cells.chunks_mut(STRIDE).enumerate().for_each(fill);
+        } else {
+            cells.par_chunks_mut(STRIDE).enumerate().for_each(fill);
         }
-        Histogram { cells }
+        Histogram(cells)
+    }
+
+    fn allowed(&self, l: Sums, r: Sums) -> bool {
+        let (rows, weight) = (
+            self.point.min_leaf_rows.max(1) as u32,
+            self.point.min_leaf_weight,
+        );
+        l.n >= rows && r.n >= rows && l.h >= weight && r.h >= weight && r.h > 0.0 && l.h > 0.0
     }
 
     fn best_split(&self, open: &Open) -> Option<Split> {
+        let hist = open.hist.as_ref()?;
+        let per_feature: Vec<Option<Split>> = (0..self.table.features())
+            .map(|f| {
+                if !self.active[f] {
+                    return None;
+                }
+                let cells = hist.feature(f);
+                match &self.table.bins[f] {
+                    b @ Bins::Numeric { .. } => self.numeric_split(f, b.len(), cells, open),
+                    b @ Bins::Levels { .. } => self.level_split(f, b.len(), cells, open),
+                }
+            })
+            .collect();
+        // The best gain; the first feature wins ties.
+        per_feature
+            .into_iter()
+            .flatten()
+            .fold(None, |best: Option<Split>, s| match best {
+                Some(b) if b.gain >= s.gain => Some(b),
+                _ => Some(s),
+            })
+    }
+
+    fn numeric_split(&self, f: usize, bins: usize, cells: &[Sums], open: &Open) -> Option<Split> {
         let (total, bounds) = (open.sums, open.bounds);
-        let parent = self.gain(total, self.weight(total, bounds));
-        let min = self.point.min_leaf_weight;
+        let l2 = self.spec.l2;
+        let parent = self.gain_of(total, self.weight(total, bounds), l2);
+        let missing = cells[usize::from(MISSING)];
+        let dir = self.spec.direction(f);
         let mut best: Option<Split> = None;
-        for (k, &input) in self.inputs.iter().enumerate() {
-            let cells = &open.hist.cells[self.offsets[k]..self.offsets[k + 1]];
-            let (present, missing) = cells.split_at(cells.len() - 1);
-            let missing = missing[0];
-            let dir = self.spec.direction(input);
-            let mut left = Sums::default();
-            for (b, cell) in present
-                .iter()
-                .enumerate()
-                .take(present.len().saturating_sub(1))
-            {
-                left.add(*cell);
-                if cell.h == 0.0 {
-                    // An empty bin splits the node as the bin before it did.
+        let mut left = Sums::default();
+        for (b, cell) in cells.iter().enumerate().take(bins.saturating_sub(1)) {
+            left.add(*cell);
+            if cell.n == 0 {
+                // An empty bin splits the node as the bin before it did.
+                continue;
+            }
+            for missing_left in [false, true] {
+                if missing_left && missing.n == 0 {
                     continue;
                 }
-                for missing_left in [false, true] {
-                    if missing_left && missing.h == 0.0 {
-                        continue;
-                    }
-                    let l = if missing_left {
-                        Sums {
-                            g: left.g + missing.g,
-                            h: left.h + missing.h,
-                        }
-                    } else {
-                        left
-                    };
-                    let r = total.minus(l);
-                    if l.h < min || r.h < min || r.h <= 0.0 {
-                        continue;
-                    }
-                    let (wl, wr) = (self.weight(l, bounds), self.weight(r, bounds));
-                    if (dir > 0 && wl > wr) || (dir < 0 && wl < wr) {
-                        continue;
-                    }
-                    let gain = self.gain(l, wl) + self.gain(r, wr) - parent;
-                    if gain > 1e-12 * total.h.max(1.0) && best.is_none_or(|s| gain > s.gain) {
-                        best = Some(Split {
-                            input,
-                            last_left: b,
+                let mut l = left;
+                if missing_left {
+                    l.add(missing);
+                }
+                let r = total.minus(l);
+                if !self.allowed(l, r) {
+                    continue;
+                }
+                let (wl, wr) = (self.weight(l, bounds), self.weight(r, bounds));
+                if (dir > 0 && wl > wr) || (dir < 0 && wl < wr) {
+                    continue;
+                }
+                let gain = self.gain_of(l, wl, l2) + self.gain_of(r, wr, l2) - parent;
+                if gain > 1e-12 * total.h.max(1.0) && best.is_none_or(|s| gain > s.gain) {
+                    best = Some(Split {
+                        feature: f,
+                        rule: Rule::Below {
+                            last_left: b as u8,
                             missing_left,
-                            gain,
-                            left: l,
-                            weights: (wl, wr),
-                        });
-                    }
+                        },
+                        gain,
+                        left: l,
+                        weights: (wl, wr),
+                    });
                 }
             }
         }
         // With no missing values in the node, missing ones later go the heavier way.
         best.map(|mut s| {
-            if missing_of(&open.hist, self, s.input).h == 0.0 {
-                s.missing_left = s.left.h >= total.h - s.left.h;
+            if missing.n == 0
+                && let Rule::Below { missing_left, .. } = &mut s.rule
+            {
+                *missing_left = s.left.h >= total.h - s.left.h;
             }
             s
         })
     }
 
-    /// Grow one tree over `rows`; also returns, per node, how a binned training row is
+    /// LightGBM's categorical split: one level against the rest for a few levels; else
+    /// the levels (of enough rows) ordered by `G / (H + smooth)`, the best prefix of up to
+    /// [`MAX_SET_LEVELS`] from either end sent left.
+    fn level_split(&self, f: usize, bins: usize, cells: &[Sums], open: &Open) -> Option<Split> {
+        let (total, bounds) = (open.sums, open.bounds);
+        let used: Vec<usize> = (0..bins).filter(|&b| cells[b].n > 0).collect();
+        if used.len() < 2 && cells[usize::from(MISSING)].n == 0 {
+            return None;
+        }
+        let mut best: Option<Split> = None;
+        let mut consider = |set: &[usize], l2: f64| {
+            let mut l = Sums::default();
+            let mut mask = [0u64; 4];
+            for &b in set {
+                l.add(cells[b]);
+                mask[b >> 6] |= 1 << (b & 63);
+            }
+            let r = total.minus(l);
+            if !self.allowed(l, r) {
+                return;
+            }
+            let w = |s: Sums| (-s.g / (s.h + l2)).clamp(bounds.0, bounds.1);
+            let (wl, wr) = (w(l), w(r));
+            let gain = self.gain_of(l, wl, l2) + self.gain_of(r, wr, l2)
+                - self.gain_of(total, w(total), l2);
+            if gain > 1e-12 * total.h.max(1.0) && best.is_none_or(|s| gain > s.gain) {
+                best = Some(Split {
+                    feature: f,
+                    rule: Rule::In(mask),
+                    gain,
+                    left: l,
+                    weights: (self.weight(l, bounds), self.weight(r, bounds)),
+                });
+            }
+        };
+        if used.len() <= ONE_VS_REST_LEVELS {
+            for &b in &used {
+                consider(&[b], self.spec.l2);
+            }
+            return best;
+        }
+        let min_rows = MIN_LEVEL_ROWS.min((total.n / 50).max(1));
+        let mut order: Vec<usize> = used
+            .into_iter()
+            .filter(|&b| cells[b].n >= min_rows)
+            .collect();
+        let key = |b: usize| cells[b].g / (cells[b].h + CAT_SMOOTH);
+        order.sort_by(|&a, &b| key(a).total_cmp(&key(b)).then(a.cmp(&b)));
+        let l2 = self.spec.l2 + CAT_L2;
+        let most = MAX_SET_LEVELS.min(order.len().saturating_sub(1));
+        for k in 1..=most {
+            consider(&order[..k], l2);
+            consider(&order[order.len() - k..], l2);
+        }
+        best
+    }
+
+    /// Grow one tree over `rows` (increasing); also returns, per node, how a binned row is
     /// routed (`None` for a leaf).
-    fn grow(&self, rows: Vec<u32>) -> (Tree, Vec<Route>) {
+    fn grow(&self, mut order: Vec<u32>) -> (Tree, Vec<Option<(usize, Rule)>>) {
         let mut sums = Sums::default();
-        for &r in &rows {
+        for &r in &order {
             sums.add(self.grad[r as usize]);
         }
-        let hist = self.histogram(&rows);
-        let mut nodes = vec![Node::Leaf { value: 0.0 }];
-        let mut cover = vec![0.0];
+        let mut tree = Tree {
+            nodes: vec![Node::Leaf { value: 0.0 }],
+            cover: vec![sums.h],
+            level_sets: Vec::new(),
+        };
         let mut route = vec![None];
-        let mut todo = vec![Open {
+        let mut root = Open {
             node: 0,
-            rows,
+            start: 0,
+            end: order.len(),
             sums,
             bounds: (f64::NEG_INFINITY, f64::INFINITY),
             depth: 0,
-            hist,
-        }];
-        let eta = self.point.learning_rate;
-        while let Some(open) = todo.pop() {
-            cover[open.node] = open.sums.h;
-            let leaf = eta * self.weight(open.sums, open.bounds);
-            nodes[open.node] = Node::Leaf { value: leaf };
-            if open.depth >= self.point.max_depth || open.sums.h < 2.0 * self.point.min_leaf_weight
-            {
-                continue;
-            }
-            let Some(split) = self.best_split(&open) else {
-                continue;
+            hist: None,
+            best: None,
+        };
+        if self.splittable(&root) {
+            let hist = self.histogram(&order);
+            self.choose(&mut root, hist);
+        }
+        let mut open = vec![root];
+        let mut leaves = 1;
+        let mut scratch: Vec<u32> = Vec::with_capacity(order.len());
+        while leaves < self.point.max_leaves() {
+            // The leaf whose split gains most (the first made wins ties).
+            let Some(at) = (0..open.len()).filter(|&i| open[i].best.is_some()).fold(
+                None,
+                |b: Option<usize>, i| match b {
+                    Some(j) if open[j].best.map(|s| s.gain) >= open[i].best.map(|s| s.gain) => {
+                        Some(j)
+                    }
+                    _ => Some(i),
+                },
+            ) else {
+                break;
             };
-            let (l_rows, r_rows): (Vec<u32>, Vec<u32>) = open.rows.iter().partition(|&&r| {
-                let code = self.binned.code(split.input, r as usize);
-                if code == MISSING {
-                    split.missing_left
+            let parent = open.remove(at);
+            let split = parent.best.expect("chosen for its split");
+            // Stable partition of the leaf's rows: left ones first, each side in row order.
+            let codes = self.table.column(split.feature);
+            let rows = &mut order[parent.start..parent.end];
+            scratch.clear();
+            let mut k = 0;
+            for i in 0..rows.len() {
+                let r = rows[i];
+                if split.rule.left(codes[r as usize]) {
+                    rows[k] = r;
+                    k += 1;
                 } else {
-                    usize::from(code) <= split.last_left
+                    scratch.push(r);
                 }
-            });
-            // The smaller child's histogram is built; the larger one's is the parent's less it.
-            let small_left = l_rows.len() <= r_rows.len();
-            let small = self.histogram(if small_left { &l_rows } else { &r_rows });
-            let large = Histogram {
-                cells: open
-                    .hist
-                    .cells
-                    .iter()
-                    .zip(&small.cells)
-                    .map(|(p, s)| p.minus(*s))
-                    .collect(),
-            };
-            let (l_hist, r_hist) = if small_left {
-                (small, large)
-            } else {
-                (large, small)
-            };
-            let (lo, hi) = open.bounds;
-            let mid = (split.weights.0 + split.weights.1) / 2.0;
-            let (l_bounds, r_bounds) = match self.spec.direction(split.input) {
-                d if d > 0 => ((lo, mid), (mid, hi)),
-                d if d < 0 => ((mid, hi), (lo, mid)),
-                _ => (open.bounds, open.bounds),
-            };
-            let (left, right) = (nodes.len(), nodes.len() + 1);
-            nodes.extend([Node::Leaf { value: 0.0 }, Node::Leaf { value: 0.0 }]);
-            cover.extend([0.0, 0.0]);
+            }
+            rows[k..].copy_from_slice(&scratch);
+            let mid = parent.start + k;
+            let (left, right) = (tree.nodes.len(), tree.nodes.len() + 1);
+            tree.nodes
+                .extend([Node::Leaf { value: 0.0 }, Node::Leaf { value: 0.0 }]);
+            let right_sums = parent.sums.minus(split.left);
+            tree.cover.extend([split.left.h, right_sums.h]);
             route.extend([None, None]);
-            nodes[open.node] = Node::Split {
-                feature: split.input as u32,
-                threshold: self.binned.threshold(split.input, split.last_left),
-                left: left as u32,
-                right: right as u32,
-                missing_left: split.missing_left,
+            tree.nodes[parent.node] = match split.rule {
+                Rule::Below {
+                    last_left,
+                    missing_left,
+                } => Node::Split {
+                    feature: split.feature as u32,
+                    threshold: self.table.bins[split.feature].threshold(usize::from(last_left)),
+                    left: left as u32,
+                    right: right as u32,
+                    missing_left,
+                },
+                Rule::In(mask) => {
+                    let set = self.table.bins[split.feature]
+                        .levels_in((0..255).filter(|&b: &usize| mask[b >> 6] >> (b & 63) & 1 == 1));
+                    tree.level_sets.push(set);
+                    Node::Levels {
+                        feature: split.feature as u32,
+                        set: (tree.level_sets.len() - 1) as u32,
+                        left: left as u32,
+                        right: right as u32,
+                    }
+                }
             };
-            route[open.node] = Some((split.input, split.last_left, split.missing_left));
-            let child = |node, rows, sums, bounds, hist| Open {
+            route[parent.node] = Some((split.feature, split.rule));
+            let (lo, hi) = parent.bounds;
+            let mid_w = (split.weights.0 + split.weights.1) / 2.0;
+            let (l_bounds, r_bounds) = match self.spec.direction(split.feature) {
+                d if d > 0 => ((lo, mid_w), (mid_w, hi)),
+                d if d < 0 => ((mid_w, hi), (lo, mid_w)),
+                _ => (parent.bounds, parent.bounds),
+            };
+            let child = |node, start, end, sums, bounds| Open {
                 node,
-                rows,
+                start,
+                end,
                 sums,
                 bounds,
-                depth: open.depth + 1,
-                hist,
+                depth: parent.depth + 1,
+                hist: None,
+                best: None,
             };
-            let right_sums = open.sums.minus(split.left);
-            // Right first on the stack, so the left subtree is numbered first.
-            todo.push(child(right, r_rows, right_sums, r_bounds, r_hist));
-            todo.push(child(left, l_rows, split.left, l_bounds, l_hist));
+            let mut l = child(left, parent.start, mid, split.left, l_bounds);
+            let mut r = child(right, mid, parent.end, right_sums, r_bounds);
+            // The smaller child's histogram is summed; the larger one's is the parent's less it.
+            let (small, large) = if mid - parent.start <= parent.end - mid {
+                (&mut l, &mut r)
+            } else {
+                (&mut r, &mut l)
+            };
+            if self.splittable(small) || self.splittable(large) {
+                let summed = self.histogram(&order[small.start..small.end]);
+                if self.splittable(large) {
+                    let mut rest = parent.hist.expect("a split leaf has its histogram");
+                    for (p, s) in rest.0.iter_mut().zip(&summed.0) {
+                        *p = p.minus(*s);
+                    }
+                    self.choose(large, rest);
+                }
+                if self.splittable(small) {
+                    self.choose(small, summed);
+                }
+            }
+            open.push(l);
+            open.push(r);
+            leaves += 1;
         }
-        (Tree { nodes, cover }, route)
+        // Leaf values from each leaf's sums and bounds.
+        let eta = self.point.learning_rate;
+        for o in &open {
+            tree.nodes[o.node] = Node::Leaf {
+                value: eta * self.weight(o.sums, o.bounds),
+            };
+        }
+        (tree, route)
+    }
+
+    /// Whether a new leaf may be split at all.
+    fn splittable(&self, open: &Open) -> bool {
+        open.depth < self.point.max_depth
+            && open.sums.h >= 2.0 * self.point.min_leaf_weight
+            && open.sums.n as usize >= 2 * self.point.min_leaf_rows.max(1)
+    }
+
+    /// A new leaf's best split on its histogram, which it keeps only if it has one.
+    fn choose(&self, open: &mut Open, hist: Histogram) {
+        open.hist = Some(hist);
+        open.best = self.best_split(open);
+        if open.best.is_none() {
+            open.hist = None;
+        }
     }
 }
 
-fn missing_of(hist: &Histogram, g: &Grower<'_>, input: usize) -> Sums {
-    let k = g
-        .inputs
-        .iter()
-        .position(|&i| i == input)
-        .expect("a split's input is a candidate");
-    hist.cells[g.offsets[k + 1] - 1]
-}
-
-/// The leaf value of a binned training row.
-fn leaf_of(tree: &Tree, route: &[Route], binned: &Binned, row: usize) -> f64 {
+/// The leaf value of binned row `row`.
+fn leaf_of(tree: &Tree, route: &[Option<(usize, Rule)>], table: &Table, row: usize) -> f64 {
     let mut i = 0;
     loop {
         match (&tree.nodes[i], route[i]) {
-            (Node::Split { left, right, .. }, Some((input, last_left, missing_left))) => {
-                let code = binned.code(input, row);
-                let go_left = if code == MISSING {
-                    missing_left
-                } else {
-                    usize::from(code) <= last_left
-                };
-                i = if go_left { *left } else { *right } as usize;
-            }
             (Node::Leaf { value }, _) => return *value,
+            (_, Some((feature, rule))) => {
+                let (left, right) = tree.nodes[i].split().map_or((0, 0), |(_, l, r)| (l, r));
+                i = if rule.left(table.column(feature)[row]) {
+                    left
+                } else {
+                    right
+                } as usize;
+            }
             _ => unreachable!("every split has a route"),
         }
     }
+}
+
+/// Add each row's leaf value of `tree` to its margin, on every core.
+fn add_tree(tree: &Tree, route: &[Option<(usize, Rule)>], table: &Table, margin: &mut [f64]) {
+    margin
+        .par_chunks_mut(8192)
+        .enumerate()
+        .for_each(|(c, chunk)| {
+            for (k, m) in chunk.iter_mut().enumerate() {
+                *m += leaf_of(tree, route, table, c * 8192 + k);
+            }
+        });
 }
 
 fn log_loss(y: &[bool], margin: &[f64]) -> f64 {
@@ -378,7 +617,14 @@ fn log_loss(y: &[bool], margin: &[f64]) -> f64 {
         / y.len().max(1) as f64
 }
 
-/// Fit one ensemble of `point` on `fit`'s native inputs, early-stopped on `holdout`'s.
+/// Which columns of the level design hold level positions.
+fn level_columns(fit: &Rows<'_>) -> Vec<bool> {
+    (0..fit.levels.ncols())
+        .map(|f| fit.categorical.get(f).copied().unwrap_or(false))
+        .collect()
+}
+
+/// Fit one ensemble of `point` on `fit`'s level design, early-stopped on `holdout`'s.
 pub fn fit_booster(
     spec: &BoostingSpec,
     point: Point,
@@ -389,59 +635,52 @@ pub fn fit_booster(
     if fit.is_empty() || holdout.is_empty() {
         return Err(TrainError::new(FAMILY, "no rows to fit or to stop on"));
     }
-    let binned = Binned::new(fit.native);
+    let table = Table::fit(fit.levels.view(), &level_columns(&fit));
+    let held_table = Table::code(table.bins.clone(), holdout.levels.view());
     let n = fit.len();
-    let p = binned.inputs();
+    let p = table.features();
     let rate = fit.positives() as f64 / n as f64;
     let rate = rate.clamp(1e-6, 1.0 - 1e-6);
     let base_score = (rate / (1.0 - rate)).ln();
     let mut margin = vec![base_score; n];
     let mut held = vec![base_score; holdout.len()];
-    let held_rows: Vec<Vec<f64>> = holdout
-        .native
-        .rows()
-        .into_iter()
-        .map(|r| r.to_vec())
-        .collect();
     let mut rng = SplitMix::new(seed ^ 0xB005_7ED5);
     let mut trees: Vec<Tree> = Vec::new();
     let (mut best_loss, mut best_len) = (log_loss(holdout.y, &held), 0usize);
     let n_inputs = ((spec.colsample * p as f64).floor() as usize).clamp(1, p.max(1));
     let mut grad = vec![Sums::default(); n];
     for t in 0..spec.max_trees {
-        for ((s, &m), &y) in grad.iter_mut().zip(&margin).zip(fit.y) {
-            let q = sigmoid(m);
-            *s = Sums {
-                g: q - f64::from(u8::from(y)),
-                h: (q * (1.0 - q)).max(1e-16),
-            };
-        }
+        grad.par_iter_mut()
+            .zip(&margin)
+            .zip(fit.y)
+            .for_each(|((s, &m), &y)| {
+                let q = sigmoid(m);
+                *s = Sums {
+                    g: q - f64::from(u8::from(y)),
+                    h: (q * (1.0 - q)).max(1e-16),
+                    n: 1,
+                };
+            });
         let mut rows: Vec<u32> = (0..n as u32)
             .filter(|_| spec.subsample >= 1.0 || rng.unit() < spec.subsample)
             .collect();
         if rows.is_empty() {
             rows = (0..n as u32).collect();
         }
-        let inputs = rng.choose(p, n_inputs);
-        let mut offsets = vec![0];
-        for &i in &inputs {
-            offsets.push(offsets.last().unwrap_or(&0) + binned.bins(i) + 1);
+        let mut active = vec![false; p];
+        for f in rng.choose(p, n_inputs) {
+            active[f] = true;
         }
         let grower = Grower {
-            binned: &binned,
+            table: &table,
             grad: &grad,
             spec,
             point,
-            inputs,
-            offsets,
+            active,
         };
         let (tree, route) = grower.grow(rows);
-        for (r, m) in margin.iter_mut().enumerate() {
-            *m += leaf_of(&tree, &route, &binned, r);
-        }
-        for (m, x) in held.iter_mut().zip(&held_rows) {
-            *m += tree.value(x);
-        }
+        add_tree(&tree, &route, &table, &mut margin);
+        add_tree(&tree, &route, &held_table, &mut held);
         trees.push(tree);
         let loss = log_loss(holdout.y, &held);
         if loss < best_loss {
@@ -463,11 +702,18 @@ impl Family for BoostingSpec {
         self.points()
             .into_iter()
             .map(|p| {
-                params(&[
+                let mut out = params(&[
                     ("max_depth", p.max_depth.into()),
                     ("learning_rate", p.learning_rate.into()),
                     ("min_leaf_weight", p.min_leaf_weight.into()),
-                ])
+                ]);
+                if p.num_leaves.is_some() {
+                    out.insert("num_leaves".into(), optional(p.num_leaves));
+                }
+                if self.min_leaf_rows != [1] {
+                    out.insert("min_leaf_rows".into(), p.min_leaf_rows.into());
+                }
+                out
             })
             .collect()
     }
@@ -519,14 +765,22 @@ mod tests {
     }
 
     fn rows<'a>(x: &'a Array2<f64>, y: &'a [bool]) -> Rows<'a> {
-        Rows { x, native: x, y }
+        Rows {
+            x,
+            native: x,
+            levels: x,
+            categorical: &[false, false, false],
+            y,
+        }
     }
 
     fn point(max_depth: usize) -> Point {
         Point {
             max_depth,
+            num_leaves: None,
             learning_rate: 0.1,
             min_leaf_weight: 1.0,
+            min_leaf_rows: 1,
         }
     }
 
@@ -604,5 +858,63 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A feature of 40 levels whose effects do not follow their positions: the booster
+    /// splits it on sets of levels, ranks the levels as their true effects do, sends an
+    /// unseen level (NaN) right, and gives the same model on one thread as on several.
+    #[test]
+    fn levels_are_split_as_sets() {
+        let (n, levels) = (6000, 40);
+        let effect = |l: usize| if (l * 7) % 5 < 2 { 1.5 } else { -1.0 };
+        let mut rng = SplitMix::new(9);
+        let mut x = Array2::zeros((n, 2));
+        let mut y = Vec::with_capacity(n);
+        for i in 0..n {
+            let l = rng.below(levels);
+            let u = rng.unit();
+            x[[i, 0]] = l as f64;
+            x[[i, 1]] = u;
+            let z = effect(l) + 0.5 * u - 0.5;
+            y.push(rng.unit() < sigmoid(z));
+        }
+        let cat = [true, false];
+        let take = |r: std::ops::Range<usize>| x.select(ndarray::Axis(0), &r.collect::<Vec<_>>());
+        let (xt, yt) = (take(0..4500), &y[..4500]);
+        let (xv, yv) = (take(4500..n), &y[4500..]);
+        let data = |x, y| Rows {
+            x,
+            native: x,
+            levels: x,
+            categorical: &cat,
+            y,
+        };
+        let spec = BoostingSpec::default();
+        let fit = || fit_booster(&spec, point(3), data(&xt, yt), data(&xv, yv), 5).unwrap();
+        let m = fit();
+        assert!(
+            m.trees
+                .iter()
+                .any(|t| t.nodes.iter().any(|n| matches!(n, Node::Levels { .. }))),
+            "no split on levels"
+        );
+        for t in &m.trees {
+            t.validate().unwrap();
+        }
+        let p = |l: f64| sigmoid(m.margin(&[l, 0.5]));
+        for a in 0..levels {
+            for b in 0..levels {
+                if effect(a) > effect(b) {
+                    assert!(p(a as f64) > p(b as f64), "level {a} against {b}");
+                }
+            }
+        }
+        assert!(p(f64::NAN).is_finite());
+        let one = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap()
+            .install(fit);
+        assert_eq!(one, m);
     }
 }

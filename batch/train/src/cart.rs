@@ -115,7 +115,11 @@ pub fn grow(
         todo.push((right, start + i, end, depth + 1));
         todo.push((left, start, start + i, depth + 1));
     }
-    Tree { nodes, cover }
+    Tree {
+        nodes,
+        cover,
+        level_sets: Vec::new(),
+    }
 }
 
 /// The split of the node's rows with the lowest weighted Gini impurity over a random draw

@@ -21,6 +21,7 @@ pub mod naive_bayes;
 pub mod scorecard;
 pub mod select;
 pub mod svm;
+pub mod table;
 pub mod trees;
 
 use std::collections::BTreeMap;
@@ -33,7 +34,7 @@ pub use boosting::BoostingSpec;
 pub use logistic::LogisticSpec;
 pub use naive_bayes::NaiveBayesSpec;
 pub use scorecard::ScorecardSpec;
-pub use select::{Families, Outcome, Selection, select, train_all};
+pub use select::{Families, Outcome, Selection, Unwatched, Watch, select, train_all};
 pub use svm::SvmSpec;
 pub use trees::{ForestSpec, TreeSpec};
 
@@ -55,12 +56,18 @@ impl TrainError {
 
 pub type Result<T, E = TrainError> = std::result::Result<T, E>;
 
-/// Encoded rows and their labels (adverse = true), in both encodings: `x` with missing
-/// numbers imputed (every family but boosting), `native` with them left NaN (boosting).
+/// Encoded rows and their labels (adverse = true), in three encodings: `x` with missing
+/// numbers imputed and categories one-hot (linear models, naive Bayes, trees, forests),
+/// `native` with missing numbers left NaN (the scorecard), and `levels`, missing numbers
+/// NaN, a category of many levels one input (its level's position), of few one-hot
+/// (boosting).
 #[derive(Debug, Clone, Copy)]
 pub struct Rows<'a> {
     pub x: &'a Array2<f64>,
     pub native: &'a Array2<f64>,
+    pub levels: &'a Array2<f64>,
+    /// Per input of `levels`, whether it holds level positions.
+    pub categorical: &'a [bool],
     pub y: &'a [bool],
 }
 
@@ -77,13 +84,13 @@ impl Rows<'_> {
         self.y.is_empty()
     }
 
-    /// The encoding `model` reads: missing numbers left NaN for boosted trees and
-    /// scorecards (they bin them), imputed for the others.
+    /// The encoding `model` reads: levels by position for boosted trees, missing numbers
+    /// left NaN for scorecards (they bin them), imputed one-hot for the others.
     pub fn x_for(&self, model: &Model) -> &Array2<f64> {
-        if model.reads_missing() {
-            self.native
-        } else {
-            self.x
+        match model {
+            Model::GradientBoosting(_) => self.levels,
+            m if m.reads_missing() => self.native,
+            _ => self.x,
         }
     }
 }

@@ -97,6 +97,38 @@ impl Families {
         out
     }
 
+    /// Which one-hot encodings of `Rows` the configured families read: the imputed one
+    /// (every family but boosting and the scorecard), and the one with missing numbers left
+    /// missing (the scorecard). Those not read need not be built.
+    pub fn reads_one_hot(&self) -> (bool, bool) {
+        let imputed = self.logistic_regression.is_some()
+            || self.gaussian_nb.is_some()
+            || self.linear_svm.is_some()
+            || self.rbf_svm.is_some()
+            || self.decision_tree.is_some()
+            || self.random_forest.is_some();
+        (imputed, self.scorecard.is_some())
+    }
+
+    /// Leave out the families that read the imputed one-hot encoding (`imputed`) or the
+    /// native one (`native`); their names, in [`ORDER`].
+    pub fn drop_one_hot(&mut self, imputed: bool, native: bool) -> Vec<&'static str> {
+        let dropped = [
+            imputed && self.logistic_regression.take().is_some(),
+            native && self.scorecard.take().is_some(),
+            imputed && self.gaussian_nb.take().is_some(),
+            imputed && self.linear_svm.take().is_some(),
+            imputed && self.rbf_svm.take().is_some(),
+            imputed && self.decision_tree.take().is_some(),
+            imputed && self.random_forest.take().is_some(),
+        ];
+        dropped
+            .into_iter()
+            .zip(ORDER)
+            .filter_map(|(d, name)| d.then_some(name))
+            .collect()
+    }
+
     /// Keep only the named families (their configured grids); an unknown or unconfigured
     /// name is an error.
     pub fn retain(&mut self, names: &[String]) -> Result<(), String> {
@@ -177,13 +209,21 @@ impl Selection {
                 self.folds
             )
         } else {
+            let train = data.train.len();
             format!(
-                "validation ROC AUC ({} rows; spread = DeLong standard error){}",
+                "validation ROC AUC ({} rows; spread = DeLong standard error){}{}",
                 data.validation.len(),
                 if self.folds >= 2 {
                     format!(
                         ": {n} rows are more than max_cv_rows = {}",
                         self.max_cv_rows
+                    )
+                } else {
+                    String::new()
+                },
+                if halving_rounds(train, usize::MAX).len() > 1 {
+                    format!(
+                        "; each grid by successive halving: every point fitted on a stratified sample of the {train} training rows (at least {HALVING_MIN_ROWS}), the best third kept on a sample three times larger, up to all of them; a point's score is from the last round it reached (its `rows` note)"
                     )
                 } else {
                     String::new()
@@ -217,27 +257,33 @@ impl Outcome {
     }
 }
 
+/// One side of a fold: its rows in each encoding, and their labels.
+type FoldRows = (Array2<f64>, Array2<f64>, Array2<f64>, Vec<bool>);
+
 /// One fold's rows to fit on and to score.
 struct Fold {
-    fit: (Array2<f64>, Array2<f64>, Vec<bool>),
-    held: (Array2<f64>, Array2<f64>, Vec<bool>),
+    fit: FoldRows,
+    held: FoldRows,
+    categorical: Vec<bool>,
 }
 
 impl Fold {
-    fn fit(&self) -> Rows<'_> {
+    fn rows<'a>(&'a self, side: &'a FoldRows) -> Rows<'a> {
         Rows {
-            x: &self.fit.0,
-            native: &self.fit.1,
-            y: &self.fit.2,
+            x: &side.0,
+            native: &side.1,
+            levels: &side.2,
+            categorical: &self.categorical,
+            y: &side.3,
         }
     }
 
+    fn fit(&self) -> Rows<'_> {
+        self.rows(&self.fit)
+    }
+
     fn held(&self) -> Rows<'_> {
-        Rows {
-            x: &self.held.0,
-            native: &self.held.1,
-            y: &self.held.2,
-        }
+        self.rows(&self.held)
     }
 }
 
@@ -249,6 +295,7 @@ fn folds(data: &Data<'_>, k: usize) -> Vec<Fold> {
     };
     let x = cat(data.train.x, data.validation.x);
     let native = cat(data.train.native, data.validation.native);
+    let levels = cat(data.train.levels, data.validation.levels);
     let y: Vec<bool> = data
         .train
         .y
@@ -271,6 +318,7 @@ fn folds(data: &Data<'_>, k: usize) -> Vec<Fold> {
         (
             x.select(Axis(0), rows),
             native.select(Axis(0), rows),
+            levels.select(Axis(0), rows),
             rows.iter().map(|&r| y[r]).collect::<Vec<bool>>(),
         )
     };
@@ -281,18 +329,34 @@ fn folds(data: &Data<'_>, k: usize) -> Vec<Fold> {
             Fold {
                 fit: take(&fit),
                 held: take(&held),
+                categorical: data.train.categorical.to_vec(),
             }
         })
         .collect()
 }
 
-/// Train every configured family in [`ORDER`]; `progress` hears each family's name before
-/// it starts. A family the data cannot support, or that fails, is skipped with a warning.
+/// Hears what training is doing, for a progress display (fits run on every core).
+pub trait Watch: Sync {
+    /// Family `name` starts, and will make `fits` fits (grid points, folds, rounds).
+    fn family(&self, name: &str, fits: usize);
+    /// One of its fits is done.
+    fn fitted(&self);
+}
+
+/// A [`Watch`] that shows nothing.
+pub struct Unwatched;
+
+impl Watch for Unwatched {
+    fn family(&self, _: &str, _: usize) {}
+    fn fitted(&self) {}
+}
+
+/// Train every configured family in [`ORDER`]; `watch` hears each family and fit. A family the data cannot support, or that fails, is skipped with a warning.
 pub fn train_all(
     f: &Families,
     data: &Data<'_>,
     selection: &Selection,
-    progress: &mut dyn FnMut(&str),
+    watch: &dyn Watch,
 ) -> Vec<Outcome> {
     let rarer = data
         .train
@@ -318,11 +382,19 @@ pub fn train_all(
             });
             continue;
         }
-        progress(name);
+        let points = family.grid().len();
+        watch.family(
+            name,
+            if folds.is_empty() {
+                halving_fits(data.train.len(), points)
+            } else {
+                points * folds.len() + 1
+            },
+        );
         let _span = tracing::info_span!("family", family = name).entered();
         // A panic inside a training library skips the family instead of ending the run.
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            train_family(family, data, &folds)
+            train_family(family, data, &folds, watch)
         }))
         .unwrap_or_else(|panic| {
             let what = panic
@@ -363,36 +435,19 @@ fn train_family(
     family: &dyn Family,
     data: &Data<'_>,
     folds: &[Fold],
+    watch: &dyn Watch,
 ) -> crate::Result<FamilyResult> {
     let grid = family.grid();
     if grid.is_empty() {
         return Err(TrainError::new(family.name(), "the grid is empty"));
     }
     let mut points = Vec::with_capacity(grid.len());
-    // Without folds, each point's model is the family's model if it wins.
-    let mut holdout_models = Vec::new();
+    // Without folds, the last round's best point's model is the family's model.
+    let mut holdout_model = None;
     if folds.is_empty() {
-        let fitted: Vec<crate::Result<(crate::Fitted, f64)>> = (0..grid.len())
-            .into_par_iter()
-            .map(|i| {
-                let started = Instant::now();
-                let f = family.fit(i, data.train, data.validation, data.seed)?;
-                Ok((f, started.elapsed().as_secs_f64()))
-            })
-            .collect();
-        for (params, r) in grid.iter().zip(fitted) {
-            let (f, seconds) = r?;
-            let p = probabilities(&f.model, data.validation.x_for(&f.model));
-            points.push(GridPoint {
-                params: params.clone(),
-                score: roc_auc(data.validation.y, &p),
-                spread: auc_standard_error(data.validation.y, &p),
-                fold_aucs: Vec::new(),
-                fit_seconds: seconds,
-                notes: f.notes.clone(),
-            });
-            holdout_models.push(f);
-        }
+        let (halved, best) = halve(family, &grid, data, watch)?;
+        points = halved;
+        holdout_model = Some(best);
     } else {
         let jobs: Vec<(usize, usize)> = (0..grid.len())
             .flat_map(|i| (0..folds.len()).map(move |k| (i, k)))
@@ -403,6 +458,7 @@ fn train_family(
                 let started = Instant::now();
                 let fold = &folds[k];
                 let f = family.fit(i, fold.fit(), fold.held(), data.seed)?;
+                watch.fitted();
                 let held = fold.held();
                 let p = probabilities(&f.model, held.x_for(&f.model));
                 Ok((roc_auc(held.y, &p), started.elapsed().as_secs_f64()))
@@ -428,19 +484,24 @@ fn train_family(
             });
         }
     }
-    // The best score wins; earlier (simpler) points win exact ties and NaN never wins.
-    let best = (0..points.len())
-        .filter(|&i| points[i].score.is_finite())
-        .fold(None, |b: Option<usize>, i| match b {
-            Some(j) if points[j].score >= points[i].score => Some(j),
-            _ => Some(i),
-        })
-        .ok_or_else(|| TrainError::new(family.name(), "no grid point could be scored"))?;
-    let fitted = if folds.is_empty() {
-        holdout_models.swap_remove(best)
+    // Halving's winner is its last round's best; across folds, the best mean (earlier,
+    // simpler points win exact ties and NaN never wins).
+    let best = match &holdout_model {
+        Some((at, _)) => *at,
+        None => (0..points.len())
+            .filter(|&i| points[i].score.is_finite())
+            .fold(None, |b: Option<usize>, i| match b {
+                Some(j) if points[j].score >= points[i].score => Some(j),
+                _ => Some(i),
+            })
+            .ok_or_else(|| TrainError::new(family.name(), "no grid point could be scored"))?,
+    };
+    let fitted = if let Some((_, f)) = holdout_model {
+        f
     } else {
         let started = Instant::now();
         let f = family.fit(best, data.train, data.validation, data.seed)?;
+        watch.fitted();
         points[best].notes = f.notes.clone();
         points[best].fit_seconds += started.elapsed().as_secs_f64();
         f
@@ -460,6 +521,144 @@ fn train_family(
         warnings: fitted.warnings,
         model: fitted.model,
     })
+}
+
+/// The smallest sample of training rows successive halving fits a grid point on.
+pub const HALVING_MIN_ROWS: usize = 20_000;
+
+/// The training rows each round of successive halving fits on, for `n` rows and `points`
+/// grid points: each round a third of the next, the last all `n`, none below
+/// [`HALVING_MIN_ROWS`] (one round of all rows when `n` is small).
+pub fn halving_rounds(n: usize, points: usize) -> Vec<usize> {
+    let mut sizes = vec![n];
+    let mut alive = points;
+    while alive > 1 && sizes[0] / 3 >= HALVING_MIN_ROWS {
+        sizes.insert(0, sizes[0] / 3);
+        alive = alive.div_ceil(3);
+    }
+    sizes
+}
+
+/// The fits successive halving makes over `n` rows and `points` grid points.
+fn halving_fits(n: usize, points: usize) -> usize {
+    let mut alive = points;
+    let mut fits = 0;
+    for _ in halving_rounds(n, points) {
+        fits += alive;
+        alive = alive.div_ceil(3);
+    }
+    fits
+}
+
+/// Training rows kept for a round: each class's rows in a seeded random order, the same
+/// share of each taken, in row order.
+fn sample_rows(y: &[bool], size: usize, seed: u64) -> Vec<usize> {
+    let mut rng = SplitMix::new(seed ^ 0x4A1F_1A9E);
+    let mut out = Vec::with_capacity(size);
+    for class in [true, false] {
+        let mut rows: Vec<usize> = (0..y.len()).filter(|&i| y[i] == class).collect();
+        for i in (1..rows.len()).rev() {
+            rows.swap(i, rng.below(i + 1));
+        }
+        let take = (rows.len() as f64 * size as f64 / y.len().max(1) as f64).round() as usize;
+        out.extend_from_slice(&rows[..take.min(rows.len())]);
+    }
+    out.sort_unstable();
+    out
+}
+
+/// Successive halving on the validation split: every grid point fitted on a sample of
+/// the training rows and scored on validation, the best third (ties to the simpler) kept
+/// for a sample three times larger, and so on up to every training row
+/// ([`halving_rounds`]). Each point's score is from the last round it took part in
+/// (`rows` in its notes); returns them and the best last-round point with its model.
+fn halve(
+    family: &dyn Family,
+    grid: &[crate::Params],
+    data: &Data<'_>,
+    watch: &dyn Watch,
+) -> crate::Result<(Vec<GridPoint>, (usize, crate::Fitted))> {
+    let n = data.train.len();
+    let rounds = halving_rounds(n, grid.len());
+    let mut points: Vec<Option<GridPoint>> = vec![None; grid.len()];
+    let mut alive: Vec<usize> = (0..grid.len()).collect();
+    let mut last = Vec::new();
+    for (round, &size) in rounds.iter().enumerate() {
+        let sample = (size < n).then(|| {
+            let rows = sample_rows(data.train.y, size, data.seed ^ round as u64);
+            (
+                data.train.x.select(Axis(0), &rows),
+                data.train.native.select(Axis(0), &rows),
+                data.train.levels.select(Axis(0), &rows),
+                rows.iter().map(|&r| data.train.y[r]).collect::<Vec<bool>>(),
+            )
+        });
+        let fit = match &sample {
+            Some((x, native, levels, y)) => Rows {
+                x,
+                native,
+                levels,
+                categorical: data.train.categorical,
+                y,
+            },
+            None => data.train,
+        };
+        let fitted: Vec<crate::Result<(crate::Fitted, f64)>> = alive
+            .par_iter()
+            .map(|&i| {
+                let started = Instant::now();
+                let f = family.fit(i, fit, data.validation, data.seed)?;
+                watch.fitted();
+                Ok((f, started.elapsed().as_secs_f64()))
+            })
+            .collect();
+        last = Vec::with_capacity(alive.len());
+        for (&i, r) in alive.iter().zip(fitted) {
+            let (f, seconds) = r?;
+            let p = probabilities(&f.model, data.validation.x_for(&f.model));
+            let mut notes = f.notes.clone();
+            if rounds.len() > 1 {
+                notes.insert("rows".into(), fit.len().into());
+            }
+            let spent = points[i].as_ref().map_or(0.0, |g| g.fit_seconds);
+            points[i] = Some(GridPoint {
+                params: grid[i].clone(),
+                score: roc_auc(data.validation.y, &p),
+                spread: auc_standard_error(data.validation.y, &p),
+                fold_aucs: Vec::new(),
+                fit_seconds: spent + seconds,
+                notes,
+            });
+            last.push((i, f));
+        }
+        if round + 1 < rounds.len() {
+            let score = |i: usize| points[i].as_ref().map_or(f64::NAN, |g| g.score);
+            let mut ranked = alive.clone();
+            // Best first; NaN last; the earlier (simpler) point wins ties.
+            ranked.sort_by(|&a, &b| {
+                let (sa, sb) = (score(a), score(b));
+                sa.is_nan()
+                    .cmp(&sb.is_nan())
+                    .then(sb.total_cmp(&sa))
+                    .then(a.cmp(&b))
+            });
+            ranked.truncate(alive.len().div_ceil(3));
+            ranked.sort_unstable();
+            alive = ranked;
+        }
+    }
+    let points: Vec<GridPoint> = points.into_iter().flatten().collect();
+    // The best of the last round (the earlier wins ties; NaN never wins).
+    let winner = last
+        .iter()
+        .enumerate()
+        .filter(|(_, (i, _))| points[*i].score.is_finite())
+        .fold(None, |b: Option<usize>, (k, (i, _))| match b {
+            Some(j) if points[last[j].0].score >= points[*i].score => Some(j),
+            _ => Some(k),
+        })
+        .ok_or_else(|| TrainError::new(family.name(), "no grid point could be scored"))?;
+    Ok((points, last.swap_remove(winner)))
 }
 
 /// Mean and sample standard deviation.
@@ -530,36 +729,92 @@ mod tests {
             train: Rows {
                 x: &tx,
                 native: &tx,
+                levels: &tx,
+                categorical: &[false],
                 y: &y[..70],
             },
             validation: Rows {
                 x: &vx,
                 native: &vx,
+                levels: &vx,
+                categorical: &[false],
                 y: &y[70..],
             },
             seed: 3,
         };
         let f = folds(&data, 5);
-        let held: usize = f.iter().map(|f| f.held.2.len()).sum();
+        let held: usize = f.iter().map(|f| f.held.3.len()).sum();
         assert_eq!(held, n);
         let mut seen: Vec<f64> = f.iter().flat_map(|f| f.held.0.column(0).to_vec()).collect();
         seen.sort_by(f64::total_cmp);
         assert_eq!(seen, (0..n).map(|i| i as f64).collect::<Vec<_>>());
         let positives = y.iter().filter(|b| **b).count();
         for fold in &f {
-            let p = fold.held.2.iter().filter(|b| **b).count();
+            let p = fold.held.3.iter().filter(|b| **b).count();
             assert!(p.abs_diff(positives / 5) <= 1, "{p} positives in a fold");
-            assert_eq!(fold.fit.2.len() + fold.held.2.len(), n);
+            assert_eq!(fold.fit.3.len() + fold.held.3.len(), n);
         }
         // Weight -1 ranks the rows backwards, +1 forwards (positives lean late).
-        let r = train_family(&Fixed(vec![-1.0, 1.0]), &data, &f).unwrap();
+        let r = train_family(&Fixed(vec![-1.0, 1.0]), &data, &f, &Unwatched).unwrap();
         assert_eq!(r.chosen.params["w"], 1.0);
         assert_eq!(r.grid[0].fold_aucs.len(), 5);
         assert!(r.grid[1].score > 0.5 && r.grid[0].score < 0.5);
         assert!(r.chosen.spread > 0.0);
         // Without folds: the validation AUC and its standard error.
-        let h = train_family(&Fixed(vec![-1.0, 1.0]), &data, &[]).unwrap();
+        let h = train_family(&Fixed(vec![-1.0, 1.0]), &data, &[], &Unwatched).unwrap();
         assert!(h.grid[0].fold_aucs.is_empty());
         assert_eq!(h.chosen.score, h.validation_auc);
+    }
+
+    /// Rounds of a third of the next, none below the floor; the winner comes from the last
+    /// round, fitted on every training row, and each point says how many rows it last saw.
+    #[test]
+    fn successive_halving_keeps_the_best_third() {
+        assert_eq!(halving_rounds(10_000, 12), [10_000]);
+        assert_eq!(halving_rounds(120_000, 12), [40_000, 120_000]);
+        assert_eq!(
+            halving_rounds(1_200_000, 12),
+            [44_444, 133_333, 400_000, 1_200_000]
+        );
+        assert_eq!(halving_rounds(1_200_000, 1), [1_200_000]);
+        let n = 90_000;
+        let x = Array2::from_shape_fn((n, 1), |(i, _)| (i % 1000) as f64 / 1000.0);
+        let y: Vec<bool> = (0..n).map(|i| i % 1000 > 600 || i % 7 == 0).collect();
+        let rows = |r: std::ops::Range<usize>| {
+            (
+                x.select(Axis(0), &r.clone().collect::<Vec<_>>()),
+                y[r].to_vec(),
+            )
+        };
+        let ((tx, ty), (vx, vy)) = (rows(0..60_000), rows(60_000..n));
+        let data = Data {
+            train: Rows {
+                x: &tx,
+                native: &tx,
+                levels: &tx,
+                categorical: &[false],
+                y: &ty,
+            },
+            validation: Rows {
+                x: &vx,
+                native: &vx,
+                levels: &vx,
+                categorical: &[false],
+                y: &vy,
+            },
+            seed: 1,
+        };
+        let family = Fixed(vec![-1.0, -0.5, 1.0, 0.5]);
+        let r = train_family(&family, &data, &[], &Unwatched).unwrap();
+        assert_eq!(r.chosen.params["w"], 1.0);
+        assert_eq!(r.chosen.notes["rows"], 60_000);
+        // Two of four kept after the first round (on 20,000 rows).
+        let rows_seen: Vec<u64> = r
+            .grid
+            .iter()
+            .map(|g| g.notes["rows"].as_u64().unwrap())
+            .collect();
+        assert_eq!(rows_seen, [20_000, 20_000, 60_000, 60_000]);
+        assert_eq!(sample_rows(&ty, 20_000, 3).len(), 20_000);
     }
 }

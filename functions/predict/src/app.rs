@@ -283,17 +283,14 @@ fn known_levels(
     i: usize,
 ) -> Vec<serde_json::Value> {
     use riskfn_core::features::expr::Expr;
-    use riskfn_core::features::preprocess::{Encoding, MISSING_LEVEL};
+    use riskfn_core::features::preprocess::MISSING_LEVEL;
     use riskfn_core::features::value::DataType;
     let data_type = a.raw_schema.fields[i].data_type;
     let mut out: Vec<serde_json::Value> = a
         .features
         .iter()
         .filter(|f| f.expr == Expr::Column(i))
-        .filter_map(|f| match &f.encoding {
-            Encoding::OneHot { levels, .. } => Some(levels),
-            Encoding::Numeric { .. } => None,
-        })
+        .filter_map(|f| f.encoding.levels().map(|(levels, _)| levels))
         .flatten()
         .filter(|l| *l != MISSING_LEVEL)
         .filter_map(|l| match data_type {

@@ -143,6 +143,19 @@ impl ScoringArtifact {
                 self.model.n_inputs()
             )));
         }
+        for f in &self.features {
+            if let crate::features::preprocess::Encoding::Level { levels, .. } = &f.encoding {
+                if !self.model.splits_levels() {
+                    return Err(bad(format!(
+                        "feature {}: only tree models read levels by position",
+                        f.name
+                    )));
+                }
+                if levels.windows(2).any(|w| w[0] >= w[1]) {
+                    return Err(bad(format!("feature {}: levels not sorted", f.name)));
+                }
+            }
+        }
         let n_raw = self.raw_schema.fields.len();
         for f in &self.features {
             let mut cols = Vec::new();

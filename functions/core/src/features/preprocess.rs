@@ -49,6 +49,14 @@ pub enum Encoding {
         levels: Vec<String>,
         frequencies: Vec<f64>,
     },
+    /// One input: the level's position in `levels` (sorted, as for [`Encoding::OneHot`]);
+    /// NULL -> [`MISSING_LEVEL`]; a level unseen in training encodes as NaN. Read by tree
+    /// models that split on sets of levels (LightGBM's categorical splits) instead of on
+    /// one-hot inputs.
+    Level {
+        levels: Vec<String>,
+        frequencies: Vec<f64>,
+    },
 }
 
 fn is_false(b: &bool) -> bool {
@@ -58,9 +66,34 @@ fn is_false(b: &bool) -> bool {
 impl Encoding {
     pub fn width(&self) -> usize {
         match self {
-            Encoding::Numeric { .. } => 1,
+            Encoding::Numeric { .. } | Encoding::Level { .. } => 1,
             Encoding::OneHot { levels, .. } => levels.len(),
         }
+    }
+
+    /// A categorical encoding's levels and their training shares.
+    pub fn levels(&self) -> Option<(&[String], &[f64])> {
+        match self {
+            Encoding::OneHot {
+                levels,
+                frequencies,
+            }
+            | Encoding::Level {
+                levels,
+                frequencies,
+            } => Some((levels, frequencies)),
+            Encoding::Numeric { .. } => None,
+        }
+    }
+
+    /// The position of the most frequent training level (the first of equals).
+    pub fn mode(&self) -> Option<usize> {
+        let (_, frequencies) = self.levels()?;
+        frequencies
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .map(|(i, _)| i)
     }
 }
 
@@ -88,7 +121,9 @@ impl Feature {
     pub fn encode_into(&self, value: &Value, out: &mut Vec<f64>) {
         match &self.encoding {
             Encoding::Numeric { .. } => self.encode_number_into(numeric_value(value), out),
-            Encoding::OneHot { .. } => self.encode_key_into(&category_key(value), out),
+            Encoding::OneHot { .. } | Encoding::Level { .. } => {
+                self.encode_key_into(&category_key(value), out)
+            }
         }
     }
 
@@ -112,22 +147,32 @@ impl Feature {
                 let fill = if *native_missing { f64::NAN } else { *impute };
                 Some((x.unwrap_or(fill) - mean) / scale)
             }
-            Encoding::OneHot { .. } => None,
+            Encoding::OneHot { .. } | Encoding::Level { .. } => None,
         }
     }
 
-    /// [`Feature::encode_into`] for a one-hot feature, from its category key.
+    /// [`Feature::encode_into`] for a categorical feature, from its category key.
     pub fn encode_key_into(&self, key: &str, out: &mut Vec<f64>) {
-        if let Encoding::OneHot { levels, .. } = &self.encoding {
-            out.extend(levels.iter().map(|l| f64::from(u8::from(l == key))));
+        match &self.encoding {
+            Encoding::OneHot { levels, .. } => {
+                out.extend(levels.iter().map(|l| f64::from(u8::from(l == key))))
+            }
+            Encoding::Level { .. } => {
+                out.push(self.level_of(key).map_or(f64::NAN, |l| l as f64));
+            }
+            Encoding::Numeric { .. } => {}
         }
     }
 
-    /// The position of a one-hot feature's level `key` (the input set to 1), `None` for a
-    /// level unseen in training (all inputs 0) or a numeric feature.
+    /// The position of a categorical feature's level `key` (a one-hot feature's input set
+    /// to 1, a level feature's input), `None` for a level unseen in training or a numeric
+    /// feature.
     pub fn level_of(&self, key: &str) -> Option<usize> {
         match &self.encoding {
             Encoding::OneHot { levels, .. } => levels.iter().position(|l| l == key),
+            // Levels are sorted (checked when an artifact is loaded): thousands of them
+            // (an employer, a postcode) are searched, not scanned.
+            Encoding::Level { levels, .. } => levels.binary_search_by(|l| l.as_str().cmp(key)).ok(),
             Encoding::Numeric { .. } => None,
         }
     }
@@ -138,13 +183,15 @@ impl Feature {
         match &self.encoding {
             Encoding::Numeric { .. } => out.push(0.0),
             Encoding::OneHot { frequencies, .. } => out.extend_from_slice(frequencies),
+            // No mean of positions means anything: the most frequent level stands in.
+            Encoding::Level { .. } => out.push(self.encoding.mode().map_or(f64::NAN, |l| l as f64)),
         }
     }
 
     /// Names of this feature's encoded columns (`name` or `name=level`).
     pub fn encoded_names(&self) -> Vec<String> {
         match &self.encoding {
-            Encoding::Numeric { .. } => vec![self.name.clone()],
+            Encoding::Numeric { .. } | Encoding::Level { .. } => vec![self.name.clone()],
             Encoding::OneHot { levels, .. } => levels
                 .iter()
                 .map(|l| format!("{}={l}", self.name))
@@ -206,5 +253,31 @@ mod tests {
         }
         assert!(native.encode_number(None).unwrap().is_nan());
         assert_eq!(native.encode_number(Some(0.0)), Some(-1.0));
+    }
+
+    #[test]
+    fn a_level_feature_is_its_levels_position() {
+        let f = Feature {
+            name: "employer".into(),
+            expr: Expr::column(0),
+            encoding: Encoding::Level {
+                levels: vec!["E1".into(), "E2".into(), "missing".into()],
+                frequencies: vec![0.5, 0.2, 0.3],
+            },
+            reason: Reason {
+                code: "E".into(),
+                text: "employer".into(),
+            },
+        };
+        let mut out = Vec::new();
+        f.encode_into(&Value::str("E2"), &mut out);
+        f.encode_into(&Value::Null, &mut out);
+        f.encode_into(&Value::str("E9"), &mut out);
+        assert_eq!(&out[..2], [1.0, 2.0]);
+        assert!(out[2].is_nan());
+        let mut base = Vec::new();
+        f.baseline_into(&mut base);
+        assert_eq!(base, [0.0]);
+        assert_eq!(f.encoding.width(), 1);
     }
 }

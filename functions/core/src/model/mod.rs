@@ -69,9 +69,10 @@ pub enum Kernel {
 }
 
 /// A binary decision tree in a flat array; node 0 is the root. A split sends `x` left when
-/// `x[feature] < threshold`, and a missing input (NaN) left only when `missing_left`. A
-/// leaf's value is the share of adverse training rows reaching it (a tree or forest), or
-/// its addition to the log-odds (a boosted ensemble).
+/// `x[feature] < threshold`, and a missing input (NaN) left only when `missing_left`; a
+/// split on levels sends it left when its level is in the split's set. A leaf's value is
+/// the share of adverse training rows reaching it (a tree or forest), or its addition to
+/// the log-odds (a boosted ensemble).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Tree {
     pub nodes: Vec<Node>,
@@ -79,6 +80,10 @@ pub struct Tree {
     /// distribution TreeSHAP takes expectations over. Empty if not kept.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cover: Vec<f64>,
+    /// The level sets of the tree's [`Node::Levels`] splits: each the increasing positions
+    /// (in the feature's level list) of the levels sent left.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub level_sets: Vec<Vec<u32>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -92,6 +97,16 @@ pub enum Node {
         #[serde(default, skip_serializing_if = "is_false")]
         missing_left: bool,
     },
+    /// A split on a categorical input that holds a level's position in the feature's level
+    /// list ([`crate::features::preprocess::Encoding::Level`]; NaN for a level unseen in
+    /// training): `x` goes left when its level is in the tree's `level_sets[set]`, right
+    /// otherwise (an unseen level included), as LightGBM routes categorical splits.
+    Levels {
+        feature: u32,
+        set: u32,
+        left: u32,
+        right: u32,
+    },
     Leaf {
         value: f64,
     },
@@ -102,24 +117,35 @@ fn is_false(b: &bool) -> bool {
 }
 
 impl Node {
-    /// The child `x` goes to from this split; `None` for a leaf.
+    /// A split's input and children, `None` for a leaf.
     #[inline]
-    pub fn child(&self, x: &[f64]) -> Option<usize> {
+    pub fn split(&self) -> Option<(u32, u32, u32)> {
         match *self {
             Node::Split {
                 feature,
-                threshold,
                 left,
                 right,
-                missing_left,
-            } => {
-                let v = x.get(feature as usize).copied().unwrap_or(0.0);
-                let go_left = v < threshold || (missing_left && v.is_nan());
-                Some(if go_left { left } else { right } as usize)
+                ..
             }
+            | Node::Levels {
+                feature,
+                left,
+                right,
+                ..
+            } => Some((feature, left, right)),
             Node::Leaf { .. } => None,
         }
     }
+}
+
+/// Whether level input `v` (a position, NaN when unseen) is in the increasing `set`.
+#[inline]
+pub fn level_in(set: &[u32], v: f64) -> bool {
+    // An unseen level (NaN) or a value that is no position is in no set.
+    v >= 0.0
+        && v <= f64::from(u32::MAX)
+        && v.fract() == 0.0
+        && set.binary_search(&(v as u32)).is_ok()
 }
 
 /// A points scorecard: each characteristic cut into bins, each bin worth a whole number of
@@ -343,6 +369,15 @@ impl Model {
         matches!(self, Model::GradientBoosting(_) | Model::Scorecard(_))
     }
 
+    /// Whether the model may read a categorical feature as one input, its level's position
+    /// ([`crate::features::preprocess::Encoding::Level`]): the tree models.
+    pub fn splits_levels(&self) -> bool {
+        matches!(
+            self,
+            Model::DecisionTree(_) | Model::RandomForest(_) | Model::GradientBoosting(_)
+        )
+    }
+
     /// Whether the model reads exactly `n` inputs (tree models need only fit within them).
     pub fn accepts(&self, n: usize) -> bool {
         match self {
@@ -528,6 +563,38 @@ impl Tree {
         self.walk_from(0, x, |_, _| {})
     }
 
+    /// The child `x` goes to from node `i`; `None` for a leaf (or no such node).
+    #[inline]
+    pub fn child(&self, i: usize, x: &[f64]) -> Option<usize> {
+        match *self.nodes.get(i)? {
+            Node::Split {
+                feature,
+                threshold,
+                left,
+                right,
+                missing_left,
+            } => {
+                let v = x.get(feature as usize).copied().unwrap_or(0.0);
+                let go_left = v < threshold || (missing_left && v.is_nan());
+                Some(if go_left { left } else { right } as usize)
+            }
+            Node::Levels {
+                feature,
+                set,
+                left,
+                right,
+            } => {
+                let v = x.get(feature as usize).copied().unwrap_or(f64::NAN);
+                let go_left = self
+                    .level_sets
+                    .get(set as usize)
+                    .is_some_and(|s| level_in(s, v));
+                Some(if go_left { left } else { right } as usize)
+            }
+            Node::Leaf { .. } => None,
+        }
+    }
+
     /// The leaf `x` reaches from node `start`, telling `read` each split on the way (its
     /// node and the input it reads).
     fn walk_from(&self, start: usize, x: &[f64], mut read: impl FnMut(usize, usize)) -> f64 {
@@ -536,9 +603,11 @@ impl Tree {
         for _ in 0..=self.nodes.len() {
             match self.nodes.get(i) {
                 Some(Node::Leaf { value }) => return *value,
-                Some(n @ Node::Split { feature, .. }) => {
-                    read(i, *feature as usize);
-                    i = n.child(x).unwrap_or(usize::MAX);
+                Some(n) => {
+                    if let Some((feature, _, _)) = n.split() {
+                        read(i, feature as usize);
+                    }
+                    i = self.child(i, x).unwrap_or(usize::MAX);
                 }
                 None => break,
             }
@@ -550,10 +619,7 @@ impl Tree {
     pub fn max_feature(&self) -> Option<usize> {
         self.nodes
             .iter()
-            .filter_map(|n| match n {
-                Node::Split { feature, .. } => Some(*feature as usize),
-                Node::Leaf { .. } => None,
-            })
+            .filter_map(|n| n.split().map(|(feature, _, _)| feature as usize))
             .max()
     }
 
@@ -571,11 +637,20 @@ impl Tree {
             ));
         }
         for (i, n) in self.nodes.iter().enumerate() {
-            if let Node::Split { left, right, .. } = n {
-                for c in [*left, *right] {
+            if let Some((_, left, right)) = n.split() {
+                for c in [left, right] {
                     if c as usize <= i || c as usize >= self.nodes.len() {
                         return Err(format!("node {i} points to node {c}"));
                     }
+                }
+            }
+            if let Node::Levels { set, .. } = n {
+                match self.level_sets.get(*set as usize) {
+                    None => return Err(format!("node {i} names level set {set}, not kept")),
+                    Some(s) if s.windows(2).any(|w| w[0] >= w[1]) => {
+                        return Err(format!("level set {set} is not increasing"));
+                    }
+                    Some(_) => {}
                 }
             }
         }
@@ -615,6 +690,7 @@ mod tests {
         Tree {
             nodes,
             cover: Vec::new(),
+            level_sets: Vec::new(),
         }
     }
 
@@ -683,6 +759,7 @@ mod tests {
                 Node::Leaf { value: 0.9 },
             ],
             cover: Vec::new(),
+            level_sets: Vec::new(),
         };
         assert_eq!(t.value(&[0.0, 0.4]), 0.2);
         assert_eq!(t.value(&[0.0, 0.5]), 0.9);
@@ -696,6 +773,7 @@ mod tests {
                 missing_left: false,
             }],
             cover: Vec::new(),
+            level_sets: Vec::new(),
         };
         assert!(looped.validate().is_err());
         assert!(looped.value(&[1.0]).is_nan());

@@ -25,9 +25,12 @@ pub struct PathElem {
 /// (along each split, the children's covers relative to their parent's).
 pub fn expected_value(tree: &Tree) -> f64 {
     fn at(tree: &Tree, i: usize) -> f64 {
-        match tree.nodes[i] {
-            Node::Leaf { value } => value,
-            Node::Split { left, right, .. } => {
+        match tree.nodes[i].split() {
+            None => match tree.nodes[i] {
+                Node::Leaf { value } => value,
+                _ => f64::NAN,
+            },
+            Some((_, left, right)) => {
                 let (l, r) = (left as usize, right as usize);
                 let w = tree.cover[i];
                 tree.cover[l] / w * at(tree, l) + tree.cover[r] / w * at(tree, r)
@@ -46,7 +49,7 @@ pub fn has_cover(tree: &Tree) -> bool {
 pub fn depth(tree: &Tree) -> usize {
     let mut d = vec![0usize; tree.nodes.len()];
     for i in (0..tree.nodes.len()).rev() {
-        if let Node::Split { left, right, .. } = tree.nodes[i] {
+        if let Some((_, left, right)) = tree.nodes[i].split() {
             d[i] = 1 + d[left as usize].max(d[right as usize]);
         }
     }
@@ -96,8 +99,11 @@ fn recurse(
     buf.copy_within(parent..parent + depth + 1, at);
     let path = &mut buf[at..];
     extend(path, depth, zero, one, input);
-    match tree.nodes[node] {
-        Node::Leaf { value } => {
+    match tree.nodes[node].split() {
+        None => {
+            let Node::Leaf { value } = tree.nodes[node] else {
+                return;
+            };
             for i in 1..=depth {
                 let w = unwound_sum(path, depth, i);
                 let e = path[i];
@@ -106,13 +112,8 @@ fn recurse(
                 }
             }
         }
-        n @ Node::Split {
-            feature,
-            left,
-            right,
-            ..
-        } => {
-            let hot = n.child(x).unwrap_or(left as usize);
+        Some((feature, left, right)) => {
+            let hot = tree.child(node, x).unwrap_or(left as usize);
             let cold = if hot == left as usize {
                 right as usize
             } else {
@@ -194,6 +195,10 @@ struct WholeTree {
 
 impl WholeTree {
     fn new(tree: &Tree, leaves: &[LeafTable]) -> Option<WholeTree> {
+        // Its tests are thresholds: a tree with level splits keeps its leaves' tables only.
+        if tree.nodes.iter().any(|n| matches!(n, Node::Levels { .. })) {
+            return None;
+        }
         let splits: Vec<u32> = (0..tree.nodes.len() as u32)
             .filter(|&i| matches!(tree.nodes[i as usize], Node::Split { .. }))
             .collect();
@@ -236,7 +241,7 @@ impl WholeTree {
                     missing_left,
                     ..
                 } => Some((feature, threshold, missing_left)),
-                Node::Leaf { .. } => None,
+                _ => None,
             })
             .collect();
         Some(WholeTree {
@@ -255,7 +260,7 @@ fn leaf_at(tree: &Tree, dirs: &[u32]) -> f64 {
     for _ in 0..=tree.nodes.len() {
         match tree.nodes.get(i) {
             Some(Node::Leaf { value }) => return *value,
-            Some(Node::Split { .. }) => i = dirs.get(i).map_or(usize::MAX, |&d| d as usize),
+            Some(_) => i = dirs.get(i).map_or(usize::MAX, |&d| d as usize),
             None => break,
         }
     }
@@ -284,14 +289,10 @@ impl LeafTables {
         // (node, the splits above it: node, child taken, input)
         let mut stack: Vec<(usize, Vec<Step>)> = vec![(0, Vec::new())];
         while let Some((node, steps)) = stack.pop() {
-            match tree.nodes[node] {
-                Node::Leaf { value } => leaves.push(LeafTable::new(tree, &steps, value)?),
-                Node::Split {
-                    feature,
-                    left,
-                    right,
-                    ..
-                } => {
+            match (tree.nodes[node], tree.nodes[node].split()) {
+                (Node::Leaf { value }, _) => leaves.push(LeafTable::new(tree, &steps, value)?),
+                (_, None) => return None,
+                (_, Some((feature, left, right))) => {
                     for child in [right, left] {
                         let mut s = steps.clone();
                         s.push((node as u32, child, feature));
@@ -340,11 +341,7 @@ impl LeafTables {
             return w.leaf[pattern];
         }
         dirs.clear();
-        dirs.extend(
-            tree.nodes
-                .iter()
-                .map(|n| n.child(x).map_or(u32::MAX, |c| c as u32)),
-        );
+        dirs.extend((0..tree.nodes.len()).map(|i| tree.child(i, x).map_or(u32::MAX, |c| c as u32)));
         for leaf in &self.leaves {
             let d = leaf.inputs.len();
             let mask = leaf.mask(dirs);
@@ -508,16 +505,14 @@ mod tests {
     /// weighted change of E[f | x_S] when input i joins, E taken along the covers.
     fn brute_force(tree: &Tree, x: &[f64], n: usize) -> Vec<f64> {
         fn cond(tree: &Tree, i: usize, x: &[f64], known: u32) -> f64 {
-            match tree.nodes[i] {
-                Node::Leaf { value } => value,
-                n @ Node::Split {
-                    feature,
-                    left,
-                    right,
-                    ..
-                } => {
+            match tree.nodes[i].split() {
+                None => match tree.nodes[i] {
+                    Node::Leaf { value } => value,
+                    _ => unreachable!(),
+                },
+                Some((feature, left, right)) => {
                     if known >> feature & 1 == 1 {
-                        cond(tree, n.child(x).unwrap(), x, known)
+                        cond(tree, tree.child(i, x).unwrap(), x, known)
                     } else {
                         let (l, r) = (left as usize, right as usize);
                         let w = tree.cover[i];
@@ -566,6 +561,7 @@ mod tests {
             cover: vec![
                 100.0, 60.0, 40.0, 35.0, 25.0, 15.0, 25.0, 20.0, 15.0, 10.0, 15.0,
             ],
+            level_sets: Vec::new(),
         };
         if let Node::Split { missing_left, .. } = &mut tree.nodes[1] {
             *missing_left = true;
@@ -607,5 +603,69 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Splits on levels: TreeSHAP, by the walk and by the leaves' tables, equals the
+    /// Shapley values by their definition, an unseen level (NaN) going right.
+    #[test]
+    fn tree_shap_with_level_splits_equals_the_definition() {
+        let levels = |feature, set, left, right| Node::Levels {
+            feature,
+            set,
+            left,
+            right,
+        };
+        let tree = Tree {
+            nodes: vec![
+                levels(1, 0, 1, 2),
+                split(0, 0.5, 3, 4),
+                levels(1, 1, 5, 6),
+                Node::Leaf { value: 0.3 },
+                levels(2, 0, 7, 8),
+                Node::Leaf { value: -0.4 },
+                Node::Leaf { value: 0.9 },
+                Node::Leaf { value: 1.1 },
+                Node::Leaf { value: -0.7 },
+            ],
+            cover: vec![100.0, 60.0, 40.0, 35.0, 25.0, 15.0, 25.0, 5.0, 20.0],
+            level_sets: vec![vec![0, 2, 5], vec![3]],
+        };
+        tree.validate().unwrap();
+        let mut path = Vec::new();
+        for x in [
+            [0.1, 0.0, 0.0],
+            [0.7, 2.0, 5.0],
+            [0.7, 3.0, 1.0],
+            [0.2, 4.0, 2.0],
+            [0.9, f64::NAN, f64::NAN],
+            [0.9, 5.0, 7.0],
+        ] {
+            let mut phi = vec![0.0; 3];
+            add_tree_shap(&tree, &x, &mut phi, &mut path);
+            let want = brute_force(&tree, &x, 3);
+            for (a, b) in phi.iter().zip(&want) {
+                assert!((a - b).abs() < 1e-12, "{x:?}: {phi:?} against {want:?}");
+            }
+            let tables = LeafTables::new(&tree).unwrap();
+            assert!(tables.whole.is_none());
+            let mut by_table = vec![0.0; 3];
+            let leaf = tables.add(&tree, &x, &mut by_table, &mut Vec::new());
+            assert_eq!(leaf.to_bits(), tree.value(&x).to_bits(), "{x:?}");
+            for (a, b) in by_table.iter().zip(&want) {
+                assert!(
+                    (a - b).abs() < 1e-12,
+                    "{x:?}: {by_table:?} against {want:?}"
+                );
+            }
+        }
+        // Unseen (NaN) goes right at the root: to node 2, then right again (not level 3).
+        assert_eq!(tree.value(&[0.0, f64::NAN, 0.0]), 0.9);
+        assert_eq!(tree.value(&[0.0, 3.0, 0.0]), -0.4);
+        assert_eq!(tree.value(&[0.9, 2.0, 5.0]), 1.1);
+        let bad = Tree {
+            level_sets: vec![vec![2, 1]],
+            ..tree.clone()
+        };
+        assert!(bad.validate().is_err());
     }
 }

@@ -59,14 +59,25 @@ pub enum BatchError {
     },
 }
 
-/// One feature's encoding over the batch: a numeric feature's input, or a one-hot
-/// feature's level (`NONE`: unseen in training, all inputs 0).
+/// One feature's encoding over the batch: a numeric feature's input, a one-hot
+/// feature's level (`NONE`: unseen in training, all inputs 0), or a level feature's
+/// position (its one input; `NONE`: unseen, NaN).
 enum Encoded {
     Number(Vec<f64>),
     Level(Vec<u32>),
+    Position(Vec<u32>),
 }
 
 const NONE: u32 = u32::MAX;
+
+/// A level feature's input: its level's position, NaN when unseen.
+fn position(level: u32) -> f64 {
+    if level == NONE {
+        f64::NAN
+    } else {
+        f64::from(level)
+    }
+}
 
 impl Encoded {
     /// Append row `r`'s inputs for this feature to `x`, as [`crate::features::preprocess::Feature::encode_into`] does.
@@ -76,6 +87,15 @@ impl Encoded {
             Encoded::Level(l) => {
                 x.extend((0..width).map(|j| f64::from(u8::from(l[r] == j as u32))))
             }
+            Encoded::Position(l) => x.push(position(l[r])),
+        }
+    }
+
+    /// A level feature's levels as its positions (the one input it has).
+    fn for_encoding(self, encoding: &Encoding) -> Encoded {
+        match (self, encoding) {
+            (Encoded::Level(l), Encoding::Level { .. }) => Encoded::Position(l),
+            (e, _) => e,
         }
     }
 }
@@ -165,6 +185,12 @@ impl Scorer {
                             by_level.push(0.0);
                             for (a, &level) in acc.iter_mut().zip(l) {
                                 *a += by_level[(level as usize).min(*w)];
+                            }
+                        }
+                        Encoded::Position(l) => {
+                            let wk = m.weights[k];
+                            for (a, &level) in acc.iter_mut().zip(l) {
+                                *a += wk * position(level);
                             }
                         }
                     }
@@ -314,16 +340,18 @@ impl Scorer {
                     )),
                     _ => None,
                 },
-                (Expr::Column(i), Encoding::OneHot { .. }) => match columns.get(*i)? {
-                    Column::Str {
-                        keys,
-                        dict,
-                        validity,
-                    } => Some(Encoded::Level(dict_levels(f, keys, dict, |r| {
-                        validity.is_some_and(|v| !v.is_valid(r))
-                    }))),
-                    _ => None,
-                },
+                (Expr::Column(i), Encoding::OneHot { .. } | Encoding::Level { .. }) => {
+                    match columns.get(*i)? {
+                        Column::Str {
+                            keys,
+                            dict,
+                            validity,
+                        } => Some(Encoded::Level(dict_levels(f, keys, dict, |r| {
+                            validity.is_some_and(|v| !v.is_valid(r))
+                        }))),
+                        _ => None,
+                    }
+                }
                 _ => None,
             })
             .collect();
@@ -331,14 +359,23 @@ impl Scorer {
         let generic: Vec<usize> = (0..features.len())
             .filter(|&i| encoded[i].is_none())
             .collect();
+        let by_encoding = |encoded: Vec<Option<Encoded>>| {
+            encoded
+                .into_iter()
+                .zip(features)
+                .filter_map(|(e, f)| e.map(|e| e.for_encoding(&f.encoding)))
+                .collect()
+        };
         if generic.is_empty() {
-            return encoded.into_iter().flatten().collect();
+            return by_encoding(encoded);
         }
         let mut outputs: Vec<Encoded> = generic
             .iter()
             .map(|&i| match features[i].encoding {
                 Encoding::Numeric { .. } => Encoded::Number(vec![0.0; rows]),
-                Encoding::OneHot { .. } => Encoded::Level(vec![NONE; rows]),
+                Encoding::OneHot { .. } | Encoding::Level { .. } => {
+                    Encoded::Level(vec![NONE; rows])
+                }
             })
             .collect();
         // The row path's record, holding only the fields an expression reads.
@@ -366,14 +403,14 @@ impl Scorer {
                 };
                 match out {
                     Encoded::Number(o) => o[r] = number(f, numeric_value(&v)),
-                    Encoded::Level(o) => o[r] = seen.level(f, &v),
+                    Encoded::Level(o) | Encoded::Position(o) => o[r] = seen.level(f, &v),
                 }
             }
         }
         for (i, o) in generic.into_iter().zip(outputs) {
             encoded[i] = Some(o);
         }
-        encoded.into_iter().flatten().collect()
+        by_encoding(encoded)
     }
 
     /// Per feature of a logistic regression, its contribution to a reason (see
@@ -390,7 +427,7 @@ impl Scorer {
         for (f, w) in widths.iter().enumerate() {
             let span = k..k + w;
             tables.push(match &encoded[f] {
-                Encoded::Number(_) => LinearReason::Number {
+                Encoded::Number(_) | Encoded::Position(_) => LinearReason::Number {
                     feature: f,
                     weight: weights[k],
                     mean: mean[k],
@@ -466,7 +503,7 @@ fn encode_typed(f: &crate::features::preprocess::Feature, t: &Typed, out: &mut E
                 *o = number(f, x);
             }
         }
-        Encoded::Level(o) => match &t.data {
+        Encoded::Level(o) | Encoded::Position(o) => match &t.data {
             Data::Str { keys, dict } => *o = dict_levels(f, keys, dict, |r| t.is_null(r)),
             _ => {
                 for (r, o) in o.iter_mut().enumerate() {
@@ -523,6 +560,11 @@ impl LinearReason {
             (LinearReason::Number { weight, mean, .. }, Encoded::Number(v)) => {
                 for (o, x) in out.iter_mut().step_by(stride).zip(v) {
                     *o = weight * (x - mean);
+                }
+            }
+            (LinearReason::Number { weight, mean, .. }, Encoded::Position(v)) => {
+                for (o, &l) in out.iter_mut().step_by(stride).zip(v) {
+                    *o = weight * (position(l) - mean);
                 }
             }
             (LinearReason::Level { by_level, .. }, Encoded::Level(l)) => {
@@ -711,6 +753,7 @@ mod tests {
         Tree {
             nodes,
             cover: Vec::new(),
+            level_sets: Vec::new(),
         }
     }
 

@@ -36,7 +36,8 @@ impl FlatNode {
 }
 
 impl FlatTree {
-    /// `None` when the tree reads an input at or past `width` (the row path reads it as 0).
+    /// `None` when the tree reads an input at or past `width` (the row path reads it as 0),
+    /// or splits on levels.
     fn new(tree: &Tree, width: usize) -> Option<FlatTree> {
         let mut nodes = Vec::with_capacity(tree.nodes.len());
         for (i, n) in tree.nodes.iter().enumerate() {
@@ -66,6 +67,8 @@ impl FlatTree {
                     missing_left: false,
                     value,
                 },
+                // Level splits are not thresholds: such a tree is walked by the row path.
+                Node::Levels { .. } => return None,
             });
         }
         // Children come after their parent (validated), so depths fill in from the back.

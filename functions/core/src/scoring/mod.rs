@@ -116,18 +116,15 @@ impl Scorer {
         for f in &artifact.features {
             let start = mean_inputs.len();
             f.baseline_into(&mut mean_inputs);
+            let top = f.encoding.mode();
             match &f.encoding {
                 Encoding::Numeric { .. } => mode_inputs.push(0.0),
                 Encoding::OneHot { frequencies, .. } => {
-                    let top = frequencies
-                        .iter()
-                        .enumerate()
-                        .max_by(|a, b| a.1.total_cmp(b.1))
-                        .map(|(i, _)| i);
                     mode_inputs.extend(
                         (0..frequencies.len()).map(|i| f64::from(u8::from(Some(i) == top))),
                     );
                 }
+                Encoding::Level { .. } => mode_inputs.push(top.map_or(f64::NAN, |l| l as f64)),
             }
             spans.push(start..mean_inputs.len());
         }

@@ -1,0 +1,281 @@
+//! The compact training table the histogram learners share: every feature of every row as
+//! one `u8` bin code, fitted on the training rows once.
+//!
+//! Its input is the level design: one column per feature, a number (NaN when missing) or a
+//! categorical feature's level position (NaN for a level unseen in training; see
+//! `Encoding::Level`). A number's present values are cut at most [`MAX_BINS`] ways (every
+//! distinct training value its own bin when there are that few, else bins of about equal
+//! counts), each cut halfway between the training values either side, so that a row's bin
+//! is at most `b` exactly when its value is below cut `b`: rows not seen in the fit (the
+//! validation split) take the branch by bin that the published threshold gives them by
+//! value. A categorical feature's most frequent levels have a bin each (up to
+//! [`MAX_LEVEL_BINS`]), its rare ones share one. A missing number or an unseen level has
+//! bin [`MISSING`].
+
+use ndarray::ArrayView2;
+use rayon::prelude::*;
+
+/// The most bins of present values a feature is cut into.
+pub const MAX_BINS: usize = 255;
+
+/// The most levels of a categorical feature with a bin of their own; the rest share one.
+pub const MAX_LEVEL_BINS: usize = 254;
+
+/// The bin of a missing number or an unseen level.
+pub const MISSING: u8 = u8::MAX;
+
+/// The most rows a number's cuts are chosen on.
+pub const CUT_SAMPLE_ROWS: usize = 200_000;
+
+/// How one feature's values map to bins.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Bins {
+    /// `cuts[b]`: values below it have bin `b` or less (increasing; one fewer than the bins).
+    Numeric { cuts: Vec<f64> },
+    /// `bin_of[l]`: level `l`'s bin; `levels_of[b]`: the levels of bin `b` (increasing).
+    Levels {
+        bin_of: Vec<u8>,
+        levels_of: Vec<Vec<u32>>,
+    },
+}
+
+impl Bins {
+    /// Bins of present values (and of seen levels).
+    pub fn len(&self) -> usize {
+        match self {
+            Bins::Numeric { cuts } => cuts.len() + 1,
+            Bins::Levels { levels_of, .. } => levels_of.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn is_levels(&self) -> bool {
+        matches!(self, Bins::Levels { .. })
+    }
+
+    /// The bin of value `v`.
+    #[inline]
+    pub fn code(&self, v: f64) -> u8 {
+        if v.is_nan() {
+            return MISSING;
+        }
+        match self {
+            Bins::Numeric { cuts } => cuts.partition_point(|&c| c <= v) as u8,
+            Bins::Levels { bin_of, .. } => {
+                if v >= 0.0 && v.fract() == 0.0 {
+                    bin_of.get(v as usize).copied().unwrap_or(MISSING)
+                } else {
+                    MISSING
+                }
+            }
+        }
+    }
+
+    /// Fit a numeric feature's bins on its training values.
+    fn numeric(values: impl Iterator<Item = f64>) -> Bins {
+        let mut present: Vec<f64> = values.filter(|v| !v.is_nan()).collect();
+        present.sort_unstable_by(f64::total_cmp);
+        let mut distinct = present.clone();
+        distinct.dedup();
+        // The largest value of each bin but the last.
+        let lasts: Vec<f64> = if distinct.len() <= MAX_BINS {
+            distinct[..distinct.len().saturating_sub(1)].to_vec()
+        } else {
+            let n = present.len();
+            let mut e: Vec<f64> = (1..MAX_BINS).map(|k| present[k * n / MAX_BINS]).collect();
+            e.dedup();
+            // A bin's largest value below the data's largest, so no bin is empty.
+            e.retain(|&v| v < distinct[distinct.len() - 1]);
+            e
+        };
+        let cuts = lasts
+            .iter()
+            .map(|&lo| {
+                // The smallest training value above `lo`.
+                let hi = distinct[distinct.partition_point(|&d| d <= lo)];
+                let mid = lo + (hi - lo) / 2.0;
+                if mid > lo && mid <= hi { mid } else { hi }
+            })
+            .collect();
+        Bins::Numeric { cuts }
+    }
+
+    /// Fit a categorical feature's bins on its training level positions: the most frequent
+    /// levels (ties to the first) a bin each, the others one bin between them.
+    fn levels(values: impl Iterator<Item = f64>) -> Bins {
+        let mut counts: Vec<u64> = Vec::new();
+        for v in values {
+            if v >= 0.0 && v.fract() == 0.0 {
+                let l = v as usize;
+                if l >= counts.len() {
+                    counts.resize(l + 1, 0);
+                }
+                counts[l] += 1;
+            }
+        }
+        let mut seen: Vec<usize> = (0..counts.len()).filter(|&l| counts[l] > 0).collect();
+        seen.sort_by(|&a, &b| counts[b].cmp(&counts[a]).then(a.cmp(&b)));
+        let own = if seen.len() <= MAX_LEVEL_BINS + 1 {
+            seen.len()
+        } else {
+            MAX_LEVEL_BINS
+        };
+        let mut bin_of = vec![MISSING; counts.len()];
+        let mut levels_of: Vec<Vec<u32>> = Vec::with_capacity(own + 1);
+        for (b, &l) in seen[..own].iter().enumerate() {
+            bin_of[l] = b as u8;
+            levels_of.push(vec![l as u32]);
+        }
+        if own < seen.len() {
+            let mut rare: Vec<u32> = seen[own..].iter().map(|&l| l as u32).collect();
+            rare.sort_unstable();
+            for &l in &rare {
+                bin_of[l as usize] = own as u8;
+            }
+            levels_of.push(rare);
+        }
+        Bins::Levels { bin_of, levels_of }
+    }
+
+    /// The threshold of a numeric split after bin `last_left` (`x < threshold` goes left).
+    pub fn threshold(&self, last_left: usize) -> f64 {
+        match self {
+            Bins::Numeric { cuts } => cuts.get(last_left).copied().unwrap_or(f64::INFINITY),
+            Bins::Levels { .. } => f64::NAN,
+        }
+    }
+
+    /// The increasing level positions of `bins`.
+    pub fn levels_in(&self, bins: impl Iterator<Item = usize>) -> Vec<u32> {
+        let Bins::Levels { levels_of, .. } = self else {
+            return Vec::new();
+        };
+        let mut out: Vec<u32> = bins
+            .filter_map(|b| levels_of.get(b))
+            .flatten()
+            .copied()
+            .collect();
+        out.sort_unstable();
+        out
+    }
+}
+
+/// Bins fitted per feature, and the codes of a set of rows.
+#[derive(Debug, Clone)]
+pub struct Table {
+    pub bins: Vec<Bins>,
+    rows: usize,
+    /// Column-major: `codes[f * rows + r]`.
+    codes: Vec<u8>,
+}
+
+impl Table {
+    /// Fit each feature's bins on `fit` (rows x features of the level design; `levels[f]`:
+    /// feature `f` holds level positions) and code its rows. A number's cuts come from at
+    /// most [`CUT_SAMPLE_ROWS`] evenly spaced rows (LightGBM's `bin_construct_sample_cnt`);
+    /// levels are counted on every row.
+    pub fn fit(fit: ArrayView2<'_, f64>, levels: &[bool]) -> Table {
+        let step = fit.nrows().div_ceil(CUT_SAMPLE_ROWS).max(1);
+        let bins: Vec<Bins> = (0..fit.ncols())
+            .into_par_iter()
+            .map(|f| {
+                let col = fit.column(f);
+                if levels.get(f).copied().unwrap_or(false) {
+                    Bins::levels(col.iter().copied())
+                } else {
+                    Bins::numeric(col.iter().step_by(step).copied())
+                }
+            })
+            .collect();
+        Table::code(bins, fit)
+    }
+
+    /// Code the rows of `x` with `bins` (fitted elsewhere).
+    pub fn code(bins: Vec<Bins>, x: ArrayView2<'_, f64>) -> Table {
+        let rows = x.nrows();
+        let mut codes = vec![0u8; rows * bins.len()];
+        if rows > 0 {
+            codes
+                .par_chunks_mut(rows)
+                .zip(&bins)
+                .enumerate()
+                .for_each(|(f, (out, b))| {
+                    for (o, &v) in out.iter_mut().zip(x.column(f)) {
+                        *o = b.code(v);
+                    }
+                });
+        }
+        Table { bins, rows, codes }
+    }
+
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    pub fn features(&self) -> usize {
+        self.bins.len()
+    }
+
+    /// Feature `f`'s codes, one per row.
+    #[inline]
+    pub fn column(&self, f: usize) -> &[u8] {
+        &self.codes[f * self.rows..(f + 1) * self.rows]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::Array2;
+
+    /// Few distinct values bin exactly; missing values take their own bin; many distinct
+    /// values bin by count; and a row's bin is at most `b` exactly when its value is below
+    /// cut `b`, for training values and values between them alike.
+    #[test]
+    fn numbers_bin_exactly_or_by_count_and_cuts_agree_with_bins() {
+        let x = Array2::from_shape_vec((5, 1), vec![3.0, f64::NAN, 1.0, 3.0, 2.0]).unwrap();
+        let t = Table::fit(x.view(), &[false]);
+        assert_eq!(t.bins[0].len(), 3);
+        assert_eq!(t.column(0), [2, MISSING, 0, 2, 1]);
+        assert_eq!(t.bins[0].threshold(0), 1.5);
+        assert_eq!(t.bins[0].threshold(1), 2.5);
+        let n = 3000;
+        let x = Array2::from_shape_fn((n, 1), |(i, _)| (i as f64 * 0.37).sin());
+        let t = Table::fit(x.view(), &[false]);
+        let b = &t.bins[0];
+        assert!(b.len() <= MAX_BINS && b.len() > 200);
+        let probe = Array2::from_shape_fn((n, 1), |(i, _)| (i as f64 * 0.71 + 0.3).sin());
+        let other = Table::code(t.bins.clone(), probe.view());
+        for last in 0..b.len() - 1 {
+            let c = b.threshold(last);
+            for i in 0..n {
+                assert_eq!(x[[i, 0]] < c, usize::from(t.column(0)[i]) <= last);
+                assert_eq!(probe[[i, 0]] < c, usize::from(other.column(0)[i]) <= last);
+            }
+        }
+    }
+
+    /// Frequent levels a bin each, rare ones one bin, unseen levels the missing bin.
+    #[test]
+    fn levels_bin_by_frequency() {
+        let mut v = Vec::new();
+        for l in 0..300u32 {
+            // Level l appears 300 - l times: the last levels are the rarest.
+            v.extend(std::iter::repeat_n(f64::from(l), 300 - l as usize));
+        }
+        let x = Array2::from_shape_vec((v.len(), 1), v).unwrap();
+        let t = Table::fit(x.view(), &[true]);
+        let b = &t.bins[0];
+        assert_eq!(b.len(), MAX_LEVEL_BINS + 1);
+        assert_eq!(b.code(0.0), 0);
+        assert_eq!(b.code(253.0), 253);
+        assert_eq!(b.code(254.0), 254);
+        assert_eq!(b.code(299.0), 254);
+        assert_eq!(b.code(f64::NAN), MISSING);
+        assert_eq!(b.code(400.0), MISSING);
+        assert_eq!(b.levels_in([3, 254].into_iter()).len(), 1 + 46);
+    }
+}
