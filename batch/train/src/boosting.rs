@@ -228,6 +228,15 @@ struct Open {
     best: Option<Split>,
 }
 
+/// A grown tree, how binned rows are routed through it, and the rows it was grown on in
+/// leaf order (`order`), with each leaf's value and range of them.
+struct Grown {
+    tree: Tree,
+    route: Vec<Option<(usize, Rule)>>,
+    order: Vec<u32>,
+    leaves: Vec<(f64, std::ops::Range<usize>)>,
+}
+
 /// What one tree is grown with.
 struct Grower<'a> {
     table: &'a Table,
@@ -253,7 +262,11 @@ impl Grower<'_> {
 
     fn histogram(&self, rows: &[u32]) -> Histogram {
         // The node's gradients in row order, read once per feature.
-        let ordered: Vec<Sums> = rows.iter().map(|&r| self.grad[r as usize]).collect();
+        let ordered: Vec<Sums> = if rows.len() < PARALLEL_ROWS {
+            rows.iter().map(|&r| self.grad[r as usize]).collect()
+        } else {
+            rows.par_iter().map(|&r| self.grad[r as usize]).collect()
+        };
         let mut cells = vec![Sums::default(); self.table.features() * STRIDE];
         let fill = |(f, cell): (usize, &mut [Sums])| {
             if !self.active[f] {
@@ -282,7 +295,9 @@ impl Grower<'_> {
 
     fn best_split(&self, open: &Open) -> Option<Split> {
         let hist = open.hist.as_ref()?;
+        // Features in parallel, gathered in order: the same choice on any number of threads.
         let per_feature: Vec<Option<Split>> = (0..self.table.features())
+            .into_par_iter()
             .map(|f| {
                 if !self.active[f] {
                     return None;
@@ -418,8 +433,8 @@ impl Grower<'_> {
     }
 
     /// Grow one tree over `rows` (increasing); also returns, per node, how a binned row is
-    /// routed (`None` for a leaf).
-    fn grow(&self, mut order: Vec<u32>) -> (Tree, Vec<Option<(usize, Rule)>>) {
+    /// routed (`None` for a leaf), and the rows of each leaf.
+    fn grow(&self, mut order: Vec<u32>) -> Grown {
         let mut sums = Sums::default();
         for &r in &order {
             sums.add(self.grad[r as usize]);
@@ -552,12 +567,18 @@ impl Grower<'_> {
         }
         // Leaf values from each leaf's sums and bounds.
         let eta = self.point.learning_rate;
+        let mut leaf_rows = Vec::with_capacity(open.len());
         for o in &open {
-            tree.nodes[o.node] = Node::Leaf {
-                value: eta * self.weight(o.sums, o.bounds),
-            };
+            let value = eta * self.weight(o.sums, o.bounds);
+            tree.nodes[o.node] = Node::Leaf { value };
+            leaf_rows.push((value, o.start..o.end));
         }
-        (tree, route)
+        Grown {
+            tree,
+            route,
+            order,
+            leaves: leaf_rows,
+        }
     }
 
     /// Whether a new leaf may be split at all.
@@ -661,11 +682,10 @@ pub fn fit_booster(
                     n: 1,
                 };
             });
-        let mut rows: Vec<u32> = (0..n as u32)
-            .filter(|_| spec.subsample >= 1.0 || rng.unit() < spec.subsample)
-            .collect();
+        let (mut rows, mut out_of_bag): (Vec<u32>, Vec<u32>) =
+            (0..n as u32).partition(|_| spec.subsample >= 1.0 || rng.unit() < spec.subsample);
         if rows.is_empty() {
-            rows = (0..n as u32).collect();
+            (rows, out_of_bag) = (out_of_bag, rows);
         }
         let mut active = vec![false; p];
         for f in rng.choose(p, n_inputs) {
@@ -678,8 +698,25 @@ pub fn fit_booster(
             point,
             active,
         };
-        let (tree, route) = grower.grow(rows);
-        add_tree(&tree, &route, &table, &mut margin);
+        let Grown {
+            tree,
+            route,
+            order,
+            leaves,
+        } = grower.grow(rows);
+        // The rows grown on are in their leaves' ranges; the others are routed.
+        for (value, range) in leaves {
+            for &r in &order[range] {
+                margin[r as usize] += value;
+            }
+        }
+        let routed: Vec<f64> = out_of_bag
+            .par_iter()
+            .map(|&r| leaf_of(&tree, &route, &table, r as usize))
+            .collect();
+        for (&r, v) in out_of_bag.iter().zip(routed) {
+            margin[r as usize] += v;
+        }
         add_tree(&tree, &route, &held_table, &mut held);
         trees.push(tree);
         let loss = log_loss(holdout.y, &held);
