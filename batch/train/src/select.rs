@@ -695,6 +695,17 @@ mod tests {
     use crate::{Fitted, Params, params};
     use riskfn_core::model::{Linear, Model};
 
+    /// Rows of one numeric input, the same in every encoding.
+    fn one_input<'a>(x: &'a Array2<f64>, y: &'a [bool]) -> Rows<'a> {
+        Rows {
+            x,
+            native: x,
+            levels: x,
+            categorical: &[false],
+            y,
+        }
+    }
+
     /// A family whose model reads one input with a weight its grid point sets.
     struct Fixed(Vec<f64>);
 
@@ -726,20 +737,8 @@ mod tests {
         let rows = |r: std::ops::Range<usize>| x.select(Axis(0), &r.collect::<Vec<_>>());
         let (tx, vx) = (rows(0..70), rows(70..n));
         let data = Data {
-            train: Rows {
-                x: &tx,
-                native: &tx,
-                levels: &tx,
-                categorical: &[false],
-                y: &y[..70],
-            },
-            validation: Rows {
-                x: &vx,
-                native: &vx,
-                levels: &vx,
-                categorical: &[false],
-                y: &y[70..],
-            },
+            train: one_input(&tx, &y[..70]),
+            validation: one_input(&vx, &y[70..]),
             seed: 3,
         };
         let f = folds(&data, 5);
@@ -788,20 +787,8 @@ mod tests {
         };
         let ((tx, ty), (vx, vy)) = (rows(0..60_000), rows(60_000..n));
         let data = Data {
-            train: Rows {
-                x: &tx,
-                native: &tx,
-                levels: &tx,
-                categorical: &[false],
-                y: &ty,
-            },
-            validation: Rows {
-                x: &vx,
-                native: &vx,
-                levels: &vx,
-                categorical: &[false],
-                y: &vy,
-            },
+            train: one_input(&tx, &ty),
+            validation: one_input(&vx, &vy),
             seed: 1,
         };
         let family = Fixed(vec![-1.0, -0.5, 1.0, 0.5]);

@@ -501,6 +501,20 @@ mod tests {
         }
     }
 
+    /// The tables give `want` at `x`, and the leaf the walk reaches, to the bit (the margin
+    /// comes from it).
+    fn tables_agree(tables: &LeafTables, tree: &Tree, x: &[f64], want: &[f64]) {
+        let mut by_table = vec![0.0; want.len()];
+        let leaf = tables.add(tree, x, &mut by_table, &mut Vec::new());
+        assert_eq!(leaf.to_bits(), tree.value(x).to_bits(), "{x:?}");
+        for (a, b) in by_table.iter().zip(want) {
+            assert!(
+                (a - b).abs() < 1e-12,
+                "{x:?}: {by_table:?} against {want:?}"
+            );
+        }
+    }
+
     /// Shapley values by their definition: over every subset S of the other inputs, the
     /// weighted change of E[f | x_S] when input i joins, E taken along the covers.
     fn brute_force(tree: &Tree, x: &[f64], n: usize) -> Vec<f64> {
@@ -591,16 +605,7 @@ mod tests {
                 ..whole.clone()
             };
             for tables in [whole, by_leaf] {
-                let mut by_table = vec![0.0; 3];
-                let leaf = tables.add(&tree, &x, &mut by_table, &mut Vec::new());
-                // The same leaf the walk reaches, to the bit (the margin comes from it).
-                assert_eq!(leaf.to_bits(), tree.value(&x).to_bits(), "{x:?}");
-                for (a, b) in by_table.iter().zip(&want) {
-                    assert!(
-                        (a - b).abs() < 1e-12,
-                        "{x:?}: {by_table:?} against {want:?}"
-                    );
-                }
+                tables_agree(&tables, &tree, &x, &want);
             }
         }
     }
@@ -648,15 +653,7 @@ mod tests {
             }
             let tables = LeafTables::new(&tree).unwrap();
             assert!(tables.whole.is_none());
-            let mut by_table = vec![0.0; 3];
-            let leaf = tables.add(&tree, &x, &mut by_table, &mut Vec::new());
-            assert_eq!(leaf.to_bits(), tree.value(&x).to_bits(), "{x:?}");
-            for (a, b) in by_table.iter().zip(&want) {
-                assert!(
-                    (a - b).abs() < 1e-12,
-                    "{x:?}: {by_table:?} against {want:?}"
-                );
-            }
+            tables_agree(&tables, &tree, &x, &want);
         }
         // Unseen (NaN) goes right at the root: to node 2, then right again (not level 3).
         assert_eq!(tree.value(&[0.0, f64::NAN, 0.0]), 0.9);
