@@ -170,10 +170,11 @@ impl Encodings {
 
     /// The encoding `model` reads (as `riskfn_train::Rows::x_for` picks its rows).
     pub fn for_model(&self, model: &riskfn_core::model::Model) -> &[Feature] {
-        match model {
-            riskfn_core::model::Model::GradientBoosting(_) => &self.levels,
-            m if m.reads_missing() => &self.native,
-            _ => &self.imputed,
+        use riskfn_core::model::Inputs;
+        match model.inputs() {
+            Inputs::Levels => &self.levels,
+            Inputs::Native => &self.native,
+            Inputs::Imputed => &self.imputed,
         }
     }
 

@@ -381,7 +381,7 @@ async fn run(opts: &TrainOptions, skip_unchanged: bool) -> Result<Retrained> {
     let too_large = one_hot_over_budget(&encodings, prepared.labels.len());
     let mut skipped: Vec<Outcome> = Vec::new();
     if let Some(why) = &too_large {
-        for family in pipeline.families.drop_one_hot(true, true) {
+        for family in pipeline.families.drop_one_hot() {
             tracing::warn!(family, "skipped: {why}");
             skipped.push(Outcome::Skipped {
                 family: family.to_owned(),

@@ -638,13 +638,6 @@ fn log_loss(y: &[bool], margin: &[f64]) -> f64 {
         / y.len().max(1) as f64
 }
 
-/// Which columns of the level design hold level positions.
-fn level_columns(fit: &Rows<'_>) -> Vec<bool> {
-    (0..fit.levels.ncols())
-        .map(|f| fit.categorical.get(f).copied().unwrap_or(false))
-        .collect()
-}
-
 /// Fit one ensemble of `point` on `fit`'s level design, early-stopped on `holdout`'s.
 pub fn fit_booster(
     spec: &BoostingSpec,
@@ -656,7 +649,7 @@ pub fn fit_booster(
     if fit.is_empty() || holdout.is_empty() {
         return Err(TrainError::new(FAMILY, "no rows to fit or to stop on"));
     }
-    let table = Table::fit(fit.levels.view(), &level_columns(&fit));
+    let table = Table::fit(fit.levels.view(), fit.categorical);
     let held_table = Table::code(table.bins.clone(), holdout.levels.view());
     let n = fit.len();
     let p = table.features();

@@ -27,7 +27,7 @@ pub mod trees;
 use std::collections::BTreeMap;
 
 use ndarray::Array2;
-use riskfn_core::model::Model;
+use riskfn_core::model::{Inputs, Model};
 use serde::Serialize;
 
 pub use boosting::BoostingSpec;
@@ -87,10 +87,10 @@ impl Rows<'_> {
     /// The encoding `model` reads: levels by position for boosted trees, missing numbers
     /// left NaN for scorecards (they bin them), imputed one-hot for the others.
     pub fn x_for(&self, model: &Model) -> &Array2<f64> {
-        match model {
-            Model::GradientBoosting(_) => self.levels,
-            m if m.reads_missing() => self.native,
-            _ => self.x,
+        match model.inputs() {
+            Inputs::Levels => self.levels,
+            Inputs::Native => self.native,
+            Inputs::Imputed => self.x,
         }
     }
 }

@@ -110,17 +110,17 @@ impl Families {
         (imputed, self.scorecard.is_some())
     }
 
-    /// Leave out the families that read the imputed one-hot encoding (`imputed`) or the
-    /// native one (`native`); their names, in [`ORDER`].
-    pub fn drop_one_hot(&mut self, imputed: bool, native: bool) -> Vec<&'static str> {
+    /// Leave out the families that read a one-hot encoding (all but boosting); their
+    /// names, in [`ORDER`].
+    pub fn drop_one_hot(&mut self) -> Vec<&'static str> {
         let dropped = [
-            imputed && self.logistic_regression.take().is_some(),
-            native && self.scorecard.take().is_some(),
-            imputed && self.gaussian_nb.take().is_some(),
-            imputed && self.linear_svm.take().is_some(),
-            imputed && self.rbf_svm.take().is_some(),
-            imputed && self.decision_tree.take().is_some(),
-            imputed && self.random_forest.take().is_some(),
+            self.logistic_regression.take().is_some(),
+            self.scorecard.take().is_some(),
+            self.gaussian_nb.take().is_some(),
+            self.linear_svm.take().is_some(),
+            self.rbf_svm.take().is_some(),
+            self.decision_tree.take().is_some(),
+            self.random_forest.take().is_some(),
         ];
         dropped
             .into_iter()
@@ -257,79 +257,97 @@ impl Outcome {
     }
 }
 
-/// One side of a fold: its rows in each encoding, and their labels.
-type FoldRows = (Array2<f64>, Array2<f64>, Array2<f64>, Vec<bool>);
-
-/// One fold's rows to fit on and to score.
-struct Fold {
-    fit: FoldRows,
-    held: FoldRows,
-    categorical: Vec<bool>,
+/// Rows picked by index, owned, in every encoding (fold sides, halving samples).
+struct Picked {
+    x: Array2<f64>,
+    native: Array2<f64>,
+    levels: Array2<f64>,
+    y: Vec<bool>,
 }
 
-impl Fold {
-    fn rows<'a>(&'a self, side: &'a FoldRows) -> Rows<'a> {
-        Rows {
-            x: &side.0,
-            native: &side.1,
-            levels: &side.2,
-            categorical: &self.categorical,
-            y: &side.3,
+impl Picked {
+    fn new(from: Rows<'_>, rows: &[usize]) -> Picked {
+        Picked {
+            x: from.x.select(Axis(0), rows),
+            native: from.native.select(Axis(0), rows),
+            levels: from.levels.select(Axis(0), rows),
+            y: rows.iter().map(|&r| from.y[r]).collect(),
         }
     }
 
-    fn fit(&self) -> Rows<'_> {
-        self.rows(&self.fit)
-    }
-
-    fn held(&self) -> Rows<'_> {
-        self.rows(&self.held)
+    fn rows<'a>(&'a self, categorical: &'a [bool]) -> Rows<'a> {
+        Rows {
+            x: &self.x,
+            native: &self.native,
+            levels: &self.levels,
+            categorical,
+            y: &self.y,
+        }
     }
 }
 
-/// Stratified folds over train + validation: each class's rows in a seeded random order,
-/// dealt to the folds in turn.
-fn folds(data: &Data<'_>, k: usize) -> Vec<Fold> {
-    let cat = |a: &Array2<f64>, b: &Array2<f64>| {
-        ndarray::concatenate(Axis(0), &[a.view(), b.view()]).expect("splits share their width")
-    };
-    let x = cat(data.train.x, data.validation.x);
-    let native = cat(data.train.native, data.validation.native);
-    let levels = cat(data.train.levels, data.validation.levels);
-    let y: Vec<bool> = data
-        .train
-        .y
-        .iter()
-        .chain(data.validation.y)
-        .copied()
-        .collect();
-    let mut rng = SplitMix::new(data.seed ^ 0x5EED_F01D);
-    let mut fold_of = vec![0usize; y.len()];
-    for class in [true, false] {
+/// One fold's rows to fit on and to score.
+struct Fold<'a> {
+    fit: Picked,
+    held: Picked,
+    categorical: &'a [bool],
+}
+
+impl Fold<'_> {
+    fn fit(&self) -> Rows<'_> {
+        self.fit.rows(self.categorical)
+    }
+
+    fn held(&self) -> Rows<'_> {
+        self.held.rows(self.categorical)
+    }
+}
+
+/// Each class's rows (adverse first) in a random order drawn from `rng`.
+fn shuffled_by_class(y: &[bool], rng: &mut SplitMix) -> [Vec<usize>; 2] {
+    [true, false].map(|class| {
         let mut rows: Vec<usize> = (0..y.len()).filter(|&i| y[i] == class).collect();
         for i in (1..rows.len()).rev() {
             rows.swap(i, rng.below(i + 1));
         }
+        rows
+    })
+}
+
+/// Stratified folds over train + validation: each class's rows in a seeded random order,
+/// dealt to the folds in turn.
+fn folds<'a>(data: &Data<'a>, k: usize) -> Vec<Fold<'a>> {
+    let cat = |a: &Array2<f64>, b: &Array2<f64>| {
+        ndarray::concatenate(Axis(0), &[a.view(), b.view()]).expect("splits share their width")
+    };
+    let all = Picked {
+        x: cat(data.train.x, data.validation.x),
+        native: cat(data.train.native, data.validation.native),
+        levels: cat(data.train.levels, data.validation.levels),
+        y: data
+            .train
+            .y
+            .iter()
+            .chain(data.validation.y)
+            .copied()
+            .collect(),
+    };
+    let n = all.y.len();
+    let mut rng = SplitMix::new(data.seed ^ 0x5EED_F01D);
+    let mut fold_of = vec![0usize; n];
+    for rows in shuffled_by_class(&all.y, &mut rng) {
         for (rank, &r) in rows.iter().enumerate() {
             fold_of[r] = rank % k;
         }
     }
-    let take = |rows: &[usize]| {
-        (
-            x.select(Axis(0), rows),
-            native.select(Axis(0), rows),
-            levels.select(Axis(0), rows),
-            rows.iter().map(|&r| y[r]).collect::<Vec<bool>>(),
-        )
-    };
+    let all = all.rows(data.train.categorical);
     (0..k)
         .map(|f| {
-            let (held, fit): (Vec<usize>, Vec<usize>) =
-                (0..y.len()).partition(|&r| fold_of[r] == f);
+            let (held, fit): (Vec<usize>, Vec<usize>) = (0..n).partition(|&r| fold_of[r] == f);
             Fold {
-                fit: take(&fit),
-                held: take(&held),
-                categorical: data.train.categorical.to_vec(),
+                fit: Picked::new(all, &fit),
+                held: Picked::new(all, &held),
+                categorical: data.train.categorical,
             }
         })
         .collect()
@@ -434,7 +452,7 @@ pub fn train_all(
 fn train_family(
     family: &dyn Family,
     data: &Data<'_>,
-    folds: &[Fold],
+    folds: &[Fold<'_>],
     watch: &dyn Watch,
 ) -> crate::Result<FamilyResult> {
     let grid = family.grid();
@@ -555,11 +573,7 @@ fn halving_fits(n: usize, points: usize) -> usize {
 fn sample_rows(y: &[bool], size: usize, seed: u64) -> Vec<usize> {
     let mut rng = SplitMix::new(seed ^ 0x4A1F_1A9E);
     let mut out = Vec::with_capacity(size);
-    for class in [true, false] {
-        let mut rows: Vec<usize> = (0..y.len()).filter(|&i| y[i] == class).collect();
-        for i in (1..rows.len()).rev() {
-            rows.swap(i, rng.below(i + 1));
-        }
+    for rows in shuffled_by_class(y, &mut rng) {
         let take = (rows.len() as f64 * size as f64 / y.len().max(1) as f64).round() as usize;
         out.extend_from_slice(&rows[..take.min(rows.len())]);
     }
@@ -586,21 +600,10 @@ fn halve(
     for (round, &size) in rounds.iter().enumerate() {
         let sample = (size < n).then(|| {
             let rows = sample_rows(data.train.y, size, data.seed ^ round as u64);
-            (
-                data.train.x.select(Axis(0), &rows),
-                data.train.native.select(Axis(0), &rows),
-                data.train.levels.select(Axis(0), &rows),
-                rows.iter().map(|&r| data.train.y[r]).collect::<Vec<bool>>(),
-            )
+            Picked::new(data.train, &rows)
         });
         let fit = match &sample {
-            Some((x, native, levels, y)) => Rows {
-                x,
-                native,
-                levels,
-                categorical: data.train.categorical,
-                y,
-            },
+            Some(picked) => picked.rows(data.train.categorical),
             None => data.train,
         };
         let fitted: Vec<crate::Result<(crate::Fitted, f64)>> = alive
@@ -742,16 +745,16 @@ mod tests {
             seed: 3,
         };
         let f = folds(&data, 5);
-        let held: usize = f.iter().map(|f| f.held.3.len()).sum();
+        let held: usize = f.iter().map(|f| f.held.y.len()).sum();
         assert_eq!(held, n);
-        let mut seen: Vec<f64> = f.iter().flat_map(|f| f.held.0.column(0).to_vec()).collect();
+        let mut seen: Vec<f64> = f.iter().flat_map(|f| f.held.x.column(0).to_vec()).collect();
         seen.sort_by(f64::total_cmp);
         assert_eq!(seen, (0..n).map(|i| i as f64).collect::<Vec<_>>());
         let positives = y.iter().filter(|b| **b).count();
         for fold in &f {
-            let p = fold.held.3.iter().filter(|b| **b).count();
+            let p = fold.held.y.iter().filter(|b| **b).count();
             assert!(p.abs_diff(positives / 5) <= 1, "{p} positives in a fold");
-            assert_eq!(fold.fit.3.len() + fold.held.3.len(), n);
+            assert_eq!(fold.fit.y.len() + fold.held.y.len(), n);
         }
         // Weight -1 ranks the rows backwards, +1 forwards (positives lean late).
         let r = train_family(&Fixed(vec![-1.0, 1.0]), &data, &f, &Unwatched).unwrap();

@@ -52,10 +52,6 @@ impl Bins {
         self.len() == 0
     }
 
-    pub fn is_levels(&self) -> bool {
-        matches!(self, Bins::Levels { .. })
-    }
-
     /// The bin of value `v`.
     #[inline]
     pub fn code(&self, v: f64) -> u8 {

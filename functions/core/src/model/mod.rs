@@ -22,6 +22,18 @@ pub enum Model {
     Scorecard(PointsCard),
 }
 
+/// Which encoding of the features a model reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inputs {
+    /// Missing numbers imputed, categories one-hot.
+    Imputed,
+    /// Missing numbers left missing (NaN, the model routes or bins them), categories
+    /// one-hot.
+    Native,
+    /// Missing numbers left missing, a category of many levels its level's position.
+    Levels,
+}
+
 /// `p = sigmoid(intercept + weights . x)`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Linear {
@@ -364,9 +376,13 @@ impl Model {
         }
     }
 
-    /// Whether the model reads missing numbers itself (NaN inputs) rather than imputed ones.
-    pub fn reads_missing(&self) -> bool {
-        matches!(self, Model::GradientBoosting(_) | Model::Scorecard(_))
+    /// The encoding of the features the model was trained on and reads.
+    pub fn inputs(&self) -> Inputs {
+        match self {
+            Model::GradientBoosting(_) => Inputs::Levels,
+            Model::Scorecard(_) => Inputs::Native,
+            _ => Inputs::Imputed,
+        }
     }
 
     /// Whether the model may read a categorical feature as one input, its level's position
