@@ -17,9 +17,10 @@
 //! XGBoost does, and `tests` checks monotonicity on every tree.
 //!
 //! Inputs are the level design ([`crate::table`]), binned once per fit into `u8` codes.
-//! A node's histogram sums its rows' gradient pairs per bin, one feature per task on every
-//! core, in row order; the larger child's is its parent's less the smaller child's. Every
-//! random choice comes from the seed, so a fit is the same on any number of threads. The
+//! A node's histogram sums its rows' gradient pairs per bin in fixed point (exact integer
+//! sums: the same in any order), a few features per task on every core; the larger child's
+//! is its parent's less the smaller child's. Every random choice comes from the seed, so a
+//! fit is the same on any number of threads. The
 //! trees are riskfn's own [`Boosted`], scored by the serving code; covers are the nodes'
 //! hessian sums (TreeSHAP's weights, as for XGBoost).
 
@@ -165,16 +166,96 @@ impl Sums {
     }
 }
 
+/// A row's gradient pair, or a histogram cell's sum of them, in fixed point with the row
+/// count in the hessian's low bits (see [`Fixed`]). Integer sums are exact, so a histogram
+/// is the same to the bit however its rows are split between threads, and a larger child's
+/// histogram (its parent's less its sibling's) is exactly what summing it would give.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct Cell {
+    g: i64,
+    h: i64,
+}
+
+impl Cell {
+    #[inline]
+    fn add(&mut self, o: Cell) {
+        // Sums cannot overflow by `Fixed`'s scales; wrapping keeps overflow checks out of
+        // the innermost loop in test builds.
+        self.g = self.g.wrapping_add(o.g);
+        self.h = self.h.wrapping_add(o.h);
+    }
+
+    #[inline]
+    fn sub(&mut self, o: Cell) {
+        self.g = self.g.wrapping_sub(o.g);
+        self.h = self.h.wrapping_sub(o.h);
+    }
+}
+
+/// The fixed-point scales for a fit of `rows` rows (`rows < 2^count_bits`): a gradient
+/// (|g| <= 1) times `2^(62 - count_bits)` and a hessian (h <= 1/4) times
+/// `2^(64 - 2 count_bits)`, shifted up by `count_bits` with a 1 below it, so that sums of
+/// up to `rows` rows stay below 2^63 and the low bits count them. At 2M rows a hessian is
+/// kept to 2^-22 (LightGBM quantizes gradients far more coarsely, to a few bits).
+#[derive(Debug, Clone, Copy)]
+struct Fixed {
+    g_scale: f64,
+    h_scale: f64,
+    count_bits: u32,
+    /// The scales' inverses (powers of two: multiplying by one is exactly dividing).
+    g_unit: f64,
+    h_unit: f64,
+}
+
+impl Fixed {
+    fn new(rows: usize) -> Fixed {
+        let count_bits = (usize::BITS - rows.leading_zeros()).clamp(1, 30);
+        let (g_bits, h_bits) = (62 - count_bits as i32, 64 - 2 * count_bits as i32);
+        Fixed {
+            g_scale: 2f64.powi(g_bits),
+            h_scale: 2f64.powi(h_bits),
+            count_bits,
+            g_unit: 2f64.powi(-g_bits),
+            h_unit: 2f64.powi(-h_bits),
+        }
+    }
+
+    /// One row's pair.
+    fn cell(&self, g: f64, h: f64) -> Cell {
+        let hq = (h.clamp(0.0, 0.25) * self.h_scale).round() as i64;
+        Cell {
+            g: (g.clamp(-1.0, 1.0) * self.g_scale).round() as i64,
+            h: (hq << self.count_bits) | 1,
+        }
+    }
+
+    fn sums(&self, c: Cell) -> Sums {
+        Sums {
+            g: c.g as f64 * self.g_unit,
+            h: (c.h >> self.count_bits) as f64 * self.h_unit,
+            n: (c.h & ((1 << self.count_bits) - 1)) as u32,
+        }
+    }
+}
+
 /// Cells a feature has in a histogram: one per code, [`MISSING`] last.
 const STRIDE: usize = 256;
 
-/// Per feature, a [`Sums`] per bin code (features the tree does not read stay empty).
+/// Per feature, a [`Cell`] per bin code.
 #[derive(Debug, Clone)]
-struct Histogram(Vec<Sums>);
+struct Histogram(Vec<[Cell; STRIDE]>);
 
 impl Histogram {
-    fn feature(&self, f: usize) -> &[Sums] {
-        &self.0[f * STRIDE..(f + 1) * STRIDE]
+    fn zero(features: usize) -> Histogram {
+        Histogram(vec![[Cell::default(); STRIDE]; features])
+    }
+
+    fn sub(&mut self, o: &Histogram) {
+        for (a, b) in self.0.iter_mut().zip(&o.0) {
+            for (a, b) in a.iter_mut().zip(b) {
+                a.sub(*b);
+            }
+        }
     }
 }
 
@@ -240,7 +321,8 @@ struct Grown {
 /// What one tree is grown with.
 struct Grower<'a> {
     table: &'a Table,
-    grad: &'a [Sums],
+    grad: &'a [Cell],
+    fixed: Fixed,
     spec: &'a BoostingSpec,
     point: Point,
     /// Whether the tree may split on each feature.
@@ -249,6 +331,11 @@ struct Grower<'a> {
 
 /// Below this many rows a node's histogram is summed on one core.
 const PARALLEL_ROWS: usize = 4096;
+/// A histogram task's share: this many features (one core's work), read this many rows at
+/// a time, so that a block's gradient pairs stay in the core's first-level cache while
+/// its features' cells are added to.
+const TASK_FEATURES: usize = 8;
+const BLOCK_ROWS: usize = 2048;
 
 impl Grower<'_> {
     fn weight(&self, s: Sums, (lo, hi): (f64, f64)) -> f64 {
@@ -260,29 +347,54 @@ impl Grower<'_> {
         -(2.0 * s.g * w + (s.h + l2) * w * w)
     }
 
+    /// The histogram of `rows`, row by row (LightGBM's row-wise layout): each row's codes
+    /// are read together and its pair added to every feature's cell, blocks of rows on
+    /// every core, their sums added (exactly, in any order).
+    /// The histogram of `rows` (LightGBM's column-wise layout): their gradient pairs
+    /// gathered once in row order, then per task a few features' codes read block by block,
+    /// four features to a pass over a block (one load of each row's pair for four adds).
     fn histogram(&self, rows: &[u32]) -> Histogram {
-        // The node's gradients in row order, read once per feature.
-        let ordered: Vec<Sums> = if rows.len() < PARALLEL_ROWS {
-            rows.iter().map(|&r| self.grad[r as usize]).collect()
-        } else {
-            rows.par_iter().map(|&r| self.grad[r as usize]).collect()
-        };
-        let mut cells = vec![Sums::default(); self.table.features() * STRIDE];
-        let fill = |(f, cell): (usize, &mut [Sums])| {
-            if !self.active[f] {
-                return;
-            }
-            let codes = self.table.column(f);
-            for (&r, s) in rows.iter().zip(&ordered) {
-                cell[usize::from(codes[r as usize])].add(*s);
+        let p = self.table.features();
+        let mut hist = Histogram::zero(p);
+        let ordered: Vec<Cell> = rows.iter().map(|&r| self.grad[r as usize]).collect();
+        let fill = |(k, chunk): (usize, &mut [[Cell; STRIDE]])| {
+            let mine: Vec<usize> = (0..chunk.len())
+                .filter(|&j| self.active[k * TASK_FEATURES + j])
+                .collect();
+            for (block, pairs) in rows.chunks(BLOCK_ROWS).zip(ordered.chunks(BLOCK_ROWS)) {
+                for four in mine.chunks(4) {
+                    if let &[a, b, c, d] = four {
+                        let cols = [a, b, c, d].map(|j| self.table.column(k * TASK_FEATURES + j));
+                        let Ok([ha, hb, hc, hd]) = chunk.get_disjoint_mut([a, b, c, d]) else {
+                            unreachable!("distinct features")
+                        };
+                        for (&r, &pair) in block.iter().zip(pairs) {
+                            let r = r as usize;
+                            ha[usize::from(cols[0][r])].add(pair);
+                            hb[usize::from(cols[1][r])].add(pair);
+                            hc[usize::from(cols[2][r])].add(pair);
+                            hd[usize::from(cols[3][r])].add(pair);
+                        }
+                    } else {
+                        for &j in four {
+                            let codes = self.table.column(k * TASK_FEATURES + j);
+                            for (&r, &pair) in block.iter().zip(pairs) {
+                                chunk[j][usize::from(codes[r as usize])].add(pair);
+                            }
+                        }
+                    }
+                }
             }
         };
         if rows.len() < PARALLEL_ROWS {
-            cells.chunks_mut(STRIDE).enumerate().for_each(fill);
+            hist.0.chunks_mut(TASK_FEATURES).enumerate().for_each(fill);
         } else {
-            cells.par_chunks_mut(STRIDE).enumerate().for_each(fill);
+            hist.0
+                .par_chunks_mut(TASK_FEATURES)
+                .enumerate()
+                .for_each(fill);
         }
-        Histogram(cells)
+        hist
     }
 
     fn allowed(&self, l: Sums, r: Sums) -> bool {
@@ -302,10 +414,13 @@ impl Grower<'_> {
                 if !self.active[f] {
                     return None;
                 }
-                let cells = hist.feature(f);
+                let mut cells = [Sums::default(); STRIDE];
+                for (s, &c) in cells.iter_mut().zip(&hist.0[f]) {
+                    *s = self.fixed.sums(c);
+                }
                 match &self.table.bins[f] {
-                    b @ Bins::Numeric { .. } => self.numeric_split(f, b.len(), cells, open),
-                    b @ Bins::Levels { .. } => self.level_split(f, b.len(), cells, open),
+                    b @ Bins::Numeric { .. } => self.numeric_split(f, b.len(), &cells, open),
+                    b @ Bins::Levels { .. } => self.level_split(f, b.len(), &cells, open),
                 }
             })
             .collect();
@@ -435,10 +550,11 @@ impl Grower<'_> {
     /// Grow one tree over `rows` (increasing); also returns, per node, how a binned row is
     /// routed (`None` for a leaf), and the rows of each leaf.
     fn grow(&self, mut order: Vec<u32>) -> Grown {
-        let mut sums = Sums::default();
+        let mut total = Cell::default();
         for &r in &order {
-            sums.add(self.grad[r as usize]);
+            total.add(self.grad[r as usize]);
         }
+        let sums = self.fixed.sums(total);
         let mut tree = Tree {
             nodes: vec![Node::Leaf { value: 0.0 }],
             cover: vec![sums.h],
@@ -478,20 +594,7 @@ impl Grower<'_> {
             let parent = open.remove(at);
             let split = parent.best.expect("chosen for its split");
             // Stable partition of the leaf's rows: left ones first, each side in row order.
-            let codes = self.table.column(split.feature);
-            let rows = &mut order[parent.start..parent.end];
-            scratch.clear();
-            let mut k = 0;
-            for i in 0..rows.len() {
-                let r = rows[i];
-                if split.rule.left(codes[r as usize]) {
-                    rows[k] = r;
-                    k += 1;
-                } else {
-                    scratch.push(r);
-                }
-            }
-            rows[k..].copy_from_slice(&scratch);
+            let k = self.partition(&mut order[parent.start..parent.end], &split, &mut scratch);
             let mid = parent.start + k;
             let (left, right) = (tree.nodes.len(), tree.nodes.len() + 1);
             tree.nodes
@@ -552,9 +655,7 @@ impl Grower<'_> {
                 let summed = self.histogram(&order[small.start..small.end]);
                 if self.splittable(large) {
                     let mut rest = parent.hist.expect("a split leaf has its histogram");
-                    for (p, s) in rest.0.iter_mut().zip(&summed.0) {
-                        *p = p.minus(*s);
-                    }
+                    rest.sub(&summed);
                     self.choose(large, rest);
                 }
                 if self.splittable(small) {
@@ -579,6 +680,41 @@ impl Grower<'_> {
             order,
             leaves: leaf_rows,
         }
+    }
+
+    /// Put `rows`' left ones first, each side in row order; returns how many go left.
+    /// Blocks of rows are partitioned on every core, then put in place in order.
+    fn partition(&self, rows: &mut [u32], split: &Split, scratch: &mut Vec<u32>) -> usize {
+        let codes = self.table.column(split.feature);
+        let left = |r: &u32| split.rule.left(codes[*r as usize]);
+        if rows.len() < PARALLEL_ROWS {
+            scratch.clear();
+            let mut k = 0;
+            for i in 0..rows.len() {
+                let r = rows[i];
+                if left(&r) {
+                    rows[k] = r;
+                    k += 1;
+                } else {
+                    scratch.push(r);
+                }
+            }
+            rows[k..].copy_from_slice(scratch);
+            return k;
+        }
+        let parts: Vec<(Vec<u32>, Vec<u32>)> = rows
+            .par_chunks(PARALLEL_ROWS)
+            .map(|block| block.iter().partition(|r| left(r)))
+            .collect();
+        let mut at = 0;
+        for side in [0, 1] {
+            for part in &parts {
+                let part = if side == 0 { &part.0 } else { &part.1 };
+                rows[at..at + part.len()].copy_from_slice(part);
+                at += part.len();
+            }
+        }
+        parts.iter().map(|p| p.0.len()).sum()
     }
 
     /// Whether a new leaf may be split at all.
@@ -606,7 +742,7 @@ fn leaf_of(tree: &Tree, route: &[Option<(usize, Rule)>], table: &Table, row: usi
             (Node::Leaf { value }, _) => return *value,
             (_, Some((feature, rule))) => {
                 let (left, right) = tree.nodes[i].split().map_or((0, 0), |(_, l, r)| (l, r));
-                i = if rule.left(table.column(feature)[row]) {
+                i = if rule.left(table.code_of(row, feature)) {
                     left
                 } else {
                     right
@@ -662,18 +798,16 @@ pub fn fit_booster(
     let mut trees: Vec<Tree> = Vec::new();
     let (mut best_loss, mut best_len) = (log_loss(holdout.y, &held), 0usize);
     let n_inputs = ((spec.colsample * p as f64).floor() as usize).clamp(1, p.max(1));
-    let mut grad = vec![Sums::default(); n];
+    let fixed = Fixed::new(n);
+    let mut grad = vec![Cell::default(); n];
     for t in 0..spec.max_trees {
         grad.par_iter_mut()
             .zip(&margin)
             .zip(fit.y)
-            .for_each(|((s, &m), &y)| {
+            .with_min_len(4096)
+            .for_each(|((c, &m), &y)| {
                 let q = sigmoid(m);
-                *s = Sums {
-                    g: q - f64::from(u8::from(y)),
-                    h: (q * (1.0 - q)).max(1e-16),
-                    n: 1,
-                };
+                *c = fixed.cell(q - f64::from(u8::from(y)), q * (1.0 - q));
             });
         let (mut rows, mut out_of_bag): (Vec<u32>, Vec<u32>) =
             (0..n as u32).partition(|_| spec.subsample >= 1.0 || rng.unit() < spec.subsample);
@@ -687,6 +821,7 @@ pub fn fit_booster(
         let grower = Grower {
             table: &table,
             grad: &grad,
+            fixed,
             spec,
             point,
             active,

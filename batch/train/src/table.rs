@@ -164,7 +164,8 @@ impl Bins {
 pub struct Table {
     pub bins: Vec<Bins>,
     rows: usize,
-    /// Column-major: `codes[f * rows + r]`.
+    /// Column-major, `codes[f * rows + r]`: a histogram reads one feature's codes of a
+    /// block of rows at a time.
     codes: Vec<u8>,
 }
 
@@ -191,9 +192,9 @@ impl Table {
 
     /// Code the rows of `x` with `bins` (fitted elsewhere).
     pub fn code(bins: Vec<Bins>, x: ArrayView2<'_, f64>) -> Table {
-        let rows = x.nrows();
-        let mut codes = vec![0u8; rows * bins.len()];
-        if rows > 0 {
+        let (rows, p) = (x.nrows(), bins.len());
+        let mut codes = vec![0u8; rows * p];
+        if rows > 0 && p > 0 {
             codes
                 .par_chunks_mut(rows)
                 .zip(&bins)
@@ -219,6 +220,12 @@ impl Table {
     #[inline]
     pub fn column(&self, f: usize) -> &[u8] {
         &self.codes[f * self.rows..(f + 1) * self.rows]
+    }
+
+    /// Row `r`'s code of feature `f`.
+    #[inline]
+    pub fn code_of(&self, r: usize, f: usize) -> u8 {
+        self.codes[f * self.rows + r]
     }
 }
 
@@ -248,8 +255,8 @@ mod tests {
         for last in 0..b.len() - 1 {
             let c = b.threshold(last);
             for i in 0..n {
-                assert_eq!(x[[i, 0]] < c, usize::from(t.column(0)[i]) <= last);
-                assert_eq!(probe[[i, 0]] < c, usize::from(other.column(0)[i]) <= last);
+                assert_eq!(x[[i, 0]] < c, usize::from(t.code_of(i, 0)) <= last);
+                assert_eq!(probe[[i, 0]] < c, usize::from(other.code_of(i, 0)) <= last);
             }
         }
     }
