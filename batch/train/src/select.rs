@@ -542,7 +542,7 @@ fn train_family(
 }
 
 /// The smallest sample of training rows successive halving fits a grid point on.
-pub const HALVING_MIN_ROWS: usize = 20_000;
+pub const HALVING_MIN_ROWS: usize = 10_000;
 
 /// The training rows each round of successive halving fits on, for `n` rows and `points`
 /// grid points: each round a third of the next, the last all `n`, none below
@@ -773,7 +773,7 @@ mod tests {
     #[test]
     fn successive_halving_keeps_the_best_third() {
         assert_eq!(halving_rounds(10_000, 12), [10_000]);
-        assert_eq!(halving_rounds(120_000, 12), [40_000, 120_000]);
+        assert_eq!(halving_rounds(120_000, 12), [13_333, 40_000, 120_000]);
         assert_eq!(
             halving_rounds(1_200_000, 12),
             [44_444, 133_333, 400_000, 1_200_000]
