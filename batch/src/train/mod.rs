@@ -340,7 +340,7 @@ async fn run(opts: &TrainOptions, skip_unchanged: bool) -> Result<Retrained> {
         }
     }
     let mut clock = resources::Clock::start();
-    let prepared = prepare(&ctx, cluster.as_ref(), &pipeline, source).await?;
+    let mut prepared = prepare(&ctx, cluster.as_ref(), &pipeline, source).await?;
     clock.lap("prepare");
     let rows = |s| prepared.rows_of(s);
     let (train_rows, val_rows, test_rows) = (
@@ -407,6 +407,11 @@ async fn run(opts: &TrainOptions, skip_unchanged: bool) -> Result<Retrained> {
     let l_val = fit::design(&encodings.levels, &prepared, &val_rows);
     let l_test = fit::design(&encodings.levels, &prepared, &test_rows);
     let categorical = encodings.categorical();
+    // The feature columns are read for the last time: the designs and the drift baseline's
+    // distributions hold what training and evaluation need (at 2M rows x 80 columns they
+    // are about a gigabyte).
+    let feature_baselines = feature_baselines(&prepared, &train_rows);
+    prepared.features = Vec::new();
     // Checked against the features only when the boosted trees that read it are trained
     // (on the level encoding).
     let mut monotone = Vec::new();
@@ -493,6 +498,7 @@ async fn run(opts: &TrainOptions, skip_unchanged: bool) -> Result<Retrained> {
     let p_test = probabilities(&chosen.model, splits.test.x_for(&chosen.model));
     let baseline = drift_baseline(
         &prepared,
+        feature_baselines,
         &train_rows,
         &probabilities(&chosen.model, splits.train.x_for(&chosen.model)),
         pipeline.drift_threshold,
@@ -715,16 +721,9 @@ async fn run(opts: &TrainOptions, skip_unchanged: bool) -> Result<Retrained> {
     })))
 }
 
-/// The training split's score deciles and feature distributions, for drift checks.
-fn drift_baseline(
-    prepared: &crate::prepare::Prepared,
-    train: &[usize],
-    p_train: &[f64],
-    threshold: f64,
-    protected: &[crate::pipeline::Protected],
-) -> Baseline {
-    let score = Bins::numeric(&p_train.iter().map(|p| Some(*p)).collect::<Vec<_>>(), 10);
-    let features = prepared
+/// The training split's feature distributions, for drift checks.
+fn feature_baselines(prepared: &crate::prepare::Prepared, train: &[usize]) -> Vec<FeatureBaseline> {
+    prepared
         .features
         .iter()
         .map(|f| {
@@ -739,7 +738,19 @@ fn drift_baseline(
                 bins,
             }
         })
-        .collect();
+        .collect()
+}
+
+/// The training split's score deciles and feature distributions, for drift checks.
+fn drift_baseline(
+    prepared: &crate::prepare::Prepared,
+    features: Vec<FeatureBaseline>,
+    train: &[usize],
+    p_train: &[f64],
+    threshold: f64,
+    protected: &[crate::pipeline::Protected],
+) -> Baseline {
+    let score = Bins::numeric(&p_train.iter().map(|p| Some(*p)).collect::<Vec<_>>(), 10);
     Baseline {
         rows: train.len() as u64,
         score,
