@@ -65,7 +65,7 @@ impl Default for BoostingSpec {
             learning_rate: vec![0.05, 0.1],
             min_leaf_weight: vec![1.0, 5.0],
             min_leaf_rows: vec![1],
-            max_trees: 1000,
+            max_trees: 2000,
             early_stopping_rounds: 50,
             subsample: 0.8,
             colsample: 0.8,

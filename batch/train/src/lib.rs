@@ -27,6 +27,7 @@ pub mod trees;
 use std::collections::BTreeMap;
 
 use ndarray::Array2;
+use rayon::prelude::*;
 use riskfn_core::model::{Inputs, Model};
 use serde::Serialize;
 
@@ -177,13 +178,18 @@ pub struct FamilyResult {
     pub model: Model,
 }
 
-/// Probabilities of `model` on every row, by the serving side's own code.
+/// Probabilities of `model` on every row, by the serving side's own code, on every core
+/// (each row's alone: the same on any number of them).
 pub fn probabilities(model: &Model, x: &Array2<f64>) -> Vec<f64> {
-    x.rows()
-        .into_iter()
-        .map(|r| match r.as_slice() {
-            Some(s) => model.probability(s),
-            None => model.probability(&r.to_vec()),
+    (0..x.nrows())
+        .into_par_iter()
+        .with_min_len(1024)
+        .map(|i| {
+            let r = x.row(i);
+            match r.as_slice() {
+                Some(s) => model.probability(s),
+                None => model.probability(&r.to_vec()),
+            }
         })
         .collect()
 }
