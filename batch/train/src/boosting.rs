@@ -823,44 +823,91 @@ fn heavier_side_for_missing(mut s: Split, missing: Sums, total: Sums) -> Split {
     s
 }
 
+/// A grown tree as binned rows are routed through it: a leaf's value, or a split's
+/// feature, rule and children (by index).
+#[derive(Debug, Clone, Copy)]
+enum Step {
+    Leaf(f64),
+    Split {
+        feature: usize,
+        rule: Rule,
+        left: u32,
+        right: u32,
+    },
+}
+
+fn steps(tree: &Tree, route: &[Option<(usize, Rule)>]) -> Vec<Step> {
+    tree.nodes
+        .iter()
+        .zip(route)
+        .map(|(node, route)| match (node, route) {
+            (Node::Leaf { value }, _) => Step::Leaf(*value),
+            (_, Some((feature, rule))) => {
+                let (_, left, right) = node.split().expect("a node with a route splits");
+                Step::Split {
+                    feature: *feature,
+                    rule: *rule,
+                    left,
+                    right,
+                }
+            }
+            _ => unreachable!("every split has a route"),
+        })
+        .collect()
+}
+
 /// The leaf value of binned row `row`.
-fn leaf_of(tree: &Tree, route: &[Option<(usize, Rule)>], table: &Table, row: usize) -> f64 {
+fn leaf_of(steps: &[Step], table: &Table, row: usize) -> f64 {
     let mut i = 0;
     loop {
-        match (&tree.nodes[i], route[i]) {
-            (Node::Leaf { value }, _) => return *value,
-            (_, Some((feature, rule))) => {
-                let (left, right) = tree.nodes[i].split().map_or((0, 0), |(_, l, r)| (l, r));
+        match steps[i] {
+            Step::Leaf(value) => return value,
+            Step::Split {
+                feature,
+                rule,
+                left,
+                right,
+            } => {
                 i = if rule.left(table.code_of(row, feature)) {
                     left
                 } else {
                     right
                 } as usize;
             }
-            _ => unreachable!("every split has a route"),
         }
     }
 }
 
-/// Add each row's leaf value of `tree` to its margin, on every core.
-fn add_tree(tree: &Tree, route: &[Option<(usize, Rule)>], table: &Table, margin: &mut [f64]) {
+/// Add each row's leaf value to its margin, on every core.
+fn add_tree(steps: &[Step], table: &Table, margin: &mut [f64]) {
     margin
         .par_chunks_mut(8192)
         .enumerate()
         .for_each(|(c, chunk)| {
             for (k, m) in chunk.iter_mut().enumerate() {
-                *m += leaf_of(tree, route, table, c * 8192 + k);
+                *m += leaf_of(steps, table, c * 8192 + k);
             }
         });
 }
 
+/// Rows whose log loss is summed as one part; the parts are added in order, so the loss
+/// is the same on any number of threads.
+const LOSS_BLOCK_ROWS: usize = 16_384;
+
 fn log_loss(y: &[bool], margin: &[f64]) -> f64 {
     // log(1 + e^m) - y m, stable for large |m|.
-    y.iter()
-        .zip(margin)
-        .map(|(&y, &m)| m.max(0.0) + (-m.abs()).exp().ln_1p() - if y { m } else { 0.0 })
-        .sum::<f64>()
-        / y.len().max(1) as f64
+    let part = |(y, m): (&[bool], &[f64])| {
+        y.iter()
+            .zip(m)
+            .map(|(&y, &m)| m.max(0.0) + (-m.abs()).exp().ln_1p() - if y { m } else { 0.0 })
+            .sum::<f64>()
+    };
+    let parts: Vec<f64> = y
+        .par_chunks(LOSS_BLOCK_ROWS)
+        .zip(margin.par_chunks(LOSS_BLOCK_ROWS))
+        .map(part)
+        .collect();
+    parts.iter().sum::<f64>() / y.len().max(1) as f64
 }
 
 /// Fit one ensemble of `point` on `fit`'s level design, early-stopped on `holdout`'s.
@@ -921,6 +968,7 @@ pub fn fit_booster(
             order,
             leaves,
         } = grower.grow(rows);
+        let steps = steps(&tree, &route);
         // The rows grown on are in their leaves' ranges; the others are routed.
         for (value, range) in leaves {
             for &r in &order[range] {
@@ -929,12 +977,12 @@ pub fn fit_booster(
         }
         let routed: Vec<f64> = out_of_bag
             .par_iter()
-            .map(|&r| leaf_of(&tree, &route, &table, r as usize))
+            .map(|&r| leaf_of(&steps, &table, r as usize))
             .collect();
         for (&r, v) in out_of_bag.iter().zip(routed) {
             margin[r as usize] += v;
         }
-        add_tree(&tree, &route, &held_table, &mut held);
+        add_tree(&steps, &held_table, &mut held);
         trees.push(tree);
         let loss = log_loss(holdout.y, &held);
         if loss < best_loss {
