@@ -403,15 +403,16 @@ async fn run(opts: &TrainOptions, skip_unchanged: bool) -> Result<Retrained> {
     let n_train = design(&encodings.native, &train_rows, native);
     let n_val = design(&encodings.native, &val_rows, native);
     let n_test = design(&encodings.native, &test_rows, native);
-    let l_train = fit::design(&encodings.levels, &prepared, &train_rows);
-    let l_val = fit::design(&encodings.levels, &prepared, &val_rows);
-    let l_test = fit::design(&encodings.levels, &prepared, &test_rows);
+    // The feature columns are read for the last time, one at a time: the level designs and
+    // the drift baseline's distributions hold what training and evaluation need.
+    let mut feature_baselines = Vec::with_capacity(prepared.features.len());
+    let [l_train, l_val, l_test] = fit::designs_consuming(
+        &encodings.levels,
+        std::mem::take(&mut prepared.features),
+        [&train_rows, &val_rows, &test_rows],
+        |c| feature_baselines.push(feature_baseline(c, &train_rows)),
+    );
     let categorical = encodings.categorical();
-    // The feature columns are read for the last time: the designs and the drift baseline's
-    // distributions hold what training and evaluation need (at 2M rows x 80 columns they
-    // are about a gigabyte).
-    let feature_baselines = feature_baselines(&prepared, &train_rows);
-    prepared.features = Vec::new();
     // Checked against the features only when the boosted trees that read it are trained
     // (on the level encoding).
     let mut monotone = Vec::new();
@@ -721,24 +722,18 @@ async fn run(opts: &TrainOptions, skip_unchanged: bool) -> Result<Retrained> {
     })))
 }
 
-/// The training split's feature distributions, for drift checks.
-fn feature_baselines(prepared: &crate::prepare::Prepared, train: &[usize]) -> Vec<FeatureBaseline> {
-    prepared
-        .features
-        .iter()
-        .map(|f| {
-            let values: Vec<Value> = train.iter().map(|&r| f.values.value(r)).collect();
-            let bins = if f.categorical {
-                Bins::categorical(&values)
-            } else {
-                Bins::numeric(&values.iter().map(numeric_value).collect::<Vec<_>>(), 10)
-            };
-            FeatureBaseline {
-                name: f.name.clone(),
-                bins,
-            }
-        })
-        .collect()
+/// A feature's distribution over the training split, for drift checks.
+fn feature_baseline(f: &crate::prepare::FeatureColumn, train: &[usize]) -> FeatureBaseline {
+    let values: Vec<Value> = train.iter().map(|&r| f.values.value(r)).collect();
+    let bins = if f.categorical {
+        Bins::categorical(&values)
+    } else {
+        Bins::numeric(&values.iter().map(numeric_value).collect::<Vec<_>>(), 10)
+    };
+    FeatureBaseline {
+        name: f.name.clone(),
+        bins,
+    }
 }
 
 /// The training split's score deciles and feature distributions, for drift checks.
