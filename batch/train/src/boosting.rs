@@ -444,8 +444,8 @@ impl Grower<'_> {
 
     /// A number's best split without monotone bounds (the common case): every threshold's
     /// gain `G_l^2 / (H_l + l2) + G_r^2 / (H_r + l2)` computed in one branch-free pass the
-    /// compiler vectorises, then the same choice as [`Self::numeric_split`] makes, in its
-    /// order (the first threshold, missing values right before left, wins ties).
+    /// compiler vectorises, then chosen among by [`Self::best_threshold`] as the bounded
+    /// case's are.
     fn free_numeric_split(
         &self,
         f: usize,
@@ -482,54 +482,30 @@ impl Grower<'_> {
                 out[b] = leaf(gl, hl) + leaf(total.g - gl, total.h - hl) - parent;
             }
         }
+        let gain = |b: usize, missing_left: bool, _: Sums, _: Sums| {
+            Some(gains[usize::from(missing_left)][b])
+        };
+        let weights = |l: Sums, r: Sums| (-l.g / (l.h + l2), -r.g / (r.h + l2));
+        self.best_threshold(f, k, cells, total, gain, weights)
+    }
+
+    /// The best of a number's first `k` thresholds (after bin `b`, missing values right or
+    /// left) by `score` (a candidate's gain, or none), among those that leave each side
+    /// enough rows and weight; the first wins ties. `weights` gives the chosen one's leaves.
+    fn best_threshold(
+        &self,
+        f: usize,
+        k: usize,
+        cells: &[Sums],
+        total: Sums,
+        mut score: impl FnMut(usize, bool, Sums, Sums) -> Option<f64>,
+        weights: impl Fn(Sums, Sums) -> (f64, f64),
+    ) -> Option<Split> {
+        let missing = cells[usize::from(MISSING)];
         let least = 1e-12 * total.h.max(1.0);
         let mut best: Option<Split> = None;
         let mut left = Sums::default();
-        for b in 0..k {
-            left.add(cells[b]);
-            if cells[b].n == 0 {
-                continue;
-            }
-            for &missing_left in sides {
-                let gain = gains[usize::from(missing_left)][b];
-                if gain.is_nan() || gain <= least || best.is_some_and(|s| gain <= s.gain) {
-                    continue;
-                }
-                let mut l = left;
-                if missing_left {
-                    l.add(missing);
-                }
-                let r = total.minus(l);
-                if !self.allowed(l, r) {
-                    continue;
-                }
-                best = Some(Split {
-                    feature: f,
-                    rule: Rule::Below {
-                        last_left: b as u8,
-                        missing_left,
-                    },
-                    gain,
-                    left: l,
-                    weights: (-l.g / (l.h + l2), -r.g / (r.h + l2)),
-                });
-            }
-        }
-        best.map(|s| heavier_side_for_missing(s, missing, total))
-    }
-
-    fn numeric_split(&self, f: usize, bins: usize, cells: &[Sums], open: &Open) -> Option<Split> {
-        let (total, bounds) = (open.sums, open.bounds);
-        let dir = self.spec.direction(f);
-        if dir == 0 && bounds.0 == f64::NEG_INFINITY && bounds.1 == f64::INFINITY {
-            return self.free_numeric_split(f, bins, cells, open);
-        }
-        let l2 = self.spec.l2;
-        let parent = self.gain_of(total, self.weight(total, bounds), l2);
-        let missing = cells[usize::from(MISSING)];
-        let mut best: Option<Split> = None;
-        let mut left = Sums::default();
-        for (b, cell) in cells.iter().enumerate().take(bins.saturating_sub(1)) {
+        for (b, cell) in cells.iter().enumerate().take(k) {
             left.add(*cell);
             if cell.n == 0 {
                 // An empty bin splits the node as the bin before it did.
@@ -547,12 +523,10 @@ impl Grower<'_> {
                 if !self.allowed(l, r) {
                     continue;
                 }
-                let (wl, wr) = (self.weight(l, bounds), self.weight(r, bounds));
-                if (dir > 0 && wl > wr) || (dir < 0 && wl < wr) {
+                let Some(gain) = score(b, missing_left, l, r) else {
                     continue;
-                }
-                let gain = self.gain_of(l, wl, l2) + self.gain_of(r, wr, l2) - parent;
-                if gain > 1e-12 * total.h.max(1.0) && best.is_none_or(|s| gain > s.gain) {
+                };
+                if gain > least && best.is_none_or(|s| gain > s.gain) {
                     best = Some(Split {
                         feature: f,
                         rule: Rule::Below {
@@ -561,12 +535,32 @@ impl Grower<'_> {
                         },
                         gain,
                         left: l,
-                        weights: (wl, wr),
+                        weights: weights(l, r),
                     });
                 }
             }
         }
         best.map(|s| heavier_side_for_missing(s, missing, total))
+    }
+
+    fn numeric_split(&self, f: usize, bins: usize, cells: &[Sums], open: &Open) -> Option<Split> {
+        let (total, bounds) = (open.sums, open.bounds);
+        let dir = self.spec.direction(f);
+        if dir == 0 && bounds.0 == f64::NEG_INFINITY && bounds.1 == f64::INFINITY {
+            return self.free_numeric_split(f, bins, cells, open);
+        }
+        let l2 = self.spec.l2;
+        let parent = self.gain_of(total, self.weight(total, bounds), l2);
+        let weights = |l: Sums, r: Sums| (self.weight(l, bounds), self.weight(r, bounds));
+        let gain = |_: usize, _: bool, l: Sums, r: Sums| {
+            let (wl, wr) = weights(l, r);
+            if (dir > 0 && wl > wr) || (dir < 0 && wl < wr) {
+                return None;
+            }
+            Some(self.gain_of(l, wl, l2) + self.gain_of(r, wr, l2) - parent)
+        };
+        let k = bins.saturating_sub(1).min(STRIDE - 1);
+        self.best_threshold(f, k, cells, total, gain, weights)
     }
 
     /// LightGBM's categorical split: one level against the rest for a few levels; else
