@@ -21,6 +21,12 @@ pub const MAX_BINS: usize = 255;
 /// The most levels of a categorical feature with a bin of their own; the rest share one.
 pub const MAX_LEVEL_BINS: usize = 254;
 
+/// A categorical feature of many levels: the fewest training rows a level has to be
+/// placed by its adverse rate (rarer levels share a bin), and the hessian that rate is
+/// smoothed with (LightGBM's `cat_smooth`, both).
+pub const GROUPED_LEVEL_ROWS: u64 = 10;
+const LEVEL_SMOOTH: f64 = 10.0;
+
 /// The bin of a missing number or an unseen level.
 pub const MISSING: u8 = u8::MAX;
 
@@ -102,39 +108,76 @@ impl Bins {
         Bins::Numeric { cuts }
     }
 
-    /// Fit a categorical feature's bins on its training level positions: the most frequent
-    /// levels (ties to the first) a bin each, the others one bin between them.
-    fn levels(values: impl Iterator<Item = f64>) -> Bins {
-        let mut counts: Vec<u64> = Vec::new();
-        for v in values {
+    /// Fit a categorical feature's bins on its training level positions and labels. Up to
+    /// `MAX_LEVEL_BINS + 1` levels have a bin each. More (an employer, a postcode) are
+    /// grouped: the levels of at least [`GROUPED_LEVEL_ROWS`] rows, ordered by their
+    /// smoothed adverse rate, cut into [`MAX_LEVEL_BINS`] bins of about equal rows, the
+    /// rarer levels one bin between them. A split on a set of bins then still separates
+    /// levels by how they lean (LightGBM keeps a bin per level, up to 99 % of rows, and
+    /// orders them at each node; a bin here is a `u8`); keeping only the most frequent
+    /// levels had left a 6,000-level column's other levels in one bin.
+    fn levels(values: impl Iterator<Item = (f64, bool)>) -> Bins {
+        let (mut counts, mut adverse): (Vec<u64>, Vec<u64>) = (Vec::new(), Vec::new());
+        for (v, y) in values {
             if v >= 0.0 && v.fract() == 0.0 {
                 let l = v as usize;
                 if l >= counts.len() {
                     counts.resize(l + 1, 0);
+                    adverse.resize(l + 1, 0);
                 }
                 counts[l] += 1;
+                adverse[l] += u64::from(y);
             }
         }
         let mut seen: Vec<usize> = (0..counts.len()).filter(|&l| counts[l] > 0).collect();
-        seen.sort_by(|&a, &b| counts[b].cmp(&counts[a]).then(a.cmp(&b)));
-        let own = if seen.len() <= MAX_LEVEL_BINS + 1 {
-            seen.len()
+        let mut bin_of = vec![MISSING; counts.len()];
+        let mut levels_of: Vec<Vec<u32>> = Vec::new();
+        if seen.len() <= MAX_LEVEL_BINS + 1 {
+            // The most frequent first (ties to the first level).
+            seen.sort_by(|&a, &b| counts[b].cmp(&counts[a]).then(a.cmp(&b)));
+            for (b, &l) in seen.iter().enumerate() {
+                bin_of[l] = b as u8;
+                levels_of.push(vec![l as u32]);
+            }
+            return Bins::Levels { bin_of, levels_of };
+        }
+        let (rows, bad) = (counts.iter().sum::<u64>(), adverse.iter().sum::<u64>());
+        let prior = bad as f64 / rows.max(1) as f64;
+        // `LEVEL_SMOOTH` in hessian, as rows at the prior rate: the order LightGBM's
+        // `G / (H + cat_smooth)` gives the levels at a tree's root.
+        let smooth = LEVEL_SMOOTH / (prior * (1.0 - prior)).max(1e-6);
+        let rate = |l: usize| (adverse[l] as f64 + smooth * prior) / (counts[l] as f64 + smooth);
+        let (mut ordered, rare): (Vec<usize>, Vec<usize>) = seen
+            .into_iter()
+            .partition(|&l| counts[l] >= GROUPED_LEVEL_ROWS);
+        ordered.sort_by(|&a, &b| rate(a).total_cmp(&rate(b)).then(a.cmp(&b)));
+        let bins = if rare.is_empty() {
+            MAX_LEVEL_BINS + 1
         } else {
             MAX_LEVEL_BINS
         };
-        let mut bin_of = vec![MISSING; counts.len()];
-        let mut levels_of: Vec<Vec<u32>> = Vec::with_capacity(own + 1);
-        for (b, &l) in seen[..own].iter().enumerate() {
-            bin_of[l] = b as u8;
-            levels_of.push(vec![l as u32]);
-        }
-        if own < seen.len() {
-            let mut rare: Vec<u32> = seen[own..].iter().map(|&l| l as u32).collect();
-            rare.sort_unstable();
-            for &l in &rare {
-                bin_of[l as usize] = own as u8;
+        let total: u64 = ordered.iter().map(|&l| counts[l]).sum();
+        let mut filled = 0u64;
+        for &l in &ordered {
+            // The bin this level's first row falls in, by equal shares of the rows.
+            let b = ((filled as u128 * bins as u128) / u128::from(total.max(1))) as usize;
+            let b = b.min(bins - 1).min(levels_of.len());
+            if b == levels_of.len() {
+                levels_of.push(Vec::new());
             }
-            levels_of.push(rare);
+            bin_of[l] = b as u8;
+            levels_of[b].push(l as u32);
+            filled += counts[l];
+        }
+        if !rare.is_empty() {
+            let b = levels_of.len();
+            for &l in &rare {
+                bin_of[l] = b as u8;
+            }
+            levels_of.push(rare.iter().map(|&l| l as u32).collect());
+        }
+        for set in &mut levels_of {
+            set.sort_unstable();
         }
         Bins::Levels { bin_of, levels_of }
     }
@@ -174,17 +217,17 @@ pub struct Table {
 
 impl Table {
     /// Fit each feature's bins on `fit` (rows x features of the level design; `levels[f]`:
-    /// feature `f` holds level positions) and code its rows. A number's cuts come from at
-    /// most [`CUT_SAMPLE_ROWS`] evenly spaced rows (LightGBM's `bin_construct_sample_cnt`);
-    /// levels are counted on every row.
-    pub fn fit(fit: ArrayView2<'_, f64>, levels: &[bool]) -> Table {
+    /// feature `f` holds level positions; `y`: each row adverse) and code its rows. A
+    /// number's cuts come from at most [`CUT_SAMPLE_ROWS`] evenly spaced rows (LightGBM's
+    /// `bin_construct_sample_cnt`); levels are counted on every row.
+    pub fn fit(fit: ArrayView2<'_, f64>, levels: &[bool], y: &[bool]) -> Table {
         let step = fit.nrows().div_ceil(CUT_SAMPLE_ROWS).max(1);
         let bins: Vec<Bins> = (0..fit.ncols())
             .into_par_iter()
             .map(|f| {
                 let col = fit.column(f);
                 if levels.get(f).copied().unwrap_or(false) {
-                    Bins::levels(col.iter().copied())
+                    Bins::levels(col.iter().copied().zip(y.iter().copied()))
                 } else {
                     Bins::numeric(col.iter().step_by(step).copied())
                 }
@@ -258,14 +301,14 @@ mod tests {
     #[test]
     fn numbers_bin_exactly_or_by_count_and_cuts_agree_with_bins() {
         let x = Array2::from_shape_vec((5, 1), vec![3.0, f64::NAN, 1.0, 3.0, 2.0]).unwrap();
-        let t = Table::fit(x.view(), &[false]);
+        let t = Table::fit(x.view(), &[false], &[false; 5]);
         assert_eq!(t.bins[0].len(), 3);
         assert_eq!(t.column(0), [2, MISSING, 0, 2, 1]);
         assert_eq!(t.bins[0].threshold(0), 1.5);
         assert_eq!(t.bins[0].threshold(1), 2.5);
         let n = 3000;
         let x = Array2::from_shape_fn((n, 1), |(i, _)| (i as f64 * 0.37).sin());
-        let t = Table::fit(x.view(), &[false]);
+        let t = Table::fit(x.view(), &[false], &[false; 5]);
         let b = &t.bins[0];
         assert!(b.len() <= MAX_BINS && b.len() > 200);
         let probe = Array2::from_shape_fn((n, 1), |(i, _)| (i as f64 * 0.71 + 0.3).sin());
@@ -279,24 +322,57 @@ mod tests {
         }
     }
 
-    /// Frequent levels a bin each, rare ones one bin, unseen levels the missing bin.
+    /// Up to 255 levels a bin each, the most frequent first; unseen levels the missing bin.
     #[test]
-    fn levels_bin_by_frequency() {
-        let mut v = Vec::new();
-        for l in 0..300u32 {
-            // Level l appears 300 - l times: the last levels are the rarest.
-            v.extend(std::iter::repeat_n(f64::from(l), 300 - l as usize));
+    fn few_levels_bin_one_each() {
+        let v = [2.0, 0.0, 2.0, 5.0, 2.0, 0.0];
+        let x = Array2::from_shape_vec((6, 1), v.to_vec()).unwrap();
+        let t = Table::fit(x.view(), &[true], &[false; 6]);
+        let b = &t.bins[0];
+        assert_eq!(b.len(), 3);
+        assert_eq!([b.code(2.0), b.code(0.0), b.code(5.0)], [0, 1, 2]);
+        assert_eq!([b.code(1.0), b.code(f64::NAN), b.code(9.0)], [MISSING; 3]);
+        assert_eq!(b.levels_in([0, 2].into_iter()), [2, 5]);
+    }
+
+    /// Many levels: those of at least `GROUPED_LEVEL_ROWS` rows grouped into bins by their
+    /// smoothed adverse rate, in order, of about equal rows; rarer ones one bin.
+    #[test]
+    fn many_levels_bin_by_adverse_rate() {
+        let (mut v, mut y) = (Vec::new(), Vec::new());
+        // 1,000 levels of 20 rows, level l with (l * 7) % 21 of them adverse (a rate
+        // unrelated to the level's position); 50 levels of 5 rows, none adverse.
+        for l in 0..1000u32 {
+            for i in 0..20 {
+                v.push(f64::from(l));
+                y.push(i < (l * 7) % 21);
+            }
+        }
+        for l in 1000..1050u32 {
+            v.extend([f64::from(l); 5]);
+            y.extend([false; 5]);
         }
         let x = Array2::from_shape_vec((v.len(), 1), v).unwrap();
-        let t = Table::fit(x.view(), &[true]);
+        let t = Table::fit(x.view(), &[true], &y);
         let b = &t.bins[0];
         assert_eq!(b.len(), MAX_LEVEL_BINS + 1);
-        assert_eq!(b.code(0.0), 0);
-        assert_eq!(b.code(253.0), 253);
-        assert_eq!(b.code(254.0), 254);
-        assert_eq!(b.code(299.0), 254);
-        assert_eq!(b.code(f64::NAN), MISSING);
-        assert_eq!(b.code(400.0), MISSING);
-        assert_eq!(b.levels_in([3, 254].into_iter()).len(), 1 + 46);
+        let adverse = |l: u32| (l * 7) % 21;
+        // Bins follow the adverse rate: a level's bin never falls as its rate rises.
+        let mut by_rate: Vec<u32> = (0..1000).collect();
+        by_rate.sort_by_key(|&l| (adverse(l), l));
+        let codes: Vec<u8> = by_rate.iter().map(|&l| b.code(f64::from(l))).collect();
+        assert!(codes.windows(2).all(|w| w[0] <= w[1]), "{codes:?}");
+        assert_eq!(codes[0], 0);
+        assert_eq!(*codes.last().unwrap() as usize, MAX_LEVEL_BINS - 1);
+        // About equal rows: 1,000 levels over 254 bins, 3 or 4 levels each.
+        for bin in 0..MAX_LEVEL_BINS {
+            let n = b.levels_in([bin].into_iter()).len();
+            assert!((3..=5).contains(&n), "bin {bin}: {n} levels");
+        }
+        // The rare levels share the last bin.
+        assert_eq!(b.code(1000.0), MAX_LEVEL_BINS as u8);
+        assert_eq!(b.code(1049.0), MAX_LEVEL_BINS as u8);
+        assert_eq!(b.levels_in([MAX_LEVEL_BINS].into_iter()).len(), 50);
+        assert_eq!(b.code(2000.0), MISSING);
     }
 }
