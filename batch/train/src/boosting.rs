@@ -349,9 +349,6 @@ impl Grower<'_> {
         -(2.0 * s.g * w + (s.h + l2) * w * w)
     }
 
-    /// The histogram of `rows`, row by row (LightGBM's row-wise layout): each row's codes
-    /// are read together and its pair added to every feature's cell, blocks of rows on
-    /// every core, their sums added (exactly, in any order).
     /// The histogram of `rows` (LightGBM's column-wise layout): their gradient pairs
     /// gathered once in row order, then per task a few features' codes read block by block,
     /// four features to a pass over a block (one load of each row's pair for four adds).

@@ -8,9 +8,9 @@
 //! counts), each cut halfway between the training values either side, so that a row's bin
 //! is at most `b` exactly when its value is below cut `b`: rows not seen in the fit (the
 //! validation split) take the branch by bin that the published threshold gives them by
-//! value. A categorical feature's most frequent levels have a bin each (up to
-//! [`MAX_LEVEL_BINS`]), its rare ones share one. A missing number or an unseen level has
-//! bin [`MISSING`].
+//! value. A categorical feature's levels have a bin each when there are at most 255; more
+//! are grouped by their smoothed adverse rate into [`MAX_LEVEL_BINS`] bins (see
+//! `Bins::levels`). A missing number or an unseen level has bin [`MISSING`].
 
 use ndarray::ArrayView2;
 use rayon::prelude::*;
@@ -18,7 +18,8 @@ use rayon::prelude::*;
 /// The most bins of present values a feature is cut into.
 pub const MAX_BINS: usize = 255;
 
-/// The most levels of a categorical feature with a bin of their own; the rest share one.
+/// The bins a categorical feature of more than 255 levels has for its levels of enough
+/// rows (grouped by adverse rate); its rarer levels share one more.
 pub const MAX_LEVEL_BINS: usize = 254;
 
 /// A categorical feature of many levels: the fewest training rows a level has to be
