@@ -80,14 +80,12 @@ impl Default for BoostingSpec {
 const ONE_VS_REST_LEVELS: usize = 4;
 /// ...otherwise on at most this many levels (`max_cat_threshold`)...
 const MAX_SET_LEVELS: usize = 32;
-/// ...of the levels holding at least this many rows, ordered by `G / (H + CAT_SMOOTH)`
-/// (`cat_smooth`), with this extra L2 (`cat_l2`) on both sides' leaves...
+/// ...ordered by `G / (H + CAT_SMOOTH)` (`cat_smooth`), with this extra L2 (`cat_l2`)...
 const CAT_SMOOTH: f64 = 10.0;
 const CAT_L2: f64 = 10.0;
-/// ...a set tried each time it has grown by this many rows, and the other side kept at
-/// least as large (`min_data_per_group`, LightGBM's 100, or a fiftieth of a smaller node's
-/// rows, so small sets' levels still count).
-const MIN_GROUP_ROWS: u32 = 100;
+/// ...each level holding at least this many of the node's rows (`min_data_per_group`,
+/// LightGBM's 100, or a fiftieth of a smaller node's rows, so small sets' levels still count).
+const MIN_LEVEL_ROWS: u32 = 100;
 
 /// One grid point's settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -562,86 +560,59 @@ impl Grower<'_> {
         self.best_threshold(f, k, cells, total, gain, weights)
     }
 
-    /// LightGBM's categorical split (`FindBestThresholdCategoricalInner`): one level against
-    /// the rest for a few levels; else the levels of at least [`CAT_SMOOTH`] rows ordered by
-    /// `G / (H + CAT_SMOOTH)`, and from either end the prefixes of up to [`MAX_SET_LEVELS`]
-    /// (and half the levels) sent left, a prefix tried once it holds [`MIN_GROUP_ROWS`] more
-    /// rows than the last one tried, with both sides' leaves under the extra [`CAT_L2`]
-    /// against the parent's plain gain (so a set split must gain more than a number's).
+    /// LightGBM's categorical split: one level against the rest for a few levels; else
+    /// the levels (of enough rows) ordered by `G / (H + smooth)`, the best prefix of up to
+    /// [`MAX_SET_LEVELS`] from either end sent left.
     fn level_split(&self, f: usize, bins: usize, cells: &[Sums], open: &Open) -> Option<Split> {
         let (total, bounds) = (open.sums, open.bounds);
         let used: Vec<usize> = (0..bins).filter(|&b| cells[b].n > 0).collect();
         if used.len() < 2 && cells[usize::from(MISSING)].n == 0 {
             return None;
         }
-        let spec_l2 = self.spec.l2;
-        let parent = self.gain_of(total, self.weight(total, bounds), spec_l2);
         let mut best: Option<Split> = None;
-        let mut consider = |l: Sums, mask: [u64; 4], l2: f64| {
+        let mut consider = |set: &[usize], l2: f64| {
+            let mut l = Sums::default();
+            let mut mask = [0u64; 4];
+            for &b in set {
+                l.add(cells[b]);
+                mask[b >> 6] |= 1 << (b & 63);
+            }
             let r = total.minus(l);
+            if !self.allowed(l, r) {
+                return;
+            }
             let w = |s: Sums| (-s.g / (s.h + l2)).clamp(bounds.0, bounds.1);
             let (wl, wr) = (w(l), w(r));
-            let gain = self.gain_of(l, wl, l2) + self.gain_of(r, wr, l2) - parent;
+            let gain = self.gain_of(l, wl, l2) + self.gain_of(r, wr, l2)
+                - self.gain_of(total, w(total), l2);
             if gain > 1e-12 * total.h.max(1.0) && best.is_none_or(|s| gain > s.gain) {
                 best = Some(Split {
                     feature: f,
                     rule: Rule::In(mask),
                     gain,
                     left: l,
-                    weights: (wl, wr),
+                    weights: (self.weight(l, bounds), self.weight(r, bounds)),
                 });
             }
         };
-        let bit = |b: usize| {
-            let mut mask = [0u64; 4];
-            mask[b >> 6] |= 1 << (b & 63);
-            mask
-        };
         if used.len() <= ONE_VS_REST_LEVELS {
             for &b in &used {
-                if self.allowed(cells[b], total.minus(cells[b])) {
-                    consider(cells[b], bit(b), spec_l2);
-                }
+                consider(&[b], self.spec.l2);
             }
             return best;
         }
+        let min_rows = MIN_LEVEL_ROWS.min((total.n / 50).max(1));
         let mut order: Vec<usize> = used
             .into_iter()
-            .filter(|&b| f64::from(cells[b].n) >= CAT_SMOOTH)
+            .filter(|&b| cells[b].n >= min_rows)
             .collect();
         let key = |b: usize| cells[b].g / (cells[b].h + CAT_SMOOTH);
         order.sort_by(|&a, &b| key(a).total_cmp(&key(b)).then(a.cmp(&b)));
-        let group = MIN_GROUP_ROWS.min((total.n / 50).max(1));
-        let most = MAX_SET_LEVELS.min(order.len().div_ceil(2));
-        let (min_rows, min_weight) = (
-            self.point.min_leaf_rows.max(1) as u32,
-            self.point.min_leaf_weight,
-        );
-        let l2 = spec_l2 + CAT_L2;
-        for from_low in [true, false] {
-            let (mut l, mut mask, mut since) = (Sums::default(), [0u64; 4], 0);
-            for i in 0..most {
-                let b = if from_low {
-                    order[i]
-                } else {
-                    order[order.len() - 1 - i]
-                };
-                l.add(cells[b]);
-                mask[b >> 6] |= 1 << (b & 63);
-                since += cells[b].n;
-                let r = total.minus(l);
-                if l.n < min_rows || l.h < min_weight || l.h <= 0.0 {
-                    continue;
-                }
-                if r.n < min_rows.max(group) || r.h < min_weight || r.h <= 0.0 {
-                    break;
-                }
-                if since < group {
-                    continue;
-                }
-                since = 0;
-                consider(l, mask, l2);
-            }
+        let l2 = self.spec.l2 + CAT_L2;
+        let most = MAX_SET_LEVELS.min(order.len().saturating_sub(1));
+        for k in 1..=most {
+            consider(&order[..k], l2);
+            consider(&order[order.len() - k..], l2);
         }
         best
     }
