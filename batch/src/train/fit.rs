@@ -135,8 +135,9 @@ fn encode_into(f: &Feature, c: &FeatureColumn, r: usize, out: &mut Vec<f64>) {
 /// The designs of several sets of rows, built a feature at a time from `columns`, which
 /// are consumed: each column is handed to `last_use` and dropped once encoded, so the
 /// feature table and the designs are not held whole at once (at 2M rows x 80 columns,
-/// about 2 GB and 1.3 GB). Written in place, row-major: no second, re-laid-out copy (at
-/// 2M rows that copy had been the run's peak, 0.75 GB over the designs).
+/// about 2 GB and 1.3 GB). Written in place, row-major: no second, re-laid-out copy. The
+/// first feature written touches every page of the designs while every column is still
+/// held: at 2M rows that moment is now the run's peak (about 4.0 GiB, as the copy's was).
 pub fn designs_consuming<const N: usize>(
     features: &[Feature],
     columns: Vec<FeatureColumn>,
