@@ -101,26 +101,41 @@ fn median(v: &mut [f64]) -> f64 {
 pub fn design(features: &[Feature], prepared: &Prepared, rows: &[usize]) -> Array2<f64> {
     let width: usize = features.iter().map(|f| f.encoding.width()).sum();
     let mut data = vec![0.0; rows.len() * width];
-    if width > 0 {
-        // Blocks of rows on every core, each written in place (no second copy of the design).
-        data.par_chunks_mut(width * DESIGN_BLOCK_ROWS)
-            .zip(rows.par_chunks(DESIGN_BLOCK_ROWS))
-            .for_each(|(out, rows)| {
-                let mut row = Vec::with_capacity(width);
-                for (&r, out) in rows.iter().zip(out.chunks_mut(width)) {
-                    row.clear();
-                    for (f, c) in features.iter().zip(&prepared.features) {
-                        encode_into(f, c, r, &mut row);
-                    }
-                    out.copy_from_slice(&row);
-                }
-            });
-    }
+    write_rows(&mut data, width, (0, width), rows, |r, row| {
+        for (f, c) in features.iter().zip(&prepared.features) {
+            encode_into(f, c, r, row);
+        }
+    });
     Array2::from_shape_vec((rows.len(), width), data).expect("every row encodes to `width` values")
 }
 
 /// Rows a design task encodes.
 const DESIGN_BLOCK_ROWS: usize = 4096;
+
+/// Write `rows` into a row-major design of `width` values a row, in place (no second copy),
+/// blocks of rows on every core: `encode(r, values)` appends source row `r`'s `len` values,
+/// which go to its design row from place `at` on.
+fn write_rows(
+    data: &mut [f64],
+    width: usize,
+    (at, len): (usize, usize),
+    rows: &[usize],
+    encode: impl Fn(usize, &mut Vec<f64>) + Sync,
+) {
+    if width == 0 {
+        return;
+    }
+    data.par_chunks_mut(width * DESIGN_BLOCK_ROWS)
+        .zip(rows.par_chunks(DESIGN_BLOCK_ROWS))
+        .for_each(|(out, rows)| {
+            let mut values = Vec::with_capacity(width);
+            for (&r, out) in rows.iter().zip(out.chunks_mut(width)) {
+                values.clear();
+                encode(r, &mut values);
+                out[at..at + len].copy_from_slice(&values);
+            }
+        });
+}
 
 /// One row's encoding of feature `f` from its column `c`, appended to `out`.
 fn encode_into(f: &Feature, c: &FeatureColumn, r: usize, out: &mut Vec<f64>) {
@@ -151,17 +166,9 @@ pub fn designs_consuming<const N: usize>(
         let k = f.encoding.width();
         if k > 0 {
             for (data, rows) in data.iter_mut().zip(sets) {
-                // Blocks of rows on every core, each row's `k` values at the feature's place.
-                data.par_chunks_mut(width * DESIGN_BLOCK_ROWS)
-                    .zip(rows.par_chunks(DESIGN_BLOCK_ROWS))
-                    .for_each(|(out, rows)| {
-                        let mut one = Vec::with_capacity(k);
-                        for (&r, out) in rows.iter().zip(out.chunks_mut(width)) {
-                            one.clear();
-                            encode_into(f, &c, r, &mut one);
-                            out[at..at + k].copy_from_slice(&one);
-                        }
-                    });
+                write_rows(data, width, (at, k), rows, |r, values| {
+                    encode_into(f, &c, r, values)
+                });
             }
         }
         last_use(&c);
