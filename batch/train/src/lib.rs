@@ -179,16 +179,21 @@ pub struct FamilyResult {
 }
 
 /// Probabilities of `model` on every row, by the serving side's own code, on every core
-/// (each row's alone: the same on any number of them).
+/// (each row's alone: the same on any number of them). A row of a column-major design is
+/// gathered into a buffer first.
 pub fn probabilities(model: &Model, x: &Array2<f64>) -> Vec<f64> {
     (0..x.nrows())
         .into_par_iter()
         .with_min_len(1024)
-        .map(|i| {
+        .map_init(Vec::new, |row, i| {
             let r = x.row(i);
             match r.as_slice() {
                 Some(s) => model.probability(s),
-                None => model.probability(&r.to_vec()),
+                None => {
+                    row.clear();
+                    row.extend(r.iter().copied());
+                    model.probability(row)
+                }
             }
         })
         .collect()

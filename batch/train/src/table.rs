@@ -242,11 +242,16 @@ impl Table {
     }
 
     /// Code the rows of `x` with `bins` (fitted elsewhere): blocks of rows on every core,
-    /// each row's values read together (`x` is row-major; a pass per feature would read a
-    /// cache line per value).
+    /// read in `x`'s own order: a column-major design a feature's run at a time, a
+    /// row-major one each row's values together (a pass per feature would read a cache
+    /// line per value).
     pub fn code(bins: Vec<Bins>, x: ArrayView2<'_, f64>) -> Table {
         let rows = x.nrows();
         let mut codes = vec![0u8; rows * bins.len()];
+        // Each feature's values in one run (a column-major design), or none.
+        let columns: Option<Vec<&[f64]>> = (rows > 1)
+            .then(|| x.columns().into_iter().map(|c| c.to_slice()).collect())
+            .flatten();
         if rows > 0 {
             // Each block's slice of every feature's column.
             let mut blocks: Vec<Vec<&mut [u8]>> = Vec::new();
@@ -263,10 +268,19 @@ impl Table {
                 .enumerate()
                 .for_each(|(b, mut outs)| {
                     let first = b * CODE_BLOCK_ROWS;
-                    for i in 0..outs.first().map_or(0, |o| o.len()) {
-                        let row = x.row(first + i);
-                        for ((out, b), &v) in outs.iter_mut().zip(&bins).zip(row) {
-                            out[i] = b.code(v);
+                    let len = outs.first().map_or(0, |o| o.len());
+                    if let Some(columns) = &columns {
+                        for ((out, b), values) in outs.iter_mut().zip(&bins).zip(columns) {
+                            for (out, &v) in out.iter_mut().zip(&values[first..first + len]) {
+                                *out = b.code(v);
+                            }
+                        }
+                    } else {
+                        for i in 0..len {
+                            let row = x.row(first + i);
+                            for ((out, b), &v) in outs.iter_mut().zip(&bins).zip(row) {
+                                out[i] = b.code(v);
+                            }
                         }
                     }
                 });
@@ -298,7 +312,7 @@ impl Table {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ndarray::Array2;
+    use ndarray::{Array2, ShapeBuilder};
 
     /// Few distinct values bin exactly; missing values take their own bin; many distinct
     /// values bin by count; and a row's bin is at most `b` exactly when its value is below
@@ -328,6 +342,26 @@ mod tests {
     }
 
     /// Up to 255 levels a bin each, the most frequent first; unseen levels the missing bin.
+    /// A design coded a column at a time (column-major) and a row at a time (row-major)
+    /// gives the same codes, over several blocks of rows.
+    #[test]
+    fn either_layout_codes_alike() {
+        let (n, p) = (3 * CODE_BLOCK_ROWS + 17, 3);
+        let value = |r: usize, f: usize| match (r * 31 + f * 7) % 13 {
+            0 => f64::NAN,
+            k => (k * (f + 1)) as f64 * 0.25,
+        };
+        let rows = Array2::from_shape_fn((n, p), |(r, f)| value(r, f));
+        let columns = Array2::from_shape_fn((n, p).f(), |(r, f)| value(r, f));
+        assert!(columns.t().is_standard_layout());
+        let levels = [false, true, false];
+        let y: Vec<bool> = (0..n).map(|r| r % 5 == 0).collect();
+        let a = Table::fit(rows.view(), &levels, &y);
+        let b = Table::fit(columns.view(), &levels, &y);
+        assert_eq!(a.codes, b.codes);
+        assert!(a.column(0).iter().any(|&c| c == MISSING));
+    }
+
     #[test]
     fn few_levels_bin_one_each() {
         let v = [2.0, 0.0, 2.0, 5.0, 2.0, 0.0];
