@@ -10,7 +10,7 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use arrow::compute::interleave;
 use arrow::datatypes::{DataType as ArrowType, UInt64Type};
 use datafusion::common::Column;
@@ -225,8 +225,7 @@ pub async fn prepare(
             let (rows_read, batches) = dedup_local(ctx, source, &keys, &firsts, &failed).await?;
             step("de-duplication");
             // The aggregate's output: the keys, then the row id.
-            let deduped = in_row_order(&batches, keys.len())?;
-            drop(batches);
+            let deduped = in_row_order(batches, keys.len())?;
             step("back in row order");
             let n_dedup = deduped.num_rows() as u64;
             // Batches as large as the table, so that the SQL's filters do not cut it into
@@ -282,7 +281,7 @@ pub async fn prepare(
         cluster,
         "running the pipeline",
     ))?;
-    let out = in_row_order(&batches, 0)?;
+    let out = in_row_order(batches, 0)?;
     step("the SQL");
     if out.num_rows() == 0 {
         return Err(Error::Data(format!(
@@ -554,24 +553,34 @@ fn labels(pipeline: &Pipeline, target: &Col) -> Result<Vec<bool>> {
 
 /// The batches as one, rows in the order of their row ids (column `ids`), the order
 /// training sees whatever order the engine returned them in: each column gathered once, on
-/// every core. Batches already in order are taken as they are: one batch is not copied.
-fn in_row_order(batches: &[RecordBatch], ids: usize) -> Result<RecordBatch> {
+/// every core, and its source freed as soon as it is (the table is not held twice).
+/// Batches already in order are taken as they are: one batch is not copied.
+fn in_row_order(batches: Vec<RecordBatch>, ids: usize) -> Result<RecordBatch> {
     let Some(first) = batches.first() else {
         return Ok(RecordBatch::new_empty(Arc::new(
             arrow::datatypes::Schema::empty(),
         )));
     };
-    let Some(at) = row_order(batches, ids) else {
-        return Ok(arrow::compute::concat_batches(&first.schema(), batches)?);
+    let schema = first.schema();
+    let Some(at) = row_order(&batches, ids) else {
+        return Ok(arrow::compute::concat_batches(&schema, &batches)?);
     };
-    let columns = (0..first.num_columns())
+    // Each column's arrays, taken out of the batches: the last holder of each.
+    let mut by_column: Vec<Vec<ArrayRef>> =
+        vec![Vec::with_capacity(batches.len()); schema.fields().len()];
+    for batch in batches {
+        for (arrays, a) in by_column.iter_mut().zip(batch.columns()) {
+            arrays.push(Arc::clone(a));
+        }
+    }
+    let columns = by_column
         .into_par_iter()
-        .map(|c| {
-            let arrays: Vec<&dyn Array> = batches.iter().map(|b| b.column(c).as_ref()).collect();
+        .map(|arrays| {
+            let arrays: Vec<&dyn Array> = arrays.iter().map(|a| a.as_ref()).collect();
             interleave(&arrays, &at)
         })
         .collect::<std::result::Result<Vec<_>, _>>()?;
-    Ok(RecordBatch::try_new(first.schema(), columns)?)
+    Ok(RecordBatch::try_new(schema, columns)?)
 }
 
 /// Where each row is (batch, row), in the order of the row ids in column `ids`; `None`
@@ -660,13 +669,13 @@ mod tests {
             batch(vec![7, 2, 9], vec!["g", "b", "i"]),
             batch(vec![1, 4], vec!["a", "d"]),
         ];
-        let out = in_row_order(&shuffled, 1).unwrap();
+        let out = in_row_order(shuffled.to_vec(), 1).unwrap();
         let ids = out.column(1).as_primitive::<UInt64Type>().values().to_vec();
         assert_eq!(ids, [1, 2, 4, 7, 9]);
         let names: Vec<&str> = out.column(0).as_string::<i32>().iter().flatten().collect();
         assert_eq!(names, ["a", "b", "d", "g", "i"]);
         let ordered = [batch(vec![1, 3], vec!["a", "c"]), batch(vec![8], vec!["h"])];
-        let out = in_row_order(&ordered, 1).unwrap();
+        let out = in_row_order(ordered.to_vec(), 1).unwrap();
         assert_eq!(out.num_rows(), 3);
         assert!(row_order(&ordered, 1).is_none());
     }
@@ -709,7 +718,7 @@ mod tests {
                 .await
                 .unwrap();
             assert_eq!(rows_read, 200);
-            let rows = in_row_order(&batches, keys.len()).unwrap();
+            let rows = in_row_order(batches.clone(), keys.len()).unwrap();
             let ids = rows.column_by_name(ROW_ID).unwrap();
             let want: Vec<u64> = (1..=100).collect();
             assert_eq!(ids.as_primitive::<UInt64Type>().values().to_vec(), want);
