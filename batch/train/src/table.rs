@@ -359,7 +359,7 @@ mod tests {
         let a = Table::fit(rows.view(), &levels, &y);
         let b = Table::fit(columns.view(), &levels, &y);
         assert_eq!(a.codes, b.codes);
-        assert!(a.column(0).iter().any(|&c| c == MISSING));
+        assert!(a.column(0).contains(&MISSING));
     }
 
     #[test]
