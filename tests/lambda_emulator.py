@@ -30,7 +30,9 @@ HOST = "127.0.0.1"
 EXPECTED = {"apigw_http_v2_predict_bad_field.json": 400, "apigw_http_v2_predict_unknown_version.json": 404,
             # The JWT's cognito:groups make the caller an approver (else 403); the trained
             # version was never proposed, so there is nothing to approve.
-            "apigw_http_v2_approve_unproposed.json": 409}
+            "apigw_http_v2_approve_unproposed.json": 409,
+            # No authorizer context (a route or Function URL left open): refused, not served.
+            "apigw_http_v2_predict_no_authorizer.json": 401}
 
 
 def free_port():
@@ -111,6 +113,8 @@ def main():
                                                               in ("approve", "decline") and "points" in p for p in preds)
                 if not ok:
                     failures.append(f"{name}: unexpected answer {payload}")
+            elif want == 401 and payload.get("error") != "unauthorized":
+                failures.append(f"{name}: unexpected refusal: {payload}")
             elif want == 400 and not any(f["field"] == "duration_in_month" for f in payload.get("fields", [])):
                 failures.append(f"{name}: the 400 does not name the field: {payload}")
             print(f"ok  {name}: {status}")

@@ -8,13 +8,16 @@ use tower::ServiceExt;
 
 use super::tmp;
 
+/// The Lambda's answer to `event`, authenticated as deployed: by the authorizer context
+/// the event carries (a JWT's, a REST API's Cognito claims, a Function URL's IAM caller).
 async fn invoke(event: &str) -> (StatusCode, serde_json::Value) {
     let t = german(&tmp()).await;
     let config = Config {
         store: t.store.display().to_string(),
+        auth: riskfn_predict::auth::Auth::Unset,
         ..Config::default()
     };
-    let svc = lambda::service(AppState::open(config).await.unwrap());
+    let svc = lambda::service(AppState::open(config.for_lambda()).await.unwrap());
     let req = lambda_http::request::from_str(event).expect("a valid event");
     let resp = svc.oneshot(req).await.unwrap();
     let status = resp.status();
@@ -75,6 +78,67 @@ async fn function_url_event_with_a_base64_body() {
     let (status, body) = invoke(include_str!("../data/function_url_predict_base64.json")).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_probability(&body);
+}
+
+/// Under Lambda without keys, a request API Gateway's authorizer never saw (a route or a
+/// Function URL left open: no authorizer context) is refused on every protected route; the
+/// same request with the authorizer's context is let through.
+#[tokio::test]
+async fn gateway_mode_without_an_authorizer_is_401_on_every_route() {
+    let t = german(&tmp()).await;
+    let version = t.report.version.clone();
+    let config = Config {
+        store: t.store.display().to_string(),
+        auth: riskfn_predict::auth::Auth::Unset,
+        ..Config::default()
+    };
+    let svc = lambda::service(AppState::open(config.for_lambda()).await.unwrap());
+    let with_authorizer: serde_json::Value =
+        serde_json::from_str(include_str!("../data/apigw_http_v2_me.json")).unwrap();
+    // The router's routes outside authentication: health, the API document, sign-in/out.
+    let public = [
+        "/health",
+        "/openapi.json",
+        "/console/session",
+        "/console/sign-out",
+    ];
+    let mut refused = 0;
+    for (method, route) in riskfn_predict::app::ROUTES {
+        if public.contains(&route) {
+            continue;
+        }
+        let path = route
+            .replace("{pipeline}", "german_credit")
+            .replace("{version}", &version);
+        let mut event = with_authorizer.clone();
+        let method = method.to_uppercase();
+        event["routeKey"] = format!("{method} {path}").into();
+        event["rawPath"] = path.clone().into();
+        event["requestContext"]["routeKey"] = event["routeKey"].clone();
+        event["requestContext"]["http"]["method"] = method.clone().into();
+        event["requestContext"]["http"]["path"] = path.clone().into();
+        let send = |event: &serde_json::Value| {
+            let req = lambda_http::request::from_str(&event.to_string()).expect("a valid event");
+            svc.clone().oneshot(req)
+        };
+        let served = send(&event).await.unwrap();
+        assert_ne!(
+            served.status(),
+            StatusCode::UNAUTHORIZED,
+            "{method} {path} with the authorizer's context"
+        );
+        event["requestContext"]
+            .as_object_mut()
+            .unwrap()
+            .remove("authorizer");
+        let resp = send(&event).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "{method} {path}");
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(body["error"], "unauthorized", "{method} {path}");
+        refused += 1;
+    }
+    assert_eq!(refused, riskfn_predict::app::ROUTES.len() - public.len());
 }
 
 #[tokio::test]

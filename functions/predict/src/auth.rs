@@ -70,7 +70,7 @@ pub enum Auth {
     /// Development only: every caller is `anonymous`.
     Disabled,
     /// Under Lambda: API Gateway's authorizer has let the caller in; the caller is the
-    /// token's subject.
+    /// token's subject. A request without an authorizer context is refused (401).
     Gateway,
     /// `Authorization: Bearer <key>` or `x-api-key: <key>` must match one of these.
     Keys(Vec<ApiKey>),
@@ -245,27 +245,37 @@ fn claim_roles(value: &str) -> Roles {
     Roles::parse(list.iter().map(String::as_str), false).unwrap_or_default()
 }
 
-/// The caller API Gateway's authorizer let in: the JWT's subject, or its principal, with
-/// the roles its `roles` or `cognito:groups` claim names.
-fn gateway_caller(req: &Request) -> Caller {
+/// The caller API Gateway's authorizer let in, with the roles its JWT's `roles` or
+/// `cognito:groups` claim names: the JWT's subject (an HTTP API's JWT authorizer, a REST
+/// API's Cognito authorizer), the IAM caller (`AWS_IAM` routes and Function URLs), or a
+/// Lambda authorizer's principal. `None` when the request carries no authorizer context:
+/// a route or a Function URL left open reaches the function unauthenticated.
+fn gateway_caller(req: &Request) -> Option<Caller> {
     use lambda_http::RequestExt;
     use lambda_http::request::RequestContext;
-    let authorizer = match req.request_context_ref() {
-        Some(RequestContext::ApiGatewayV2(c)) => c.authorizer.as_ref(),
-        Some(RequestContext::ApiGatewayV1(c)) => Some(&c.authorizer),
-        _ => None,
+    let (authorizer, iam_user) = match req.request_context_ref()? {
+        RequestContext::ApiGatewayV2(c) => (c.authorizer.as_ref()?, None),
+        RequestContext::ApiGatewayV1(c) => (&c.authorizer, c.identity.user_arn.clone()),
+        _ => return None,
     };
-    let claims = authorizer.and_then(|a| a.jwt.as_ref()).map(|j| &j.claims);
-    let name = authorizer
-        .and_then(|a| {
-            claims.and_then(|c| c.get("sub").cloned()).or_else(|| {
-                a.fields
-                    .get("principalId")
-                    .and_then(|p| p.as_str())
-                    .map(str::to_owned)
-            })
-        })
-        .unwrap_or_else(|| "gateway".to_owned());
+    // A REST API's Cognito authorizer passes its claims as a map of its own.
+    let rest_claims: Option<std::collections::HashMap<String, String>> = authorizer
+        .fields
+        .get("claims")
+        .and_then(|c| serde_json::from_value(c.clone()).ok());
+    let claims = authorizer
+        .jwt
+        .as_ref()
+        .map(|j| &j.claims)
+        .or(rest_claims.as_ref());
+    let text = |v: &serde_json::Value| v.as_str().map(str::to_owned);
+    let name = claims
+        .and_then(|c| c.get("sub").cloned())
+        .or_else(|| authorizer.iam.as_ref().and_then(|i| i.user_arn.clone()))
+        .or(iam_user)
+        .or_else(|| authorizer.fields.get("principalId").and_then(text))
+        .or_else(|| authorizer.fields.get("sub").and_then(text))
+        .filter(|n| !n.is_empty())?;
     let mut roles = Roles::default();
     for claim in ["roles", "cognito:groups"] {
         if let Some(v) = claims.and_then(|c| c.get(claim)) {
@@ -274,7 +284,7 @@ fn gateway_caller(req: &Request) -> Caller {
             roles.owner |= r.owner;
         }
     }
-    Caller { name, roles }
+    Some(Caller { name, roles })
 }
 
 /// Middleware on the protected routes: 401 without credentials, 403 with wrong ones. A
@@ -286,7 +296,16 @@ pub async fn require(State(state): State<Arc<AppState>>, mut req: Request, next:
             name: "anonymous".to_owned(),
             roles: Roles::default(),
         },
-        Auth::Gateway => gateway_caller(&req),
+        Auth::Gateway => match gateway_caller(&req) {
+            Some(c) => c,
+            None => {
+                tracing::warn!(path = %req.uri().path(), "refused: no authorizer context (the route or Function URL is not behind API Gateway's authorizer)");
+                return refuse(
+                    StatusCode::UNAUTHORIZED,
+                    "no authorizer context: this function answers only through API Gateway's authorizer",
+                );
+            }
+        },
         auth @ Auth::Keys(_) => {
             let console = req.uri().path().starts_with("/console");
             let Some(credential) = presented(req.headers()) else {

@@ -106,6 +106,20 @@ impl Config {
         }
     }
 
+    /// The settings of the Lambda: callers are those API Gateway's authorizer let in (and
+    /// no one else) unless keys are set, or authentication explicitly disabled, which is
+    /// logged.
+    pub fn for_lambda(mut self) -> Self {
+        match self.auth {
+            Auth::Unset => self.auth = Auth::Gateway,
+            Auth::Disabled => tracing::warn!(
+                "authentication is disabled (RISKFN_AUTH=disabled): every caller is served, with or without an authorizer context"
+            ),
+            _ => {}
+        }
+        self
+    }
+
     pub fn from_env() -> Result<Self, ConfigError> {
         let d = Config::default();
         let cfg = Config {

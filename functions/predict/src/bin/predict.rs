@@ -2,7 +2,6 @@
 //! same router the local server runs. `predict --listen 127.0.0.1:8080` serves the router
 //! over plain HTTP instead (the same binary, measured locally).
 
-use riskfn_predict::auth::Auth;
 use riskfn_predict::{AppState, Config, lambda};
 
 #[tokio::main]
@@ -20,11 +19,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         }
         (None, _) => {
             // API Gateway's authorizer has checked the caller before the function runs.
-            let auth = match config.auth {
-                Auth::Unset => Auth::Gateway,
-                other => other,
-            };
-            let state = AppState::open(Config { auth, ..config }).await?;
+            let state = AppState::open(config.for_lambda()).await?;
             lambda_http::run(lambda::service(state)).await
         }
         _ => Err("usage: predict [--listen ADDR]".into()),
