@@ -481,7 +481,7 @@ fn print_train(r: &TrainReport) {
         println!("warning   {w}");
     }
     println!(
-        "threshold {:.4} ({:?})",
+        "threshold {:.4} ({})",
         r.model.threshold, r.model.threshold_rule
     );
     println!();

@@ -281,7 +281,7 @@ pub async fn read_outcomes(uri: &str) -> Result<OutcomeMap> {
         Err(_) => vec![Value::Null; ids.len()],
     };
     let bad = |row: usize, what: &str, v: &Value| {
-        Error::Data(format!("{uri}: row {}: {what} {v:?}", row + 1))
+        Error::Data(format!("{uri}: row {}: {what} {v}", row + 1))
     };
     let mut out = OutcomeMap::with_capacity(ids.len());
     for (row, ((id, o), i)) in ids.iter().zip(&outcome).zip(&index).enumerate() {

@@ -203,7 +203,7 @@ pub fn html(r: &TrainReport, y_test: &[bool], p_test: &[f64]) -> String {
         .collect();
     let _ = write!(
         h,
-        "<p>Chosen model: <b>{}</b> ({}), {} inputs; decision threshold {:.4} ({:?}).<br>Gate: {} &mdash; {}</p>",
+        "<p>Chosen model: <b>{}</b> ({}), {} inputs; decision threshold {:.4} ({}).<br>Gate: {} &mdash; {}</p>",
         esc(&r.model.family),
         esc(&params.join(", ")),
         r.model.n_inputs,

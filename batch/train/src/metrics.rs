@@ -209,6 +209,24 @@ pub fn log_loss(y: &[bool], p: &[f64]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What `riskfn train` and the report print: words, not the enum's debug form.
+    #[test]
+    fn threshold_rules_read_as_words() {
+        let shown = |r: ThresholdRule| r.to_string();
+        assert_eq!(
+            shown(ThresholdRule::Fixed { threshold: 0.5 }),
+            "fixed at 0.5"
+        );
+        assert_eq!(shown(ThresholdRule::MaxKs), "highest KS on validation");
+        assert_eq!(
+            shown(ThresholdRule::Cost {
+                false_approve: 5.0,
+                false_decline: 1.0
+            }),
+            "least cost on validation (a bad applicant approved costs 5, a good one declined 1)"
+        );
+    }
     use approx::assert_abs_diff_eq;
 
     /// Expected values computed with scikit-learn 1.9.1 (numpy 2.4.6) on these inputs:
@@ -260,6 +278,24 @@ pub enum ThresholdRule {
         false_approve: f64,
         false_decline: f64,
     },
+}
+
+/// How a person reads the rule: `fixed at 0.5`, `highest KS on validation`.
+impl std::fmt::Display for ThresholdRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ThresholdRule::Fixed { threshold } => write!(f, "fixed at {threshold}"),
+            ThresholdRule::MaxF1 => f.write_str("highest F1 on validation"),
+            ThresholdRule::MaxKs => f.write_str("highest KS on validation"),
+            ThresholdRule::Cost {
+                false_approve,
+                false_decline,
+            } => write!(
+                f,
+                "least cost on validation (a bad applicant approved costs {false_approve}, a good one declined {false_decline})"
+            ),
+        }
+    }
 }
 
 /// The threshold `rule` picks on (`y`, `p`): for the data-driven rules one of the observed
