@@ -108,6 +108,30 @@ pub enum BinaryOp {
     Concat,
 }
 
+/// The operator as SQL writes it, as errors name it.
+impl std::fmt::Display for BinaryOp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            BinaryOp::Add => "+",
+            BinaryOp::Sub => "-",
+            BinaryOp::Mul => "*",
+            BinaryOp::Div => "/",
+            BinaryOp::Mod => "%",
+            BinaryOp::Eq => "=",
+            BinaryOp::NotEq => "<>",
+            BinaryOp::Lt => "<",
+            BinaryOp::LtEq => "<=",
+            BinaryOp::Gt => ">",
+            BinaryOp::GtEq => ">=",
+            BinaryOp::And => "AND",
+            BinaryOp::Or => "OR",
+            BinaryOp::IsDistinctFrom => "IS DISTINCT FROM",
+            BinaryOp::IsNotDistinctFrom => "IS NOT DISTINCT FROM",
+            BinaryOp::Concat => "||",
+        })
+    }
+}
+
 /// Why a row's expression could not be evaluated (the same rows fail in DataFusion).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum EvalError {
@@ -115,8 +139,9 @@ pub enum EvalError {
     DivideByZero,
     #[error("integer overflow in {0}")]
     Overflow(&'static str),
-    #[error("cannot cast {value} to {to}")]
-    Cast { value: String, to: DataType },
+    /// Errors name kinds of values, never values: a row is an applicant's record.
+    #[error("cannot cast a {from} to {to}")]
+    Cast { from: &'static str, to: DataType },
     #[error("{0}")]
     Domain(&'static str),
     #[error("invalid expression: {0}")]
@@ -200,13 +225,13 @@ impl Expr {
             Expr::Not(e) => match e.eval(row)? {
                 Value::Null => Ok(Value::Null),
                 Value::Bool(b) => Ok(Value::Bool(!b)),
-                v => Err(EvalError::Invalid(format!("NOT on {v}"))),
+                v => Err(EvalError::Invalid(format!("NOT on a {}", v.kind()))),
             },
             Expr::Negative(e) => match e.eval(row)? {
                 Value::Null => Ok(Value::Null),
                 Value::Int(i) => Ok(Value::Int(i.wrapping_neg())),
                 Value::Float(x) => Ok(Value::Float(-x)),
-                v => Err(EvalError::Invalid(format!("negation of {v}"))),
+                v => Err(EvalError::Invalid(format!("negation of a {}", v.kind()))),
             },
             Expr::IsNull(e) => Ok(Value::Bool(e.eval(row)?.is_null())),
             Expr::IsNotNull(e) => Ok(Value::Bool(!e.eval(row)?.is_null())),
@@ -302,7 +327,10 @@ fn logic(op: BinaryOp, l: &Value, r: &Value) -> EvalResult {
     let as_bool = |v: &Value| match v {
         Value::Null => Ok(None),
         Value::Bool(b) => Ok(Some(*b)),
-        v => Err(EvalError::Invalid(format!("boolean expected, got {v}"))),
+        v => Err(EvalError::Invalid(format!(
+            "boolean expected, got a {}",
+            v.kind()
+        ))),
     };
     let (l, r) = (as_bool(l)?, as_bool(r)?);
     Ok(and_or(op, l, r).map_or(Value::Null, Value::Bool))
@@ -360,14 +388,18 @@ pub(super) fn binary(op: BinaryOp, l: &Value, r: &Value) -> EvalResult {
         | BinaryOp::LtEq
         | BinaryOp::Gt
         | BinaryOp::GtEq => {
-            let ord = l
-                .sql_cmp(r)
-                .ok_or_else(|| EvalError::Invalid(format!("cannot compare {l} with {r}")))?;
+            let ord = l.sql_cmp(r).ok_or_else(|| {
+                EvalError::Invalid(format!("cannot compare a {} with a {}", l.kind(), r.kind()))
+            })?;
             Ok(Value::Bool(holds(op, ord)))
         }
         BinaryOp::Concat => match (l, r) {
             (Value::Str(a), Value::Str(b)) => Ok(Value::Str(Arc::from(format!("{a}{b}")))),
-            _ => Err(EvalError::Invalid(format!("|| on {l} and {r}"))),
+            _ => Err(EvalError::Invalid(format!(
+                "|| on a {} and a {}",
+                l.kind(),
+                r.kind()
+            ))),
         },
         _ => arithmetic(op, l, r),
     }
@@ -392,12 +424,16 @@ fn arithmetic(op: BinaryOp, l: &Value, r: &Value) -> EvalResult {
                     };
                     out.ok_or(EvalError::Overflow("division"))?
                 }
-                _ => return Err(EvalError::Invalid(format!("{op:?} on integers"))),
+                _ => return Err(EvalError::Invalid(format!("{op} on integers"))),
             }))
         }
         _ => {
             let (Some(a), Some(b)) = (num(l), num(r)) else {
-                return Err(EvalError::Invalid(format!("{op:?} on {l} and {r}")));
+                return Err(EvalError::Invalid(format!(
+                    "{op} on a {} and a {}",
+                    l.kind(),
+                    r.kind()
+                )));
             };
             Ok(Value::Float(match op {
                 BinaryOp::Add => a + b,
@@ -405,7 +441,7 @@ fn arithmetic(op: BinaryOp, l: &Value, r: &Value) -> EvalResult {
                 BinaryOp::Mul => a * b,
                 BinaryOp::Div => a / b,
                 BinaryOp::Mod => a % b,
-                _ => return Err(EvalError::Invalid(format!("{op:?} on numbers"))),
+                _ => return Err(EvalError::Invalid(format!("{op} on numbers"))),
             }))
         }
     }
@@ -421,10 +457,7 @@ fn num(v: &Value) -> Option<f64> {
 
 /// Arrow's `cast` with `safe = false` for the four types.
 pub fn cast(v: &Value, to: DataType) -> EvalResult {
-    let fail = || EvalError::Cast {
-        value: v.to_string(),
-        to,
-    };
+    let fail = || EvalError::Cast { from: v.kind(), to };
     Ok(match (v, to) {
         (Value::Null, _) => Value::Null,
         (Value::Bool(_), DataType::Bool)
@@ -460,6 +493,48 @@ pub fn cast(v: &Value, to: DataType) -> EvalResult {
 mod tests {
     use super::*;
     use crate::features::func::like;
+
+    /// A row is an applicant's record: an evaluation error names the kind of value and the
+    /// operation, never the value (it reaches 422 answers, logs and audit records).
+    #[test]
+    fn errors_name_kinds_never_values() {
+        let canary = "CANARY-7731";
+        let row = [Value::str(canary), Value::Int(3)];
+        let failing = [
+            Expr::Cast {
+                expr: Box::new(Expr::column(0)),
+                to: DataType::Int,
+                safe: false,
+            },
+            Expr::Negative(Box::new(Expr::column(0))),
+            Expr::Not(Box::new(Expr::column(0))),
+            Expr::Binary {
+                op: BinaryOp::Lt,
+                left: Box::new(Expr::column(0)),
+                right: Box::new(Expr::column(1)),
+            },
+            Expr::Binary {
+                op: BinaryOp::Mul,
+                left: Box::new(Expr::column(0)),
+                right: Box::new(Expr::column(1)),
+            },
+            Expr::Call {
+                func: crate::features::func::Func::Ln,
+                args: vec![Expr::column(0)],
+            },
+        ];
+        for e in failing {
+            let message = e.eval(&row).unwrap_err().to_string();
+            assert!(!message.contains(canary), "{message}");
+            assert!(message.contains("a string"), "{message}");
+        }
+        assert_eq!(
+            cast(&Value::str(canary), DataType::Float)
+                .unwrap_err()
+                .to_string(),
+            "cannot cast a string to number"
+        );
+    }
 
     #[test]
     fn like_follows_sql() {

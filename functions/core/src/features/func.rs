@@ -80,6 +80,47 @@ impl Func {
     }
 }
 
+impl Func {
+    /// The function's SQL name, as errors name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Func::Coalesce => "coalesce",
+            Func::Nullif => "nullif",
+            Func::Abs => "abs",
+            Func::Ln => "ln",
+            Func::Log10 => "log10",
+            Func::Log2 => "log2",
+            Func::Log => "log",
+            Func::Exp => "exp",
+            Func::Sqrt => "sqrt",
+            Func::Cbrt => "cbrt",
+            Func::Power => "power",
+            Func::Round => "round",
+            Func::Trunc => "trunc",
+            Func::Floor => "floor",
+            Func::Ceil => "ceil",
+            Func::Signum => "signum",
+            Func::Greatest => "greatest",
+            Func::Least => "least",
+            Func::Lower => "lower",
+            Func::Upper => "upper",
+            Func::Btrim => "btrim",
+            Func::Ltrim => "ltrim",
+            Func::Rtrim => "rtrim",
+            Func::CharacterLength => "character_length",
+            Func::Concat => "concat",
+            Func::Like => "like",
+            Func::ILike => "ilike",
+        }
+    }
+}
+
+impl std::fmt::Display for Func {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// The function of a one-argument float function (`LN`, `SQRT`, ...), `None` for others.
 pub(crate) fn float_fn(func: Func) -> Option<fn(f64) -> f64> {
     Some(match func {
@@ -101,7 +142,7 @@ fn float_arg(func: Func, v: &Value) -> Result<Option<f64>, EvalError> {
         Value::Null => Ok(None),
         Value::Int(i) => Ok(Some(*i as f64)),
         Value::Float(x) => Ok(Some(*x)),
-        _ => Err(EvalError::Invalid(format!("{func:?} of {v}"))),
+        _ => Err(EvalError::Invalid(format!("{func} of a {}", v.kind()))),
     }
 }
 
@@ -109,7 +150,7 @@ fn str_arg(func: Func, v: &Value) -> Result<Option<&str>, EvalError> {
     match v {
         Value::Null => Ok(None),
         Value::Str(s) => Ok(Some(s)),
-        _ => Err(EvalError::Invalid(format!("{func:?} of {v}"))),
+        _ => Err(EvalError::Invalid(format!("{func} of a {}", v.kind()))),
     }
 }
 
@@ -118,7 +159,7 @@ fn arity(func: Func, args: &[Value], n: usize) -> Result<(), EvalError> {
         Ok(())
     } else {
         Err(EvalError::Invalid(format!(
-            "{func:?} takes {n} arguments, got {}",
+            "{func} takes {n} arguments, got {}",
             args.len()
         )))
     }
@@ -219,7 +260,7 @@ pub(super) fn call(func: Func, args: &[Value]) -> EvalResult {
         | Func::Signum => match float_fn(func) {
             Some(f) => unary_float(func, args, f),
             None => Err(EvalError::Invalid(format!(
-                "{func:?} is not a float function"
+                "{func} is not a float function"
             ))),
         },
         Func::Log => {
@@ -258,13 +299,16 @@ pub(super) fn call(func: Func, args: &[Value]) -> EvalResult {
                             i32::try_from(*d)
                                 .map_err(|_| EvalError::Domain("decimal places out of range"))?,
                         ),
-                        v => return Err(EvalError::Invalid(format!("{func:?} places {v}"))),
+                        v => {
+                            return Err(EvalError::Invalid(format!(
+                                "{func} places: a {}",
+                                v.kind()
+                            )));
+                        }
                     },
                 ),
                 _ => {
-                    return Err(EvalError::Invalid(format!(
-                        "{func:?} takes 1 or 2 arguments"
-                    )));
+                    return Err(EvalError::Invalid(format!("{func} takes 1 or 2 arguments")));
                 }
             };
             Ok(match (x, places) {
@@ -289,7 +333,11 @@ pub(super) fn call(func: Func, args: &[Value]) -> EvalResult {
                 let ord = match best {
                     None => None,
                     Some(b) => Some(v.sql_cmp(b).ok_or_else(|| {
-                        EvalError::Invalid(format!("cannot compare {v} with {b}"))
+                        EvalError::Invalid(format!(
+                            "cannot compare a {} with a {}",
+                            v.kind(),
+                            b.kind()
+                        ))
                     })?),
                 };
                 let better = match ord {
@@ -313,7 +361,9 @@ pub(super) fn call(func: Func, args: &[Value]) -> EvalResult {
                     like(s, p)
                 })),
                 (a, b) => Err(EvalError::Invalid(format!(
-                    "LIKE needs strings, got {a} and {b}"
+                    "LIKE needs strings, got a {} and a {}",
+                    a.kind(),
+                    b.kind()
                 ))),
             }
         }

@@ -19,14 +19,20 @@ pub enum DataType {
     Str,
 }
 
-impl fmt::Display for DataType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl DataType {
+    pub fn name(self) -> &'static str {
+        match self {
             DataType::Bool => "boolean",
             DataType::Int => "integer",
             DataType::Float => "number",
             DataType::Str => "string",
-        })
+        }
+    }
+}
+
+impl fmt::Display for DataType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -58,6 +64,12 @@ impl Value {
             Value::Float(_) => Some(DataType::Float),
             Value::Str(_) => Some(DataType::Str),
         }
+    }
+
+    /// What kind of value this is (`string`, `integer`, ..., `NULL`): what an error names in
+    /// place of the value, which may be an applicant's.
+    pub fn kind(&self) -> &'static str {
+        self.data_type().map_or("NULL", DataType::name)
     }
 
     /// The value as a float, for numeric features (booleans count as 0/1).
