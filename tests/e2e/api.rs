@@ -574,6 +574,44 @@ async fn concurrent_first_requests_load_the_model_once() {
     assert_eq!(state.cache.loads(), 1);
 }
 
+/// Loaded versions are kept within the cache's count, least recently used evicted: with
+/// room for one, alternating two versions loads each every time; with room for two, once.
+#[tokio::test]
+async fn loaded_versions_are_bounded_least_recently_used_out() {
+    let dir = riskfn_tests::fresh_dir(&tmp(), "cache-bound");
+    let store = dir.join("store");
+    let a = riskfn_tests::train("german_credit", &store, None)
+        .await
+        .unwrap()
+        .version;
+    let b = riskfn_tests::train_families("german_credit", &store, &["gaussian_nb"])
+        .await
+        .unwrap()
+        .version;
+    assert_ne!(a, b);
+    let body = german_record().await.to_string();
+    for (room, loads) in [(1, 4), (2, 2)] {
+        let config = Config {
+            cache: riskfn_predict::cache::Limits {
+                versions: room,
+                ..Default::default()
+            },
+            ..Config::default()
+        };
+        let (state, app) = app_for(&store, config).await;
+        for v in [&a, &b, &a, &b] {
+            let uri = format!("/v1/pipelines/german_credit/predict?version={v}");
+            let (status, answer) = call(&app, "POST", &uri, Some(body.clone())).await;
+            assert_eq!(status, StatusCode::OK, "{answer}");
+            assert_eq!(answer["version"], v.as_str());
+        }
+        assert_eq!(state.cache.loads(), loads, "room for {room}");
+        let (held, bytes) = state.cache.held();
+        assert_eq!(held, room);
+        assert!(bytes > 0);
+    }
+}
+
 #[tokio::test]
 async fn an_unreachable_store_keeps_the_cached_version_serving() {
     let dir = riskfn_tests::fresh_dir(&tmp(), "store-down");

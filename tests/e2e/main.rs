@@ -1,6 +1,7 @@
 //! End-to-end tests: batch -> store -> functions, on the bundled data.
 
 mod api;
+mod audit;
 mod browser;
 mod card;
 mod contract;

@@ -2,6 +2,8 @@
 //! library; the same `Router` runs under Lambda and as a local server.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, Extension, Path, Query, State};
 use axum::response::{IntoResponse, Response};
@@ -112,8 +114,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-async fn health() -> Json<serde_json::Value> {
-    Json(serde_json::json!({"status": "ok"}))
+async fn health(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
+    let [stored, retried, failed] = state.audit.counts();
+    Json(serde_json::json!({
+        "status": "ok",
+        "audit": {"stored": stored, "retried": retried, "failed": failed},
+    }))
 }
 
 async fn openapi() -> Response {
@@ -524,10 +530,20 @@ async fn predict(
         scores,
         is_list,
     };
-    if state.config.audit_after_response {
-        tokio::spawn(work.run(state.clone()));
+    if state.config.audit_required {
+        // No stored record, no decision.
+        work.run(state.clone())
+            .await
+            .map_err(|_| ApiError::AuditUnavailable)?;
+    } else if state.config.audit_after_response {
+        // Tracked: a stopping server finishes it before it exits.
+        let s = state.clone();
+        state.audit.tasks.spawn(async move {
+            let _ = work.run(s).await;
+        });
     } else {
-        work.run(state.clone()).await;
+        // Under Lambda: stored before the answer, while the sandbox still runs.
+        let _ = work.run(state.clone()).await;
     }
     Ok(response)
 }
@@ -550,7 +566,9 @@ struct Audit {
 }
 
 impl Audit {
-    async fn run(self, state: Arc<AppState>) {
+    /// Log the records (and the challenger's answers), and store them if configured: an
+    /// error only if they were to be stored and could not be (counted and logged).
+    async fn run(self, state: Arc<AppState>) -> riskfn_core::Result<()> {
         let champion = &self.champion.scorer;
         let challenger = if self.shadowed {
             match state
@@ -631,13 +649,71 @@ impl Audit {
             .collect();
         audit.iter().for_each(audit::Record::log);
         if state.config.audit_to_store {
-            let store = state.cache.registry().store().clone();
-            let request = self.request;
-            tokio::spawn(async move {
-                if let Err(e) = audit::store_predictions(store.as_ref(), &audit, &request).await {
-                    tracing::error!(%request, error = %e, "audit records not stored");
-                }
-            });
+            store_audit(&state, &audit, &self.request).await?;
         }
+        Ok(())
     }
+}
+
+/// Waits before each retry of an audit write: about 2 s in all.
+const AUDIT_RETRIES: [Duration; 3] = [
+    Duration::from_millis(100),
+    Duration::from_millis(400),
+    Duration::from_millis(1600),
+];
+
+/// Store a request's audit records, retrying a failed write; each retry and a final
+/// failure counted in [`AppState::audit`] and logged.
+async fn store_audit(
+    state: &AppState,
+    records: &[audit::Record],
+    request: &str,
+) -> riskfn_core::Result<()> {
+    let store = state.cache.registry().store();
+    let trail = &state.audit;
+    let mut name = request.to_owned();
+    let mut failed_before = false;
+    let mut waits = AUDIT_RETRIES.iter();
+    loop {
+        let e = match audit::store_predictions(store.as_ref(), records, &name).await {
+            Ok(()) => {
+                trail.stored.fetch_add(1, Ordering::Relaxed);
+                return Ok(());
+            }
+            Err(e) => e,
+        };
+        match e {
+            // An earlier try that reported a failure had written them after all.
+            riskfn_core::Error::PreconditionFailed { .. } if failed_before => {
+                trail.stored.fetch_add(1, Ordering::Relaxed);
+                return Ok(());
+            }
+            // The request id was used before (a caller's x-request-id): a name of its own.
+            riskfn_core::Error::PreconditionFailed { .. } if name == request => {
+                name = format!("{request}-{}", unique_suffix());
+                continue;
+            }
+            _ => {}
+        }
+        failed_before = true;
+        let Some(&wait) = waits.next() else {
+            trail.failed.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(request, error = %e, "audit records not stored after every retry");
+            return Err(e);
+        };
+        trail.retried.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(request, error = %e, "audit write failed; retrying");
+        tokio::time::sleep(wait).await;
+    }
+}
+
+/// A suffix no other request of this process uses.
+fn unique_suffix() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros())
+        .unwrap_or_default();
+    format!("{t:x}-{}-{n}", std::process::id())
 }

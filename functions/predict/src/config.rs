@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::auth::Auth;
+use crate::cache::Limits;
 
 /// A salt nobody can guess, for when none is configured.
 fn random_salt() -> Vec<u8> {
@@ -35,7 +36,11 @@ fn random_salt() -> Vec<u8> {
 ///   `RISKFN_AUTH=disabled` runs it without (development only);
 /// - `RISKFN_AUDIT_SALT`: salt of the input hashes in audit records (default: random per
 ///   process, so hashes cannot be matched across restarts);
-/// - `RISKFN_AUDIT_STORE=true`: also write audit records to the store.
+/// - `RISKFN_AUDIT_STORE=true`: also write audit records to the store;
+/// - `RISKFN_AUDIT_REQUIRED=true`: no stored audit record, no decision (a 503): records are
+///   stored before the answer (implies `RISKFN_AUDIT_STORE`);
+/// - `RISKFN_CACHE_VERSIONS`, `RISKFN_CACHE_MB`: loaded versions kept at most (default 32)
+///   and their model files' size at most (default 512 MiB), least recently used evicted.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub store: String,
@@ -48,10 +53,15 @@ pub struct Config {
     /// Also keep audit records in the store (`audit/<day>/<request>.jsonl`, a line per
     /// record).
     pub audit_to_store: bool,
+    /// Store each decision's audit records before answering, and answer 503 if they cannot
+    /// be stored.
+    pub audit_required: bool,
     /// Write the audit records, and score the challenger in shadow, after the answer is
     /// sent. The local server does; the Lambda must not, since its process may be frozen
     /// as soon as it answers.
     pub audit_after_response: bool,
+    /// How many loaded versions, of how many bytes, the cache keeps.
+    pub cache: Limits,
 }
 
 pub const DEFAULT_STORE: &str = "./store";
@@ -66,7 +76,9 @@ impl Default for Config {
             auth: Auth::Disabled,
             audit_salt: random_salt(),
             audit_to_store: false,
+            audit_required: false,
             audit_after_response: false,
+            cache: Limits::default(),
         }
     }
 }
@@ -76,6 +88,11 @@ impl Default for Config {
 pub struct ConfigError {
     pub name: &'static str,
     pub reason: String,
+}
+
+/// An on/off setting: on when `1` or `true`.
+fn flag(name: &str) -> bool {
+    matches!(std::env::var(name).as_deref(), Ok("1" | "true"))
 }
 
 fn number<T: std::str::FromStr>(name: &'static str, default: T) -> Result<T, ConfigError> {
@@ -147,12 +164,20 @@ impl Config {
             audit_salt: std::env::var("RISKFN_AUDIT_SALT")
                 .map(String::into_bytes)
                 .unwrap_or(d.audit_salt),
-            audit_to_store: matches!(
-                std::env::var("RISKFN_AUDIT_STORE").as_deref(),
-                Ok("1" | "true")
-            ),
+            audit_to_store: flag("RISKFN_AUDIT_STORE") || flag("RISKFN_AUDIT_REQUIRED"),
+            audit_required: flag("RISKFN_AUDIT_REQUIRED"),
             audit_after_response: d.audit_after_response,
+            cache: Limits {
+                versions: number("RISKFN_CACHE_VERSIONS", d.cache.versions)?,
+                bytes: number("RISKFN_CACHE_MB", d.cache.bytes >> 20)? << 20,
+            },
         };
+        if cfg.cache.versions == 0 {
+            return Err(ConfigError {
+                name: "RISKFN_CACHE_VERSIONS",
+                reason: "must be at least 1".into(),
+            });
+        }
         if cfg.max_records == 0 {
             return Err(ConfigError {
                 name: "RISKFN_MAX_RECORDS",

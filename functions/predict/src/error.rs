@@ -36,6 +36,9 @@ pub enum ApiError {
     Conflict(String),
     /// 503: the store could not be reached and nothing cached can answer.
     Unavailable,
+    /// 503: auditing is required and the decision's record could not be stored: no
+    /// decision is given.
+    AuditUnavailable,
     /// 500: logged in full, answered generically.
     Internal,
 }
@@ -110,6 +113,12 @@ impl IntoResponse for ApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
                 "model store unavailable, try again".to_owned(),
+                None,
+            ),
+            ApiError::AuditUnavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the decision could not be recorded, so none is given; try again".to_owned(),
                 None,
             ),
             ApiError::Internal => (

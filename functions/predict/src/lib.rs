@@ -24,14 +24,41 @@ pub use app::router;
 pub use config::Config;
 pub use state::AppState;
 
-/// Serve the app on a TCP listener until ctrl-c (the local server).
+/// Serve the app on a TCP listener until ctrl-c or SIGTERM (the local server), then finish
+/// the audit writes still in flight.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: std::sync::Arc<AppState>,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await
+    axum::serve(listener, router(state.clone()))
+        .with_graceful_shutdown(stop_asked())
+        .await?;
+    // Every answered prediction's audit record is stored before the process exits.
+    state.audit.finish().await;
+    Ok(())
+}
+
+/// Ctrl-C, or SIGTERM (what a process manager, a container runtime or a shell's `kill`
+/// sends).
+async fn stop_asked() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    tracing::info!("stopping: answering the requests in flight, then finishing audit writes");
 }

@@ -1,6 +1,7 @@
 //! What handlers share: configuration and the model cache (built once, lent to handlers).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use riskfn_core::registry::Registry;
 use riskfn_core::registry::store::Store;
@@ -12,6 +13,32 @@ use crate::config::Config;
 pub struct AppState {
     pub config: Config,
     pub cache: ModelCache,
+    pub audit: AuditTrail,
+}
+
+/// Audit records written to the store after the answer: the writes in flight (a stopping
+/// server finishes them before it exits) and how writes have gone.
+#[derive(Debug, Default)]
+pub struct AuditTrail {
+    pub tasks: tokio_util::task::TaskTracker,
+    pub stored: AtomicU64,
+    pub retried: AtomicU64,
+    pub failed: AtomicU64,
+}
+
+impl AuditTrail {
+    /// Stored, retried, failed, so far.
+    pub fn counts(&self) -> [u64; 3] {
+        [&self.stored, &self.retried, &self.failed].map(|c| c.load(Ordering::Relaxed))
+    }
+
+    /// Wait for every write in flight (no new one is accepted after).
+    pub async fn finish(&self) {
+        self.tasks.close();
+        self.tasks.wait().await;
+        let [stored, retried, failed] = self.counts();
+        tracing::info!(stored, retried, failed, "audit writes finished");
+    }
 }
 
 impl AppState {
@@ -24,7 +51,11 @@ impl AppState {
 
     /// Serve from an already opened store.
     pub fn with_store(config: Config, store: Arc<dyn Store>) -> Arc<Self> {
-        let cache = ModelCache::new(Registry::new(store), config.champion_ttl);
-        Arc::new(AppState { config, cache })
+        let cache = ModelCache::new(Registry::new(store), config.champion_ttl, config.cache);
+        Arc::new(AppState {
+            config,
+            cache,
+            audit: AuditTrail::default(),
+        })
     }
 }
