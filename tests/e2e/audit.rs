@@ -61,24 +61,16 @@ async fn stored_requests(store: &dyn riskfn_core::registry::store::Store) -> Vec
     ids
 }
 
-/// Five records scored, the server sent SIGTERM at once: all five records are in the
-/// store (on S3, where each write takes a round trip) when the process has exited.
-#[tokio::test]
-async fn a_stopped_server_finishes_every_audit_write() {
-    let dir = fresh_dir(&tmp(), "audit-stop");
-    let server = S3Server::start(&dir);
-    let uri = server.uri("models");
-    train_into("german_credit", &uri, &server.settings(), false)
-        .await
-        .unwrap();
+/// The local server as a process (`predict_node`) on a free port, with `env` on top of
+/// no authentication and audit records stored; its log (stdout) into `log`.
+fn start_server(env: &[(&str, String)], log: Stdio) -> (std::process::Child, u16) {
     let port = free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_predict_node"))
+    let child = Command::new(env!("CARGO_BIN_EXE_predict_node"))
         .arg(format!("127.0.0.1:{port}"))
-        .envs(server.env())
-        .env("RISKFN_STORE", &uri)
         .env("RISKFN_AUDIT_STORE", "true")
         .env("RISKFN_AUTH", "disabled")
-        .stdout(Stdio::null())
+        .envs(env.iter().map(|(k, v)| (*k, v)))
+        .stdout(log)
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
@@ -87,14 +79,11 @@ async fn a_stopped_server_finishes_every_audit_write() {
         assert!(started.elapsed() < Duration::from_secs(60), "no server");
         std::thread::sleep(Duration::from_millis(50));
     }
-    let body = german_record().await;
-    let ids: Vec<String> = (0..5).map(|i| format!("stopped-{i}")).collect();
-    for id in &ids {
-        assert_eq!(
-            post(port, "/v1/pipelines/german_credit/predict", id, &body),
-            200
-        );
-    }
+    (child, port)
+}
+
+/// Send SIGTERM and wait for the process to exit: it must exit cleanly.
+fn stop(mut child: std::process::Child) {
     let kill = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -109,10 +98,111 @@ async fn a_stopped_server_finishes_every_audit_write() {
         std::thread::sleep(Duration::from_millis(20));
     };
     assert!(exit.success(), "{exit}");
+}
+
+/// Five records scored, the server sent SIGTERM at once: all five records are in the
+/// store (on S3, where each write takes a round trip) when the process has exited.
+#[tokio::test]
+async fn a_stopped_server_finishes_every_audit_write() {
+    let dir = fresh_dir(&tmp(), "audit-stop");
+    let server = S3Server::start(&dir);
+    let uri = server.uri("models");
+    train_into("german_credit", &uri, &server.settings(), false)
+        .await
+        .unwrap();
+    let mut env: Vec<(&str, String)> = server.env();
+    env.push(("RISKFN_STORE", uri.clone()));
+    let (child, port) = start_server(&env, Stdio::null());
+    let body = german_record().await;
+    let ids: Vec<String> = (0..5).map(|i| format!("stopped-{i}")).collect();
+    for id in &ids {
+        assert_eq!(
+            post(port, "/v1/pipelines/german_credit/predict", id, &body),
+            200
+        );
+    }
+    stop(child);
     let store = riskfn_core::registry::store::open_with(&uri, &server.settings())
         .await
         .unwrap();
     assert_eq!(stored_requests(store.as_ref()).await, ids);
+}
+
+/// `models audit-check` reads the server's own JSON log: every scored record is stored;
+/// then one request's object is deleted (a write lost) and exactly its records are
+/// reported missing.
+#[tokio::test]
+async fn audit_check_finds_logged_decisions_without_a_stored_record() {
+    let dir = fresh_dir(&tmp(), "audit-check");
+    let store_dir = dir.join("store");
+    riskfn_tests::train("german_credit", &store_dir, None)
+        .await
+        .unwrap();
+    let log_path = dir.join("server.log");
+    let env = [
+        ("RISKFN_STORE", store_dir.display().to_string()),
+        ("AWS_LAMBDA_LOG_FORMAT", "JSON".to_owned()),
+        ("AWS_LAMBDA_LOG_LEVEL", "INFO".to_owned()),
+    ];
+    let (child, port) = start_server(&env, std::fs::File::create(&log_path).unwrap().into());
+    let one = german_record().await;
+    let route = "/v1/pipelines/german_credit/predict";
+    for i in 0..3 {
+        assert_eq!(post(port, route, &format!("check-{i}"), &one), 200);
+    }
+    assert_eq!(
+        post(port, route, "check-list", &format!("[{one},{one}]")),
+        200
+    );
+    stop(child);
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    let store = riskfn_core::registry::store::open(&store_dir.display().to_string())
+        .await
+        .unwrap();
+    let registry = riskfn_core::registry::Registry::new(store);
+    let check = |log: String| {
+        let registry = registry.clone();
+        async move {
+            riskfn_batch::models::audit_check::check(&registry, "german_credit", &log)
+                .await
+                .unwrap()
+        }
+    };
+    let all = check(log.clone()).await;
+    assert_eq!(
+        (all.logged, all.stored, all.missing.len()),
+        (5, 5, 0),
+        "{all:?}"
+    );
+    assert_eq!(all.unreadable_lines, 0);
+    let lost: Vec<_> = walk(&store_dir.join("audit"))
+        .into_iter()
+        .filter(|p| p.file_name().is_some_and(|n| n == "check-list.jsonl"))
+        .collect();
+    assert_eq!(lost.len(), 1);
+    std::fs::remove_file(&lost[0]).unwrap();
+    let gaps = check(log).await;
+    let missing: Vec<(&str, Option<usize>)> = gaps
+        .missing
+        .iter()
+        .map(|m| (m.request_id.as_str(), m.index))
+        .collect();
+    assert_eq!(missing, [("check-list", Some(0)), ("check-list", Some(1))]);
+    assert_eq!(gaps.stored, 3);
+}
+
+/// Every file under `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }
 
 /// The store goes away after the model is loaded. With auditing required the answer is a

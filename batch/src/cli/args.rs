@@ -283,6 +283,19 @@ pub(crate) enum ModelsCommand {
         #[command(flatten)]
         store: StoreArg,
     },
+    /// Check that every scored record in a service's log has its audit record in the
+    /// store. Exit 0: none missing; 20: some are (listed).
+    AuditCheck {
+        #[arg(long)]
+        pipeline: String,
+        /// The service's log: JSON lines (as Lambda writes them) or text lines.
+        #[arg(long)]
+        log: PathBuf,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        store: StoreArg,
+    },
     /// Write a version's scorecard (default: the champion's) as one SQL query over the
     /// table `raw`, to run in another warehouse.
     Export {

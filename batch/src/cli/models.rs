@@ -1,7 +1,7 @@
 //! `riskfn models`: the registry commands (list, show, promote, approve, refuse, rollback,
-//! shadow, compare, export).
+//! shadow, compare, audit-check, export).
 
-use riskfn_batch::models::{self, shadow};
+use riskfn_batch::models::{self, audit_check, shadow};
 use riskfn_core::review;
 use std::process::ExitCode;
 
@@ -166,6 +166,42 @@ pub(crate) async fn models_command(command: ModelsCommand) -> anyhow::Result<Exi
                 shadow::print(&pipeline, &c);
             }
             Ok(ExitCode::SUCCESS)
+        }
+        ModelsCommand::AuditCheck {
+            pipeline,
+            log,
+            json,
+            store,
+        } => {
+            let text = std::fs::read_to_string(&log)
+                .map_err(|e| anyhow::anyhow!("cannot read the log {}: {e}", log.display()))?;
+            let c = audit_check::check(&registry(&store).await?, &pipeline, &text).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&c)?);
+            } else {
+                println!(
+                    "{}: {} scored records in the log, {} stored, {} missing{}",
+                    c.pipeline,
+                    c.logged,
+                    c.stored,
+                    c.missing.len(),
+                    match c.unreadable_lines {
+                        0 => String::new(),
+                        n => format!(" ({n} audit lines could not be read)"),
+                    }
+                );
+                for m in &c.missing {
+                    match m.index {
+                        Some(i) => println!("  missing: request {} record {i}", m.request_id),
+                        None => println!("  missing: request {}", m.request_id),
+                    }
+                }
+            }
+            Ok(if c.missing.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(20)
+            })
         }
         ModelsCommand::Export {
             pipeline,

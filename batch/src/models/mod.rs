@@ -2,6 +2,7 @@
 //! approval and rollback are `riskfn_core::review`; the shadow and its comparison
 //! [`crate::models::shadow`]).
 
+pub mod audit_check;
 pub mod export;
 pub mod shadow;
 

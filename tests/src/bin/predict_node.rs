@@ -6,6 +6,8 @@
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // Logs as the `predict` binary writes them (JSON with AWS_LAMBDA_LOG_FORMAT=JSON).
+    lambda_http::tracing::init_default_subscriber();
     let addr = std::env::args()
         .nth(1)
         .ok_or("usage: predict_node <address>")?;
