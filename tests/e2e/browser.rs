@@ -91,6 +91,26 @@ async fn shot(c: &Client, name: &str) {
     .unwrap();
 }
 
+/// GET `path` from the server at `base` with the console's session cookie set to `token`
+/// (a copy of the browser's, sent from elsewhere); the answer's status. Async: the server
+/// runs on this test's runtime.
+async fn get_with_session(base: &str, path: &str, token: &str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = base.trim_start_matches("http://");
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nCookie: riskfn_session={token}\r\nConnection: close\r\n\r\n"
+    );
+    s.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).await.unwrap();
+    answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP answer: {answer}"))
+}
+
 async fn sign_in(c: &Client, base: &str, key: &str) {
     c.goto(&format!("{base}/console")).await.unwrap();
     c.find(Locator::Css("input#key"))
@@ -257,6 +277,21 @@ async fn the_console_in_headless_chromium() {
     console_errors(&c).await; // the refused request's 403
     assert_eq!(registry.champion("german_credit").await.unwrap(), None);
 
+    // The session is a signed token in an HttpOnly, SameSite=Strict cookie; it stands for
+    // the trainer until the trainer signs out, and not after, wherever it was copied to.
+    let cookie = c
+        .get_named_cookie("riskfn_session")
+        .await
+        .expect("the session cookie");
+    assert_eq!(cookie.http_only(), Some(true));
+    assert_eq!(
+        cookie.same_site().map(|s| s.to_string()).as_deref(),
+        Some("Strict")
+    );
+    let token = cookie.value().to_owned();
+    assert!(!token.contains(TRAINER), "the key is in the cookie");
+    assert_eq!(get_with_session(&base, "/v1/me", &token).await, 200);
+
     // Another identity approves: the version becomes champion.
     c.find(Locator::Css("header form button"))
         .await
@@ -264,6 +299,11 @@ async fn the_console_in_headless_chromium() {
         .click()
         .await
         .unwrap();
+    c.wait()
+        .for_element(Locator::Css("input#key"))
+        .await
+        .expect("the sign-in form after signing out");
+    assert_eq!(get_with_session(&base, "/v1/me", &token).await, 403);
     sign_in(&c, &base, VALIDATOR).await;
     open(&c, &base, &page).await;
     let said = act(&c, "Approve", "validated on the holdout", "champion").await;

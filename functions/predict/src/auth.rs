@@ -123,6 +123,12 @@ impl Auth {
                     i + 1
                 )));
             }
+            if keys.iter().any(|k: &ApiKey| k.name == name) {
+                return Err(bad(format!(
+                    "entry {}: the name {name} is used twice (a console session names its key)",
+                    i + 1
+                )));
+            }
             keys.push(ApiKey {
                 name: name.to_owned(),
                 digest: digest(secret),
@@ -143,29 +149,33 @@ pub struct Caller {
     pub roles: Roles,
 }
 
-/// The console's cookie: the sha256 of the key a person signed in with (HttpOnly,
-/// SameSite=Strict), so the key itself never sits in the browser's cookie jar.
+/// The console's cookie: a signed, expiring session token (see [`crate::session`]), so the
+/// key itself never sits in the browser's cookie jar.
 pub const COOKIE: &str = "riskfn_session";
 
-/// What a request presents: a key (header), or the console's cookie (the key's digest).
+/// What a request presents: a key (header), or the console's cookie (a session token).
 enum Credential<'a> {
     Key(&'a str),
     Session(&'a str),
 }
 
 fn presented(headers: &HeaderMap) -> Option<Credential<'_>> {
-    header_key(headers).map(Credential::Key).or_else(|| {
-        headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .filter_map(|c| c.trim().split_once('='))
-            .find(|(k, _)| *k == COOKIE)
-            .map(|(_, v)| v.trim())
-            .filter(|v| !v.is_empty())
-            .map(Credential::Session)
-    })
+    header_key(headers)
+        .map(Credential::Key)
+        .or_else(|| session_cookie(headers).map(Credential::Session))
+}
+
+/// The console's session token, if the request's cookies hold one.
+pub fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(k, _)| *k == COOKIE)
+        .map(|(_, v)| v.trim())
+        .filter(|v| !v.is_empty())
 }
 
 fn header_key(headers: &HeaderMap) -> Option<&str> {
@@ -184,19 +194,32 @@ fn header_key(headers: &HeaderMap) -> Option<&str> {
         .map(str::trim)
 }
 
-/// The console cookie's value for a key.
-pub fn session_value(key: &str) -> String {
-    hex_digest(&digest(key))
-}
-
-fn hex_digest(d: &[u8; 32]) -> String {
-    d.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 impl Auth {
     /// The holder of the key `token`.
     pub fn key_holder(&self, token: &str) -> Option<Caller> {
         self.digest_holder(&digest(token))
+    }
+
+    /// The holder of the key `token`, and the key's sha256 (what a session binds).
+    pub fn holder_of(&self, token: &str) -> Option<(Caller, [u8; 32])> {
+        let d = digest(token);
+        self.digest_holder(&d).map(|c| (c, d))
+    }
+
+    /// The key named `name`: its holder and its sha256.
+    pub fn named_key(&self, name: &str) -> Option<(Caller, [u8; 32])> {
+        let Auth::Keys(keys) = self else {
+            return None;
+        };
+        keys.iter().find(|k| k.name == name).map(|k| {
+            (
+                Caller {
+                    name: k.name.clone(),
+                    roles: k.roles,
+                },
+                k.digest,
+            )
+        })
     }
 
     /// The holder of the key whose sha256 is `d`, compared with every key in constant time
@@ -319,7 +342,9 @@ pub async fn require(State(state): State<Arc<AppState>>, mut req: Request, next:
             };
             let holder = match credential {
                 Credential::Key(k) => auth.key_holder(k),
-                Credential::Session(hex) => parse_hex(hex).and_then(|d| auth.digest_holder(&d)),
+                Credential::Session(token) => {
+                    state.sessions.holder(token, auth, crate::session::now())
+                }
             };
             match holder {
                 Some(c) => c,
@@ -330,17 +355,6 @@ pub async fn require(State(state): State<Arc<AppState>>, mut req: Request, next:
     };
     req.extensions_mut().insert(caller);
     next.run(req).await
-}
-
-fn parse_hex(s: &str) -> Option<[u8; 32]> {
-    let mut out = [0u8; 32];
-    if s.len() != 64 {
-        return None;
-    }
-    for (i, o) in out.iter_mut().enumerate() {
-        *o = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(out)
 }
 
 #[cfg(test)]
@@ -363,10 +377,13 @@ mod tests {
         assert!(who("not-a-key-at-all").is_none());
         let err = Auth::keys("x+admin:0123456789abcdef").unwrap_err();
         assert!(err.reason.contains("admin"), "{err}");
-        // The console's cookie stands for the key it was made from, and for no other.
-        let d = parse_hex(&session_value("fedcba9876543210")).unwrap();
-        assert_eq!(auth.digest_holder(&d).map(|c| c.name), Some("val".into()));
-        assert!(parse_hex("zz").is_none());
+        // A name is one key's (a console session names its key).
+        let err = Auth::keys("a:0123456789abcdef,a:fedcba9876543210").unwrap_err();
+        assert!(err.reason.contains("used twice"), "{err}");
+        assert_eq!(
+            auth.named_key("val").map(|(c, d)| (c.name, d)),
+            auth.holder_of("fedcba9876543210").map(|(c, d)| (c.name, d))
+        );
     }
 
     #[test]

@@ -39,6 +39,9 @@ fn random_salt() -> Vec<u8> {
 /// - `RISKFN_AUDIT_STORE=true`: also write audit records to the store;
 /// - `RISKFN_AUDIT_REQUIRED=true`: no stored audit record, no decision (a 503): records are
 ///   stored before the answer (implies `RISKFN_AUDIT_STORE`);
+/// - `RISKFN_SESSION_SECRET` (32 characters or more): signs console sessions (default:
+///   random per process, so sessions end with it); `RISKFN_SESSION_MINUTES`: their
+///   lifetime (default 480);
 /// - `RISKFN_CACHE_VERSIONS`, `RISKFN_CACHE_MB`: loaded versions kept at most (default 32)
 ///   and their model files' size at most (default 512 MiB), least recently used evicted.
 #[derive(Debug, Clone)]
@@ -62,6 +65,10 @@ pub struct Config {
     pub audit_after_response: bool,
     /// How many loaded versions, of how many bytes, the cache keeps.
     pub cache: Limits,
+    /// Signs console session tokens (random per process when `None`).
+    pub session_secret: Option<Vec<u8>>,
+    /// How long a console session lasts.
+    pub session_lifetime: Duration,
 }
 
 pub const DEFAULT_STORE: &str = "./store";
@@ -79,6 +86,8 @@ impl Default for Config {
             audit_required: false,
             audit_after_response: false,
             cache: Limits::default(),
+            session_secret: None,
+            session_lifetime: Duration::from_secs(8 * 3600),
         }
     }
 }
@@ -171,7 +180,26 @@ impl Config {
                 versions: number("RISKFN_CACHE_VERSIONS", d.cache.versions)?,
                 bytes: number("RISKFN_CACHE_MB", d.cache.bytes >> 20)? << 20,
             },
+            session_secret: match std::env::var("RISKFN_SESSION_SECRET") {
+                Ok(s) if s.len() >= 32 => Some(s.into_bytes()),
+                Ok(_) => {
+                    return Err(ConfigError {
+                        name: "RISKFN_SESSION_SECRET",
+                        reason: "must be 32 characters or more".into(),
+                    });
+                }
+                Err(_) => None,
+            },
+            session_lifetime: Duration::from_secs(
+                60 * number("RISKFN_SESSION_MINUTES", d.session_lifetime.as_secs() / 60)?,
+            ),
         };
+        if cfg.session_lifetime.is_zero() {
+            return Err(ConfigError {
+                name: "RISKFN_SESSION_MINUTES",
+                reason: "must be at least 1".into(),
+            });
+        }
         if cfg.cache.versions == 0 {
             return Err(ConfigError {
                 name: "RISKFN_CACHE_VERSIONS",

@@ -9,7 +9,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 
-use crate::auth::{Auth, COOKIE, session_value};
+use crate::auth::{Auth, COOKIE, session_cookie};
 use crate::state::AppState;
 
 const INDEX: &str = include_str!("../console/index.html");
@@ -75,9 +75,14 @@ struct SignIn {
     key: String,
 }
 
-/// `POST /console/session` (a form with `key`): a valid key gets the session cookie and is
-/// sent to the console; another gets the form again with 403.
-pub async fn session(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
+/// `POST /console/session` (a form with `key`): a valid key gets a session token (a
+/// cookie for the session's lifetime) and is sent to the console; another gets the form
+/// again with 403.
+pub async fn session(
+    State(state): State<Arc<AppState>>,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> Response {
     if !matches!(state.config.auth, Auth::Keys(_)) {
         // Under Lambda the gateway signs callers in; in development no one needs to.
         return (StatusCode::SEE_OTHER, [(header::LOCATION, "/console")]).into_response();
@@ -85,12 +90,16 @@ pub async fn session(State(state): State<Arc<AppState>>, body: Bytes) -> Respons
     let key = serde_urlencoded::from_bytes::<SignIn>(&body)
         .map(|s| s.key)
         .unwrap_or_default();
-    if state.config.auth.key_holder(key.trim()).is_none() {
+    let Some((holder, digest)) = state.config.auth.holder_of(key.trim()) else {
         return sign_in_page(StatusCode::FORBIDDEN);
-    }
+    };
+    let token = state
+        .sessions
+        .issue(&holder.name, &digest, crate::session::now());
     let cookie = format!(
-        "{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/",
-        session_value(key.trim())
+        "{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{}",
+        state.sessions.lifetime().as_secs(),
+        if over_tls(&headers) { "; Secure" } else { "" }
     );
     (
         StatusCode::SEE_OTHER,
@@ -102,8 +111,23 @@ pub async fn session(State(state): State<Arc<AppState>>, body: Bytes) -> Respons
         .into_response()
 }
 
-/// `POST /console/sign-out`: the cookie is cleared.
-pub async fn sign_out() -> Response {
+/// Whether the browser reached the server over TLS (a proxy in front says so).
+fn over_tls(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|p| p.eq_ignore_ascii_case("https"))
+}
+
+/// `POST /console/sign-out`: the session is revoked (its token refused from now on,
+/// wherever it was copied to) and the cookie cleared.
+pub async fn sign_out(
+    State(state): State<Arc<AppState>>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    if let Some(token) = session_cookie(&headers) {
+        state.sessions.revoke(token, crate::session::now());
+    }
     (
         StatusCode::SEE_OTHER,
         [

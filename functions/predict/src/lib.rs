@@ -17,6 +17,7 @@ pub mod config;
 pub mod console;
 pub mod error;
 pub mod lambda;
+pub mod session;
 pub mod state;
 pub mod versions;
 

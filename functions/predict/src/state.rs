@@ -8,12 +8,15 @@ use riskfn_core::registry::store::Store;
 
 use crate::cache::ModelCache;
 use crate::config::Config;
+use crate::session::Sessions;
 
 #[derive(Debug)]
 pub struct AppState {
     pub config: Config,
     pub cache: ModelCache,
     pub audit: AuditTrail,
+    /// The console's sign-in sessions.
+    pub sessions: Sessions,
 }
 
 /// Audit records written to the store after the answer: the writes in flight (a stopping
@@ -52,10 +55,12 @@ impl AppState {
     /// Serve from an already opened store.
     pub fn with_store(config: Config, store: Arc<dyn Store>) -> Arc<Self> {
         let cache = ModelCache::new(Registry::new(store), config.champion_ttl, config.cache);
+        let sessions = Sessions::new(config.session_secret.clone(), config.session_lifetime);
         Arc::new(AppState {
             config,
             cache,
             audit: AuditTrail::default(),
+            sessions,
         })
     }
 }
