@@ -238,3 +238,35 @@ async fn the_exported_sql_gives_the_services_points_on_every_row() {
         }
     }
 }
+
+/// Inputs that are exact copies and linear combinations of others (a number doubled, one
+/// tripled plus one, a category copied twice) leave the scorecard and the logistic
+/// regression trained, not skipped for a singular system, and as good on the test split.
+#[tokio::test]
+async fn collinear_inputs_still_train() {
+    let dir = fresh_dir(&tmp(), "scorecard-collinear");
+    let p = copy_pipeline("german_credit", &dir, |name, text| {
+        match name {
+        "02_features.sql" => text.replace(
+            "FROM clean",
+            ",\n  credit_amount * 2 AS credit_amount_2,\n  credit_amount * 3 + 1 AS credit_amount_3,\n  duration_months * 2 AS duration_2,\n  checking_account AS checking_copy,\n  credit_history AS history_copy\nFROM clean",
+        ),
+        _ => text,
+    }
+    });
+    let families = ["scorecard", "logistic_regression"];
+    let r = riskfn_tests::train_families(&p.display().to_string(), &dir.join("store"), &families)
+        .await
+        .unwrap();
+    assert!(r.features.iter().any(|f| f.name == "credit_amount_3"));
+    for family in families {
+        let f = r
+            .families
+            .iter()
+            .find(|f| f.family == family)
+            .expect("reported");
+        assert_eq!(f.status, "trained", "{family}: {:?}", f.reason);
+        let auc = f.test.as_ref().map(|t| t.roc_auc).unwrap_or_default();
+        assert!(auc > 0.75, "{family}: test AUC {auc}");
+    }
+}
