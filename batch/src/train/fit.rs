@@ -191,17 +191,7 @@ fn write_columns(
     if k == 0 || rows.is_empty() {
         return;
     }
-    // Each block's part of every column.
-    let mut blocks: Vec<Vec<&mut [f64]>> = Vec::new();
-    for column in columns.chunks_mut(rows.len()) {
-        for (b, part) in column.chunks_mut(DESIGN_BLOCK_ROWS).enumerate() {
-            if b == blocks.len() {
-                blocks.push(Vec::with_capacity(k));
-            }
-            blocks[b].push(part);
-        }
-    }
-    blocks
+    riskfn_train::table::column_blocks(columns, rows.len(), DESIGN_BLOCK_ROWS)
         .into_par_iter()
         .zip(rows.par_chunks(DESIGN_BLOCK_ROWS))
         .for_each(|(mut outs, rows)| {

@@ -220,6 +220,24 @@ pub struct Table {
     codes: Vec<u8>,
 }
 
+/// A column-major buffer of columns `rows` long, cut into blocks of `block` rows: each
+/// block's part of every column, in column order (to write blocks of rows on every core).
+pub fn column_blocks<T>(data: &mut [T], rows: usize, block: usize) -> Vec<Vec<&mut [T]>> {
+    let mut blocks: Vec<Vec<&mut [T]>> = Vec::new();
+    if rows == 0 {
+        return blocks;
+    }
+    for column in data.chunks_mut(rows) {
+        for (b, part) in column.chunks_mut(block).enumerate() {
+            if b == blocks.len() {
+                blocks.push(Vec::new());
+            }
+            blocks[b].push(part);
+        }
+    }
+    blocks
+}
+
 impl Table {
     /// Fit each feature's bins on `fit` (rows x features of the level design; `levels[f]`:
     /// feature `f` holds level positions; `y`: each row adverse) and code its rows. A
@@ -253,17 +271,7 @@ impl Table {
             .then(|| x.columns().into_iter().map(|c| c.to_slice()).collect())
             .flatten();
         if rows > 0 {
-            // Each block's slice of every feature's column.
-            let mut blocks: Vec<Vec<&mut [u8]>> = Vec::new();
-            for column in codes.chunks_mut(rows) {
-                for (b, part) in column.chunks_mut(CODE_BLOCK_ROWS).enumerate() {
-                    if b == blocks.len() {
-                        blocks.push(Vec::with_capacity(bins.len()));
-                    }
-                    blocks[b].push(part);
-                }
-            }
-            blocks
+            column_blocks(&mut codes, rows, CODE_BLOCK_ROWS)
                 .into_par_iter()
                 .enumerate()
                 .for_each(|(b, mut outs)| {
