@@ -440,15 +440,7 @@ fn request_id(headers: &axum::http::HeaderMap, lambda: Option<&lambda_http::Cont
     match (given, lambda) {
         (Some(id), _) => id.to_owned(),
         (None, Some(c)) => c.request_id.clone(),
-        (None, None) => {
-            static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-            let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let t = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_micros())
-                .unwrap_or_default();
-            format!("{t:x}-{}-{n}", std::process::id())
-        }
+        (None, None) => unique_id(),
     }
 }
 
@@ -690,7 +682,7 @@ async fn store_audit(
             }
             // The request id was used before (a caller's x-request-id): a name of its own.
             riskfn_core::Error::PreconditionFailed { .. } if name == request => {
-                name = format!("{request}-{}", unique_suffix());
+                name = format!("{request}-{}", unique_id());
                 continue;
             }
             _ => {}
@@ -707,8 +699,8 @@ async fn store_audit(
     }
 }
 
-/// A suffix no other request of this process uses.
-fn unique_suffix() -> String {
+/// An id no other request of this process is given: time, process, a counter.
+fn unique_id() -> String {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     let t = std::time::SystemTime::now()

@@ -44,20 +44,6 @@ fn random<const N: usize>() -> [u8; N] {
     out
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
-}
-
 impl Sessions {
     /// Sessions signed with `secret` (random, for this process only, when `None`), valid
     /// for `lifetime`.
@@ -81,14 +67,14 @@ impl Sessions {
 
     /// A token for `holder`, whose key's sha256 is `key_digest`, from `now` on.
     pub fn issue(&self, holder: &str, key_digest: &[u8; 32], now: u64) -> String {
-        let id = hex(&random::<16>());
+        let id = hex::encode(random::<16>());
         let expires = now + self.lifetime.as_secs();
         let payload = format!(
             "v1.{}.{}.{expires}.{id}",
-            hex(holder.as_bytes()),
+            hex::encode(holder.as_bytes()),
             binding(key_digest)
         );
-        let tag = hex(&self.mac(&payload).finalize().into_bytes());
+        let tag = hex::encode(self.mac(&payload).finalize().into_bytes());
         format!("{payload}.{tag}")
     }
 
@@ -126,7 +112,7 @@ impl Sessions {
 /// What a token binds of its key: the first 8 bytes of sha256(sha256(key)).
 fn binding(key_digest: &[u8; 32]) -> String {
     use sha2::Digest;
-    hex(&sha2::Sha256::digest(key_digest)[..8])
+    hex::encode(&sha2::Sha256::digest(key_digest)[..8])
 }
 
 struct Token<'a> {
@@ -145,7 +131,7 @@ impl<'a> Token<'a> {
         if parts.next()? != "v1" {
             return None;
         }
-        let holder = String::from_utf8(unhex(parts.next()?)?).ok()?;
+        let holder = String::from_utf8(hex::decode(parts.next()?).ok()?).ok()?;
         let binding = parts.next()?;
         let expires = parts.next()?.parse().ok()?;
         let id = parts.next()?;
@@ -158,7 +144,7 @@ impl<'a> Token<'a> {
             binding,
             expires,
             id,
-            tag: unhex(tag)?,
+            tag: hex::decode(tag).ok()?,
         })
     }
 }
