@@ -1,7 +1,6 @@
 //! Audit records are never lost quietly: a stopping server finishes every write, and with
 //! auditing required a decision whose record cannot be stored is not given.
 
-use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -24,41 +23,50 @@ async fn german_record() -> String {
     .to_string()
 }
 
-/// POST `body` to a server on `port` over plain HTTP/1.1; the answer's status.
-fn post(port: u16, path: &str, request_id: &str, body: &str) -> u16 {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    write!(
-        s,
-        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nx-request-id: {request_id}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut answer = String::new();
-    s.read_to_string(&mut answer).unwrap();
-    answer
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or_else(|| panic!("not an HTTP answer: {answer}"))
+/// POST `body` to the local server on `port` with `request_id`; the answer's status.
+async fn post(port: u16, path: &str, request_id: &str, body: &str) -> u16 {
+    let headers = [
+        "Content-Type: application/json".to_owned(),
+        format!("x-request-id: {request_id}"),
+    ];
+    riskfn_tests::http_status(&format!("127.0.0.1:{port}"), "POST", path, &headers, body).await
 }
 
-/// The request ids of the prediction records stored under `audit/`.
+/// The request ids of the stored prediction records, as the registry reads them.
 async fn stored_requests(store: &dyn riskfn_core::registry::store::Store) -> Vec<String> {
-    let mut ids = Vec::new();
-    for key in store.list("audit/").await.unwrap() {
-        if key.starts_with("audit/versions/") || !key.ends_with(".jsonl") {
-            continue;
-        }
-        let obj = store.get(&key).await.unwrap().expect("listed");
-        for line in std::str::from_utf8(&obj.bytes).unwrap().lines() {
-            let v: serde_json::Value = serde_json::from_str(line).unwrap();
-            if let Some(id) = v["request_id"].as_str() {
-                ids.push(id.to_owned());
-            }
-        }
-    }
+    let records = riskfn_core::registry::audit::prediction_records(store, "german_credit", None)
+        .await
+        .unwrap();
+    let mut ids: Vec<String> = records
+        .into_iter()
+        .filter_map(|r| match r.event {
+            riskfn_core::registry::audit::Event::Prediction { request_id, .. } => Some(request_id),
+            _ => None,
+        })
+        .collect();
     ids.sort();
     ids
+}
+
+/// german_credit trained into a store on a real S3-compatible server: the server (kept
+/// running while held), the store's URI and the store opened.
+async fn german_on_s3(
+    name: &str,
+) -> (
+    S3Server,
+    String,
+    std::sync::Arc<dyn riskfn_core::registry::store::Store>,
+) {
+    let dir = fresh_dir(&tmp(), name);
+    let server = S3Server::start(&dir);
+    let uri = server.uri("models");
+    train_into("german_credit", &uri, &server.settings(), false)
+        .await
+        .unwrap();
+    let store = riskfn_core::registry::store::open_with(&uri, &server.settings())
+        .await
+        .unwrap();
+    (server, uri, store)
 }
 
 /// The local server as a process (`predict_node`) on a free port, with `env` on top of
@@ -104,12 +112,7 @@ fn stop(mut child: std::process::Child) {
 /// store (on S3, where each write takes a round trip) when the process has exited.
 #[tokio::test]
 async fn a_stopped_server_finishes_every_audit_write() {
-    let dir = fresh_dir(&tmp(), "audit-stop");
-    let server = S3Server::start(&dir);
-    let uri = server.uri("models");
-    train_into("german_credit", &uri, &server.settings(), false)
-        .await
-        .unwrap();
+    let (server, uri, store) = german_on_s3("audit-stop").await;
     let mut env: Vec<(&str, String)> = server.env();
     env.push(("RISKFN_STORE", uri.clone()));
     let (child, port) = start_server(&env, Stdio::null());
@@ -117,14 +120,11 @@ async fn a_stopped_server_finishes_every_audit_write() {
     let ids: Vec<String> = (0..5).map(|i| format!("stopped-{i}")).collect();
     for id in &ids {
         assert_eq!(
-            post(port, "/v1/pipelines/german_credit/predict", id, &body),
+            post(port, "/v1/pipelines/german_credit/predict", id, &body).await,
             200
         );
     }
     stop(child);
-    let store = riskfn_core::registry::store::open_with(&uri, &server.settings())
-        .await
-        .unwrap();
     assert_eq!(stored_requests(store.as_ref()).await, ids);
 }
 
@@ -148,10 +148,10 @@ async fn audit_check_finds_logged_decisions_without_a_stored_record() {
     let one = german_record().await;
     let route = "/v1/pipelines/german_credit/predict";
     for i in 0..3 {
-        assert_eq!(post(port, route, &format!("check-{i}"), &one), 200);
+        assert_eq!(post(port, route, &format!("check-{i}"), &one).await, 200);
     }
     assert_eq!(
-        post(port, route, "check-list", &format!("[{one},{one}]")),
+        post(port, route, "check-list", &format!("[{one},{one}]")).await,
         200
     );
     stop(child);
@@ -175,7 +175,7 @@ async fn audit_check_finds_logged_decisions_without_a_stored_record() {
         "{all:?}"
     );
     assert_eq!(all.unreadable_lines, 0);
-    let lost: Vec<_> = walk(&store_dir.join("audit"))
+    let lost: Vec<_> = riskfn_tests::files_under(&store_dir.join("audit"))
         .into_iter()
         .filter(|p| p.file_name().is_some_and(|n| n == "check-list.jsonl"))
         .collect();
@@ -191,33 +191,11 @@ async fn audit_check_finds_logged_decisions_without_a_stored_record() {
     assert_eq!(gaps.stored, 3);
 }
 
-/// Every file under `dir`.
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
-}
-
 /// The store goes away after the model is loaded. With auditing required the answer is a
 /// 503 and no decision; without, the decision is given and the failed write counted.
 #[tokio::test]
 async fn a_decision_without_its_stored_record_is_refused_when_auditing_is_required() {
-    let dir = fresh_dir(&tmp(), "audit-required");
-    let server = S3Server::start(&dir);
-    let uri = server.uri("models");
-    train_into("german_credit", &uri, &server.settings(), false)
-        .await
-        .unwrap();
-    let store = riskfn_core::registry::store::open_with(&uri, &server.settings())
-        .await
-        .unwrap();
+    let (server, _, store) = german_on_s3("audit-required").await;
     let body = german_record().await;
     let ask = |app: axum::Router| {
         let body = body.clone();

@@ -92,23 +92,17 @@ async fn shot(c: &Client, name: &str) {
 }
 
 /// GET `path` from the server at `base` with the console's session cookie set to `token`
-/// (a copy of the browser's, sent from elsewhere); the answer's status. Async: the server
-/// runs on this test's runtime.
+/// (a copy of the browser's, sent from elsewhere); the answer's status.
 async fn get_with_session(base: &str, path: &str, token: &str) -> u16 {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let addr = base.trim_start_matches("http://");
-    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nCookie: riskfn_session={token}\r\nConnection: close\r\n\r\n"
-    );
-    s.write_all(request.as_bytes()).await.unwrap();
-    let mut answer = String::new();
-    s.read_to_string(&mut answer).await.unwrap();
-    answer
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or_else(|| panic!("not an HTTP answer: {answer}"))
+    let cookie = format!("Cookie: riskfn_session={token}");
+    riskfn_tests::http_status(
+        base.trim_start_matches("http://"),
+        "GET",
+        path,
+        &[cookie],
+        "",
+    )
+    .await
 }
 
 async fn sign_in(c: &Client, base: &str, key: &str) {

@@ -197,7 +197,7 @@ async fn audit_records_name_the_caller_and_hide_applicant_values() {
     }
     let t = german(&tmp()).await;
     let mut stored = String::new();
-    for e in walk(&t.store.join("audit")) {
+    for e in riskfn_tests::files_under(&t.store.join("audit")) {
         stored.push_str(&std::fs::read_to_string(e).unwrap());
     }
     assert!(
@@ -214,21 +214,6 @@ async fn audit_records_name_the_caller_and_hide_applicant_values() {
             "the stored audit holds an applicant value {value}"
         );
     }
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                out.extend(walk(&p));
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out
 }
 
 fn json_value() -> impl Strategy<Value = serde_json::Value> {
