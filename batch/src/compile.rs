@@ -20,10 +20,12 @@ use datafusion::catalog::MemTable;
 use datafusion::catalog::view::ViewTable;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{Column, ScalarValue};
+use datafusion::logical_expr::utils::split_conjunction;
 use datafusion::logical_expr::{Expr, LogicalPlan, Operator};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use riskfn_core::features::expr::{BinaryOp, Expr as Online};
 use riskfn_core::features::func::Func;
+use riskfn_core::features::population::Rule;
 use riskfn_core::features::schema::{RawField, RawSchema};
 use riskfn_core::features::value::{DataType, Value};
 
@@ -271,6 +273,78 @@ pub fn to_online(feature: &str, e: &Expr, raw: &mut OnlineSchemaBuilder<'_>) -> 
     })
 }
 
+/// The SQL's filters as population rules, one per conjunct (`a > 0 AND b > 0` is two, so
+/// an answer names the one a record breaks), compiled like the features. A filter reading
+/// a raw column applicants do not carry (`skip`: what the target, the split or the id is
+/// computed from) only sorts the training rows, and is left out.
+pub fn population_rules(
+    flat: &Flat,
+    skip: &[&str],
+    raw: &mut OnlineSchemaBuilder<'_>,
+) -> Result<Vec<Rule>> {
+    let mut rules = Vec::new();
+    for e in flat.filters.iter().flat_map(split_conjunction) {
+        let rule = rule_text(e);
+        if e.column_refs()
+            .iter()
+            .any(|c| skip.contains(&c.name.as_str()))
+        {
+            tracing::info!(%rule, "a filter on the outcome, split or id: applied in training only");
+            continue;
+        }
+        let expr = convert(e, raw).map_err(|reason| Error::FilterNotOnline {
+            rule: rule.clone(),
+            reason,
+        })?;
+        rules.push(Rule { rule, expr });
+    }
+    Ok(rules)
+}
+
+/// A filter as SQL over the raw fields by their bare names, as a request carries them, and
+/// with the literals the planner cast written in their type (`2.0`, not `CAST(2 AS
+/// DOUBLE)`).
+fn rule_text(e: &Expr) -> String {
+    let bare = e.clone().transform(|e| {
+        Ok(match e {
+            Expr::Column(c) => Transformed::yes(Expr::Column(Column::new_unqualified(c.name))),
+            Expr::Cast(c) => match c.expr.as_ref() {
+                Expr::Literal(v, _) => match v.cast_to(c.field.data_type()) {
+                    Ok(v) => Transformed::yes(Expr::Literal(v, None)),
+                    Err(_) => Transformed::no(Expr::Cast(c)),
+                },
+                _ => Transformed::no(Expr::Cast(c)),
+            },
+            e => Transformed::no(e),
+        })
+    });
+    let bare = bare.map_or_else(|_| e.clone(), |t| t.data);
+    let text = match datafusion::sql::unparser::expr_to_sql(&bare) {
+        Ok(sql) => sql.to_string(),
+        Err(_) => bare.to_string(),
+    };
+    without_outer_parentheses(text)
+}
+
+/// `(a <> 3)` as `a <> 3`; `(a) + (b)` as it is.
+fn without_outer_parentheses(text: String) -> String {
+    let Some(inner) = text.strip_prefix('(').and_then(|t| t.strip_suffix(')')) else {
+        return text;
+    };
+    let mut depth = 0i32;
+    for c in inner.chars() {
+        depth += match c {
+            '(' => 1,
+            ')' => -1,
+            _ => 0,
+        };
+        if depth < 0 {
+            return text;
+        }
+    }
+    inner.to_owned()
+}
+
 fn scalar(v: &ScalarValue) -> std::result::Result<Value, String> {
     let int = |x: Option<i64>| x.map_or(Value::Null, Value::Int);
     Ok(match v {
@@ -508,8 +582,9 @@ mod tests {
 
     /// Each feature compiled for the online side gives, on each raw row, the value
     /// DataFusion computes from the pipeline's SQL (two files, the second reading the
-    /// first's view), and the filters of both files are kept; requests carry only the raw
-    /// fields some feature reads.
+    /// first's view), and the filters of both files are kept: compiled as population rules,
+    /// they hold on exactly the rows the SQL keeps. Requests carry only the raw fields some
+    /// feature or rule reads.
     #[tokio::test]
     async fn compiled_features_give_datafusions_values() {
         let (_tmp, p) = pipeline(&[
@@ -539,20 +614,29 @@ mod tests {
         let online: Vec<(String, Online)> = (flat.columns.iter())
             .map(|(name, e)| (name.clone(), to_online(name, e, &mut builder).unwrap()))
             .collect();
+        let rules = population_rules(&flat, &[], &mut builder).unwrap();
         let schema = builder.finish();
+        let texts: Vec<&str> = rules.iter().map(|r| r.rule.as_str()).collect();
+        assert_eq!(texts, ["a <> 3", "(coalesce(b, 0.5) * 2.0) < 100.0"]);
         let fields: Vec<&str> = schema.fields.iter().map(|f| f.name.as_str()).collect();
         assert!(!fields.contains(&"unused"), "{fields:?}");
 
         let input = &raw.batches[0];
-        for (r, &id) in ids.iter().enumerate() {
-            let row: Vec<Value> = (fields.iter())
+        let row = |id: usize| -> Vec<Value> {
+            (fields.iter())
                 .map(|f| {
                     let c = input.column_by_name(f).unwrap();
-                    crate::values::column::Col::new(f, c)
-                        .unwrap()
-                        .value(id as usize)
+                    crate::values::column::Col::new(f, c).unwrap().value(id)
                 })
-                .collect();
+                .collect()
+        };
+        // The rules hold on exactly the rows the SQL keeps.
+        for id in 0..raw.rows as usize {
+            let inside = rules.iter().all(|rule| rule.holds(&row(id)));
+            assert_eq!(inside, ids.contains(&(id as i64)), "row id {id}");
+        }
+        for (r, &id) in ids.iter().enumerate() {
+            let row = row(id as usize);
             for (c, (name, expr)) in online.iter().enumerate() {
                 let got = expr.eval(&row).unwrap();
                 let want = crate::values::column::Col::new(name, expected.column(c))
@@ -564,6 +648,15 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn only_parentheses_around_the_whole_rule_are_dropped() {
+        let strip = |t: &str| without_outer_parentheses(t.to_owned());
+        assert_eq!(strip("(a <> 3)"), "a <> 3");
+        assert_eq!(strip("(a) + (b) > 0"), "(a) + (b) > 0");
+        assert_eq!(strip("(a + 1) * (b + 2)"), "(a + 1) * (b + 2)");
+        assert_eq!(strip("((a + 1) * 2 > 0)"), "(a + 1) * 2 > 0");
     }
 
     /// SQL that is not row-local (an aggregate, a window, a join, a sort) is refused

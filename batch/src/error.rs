@@ -14,6 +14,10 @@ pub enum Error {
     Sql { file: String, message: String },
     #[error("feature {feature} cannot run online: {reason}")]
     NotRowLocal { feature: String, reason: String },
+    #[error(
+        "population filter {rule} cannot run online: {reason} (the service could not tell whether a record is one the model was built for)"
+    )]
+    FilterNotOnline { rule: String, reason: String },
     #[error("column {column:?} not found in {relation} (columns: {available})")]
     MissingColumn {
         column: String,
@@ -29,10 +33,11 @@ pub enum Error {
     #[error("data: {0}")]
     Data(String),
     #[error(
-        "online and DataFusion disagree on feature {feature} for row {row_id}: online {online}, DataFusion {engine}"
+        "online and DataFusion disagree on {what} for row {row_id}: online {online}, DataFusion {engine}"
     )]
     Parity {
-        feature: String,
+        /// The feature or the population filter.
+        what: String,
         row_id: u64,
         online: String,
         engine: String,

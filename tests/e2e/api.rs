@@ -710,6 +710,12 @@ async fn a_pipelines_openapi_document_types_its_records() {
         duration["maximum"],
         riskfn_core::features::schema::MAX_EXACT_INT
     );
+    // The population's bounds are part of the type: a zero amount or duration is outside.
+    assert_eq!(duration["exclusiveMinimum"], 0);
+    assert_eq!(
+        record_schema["properties"]["credit_amount"]["exclusiveMinimum"],
+        0
+    );
     // Auth is part of the contract: the schemes, and 401 / 403 on the route.
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
     let responses = &doc["paths"]["/v1/pipelines/german_credit/predict"]["post"]["responses"];

@@ -10,6 +10,7 @@ mod fairness;
 mod families;
 mod parity;
 mod pipelines;
+mod population;
 mod registry;
 mod retrain;
 mod review;

@@ -241,6 +241,7 @@ async fn compare_counts_a_hand_made_audit_log_and_joins_outcomes() {
                 decision: (*d).to_owned(),
                 probability: *p,
                 reasons: vec![],
+                outside_population: None,
                 index: *index,
                 challenger: Some(Box::new(Shadow {
                     version: b.clone(),
@@ -270,6 +271,7 @@ async fn compare_counts_a_hand_made_audit_log_and_joins_outcomes() {
                 decision: good.into(),
                 probability: 0.2,
                 reasons: vec![],
+                outside_population: None,
                 index: None,
                 challenger: challenger.then(|| {
                     Box::new(Shadow {

@@ -43,7 +43,7 @@ async fn german_credit_trains_publishes_and_beats_the_bar() {
     assert_eq!(loaded.manifest.metrics.test.roc_auc, r.metrics.test.roc_auc);
 }
 
-async fn post_json(
+pub(crate) async fn post_json(
     app: axum::Router,
     uri: &str,
     body: &serde_json::Value,

@@ -249,6 +249,10 @@ impl Default for DecisionConfig {
 pub(super) struct ServingConfig {
     #[serde(default)]
     pub(super) unknown_fields: UnknownFields,
+    /// A record the SQL's filters would drop: `refuse` (422 naming the filter) or `flag`
+    /// (scored, the filter named in the answer and the audit record).
+    #[serde(default)]
+    pub(super) outside_population: riskfn_core::features::population::Outside,
     /// Reasons per answer.
     pub(super) reasons: Option<usize>,
 }

@@ -137,6 +137,8 @@ pub struct Pipeline {
     pub threshold_rule: ThresholdRule,
     pub decision: Decision,
     pub unknown_fields: UnknownFields,
+    /// `[serving] outside_population`: refuse or flag a record the SQL's filters drop.
+    pub outside_population: riskfn_core::features::population::Outside,
     pub gate: GateSpec,
     pub scorecard: Scorecard,
     pub reasons_top: usize,
@@ -360,6 +362,7 @@ impl Pipeline {
                 favourable: d.favourable,
             },
             unknown_fields: raw.serving.unknown_fields,
+            outside_population: raw.serving.outside_population,
             scorecard,
             reasons_top: raw.serving.reasons.unwrap_or(3),
             drift_threshold: raw.drift.threshold.unwrap_or(0.25),

@@ -21,9 +21,10 @@ use datafusion::prelude::SessionContext;
 use rayon::prelude::*;
 use riskfn_core::contract::artifact::{DataSummary, Sample, SplitCount};
 use riskfn_core::features::expr::Expr as Online;
+use riskfn_core::features::population::Rule;
 use riskfn_core::features::schema::RawSchema;
 
-use crate::compile::{self, OnlineSchemaBuilder, to_online};
+use crate::compile::{self, Flat, OnlineSchemaBuilder, to_online};
 use crate::error::{Error, Result};
 use crate::pipeline::{MissingPolicy, Pipeline, SplitRule};
 use crate::prepare::split::{Split, hash_split};
@@ -54,6 +55,8 @@ pub struct Prepared {
     /// `riskfn drift` can group a raw batch; `None` if it cannot be computed online.
     pub protected_online: Vec<Option<Online>>,
     pub protected_fields: Vec<String>,
+    /// The SQL's filters on applicants, over `raw_schema`'s fields.
+    pub population: Vec<Rule>,
     pub splits: Vec<Split>,
     pub summary: DataSummary,
 }
@@ -156,32 +159,26 @@ pub async fn prepare(
         return Err(Error::Data("the SQL output has no feature columns".into()));
     }
 
-    // Compile features for the online side; this fixes which raw fields requests carry.
-    let mut builder = OnlineSchemaBuilder::new(&raw_schema_arrow);
-    let mut online = Vec::with_capacity(feature_idx.len());
-    for &i in &feature_idx {
-        online.push(to_online(names[i], &flat.columns[i].1, &mut builder)?);
-    }
-    let mut raw_schema = builder.finish();
-    let mut protected_builder = OnlineSchemaBuilder::new(&raw_schema_arrow);
-    let protected_online: Vec<Option<Online>> = pipeline
-        .protected
-        .iter()
-        .zip(&protected_idx)
-        .map(|(a, &i)| {
-            to_online(&a.column, &flat.columns[i].1, &mut protected_builder)
-                .inspect_err(|e| {
-                    tracing::warn!(attribute = %a.name, error = %e, "a protected column cannot be computed from a raw record: riskfn drift will not measure it")
-                })
-                .ok()
-        })
+    // The raw columns applicants do not carry: what the target, split and id come from.
+    let mut training_only: Vec<&str> = std::iter::once(target_idx)
+        .chain(split_idx)
+        .flat_map(|i| flat.columns[i].1.column_refs())
+        .map(|c| c.name.as_str())
         .collect();
-    let protected_fields: Vec<String> = protected_builder
-        .finish()
-        .fields
-        .into_iter()
-        .map(|f| f.name)
-        .collect();
+    training_only.extend(pipeline.id.as_deref());
+    let Compiled {
+        online,
+        mut raw_schema,
+        population,
+        protected_online,
+        protected_fields,
+    } = compile_online(
+        pipeline,
+        &flat,
+        &raw_schema_arrow,
+        (&feature_idx, &protected_idx),
+        &training_only,
+    )?;
 
     // Execute: de-duplicate on every raw column but the id (one aggregate: each distinct
     // row keeps its first row id, and that row's id value), filter, compute outputs.
@@ -412,7 +409,7 @@ pub async fn prepare(
     }
 
     step("missing values");
-    parity::verify(&features, &raw_cols, &row_ids)?;
+    parity::verify(&features, &population, &raw_cols, &row_ids)?;
     step("parity check");
 
     let mut split_counts: BTreeMap<String, SplitCount> = BTreeMap::new();
@@ -440,6 +437,7 @@ pub async fn prepare(
         groups,
         protected_online,
         protected_fields,
+        population,
         splits,
         summary: DataSummary {
             source: source_uri,
@@ -451,6 +449,63 @@ pub async fn prepare(
             sample,
             split: split_counts,
         },
+    })
+}
+
+/// What the online side runs, compiled from the flattened SQL.
+struct Compiled {
+    /// Each feature's expression; these fix which raw fields requests carry.
+    online: Vec<Online>,
+    raw_schema: RawSchema,
+    /// The SQL's filters on applicants, over the same raw fields.
+    population: Vec<Rule>,
+    /// Per protected attribute, its column compiled over the raw fields of
+    /// `protected_fields` (requests never carry them); `None` if it cannot run online.
+    protected_online: Vec<Option<Online>>,
+    protected_fields: Vec<String>,
+}
+
+/// Compile the features (at `feature_idx` of the SQL's output), the population rules
+/// (filters reading none of `training_only`) and the protected columns (at
+/// `protected_idx`) for the online side.
+fn compile_online(
+    pipeline: &Pipeline,
+    flat: &Flat,
+    raw_schema_arrow: &arrow::datatypes::Schema,
+    (feature_idx, protected_idx): (&[usize], &[usize]),
+    training_only: &[&str],
+) -> Result<Compiled> {
+    let mut builder = OnlineSchemaBuilder::new(raw_schema_arrow);
+    let online = (feature_idx.iter())
+        .map(|&i| to_online(&flat.columns[i].0, &flat.columns[i].1, &mut builder))
+        .collect::<Result<Vec<_>>>()?;
+    let population = compile::population_rules(flat, training_only, &mut builder)?;
+    let raw_schema = builder.finish();
+    let mut protected_builder = OnlineSchemaBuilder::new(raw_schema_arrow);
+    let protected_online: Vec<Option<Online>> = pipeline
+        .protected
+        .iter()
+        .zip(protected_idx)
+        .map(|(a, &i)| {
+            to_online(&a.column, &flat.columns[i].1, &mut protected_builder)
+                .inspect_err(|e| {
+                    tracing::warn!(attribute = %a.name, error = %e, "a protected column cannot be computed from a raw record: riskfn drift will not measure it")
+                })
+                .ok()
+        })
+        .collect();
+    let protected_fields: Vec<String> = protected_builder
+        .finish()
+        .fields
+        .into_iter()
+        .map(|f| f.name)
+        .collect();
+    Ok(Compiled {
+        online,
+        raw_schema,
+        population,
+        protected_online,
+        protected_fields,
     })
 }
 

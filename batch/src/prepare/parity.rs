@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use arrow::array::Array;
 use rayon::prelude::*;
 use riskfn_core::features::expr::Expr as Online;
+use riskfn_core::features::population::Rule;
 use riskfn_core::features::preprocess::category_key;
 use riskfn_core::features::value::Value;
 use rustc_hash::FxHashMap;
@@ -26,7 +27,14 @@ pub const PARITY_ROWS: usize = 200_000;
 /// A feature that is a raw field as it is, and whose values are that field's own column
 /// (the same Arrow buffers), would be compared with itself: it is left out. Only the raw
 /// fields the other features read are made values.
-pub fn verify(features: &[FeatureColumn], raw_cols: &[Col], row_ids: &[u64]) -> Result<()> {
+///
+/// Every row the SQL's filters kept must meet the population rules compiled from them.
+pub fn verify(
+    features: &[FeatureColumn],
+    population: &[Rule],
+    raw_cols: &[Col],
+    row_ids: &[u64],
+) -> Result<()> {
     let itself = |f: &FeatureColumn| match f.online {
         Online::Column(i) => raw_cols.get(i).is_some_and(|c| c.same_column(&f.values)),
         _ => false,
@@ -36,10 +44,13 @@ pub fn verify(features: &[FeatureColumn], raw_cols: &[Col], row_ids: &[u64]) -> 
     features
         .iter()
         .for_each(|f| f.online.collect_columns(&mut read));
+    population
+        .iter()
+        .for_each(|r| r.expr.collect_columns(&mut read));
     let read: BTreeSet<usize> = read.into_iter().collect();
     let n = row_ids.len();
     let step = n.div_ceil(PARITY_ROWS).max(1);
-    let rows: Vec<usize> = match features.is_empty() {
+    let rows: Vec<usize> = match features.is_empty() && population.is_empty() {
         true => Vec::new(),
         false => (0..n).step_by(step).collect(),
     };
@@ -67,6 +78,18 @@ pub fn verify(features: &[FeatureColumn], raw_cols: &[Col], row_ids: &[u64]) -> 
                     _ => col.value(r),
                 };
             }
+            let outside = population.iter().find(|rule| !rule.holds(&row));
+            if let Some(rule) = outside {
+                return Some(Error::Parity {
+                    what: format!("population filter {}", rule.rule),
+                    row_id: row_ids[r],
+                    online: match rule.expr.eval(&row) {
+                        Ok(v) => v.to_string(),
+                        Err(e) => format!("error ({e})"),
+                    },
+                    engine: "true (the SQL kept the row)".into(),
+                });
+            }
             features.iter().find_map(|f| {
                 let online = f.online.eval(&row);
                 let same = match &online {
@@ -75,7 +98,7 @@ pub fn verify(features: &[FeatureColumn], raw_cols: &[Col], row_ids: &[u64]) -> 
                     Err(_) => false,
                 };
                 (!same).then(|| Error::Parity {
-                    feature: f.name.clone(),
+                    what: format!("feature {}", f.name),
                     row_id: row_ids[r],
                     online: match online {
                         Ok(v) => v.to_string(),
@@ -143,7 +166,7 @@ mod tests {
             ),
         ];
         let ids = [11, 12, 13, 14];
-        verify(&passing, &raw, &ids).unwrap();
+        verify(&passing, &[], &raw, &ids).unwrap();
         let failing = [
             (feature("doubled", doubled, &ints), "doubled", 11),
             (
@@ -163,12 +186,25 @@ mod tests {
         ];
         for (f, name, row) in failing {
             let features = [feature("a", Online::column(0), &ints), f];
-            match verify(&features, &raw, &ids) {
-                Err(Error::Parity {
-                    feature, row_id, ..
-                }) => assert_eq!((feature.as_str(), row_id), (name, row)),
+            match verify(&features, &[], &raw, &ids) {
+                Err(Error::Parity { what, row_id, .. }) => {
+                    assert_eq!((what, row_id), (format!("feature {name}"), row))
+                }
                 other => panic!("{name}: {other:?}"),
             }
+        }
+        // A population rule every kept row meets passes; one the third row breaks fails
+        // there, naming it.
+        let rule = |text: &str, below: i64| Rule {
+            rule: text.into(),
+            expr: Online::binary(BinaryOp::Lt, Online::column(0), Online::lit(below)),
+        };
+        verify(&passing, &[rule("a < 5", 5)], &raw, &ids).unwrap();
+        match verify(&passing, &[rule("a < 5", 5), rule("a < 3", 3)], &raw, &ids) {
+            Err(Error::Parity { what, row_id, .. }) => {
+                assert_eq!((what.as_str(), row_id), ("population filter a < 3", 13))
+            }
+            other => panic!("{other:?}"),
         }
     }
 }

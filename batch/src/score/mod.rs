@@ -75,7 +75,8 @@ pub fn for_each_row(
 
 /// Score every row of `raw` with `scorer`: the columns `row_id`, the id column if the
 /// source has it, `probability`, `decision`, `points`, `reasons`, `version`, `error` (the
-/// reason a row could not be scored), in source order. Batches are scored on every core by
+/// reason a row could not be scored), `outside_population` (the population rule a row
+/// scored although outside breaks), in source order. Batches are scored on every core by
 /// [`crate::score::udf::score_columns`], the function SQL's `riskfn_predict` runs.
 pub fn score(scorer: &Arc<Scorer>, raw: RawData, explain: bool) -> Result<Vec<RecordBatch>> {
     let batch_schema = raw

@@ -1,10 +1,11 @@
 //! Scoring in SQL: `riskfn_predict('<pipeline>', field1, ..., fieldN)` as a DataFusion
 //! scalar function, the raw fields in the order the version lists them
 //! (`GET /v1/pipelines/{pipeline}`), answering a struct
-//! `{probability, decision, points, reasons, version, error}` per row (read a member with
+//! `{probability, decision, points, reasons, version, error, outside_population}` per row (read a member with
 //! `get_field(riskfn_predict(...), 'probability')`), through the same
-//! [`Scorer`] as the HTTP handler. A row that fails validation gets no score and its reason
-//! in `error`: nothing is dropped.
+//! [`Scorer`] as the HTTP handler. A row that fails validation, or falls outside the
+//! version's population when it refuses such rows, gets no score and its reason in `error`:
+//! nothing is dropped. One scored although outside names the rule in `outside_population`.
 //!
 //! A scalar function rather than a table function: it composes with any query (joins,
 //! filters, the analyst's own columns) and DataFusion runs it batch by batch.
@@ -88,6 +89,7 @@ pub fn result_fields() -> Fields {
         ),
         Field::new("version", ArrowType::Utf8, false),
         Field::new("error", ArrowType::Utf8, true),
+        Field::new("outside_population", ArrowType::Utf8, true),
     ])
 }
 
@@ -211,6 +213,15 @@ pub fn score_columns(
             None => error.append_null(),
         }
     }
+    // The rule a row scored although outside the population breaks (flagging versions).
+    let mut outside = StringBuilder::new();
+    let mut flagged = s.outside.iter().peekable();
+    for r in 0..n {
+        match flagged.next_if(|(at, _)| *at == r) {
+            Some(&(_, rule)) => outside.append_value(&**scorer.rule_text(rule)),
+            None => outside.append_null(),
+        }
+    }
     let arrays: Vec<ArrayRef> = vec![
         Arc::new(Float64Array::new(s.probability.into(), nulls.clone())),
         Arc::new(decision.finish()),
@@ -218,6 +229,7 @@ pub fn score_columns(
         Arc::new(reasons),
         Arc::new(StringArray::new_repeated(scorer.version(), n)),
         Arc::new(error.finish()),
+        Arc::new(outside.finish()),
     ];
     StructArray::try_new(result_fields(), arrays, None)
 }

@@ -25,6 +25,7 @@ use riskfn_core::contract::artifact::{
     FORMAT_VERSION, MODEL_FILE, Manifest, ModelSummary, REPORT_FILE, ScoringArtifact, SplitMetrics,
 };
 use riskfn_core::contract::measures::TestScores;
+use riskfn_core::features::population::Population;
 use riskfn_core::features::preprocess::numeric_value;
 use riskfn_core::features::value::Value;
 use riskfn_core::registry::audit;
@@ -543,6 +544,10 @@ async fn run(opts: &TrainOptions, skip_unchanged: bool) -> Result<Retrained> {
         decision,
         scorecard: pipeline.scorecard,
         reasons: pipeline.reasons_top,
+        population: Population {
+            rules: prepared.population.clone(),
+            outside: pipeline.outside_population,
+        },
     };
     // Refuse to publish anything the scorer would refuse to load.
     Scorer::new(artifact.clone(), String::new())?;

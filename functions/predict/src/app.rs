@@ -14,8 +14,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::Caller;
 use crate::config::Config;
-use crate::error::{ApiError, FieldFault};
+use crate::error::{ApiError, FieldFault, RuleFault};
 use crate::state::AppState;
+use riskfn_core::features::population::Outside;
 use riskfn_core::registry::audit;
 use riskfn_core::scoring::{RecordError, Score};
 
@@ -233,6 +234,12 @@ pub fn pipeline_document(
         json!(max_records);
     let mut properties = serde_json::Map::new();
     let mut required = Vec::new();
+    // A refusing version's rules that bound one number are part of the record's type.
+    let population = &a.population;
+    let bounds: Vec<(usize, &str, serde_json::Value)> = match population.outside {
+        Outside::Refuse => population.rules.iter().filter_map(bound).collect(),
+        Outside::Flag => Vec::new(),
+    };
     for (i, f) in a.raw_schema.fields.iter().enumerate() {
         let t = match f.data_type {
             DataType::Bool => "boolean",
@@ -240,7 +247,9 @@ pub fn pipeline_document(
             DataType::Float => "number",
             DataType::Str => "string",
         };
-        let mut schema = if f.nullable {
+        let bounded = bounds.iter().filter(|b| b.0 == i);
+        // NULL breaks a bound as SQL's WHERE drops it: a bounded field is required.
+        let mut schema = if f.nullable && bounded.clone().next().is_none() {
             json!({ "type": [t, "null"] })
         } else {
             required.push(f.name.clone());
@@ -249,6 +258,9 @@ pub fn pipeline_document(
         if f.data_type == DataType::Int {
             schema["minimum"] = json!(-riskfn_core::features::schema::MAX_EXACT_INT);
             schema["maximum"] = json!(riskfn_core::features::schema::MAX_EXACT_INT);
+        }
+        for (_, keyword, value) in bounded {
+            schema[*keyword] = value.clone();
         }
         let levels = known_levels(a, i);
         if !levels.is_empty() {
@@ -265,10 +277,22 @@ pub fn pipeline_document(
         properties.insert(f.name.clone(), schema);
     }
     let accepts_unknown = a.unknown_fields == riskfn_core::features::schema::UnknownFields::Ignore;
+    let rules: Vec<&str> = population.rules.iter().map(|r| r.rule.as_str()).collect();
+    let outside = match (rules.is_empty(), population.outside) {
+        (true, _) => String::new(),
+        (false, Outside::Refuse) => format!(
+            "; a record must meet {} (the population the model was built for), else 422",
+            rules.join(" and ")
+        ),
+        (false, Outside::Flag) => format!(
+            "; a record that does not meet {} is scored and flagged in outside_population",
+            rules.join(" and ")
+        ),
+    };
     doc["components"]["schemas"]["Record"] = json!({
         "type": "object",
         "description": format!(
-            "A raw applicant record of {pipeline} version {}: a category level unseen in training is accepted (it encodes as no known level); {}",
+            "A raw applicant record of {pipeline} version {}: a category level unseen in training is accepted (it encodes as no known level); {}{outside}",
             a.version,
             if accepts_unknown { "other fields are ignored" } else { "other fields are refused (400)" }
         ),
@@ -280,6 +304,47 @@ pub fn pipeline_document(
     doc["info"]["version"] = json!(a.version);
     doc["paths"] = json!({ format!("/v1/pipelines/{pipeline}/predict"): predict });
     Some(doc)
+}
+
+/// A population rule that bounds one number field (`field > 0`, `10 >= field`): the
+/// field, its JSON Schema keyword and the bound.
+fn bound(
+    rule: &riskfn_core::features::population::Rule,
+) -> Option<(usize, &'static str, serde_json::Value)> {
+    use riskfn_core::features::expr::{BinaryOp, Expr};
+    use riskfn_core::features::value::Value;
+    let Expr::Binary { op, left, right } = &rule.expr else {
+        return None;
+    };
+    let number = |e: &Expr| match e {
+        Expr::Literal(l) => match l.value() {
+            Value::Int(i) => Some(serde_json::json!(i)),
+            Value::Float(x) if x.is_finite() => Some(serde_json::json!(x)),
+            _ => None,
+        },
+        _ => None,
+    };
+    if !matches!(
+        op,
+        BinaryOp::Gt | BinaryOp::GtEq | BinaryOp::Lt | BinaryOp::LtEq
+    ) {
+        return None;
+    }
+    // `field op bound`, or `bound op field` read the other way round.
+    let (field, value, flipped) = match (left.as_ref(), right.as_ref()) {
+        (Expr::Column(i), r) => (*i, number(r)?, false),
+        (l, Expr::Column(i)) => (*i, number(l)?, true),
+        _ => return None,
+    };
+    let above = matches!(op, BinaryOp::Gt | BinaryOp::GtEq) != flipped;
+    let inclusive = matches!(op, BinaryOp::GtEq | BinaryOp::LtEq);
+    let keyword = match (above, inclusive) {
+        (true, true) => "minimum",
+        (true, false) => "exclusiveMinimum",
+        (false, true) => "maximum",
+        (false, false) => "exclusiveMaximum",
+    };
+    Some((field, keyword, value))
 }
 
 /// The training levels of raw field `i` where a one-hot feature reads it as it is, as JSON
@@ -465,7 +530,7 @@ async fn predict(
     let scorer = &loaded.scorer;
     let mut scores = Vec::with_capacity(records.len());
     let mut rows = Vec::with_capacity(records.len());
-    let (mut bad_fields, mut undefined) = (Vec::new(), Vec::new());
+    let (mut bad_fields, mut undefined, mut outside) = (Vec::new(), Vec::new(), Vec::new());
     for (i, r) in records.iter().enumerate() {
         let index = is_list.then_some(i);
         match scorer
@@ -482,6 +547,10 @@ async fn predict(
                 field: feature,
                 problem: error.to_string(),
             }),
+            Err(RecordError::OutsidePopulation { rule }) => outside.push(RuleFault {
+                record: index,
+                rule,
+            }),
         }
     }
     if !bad_fields.is_empty() {
@@ -489,6 +558,9 @@ async fn predict(
     }
     if !undefined.is_empty() {
         return Err(ApiError::Unprocessable(undefined));
+    }
+    if !outside.is_empty() {
+        return Err(ApiError::OutsidePopulation(outside));
     }
     let (version, sha) = (scorer.version(), scorer.content_sha256());
     // Serialized now: the scores then move into the audit work.
@@ -616,7 +688,7 @@ impl Audit {
                                 .collect(),
                         })),
                         Err(e) => {
-                            tracing::warn!(pipeline = %self.pipeline, version = c.version(), error = ?e, "challenger did not score a record");
+                            tracing::warn!(pipeline = %self.pipeline, version = c.version(), error = %e, "challenger did not score a record");
                             None
                         }
                     }
@@ -633,6 +705,7 @@ impl Audit {
                     decision: s.decision.to_string(),
                     probability: s.probability,
                     reasons: codes(s),
+                    outside_population: s.outside_population.as_deref().map(str::to_owned),
                     index: self.is_list.then_some(i),
                     challenger: shadow,
                     },

@@ -17,6 +17,15 @@ pub struct FieldFault {
     pub problem: String,
 }
 
+/// A record outside the population the version was built for: the rule it breaks.
+#[derive(Debug, Serialize)]
+pub struct RuleFault {
+    /// Index of the record in a list request (absent for a single record).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub record: Option<usize>,
+    pub rule: String,
+}
+
 #[derive(Debug)]
 pub enum ApiError {
     /// 400: the body is not JSON, or not an object / list of objects.
@@ -25,6 +34,9 @@ pub enum ApiError {
     Fields(Vec<FieldFault>),
     /// 422: a feature is undefined for a record's values (e.g. a ratio over zero).
     Unprocessable(Vec<FieldFault>),
+    /// 422: records outside the population the version was built for (a filter of its
+    /// SQL), and the version refuses such records.
+    OutsidePopulation(Vec<RuleFault>),
     /// 413: too many records or too large a body.
     TooLarge(String),
     /// 404: unknown pipeline or version.
@@ -49,6 +61,8 @@ struct Body<'a> {
     message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     fields: Option<&'a [FieldFault]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rules: Option<&'a [RuleFault]>,
 }
 
 impl ApiError {
@@ -105,6 +119,12 @@ impl IntoResponse for ApiError {
                 "a feature is undefined for these values".to_owned(),
                 Some(f.as_slice()),
             ),
+            ApiError::OutsidePopulation(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "outside_population",
+                "outside the population the model was built for".to_owned(),
+                None,
+            ),
             ApiError::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large", m.clone(), None),
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m.clone(), None),
             ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, "forbidden", m.clone(), None),
@@ -128,10 +148,15 @@ impl IntoResponse for ApiError {
                 None,
             ),
         };
+        let rules = match &self {
+            ApiError::OutsidePopulation(r) => Some(r.as_slice()),
+            _ => None,
+        };
         let body = Body {
             error: code,
             message,
             fields,
+            rules,
         };
         (status, Json(body)).into_response()
     }

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 // Measures live with the other measures; a manifest holds them.
 pub use crate::contract::measures::{Confusion, Metrics, SplitMetrics};
+use crate::features::population::Population;
 use crate::features::preprocess::Feature;
 use crate::features::schema::{RawSchema, UnknownFields};
 use crate::model::Model;
@@ -44,6 +45,9 @@ pub struct ScoringArtifact {
     /// How many reasons each answer carries.
     #[serde(default = "default_reasons")]
     pub reasons: usize,
+    /// Who the version was built for: the SQL's filters, checked on every record scored.
+    #[serde(default)]
+    pub population: Population,
 }
 
 fn default_reasons() -> usize {
@@ -157,14 +161,14 @@ impl ScoringArtifact {
             }
         }
         let n_raw = self.raw_schema.fields.len();
-        for f in &self.features {
+        let exprs = (self.features.iter())
+            .map(|f| (format!("feature {}", f.name), &f.expr))
+            .chain((self.population.rules.iter()).map(|r| (format!("rule {}", r.rule), &r.expr)));
+        for (name, expr) in exprs {
             let mut cols = Vec::new();
-            f.expr.collect_columns(&mut cols);
+            expr.collect_columns(&mut cols);
             if cols.iter().any(|&c| c >= n_raw) {
-                return Err(bad(format!(
-                    "feature {} reads a field outside the raw schema",
-                    f.name
-                )));
+                return Err(bad(format!("{name} reads a field outside the raw schema")));
             }
         }
         if !(0.0..=1.0).contains(&self.decision.threshold) {

@@ -4,6 +4,7 @@
 
 pub mod expr;
 pub mod func;
+pub mod population;
 pub mod preprocess;
 pub mod schema;
 pub mod value;

@@ -33,6 +33,10 @@ pub enum Event {
         decision: String,
         probability: f64,
         reasons: Vec<String>,
+        /// The population rule the record breaks, when the version scores such records
+        /// and flags them.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        outside_population: Option<String>,
         /// The record's place in a list request (none for a single record).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         index: Option<usize>,

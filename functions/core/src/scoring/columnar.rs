@@ -44,6 +44,9 @@ pub struct BatchScores {
     pub reasons: Vec<usize>,
     /// The rows that could not be scored and why, in row order.
     pub errors: Vec<(usize, RecordError)>,
+    /// The rows scored although outside the version's population, and the rule each
+    /// breaks (by index), in row order.
+    pub outside: Vec<(usize, usize)>,
 }
 
 /// Why a batch cannot be scored at all (the caller built it wrong).
@@ -133,6 +136,7 @@ impl Scorer {
                 }
             }
         }
+        self.mark_outside_population(columns, rows, &mut failed);
         let encoded = self.encode_batch(columns, rows, &mut failed);
 
         let mut out = BatchScores {
@@ -142,6 +146,7 @@ impl Scorer {
             reason_offsets: Vec::with_capacity(rows + 1),
             reasons: Vec::new(),
             errors: Vec::new(),
+            outside: Vec::new(),
         };
         let widths: Vec<usize> = self
             .artifact()
@@ -271,6 +276,7 @@ impl Scorer {
                 match self.score_with(&row, explain, &mut scratch) {
                     Ok(s) => {
                         self.set(&mut out, r, s);
+                        out.outside.extend(s.outside.map(|i| (r, i)));
                         out.reasons.extend_from_slice(scratch.reasons());
                     }
                     Err(e) => {
@@ -297,6 +303,25 @@ impl Scorer {
             out.reason_offsets.push(out.reasons.len());
         }
         Ok(out)
+    }
+
+    /// Rows a population rule does not hold on (false or NULL), left to the row path,
+    /// which refuses or flags them.
+    fn mark_outside_population(&self, columns: &[Column<'_>], rows: usize, failed: &mut [bool]) {
+        for rule in &self.artifact().population.rules {
+            match crate::scoring::typed::eval(&rule.expr, columns, rows) {
+                Some(Typed {
+                    data: Data::Bool(holds),
+                    nulls,
+                }) => {
+                    for (r, bad) in failed.iter_mut().enumerate() {
+                        *bad |= !holds[r] || nulls.as_ref().is_some_and(|n| n[r]);
+                    }
+                }
+                // Not evaluated on typed vectors: every row takes the row path.
+                _ => failed.fill(true),
+            }
+        }
     }
 
     fn set(&self, out: &mut BatchScores, r: usize, s: RowScore) {
@@ -594,6 +619,7 @@ mod tests {
     use super::*;
     use crate::contract::artifact::{Decision, FORMAT_VERSION, Scorecard, ScoringArtifact};
     use crate::features::expr::{BinaryOp, Literal};
+    use crate::features::population::{Outside, Population, Rule};
     use crate::features::preprocess::{Feature, Reason};
     use crate::features::schema::{RawField, RawSchema};
     use crate::features::value::DataType;
@@ -723,6 +749,7 @@ mod tests {
             },
             scorecard: Scorecard::default(),
             reasons: 3,
+            population: Default::default(),
         };
         Scorer::new(artifact, String::new()).unwrap()
     }
@@ -908,12 +935,50 @@ mod tests {
                 validity: v(&b_code),
             },
         ];
-        for (name, model) in models() {
+        // Population rules, each evaluated on typed vectors: an amount over 20 (NULL breaks
+        // it), a home that is not a castle.
+        let rule = |rule: &str, expr: Expr| Rule {
+            rule: rule.into(),
+            expr,
+        };
+        let rules = vec![
+            rule(
+                "amount > 20",
+                Expr::binary(BinaryOp::Gt, Expr::column(0), Expr::lit(20i64)),
+            ),
+            rule(
+                "home <> 'castle'",
+                Expr::binary(BinaryOp::NotEq, Expr::column(2), Expr::lit("castle")),
+            ),
+        ];
+        let populations = [
+            Population::default(),
+            Population {
+                rules: rules.clone(),
+                outside: Outside::Refuse,
+            },
+            Population {
+                rules,
+                outside: Outside::Flag,
+            },
+        ];
+        // Each model with each population: the same scorer but for its rules.
+        let scorers = models().into_iter().flat_map(|(name, model)| {
             let s = scorer(model, &mut rng);
+            populations.clone().map(|population| {
+                let artifact = ScoringArtifact {
+                    population,
+                    ..s.artifact().clone()
+                };
+                (name, Scorer::new(artifact, String::new()).unwrap())
+            })
+        });
+        for (name, s) in scorers.collect::<Vec<_>>() {
             for explain in [true, false] {
                 let got = s.score_batch(&columns, rows, explain).unwrap();
                 let mut scratch = Scratch::default();
                 let mut errors = got.errors.iter().peekable();
+                let mut outside = got.outside.iter().peekable();
                 let mut failures = 0;
                 for r in 0..rows {
                     let row: Vec<Value> = columns.iter().map(|c| c.value(r)).collect();
@@ -937,6 +1002,8 @@ mod tests {
                             );
                             assert_eq!(reasons, scratch.reasons(), "{name} row {r}");
                             assert!(errors.peek().is_none_or(|(e, _)| *e != r));
+                            let flagged = outside.next_if(|(at, _)| *at == r).map(|o| o.1);
+                            assert_eq!(flagged, want.outside, "{name} row {r}");
                         }
                         Err(want) => {
                             failures += 1;
@@ -945,12 +1012,22 @@ mod tests {
                         }
                     }
                 }
-                assert!(errors.next().is_none());
-                // Both kinds of failure occur, and most rows score.
+                assert!(errors.next().is_none() && outside.next().is_none());
+                // Both kinds of failure occur, and most rows score; the rules refuse or
+                // flag a third of them.
                 assert!(
-                    failures > 20 && failures < rows / 2,
+                    failures > 20 && failures < rows * 2 / 3,
                     "{name}: {failures} failures"
                 );
+                let broken = match s.artifact().population.rules.is_empty() {
+                    true => 0,
+                    false => rows / 5,
+                };
+                let (refused, flagged) = (failures, got.outside.len());
+                match s.artifact().population.outside {
+                    Outside::Refuse => assert!(refused > broken, "{name}: {refused} refused"),
+                    Outside::Flag => assert!(flagged > broken, "{name}: {flagged} flagged"),
+                }
                 let mut distinct: Vec<u64> = got.probability.iter().map(|p| p.to_bits()).collect();
                 distinct.sort_unstable();
                 distinct.dedup();

@@ -34,6 +34,7 @@ use serde::Serialize;
 use crate::contract::artifact::ScoringArtifact;
 use crate::error::Result;
 use crate::features::expr::{EvalError, Expr};
+use crate::features::population::Outside;
 use crate::features::preprocess::Encoding;
 use crate::features::value::Value;
 use crate::model::{Model, Substitution};
@@ -55,6 +56,8 @@ pub struct Scorer {
     /// Decision labels and each feature's (code, name, text), shared with every answer.
     labels: [Arc<str>; 2],
     reason_texts: Vec<[Arc<str>; 3]>,
+    /// Each population rule's text, shared with every answer that names it.
+    rule_texts: Vec<Arc<str>>,
     /// Tree models laid out for scoring many rows at once ([`crate::scoring::columnar`]), on first
     /// use.
     #[cfg(feature = "columnar")]
@@ -83,6 +86,10 @@ pub struct Score {
     /// The features that pushed toward the adverse outcome, strongest first.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub reasons: Vec<ReasonOut>,
+    /// The population rule the record breaks, when the version scores such records and
+    /// flags them ([`crate::features::population::Outside::Flag`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outside_population: Option<Arc<str>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -101,6 +108,10 @@ pub enum RecordError {
     Fields(Vec<crate::features::schema::FieldError>),
     #[error("feature {feature}: {error}")]
     Feature { feature: String, error: EvalError },
+    /// The record is outside the population the version was built for (a filter of its
+    /// SQL does not hold), and the version refuses such records.
+    #[error("outside the population the model was built for: {rule}")]
+    OutsidePopulation { rule: String },
 }
 
 fn logit(p: f64) -> f64 {
@@ -158,8 +169,12 @@ impl Scorer {
                 .unwrap_or(1),
             _ => 0,
         };
+        let rule_texts = (artifact.population.rules.iter())
+            .map(|r| Arc::from(r.rule.as_str()))
+            .collect();
         Ok(Scorer {
             field_index: artifact.raw_schema.index(),
+            rule_texts,
             tree_shap,
             leaf_tables: std::sync::OnceLock::new(),
             #[cfg(feature = "columnar")]
@@ -237,6 +252,7 @@ impl Scorer {
             probability: s.probability,
             decision: self.decision_label(s.adverse).clone(),
             points: s.points,
+            outside_population: s.outside.map(|i| self.rule_texts[i].clone()),
             reasons: scratch
                 .reasons()
                 .iter()
@@ -267,6 +283,7 @@ impl Scorer {
             .raw_schema
             .check_nulls(row)
             .map_err(RecordError::Fields)?;
+        let outside = self.outside_population(row)?;
         self.encode_into(row, &mut scratch.x)?;
         let probability = if explain && self.tree_shap > 0 {
             // TreeSHAP's tables reach the same leaves the ensemble's walk would: its margin
@@ -290,7 +307,27 @@ impl Scorer {
             probability,
             adverse: probability >= self.artifact.decision.threshold,
             points,
+            outside,
         })
+    }
+
+    /// The population rule `row` breaks (`None`: inside), or the refusal when the version
+    /// refuses records outside.
+    fn outside_population(&self, row: &[Value]) -> Result<Option<usize>, RecordError> {
+        let population = &self.artifact.population;
+        match population.first_broken(row) {
+            Some(i) if population.outside == Outside::Refuse => {
+                Err(RecordError::OutsidePopulation {
+                    rule: population.rules[i].rule.clone(),
+                })
+            }
+            broken => Ok(broken),
+        }
+    }
+
+    /// The text of population rule `i`.
+    pub fn rule_text(&self, i: usize) -> &Arc<str> {
+        &self.rule_texts[i]
     }
 
     #[cfg(feature = "columnar")]
@@ -510,6 +547,8 @@ pub struct RowScore {
     /// At or above the version's threshold: the adverse decision.
     pub adverse: bool,
     pub points: f64,
+    /// The population rule the row breaks, when the version scores and flags such rows.
+    pub outside: Option<usize>,
 }
 
 #[cfg(test)]
@@ -581,8 +620,63 @@ mod tests {
             },
             scorecard: Scorecard::default(),
             reasons: 3,
+            population: Default::default(),
         };
         Scorer::new(artifact, String::new()).unwrap()
+    }
+
+    /// A record outside the population (x > 0 broken) is refused naming the rule, or, with
+    /// the flag setting, scored as any record and flagged; one inside is neither.
+    #[test]
+    fn a_record_outside_the_population_is_refused_or_flagged() {
+        use crate::features::expr::BinaryOp;
+        use crate::features::population::{Outside, Population, Rule};
+        let with = |outside: Outside| {
+            let population = Population {
+                rules: vec![Rule {
+                    rule: "x > 0".into(),
+                    expr: Expr::binary(BinaryOp::Gt, Expr::column(0), Expr::lit(0.0)),
+                }],
+                outside,
+            };
+            let artifact = ScoringArtifact {
+                population,
+                ..scorer().artifact().clone()
+            };
+            Scorer::new(artifact, String::new()).unwrap()
+        };
+        let (inside, outside) = (
+            [Value::Float(0.5), Value::str("own")],
+            [Value::Float(-0.5), Value::str("own")],
+        );
+        let refusing = with(Outside::Refuse);
+        assert_eq!(
+            refusing.score_row(&outside, true),
+            Err(RecordError::OutsidePopulation {
+                rule: "x > 0".into()
+            })
+        );
+        assert_eq!(
+            refusing.score_row(&inside, true),
+            scorer().score_row(&inside, true)
+        );
+        let flagging = with(Outside::Flag);
+        let flagged = flagging.score_row(&outside, true).unwrap();
+        assert_eq!(flagged.outside_population.as_deref(), Some("x > 0"));
+        assert_eq!(
+            Score {
+                outside_population: None,
+                ..flagged
+            },
+            scorer().score_row(&outside, true).unwrap()
+        );
+        assert_eq!(
+            flagging
+                .score_row(&inside, true)
+                .unwrap()
+                .outside_population,
+            None
+        );
     }
 
     #[test]
