@@ -216,6 +216,199 @@ async fn audit_records_name_the_caller_and_hide_applicant_values() {
     }
 }
 
+const CANARY: &str = "zz-canary-5e1f-zz";
+const CANARY_NUMBER: i64 = 918_273_645;
+
+/// A german_credit record with the canary in every field: each string field the canary
+/// string, each number the canary number (a valid record: it scores).
+async fn canary_record() -> serde_json::Value {
+    let mut record = records(
+        &repo().join("sql/german_credit/data/german_credit.parquet"),
+        &["creditability"],
+    )
+    .await
+    .remove(0);
+    for (_, v) in record.as_object_mut().unwrap().iter_mut() {
+        *v = match v {
+            serde_json::Value::String(_) => CANARY.into(),
+            _ => CANARY_NUMBER.into(),
+        };
+    }
+    record
+}
+
+/// The canary, planted in every field of a record, is in no answer, no log line and no
+/// stored object on any error path of the predict route: 401, 404 (pipeline, version),
+/// 400 (JSON that does not parse, values of the wrong type, records that are not
+/// objects), 413 (records, bytes), 422 (an undefined feature, outside the population) and
+/// 503 (the decision's audit record could not be stored).
+#[tokio::test(flavor = "current_thread")]
+async fn a_canary_in_every_field_is_in_no_answer_log_or_stored_record_on_any_error_path() {
+    let captured = Captured::default();
+    let sink = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || sink.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    // A german_credit copy that flags records outside its population and has a feature
+    // undefined for a zero duration (an integer ratio), in a store whose audit writes fail.
+    let dir = riskfn_tests::fresh_dir(&tmp(), "canary");
+    let pipeline = riskfn_tests::copy_pipeline("german_credit", &dir, |file, text| match file {
+        "pipeline.toml" => text.replace("\"refuse\"", "\"flag\""),
+        "02_features.sql" => text.replace(
+            "FROM clean",
+            ", credit_amount / duration_months AS whole_monthly FROM clean",
+        ),
+        _ => text,
+    });
+    let store = dir.join("store");
+    riskfn_tests::train(&pipeline.display().to_string(), &store, None)
+        .await
+        .unwrap();
+    // Training's own record is there: the folder becomes a file.
+    std::fs::remove_dir_all(store.join("audit")).unwrap();
+    std::fs::write(store.join("audit"), "not a folder").unwrap();
+    let open = async |store: &std::path::Path, auth: Auth, audit_required: bool| {
+        riskfn_predict::router(
+            AppState::open(Config {
+                store: store.display().to_string(),
+                auth,
+                audit_to_store: true,
+                audit_required,
+                audit_after_response: false,
+                ..Config::default()
+            })
+            .await
+            .unwrap(),
+        )
+    };
+    let keyed = || Auth::keys(&format!("lender:{KEY}")).unwrap();
+    let flagging = open(&store, keyed(), false).await;
+    let refusing = open(&german(&tmp()).await.store, keyed(), false).await;
+    let auditing = open(&store, keyed(), true).await;
+
+    let record = canary_record().await;
+    let with = |field: &str, v: serde_json::Value| {
+        let mut r = record.clone();
+        r[field] = v;
+        r.to_string()
+    };
+    let every_field_a_string = {
+        let mut r = record.clone();
+        r.as_object_mut()
+            .unwrap()
+            .values_mut()
+            .for_each(|v| *v = CANARY.into());
+        r.to_string()
+    };
+    let many = serde_json::Value::from(vec![record.clone(); 1001]).to_string();
+    let huge = with("purpose", CANARY.repeat(70_000).into());
+    let truncated = record.to_string()[..record.to_string().len() / 2].to_owned();
+    let not_objects = serde_json::json!([CANARY, CANARY_NUMBER]).to_string();
+    let predict = "/v1/pipelines/german_credit/predict";
+    let pinned = format!("{predict}?version=v-does-not-exist");
+    let auth = format!("Bearer {KEY}");
+    let key = [
+        ("authorization", auth.as_str()),
+        ("content-type", "application/json"),
+    ];
+    // (path, app, uri, headers), body, the status it must answer.
+    type Case<'a> = (&'a str, &'a axum::Router, &'a str, &'a [(&'a str, &'a str)]);
+    let cases: Vec<(Case<'_>, String, StatusCode)> = vec![
+        (
+            ("no key", &flagging, predict, &[]),
+            record.to_string(),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            (
+                "unknown pipeline",
+                &flagging,
+                "/v1/pipelines/nope/predict",
+                &key,
+            ),
+            record.to_string(),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            ("unknown version", &flagging, &pinned, &key),
+            record.to_string(),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            ("truncated JSON", &flagging, predict, &key),
+            truncated,
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            ("wrong types", &flagging, predict, &key),
+            every_field_a_string,
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            ("not objects", &flagging, predict, &key),
+            not_objects,
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            ("too many records", &flagging, predict, &key),
+            many,
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ),
+        (
+            ("too many bytes", &flagging, predict, &key),
+            huge,
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ),
+        (
+            ("undefined feature", &flagging, predict, &key),
+            with("duration_in_month", 0.into()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            ("outside the population", &refusing, predict, &key),
+            with("credit_amount", (-CANARY_NUMBER).into()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            ("audit record not stored", &auditing, predict, &key),
+            record.to_string(),
+            StatusCode::SERVICE_UNAVAILABLE,
+        ),
+    ];
+    let number = CANARY_NUMBER.to_string();
+    for ((name, app, uri, headers), body, want) in cases {
+        let (status, answer) = send(app, "POST", uri, headers, body).await;
+        assert_eq!(status, want, "{name}: {answer}");
+        assert!(
+            !answer.contains(CANARY) && !answer.contains(&number),
+            "{name}: {answer}"
+        );
+    }
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        log.contains("audit records not stored"),
+        "the 503 path ran:\n{log}"
+    );
+    assert!(
+        !log.contains(CANARY) && !log.contains(&number),
+        "the log:\n{log}"
+    );
+    for file in riskfn_tests::files_under(&dir) {
+        let Ok(text) = std::fs::read_to_string(&file) else {
+            continue;
+        };
+        assert!(
+            !text.contains(CANARY) && !text.contains(&number),
+            "{}",
+            file.display()
+        );
+    }
+}
+
 fn json_value() -> impl Strategy<Value = serde_json::Value> {
     let leaf = prop_oneof![
         Just(serde_json::Value::Null),
