@@ -737,7 +737,6 @@ async fn store_audit(
     let store = state.cache.registry().store();
     let trail = &state.audit;
     let mut name = request.to_owned();
-    let mut failed_before = false;
     let mut waits = AUDIT_RETRIES.iter();
     loop {
         let e = match audit::store_predictions(store.as_ref(), records, &name).await {
@@ -747,20 +746,12 @@ async fn store_audit(
             }
             Err(e) => e,
         };
-        match e {
-            // An earlier try that reported a failure had written them after all.
-            riskfn_core::Error::PreconditionFailed { .. } if failed_before => {
-                trail.stored.fetch_add(1, Ordering::Relaxed);
-                return Ok(());
-            }
-            // The request id was used before (a caller's x-request-id): a name of its own.
-            riskfn_core::Error::PreconditionFailed { .. } if name == request => {
-                name = format!("{request}-{}", unique_id());
-                continue;
-            }
-            _ => {}
+        // The request id was used before (a caller's x-request-id): a name of its own. (An
+        // earlier try whose answer was lost finds its own bytes there: stored, above.)
+        if matches!(e, riskfn_core::Error::PreconditionFailed { .. }) && name == request {
+            name = format!("{request}-{}", unique_id());
+            continue;
         }
-        failed_before = true;
         let Some(&wait) = waits.next() else {
             trail.failed.fetch_add(1, Ordering::Relaxed);
             tracing::error!(request, error = %e, "audit records not stored after every retry");

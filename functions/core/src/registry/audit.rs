@@ -16,7 +16,7 @@ use crate::error::Result;
 use crate::features::schema::RawSchema;
 use crate::features::value::Value;
 use crate::registry::now_rfc3339;
-use crate::registry::store::{PutMode, Store};
+use crate::registry::store::{PutMode, Store, put_once};
 
 /// What happened.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -206,22 +206,12 @@ impl Record {
         let versions = self.versions();
         if versions.is_empty() {
             let day = self.day();
-            store
-                .put(
-                    &format!("audit/{day}/{name}.json"),
-                    body.clone(),
-                    PutMode::Create,
-                )
-                .await?;
+            let key = format!("audit/{day}/{name}.json");
+            put_once(store, &key, body.clone(), PutMode::Create).await?;
         }
         for (pipeline, version) in versions {
-            store
-                .put(
-                    &format!("{}{name}.json", version_prefix(pipeline, version)),
-                    body.clone(),
-                    PutMode::Create,
-                )
-                .await?;
+            let key = format!("{}{name}.json", version_prefix(pipeline, version));
+            put_once(store, &key, body.clone(), PutMode::Create).await?;
         }
         Ok(())
     }
@@ -241,13 +231,8 @@ pub async fn store_predictions(store: &dyn Store, records: &[Record], name: &str
         let _ = serde_json::to_writer(&mut body, r);
         body.push(b'\n');
     }
-    store
-        .put(
-            &format!("audit/{day}/{name}.jsonl"),
-            Bytes::from(body),
-            PutMode::Create,
-        )
-        .await?;
+    let key = format!("audit/{day}/{name}.jsonl");
+    put_once(store, &key, Bytes::from(body), PutMode::Create).await?;
     Ok(())
 }
 

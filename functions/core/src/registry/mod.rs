@@ -22,7 +22,7 @@ use crate::contract::artifact::{
     FileDigest, MANIFEST_FILE, MODEL_FILE, Manifest, ScoringArtifact, check_name, sha256_hex,
 };
 use crate::error::{Error, Result};
-use crate::registry::store::{PutMode, Store};
+use crate::registry::store::{PutMode, Store, put_once};
 
 /// `champion.json`: which version serves by default.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -132,13 +132,8 @@ impl Registry {
                 });
             }
             manifest.files.insert(name.clone(), FileDigest::of(&bytes));
-            self.store
-                .put(
-                    &version_key(&pipeline, &version, &name),
-                    bytes,
-                    PutMode::Create,
-                )
-                .await?;
+            let key = version_key(&pipeline, &version, &name);
+            put_once(self.store.as_ref(), &key, bytes, PutMode::Create).await?;
         }
         if !manifest.files.contains_key(MODEL_FILE) {
             return Err(Error::Artifact {
@@ -146,13 +141,14 @@ impl Registry {
                 reason: format!("no {MODEL_FILE}"),
             });
         }
-        self.store
-            .put(
-                &version_key(&pipeline, &version, MANIFEST_FILE),
-                to_json(&manifest),
-                PutMode::Create,
-            )
-            .await?;
+        let key = version_key(&pipeline, &version, MANIFEST_FILE);
+        put_once(
+            self.store.as_ref(),
+            &key,
+            to_json(&manifest),
+            PutMode::Create,
+        )
+        .await?;
         Ok(manifest)
     }
 
@@ -303,9 +299,8 @@ impl Registry {
                 etag: etag.to_owned(),
             },
         };
-        self.store
-            .put(&challenger_key(pipeline), to_json(&next), mode)
-            .await?;
+        let key = challenger_key(pipeline);
+        put_once(self.store.as_ref(), &key, to_json(&next), mode).await?;
         Ok(next)
     }
 
@@ -335,9 +330,8 @@ impl Registry {
                 etag: etag.to_owned(),
             },
         };
-        self.store
-            .put(&champion_key(pipeline), to_json(&next), mode)
-            .await?;
+        let key = champion_key(pipeline);
+        put_once(self.store.as_ref(), &key, to_json(&next), mode).await?;
         Ok(next)
     }
 
@@ -361,13 +355,14 @@ impl Registry {
             updated_at: now_rfc3339(),
             history,
         };
-        self.store
-            .put(
-                &champion_key(pipeline),
-                to_json(&next),
-                PutMode::Update { etag },
-            )
-            .await?;
+        let key = champion_key(pipeline);
+        put_once(
+            self.store.as_ref(),
+            &key,
+            to_json(&next),
+            PutMode::Update { etag },
+        )
+        .await?;
         Ok(next)
     }
 
@@ -425,8 +420,12 @@ mod tests {
             reg.manifest("p", "v2").await,
             Err(Error::NotFound { .. })
         ));
-        // Version files are created once: publishing the same version again fails.
-        assert!(reg.publish(manifest("v1"), files()).await.is_err());
+        // Version files are created once: publishing the same version with other bytes
+        // fails (the same bytes again is a publish whose answer was lost: it succeeds).
+        let mut changed = files();
+        changed[0].1 = Bytes::from_static(b"{\"changed\": true}");
+        assert!(reg.publish(manifest("v1"), changed).await.is_err());
+        assert!(reg.publish(manifest("v1"), files()).await.is_ok());
         // A file changed behind the manifest's back is refused on read.
         let obj = store
             .get("p/versions/v1/report.json")

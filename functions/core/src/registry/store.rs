@@ -46,9 +46,25 @@ pub trait Store: Send + Sync + Debug {
     fn location(&self) -> String;
 }
 
+/// Write `bytes` under `key` on the condition `mode`; a key found holding exactly these
+/// bytes when the condition fails counts as written, with its ETag. A write whose answer
+/// was lost (the server stored it, the client saw an error and retried) finds its own
+/// bytes, not a rival's: without this check the retry's "already exists" or "changed since
+/// read" would fail a write that succeeded. (Pointers and records carry their write time,
+/// so two writers never write the same bytes.)
+pub async fn put_once(store: &dyn Store, key: &str, bytes: Bytes, mode: PutMode) -> Result<String> {
+    match store.put(key, bytes.clone(), mode).await {
+        Err(e @ Error::PreconditionFailed { .. }) => match store.get(key).await? {
+            Some(found) if found.bytes == bytes => Ok(found.etag),
+            _ => Err(e),
+        },
+        other => other,
+    }
+}
+
 /// Open the store a URI names: `s3://bucket[/prefix]`, `file:///path`, or a plain path.
 pub async fn open(uri: &str) -> Result<Arc<dyn Store>> {
-    open_with(uri, &crate::registry::s3::S3Settings::from_env()).await
+    open_with(uri, &crate::registry::s3::S3Settings::from_env()?).await
 }
 
 /// [`open`] with explicit S3 settings.
@@ -276,6 +292,24 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'sta
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn creating_the_same_bytes_again_succeeds_and_other_bytes_fail() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::new(dir.path());
+        let once =
+            |b: &'static [u8]| put_once(&store, "a/b", Bytes::from_static(b), PutMode::Create);
+        once(b"first").await.unwrap();
+        once(b"first").await.unwrap();
+        assert!(matches!(
+            once(b"other").await,
+            Err(Error::PreconditionFailed { .. })
+        ));
+        assert_eq!(
+            &store.get("a/b").await.unwrap().unwrap().bytes[..],
+            b"first"
+        );
+    }
 
     #[tokio::test]
     async fn create_never_overwrites_and_update_compares() {

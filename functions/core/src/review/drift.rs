@@ -31,9 +31,8 @@ pub async fn store_report(
         reports_prefix(pipeline, version),
         crate::registry::new_version_id()
     );
-    store
-        .put(&key, report, crate::registry::store::PutMode::Create)
-        .await?;
+    let create = crate::registry::store::PutMode::Create;
+    crate::registry::store::put_once(store, &key, report, create).await?;
     Ok(key)
 }
 

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::contract::gate::GateSpec;
 use crate::error::{Error, Result};
 use crate::registry::audit::{Event, Record};
-use crate::registry::store::PutMode;
+use crate::registry::store::{PutMode, put_once};
 use crate::registry::{Champion, Registry, new_version_id, now_rfc3339, to_json};
 
 /// What became of a request to make a version champion.
@@ -103,14 +103,14 @@ impl Decision {
 /// Replace a review if it is still what was read (`etag`): a concurrent decision in
 /// between fails this write, and nothing is lost.
 async fn update(registry: &Registry, r: &Review, etag: String) -> Result<()> {
-    registry
-        .store()
-        .put(
-            &review_key(&r.pipeline, &r.version),
-            to_json(r),
-            PutMode::Update { etag },
-        )
-        .await?;
+    let key = review_key(&r.pipeline, &r.version);
+    put_once(
+        registry.store().as_ref(),
+        &key,
+        to_json(r),
+        PutMode::Update { etag },
+    )
+    .await?;
     Ok(())
 }
 
@@ -307,10 +307,8 @@ pub async fn propose(
             (next, mode)
         }
     };
-    registry
-        .store()
-        .put(&review_key(pipeline, version), to_json(&next), mode)
-        .await?;
+    let key = review_key(pipeline, version);
+    put_once(registry.store().as_ref(), &key, to_json(&next), mode).await?;
     record(
         registry,
         Event::Proposal {
