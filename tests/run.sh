@@ -16,7 +16,10 @@ if [ -n "$banned" ]; then
   echo "riskfn-predict depends on $banned" >&2
   exit 1
 fi
+rm -f "${CARGO_TARGET_DIR:-target}/tmp/fault-suite.txt"
 cargo test --workspace --locked "$@"
+# The fault suite's figures (tests/e2e/faults), when it ran.
+cat "${CARGO_TARGET_DIR:-target}/tmp/fault-suite.txt" 2>/dev/null || true
 if [ "$#" -eq 0 ]; then
   python3 tests/lambda_emulator.py
 fi

@@ -108,7 +108,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 sql_dir,
                 data,
                 store: store.store,
-                s3: S3Settings::from_env(),
+                s3: S3Settings::from_env()?,
                 force,
                 progress: !json,
                 families,
@@ -144,7 +144,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 out,
                 reasons: !no_reasons,
                 store: store.store,
-                s3: S3Settings::from_env(),
+                s3: S3Settings::from_env()?,
                 engine: engine.options(),
             })
             .await?;
@@ -172,7 +172,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 sql_dir,
                 data,
                 store: store.store,
-                s3: S3Settings::from_env(),
+                s3: S3Settings::from_env()?,
                 force: false,
                 progress: !json,
                 families,
@@ -226,7 +226,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 version,
                 data,
                 store: store.store,
-                s3: S3Settings::from_env(),
+                s3: S3Settings::from_env()?,
                 engine: engine.options(),
             })
             .await?;
@@ -303,7 +303,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 tables,
                 query,
                 store: store.store,
-                s3: S3Settings::from_env(),
+                s3: S3Settings::from_env()?,
             })
             .await?;
             match out {
@@ -342,7 +342,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     sql_dir,
                     data,
                     store: String::new(),
-                    s3: S3Settings::from_env(),
+                    s3: S3Settings::from_env()?,
                     force: false,
                     progress: false,
                     families: None,

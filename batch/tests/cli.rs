@@ -150,6 +150,25 @@ fn an_unknown_pipeline_exits_non_zero_and_says_which() {
     );
 }
 
+/// A store timeout that is not a number of seconds stops the command before anything is
+/// read or written, naming the variable.
+#[test]
+fn a_bad_store_timeout_is_refused_naming_the_variable() {
+    let out = Command::new(env!("CARGO_BIN_EXE_riskfn"))
+        .current_dir(repo())
+        .args(["models", "list", "--pipeline", "german_credit"])
+        .args(["--store", "s3://bucket/models"])
+        .env("RISKFN_S3_TIMEOUT_SECS", "soon")
+        .output()
+        .expect("run riskfn");
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("RISKFN_S3_TIMEOUT_SECS") && err.contains("\"soon\""),
+        "{err}"
+    );
+}
+
 #[test]
 fn a_sql_syntax_error_names_the_file_and_position() {
     let dir = scratch("syntax");

@@ -8,6 +8,7 @@ mod contract;
 mod engine;
 mod fairness;
 mod families;
+mod faults;
 mod parity;
 mod pipelines;
 mod population;

@@ -103,6 +103,7 @@ impl S3Server {
             secret_access_key: Some(self.secret_key.clone()),
             session_token: None,
             path_style: true,
+            timeout: None,
         }
     }
 

@@ -17,7 +17,7 @@ async fn main() -> Result<(), Error> {
         sql_dir: "sql".into(),
         data: std::env::var("RISKFN_DATA").ok(),
         store,
-        s3: S3Settings::from_env(),
+        s3: S3Settings::from_env()?,
         force: false,
         progress: false,
         families: None,

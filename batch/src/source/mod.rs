@@ -132,7 +132,7 @@ pub struct Source {
 /// List the source's files, check each one's head and tail and that all share one schema
 /// (S3 settings from the environment).
 pub async fn open(ctx: &SessionContext, uri: &str) -> Result<Source> {
-    open_with(ctx, uri, &S3Settings::from_env()).await
+    open_with(ctx, uri, &S3Settings::from_env()?).await
 }
 
 pub async fn open_with(ctx: &SessionContext, uri: &str, s3: &S3Settings) -> Result<Source> {
@@ -604,7 +604,7 @@ impl PartitionStream for SharedScan {
 /// Read the whole source in order and number its rows from 1 (S3 settings from the
 /// environment).
 pub async fn read(ctx: &SessionContext, uri: &str) -> Result<RawData> {
-    read_with(ctx, uri, &S3Settings::from_env()).await
+    read_with(ctx, uri, &S3Settings::from_env()?).await
 }
 
 pub async fn read_with(ctx: &SessionContext, uri: &str, s3: &S3Settings) -> Result<RawData> {

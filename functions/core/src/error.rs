@@ -23,6 +23,9 @@ pub enum Error {
     InvalidName { name: String, reason: &'static str },
 
     // --- the store ---
+    /// A setting read from the environment that cannot be used.
+    #[error("environment variable {name}: {message}")]
+    Setting { name: &'static str, message: String },
     #[error("store {location}: {message}")]
     Store { location: String, message: String },
     /// A conditional write lost: the object exists (create) or changed (update).

@@ -20,7 +20,10 @@ use crate::registry::store::{Object, PutMode, Store, check_key};
 ///   (otherwise the SDK's chain: profile files, web identity, container and instance roles;
 ///   a Lambda's role arrives as these variables);
 /// - `RISKFN_S3_PATH_STYLE` (`true`/`false`): path-style addressing
-///   (`http://host/bucket/key`); default: on when an endpoint URL is set.
+///   (`http://host/bucket/key`); default: on when an endpoint URL is set;
+/// - `RISKFN_S3_TIMEOUT_SECS`: the longest one store operation may take, the SDK's retries
+///   included (default [`DEFAULT_TIMEOUT`]); a stalled store then fails the operation
+///   instead of holding it (and a Lambda) until something else gives up.
 #[derive(Clone, Default)]
 pub struct S3Settings {
     pub endpoint: Option<String>,
@@ -29,7 +32,13 @@ pub struct S3Settings {
     pub secret_access_key: Option<String>,
     pub session_token: Option<String>,
     pub path_style: bool,
+    /// `None`: [`DEFAULT_TIMEOUT`].
+    pub timeout: Option<std::time::Duration>,
 }
+
+/// A store operation's longest time when nothing else is set: long enough to upload a
+/// large model over a slow link, short enough that a stalled store fails a batch job.
+pub const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 
 impl std::fmt::Debug for S3Settings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -39,6 +48,7 @@ impl std::fmt::Debug for S3Settings {
             .field("region", &self.region)
             .field("access_key_id", &self.access_key_id)
             .field("path_style", &self.path_style)
+            .field("timeout", &self.timeout)
             .finish_non_exhaustive()
     }
 }
@@ -48,21 +58,35 @@ fn env(name: &str) -> Option<String> {
 }
 
 impl S3Settings {
-    pub fn from_env() -> Self {
+    pub fn from_env() -> Result<Self> {
         let endpoint = env("AWS_ENDPOINT_URL_S3").or_else(|| env("AWS_ENDPOINT_URL"));
         let path_style = match env("RISKFN_S3_PATH_STYLE").as_deref() {
             Some("1" | "true" | "yes") => true,
             Some("0" | "false" | "no") => false,
             _ => endpoint.is_some(),
         };
-        S3Settings {
+        const TIMEOUT: &str = "RISKFN_S3_TIMEOUT_SECS";
+        let timeout = match env(TIMEOUT) {
+            None => None,
+            Some(v) => match v.parse::<f64>() {
+                Ok(s) if s.is_finite() && s > 0.0 => Some(std::time::Duration::from_secs_f64(s)),
+                _ => {
+                    return Err(Error::Setting {
+                        name: TIMEOUT,
+                        message: format!("{v:?} is not a positive number of seconds"),
+                    });
+                }
+            },
+        };
+        Ok(S3Settings {
             endpoint,
             region: env("AWS_REGION").or_else(|| env("AWS_DEFAULT_REGION")),
             access_key_id: env("AWS_ACCESS_KEY_ID"),
             secret_access_key: env("AWS_SECRET_ACCESS_KEY"),
             session_token: env("AWS_SESSION_TOKEN"),
             path_style,
-        }
+            timeout,
+        })
     }
 }
 
@@ -124,8 +148,14 @@ impl S3Store {
             ));
         }
         let shared = loader.load().await;
+        let timeout = settings.timeout.unwrap_or(DEFAULT_TIMEOUT);
+        let timeouts = aws_sdk_s3::config::timeout::TimeoutConfig::builder()
+            .connect_timeout(timeout.min(std::time::Duration::from_secs(3)))
+            .operation_timeout(timeout)
+            .build();
         let conf = aws_sdk_s3::config::Builder::from(&shared)
             .force_path_style(settings.path_style)
+            .timeout_config(timeouts)
             // S3-compatible servers reject or ignore the newer default checksums.
             .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
             .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
