@@ -283,7 +283,10 @@ impl ScorecardSpec {
             .collect();
         let n = fit.len();
         let x = Array2::from_shape_fn((n, kept.len()), |(i, j)| kept[j].1[i]);
-        let (linear, _) = fit_one(&x, fit.y, c, 100)?;
+        let (linear, newton) = fit_one(&x, fit.y, c, 100)?;
+        // Collinear characteristics: what the fit had to do goes into the report.
+        let mut suspicious = suspicious;
+        suspicious.extend(newton.warning(c));
         let shared = (self.offset - self.factor * linear.intercept) / kept.len() as f64;
         let characteristics = kept
             .iter()
