@@ -20,6 +20,7 @@ pub mod compile;
 pub mod drift;
 pub mod error;
 pub mod models;
+pub mod outcomes;
 pub mod pipeline;
 pub mod prepare;
 pub mod score;
