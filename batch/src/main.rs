@@ -372,6 +372,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Models { command } => models_command(command).await,
+        Command::Outcomes { command } => cli::outcomes::outcomes_command(command).await,
         Command::Serve {
             store,
             addr,

@@ -9,6 +9,7 @@ mod engine;
 mod fairness;
 mod families;
 mod faults;
+mod outcomes;
 mod parity;
 mod pipelines;
 mod population;

@@ -323,7 +323,7 @@ async fn compare_counts_a_hand_made_audit_log_and_joins_outcomes() {
 
     // Outcomes from a CSV file; one record has none.
     let csv = dir.join("outcomes.csv");
-    let mut text = String::from("request_id,index,outcome\n");
+    let mut text = String::from("id,index,outcome\n");
     for (id, index, .., outcome) in &log {
         if let Some(o) = outcome {
             let index = index.map(|i| i.to_string()).unwrap_or_default();
@@ -371,18 +371,18 @@ async fn compare_counts_a_hand_made_audit_log_and_joins_outcomes() {
     assert!(swap_out.champion_auc.is_nan(), "one outcome only");
 
     // A bad outcomes file says what is wrong with it.
-    std::fs::write(&csv, "request_id,outcome\nr1,2\n").unwrap();
+    std::fs::write(&csv, "id,outcome\nr1,2\n").unwrap();
     let err = shadow::read_outcomes(&csv.display().to_string())
         .await
         .unwrap_err()
         .to_string();
     assert!(err.contains("row 1") && err.contains("outcome"), "{err}");
-    std::fs::write(&csv, "id,outcome\nr1,1\n").unwrap();
+    std::fs::write(&csv, "request_id,outcome\nr1,1\n").unwrap();
     let err = shadow::read_outcomes(&csv.display().to_string())
         .await
         .unwrap_err()
         .to_string();
-    assert!(err.contains("request_id"), "{err}");
+    assert!(err.contains("\"id\""), "{err}");
 }
 
 /// AUC as the share of (bad, good) pairs the score orders right, ties counting half.

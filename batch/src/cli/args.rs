@@ -171,6 +171,12 @@ pub(crate) enum Command {
         #[command(flatten)]
         store: StoreArg,
     },
+    /// Outcomes: load what became of the applicants, and back-test the versions that
+    /// scored them.
+    Outcomes {
+        #[command(subcommand)]
+        command: OutcomesCommand,
+    },
     /// The model registry: list, show, promote, roll back, shadow, compare, export.
     Models {
         #[command(subcommand)]
@@ -199,6 +205,47 @@ pub(crate) struct Decide {
     pub(crate) reason: String,
     #[command(flatten)]
     pub(crate) store: StoreArg,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum OutcomesCommand {
+    /// Join an outcome file (columns id, outcome, observed_at, and index for list
+    /// requests) to the stored decisions, and keep it in the store.
+    Load {
+        #[arg(long)]
+        pipeline: String,
+        #[arg(long, env = "RISKFN_SQL_DIR", default_value = "sql")]
+        sql_dir: PathBuf,
+        /// Parquet/CSV file or folder, s3://...
+        #[arg(long)]
+        data: String,
+        #[command(flatten)]
+        store: StoreArg,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Back-test each version on the loaded outcomes, per decision month.
+    Report {
+        #[arg(long)]
+        pipeline: String,
+        #[arg(long, env = "RISKFN_SQL_DIR", default_value = "sql")]
+        sql_dir: PathBuf,
+        #[command(flatten)]
+        store: StoreArg,
+        #[arg(long)]
+        json: bool,
+    },
+    /// As report, for a schedule: exit 30 when a test is red.
+    Check {
+        #[arg(long)]
+        pipeline: String,
+        #[arg(long, env = "RISKFN_SQL_DIR", default_value = "sql")]
+        sql_dir: PathBuf,
+        #[command(flatten)]
+        store: StoreArg,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

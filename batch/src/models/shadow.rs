@@ -8,7 +8,7 @@ use riskfn_core::registry::audit::{self, Event, Record};
 use riskfn_core::registry::{Challenger, Registry};
 use serde::Serialize;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// Put `version` in shadow beside the champion, or clear the shadow (`None`), by a
 /// conditional write of the challenger pointer; the move is an audit record.
@@ -248,64 +248,16 @@ fn score_psi(expected: &[f64], actual: &[f64]) -> f64 {
     bins.psi(&counts)
 }
 
-/// Read observed outcomes from a Parquet or CSV file (local or S3) with the columns
-/// `request_id`, `outcome` (1 or true: went bad) and, for list requests, `index`.
+/// Read observed outcomes from a Parquet or CSV file (local or S3), as `riskfn outcomes
+/// load` reads them ([`crate::outcomes::load::outcome_rows`]): `id` (the request id),
+/// `outcome` (1 or true: went bad) and, for list requests, `index`.
 pub async fn read_outcomes(uri: &str) -> Result<OutcomeMap> {
     let ctx = crate::source::session()?;
     let data = crate::source::read(&ctx, uri).await?;
-    let column = |name: &str| -> Result<Vec<Value>> {
-        let i = data
-            .schema
-            .index_of(name)
-            .map_err(|_| Error::MissingColumn {
-                column: name.to_owned(),
-                relation: uri.to_owned(),
-                available: data
-                    .schema
-                    .fields()
-                    .iter()
-                    .map(|f| f.name().as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })?;
-        let mut out = Vec::new();
-        for b in &data.batches {
-            out.extend(crate::values::column::Col::new(name, b.column(i))?.values());
-        }
-        Ok(out)
-    };
-    let ids = column("request_id")?;
-    let outcome = column("outcome")?;
-    let index = match data.schema.index_of("index") {
-        Ok(_) => column("index")?,
-        Err(_) => vec![Value::Null; ids.len()],
-    };
-    let bad = |row: usize, what: &str, v: &Value| {
-        Error::Data(format!("{uri}: row {}: {what} {v}", row + 1))
-    };
-    let mut out = OutcomeMap::with_capacity(ids.len());
-    for (row, ((id, o), i)) in ids.iter().zip(&outcome).zip(&index).enumerate() {
-        let id = match id {
-            Value::Str(s) => s.to_string(),
-            Value::Int(n) => n.to_string(),
-            v => return Err(bad(row, "request_id is", v)),
-        };
-        let o = match o {
-            Value::Bool(b) => *b,
-            Value::Int(0) => false,
-            Value::Int(1) => true,
-            Value::Float(f) if *f == 0.0 => false,
-            Value::Float(f) if *f == 1.0 => true,
-            v => return Err(bad(row, "outcome must be 0, 1, true or false, not", v)),
-        };
-        let i = match i {
-            Value::Null => None,
-            Value::Int(n) if *n >= 0 => Some(*n as usize),
-            v => return Err(bad(row, "index must be a whole number, not", v)),
-        };
-        out.insert((id, i), o);
-    }
-    Ok(out)
+    Ok(crate::outcomes::load::outcome_rows(&data)?
+        .into_iter()
+        .map(|r| ((r.id, r.index.map(|i| i as usize)), r.bad))
+        .collect())
 }
 
 /// `models compare` as text.

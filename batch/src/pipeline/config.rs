@@ -35,6 +35,8 @@ pub(super) struct RawConfig {
     pub(super) scorecard: ScorecardConfig,
     #[serde(default)]
     pub(super) drift: DriftConfig,
+    #[serde(default)]
+    pub(super) outcomes: OutcomesConfig,
     /// Protected attributes, by name.
     #[serde(default)]
     pub(super) fairness: BTreeMap<String, FairnessConfig>,
@@ -70,6 +72,18 @@ pub(super) struct FairnessConfig {
 pub(super) struct DriftConfig {
     /// Above this PSI or CSI, `riskfn drift` exits non-zero (default 0.25: "act").
     pub(super) threshold: Option<f64>,
+}
+
+/// `[outcomes]`: back-testing the versions in use on what became of their applicants.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct OutcomesConfig {
+    /// Months after a decision before an outcome of 0 counts as good (default 12); a 1
+    /// counts as soon as it is observed.
+    pub(super) window_months: Option<u32>,
+    /// A test's p-value below `red` is red (default 0.01), below `amber` amber (0.05).
+    pub(super) red: Option<f64>,
+    pub(super) amber: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -143,6 +143,8 @@ pub struct Pipeline {
     pub scorecard: Scorecard,
     pub reasons_top: usize,
     pub drift_threshold: f64,
+    /// `[outcomes]`: the performance window and the traffic lights' levels.
+    pub outcomes: crate::outcomes::Settings,
     /// Reason code and text per feature (`reasons.toml`), and the file's text as run.
     pub reasons: BTreeMap<String, Reason>,
     pub reasons_text: Option<String>,
@@ -366,6 +368,12 @@ impl Pipeline {
             scorecard,
             reasons_top: raw.serving.reasons.unwrap_or(3),
             drift_threshold: raw.drift.threshold.unwrap_or(0.25),
+            outcomes: crate::outcomes::Settings::new(
+                raw.outcomes.window_months,
+                raw.outcomes.red,
+                raw.outcomes.amber,
+            )
+            .map_err(|m| bad(format!("outcomes: {m}")))?,
             reasons,
             reasons_text,
             gate: GateSpec {
