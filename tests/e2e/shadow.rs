@@ -356,6 +356,15 @@ async fn compare_counts_a_hand_made_audit_log_and_joins_outcomes() {
     );
     close(o.all.champion_auc, pairs_auc(&y, &champion_p));
     close(o.all.challenger_auc, pairs_auc(&y, &challenger_p));
+    // DeLong's paired test, as the back-testing statistics compute it (checked there
+    // against the pairwise definition).
+    let (z, p) = o.all.delong.unwrap();
+    let want =
+        riskfn_batch::outcomes::stats::delong_paired(&champion_p, &challenger_p, &y).unwrap();
+    close(z, want.0);
+    close(p, want.1);
+    assert_eq!(z > 0.0, o.all.champion_auc > o.all.challenger_auc);
+    assert!(p > 0.0 && p <= 1.0);
     // The champion approves r1, r2, l1/0, r6: bad l1/0 and r6 -> 2 of 4. The challenger
     // approves r1, r2, l1/0, l1/2, l1/3, r5: bad l1/0 and l1/3 -> 2 of 6.
     close(o.champion_approved_bad_rate, 0.5);

@@ -74,6 +74,10 @@ pub struct SetOutcomes {
     /// Each version's ROC AUC on those records (NaN when one outcome is absent).
     pub champion_auc: f64,
     pub challenger_auc: f64,
+    /// DeLong's paired test of the two AUCs on the same records: z (positive when the
+    /// champion ranks better) and the two-sided p-value; none without two of each outcome.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delong: Option<(f64, f64)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -232,6 +236,7 @@ fn set_outcomes(set: &[&Pair], outcomes: &OutcomeMap) -> SetOutcomes {
         bad_rate: y.iter().filter(|&&b| b).count() as f64 / y.len() as f64,
         champion_auc: riskfn_train::metrics::roc_auc(&y, &champion),
         challenger_auc: riskfn_train::metrics::roc_auc(&y, &challenger),
+        delong: crate::outcomes::stats::delong_paired(&champion, &challenger, &y),
     }
 }
 
@@ -311,8 +316,11 @@ pub fn print(pipeline: &str, comparisons: &[Comparison]) {
 }
 
 fn print_outcomes(lead: &str, o: &SetOutcomes) {
+    let delong = o.delong.map_or(String::new(), |(z, p)| {
+        format!(" (DeLong paired z {z:.3}, p {p:.4})")
+    });
     println!(
-        "{lead}{} with outcomes, bad rate {:.4}, AUC champion {:.4}, challenger {:.4}",
+        "{lead}{} with outcomes, bad rate {:.4}, AUC champion {:.4}, challenger {:.4}{delong}",
         o.known, o.bad_rate, o.champion_auc, o.challenger_auc
     );
 }
