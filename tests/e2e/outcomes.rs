@@ -1,7 +1,8 @@
 //! Back-testing end to end: two german_credit versions serve 1,000 applicants each with
-//! auditing on; the lender's outcome file draws the first version's applicants from its
-//! own probabilities and the second's from doubled ones (plus a duplicate, an unknown id
-//! and declined applicants). Loaded and back-tested, the first passes every calibration
+//! auditing on, and the first scores the whole file in batch; the lender's outcome file
+//! draws the first version's applicants (online and batch) from its own probabilities and
+//! the second's from doubled ones (plus a duplicate, an unknown id and declined
+//! applicants). Loaded and back-tested, the first passes every calibration
 //! test, the second fails the Jeffreys and binomial tests, and the whole is red.
 
 use axum::http::StatusCode;
@@ -76,6 +77,33 @@ async fn a_version_that_underestimates_fails_calibration_on_its_outcomes() {
             }
         }
     }
+    // The whole file scored in batch by the first version: its decisions are kept in the
+    // store, and their outcomes (by row position) joined as the online ones are.
+    let scores = dir.join("scores.parquet");
+    let run = riskfn_batch::score::score_file(&riskfn_batch::score::ScoreOptions {
+        pipeline: "german_credit".into(),
+        version: Some(first.clone()),
+        data: repo()
+            .join("sql/german_credit/data/german_credit.parquet")
+            .display()
+            .to_string(),
+        out: scores.clone(),
+        reasons: false,
+        store: store.display().to_string(),
+        s3: Default::default(),
+        engine: Default::default(),
+    })
+    .await
+    .unwrap();
+    assert!(run.decisions.contains("/decisions/"), "{}", run.decisions);
+    let batch = records(&scores, &["reasons"]).await;
+    for r in &batch {
+        let id = r["row_id"].as_u64().unwrap();
+        let pd = r["probability"].as_f64().unwrap();
+        declined += usize::from(r["decision"] == "decline");
+        let bad = uniform(10_000 + id) < pd;
+        lines.push(format!("{id},,{},2099-01-01", u8::from(bad)));
+    }
     lines.push(lines[1].clone());
     lines.push("nobody,0,1,2099-01-01".into());
     let outcomes = dir.join("outcomes.csv");
@@ -92,11 +120,10 @@ async fn a_version_that_underestimates_fails_calibration_on_its_outcomes() {
     .await
     .unwrap();
     let c = loaded.counts;
-    assert_eq!(
-        (c.rows, c.duplicates, c.unknown, c.declined),
-        (2002, 1, 1, declined as u64)
-    );
-    assert_eq!(c.bad + c.good, 2000 - declined as u64);
+    let scored = 2000 + batch.len() as u64;
+    assert_eq!((c.rows, c.duplicates, c.unknown), (scored + 2, 1, 1));
+    assert_eq!(c.declined, declined as u64);
+    assert_eq!(c.bad + c.good, scored - declined as u64);
     assert_eq!(c.pending, 0);
 
     let b = report(&ReportOptions {

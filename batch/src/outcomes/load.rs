@@ -1,5 +1,6 @@
 //! `riskfn outcomes load`: a lender's outcome file joined to the decisions that scored
-//! each applicant (the stored prediction audit records), so each outcome is attributed to
+//! each applicant (the stored prediction audit records, and the decisions `riskfn score`
+//! kept: [`crate::score::decisions`]), so each outcome is attributed to
 //! the version and the decision date that scored it. Duplicates, unknown ids and outcomes
 //! of declined applicants are counted, never dropped silently; the joined outcomes are kept
 //! in the store with the file's fingerprint.
@@ -131,6 +132,21 @@ pub async fn load(opts: &LoadOptions) -> Result<Load> {
                 },
             );
         }
+    }
+    // Batch decisions: by the pipeline's id value, or the row's position.
+    for d in crate::score::decisions::read_all(store.as_ref(), &pipeline.name).await? {
+        let Some(date) = parse_date(&d.decided) else {
+            continue;
+        };
+        decisions.insert(
+            (d.id, None),
+            Decided {
+                version: d.version,
+                date,
+                probability: d.probability,
+                declined: d.decision == pipeline.decision.adverse,
+            },
+        );
     }
     let window = pipeline.outcomes.window_months;
     let mut counts = LoadCounts::default();

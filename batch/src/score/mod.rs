@@ -1,6 +1,7 @@
 //! Batch scoring: a published version over the rows of a data file, through DataFusion and
 //! the `riskfn_predict` function, i.e. the same [`Scorer`] the online handler uses.
 
+pub mod decisions;
 pub mod udf;
 
 use std::collections::BTreeMap;
@@ -332,6 +333,8 @@ pub struct ScoreReport {
     pub scored: u64,
     pub failed: u64,
     pub out: String,
+    /// Where the run's decisions are kept in the store.
+    pub decisions: String,
     /// Wall time of each step: read, score, write.
     pub seconds: BTreeMap<String, f64>,
 }
@@ -367,14 +370,25 @@ pub async fn score_file(opts: &ScoreOptions) -> Result<ScoreReport> {
             steps.write += t.elapsed().as_secs_f64();
             (out.iter().map(RecordBatch::num_rows).sum(), failures(&out))
         }
-        None => stream_scores(scorer, source, &opts.out, opts.reasons, &mut steps).await?,
+        None => stream_scores(scorer.clone(), source, &opts.out, opts.reasons, &mut steps).await?,
     };
+    // The decisions, kept in the store as online ones are (outcomes are joined to them).
+    let t = std::time::Instant::now();
+    let decisions = decisions::keep(
+        registry.store().as_ref(),
+        &opts.pipeline,
+        &version,
+        &opts.out,
+        scorer.artifact().id_column.as_deref(),
+    )
+    .await?;
     seconds.insert("read".to_owned(), steps.read);
     seconds.insert("score".to_owned(), steps.score);
-    seconds.insert("write".to_owned(), steps.write);
+    seconds.insert("write".to_owned(), steps.write + t.elapsed().as_secs_f64());
     seconds.insert("total".to_owned(), started.elapsed().as_secs_f64());
     Ok(ScoreReport {
         pipeline: opts.pipeline.clone(),
+        decisions,
         version,
         rows: rows as u64,
         scored: (rows - failed) as u64,
