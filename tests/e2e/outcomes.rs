@@ -147,6 +147,11 @@ async fn a_version_that_underestimates_fails_calibration_on_its_outcomes() {
     // Calibrated: every calibration test green (discrimination is another matter: outcomes
     // drawn from the model's own probabilities rank less well than the real ones did).
     let own_calibration = own.calibration.as_ref().unwrap();
+    // Graded by the version's test-split deciles, and as concentrated as its approvals were.
+    let version = b.versions.iter().find(|v| v.version == first).unwrap();
+    assert_eq!(version.grades_from, "the version's test-split deciles");
+    assert_eq!(version.grades.len(), 9);
+    assert!(own_calibration.concentration.is_some());
     assert_eq!(own_calibration.light(), Light::Green, "{own:#?}");
     let k = doubled.calibration.as_ref().unwrap();
     assert_eq!(

@@ -109,9 +109,9 @@ fn print_backtest(b: &Backtest) {
         b.light
     );
     for v in &b.versions {
-        println!("\nversion {}", v.version);
+        println!("\nversion {} (grades: {})", v.version, v.grades_from);
         println!(
-            "  {:<8} {:>6} {:>6} {:>7}  {:>17}  {:<14} {:>7} {:>7}  {:<14} {:<14} {:<14} {:<14} light",
+            "  {:<8} {:>6} {:>6} {:>7}  {:>17}  {:<14} {:>7} {:>7}  {:<14} {:<14} {:<14} {:<14} {:<14} light",
             "cohort",
             "rows",
             "bad",
@@ -123,7 +123,8 @@ fn print_backtest(b: &Backtest) {
             "Jeffreys",
             "binomial",
             "H-L",
-            "Spiegelhalter"
+            "Spiegelhalter",
+            "concentration"
         );
         for c in &v.cohorts {
             let auc = c.discrimination.as_ref().map_or("-".to_owned(), |d| {
@@ -133,7 +134,7 @@ fn print_backtest(b: &Backtest) {
                 )
             });
             let ecb = p(c.discrimination.as_ref().and_then(|d| d.ecb.as_ref()));
-            let (pd, rate, jeffreys, binomial, hl, spiegel) = match &c.calibration {
+            let (pd, rate, jeffreys, binomial, hl, spiegel, conc) = match &c.calibration {
                 Some(k) => (
                     format!("{:.4}", k.mean_pd),
                     format!("{:.4}", k.observed_rate),
@@ -141,11 +142,12 @@ fn print_backtest(b: &Backtest) {
                     p(Some(&k.binomial)),
                     p(k.hosmer_lemeshow.as_ref()),
                     p(Some(&k.spiegelhalter)),
+                    p(k.concentration.as_ref().map(|c| &c.test)),
                 ),
                 None => Default::default(),
             };
             println!(
-                "  {:<8} {:>6} {:>6} {:>7}  {:>17}  {:<14} {:>7} {:>7}  {:<14} {:<14} {:<14} {:<14} {}",
+                "  {:<8} {:>6} {:>6} {:>7}  {:>17}  {:<14} {:>7} {:>7}  {:<14} {:<14} {:<14} {:<14} {:<14} {}",
                 c.cohort,
                 c.rows,
                 c.defaults,
@@ -158,6 +160,7 @@ fn print_backtest(b: &Backtest) {
                 binomial,
                 hl,
                 spiegel,
+                conc,
                 c.light
             );
         }

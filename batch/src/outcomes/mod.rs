@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 /// `[outcomes]` of a pipeline: the performance window and the traffic lights' levels,
 /// kept with every result.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Settings {
     /// Months after a decision before an outcome of 0 counts as good.
     pub window_months: u32,
@@ -19,6 +19,10 @@ pub struct Settings {
     pub red: f64,
     /// ...and below this amber.
     pub amber: f64,
+    /// The rating grades' PD boundaries, increasing; none: each version's test-split
+    /// deciles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grades: Option<Vec<f64>>,
 }
 
 impl Default for Settings {
@@ -27,18 +31,32 @@ impl Default for Settings {
             window_months: 12,
             red: 0.01,
             amber: 0.05,
+            grades: None,
         }
     }
 }
 
 impl Settings {
-    pub fn new(window: Option<u32>, red: Option<f64>, amber: Option<f64>) -> Result<Self, String> {
+    pub fn new(
+        window: Option<u32>,
+        red: Option<f64>,
+        amber: Option<f64>,
+        grades: Option<Vec<f64>>,
+    ) -> Result<Self, String> {
         let d = Settings::default();
         let s = Settings {
             window_months: window.unwrap_or(d.window_months),
             red: red.unwrap_or(d.red),
             amber: amber.unwrap_or(d.amber),
+            grades,
         };
+        if let Some(g) = &s.grades
+            && (g.is_empty()
+                || g.iter().any(|b| !(0.0 < *b && *b < 1.0))
+                || g.windows(2).any(|w| w[0] >= w[1]))
+        {
+            return Err("grades must be increasing PDs between 0 and 1".into());
+        }
         if s.window_months == 0 {
             return Err("window_months must be at least 1".into());
         }

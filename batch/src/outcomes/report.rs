@@ -1,13 +1,15 @@
 //! `riskfn outcomes report` and `check`: every loaded outcome whose window has passed,
 //! back-tested per version and per cohort (decision month, and all of them): realised
 //! discrimination with DeLong's interval and the ECB's test against the version's own
-//! validation AUC, and calibration per grade (the cohort's PD deciles) and for the
-//! portfolio. Each test gets its traffic light from the pipeline's `[outcomes]` levels;
+//! validation AUC, calibration per grade and for the portfolio, and the grades'
+//! concentration against the test split's. The grades are the pipeline's `[outcomes]
+//! grades` PD boundaries, or the version's test-split deciles (kept at training). Each test gets its traffic light from the pipeline's `[outcomes]` levels;
 //! the result is kept in the store with the loads' fingerprints.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
+use riskfn_core::contract::measures::TestScores;
 use riskfn_core::registry::Registry;
 use riskfn_core::registry::s3::S3Settings;
 use riskfn_core::registry::store::{PutMode, put_once};
@@ -74,7 +76,19 @@ pub struct Calibration {
     /// `rms::val.prob`'s intercept and slope (0 and 1 when calibrated).
     pub intercept: Option<f64>,
     pub slope: Option<f64>,
+    /// The grades' concentration against the test split's at training.
+    pub concentration: Option<Concentration>,
     pub grades: Vec<Grade>,
+}
+
+/// How concentrated the grades are (ECB): the coefficient of variation of their shares,
+/// the Herfindahl index, and the test against the initial distribution (statistic: CV).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Concentration {
+    pub cv_initial: f64,
+    pub cv: f64,
+    pub herfindahl: f64,
+    pub test: Test,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -94,7 +108,60 @@ pub struct Cohort {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VersionBacktest {
     pub version: String,
+    /// The version's validation AUC at training.
+    pub initial_auc: Option<f64>,
+    /// The rating grades' PD boundaries (grade `g` holds PDs above `grades[g - 1]` up to
+    /// `grades[g]`), and where they come from.
+    pub grades: Vec<f64>,
+    pub grades_from: String,
     pub cohorts: Vec<Cohort>,
+}
+
+/// What a version is back-tested against: its validation AUC, its grades and the test
+/// split's distribution over them.
+struct Baseline {
+    initial_auc: Option<f64>,
+    cuts: Vec<f64>,
+    from: &'static str,
+    /// Approved test rows per grade (the initial distribution), when the version kept its
+    /// test scores.
+    initial_counts: Option<Vec<u64>>,
+}
+
+impl Baseline {
+    async fn of(registry: &Registry, pipeline: &str, version: &str, s: &Settings) -> Baseline {
+        let manifest = registry.manifest(pipeline, version).await.ok();
+        let test = match &manifest {
+            Some(m) => (registry.read_verified(m, TestScores::FILE).await.ok())
+                .and_then(|b| serde_json::from_slice::<TestScores>(&b).ok()),
+            None => None,
+        };
+        let (cuts, from) = match (&s.grades, &test) {
+            (Some(g), _) => (g.clone(), "the pipeline's [outcomes] grades"),
+            (None, Some(t)) => (
+                decile_cuts(&t.probability),
+                "the version's test-split deciles",
+            ),
+            (None, None) => (Vec::new(), "each cohort's own deciles"),
+        };
+        // Outcomes exist only for approved applicants: the initial distribution is the test
+        // split's approved rows, like with like.
+        let initial_counts = match (&test, cuts.is_empty()) {
+            (Some(t), false) => {
+                let approved: Vec<f64> = (t.probability.iter().copied())
+                    .filter(|&p| p < t.threshold)
+                    .collect();
+                Some(count_grades(&approved, &cuts))
+            }
+            _ => None,
+        };
+        Baseline {
+            initial_auc: manifest.map(|m| m.metrics.validation.roc_auc),
+            cuts,
+            from,
+            initial_counts,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -140,33 +207,24 @@ pub async fn report(opts: &ReportOptions) -> Result<Backtest> {
     for o in outcomes.into_values() {
         by_version.entry(o.version.clone()).or_default().push(o);
     }
-    let settings = pipeline.outcomes;
+    let settings = pipeline.outcomes.clone();
     let mut versions = Vec::new();
     for (version, mut rows) in by_version {
         rows.sort_by(|a, b| (&a.decided, &a.id, a.index).cmp(&(&b.decided, &b.id, b.index)));
-        let initial = registry
-            .manifest(&pipeline.name, &version)
-            .await
-            .ok()
-            .map(|m| m.metrics.validation.roc_auc);
+        let baseline = Baseline::of(&registry, &pipeline.name, &version, &settings).await;
         let mut cohorts: BTreeMap<String, Vec<&Outcome>> = BTreeMap::new();
         for o in &rows {
             let month = o.decided.get(..7).unwrap_or(&o.decided).to_owned();
             cohorts.entry(month).or_default().push(o);
         }
-        let mut out = vec![cohort(
-            "all",
-            &rows.iter().collect::<Vec<_>>(),
-            initial,
-            &settings,
-        )];
-        out.extend(
-            cohorts
-                .iter()
-                .map(|(m, o)| cohort(m, o, initial, &settings)),
-        );
+        let all: Vec<&Outcome> = rows.iter().collect();
+        let mut out = vec![cohort("all", &all, &baseline, &settings)];
+        out.extend((cohorts.iter()).map(|(m, o)| cohort(m, o, &baseline, &settings)));
         versions.push(VersionBacktest {
             version,
+            initial_auc: baseline.initial_auc,
+            grades: baseline.cuts.clone(),
+            grades_from: baseline.from.to_owned(),
             cohorts: out,
         });
     }
@@ -194,7 +252,8 @@ pub async fn report(opts: &ReportOptions) -> Result<Backtest> {
 }
 
 /// One cohort's tests over its matured outcomes.
-fn cohort(name: &str, rows: &[&Outcome], initial: Option<f64>, s: &Settings) -> Cohort {
+fn cohort(name: &str, rows: &[&Outcome], base: &Baseline, s: &Settings) -> Cohort {
+    let initial = base.initial_auc;
     let matured: Vec<(f64, bool)> = (rows.iter())
         .filter_map(|o| o.outcome.map(|bad| (o.probability, bad)))
         .collect();
@@ -215,7 +274,7 @@ fn cohort(name: &str, rows: &[&Outcome], initial: Option<f64>, s: &Settings) -> 
             }),
         }
     });
-    let calibration = (!pd.is_empty()).then(|| calibration(&pd, &bad, s));
+    let calibration = (!pd.is_empty()).then(|| calibration(&pd, &bad, base, s));
     let lights = (discrimination.iter().flat_map(|d| d.ecb.map(|t| t.light)))
         .chain(calibration.iter().map(Calibration::light));
     Cohort {
@@ -230,12 +289,14 @@ fn cohort(name: &str, rows: &[&Outcome], initial: Option<f64>, s: &Settings) -> 
 }
 
 impl Calibration {
-    /// The worst light of the calibration tests, the grades' included.
+    /// The worst light of the calibration tests, the grades' and the concentration's
+    /// included.
     pub fn light(&self) -> Light {
         let grades = (self.grades.iter()).flat_map(|g| [g.jeffreys.light, g.binomial.light]);
         [self.jeffreys, self.binomial, self.spiegelhalter]
             .iter()
             .chain(&self.hosmer_lemeshow)
+            .chain(self.concentration.as_ref().map(|c| &c.test))
             .map(|t| t.light)
             .chain(grades)
             .max()
@@ -251,15 +312,34 @@ fn test(statistic: f64, p: f64, s: &Settings) -> Test {
     }
 }
 
-fn calibration(pd: &[f64], bad: &[bool], s: &Settings) -> Calibration {
+fn calibration(pd: &[f64], bad: &[bool], base: &Baseline, s: &Settings) -> Calibration {
     let n = pd.len() as u64;
     let defaults = bad.iter().filter(|b| **b).count() as u64;
     let mean_pd = pd.iter().sum::<f64>() / n as f64;
-    let (grade, grades) = deciles(pd);
-    let counts = stats::grade_counts(pd, bad, &grade, grades);
+    let cuts = match base.cuts.is_empty() {
+        true => decile_cuts(pd),
+        false => base.cuts.clone(),
+    };
+    let grade: Vec<usize> = pd.iter().map(|&p| grade_of(&cuts, p)).collect();
+    let counts = stats::grade_counts(pd, bad, &grade, cuts.len() + 1);
     let (hl, df, hl_p) = stats::hosmer_lemeshow(&counts);
     let (z, z_p) = stats::spiegelhalter(pd, bad);
     let line = stats::calibration(pd, bad);
+    let concentration = base.initial_counts.as_ref().map(|initial| {
+        let (cv_initial, _) = stats::concentration(initial);
+        let current: Vec<u64> = counts.iter().map(|c| c.rows).collect();
+        let (cv, herfindahl) = stats::concentration(&current);
+        Concentration {
+            cv_initial,
+            cv,
+            herfindahl,
+            test: test(
+                cv,
+                stats::concentration_test(cv_initial, cv, current.len()),
+                s,
+            ),
+        }
+    });
     Calibration {
         mean_pd,
         observed_rate: defaults as f64 / n as f64,
@@ -270,6 +350,7 @@ fn calibration(pd: &[f64], bad: &[bool], s: &Settings) -> Calibration {
         spiegelhalter: test(z, z_p, s),
         intercept: line.map(|l| l.0),
         slope: line.map(|l| l.1),
+        concentration,
         grades: (counts.iter().enumerate())
             .filter(|(_, c)| c.rows > 0)
             .map(|(g, c)| grade_row(g, c, s))
@@ -294,22 +375,36 @@ fn grade_row(grade: usize, c: &GradeCount, s: &Settings) -> Grade {
     }
 }
 
-/// Each PD's decile among `pd` (ties in the lower grade), and the number of grades.
-fn deciles(pd: &[f64]) -> (Vec<usize>, usize) {
+/// The nine PDs that cut `pd` into deciles: numpy's linear quantiles at 10 %, ..., 90 %.
+fn decile_cuts(pd: &[f64]) -> Vec<f64> {
     let mut sorted = pd.to_vec();
     sorted.sort_by(f64::total_cmp);
     let n = sorted.len();
-    // numpy's linear quantiles at 10 %, ..., 90 %.
-    let cuts: Vec<f64> = (1..10)
+    if n == 0 {
+        return Vec::new();
+    }
+    (1..10)
         .map(|k| {
             let at = (n - 1) as f64 * k as f64 / 10.0;
             let (lo, frac) = (at.floor() as usize, at - at.floor());
             let hi = (lo + 1).min(n - 1);
             sorted[lo] + (sorted[hi] - sorted[lo]) * frac
         })
-        .collect();
-    let grade = pd.iter().map(|p| cuts.partition_point(|c| c < p)).collect();
-    (grade, 10)
+        .collect()
+}
+
+/// A PD's grade: how many cut points lie below it (a PD on a cut point is in the lower
+/// grade, as numpy's `searchsorted(side="left")`).
+fn grade_of(cuts: &[f64], p: f64) -> usize {
+    cuts.partition_point(|c| *c < p)
+}
+
+fn count_grades(pd: &[f64], cuts: &[f64]) -> Vec<u64> {
+    let mut counts = vec![0; cuts.len() + 1];
+    for &p in pd {
+        counts[grade_of(cuts, p)] += 1;
+    }
+    counts
 }
 
 #[cfg(test)]
@@ -338,6 +433,8 @@ mod tests {
             .iter()
             .map(|v| v.as_u64().unwrap() as usize)
             .collect();
-        assert_eq!(deciles(&pd).0, want);
+        let cuts = decile_cuts(&pd);
+        let got: Vec<usize> = pd.iter().map(|&p| grade_of(&cuts, p)).collect();
+        assert_eq!(got, want);
     }
 }

@@ -84,6 +84,8 @@ pub(super) struct OutcomesConfig {
     /// A test's p-value below `red` is red (default 0.01), below `amber` amber (0.05).
     pub(super) red: Option<f64>,
     pub(super) amber: Option<f64>,
+    /// The rating grades' PD boundaries (default: each version's test-split deciles).
+    pub(super) grades: Option<Vec<f64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -372,6 +372,7 @@ impl Pipeline {
                 raw.outcomes.window_months,
                 raw.outcomes.red,
                 raw.outcomes.amber,
+                raw.outcomes.grades,
             )
             .map_err(|m| bad(format!("outcomes: {m}")))?,
             reasons,
