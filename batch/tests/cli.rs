@@ -736,3 +736,96 @@ fn four_eyes_on_the_command_line() {
     assert!(other.status.success(), "{}", stderr(&other));
     assert!(String::from_utf8_lossy(&other.stdout).contains("is now the champion"));
 }
+
+/// `outcomes load`, `report` and `check` from the command line: 200 approved decisions at
+/// a PD of 10 % (as the audit trail stores them) all went bad, so the calibration tests are
+/// red: `report` exits 0 and says so, `check` exits 30.
+#[test]
+fn outcomes_check_exits_30_on_a_red_test() {
+    use riskfn_core::registry::audit::{Event, Record, store_predictions};
+    let dir = scratch("outcomes");
+    let store = dir.join("store");
+    let s = store.to_str().unwrap();
+    let out = riskfn(&[
+        "train",
+        "--pipeline",
+        "german_credit",
+        "--store",
+        s,
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let version = report["version"].as_str().unwrap().to_owned();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let st = riskfn_core::registry::store::open(s).await.unwrap();
+        for i in 0..200 {
+            let record = Record::now(Event::Prediction {
+                request_id: format!("r{i}"),
+                caller: "lender".into(),
+                pipeline: "german_credit".into(),
+                version: version.clone(),
+                model_sha256: "m".into(),
+                input_sha256: "i".into(),
+                decision: "approve".into(),
+                probability: 0.1,
+                reasons: vec![],
+                outside_population: None,
+                index: None,
+                challenger: None,
+            });
+            store_predictions(st.as_ref(), &[record], &format!("r{i}"))
+                .await
+                .unwrap();
+        }
+    });
+    let csv = dir.join("outcomes.csv");
+    let mut text = String::from("id,outcome,observed_at\n");
+    for i in 0..200 {
+        text.push_str(&format!("r{i},1,2099-01-01\n"));
+    }
+    std::fs::write(&csv, text).unwrap();
+    let outcomes = |command: &str, extra: &[&str]| {
+        let mut args = vec![
+            "outcomes",
+            command,
+            "--pipeline",
+            "german_credit",
+            "--store",
+            s,
+        ];
+        args.extend_from_slice(extra);
+        riskfn(&args)
+    };
+    let out = outcomes("load", &["--data", csv.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        said.contains("200 rows: 200 bad, 0 good, 0 pending"),
+        "{said}"
+    );
+    let out = outcomes("report", &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        said.contains("overall red") && said.contains(&version),
+        "{said}"
+    );
+    assert_eq!(outcomes("check", &[]).status.code(), Some(30));
+    // Cohorts by quarter: `all` and this quarter.
+    let out = outcomes("report", &["--period", "quarter", "--json"]);
+    let b: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let cohorts: Vec<&str> = (b["versions"][0]["cohorts"].as_array().unwrap().iter())
+        .map(|c| c["cohort"].as_str().unwrap())
+        .collect();
+    assert_eq!(cohorts.len(), 2);
+    assert!(
+        cohorts[0] == "all" && cohorts[1].contains("-Q"),
+        "{cohorts:?}"
+    );
+    assert!(!outcomes("report", &["--period", "week"]).status.success());
+    let out = outcomes("check", &["--json"]);
+    let b: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(b["light"], "red");
+}

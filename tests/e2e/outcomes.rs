@@ -131,6 +131,7 @@ async fn a_version_that_underestimates_fails_calibration_on_its_outcomes() {
         sql_dir,
         store: store.display().to_string(),
         s3: Default::default(),
+        period: Default::default(),
     })
     .await
     .unwrap();

@@ -224,12 +224,15 @@ pub(crate) enum OutcomesCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Back-test each version on the loaded outcomes, per decision month.
+    /// Back-test each version on the loaded outcomes, per cohort of decisions.
     Report {
         #[arg(long)]
         pipeline: String,
         #[arg(long, env = "RISKFN_SQL_DIR", default_value = "sql")]
         sql_dir: PathBuf,
+        /// Cohorts of decisions by month, quarter or year.
+        #[arg(long, default_value = "month")]
+        period: riskfn_batch::outcomes::report::Period,
         #[command(flatten)]
         store: StoreArg,
         #[arg(long)]
@@ -241,6 +244,9 @@ pub(crate) enum OutcomesCommand {
         pipeline: String,
         #[arg(long, env = "RISKFN_SQL_DIR", default_value = "sql")]
         sql_dir: PathBuf,
+        /// Cohorts of decisions by month, quarter or year.
+        #[arg(long, default_value = "month")]
+        period: riskfn_batch::outcomes::report::Period,
         #[command(flatten)]
         store: StoreArg,
         #[arg(long)]

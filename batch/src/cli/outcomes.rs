@@ -55,15 +55,17 @@ pub(crate) async fn outcomes_command(command: OutcomesCommand) -> anyhow::Result
         OutcomesCommand::Report {
             pipeline,
             sql_dir,
+            period,
             store,
             json,
-        } => backtest(pipeline, sql_dir, store.store, json, false).await,
+        } => backtest(pipeline, sql_dir, period, store.store, json, false).await,
         OutcomesCommand::Check {
             pipeline,
             sql_dir,
+            period,
             store,
             json,
-        } => backtest(pipeline, sql_dir, store.store, json, true).await,
+        } => backtest(pipeline, sql_dir, period, store.store, json, true).await,
     }
 }
 
@@ -71,6 +73,7 @@ pub(crate) async fn outcomes_command(command: OutcomesCommand) -> anyhow::Result
 async fn backtest(
     pipeline: String,
     sql_dir: std::path::PathBuf,
+    period: riskfn_batch::outcomes::report::Period,
     store: String,
     json: bool,
     check: bool,
@@ -80,6 +83,7 @@ async fn backtest(
         sql_dir,
         store,
         s3: S3Settings::from_env()?,
+        period,
     })
     .await?;
     if json {

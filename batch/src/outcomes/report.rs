@@ -27,6 +27,42 @@ pub struct ReportOptions {
     pub sql_dir: PathBuf,
     pub store: String,
     pub s3: S3Settings,
+    /// The cohorts' span: decisions of the same month, quarter or year.
+    pub period: Period,
+}
+
+/// How decisions are grouped into cohorts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Period {
+    #[default]
+    Month,
+    Quarter,
+    Year,
+}
+
+impl std::str::FromStr for Period {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "month" => Ok(Period::Month),
+            "quarter" => Ok(Period::Quarter),
+            "year" => Ok(Period::Year),
+            other => Err(format!("{other}: month, quarter or year")),
+        }
+    }
+}
+
+impl Period {
+    /// The cohort of a decision date `yyyy-mm-dd`: `2026-12`, `2026-Q4` or `2026`.
+    pub fn cohort(self, decided: &str) -> String {
+        let (year, month) = (decided.get(..4).unwrap_or(decided), decided.get(5..7));
+        match (self, month.and_then(|m| m.parse::<u8>().ok())) {
+            (Period::Month, Some(m)) => format!("{year}-{m:02}"),
+            (Period::Quarter, Some(m)) => format!("{year}-Q{}", m.div_ceil(3)),
+            _ => year.to_owned(),
+        }
+    }
 }
 
 /// A test's statistic, p-value and light.
@@ -93,7 +129,7 @@ pub struct Concentration {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Cohort {
-    /// The decision month (`yyyy-mm`), or `all`.
+    /// The decisions' month (`2026-12`), quarter (`2026-Q4`) or year, or `all`.
     pub cohort: String,
     pub rows: u64,
     pub defaults: u64,
@@ -169,6 +205,7 @@ pub struct Backtest {
     pub pipeline: String,
     pub at: String,
     pub settings: Settings,
+    pub period: Period,
     /// The loads it read: where each is kept and its file's fingerprint.
     pub loads: Vec<(String, String)>,
     pub versions: Vec<VersionBacktest>,
@@ -214,8 +251,10 @@ pub async fn report(opts: &ReportOptions) -> Result<Backtest> {
         let baseline = Baseline::of(&registry, &pipeline.name, &version, &settings).await;
         let mut cohorts: BTreeMap<String, Vec<&Outcome>> = BTreeMap::new();
         for o in &rows {
-            let month = o.decided.get(..7).unwrap_or(&o.decided).to_owned();
-            cohorts.entry(month).or_default().push(o);
+            cohorts
+                .entry(opts.period.cohort(&o.decided))
+                .or_default()
+                .push(o);
         }
         let all: Vec<&Outcome> = rows.iter().collect();
         let mut out = vec![cohort("all", &all, &baseline, &settings)];
@@ -236,6 +275,7 @@ pub async fn report(opts: &ReportOptions) -> Result<Backtest> {
         pipeline: pipeline.name.clone(),
         at: riskfn_core::registry::now_rfc3339(),
         settings,
+        period: opts.period,
         loads,
         versions,
         light,
@@ -413,6 +453,15 @@ mod tests {
 
     /// The grades are numpy's `searchsorted(quantile(pd, 0.1..0.9), pd, side="left")`, as
     /// the reference portfolio's (tests/reference/outcomes_stats.json).
+    #[test]
+    fn cohorts_are_months_quarters_or_years() {
+        let cohorts =
+            [Period::Month, Period::Quarter, Period::Year].map(|p| p.cohort("2026-11-30"));
+        assert_eq!(cohorts, ["2026-11", "2026-Q4", "2026"]);
+        assert_eq!(Period::Quarter.cohort("2027-01-02"), "2027-Q1");
+        assert!("week".parse::<Period>().is_err());
+    }
+
     #[test]
     fn deciles_are_numpys() {
         let path = concat!(
