@@ -163,6 +163,22 @@ async fn a_version_that_underestimates_fails_calibration_on_its_outcomes() {
     assert!(k.observed_rate > 1.5 * k.mean_pd);
     assert_eq!(b.light, Light::Red);
     assert!(b.key.contains("/outcomes/reports/"));
+    // The versions' histories (their model cards') list the back-test.
+    let st = riskfn_core::registry::store::open(&store.display().to_string())
+        .await
+        .unwrap();
+    for (version, light) in [(&first, "red"), (&second, "red")] {
+        let records =
+            riskfn_core::registry::audit::version_records(st.as_ref(), "german_credit", version)
+                .await
+                .unwrap();
+        let history = riskfn_core::registry::audit::history(&records, version);
+        let tested = history.iter().find(|h| h.event == "back-tested").unwrap();
+        assert!(
+            tested.detail.contains(light) && tested.detail.contains(&b.key),
+            "{tested:?}"
+        );
+    }
 }
 
 async fn post_json_with(

@@ -288,6 +288,20 @@ pub async fn report(opts: &ReportOptions) -> Result<Backtest> {
     );
     let bytes = serde_json::to_vec_pretty(&backtest).map_err(|e| Error::Data(e.to_string()))?;
     put_once(store.as_ref(), &backtest.key, bytes.into(), PutMode::Create).await?;
+    // Each version's history (its model card's) lists the back-test.
+    for v in &backtest.versions {
+        let Some(all) = v.cohorts.first() else {
+            continue;
+        };
+        let event = riskfn_core::registry::audit::Event::Backtest {
+            pipeline: pipeline.name.clone(),
+            version: v.version.clone(),
+            outcomes: all.rows,
+            light: all.light.to_string(),
+            report: backtest.key.clone(),
+        };
+        riskfn_core::review::record(&registry, event).await;
+    }
     Ok(backtest)
 }
 

@@ -114,6 +114,16 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         by: Option<String>,
     },
+    /// The version was back-tested on its applicants' outcomes (`riskfn outcomes report`).
+    Backtest {
+        pipeline: String,
+        version: String,
+        /// Matured outcomes tested, and the worst light of the tests.
+        outcomes: u64,
+        light: String,
+        /// Where the result is kept.
+        report: String,
+    },
 }
 
 /// A challenger's answer for a record the champion decided.
@@ -170,6 +180,9 @@ impl Record {
                 pipeline, version, ..
             }
             | Event::Refusal {
+                pipeline, version, ..
+            }
+            | Event::Backtest {
                 pipeline, version, ..
             } => vec![(pipeline, version)],
             Event::Promotion {
@@ -491,6 +504,17 @@ pub fn history(records: &[Record], version: &str) -> Vec<HistoryEntry> {
                     "out of shadow".to_owned(),
                     "no longer scored beside the champion".to_owned(),
                     (by.clone(), None),
+                ),
+                Event::Backtest {
+                    version: v,
+                    outcomes,
+                    light,
+                    report,
+                    ..
+                } if v == version => (
+                    "back-tested".to_owned(),
+                    format!("{outcomes} outcomes, {light} (kept as {report})"),
+                    none(),
                 ),
                 _ => return None,
             };

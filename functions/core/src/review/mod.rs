@@ -126,6 +126,7 @@ pub async fn record(registry: &Registry, event: Event) {
         Event::Promotion { .. } => "promotion",
         Event::Rollback { .. } => "rollback",
         Event::Shadow { .. } => "shadow",
+        Event::Backtest { .. } => "backtest",
     };
     let r = Record::now(event);
     r.log();
