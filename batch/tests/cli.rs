@@ -805,8 +805,11 @@ fn outcomes_check_exits_30_on_a_red_test() {
         said.contains("200 rows: 200 bad, 0 good, 0 pending"),
         "{said}"
     );
-    let out = outcomes("report", &[]);
+    let page = dir.join("backtest.html");
+    let out = outcomes("report", &["--html", page.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains(&version) && html.contains("<svg") && html.contains("Jeffreys"));
     let said = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         said.contains("overall red") && said.contains(&version),

@@ -163,6 +163,10 @@ async fn a_version_that_underestimates_fails_calibration_on_its_outcomes() {
     assert!(k.observed_rate > 1.5 * k.mean_pd);
     assert_eq!(b.light, Light::Red);
     assert!(b.key.contains("/outcomes/reports/"));
+    // The page is kept beside the result: both versions, their tables and plots.
+    let page = store.join(b.key.replace(".json", ".html"));
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains(&first) && html.contains(&second) && html.matches("<svg").count() >= 2);
     // The versions' histories (their model cards') list the back-test.
     let st = riskfn_core::registry::store::open(&store.display().to_string())
         .await

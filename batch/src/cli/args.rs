@@ -225,33 +225,27 @@ pub(crate) enum OutcomesCommand {
         json: bool,
     },
     /// Back-test each version on the loaded outcomes, per cohort of decisions.
-    Report {
-        #[arg(long)]
-        pipeline: String,
-        #[arg(long, env = "RISKFN_SQL_DIR", default_value = "sql")]
-        sql_dir: PathBuf,
-        /// Cohorts of decisions by month, quarter or year.
-        #[arg(long, default_value = "month")]
-        period: riskfn_batch::outcomes::report::Period,
-        #[command(flatten)]
-        store: StoreArg,
-        #[arg(long)]
-        json: bool,
-    },
+    Report(BacktestArgs),
     /// As report, for a schedule: exit 30 when a test is red.
-    Check {
-        #[arg(long)]
-        pipeline: String,
-        #[arg(long, env = "RISKFN_SQL_DIR", default_value = "sql")]
-        sql_dir: PathBuf,
-        /// Cohorts of decisions by month, quarter or year.
-        #[arg(long, default_value = "month")]
-        period: riskfn_batch::outcomes::report::Period,
-        #[command(flatten)]
-        store: StoreArg,
-        #[arg(long)]
-        json: bool,
-    },
+    Check(BacktestArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BacktestArgs {
+    #[arg(long)]
+    pub(crate) pipeline: String,
+    #[arg(long, env = "RISKFN_SQL_DIR", default_value = "sql")]
+    pub(crate) sql_dir: PathBuf,
+    /// Cohorts of decisions by month, quarter or year.
+    #[arg(long, default_value = "month")]
+    pub(crate) period: riskfn_batch::outcomes::report::Period,
+    /// Also write the page (tables and plots) here; the store keeps it either way.
+    #[arg(long)]
+    pub(crate) html: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) store: StoreArg,
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 #[derive(Debug, Subcommand)]

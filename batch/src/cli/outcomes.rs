@@ -2,12 +2,14 @@
 
 use std::process::ExitCode;
 
+use anyhow::Context;
+
 use riskfn_batch::outcomes::Light;
 use riskfn_batch::outcomes::load::{LoadOptions, load};
 use riskfn_batch::outcomes::report::{Backtest, ReportOptions, Test, report};
 use riskfn_core::registry::s3::S3Settings;
 
-use crate::cli::args::OutcomesCommand;
+use crate::cli::args::{BacktestArgs, OutcomesCommand};
 
 /// `outcomes check` found a red test.
 const EXIT_RED: u8 = 30;
@@ -52,41 +54,26 @@ pub(crate) async fn outcomes_command(command: OutcomesCommand) -> anyhow::Result
             }
             Ok(ExitCode::SUCCESS)
         }
-        OutcomesCommand::Report {
-            pipeline,
-            sql_dir,
-            period,
-            store,
-            json,
-        } => backtest(pipeline, sql_dir, period, store.store, json, false).await,
-        OutcomesCommand::Check {
-            pipeline,
-            sql_dir,
-            period,
-            store,
-            json,
-        } => backtest(pipeline, sql_dir, period, store.store, json, true).await,
+        OutcomesCommand::Report(args) => backtest(args, false).await,
+        OutcomesCommand::Check(args) => backtest(args, true).await,
     }
 }
 
 /// Back-test and print; with `check`, exit [`EXIT_RED`] on a red test.
-async fn backtest(
-    pipeline: String,
-    sql_dir: std::path::PathBuf,
-    period: riskfn_batch::outcomes::report::Period,
-    store: String,
-    json: bool,
-    check: bool,
-) -> anyhow::Result<ExitCode> {
+async fn backtest(args: BacktestArgs, check: bool) -> anyhow::Result<ExitCode> {
     let b = report(&ReportOptions {
-        pipeline,
-        sql_dir,
-        store,
+        pipeline: args.pipeline,
+        sql_dir: args.sql_dir,
+        store: args.store.store,
         s3: S3Settings::from_env()?,
-        period,
+        period: args.period,
     })
     .await?;
-    if json {
+    if let Some(path) = args.html {
+        std::fs::write(&path, riskfn_batch::outcomes::html::html(&b))
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if args.json {
         println!("{}", serde_json::to_string_pretty(&b)?);
     } else {
         print_backtest(&b);

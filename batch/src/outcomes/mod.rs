@@ -3,6 +3,7 @@
 //! a lender's outcome file to the stored decisions; `report` tests each version, per
 //! decision month, on the outcomes whose performance window has passed.
 
+pub mod html;
 pub mod load;
 pub mod report;
 pub mod stats;

@@ -288,6 +288,10 @@ pub async fn report(opts: &ReportOptions) -> Result<Backtest> {
     );
     let bytes = serde_json::to_vec_pretty(&backtest).map_err(|e| Error::Data(e.to_string()))?;
     put_once(store.as_ref(), &backtest.key, bytes.into(), PutMode::Create).await?;
+    // The page beside it, for people.
+    let page = backtest.key.replace(".json", ".html");
+    let html = super::html::html(&backtest);
+    put_once(store.as_ref(), &page, html.into(), PutMode::Create).await?;
     // Each version's history (its model card's) lists the back-test.
     for v in &backtest.versions {
         let Some(all) = v.cohorts.first() else {

@@ -48,13 +48,13 @@ fn distributions(y: &[bool], p: &[f64]) -> Vec<(f64, f64, f64)> {
         .collect()
 }
 
-type Plot<'a, 'b> = ChartContext<
+pub(crate) type Plot<'a, 'b> = ChartContext<
     'a,
     SVGBackend<'b>,
     Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
 >;
 
-fn chart<'a, 'b>(
+pub(crate) fn chart<'a, 'b>(
     root: &'a DrawingArea<SVGBackend<'b>, plotters::coord::Shift>,
     title: &str,
     x: &str,
@@ -77,7 +77,7 @@ fn chart<'a, 'b>(
     Ok(c)
 }
 
-fn svg(
+pub(crate) fn svg(
     draw: impl FnOnce(&DrawingArea<SVGBackend<'_>, plotters::coord::Shift>) -> Result<(), String>,
 ) -> String {
     let mut out = String::new();
@@ -175,7 +175,7 @@ fn distribution_svg(y: &[bool], p: &[f64]) -> String {
     })
 }
 
-fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
