@@ -23,6 +23,7 @@ fn light_cell(l: Light) -> String {
 
 fn p(t: Option<&Test>) -> String {
     match t {
+        Some(t) if t.p < 1e-4 => format!("{:.1e} ({})", t.p, t.light),
         Some(t) => format!("{:.4} ({})", t.p, t.light),
         None => "-".to_owned(),
     }
@@ -148,8 +149,9 @@ fn grades_svg(k: &super::report::Calibration) -> String {
     })
 }
 
-/// Cohort by cohort: realised AUC with its interval and the initial AUC (left), and the
-/// observed against the predicted default rate (right), as shares on one axis.
+/// Cohort by cohort, on one axis: the realised AUC (blue, with its interval) against the
+/// initial AUC (the pale line), and the observed (red) against the predicted (black)
+/// default rate.
 fn life_svg(v: &VersionBacktest) -> String {
     let cohorts: Vec<&Cohort> = v.cohorts.iter().skip(1).collect();
     if cohorts.is_empty() {
@@ -202,6 +204,21 @@ fn life_svg(v: &VersionBacktest) -> String {
             RED.stroke_width(2),
         ))
         .map_err(|e| e.to_string())?;
+        // Markers, so that a single cohort shows too: AUC blue, predicted black, observed red.
+        let marks = (auc
+            .iter()
+            .map(|a| Circle::new((a.0, a.1), 4, BLUE.filled())))
+        .chain(
+            rates
+                .iter()
+                .map(|r| Circle::new((r.0, r.1), 3, BLACK.filled())),
+        )
+        .chain(
+            rates
+                .iter()
+                .map(|r| Circle::new((r.0, r.2), 4, RED.filled())),
+        );
+        c.draw_series(marks).map_err(|e| e.to_string())?;
         Ok(())
     })
 }
