@@ -52,7 +52,9 @@ async fn a_version_that_underestimates_fails_calibration_on_its_outcomes() {
     .await;
 
     // 1,000 applicants per version, in lists of 100 (request id and index name each).
-    let mut lines = vec!["id,index,outcome,observed_at".to_owned()];
+    // Months on book: when a bad one went bad (1 to 12), 12 for a good one.
+    let mob = |bad: bool, draw: f64| if bad { 1 + (draw * 12.0) as u32 } else { 12 };
+    let mut lines = vec!["id,index,outcome,observed_at,months_on_book".to_owned()];
     let mut declined = 0;
     for (v, version) in [&first, &second].into_iter().enumerate() {
         for request in 0..10 {
@@ -73,7 +75,8 @@ async fn a_version_that_underestimates_fails_calibration_on_its_outcomes() {
                 // The first version's applicants go bad as it says; the second's twice as often.
                 let rate = if v == 0 { pd } else { (2.0 * pd).min(1.0) };
                 let bad = uniform((v * 1000 + request * 100 + i) as u64) < rate;
-                lines.push(format!("{id},{i},{},2099-01-01", u8::from(bad)));
+                let months = mob(bad, uniform(50_000 + (v * 1000 + request * 100 + i) as u64));
+                lines.push(format!("{id},{i},{},2099-01-01,{months}", u8::from(bad)));
             }
         }
     }
@@ -102,10 +105,11 @@ async fn a_version_that_underestimates_fails_calibration_on_its_outcomes() {
         let pd = r["probability"].as_f64().unwrap();
         declined += usize::from(r["decision"] == "decline");
         let bad = uniform(10_000 + id) < pd;
-        lines.push(format!("{id},,{},2099-01-01", u8::from(bad)));
+        let months = mob(bad, uniform(60_000 + id));
+        lines.push(format!("{id},,{},2099-01-01,{months}", u8::from(bad)));
     }
     lines.push(lines[1].clone());
-    lines.push("nobody,0,1,2099-01-01".into());
+    lines.push("nobody,0,1,2099-01-01,3".into());
     let outcomes = dir.join("outcomes.csv");
     std::fs::write(&outcomes, lines.join("\n") + "\n").unwrap();
 
@@ -167,6 +171,17 @@ async fn a_version_that_underestimates_fails_calibration_on_its_outcomes() {
     let page = store.join(b.key.replace(".json", ".html"));
     let html = std::fs::read_to_string(&page).unwrap();
     assert!(html.contains(&first) && html.contains(&second) && html.matches("<svg").count() >= 2);
+    // Vintage curves from the months on book: the doubled version's bad rate climbs higher.
+    let vintage = |v: &str| {
+        let found = b.versions.iter().find(|r| r.version == v).unwrap();
+        assert_eq!(found.vintages.len(), 1);
+        let curve = &found.vintages[0].bad_rate;
+        assert_eq!(curve.len(), 12);
+        assert!(curve.windows(2).all(|w| w[0] <= w[1]));
+        curve[11]
+    };
+    assert!(vintage(&second) > 1.5 * vintage(&first));
+    assert!(html.contains("Vintage curves"));
     // The versions' histories (their model cards') list the back-test.
     let st = riskfn_core::registry::store::open(&store.display().to_string())
         .await

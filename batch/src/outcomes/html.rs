@@ -2,7 +2,8 @@
 //! lights, the grades of all its outcomes, and two plots drawn with plotters: observed
 //! against predicted default rate per grade, and cohort by cohort the realised AUC (with
 //! DeLong's interval, against the initial AUC) and the observed against the predicted
-//! default rate, the version's life in one view.
+//! default rate, the version's life in one view; and the vintage curves when the outcomes
+//! give months on book.
 
 use std::fmt::Write;
 
@@ -124,6 +125,54 @@ fn version(h: &mut String, v: &VersionBacktest) {
         h.push_str(&grades_svg(all));
     }
     h.push_str(&life_svg(v));
+    h.push_str(&vintage_svg(v));
+}
+
+/// The vintage curves: each cohort's share of loans gone bad by month on book.
+fn vintage_svg(v: &VersionBacktest) -> String {
+    if v.vintages.is_empty() {
+        return String::new();
+    }
+    let months = v
+        .vintages
+        .iter()
+        .map(|c| c.bad_rate.len())
+        .max()
+        .unwrap_or(1);
+    let top = (v.vintages.iter().flat_map(|c| c.bad_rate.last()))
+        .fold(0.05, |a: f64, b| a.max(*b * 1.1))
+        .min(1.0);
+    svg(|root| {
+        let mut c = ChartBuilder::on(root)
+            .caption("Vintage curves", ("sans-serif", 18))
+            .margin(10)
+            .x_label_area_size(36)
+            .y_label_area_size(46)
+            .build_cartesian_2d(0.0..months as f64, 0.0..top)
+            .map_err(|e| e.to_string())?;
+        c.configure_mesh()
+            .x_desc("months on book")
+            .y_desc("cumulative bad rate")
+            .light_line_style(WHITE)
+            .draw()
+            .map_err(|e| e.to_string())?;
+        for (i, vintage) in v.vintages.iter().enumerate() {
+            let colour = Palette99::pick(i).stroke_width(2);
+            let points = (vintage.bad_rate.iter().enumerate()).map(|(m, r)| ((m + 1) as f64, *r));
+            c.draw_series(LineSeries::new(points, colour))
+                .map_err(|e| e.to_string())?
+                .label(format!("{} ({} loans)", vintage.cohort, vintage.loans))
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 16, y)], Palette99::pick(i))
+                });
+        }
+        c.configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK.mix(0.3))
+            .draw()
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    })
 }
 
 /// Observed against predicted default rate per grade, all the version's outcomes.

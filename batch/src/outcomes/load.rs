@@ -45,6 +45,9 @@ pub struct Outcome {
     /// window (`None`: pending, never counted as good).
     pub outcome: Option<bool>,
     pub observed: String,
+    /// Months on book when observed (when it went bad, for a bad one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub months_on_book: Option<u32>,
 }
 
 /// What a load found.
@@ -97,6 +100,8 @@ pub struct OutcomeRow {
     pub bad: bool,
     /// When the outcome was observed (`observed_at`, when the file has the column).
     pub observed: Option<Date>,
+    /// Months on book when observed (or when it went bad), for vintage curves.
+    pub months_on_book: Option<u32>,
 }
 
 pub async fn load(opts: &LoadOptions) -> Result<Load> {
@@ -183,6 +188,7 @@ pub async fn load(opts: &LoadOptions) -> Result<Load> {
             probability: d.probability,
             outcome,
             observed: observed.to_string(),
+            months_on_book: row.months_on_book,
         });
     }
     let mut load = Load {
@@ -214,7 +220,7 @@ fn missing(column: &str, raw: &crate::source::RawData) -> Error {
 }
 
 /// An outcome file's rows: columns `id`, `outcome` (1 or true: went bad; 0 or false) and,
-/// when present, `index` and `observed_at`. A column missing or a value that is not what
+/// when present, `index`, `observed_at` and `months_on_book`. A column missing or a value that is not what
 /// it should be is an error naming the column and the row (never the value). `riskfn
 /// outcomes load` and `models compare --outcomes` both read outcomes with this.
 pub fn outcome_rows(raw: &crate::source::RawData) -> Result<Vec<OutcomeRow>> {
@@ -237,6 +243,7 @@ pub fn outcome_rows(raw: &crate::source::RawData) -> Result<Vec<OutcomeRow>> {
     let required = |name: &str| column(name)?.ok_or_else(|| missing(name, raw));
     let (ids, outcome) = (required("id")?, required("outcome")?);
     let (index, observed) = (column("index")?, column("observed_at")?);
+    let months_on_book = column("months_on_book")?;
     let bad_value =
         |r: usize, what: &str| Error::Data(format!("{}: row {}: {what}", raw.uri, r + 1));
     (0..ids.len())
@@ -271,11 +278,20 @@ pub fn outcome_rows(raw: &crate::source::RawData) -> Result<Vec<OutcomeRow>> {
                 ),
                 _ => None,
             };
+            let months_on_book = match &months_on_book {
+                Some(a) if a.is_valid(r) => Some(
+                    a.value(r)
+                        .parse::<u32>()
+                        .map_err(|_| bad_value(r, "months_on_book must be a whole number"))?,
+                ),
+                _ => None,
+            };
             Ok(OutcomeRow {
                 id: ids.value(r).to_owned(),
                 index,
                 bad,
                 observed,
+                months_on_book,
             })
         })
         .collect()

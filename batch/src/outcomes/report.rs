@@ -151,6 +151,43 @@ pub struct VersionBacktest {
     pub grades: Vec<f64>,
     pub grades_from: String,
     pub cohorts: Vec<Cohort>,
+    /// Per cohort, when the outcomes give months on book.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vintages: Vec<Vintage>,
+}
+
+/// A cohort's vintage curve: of its loans, the share gone bad by each month on book.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Vintage {
+    pub cohort: String,
+    pub loans: u64,
+    /// `bad_rate[m - 1]`: the share of the loans bad within `m` months on book, up to the
+    /// most months any of them has been observed.
+    pub bad_rate: Vec<f64>,
+}
+
+/// The vintage curves of `cohorts` (each the outcomes of one cohort), from their months
+/// on book; none when no outcome gives them.
+pub fn vintages(cohorts: &BTreeMap<String, Vec<&Outcome>>) -> Vec<Vintage> {
+    cohorts
+        .iter()
+        .filter_map(|(name, rows)| {
+            let months = rows.iter().filter_map(|o| o.months_on_book).max()?;
+            let loans = rows.len() as u64;
+            let bad_at: Vec<u32> = (rows.iter())
+                .filter(|o| o.outcome == Some(true))
+                .filter_map(|o| o.months_on_book)
+                .collect();
+            let bad_rate = (1..=months)
+                .map(|m| bad_at.iter().filter(|&&b| b <= m).count() as f64 / loans as f64)
+                .collect();
+            Some(Vintage {
+                cohort: name.clone(),
+                loans,
+                bad_rate,
+            })
+        })
+        .collect()
 }
 
 /// What a version is back-tested against: its validation AUC, its grades and the test
@@ -265,6 +302,7 @@ pub async fn report(opts: &ReportOptions) -> Result<Backtest> {
             grades: baseline.cuts.clone(),
             grades_from: baseline.from.to_owned(),
             cohorts: out,
+            vintages: vintages(&cohorts),
         });
     }
     let light = (versions.iter())
@@ -471,6 +509,37 @@ mod tests {
 
     /// The grades are numpy's `searchsorted(quantile(pd, 0.1..0.9), pd, side="left")`, as
     /// the reference portfolio's (tests/reference/outcomes_stats.json).
+    /// Two cohorts: four loans of which two went bad at months 2 and 3 (one good observed
+    /// to month 4), and one loan with no months on book (no curve).
+    #[test]
+    fn vintage_curves_count_bads_by_month_on_book_over_the_cohorts_loans() {
+        let loan = |id: &str, bad: Option<bool>, months: Option<u32>| Outcome {
+            id: id.into(),
+            index: None,
+            version: "v".into(),
+            decided: "2026-01-15".into(),
+            probability: 0.1,
+            outcome: bad,
+            observed: "2027-01-15".into(),
+            months_on_book: months,
+        };
+        let (a, b, c, d, e) = (
+            loan("a", Some(true), Some(2)),
+            loan("b", Some(true), Some(3)),
+            loan("c", Some(false), Some(4)),
+            loan("d", None, Some(1)),
+            loan("e", Some(true), None),
+        );
+        let cohorts = BTreeMap::from([
+            ("2026-01".to_owned(), vec![&a, &b, &c, &d]),
+            ("2026-02".to_owned(), vec![&e]),
+        ]);
+        let v = vintages(&cohorts);
+        assert_eq!(v.len(), 1);
+        assert_eq!((v[0].cohort.as_str(), v[0].loans), ("2026-01", 4));
+        assert_eq!(v[0].bad_rate, vec![0.0, 0.25, 0.5, 0.5]);
+    }
+
     #[test]
     fn cohorts_are_months_quarters_or_years() {
         let cohorts =
