@@ -156,7 +156,9 @@ async fn a_version_that_underestimates_fails_calibration_on_its_outcomes() {
     let version = b.versions.iter().find(|v| v.version == first).unwrap();
     assert_eq!(version.grades_from, "the version's test-split deciles");
     assert_eq!(version.grades.len(), 9);
-    assert!(own_calibration.concentration.is_some());
+    let concentration = own_calibration.concentration.as_ref().unwrap();
+    assert!(concentration.psi < 0.1, "{concentration:?}");
+    assert_eq!(concentration.psi_band, "stable");
     assert_eq!(own_calibration.light(), Light::Green, "{own:#?}");
     let k = doubled.calibration.as_ref().unwrap();
     assert_eq!(

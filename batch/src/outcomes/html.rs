@@ -69,7 +69,7 @@ fn version(h: &mut String, v: &VersionBacktest) {
         "<h2>{}</h2><p>Validation AUC at training: {}. Grades: {}.</p>\
          <table><tr><th>cohort</th><th>rows</th><th>bad</th><th>pending</th><th>AUC [95% CI]</th>\
          <th>ECB AUC test</th><th>mean PD</th><th>observed</th><th>Jeffreys</th><th>binomial</th>\
-         <th>Hosmer-Lemeshow</th><th>Spiegelhalter</th><th>slope</th><th>concentration</th><th>light</th></tr>",
+         <th>Hosmer-Lemeshow</th><th>Spiegelhalter</th><th>slope</th><th>concentration</th><th>score PSI</th><th>light</th></tr>",
         esc(&v.version),
         v.initial_auc.map_or("-".to_owned(), |a| format!("{a:.4}")),
         esc(&v.grades_from)
@@ -80,7 +80,7 @@ fn version(h: &mut String, v: &VersionBacktest) {
         let _ = write!(
             h,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
-             <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>{}</tr>",
+             <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>{}</tr>",
             esc(&c.cohort),
             c.rows,
             c.defaults,
@@ -99,6 +99,8 @@ fn version(h: &mut String, v: &VersionBacktest) {
             k.and_then(|k| k.slope)
                 .map_or("-".to_owned(), |s| format!("{s:.3}")),
             p(k.and_then(|k| k.concentration.as_ref().map(|c| &c.test))),
+            (k.and_then(|k| k.concentration.as_ref()))
+                .map_or("-".to_owned(), |c| format!("{:.3} ({})", c.psi, c.psi_band)),
             light_cell(c.light),
         );
     }
@@ -199,8 +201,8 @@ fn grades_svg(k: &super::report::Calibration) -> String {
 }
 
 /// Cohort by cohort, on one axis: the realised AUC (blue, with its interval) against the
-/// initial AUC (the pale line), and the observed (red) against the predicted (black)
-/// default rate.
+/// initial AUC (the pale line), the observed (red) against the predicted (black) default
+/// rate, and the score's PSI against the approved test rows (green triangles).
 fn life_svg(v: &VersionBacktest) -> String {
     let cohorts: Vec<&Cohort> = v.cohorts.iter().skip(1).collect();
     if cohorts.is_empty() {
@@ -252,6 +254,19 @@ fn life_svg(v: &VersionBacktest) -> String {
             rates.iter().map(|r| (r.0, r.2)),
             RED.stroke_width(2),
         ))
+        .map_err(|e| e.to_string())?;
+        let psi: Vec<(f64, f64)> = (cohorts.iter().enumerate())
+            .filter_map(|(i, c)| {
+                let k = c.calibration.as_ref()?;
+                k.concentration.as_ref().map(|k| (x(i), k.psi.min(1.0)))
+            })
+            .collect();
+        c.draw_series(LineSeries::new(psi.iter().copied(), GREEN.stroke_width(1)))
+            .map_err(|e| e.to_string())?;
+        c.draw_series(
+            psi.iter()
+                .map(|p| TriangleMarker::new(*p, 4, GREEN.filled())),
+        )
         .map_err(|e| e.to_string())?;
         // Markers, so that a single cohort shows too: AUC blue, predicted black, observed red.
         let marks = (auc

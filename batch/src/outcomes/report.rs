@@ -125,6 +125,10 @@ pub struct Concentration {
     pub cv: f64,
     pub herfindahl: f64,
     pub test: Test,
+    /// The score's PSI over the grades against the same rows, and its band (stable below
+    /// 0.1, watch to 0.25, act above), as `riskfn drift` reports one.
+    pub psi: f64,
+    pub psi_band: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -425,6 +429,11 @@ fn calibration(pd: &[f64], bad: &[bool], base: &Baseline, s: &Settings) -> Calib
         let (cv_initial, _) = stats::concentration(initial);
         let current: Vec<u64> = counts.iter().map(|c| c.rows).collect();
         let (cv, herfindahl) = stats::concentration(&current);
+        let shares = |c: &[u64]| -> Vec<f64> {
+            let n = c.iter().sum::<u64>().max(1) as f64;
+            c.iter().map(|&x| x as f64 / n).collect()
+        };
+        let psi = riskfn_core::review::drift::psi(&shares(initial), &shares(&current));
         Concentration {
             cv_initial,
             cv,
@@ -434,6 +443,8 @@ fn calibration(pd: &[f64], bad: &[bool], base: &Baseline, s: &Settings) -> Calib
                 stats::concentration_test(cv_initial, cv, current.len()),
                 s,
             ),
+            psi,
+            psi_band: riskfn_core::review::drift::band(psi).to_owned(),
         }
     });
     Calibration {
