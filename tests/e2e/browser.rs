@@ -149,6 +149,58 @@ async fn act(c: &Client, label: &str, reason: &str, want: &str) -> String {
     .await
 }
 
+/// 200 approved decisions of `version` at PD 0.2 (as the audit trail keeps them), of which
+/// 50 went bad, loaded as outcomes and back-tested.
+async fn backtest(store: &std::path::Path, version: &str) {
+    use riskfn_core::registry::audit::{Event, Record, store_predictions};
+    let st = riskfn_core::registry::store::open(&store.display().to_string())
+        .await
+        .unwrap();
+    let mut csv = String::from("id,outcome,observed_at\n");
+    for i in 0..200 {
+        let record = Record::now(Event::Prediction {
+            request_id: format!("r{i}"),
+            caller: "lender".into(),
+            pipeline: "german_credit".into(),
+            version: version.to_owned(),
+            model_sha256: "m".into(),
+            input_sha256: "i".into(),
+            decision: "approve".into(),
+            probability: 0.2,
+            reasons: vec![],
+            outside_population: None,
+            index: None,
+            challenger: None,
+        });
+        store_predictions(st.as_ref(), &[record], &format!("r{i}"))
+            .await
+            .unwrap();
+        csv.push_str(&format!("r{i},{},2099-01-01\n", u8::from(i % 4 == 0)));
+    }
+    let file = store.with_file_name("outcomes.csv");
+    std::fs::write(&file, csv).unwrap();
+    let sql_dir = riskfn_tests::sql_dir();
+    let s = store.display().to_string();
+    riskfn_batch::outcomes::load::load(&riskfn_batch::outcomes::load::LoadOptions {
+        pipeline: "german_credit".into(),
+        sql_dir: sql_dir.clone(),
+        data: file.display().to_string(),
+        store: s.clone(),
+        s3: Default::default(),
+    })
+    .await
+    .unwrap();
+    riskfn_batch::outcomes::report::report(&riskfn_batch::outcomes::report::ReportOptions {
+        pipeline: "german_credit".into(),
+        sql_dir,
+        store: s,
+        s3: Default::default(),
+        period: Default::default(),
+    })
+    .await
+    .unwrap();
+}
+
 #[tokio::test]
 async fn the_console_in_headless_chromium() {
     let chromium = std::env::var("RISKFN_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
@@ -181,6 +233,9 @@ async fn the_console_in_headless_chromium() {
     })
     .await
     .unwrap();
+    // Outcomes of 200 decisions v1 made (audit records as the server keeps them), loaded
+    // and back-tested: the back-test shows on v1's page.
+    backtest(&store, &v1).await;
     let state = keyed_state(&store).await;
     let registry = state.cache.registry().clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -264,6 +319,17 @@ async fn the_console_in_headless_chromium() {
         console_errors(&c).await,
         Vec::<String>::new(),
         "version page"
+    );
+    let text = c
+        .find(Locator::Css("main"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("Outcomes") && text.contains("Back-tested") && text.contains("Jeffreys"),
+        "{text}"
     );
     shot(&c, "3-version").await;
     let said = act(&c, "Approve", "my own work", "four eyes").await;

@@ -168,11 +168,20 @@ async fn a_version_that_underestimates_fails_calibration_on_its_outcomes() {
     );
     assert!(k.observed_rate > 1.5 * k.mean_pd);
     assert_eq!(b.light, Light::Red);
-    assert!(b.key.contains("/outcomes/reports/"));
+    // Each version's result kept beside it, with its page.
+    assert_eq!(b.kept.len(), 2);
+    assert!(
+        b.kept.iter().all(|k| k.contains("/outcomes/versions/")),
+        "{:?}",
+        b.kept
+    );
     // The page is kept beside the result: both versions, their tables and plots.
-    let page = store.join(b.key.replace(".json", ".html"));
-    let html = std::fs::read_to_string(&page).unwrap();
-    assert!(html.contains(&first) && html.contains(&second) && html.matches("<svg").count() >= 2);
+    let page = |v: &str| {
+        let key = b.kept.iter().find(|k| k.contains(v)).unwrap();
+        std::fs::read_to_string(store.join(key.replace(".json", ".html"))).unwrap()
+    };
+    let html = page(&second);
+    assert!(html.contains(&second) && !html.contains(&first) && html.matches("<svg").count() >= 2);
     // Vintage curves from the months on book: the doubled version's bad rate climbs higher.
     let vintage = |v: &str| {
         let found = b.versions.iter().find(|r| r.version == v).unwrap();
@@ -183,7 +192,7 @@ async fn a_version_that_underestimates_fails_calibration_on_its_outcomes() {
         curve[11]
     };
     assert!(vintage(&second) > 1.5 * vintage(&first));
-    assert!(html.contains("Vintage curves"));
+    assert!(html.contains("Vintage curves") && page(&first).contains("Vintage curves"));
     // The versions' histories (their model cards') list the back-test.
     let st = riskfn_core::registry::store::open(&store.display().to_string())
         .await
@@ -195,8 +204,13 @@ async fn a_version_that_underestimates_fails_calibration_on_its_outcomes() {
                 .unwrap();
         let history = riskfn_core::registry::audit::history(&records, version);
         let tested = history.iter().find(|h| h.event == "back-tested").unwrap();
+        let kept = b
+            .kept
+            .iter()
+            .find(|k| k.contains(version.as_str()))
+            .unwrap();
         assert!(
-            tested.detail.contains(light) && tested.detail.contains(&b.key),
+            tested.detail.contains(light) && tested.detail.contains(kept),
             "{tested:?}"
         );
     }

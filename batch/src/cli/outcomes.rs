@@ -156,5 +156,5 @@ fn print_backtest(b: &Backtest) {
             );
         }
     }
-    println!("\nkept as {}", b.key);
+    println!("\nkept as {}", b.kept.join(", "));
 }

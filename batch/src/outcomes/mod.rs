@@ -105,8 +105,3 @@ impl std::fmt::Display for Light {
 pub fn loads_prefix(pipeline: &str) -> String {
     format!("{pipeline}/outcomes/loads/")
 }
-
-/// Where its back-testing results are kept, one object per report.
-pub fn reports_prefix(pipeline: &str) -> String {
-    format!("{pipeline}/outcomes/reports/")
-}

@@ -252,8 +252,9 @@ pub struct Backtest {
     pub versions: Vec<VersionBacktest>,
     /// The worst light of all.
     pub light: Light,
+    /// Where each version's result is kept (its page beside it, `.html`).
     #[serde(default)]
-    pub key: String,
+    pub kept: Vec<String>,
 }
 
 /// Back-test every version with loaded outcomes, and keep the result in the store.
@@ -309,8 +310,10 @@ pub async fn report(opts: &ReportOptions) -> Result<Backtest> {
             vintages: vintages(&cohorts),
         });
     }
-    let light = (versions.iter())
-        .flat_map(|v| v.cohorts.iter().map(|c| c.light))
+    let worst = |v: &VersionBacktest| v.cohorts.iter().map(|c| c.light).max();
+    let light = versions
+        .iter()
+        .filter_map(worst)
         .max()
         .unwrap_or(Light::Green);
     let mut backtest = Backtest {
@@ -321,32 +324,38 @@ pub async fn report(opts: &ReportOptions) -> Result<Backtest> {
         loads,
         versions,
         light,
-        key: String::new(),
+        kept: Vec::new(),
     };
-    backtest.key = format!(
-        "{}{}.json",
-        super::reports_prefix(&pipeline.name),
-        riskfn_core::registry::new_version_id()
-    );
-    let bytes = serde_json::to_vec_pretty(&backtest).map_err(|e| Error::Data(e.to_string()))?;
-    put_once(store.as_ref(), &backtest.key, bytes.into(), PutMode::Create).await?;
-    // The page beside it, for people.
-    let page = backtest.key.replace(".json", ".html");
-    let html = super::html::html(&backtest);
-    put_once(store.as_ref(), &page, html.into(), PutMode::Create).await?;
-    // Each version's history (its model card's) lists the back-test.
+    // Each version's result beside it (as drift reports are), with its page; its history
+    // (its model card's) lists it.
+    let id = riskfn_core::registry::new_version_id();
     for v in &backtest.versions {
-        let Some(all) = v.cohorts.first() else {
-            continue;
+        let one = Backtest {
+            versions: vec![v.clone()],
+            light: worst(v).unwrap_or(Light::Green),
+            ..backtest.clone()
         };
+        let prefix = riskfn_core::review::outcomes::reports_prefix(&pipeline.name, &v.version);
+        let key = format!("{prefix}{id}.json");
+        let bytes = serde_json::to_vec_pretty(&one).map_err(|e| Error::Data(e.to_string()))?;
+        put_once(store.as_ref(), &key, bytes.into(), PutMode::Create).await?;
+        let page = format!("{prefix}{id}.html");
+        put_once(
+            store.as_ref(),
+            &page,
+            super::html::html(&one).into(),
+            PutMode::Create,
+        )
+        .await?;
         let event = riskfn_core::registry::audit::Event::Backtest {
             pipeline: pipeline.name.clone(),
             version: v.version.clone(),
-            outcomes: all.rows,
-            light: all.light.to_string(),
-            report: backtest.key.clone(),
+            outcomes: v.cohorts.first().map_or(0, |c| c.rows),
+            light: one.light.to_string(),
+            report: key.clone(),
         };
         riskfn_core::review::record(&registry, event).await;
+        backtest.kept.push(key);
     }
     Ok(backtest)
 }

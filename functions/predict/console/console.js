@@ -211,6 +211,23 @@ async function version(p, v) {
   } else {
     parts.push(el("p", { class: "note" }, "No batch compared yet (riskfn drift keeps its report here)."));
   }
+  parts.push(el("h2", {}, "Outcomes"));
+  const outcomes = d.outcomes;
+  if (outcomes && outcomes.versions && outcomes.versions.length) {
+    const o = outcomes.versions[0];
+    const light = (l) => badge(l, l === "green" ? "passed" : l === "red" ? "failed" : "pending");
+    const p_ = (t) => (t ? `${t.p < 1e-4 ? t.p.toExponential(1) : num(t.p)} ${t.light}` : "–");
+    parts.push(el("p", {}, `Back-tested ${outcomes.at} on ${outcomes.loads.length} outcome file(s), grades from ${o.grades_from}: `, light(outcomes.light)),
+      table(["cohort", "rows", "bad", "pending", "AUC", "ECB AUC test", "mean PD", "observed", "Jeffreys", "binomial", "light"],
+        o.cohorts.map((c) => {
+          const d_ = c.discrimination, k = c.calibration;
+          return [c.cohort, String(c.rows), String(c.defaults), String(c.pending), d_ ? num(d_.auc, 3) : "–",
+            p_(d_ && d_.ecb), k ? num(k.mean_pd) : "–", k ? num(k.observed_rate) : "–", p_(k && k.jeffreys), p_(k && k.binomial), light(c.light)];
+        }), [1, 2, 3, 4, 6, 7]),
+      el("iframe", { title: "back-test", src: `/v1/pipelines/${enc(p)}/versions/${enc(v)}/outcomes`, loading: "lazy" }));
+  } else {
+    parts.push(el("p", { class: "note" }, "No outcomes back-tested yet (riskfn outcomes report keeps its result here)."));
+  }
   parts.push(el("h2", {}, "Report"),
     el("iframe", { title: "report", src: `/v1/pipelines/${enc(p)}/versions/${enc(v)}/report`, loading: "lazy" }),
     el("h2", {}, "Model card"),

@@ -21,7 +21,7 @@ use riskfn_core::registry::audit;
 use riskfn_core::scoring::{RecordError, Score};
 
 /// The routes, in the order `openapi.json` documents them.
-pub const ROUTES: [(&str, &str); 22] = [
+pub const ROUTES: [(&str, &str); 23] = [
     ("get", "/health"),
     ("get", "/openapi.json"),
     ("get", "/v1/me"),
@@ -32,6 +32,10 @@ pub const ROUTES: [(&str, &str); 22] = [
     ("get", "/v1/pipelines/{pipeline}/versions/{version}"),
     ("get", "/v1/pipelines/{pipeline}/versions/{version}/card"),
     ("get", "/v1/pipelines/{pipeline}/versions/{version}/report"),
+    (
+        "get",
+        "/v1/pipelines/{pipeline}/versions/{version}/outcomes",
+    ),
     (
         "post",
         "/v1/pipelines/{pipeline}/versions/{version}/promote",
@@ -75,6 +79,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(
             "/v1/pipelines/{pipeline}/versions/{version}/report",
             get(versions::report),
+        )
+        .route(
+            "/v1/pipelines/{pipeline}/versions/{version}/outcomes",
+            get(versions::outcomes),
         )
         .route(
             "/v1/pipelines/{pipeline}/versions/{version}/promote",

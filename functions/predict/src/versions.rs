@@ -165,6 +165,14 @@ pub async fn show(
         riskfn_core::review::drift::latest_report(registry.store().as_ref(), &pipeline, &version)
             .await?
             .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
+    // What `riskfn outcomes report` last kept on it: the back-test on its outcomes.
+    let outcomes = riskfn_core::review::outcomes::latest_report(
+        registry.store().as_ref(),
+        &pipeline,
+        &version,
+    )
+    .await?
+    .and_then(|(_, b)| serde_json::from_slice::<serde_json::Value>(&b).ok());
     Ok(Json(serde_json::json!({
         "pipeline": pipeline,
         "version": row(&m, champion.as_deref(), challenger.as_deref(), review),
@@ -173,7 +181,34 @@ pub async fn show(
         "data": m.data,
         "files": m.files.keys().collect::<Vec<_>>(),
         "drift": drift,
+        "outcomes": outcomes,
     })))
+}
+
+/// The page of the newest back-test kept on a version (`riskfn outcomes report`).
+pub async fn outcomes(
+    State(state): State<Arc<AppState>>,
+    Path((pipeline, version)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let store = state.cache.registry().store().clone();
+    let page = riskfn_core::review::outcomes::latest_page(store.as_ref(), &pipeline, &version)
+        .await?
+        .ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "no back-test on version {version} of pipeline {pipeline}"
+            ))
+        })?;
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (
+                axum::http::header::HeaderName::from_static("x-frame-options"),
+                "SAMEORIGIN",
+            ),
+        ],
+        page,
+    )
+        .into_response())
 }
 
 /// A version's stored report: HTML with its plots, or the JSON it was drawn from.

@@ -12,6 +12,7 @@
 
 pub mod compare;
 pub mod drift;
+pub mod outcomes;
 
 use serde::{Deserialize, Serialize};
 
