@@ -739,7 +739,8 @@ fn four_eyes_on_the_command_line() {
 
 /// `outcomes load`, `report` and `check` from the command line: 200 approved decisions at
 /// a PD of 10 % (as the audit trail stores them) all went bad, so the calibration tests are
-/// red: `report` exits 0 and says so, `check` exits 30.
+/// red: `report` exits 0 and says so, `check` exits 30. Ten more, good when observed the
+/// day they were decided (inside the performance window), are pending.
 #[test]
 fn outcomes_check_exits_30_on_a_red_test() {
     use riskfn_core::registry::audit::{Event, Record, store_predictions};
@@ -760,7 +761,7 @@ fn outcomes_check_exits_30_on_a_red_test() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let st = riskfn_core::registry::store::open(s).await.unwrap();
-        for i in 0..200 {
+        for i in 0..210 {
             let record = Record::now(Event::Prediction {
                 request_id: format!("r{i}"),
                 caller: "lender".into(),
@@ -785,6 +786,11 @@ fn outcomes_check_exits_30_on_a_red_test() {
     for i in 0..200 {
         text.push_str(&format!("r{i},1,2099-01-01\n"));
     }
+    // Ten still good when observed today: inside the 12-month window, pending.
+    let soon = riskfn_core::registry::now_rfc3339()[..10].to_owned();
+    for i in 200..210 {
+        text.push_str(&format!("r{i},0,{soon}\n"));
+    }
     std::fs::write(&csv, text).unwrap();
     let outcomes = |command: &str, extra: &[&str]| {
         let mut args = vec![
@@ -802,7 +808,7 @@ fn outcomes_check_exits_30_on_a_red_test() {
     assert!(out.status.success(), "{}", stderr(&out));
     let said = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
-        said.contains("200 rows: 200 bad, 0 good, 0 pending"),
+        said.contains("210 rows: 200 bad, 0 good, 10 pending"),
         "{said}"
     );
     let page = dir.join("backtest.html");
