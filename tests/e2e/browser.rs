@@ -73,6 +73,16 @@ async fn wait_js(c: &Client, script: &str, want: &str) -> String {
 }
 
 /// Open `hash` of the console and wait until the page says it has drawn it.
+/// The text of the first element `css` finds.
+async fn text_of(c: &Client, css: &str) -> String {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 async fn open(c: &Client, base: &str, hash: &str) {
     c.goto(&format!("{base}/console{hash}")).await.unwrap();
     wait_js(c, "return document.body.dataset.ready || ''", hash).await;
@@ -273,13 +283,7 @@ async fn the_console_in_headless_chromium() {
 
     // No key: the console answers with the sign-in form, not the page.
     c.goto(&format!("{base}/console")).await.unwrap();
-    let text = c
-        .find(Locator::Css("body"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = text_of(&c, "body").await;
     assert!(
         text.contains("API key") && !text.contains("Pipelines"),
         "{text}"
@@ -289,13 +293,7 @@ async fn the_console_in_headless_chromium() {
     // The trainer (owner and approver) may not approve its own version.
     sign_in(&c, &base, TRAINER).await;
     open(&c, &base, "#/").await;
-    let text = c
-        .find(Locator::Css("main"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = text_of(&c, "main").await;
     assert!(
         text.contains("german_credit") && text.contains("2 pending"),
         "{text}"
@@ -320,13 +318,7 @@ async fn the_console_in_headless_chromium() {
         Vec::<String>::new(),
         "version page"
     );
-    let text = c
-        .find(Locator::Css("main"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = text_of(&c, "main").await;
     assert!(
         text.contains("Outcomes") && text.contains("Back-tested") && text.contains("Jeffreys"),
         "{text}"
@@ -390,13 +382,7 @@ async fn the_console_in_headless_chromium() {
         .as_i64()
         .unwrap();
     assert_eq!(curves, 3, "the diagonal and one curve per version");
-    let text = c
-        .find(Locator::Css("main"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = text_of(&c, "main").await;
     for want in [
         "Swap in",
         "A approves",

@@ -9,7 +9,6 @@ use axum::http::StatusCode;
 use riskfn_batch::outcomes::Light;
 use riskfn_batch::outcomes::load::{LoadOptions, load};
 use riskfn_batch::outcomes::report::{ReportOptions, report};
-use riskfn_predict::{AppState, Config};
 use riskfn_tests::{copy_pipeline, fresh_dir, records, repo, train};
 use serde_json::{Value, json};
 
@@ -36,15 +35,7 @@ async fn a_version_that_underestimates_fails_calibration_on_its_outcomes() {
     let store = dir.join("store");
     let first = train(&pipeline, &store, None).await.unwrap().version;
     let second = train(&pipeline, &store, None).await.unwrap().version;
-    let state = AppState::open(Config {
-        store: store.display().to_string(),
-        audit_to_store: true,
-        audit_after_response: false,
-        ..Config::default()
-    })
-    .await
-    .unwrap();
-    let app = riskfn_predict::router(state);
+    let (_, app) = super::population::audited_app(&store).await;
     let data = records(
         &repo().join("sql/german_credit/data/german_credit.parquet"),
         &["creditability"],

@@ -22,11 +22,12 @@ use super::tmp;
 const RULE: &str = "credit_amount > 0";
 const PREDICT: &str = "/v1/pipelines/german_credit/predict";
 
-async fn app(store: &Path) -> (Arc<AppState>, axum::Router) {
+/// The local server's router on `store`, audit records stored before each answer (so a
+/// test reads them at once).
+pub(crate) async fn audited_app(store: &Path) -> (Arc<AppState>, axum::Router) {
     let state = AppState::open(Config {
         store: store.display().to_string(),
         audit_to_store: true,
-        // Stored before the answer, so the test reads them at once.
         audit_after_response: false,
         ..Config::default()
     })
@@ -51,7 +52,7 @@ async fn inside_and_outside() -> (Value, Value) {
 #[tokio::test]
 async fn a_record_outside_the_population_is_a_422_naming_the_filter() {
     let t = german(&tmp()).await;
-    let (_, app) = app(&t.store).await;
+    let (_, app) = audited_app(&t.store).await;
     let (inside, outside) = inside_and_outside().await;
     let (status, body) = post_json(app.clone(), PREDICT, &outside).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
@@ -80,7 +81,7 @@ async fn a_flagging_pipeline_scores_the_record_and_flags_it_in_the_answer_and_th
     train(&pipeline.display().to_string(), &store, None)
         .await
         .unwrap();
-    let (_, app) = app(&store).await;
+    let (_, app) = audited_app(&store).await;
     let (inside, outside) = inside_and_outside().await;
     let (status, body) = post_json(app.clone(), PREDICT, &json!([inside, outside])).await;
     assert_eq!(status, StatusCode::OK, "{body}");

@@ -169,6 +169,11 @@ async fn publish_under_faults(
         check_store(direct, t).await;
     }
     proxy.set_rate(0.0);
+    publish_after(uri, faulty, direct, t).await;
+}
+
+/// The next run: a publish without faults succeeds and leaves the store whole.
+async fn publish_after(uri: &str, faulty: &S3Settings, direct: &Registry, t: &mut Tally) {
     train_into(P, uri, faulty, false)
         .await
         .expect("a publish after the faults");
@@ -212,11 +217,7 @@ async fn publish_killed(
         t.failed += usize::from(!status.success());
         check_store(direct, t).await;
     }
-    train_into(P, uri, faulty, false)
-        .await
-        .expect("a publish after the kills");
-    t.next_runs += 1;
-    check_store(direct, t).await;
+    publish_after(uri, faulty, direct, t).await;
 }
 
 /// Promotions, rollbacks, proposals with their approval and challenger moves through the
