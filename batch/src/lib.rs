@@ -19,6 +19,7 @@
 pub mod compile;
 pub mod drift;
 pub mod error;
+pub mod import;
 pub mod models;
 pub mod outcomes;
 pub mod pipeline;

@@ -1,0 +1,477 @@
+//! LightGBM's text model (`Booster.save_model`) as riskfn's boosted trees.
+//!
+//! A binary model's trees become [`Boosted`] trees over one input per model feature: a
+//! number as it is (NaN when missing), a category as its level's position among the
+//! feature's levels (LightGBM's `pandas_categorical`, sorted; NaN when missing or unseen).
+//! Each split keeps LightGBM's routing exactly:
+//! - `x <= t` goes left: riskfn's `x < next_up(t)`, the same for every double;
+//! - missing type None (a NaN is read as 0): NaN goes left when `0 <= t`; type NaN: where
+//!   `default_left` says; type Zero is refused (0 and NaN together have no riskfn split);
+//! - a category split sends the codes of its bitset left, others right, and a missing or
+//!   unseen category (NaN) right, as riskfn's level splits do;
+//! - leaves are scaled by the objective's sigmoid; the initial score is already in the first
+//!   tree's leaves (LightGBM folds it there);
+//! - each node's cover is its training row count (`internal_count`, `leaf_count`), the
+//!   weights LightGBM's own TreeSHAP (`pred_contrib`) takes expectations over.
+//!
+//! Refused by name: multiclass, objectives other than binary, random-forest mode, linear
+//! trees, missing type Zero.
+
+use std::collections::HashMap;
+
+use riskfn_core::model::{Boosted, Node, Tree};
+
+use super::ImportError;
+
+const FORMAT: &str = "LightGBM";
+
+/// A parsed LightGBM text model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LightGbm {
+    pub feature_names: Vec<String>,
+    /// Per feature: its categories in LightGBM's codes (code `c` is `categories[c]`), for
+    /// the categorical ones.
+    pub categories: Vec<Option<Vec<String>>>,
+    pub sigmoid: f64,
+    trees: Vec<LgbTree>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+struct LgbTree {
+    split_feature: Vec<usize>,
+    threshold: Vec<f64>,
+    decision_type: Vec<u8>,
+    left_child: Vec<i64>,
+    right_child: Vec<i64>,
+    leaf_value: Vec<f64>,
+    leaf_count: Vec<f64>,
+    internal_count: Vec<f64>,
+    cat_boundaries: Vec<usize>,
+    cat_threshold: Vec<u32>,
+}
+
+fn malformed(reason: impl Into<String>) -> ImportError {
+    ImportError::Malformed {
+        format: FORMAT,
+        reason: reason.into(),
+    }
+}
+
+fn unsupported(what: &'static str, detail: impl Into<String>) -> ImportError {
+    ImportError::Unsupported {
+        format: FORMAT,
+        what,
+        detail: detail.into(),
+    }
+}
+
+fn numbers<T: std::str::FromStr>(key: &str, v: &str) -> Result<Vec<T>, ImportError> {
+    v.split_whitespace()
+        .map(|x| {
+            x.parse::<T>()
+                .map_err(|_| malformed(format!("{key}: {x:?} is not a number")))
+        })
+        .collect()
+}
+
+impl LightGbm {
+    /// Parse a text model.
+    pub fn parse(text: &str) -> Result<LightGbm, ImportError> {
+        if !text.starts_with("tree\n") {
+            return Err(malformed("it does not start with the line `tree`"));
+        }
+        let (header, rest) = text
+            .split_once("\nTree=")
+            .ok_or_else(|| malformed("no trees"))?;
+        let header: HashMap<&str, &str> =
+            header.lines().filter_map(|l| l.split_once('=')).collect();
+        let get = |k: &str| {
+            header
+                .get(k)
+                .copied()
+                .ok_or_else(|| malformed(format!("no {k}")))
+        };
+        if get("num_class")? != "1" || get("num_tree_per_iteration")? != "1" {
+            return Err(unsupported(
+                "multiclass model",
+                format!("num_class={}", get("num_class")?),
+            ));
+        }
+        if header.contains_key("average_output") || text.contains("\naverage_output\n") {
+            return Err(unsupported("random forest mode", "average_output"));
+        }
+        let objective = get("objective")?;
+        let sigmoid = match objective.split_whitespace().collect::<Vec<_>>()[..] {
+            ["binary", s] => s
+                .strip_prefix("sigmoid:")
+                .and_then(|s| s.parse::<f64>().ok())
+                .ok_or_else(|| malformed(format!("objective {objective:?}")))?,
+            _ => return Err(unsupported("objective", objective)),
+        };
+        let feature_names: Vec<String> = get("feature_names")?
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect();
+        let infos: Vec<&str> = get("feature_infos")?.split_whitespace().collect();
+        if infos.len() != feature_names.len() {
+            return Err(malformed(
+                "feature_infos and feature_names differ in length",
+            ));
+        }
+        let (trees_text, tail) = rest.split_once("end of trees").unwrap_or((rest, ""));
+        let mut trees = Vec::new();
+        for block in trees_text.split("\nTree=") {
+            trees.push(parse_tree(block)?);
+        }
+        // pandas_categorical lists the categorical features' categories, in feature order.
+        let pandas = (tail.lines())
+            .find_map(|l| l.strip_prefix("pandas_categorical:"))
+            .unwrap_or("null");
+        let lists: Vec<Vec<String>> =
+            match serde_json::from_str::<Option<Vec<Vec<serde_json::Value>>>>(pandas) {
+                Ok(v) => v
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|l| {
+                        l.into_iter()
+                            .map(|c| match c {
+                                serde_json::Value::String(s) => s,
+                                other => other.to_string(),
+                            })
+                            .collect()
+                    })
+                    .collect(),
+                Err(e) => return Err(malformed(format!("pandas_categorical: {e}"))),
+            };
+        let mut lists = lists.into_iter();
+        let categories = infos
+            .iter()
+            .map(|info| match info.starts_with('[') || *info == "none" {
+                true => Ok(None),
+                false => lists.next().map(Some).ok_or_else(|| {
+                    unsupported(
+                        "categorical feature without its categories",
+                        "train from a pandas DataFrame with category columns (pandas_categorical)",
+                    )
+                }),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(LightGbm {
+            feature_names,
+            categories,
+            sigmoid,
+            trees,
+        })
+    }
+
+    /// The trees as riskfn's boosted ensemble over one input per feature (see the module
+    /// docs for the inputs).
+    pub fn to_boosted(&self) -> Result<Boosted, ImportError> {
+        let positions: Vec<Option<Vec<u32>>> = (self.categories.iter())
+            .map(|c| c.as_ref().map(|c| code_positions(c)))
+            .collect();
+        let trees = (self.trees.iter())
+            .map(|t| convert_tree(t, &positions, self.sigmoid))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Boosted {
+            base_score: 0.0,
+            trees,
+        })
+    }
+
+    /// A feature's levels, sorted (the positions the inputs hold).
+    pub fn levels(&self, feature: usize) -> Option<Vec<String>> {
+        let mut levels = self.categories.get(feature)?.clone()?;
+        levels.sort();
+        Some(levels)
+    }
+}
+
+/// For each LightGBM code, its level's position among the sorted levels.
+fn code_positions(categories: &[String]) -> Vec<u32> {
+    let mut sorted: Vec<&String> = categories.iter().collect();
+    sorted.sort();
+    categories
+        .iter()
+        .map(|c| sorted.binary_search(&c).map_or(u32::MAX, |p| p as u32))
+        .collect()
+}
+
+fn parse_tree(block: &str) -> Result<LgbTree, ImportError> {
+    let fields: HashMap<&str, &str> = block.lines().filter_map(|l| l.split_once('=')).collect();
+    let get = |k: &str| fields.get(k).copied().unwrap_or("");
+    if get("is_linear") == "1" {
+        return Err(unsupported("linear tree", "is_linear=1"));
+    }
+    let num_leaves: usize = get("num_leaves")
+        .parse()
+        .map_err(|_| malformed("a tree without num_leaves"))?;
+    let t = LgbTree {
+        split_feature: numbers("split_feature", get("split_feature"))?,
+        threshold: numbers("threshold", get("threshold"))?,
+        decision_type: numbers("decision_type", get("decision_type"))?,
+        left_child: numbers("left_child", get("left_child"))?,
+        right_child: numbers("right_child", get("right_child"))?,
+        leaf_value: numbers("leaf_value", get("leaf_value"))?,
+        leaf_count: numbers("leaf_count", get("leaf_count"))?,
+        internal_count: numbers("internal_count", get("internal_count"))?,
+        cat_boundaries: numbers("cat_boundaries", get("cat_boundaries"))?,
+        cat_threshold: numbers("cat_threshold", get("cat_threshold"))?,
+    };
+    let internal = num_leaves.saturating_sub(1);
+    let lengths = [
+        t.split_feature.len(),
+        t.threshold.len(),
+        t.decision_type.len(),
+        t.left_child.len(),
+        t.right_child.len(),
+        t.internal_count.len(),
+    ];
+    if t.leaf_value.len() != num_leaves || lengths.iter().any(|&l| l != internal) {
+        return Err(malformed(
+            "a tree's arrays do not match its num_leaves (truncated?)",
+        ));
+    }
+    Ok(t)
+}
+
+fn convert_tree(
+    t: &LgbTree,
+    positions: &[Option<Vec<u32>>],
+    sigmoid: f64,
+) -> Result<Tree, ImportError> {
+    let mut tree = Tree {
+        nodes: Vec::new(),
+        cover: Vec::new(),
+        level_sets: Vec::new(),
+    };
+    if t.split_feature.is_empty() {
+        // A stump: one leaf.
+        tree.nodes.push(Node::Leaf {
+            value: t.leaf_value.first().copied().unwrap_or(0.0) * sigmoid,
+        });
+        tree.cover
+            .push(t.leaf_count.first().copied().unwrap_or(1.0));
+        return Ok(tree);
+    }
+    emit(t, 0, positions, sigmoid, &mut tree, 0)?;
+    Ok(tree)
+}
+
+/// Append LightGBM node `node` (an internal node's index, or `!leaf`) and its subtree, in
+/// preorder (children after their parent); returns its riskfn index.
+fn emit(
+    t: &LgbTree,
+    node: i64,
+    positions: &[Option<Vec<u32>>],
+    sigmoid: f64,
+    tree: &mut Tree,
+    depth: usize,
+) -> Result<u32, ImportError> {
+    if depth > t.leaf_value.len() {
+        return Err(malformed("a tree's children loop"));
+    }
+    let at = tree.nodes.len();
+    if node < 0 {
+        let leaf = (!node) as usize;
+        let value = *t
+            .leaf_value
+            .get(leaf)
+            .ok_or_else(|| malformed("a leaf out of range"))?;
+        tree.nodes.push(Node::Leaf {
+            value: value * sigmoid,
+        });
+        tree.cover
+            .push(t.leaf_count.get(leaf).copied().unwrap_or(0.0));
+        return Ok(at as u32);
+    }
+    let i = node as usize;
+    if i >= t.split_feature.len() {
+        return Err(malformed("a node out of range"));
+    }
+    // Reserve the node, then its children after it.
+    tree.nodes.push(Node::Leaf { value: 0.0 });
+    tree.cover.push(t.internal_count[i]);
+    let left = emit(t, t.left_child[i], positions, sigmoid, tree, depth + 1)?;
+    let right = emit(t, t.right_child[i], positions, sigmoid, tree, depth + 1)?;
+    let feature = t.split_feature[i];
+    let dt = t.decision_type[i];
+    let (categorical, default_left, missing) = (dt & 1 != 0, dt & 2 != 0, (dt >> 2) & 3);
+    tree.nodes[at] = if categorical {
+        let codes = positions
+            .get(feature)
+            .and_then(|p| p.as_ref())
+            .ok_or_else(|| malformed(format!("a category split on number feature {feature}")))?;
+        let k = t.threshold[i] as usize;
+        let words = t
+            .cat_boundaries
+            .get(k..=k + 1)
+            .and_then(|b| t.cat_threshold.get(b[0]..b[1]))
+            .ok_or_else(|| malformed("a category split's bitset out of range"))?;
+        let in_set: Vec<u32> = (0..words.len() * 32)
+            .filter(|&c| words[c / 32] >> (c % 32) & 1 == 1)
+            .map(|c| c as u32)
+            .collect();
+        let mut set: Vec<u32> = (in_set.iter())
+            .filter_map(|&c| codes.get(c as usize).copied())
+            .filter(|&p| p != u32::MAX)
+            .collect();
+        set.sort_unstable();
+        tree.level_sets.push(set);
+        Node::Levels {
+            feature: feature as u32,
+            set: (tree.level_sets.len() - 1) as u32,
+            left,
+            right,
+        }
+    } else {
+        let threshold = t.threshold[i];
+        let missing_left = match missing {
+            0 => 0.0 <= threshold,
+            2 => default_left,
+            _ => {
+                return Err(unsupported(
+                    "missing type Zero",
+                    format!("feature {feature} (zero_as_missing=true)"),
+                ));
+            }
+        };
+        Node::Split {
+            feature: feature as u32,
+            threshold: threshold.next_up(),
+            left,
+            right,
+            missing_left,
+        }
+    };
+    Ok(at as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::Float64Type;
+
+    fn fixture(name: &str) -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/reference/import")
+            .join(name)
+    }
+
+    /// A LightGBM 4.7.0 model on german_credit's features (five numbers, five categories,
+    /// missing ages), converted: on every reference row (an unseen category and missing
+    /// values among them) riskfn's probability is LightGBM's `predict_proba` to 1e-12, and
+    /// its TreeSHAP contributions are LightGBM's `pred_contrib` to 1e-9, bias included.
+    /// Expected values: `tests/reference/import/lightgbm_german.py`.
+    #[tokio::test]
+    async fn a_lightgbm_model_scores_and_explains_as_lightgbm_does() {
+        let text = std::fs::read_to_string(fixture("lightgbm_german.txt")).unwrap();
+        let m = LightGbm::parse(&text).unwrap();
+        let boosted = m.to_boosted().unwrap();
+        let ctx = crate::source::session().unwrap();
+        let path = fixture("lightgbm_german_reference.csv");
+        let raw = crate::source::read(&ctx, &path.display().to_string())
+            .await
+            .unwrap();
+        let batch = arrow::compute::concat_batches(&raw.batches[0].schema(), &raw.batches).unwrap();
+        let number = |name: &str, r: usize| {
+            let c = arrow::compute::cast(
+                batch.column_by_name(name).unwrap(),
+                &arrow::datatypes::DataType::Float64,
+            )
+            .unwrap();
+            let c = c.as_primitive::<Float64Type>();
+            if c.is_null(r) { f64::NAN } else { c.value(r) }
+        };
+        let (mut unseen, mut missing) = (0, 0);
+        for r in 0..batch.num_rows() {
+            let x: Vec<f64> = (m.feature_names.iter().enumerate())
+                .map(|(f, name)| match m.levels(f) {
+                    Some(levels) => {
+                        let c = batch.column_by_name(name).unwrap();
+                        let c = arrow::compute::cast(c, &arrow::datatypes::DataType::Utf8).unwrap();
+                        let c = c.as_string::<i32>();
+                        match c.is_null(r) {
+                            true => f64::NAN,
+                            false => levels
+                                .iter()
+                                .position(|l| l == c.value(r))
+                                .map_or(f64::NAN, |p| p as f64),
+                        }
+                    }
+                    None => number(name, r),
+                })
+                .collect();
+            unseen += usize::from(
+                m.categories
+                    .iter()
+                    .zip(&x)
+                    .any(|(c, v)| c.is_some() && v.is_nan()),
+            );
+            missing += usize::from(
+                m.categories
+                    .iter()
+                    .zip(&x)
+                    .any(|(c, v)| c.is_none() && v.is_nan()),
+            );
+            let margin = boosted.margin(&x);
+            let p = riskfn_core::model::sigmoid(margin);
+            let want = number("probability", r);
+            assert!(
+                (p - want).abs() < 1e-12,
+                "row {r}: {p} against LightGBM's {want}"
+            );
+            let mut phi = vec![0.0; x.len()];
+            let mut path = Vec::new();
+            for t in &boosted.trees {
+                riskfn_core::model::shap::add_tree_shap(t, &x, &mut phi, &mut path);
+            }
+            for (f, name) in m.feature_names.iter().enumerate() {
+                let want = number(&format!("contrib_{name}"), r);
+                assert!(
+                    (phi[f] - want).abs() < 1e-9,
+                    "row {r} {name}: {} against {want}",
+                    phi[f]
+                );
+            }
+            let bias: f64 = boosted
+                .trees
+                .iter()
+                .map(riskfn_core::model::shap::expected_value)
+                .sum();
+            assert!(
+                (bias - number("contrib_bias", r)).abs() < 1e-9,
+                "row {r} bias"
+            );
+        }
+        assert!(
+            unseen >= 2 && missing >= 10,
+            "{unseen} rows with a missing category, {missing} with a missing number"
+        );
+    }
+
+    /// What riskfn does not take is refused by name; a truncated file is malformed.
+    #[test]
+    fn unsupported_and_truncated_models_are_refused_by_name() {
+        let text = std::fs::read_to_string(fixture("lightgbm_german.txt")).unwrap();
+        let swap = |from: &str, to: &str| LightGbm::parse(&text.replacen(from, to, 1));
+        let err = |r: Result<LightGbm, ImportError>| r.unwrap_err().to_string();
+        assert!(
+            err(swap("objective=binary sigmoid:1", "objective=regression")).contains("objective")
+        );
+        assert!(err(swap("num_class=1", "num_class=3")).contains("multiclass"));
+        assert!(err(swap("is_linear=0", "is_linear=1")).contains("linear tree"));
+        // Missing type Zero (bits 2-3 = 1) shows on conversion.
+        let zero = swap("decision_type=1 2 2", "decision_type=1 6 2").unwrap();
+        assert!(
+            zero.to_boosted()
+                .unwrap_err()
+                .to_string()
+                .contains("missing type Zero")
+        );
+        let cut = &text[..text.len() / 2];
+        assert!(LightGbm::parse(cut).is_err());
+        assert!(err(LightGbm::parse("not a model")).contains("not a LightGBM model file"));
+    }
+}
