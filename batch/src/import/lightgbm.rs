@@ -187,6 +187,129 @@ impl LightGbm {
     }
 }
 
+/// How far the converted trees are from LightGBM's own routing on a set of rows.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Parity {
+    pub rows: usize,
+    /// The largest difference in probability.
+    pub max_difference: f64,
+}
+
+impl LightGbm {
+    /// The probability of a row as LightGBM computes it from the parsed trees, by its own
+    /// routing rules (`Tree::NumericalDecision` and `CategoricalDecision`), independently
+    /// of the conversion: the reference for rows no file holds. `codes` holds the numbers
+    /// and LightGBM's category codes (NaN when missing).
+    pub fn probability(&self, codes: &[f64]) -> f64 {
+        let raw: f64 = self.trees.iter().map(|t| t.value(codes)).sum();
+        riskfn_core::model::sigmoid(self.sigmoid * raw)
+    }
+
+    /// A row of LightGBM codes as the converted trees' inputs (category positions among
+    /// the sorted levels).
+    pub fn inputs(&self, codes: &[f64]) -> Vec<f64> {
+        (self.categories.iter().zip(codes))
+            .map(|(c, &v)| match c {
+                Some(c) if v.is_finite() && v >= 0.0 => code_positions(c)
+                    .get(v as usize)
+                    .map_or(f64::NAN, |&p| f64::from(p)),
+                Some(_) => f64::NAN,
+                None => v,
+            })
+            .collect()
+    }
+
+    /// Rows that probe every split of every tree, each from `base` rows: a number on the
+    /// threshold and one ulp either side of it, NaN and zero; each category's code and a
+    /// missing one.
+    pub fn edge_rows(&self, base: &[Vec<f64>]) -> Vec<Vec<f64>> {
+        let mut probes: Vec<(usize, f64)> = Vec::new();
+        for t in &self.trees {
+            for (i, &f) in t.split_feature.iter().enumerate() {
+                if t.decision_type[i] & 1 == 0 {
+                    let th = t.threshold[i];
+                    probes
+                        .extend([th, th.next_down(), th.next_up(), f64::NAN, 0.0].map(|v| (f, v)));
+                }
+            }
+        }
+        for (f, c) in self.categories.iter().enumerate() {
+            if let Some(c) = c {
+                probes.extend((0..c.len()).map(|code| (f, code as f64)));
+                probes.push((f, f64::NAN));
+            }
+        }
+        probes.sort_by_key(|p| (p.0, p.1.to_bits()));
+        probes.dedup_by(|a, b| a.0 == b.0 && a.1.to_bits() == b.1.to_bits());
+        (base.iter())
+            .flat_map(|row| {
+                probes.iter().map(move |&(f, v)| {
+                    let mut r = row.clone();
+                    r[f] = v;
+                    r
+                })
+            })
+            .collect()
+    }
+
+    /// The converted trees against LightGBM's routing on `rows` (of codes).
+    pub fn parity(&self, boosted: &Boosted, rows: &[Vec<f64>]) -> Parity {
+        let max_difference = (rows.iter())
+            .map(|codes| {
+                let p = riskfn_core::model::sigmoid(boosted.margin(&self.inputs(codes)));
+                (p - self.probability(codes)).abs()
+            })
+            .fold(0.0, f64::max);
+        Parity {
+            rows: rows.len(),
+            max_difference,
+        }
+    }
+}
+
+impl LgbTree {
+    /// The leaf value `x` reaches, by LightGBM's rules.
+    fn value(&self, x: &[f64]) -> f64 {
+        if self.split_feature.is_empty() {
+            return self.leaf_value.first().copied().unwrap_or(0.0);
+        }
+        let mut i = 0usize;
+        for _ in 0..=self.split_feature.len() {
+            let v = x.get(self.split_feature[i]).copied().unwrap_or(f64::NAN);
+            let dt = self.decision_type[i];
+            let left = if dt & 1 != 0 {
+                // A missing (or negative) category goes right.
+                !v.is_nan() && v >= 0.0 && {
+                    let (code, k) = (v as usize, self.threshold[i] as usize);
+                    let words =
+                        &self.cat_threshold[self.cat_boundaries[k]..self.cat_boundaries[k + 1]];
+                    words
+                        .get(code / 32)
+                        .is_some_and(|w| w >> (code % 32) & 1 == 1)
+                }
+            } else {
+                let missing = (dt >> 2) & 3;
+                let v = if v.is_nan() && missing != 2 { 0.0 } else { v };
+                if (missing == 1 && v.abs() <= 1e-35) || (missing == 2 && v.is_nan()) {
+                    dt & 2 != 0
+                } else {
+                    v <= self.threshold[i]
+                }
+            };
+            let next = if left {
+                self.left_child[i]
+            } else {
+                self.right_child[i]
+            };
+            if next < 0 {
+                return self.leaf_value[(!next) as usize];
+            }
+            i = next as usize;
+        }
+        f64::NAN
+    }
+}
+
 /// For each LightGBM code, its level's position among the sorted levels.
 fn code_positions(categories: &[String]) -> Vec<u32> {
     let mut sorted: Vec<&String> = categories.iter().collect();
@@ -418,6 +541,13 @@ mod tests {
             let margin = boosted.margin(&x);
             let p = riskfn_core::model::sigmoid(margin);
             let want = number("probability", r);
+            // The gate's own reading of LightGBM's rules gives LightGBM's answer too (the
+            // fixture's categories are sorted: codes are positions).
+            let by_rules = m.probability(&x);
+            assert!(
+                (by_rules - want).abs() < 1e-12,
+                "row {r}: rules give {by_rules}"
+            );
             assert!(
                 (p - want).abs() < 1e-12,
                 "row {r}: {p} against LightGBM's {want}"
@@ -449,6 +579,40 @@ mod tests {
             unseen >= 2 && missing >= 10,
             "{unseen} rows with a missing category, {missing} with a missing number"
         );
+    }
+
+    /// The gate's own rows: every split's threshold and one ulp either side, NaN and zero,
+    /// every category and a missing one, from ten reference rows: the converted trees route
+    /// each as LightGBM's rules do (probabilities equal to 1e-12). A conversion that read
+    /// `x <= t` as `x < t` is caught on the threshold rows.
+    #[test]
+    fn converted_trees_route_every_edge_as_lightgbm_does() {
+        let text = std::fs::read_to_string(fixture("lightgbm_german.txt")).unwrap();
+        let m = LightGbm::parse(&text).unwrap();
+        let boosted = m.to_boosted().unwrap();
+        let base: Vec<Vec<f64>> = (0..10)
+            .map(|i| {
+                (m.categories.iter())
+                    .map(|c| match c {
+                        Some(c) => (i % c.len()) as f64,
+                        None => 10.0 + 37.0 * i as f64,
+                    })
+                    .collect()
+            })
+            .collect();
+        let rows = m.edge_rows(&base);
+        assert!(rows.len() > 5_000, "{} rows", rows.len());
+        let parity = m.parity(&boosted, &rows);
+        assert!(parity.max_difference < 1e-12, "{parity:?}");
+        let mut strict = boosted.clone();
+        for t in &mut strict.trees {
+            for n in &mut t.nodes {
+                if let Node::Split { threshold, .. } = n {
+                    *threshold = threshold.next_down();
+                }
+            }
+        }
+        assert!(m.parity(&strict, &rows).max_difference > 1e-6);
     }
 
     /// What riskfn does not take is refused by name; a truncated file is malformed.
