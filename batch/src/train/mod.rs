@@ -7,6 +7,7 @@ pub mod card;
 mod dry_run;
 pub mod fit;
 mod outcome;
+mod publish;
 pub mod report;
 pub mod resources;
 
@@ -17,21 +18,15 @@ pub use outcome::{
 };
 use outcome::{Splits, adverse_impact, fairness_reports, family_reports, feature_reports};
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use bytes::Bytes;
-use riskfn_core::contract::artifact::{
-    FORMAT_VERSION, MODEL_FILE, Manifest, ModelSummary, REPORT_FILE, ScoringArtifact, SplitMetrics,
-};
-use riskfn_core::contract::measures::TestScores;
+use riskfn_core::contract::artifact::{FORMAT_VERSION, ScoringArtifact, SplitMetrics};
 use riskfn_core::features::population::Population;
 use riskfn_core::features::preprocess::numeric_value;
 use riskfn_core::features::value::Value;
-use riskfn_core::registry::audit;
 use riskfn_core::registry::s3::S3Settings;
-use riskfn_core::registry::{Registry, new_version_id, now_rfc3339};
-use riskfn_core::review;
+use riskfn_core::registry::{Registry, new_version_id};
 pub use riskfn_core::review::Promotion;
 use riskfn_core::review::drift::{Baseline, Bins, FeatureBaseline};
 use riskfn_core::scoring::Scorer;
@@ -585,140 +580,25 @@ async fn run(opts: &TrainOptions, skip_unchanged: bool) -> Result<Retrained> {
         features: feature_reports(features),
         resources: clock.resources(),
     };
-    let mut files = vec![
-        (MODEL_FILE.to_owned(), pretty_json(&artifact)),
-        (REPORT_FILE.to_owned(), pretty_json(&report)),
-        (
-            crate::train::report::REPORT_HTML.to_owned(),
-            Bytes::from(crate::train::report::html(&report, &y_test, &p_test)),
-        ),
-        (
-            riskfn_core::review::drift::BASELINE_FILE.to_owned(),
-            pretty_json(&baseline),
-        ),
-        (
-            CONFIG_FILE.to_owned(),
-            Bytes::from(pipeline.config_text.clone()),
-        ),
-        (
-            TestScores::FILE.to_owned(),
-            // Compact: up to 50,000 numbers a column.
-            Bytes::from(
-                serde_json::to_vec(&TestScores::new(
-                    &prepared.summary.fingerprint,
-                    threshold,
-                    &test_rows
-                        .iter()
-                        .map(|&r| prepared.row_ids[r])
-                        .collect::<Vec<_>>(),
-                    &y_test,
-                    &p_test,
-                ))
-                .unwrap_or_default(),
-            ),
-        ),
-    ];
-    let created_at = now_rfc3339();
-    files.extend(crate::train::card::files(&crate::train::card::build(
-        &report,
-        &pipeline,
+    let test_row_ids: Vec<u64> = test_rows.iter().map(|&r| prepared.row_ids[r]).collect();
+    let promotion = publish::publish(publish::Publication {
+        pipeline: &pipeline,
+        registry: &registry,
+        current: current.as_ref(),
+        report: &report,
+        artifact: &artifact,
         features,
-        &baseline,
-        &created_at,
-    )));
-    if let Some(text) = &pipeline.reasons_text {
-        files.push((
-            crate::pipeline::REASONS_FILE.to_owned(),
-            Bytes::from(text.clone()),
-        ));
-    }
-    files.extend(
-        pipeline
-            .sql
-            .iter()
-            .map(|f| (format!("sql/{}", f.file), Bytes::from(f.text.clone()))),
-    );
-    let manifest = Manifest {
-        format: FORMAT_VERSION,
-        pipeline: pipeline.name.clone(),
-        version: version.clone(),
-        created_at,
-        code_version: CODE_VERSION.to_owned(),
-        model: ModelSummary {
-            family: report.model.family.clone(),
-            params: report.model.params.clone(),
-            n_inputs: report.model.n_inputs,
-        },
-        metrics,
-        data: prepared.summary.clone(),
-        gate: Some(gate.clone()),
-        fairness: adverse_impact,
+        baseline: &baseline,
+        test: (&test_row_ids, &y_test, &p_test),
+        fingerprint: &prepared.summary.fingerprint,
+        adverse_impact,
         inputs_sha256: Some(inputs),
-        files: BTreeMap::new(),
-    };
-    registry.publish(manifest, files).await?;
+        extra_files: Vec::new(),
+        by: &opts.by,
+        force: opts.force,
+    })
+    .await?;
     clock.lap("publish");
-    tracing::info!(pipeline = %pipeline.name, %version, gate = gate.passed, "published");
-
-    let promotion = if !gate.passed && !opts.force {
-        Promotion::RefusedByGate {
-            reason: gate.reason.clone(),
-        }
-    } else if gate.spec.approvals > 0 {
-        // Four eyes: the one who trained it is its maker; others approve.
-        review::propose(
-            &registry,
-            &pipeline.name,
-            &version,
-            &opts.by,
-            "trained",
-            &gate.reason,
-            !gate.passed,
-            gate.spec.approvals,
-        )
-        .await?
-    } else {
-        let forced_past = (!gate.passed).then_some(gate.reason.as_str());
-        review::move_champion(
-            &registry,
-            &pipeline.name,
-            &version,
-            current.as_ref(),
-            forced_past,
-        )
-        .await?
-    };
-    review::record(
-        &registry,
-        audit::Event::Training {
-            pipeline: pipeline.name.clone(),
-            version: version.clone(),
-            family: report.model.family.clone(),
-            test_roc_auc: report.metrics.test.roc_auc,
-            gate_passed: gate.passed,
-            outcome: serde_json::to_value(&promotion)
-                .ok()
-                .and_then(|v| v["status"].as_str().map(str::to_owned))
-                .unwrap_or_default(),
-            by: Some(opts.by.clone()),
-        },
-    )
-    .await;
-    if promotion.is_champion() {
-        review::record(
-            &registry,
-            audit::Event::Promotion {
-                pipeline: pipeline.name.clone(),
-                version: version.clone(),
-                previous: current.as_ref().map(|(c, _)| c.version.clone()),
-                forced: matches!(promotion, Promotion::Forced { .. }),
-                by: Some(opts.by.clone()),
-                reason: Some("trained; the gate passed".to_owned()),
-                approved_by: Vec::new(),
-            },
-        )
-        .await;
-    }
     Ok(Retrained::Trained(Box::new(TrainReport {
         champion: promotion.is_champion(),
         promotion: Some(promotion),

@@ -1,0 +1,176 @@
+//! Publishing an evaluated version and moving the champion pointer: the files a version
+//! holds (model, report, card, baseline, test scores, config, SQL), its manifest, the
+//! registry's publish, then promotion, a proposal for four eyes or the gate's refusal, and
+//! the audit records. A trained model and an imported one are published alike.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use riskfn_core::contract::artifact::{
+    FORMAT_VERSION, MODEL_FILE, Manifest, ModelSummary, REPORT_FILE, ScoringArtifact,
+};
+use riskfn_core::contract::gate::AdverseImpact;
+use riskfn_core::contract::measures::TestScores;
+use riskfn_core::features::preprocess::Feature;
+use riskfn_core::registry::{Champion, Registry, audit, now_rfc3339};
+use riskfn_core::review::drift::Baseline;
+use riskfn_core::review::{self, Promotion};
+
+use super::{CODE_VERSION, TrainReport, pretty_json};
+use crate::error::Result;
+use crate::pipeline::{CONFIG_FILE, Pipeline};
+
+/// What a version is published from.
+pub(crate) struct Publication<'a> {
+    pub pipeline: &'a Pipeline,
+    pub registry: &'a Registry,
+    /// The champion pointer as read before training, and its ETag.
+    pub current: Option<&'a (Champion, String)>,
+    pub report: &'a TrainReport,
+    pub artifact: &'a ScoringArtifact,
+    /// The model's features as fitted, for the card.
+    pub features: &'a [Feature],
+    pub baseline: &'a Baseline,
+    /// The test rows' source positions, outcomes and probabilities.
+    pub test: (&'a [u64], &'a [bool], &'a [f64]),
+    /// The data's fingerprint.
+    pub fingerprint: &'a str,
+    pub adverse_impact: Vec<AdverseImpact>,
+    pub inputs_sha256: Option<String>,
+    /// Files beyond the usual ones (an import's parity report and provenance).
+    pub extra_files: Vec<(String, Bytes)>,
+    /// Who published it, and whether past the gate's refusal.
+    pub by: &'a str,
+    pub force: bool,
+}
+
+/// Publish the version, then promote it, propose it or leave it, as its gate says.
+pub(crate) async fn publish(p: Publication<'_>) -> Result<Promotion> {
+    let (pipeline, report, registry) = (p.pipeline, p.report, p.registry);
+    let (version, gate) = (&report.version, &report.gate);
+    let (test_rows, y_test, p_test) = p.test;
+    let mut files = vec![
+        (MODEL_FILE.to_owned(), pretty_json(p.artifact)),
+        (REPORT_FILE.to_owned(), pretty_json(report)),
+        (
+            crate::train::report::REPORT_HTML.to_owned(),
+            Bytes::from(crate::train::report::html(report, y_test, p_test)),
+        ),
+        (
+            riskfn_core::review::drift::BASELINE_FILE.to_owned(),
+            pretty_json(p.baseline),
+        ),
+        (
+            CONFIG_FILE.to_owned(),
+            Bytes::from(pipeline.config_text.clone()),
+        ),
+        (
+            TestScores::FILE.to_owned(),
+            // Compact: up to 50,000 numbers a column.
+            Bytes::from(
+                serde_json::to_vec(&TestScores::new(
+                    p.fingerprint,
+                    report.model.threshold,
+                    test_rows,
+                    y_test,
+                    p_test,
+                ))
+                .unwrap_or_default(),
+            ),
+        ),
+    ];
+    let created_at = now_rfc3339();
+    files.extend(crate::train::card::files(&crate::train::card::build(
+        report,
+        pipeline,
+        p.features,
+        p.baseline,
+        &created_at,
+    )));
+    if let Some(text) = &pipeline.reasons_text {
+        files.push((
+            crate::pipeline::REASONS_FILE.to_owned(),
+            Bytes::from(text.clone()),
+        ));
+    }
+    files.extend(
+        pipeline
+            .sql
+            .iter()
+            .map(|f| (format!("sql/{}", f.file), Bytes::from(f.text.clone()))),
+    );
+    files.extend(p.extra_files);
+    let manifest = Manifest {
+        format: FORMAT_VERSION,
+        pipeline: pipeline.name.clone(),
+        version: version.clone(),
+        created_at,
+        code_version: CODE_VERSION.to_owned(),
+        model: ModelSummary {
+            family: report.model.family.clone(),
+            params: report.model.params.clone(),
+            n_inputs: report.model.n_inputs,
+        },
+        metrics: report.metrics.clone(),
+        data: report.data.clone(),
+        gate: Some(gate.clone()),
+        fairness: p.adverse_impact,
+        inputs_sha256: p.inputs_sha256,
+        files: BTreeMap::new(),
+    };
+    registry.publish(manifest, files).await?;
+    tracing::info!(pipeline = %pipeline.name, %version, gate = gate.passed, "published");
+    let promotion = if !gate.passed && !p.force {
+        Promotion::RefusedByGate {
+            reason: gate.reason.clone(),
+        }
+    } else if gate.spec.approvals > 0 {
+        // Four eyes: the one who trained it is its maker; others approve.
+        review::propose(
+            registry,
+            &pipeline.name,
+            version,
+            p.by,
+            "trained",
+            &gate.reason,
+            !gate.passed,
+            gate.spec.approvals,
+        )
+        .await?
+    } else {
+        let forced_past = (!gate.passed).then_some(gate.reason.as_str());
+        review::move_champion(registry, &pipeline.name, version, p.current, forced_past).await?
+    };
+    review::record(
+        registry,
+        audit::Event::Training {
+            pipeline: pipeline.name.clone(),
+            version: version.clone(),
+            family: report.model.family.clone(),
+            test_roc_auc: report.metrics.test.roc_auc,
+            gate_passed: gate.passed,
+            outcome: serde_json::to_value(&promotion)
+                .ok()
+                .and_then(|v| v["status"].as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            by: Some(p.by.to_owned()),
+        },
+    )
+    .await;
+    if promotion.is_champion() {
+        review::record(
+            registry,
+            audit::Event::Promotion {
+                pipeline: pipeline.name.clone(),
+                version: version.clone(),
+                previous: p.current.map(|(c, _)| c.version.clone()),
+                forced: matches!(promotion, Promotion::Forced { .. }),
+                by: Some(p.by.to_owned()),
+                reason: Some("trained; the gate passed".to_owned()),
+                approved_by: Vec::new(),
+            },
+        )
+        .await;
+    }
+    Ok(promotion)
+}
