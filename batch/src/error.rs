@@ -32,6 +32,8 @@ pub enum Error {
     Source { source_uri: String, message: String },
     #[error("data: {0}")]
     Data(String),
+    #[error("import: {0}")]
+    Import(#[from] crate::import::ImportError),
     #[error(
         "online and DataFusion disagree on {what} for row {row_id}: online {online}, DataFusion {engine}"
     )]

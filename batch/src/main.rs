@@ -61,7 +61,7 @@ fn moved(pipeline: &str, version: &str, p: &Promotion) -> ExitCode {
 }
 
 /// Report a promotion outcome; the exit code says whether the version is now champion.
-fn promotion_exit(pipeline: &str, version: &str, p: &Promotion) -> ExitCode {
+pub(crate) fn promotion_exit(pipeline: &str, version: &str, p: &Promotion) -> ExitCode {
     match p {
         Promotion::Promoted { .. } => ExitCode::SUCCESS,
         Promotion::Forced { gate, .. } => {

@@ -9,6 +9,7 @@ mod engine;
 mod fairness;
 mod families;
 mod faults;
+mod import;
 mod outcomes;
 mod parity;
 mod pipelines;

@@ -269,6 +269,37 @@ pub(crate) enum ModelsCommand {
         #[command(flatten)]
         store: StoreArg,
     },
+    /// Publish a model trained elsewhere (LightGBM's text model) as a version of the
+    /// pipeline, whose SQL computes the features it reads (by name): converted into
+    /// riskfn's trees, checked against the library's own probabilities (`--reference`:
+    /// rows as the model saw them with a `probability` column; nothing is published if one
+    /// differs by more than 1e-6), evaluated on the pipeline's splits, then gated and
+    /// promoted like a trained one. Exit 10 when not made champion.
+    Import {
+        #[arg(long)]
+        pipeline: String,
+        #[arg(long, env = "RISKFN_SQL_DIR", default_value = "sql")]
+        sql_dir: PathBuf,
+        /// The model file.
+        #[arg(long)]
+        model: PathBuf,
+        /// Its format; only lightgbm for now.
+        #[arg(long, default_value = "lightgbm")]
+        format: String,
+        /// The library's own answers on rows as the model saw them (Parquet or CSV).
+        #[arg(long)]
+        reference: String,
+        /// Data whose splits evaluate the model (default: the pipeline's own).
+        #[arg(long)]
+        data: Option<String>,
+        /// Publish and promote even if the gate refuses.
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        store: StoreArg,
+        #[arg(long)]
+        json: bool,
+    },
     /// Make a version the champion, if it passes the gate against the current one (with
     /// `[gate] approvals`, propose it: it waits for approval by another identity).
     Promote {

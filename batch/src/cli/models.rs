@@ -61,6 +61,68 @@ pub(crate) async fn models_command(command: ModelsCommand) -> anyhow::Result<Exi
             println!("{}", serde_json::to_string_pretty(&m)?);
             Ok(ExitCode::SUCCESS)
         }
+        ModelsCommand::Import {
+            pipeline,
+            sql_dir,
+            model,
+            format,
+            reference,
+            data,
+            force,
+            store,
+            json,
+        } => {
+            if format != "lightgbm" {
+                anyhow::bail!(
+                    "--format {format}: only lightgbm is imported for now (xgboost, onnx and pmml are not yet)"
+                );
+            }
+            let r = riskfn_batch::import::publish::import(
+                &riskfn_batch::import::publish::ImportOptions {
+                    pipeline,
+                    sql_dir,
+                    data,
+                    model,
+                    reference,
+                    store: store.store,
+                    s3: riskfn_core::registry::s3::S3Settings::from_env()?,
+                    by: review::command_user(),
+                    force,
+                },
+            )
+            .await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                let v = &r.version;
+                println!(
+                    "{} {}: imported from {} (sha256 {}); parity with {}: {} reference rows within {:.1e}, {} edge rows within {:.1e}",
+                    v.pipeline,
+                    v.version,
+                    r.provenance.file,
+                    r.provenance.sha256,
+                    r.provenance.library,
+                    r.parity.reference_rows.rows,
+                    r.parity.reference_rows.max_difference,
+                    r.parity.edge_rows.rows,
+                    r.parity.edge_rows.max_difference
+                );
+                println!(
+                    "validation ROC AUC {:.4}, test ROC AUC {:.4}; gate: {}",
+                    v.metrics.validation.roc_auc, v.metrics.test.roc_auc, v.gate.reason
+                );
+            }
+            let promotion = r
+                .version
+                .promotion
+                .as_ref()
+                .ok_or_else(|| anyhow::anyhow!("no promotion"))?;
+            Ok(crate::promotion_exit(
+                &r.version.pipeline,
+                &r.version.version,
+                promotion,
+            ))
+        }
         ModelsCommand::Promote {
             pipeline,
             version,

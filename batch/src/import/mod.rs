@@ -2,6 +2,7 @@
 //! scores them without their libraries (no C++ runtime in the Lambda).
 
 pub mod lightgbm;
+pub mod publish;
 
 /// Why a model file cannot be imported: what it is that riskfn does not take, by name.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

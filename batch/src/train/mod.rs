@@ -7,7 +7,7 @@ pub mod card;
 mod dry_run;
 pub mod fit;
 mod outcome;
-mod publish;
+pub(crate) mod publish;
 pub mod report;
 pub mod resources;
 
@@ -16,7 +16,8 @@ pub use outcome::{
     BinReport, CharacteristicReport, FairnessReport, FamilyReport, FeatureReport, Importance,
     ModelReport, PartialDependence, ScorecardReport, TrainReport,
 };
-use outcome::{Splits, adverse_impact, fairness_reports, family_reports, feature_reports};
+use outcome::{Splits, family_reports};
+pub(crate) use outcome::{adverse_impact, fairness_reports, feature_reports};
 
 use std::path::PathBuf;
 
@@ -608,7 +609,10 @@ async fn run(opts: &TrainOptions, skip_unchanged: bool) -> Result<Retrained> {
 }
 
 /// A feature's distribution over the training split, for drift checks.
-fn feature_baseline(f: &crate::prepare::FeatureColumn, train: &[usize]) -> FeatureBaseline {
+pub(crate) fn feature_baseline(
+    f: &crate::prepare::FeatureColumn,
+    train: &[usize],
+) -> FeatureBaseline {
     let values: Vec<Value> = train.iter().map(|&r| f.values.value(r)).collect();
     let bins = if f.categorical {
         Bins::categorical(&values)
@@ -622,7 +626,7 @@ fn feature_baseline(f: &crate::prepare::FeatureColumn, train: &[usize]) -> Featu
 }
 
 /// The training split's score deciles and feature distributions, for drift checks.
-fn drift_baseline(
+pub(crate) fn drift_baseline(
     prepared: &crate::prepare::Prepared,
     features: Vec<FeatureBaseline>,
     train: &[usize],
@@ -652,7 +656,7 @@ fn drift_baseline(
 }
 
 /// Artifact files are pretty JSON, for people reading the store.
-fn pretty_json<T: Serialize>(v: &T) -> Bytes {
+pub(crate) fn pretty_json<T: Serialize>(v: &T) -> Bytes {
     // These types serialize infallibly (string-keyed maps, no custom serializers).
     Bytes::from(serde_json::to_vec_pretty(v).unwrap_or_default())
 }

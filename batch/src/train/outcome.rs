@@ -104,7 +104,7 @@ pub struct FairnessReport {
     pub test: Vec<riskfn_train::fairness::GroupMeasure>,
 }
 
-pub(super) fn fairness_reports(
+pub(crate) fn fairness_reports(
     protected: &[crate::pipeline::Protected],
     groups: &[Vec<std::sync::Arc<str>>],
     (val_rows, y_val, p_val): (&[usize], &[bool], &[f64]),
@@ -142,7 +142,7 @@ pub(super) fn fairness_reports(
 }
 
 /// Every group's adverse impact ratio on validation (where its rows allow one).
-pub(super) fn adverse_impact(
+pub(crate) fn adverse_impact(
     fairness: &[FairnessReport],
 ) -> Vec<riskfn_core::contract::gate::AdverseImpact> {
     fairness
@@ -421,7 +421,7 @@ pub struct FeatureReport {
 }
 
 /// Each feature's name and fitted encoding, as reports list them.
-pub(super) fn feature_reports(
+pub(crate) fn feature_reports(
     features: &[riskfn_core::features::preprocess::Feature],
 ) -> Vec<FeatureReport> {
     features

@@ -1,0 +1,445 @@
+//! `riskfn models import`: a model trained elsewhere, converted, checked against its own
+//! library's answers (the parity gate), evaluated on the pipeline's validation and test
+//! splits like a trained one (metrics, threshold, fairness, the gate) and published as a
+//! version of the pipeline, whose SQL computes the features it reads.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::{DataType, Float64Type};
+use bytes::Bytes;
+use riskfn_core::contract::artifact::{
+    Decision, FORMAT_VERSION, FileDigest, ScoringArtifact, SplitMetrics,
+};
+use riskfn_core::features::population::Population;
+use riskfn_core::features::preprocess::{Encoding, Feature, Reason};
+use riskfn_core::model::{Boosted, Model};
+use riskfn_core::registry::s3::S3Settings;
+use riskfn_core::registry::{Registry, new_version_id};
+use riskfn_core::scoring::Scorer;
+use riskfn_train::metrics::{choose_threshold, evaluate};
+use serde::Serialize;
+
+use super::lightgbm::{LightGbm, Parity};
+use crate::error::{Error, Result};
+use crate::pipeline::Pipeline;
+use crate::prepare::split::Split;
+use crate::prepare::{FeatureColumn, Prepared};
+use crate::train::{ModelReport, TrainReport};
+
+/// The most a probability may differ from the library's own, on any row.
+pub const PARITY_TOLERANCE: f64 = 1e-6;
+
+#[derive(Debug, Clone)]
+pub struct ImportOptions {
+    pub pipeline: String,
+    pub sql_dir: PathBuf,
+    /// The pipeline's data (default: its own source): its splits evaluate the model.
+    pub data: Option<String>,
+    pub model: PathBuf,
+    /// Rows as the model saw them (the SQL output columns it reads, by name) with the
+    /// library's own `probability` of each.
+    pub reference: String,
+    pub store: String,
+    pub s3: S3Settings,
+    pub by: String,
+    /// Publish and promote past the gate's refusal.
+    pub force: bool,
+}
+
+/// What the gate found: the reference rows, and the gate's own rows on every split.
+#[derive(Debug, Clone, Serialize)]
+pub struct ParityReport {
+    pub reference: String,
+    pub reference_sha256: String,
+    pub tolerance: f64,
+    pub reference_rows: Parity,
+    pub edge_rows: Parity,
+}
+
+/// The version published, its parity and provenance.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImportReport {
+    #[serde(flatten)]
+    pub version: TrainReport,
+    pub parity: ParityReport,
+    pub provenance: Provenance,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Provenance {
+    pub library: String,
+    pub file: String,
+    pub sha256: String,
+    pub imported_by: String,
+    pub note: String,
+}
+
+pub async fn import(opts: &ImportOptions) -> Result<ImportReport> {
+    let pipeline = Pipeline::locate(&opts.pipeline, &opts.sql_dir)?;
+    let bytes = std::fs::read(&opts.model).map_err(|e| Error::io(&opts.model, e))?;
+    let text = String::from_utf8(bytes.clone())
+        .map_err(|_| Error::Data(format!("{}: not a text model file", opts.model.display())))?;
+    let m = LightGbm::parse(&text)?;
+    let boosted = m.to_boosted()?;
+    let registry =
+        Registry::new(riskfn_core::registry::store::open_with(&opts.store, &opts.s3).await?);
+    let current = registry.champion(&pipeline.name).await?;
+    let champion_manifest = match &current {
+        Some((c, _)) => Some(registry.manifest(&pipeline.name, &c.version).await?),
+        None => None,
+    };
+    let ctx = crate::source::session()?;
+    let parity = parity_gate(&ctx, &m, &boosted, opts).await?;
+    let data = opts.data.clone().unwrap_or_else(|| pipeline.source.clone());
+    let source = crate::source::open_with(&ctx, &data, &opts.s3).await?;
+    let prepared = crate::prepare::prepare(&ctx, None, &pipeline, source).await?;
+    let columns = model_columns(&m, &prepared, &pipeline)?;
+    let train_rows = prepared.rows_of(Split::Train);
+    let features = features(&m, &columns, &pipeline, &train_rows)?;
+    let levels: Vec<Option<Vec<String>>> =
+        (0..m.feature_names.len()).map(|f| m.levels(f)).collect();
+    let probabilities = |rows: &[usize]| -> Vec<f64> {
+        rows.iter()
+            .map(|&r| riskfn_core::model::sigmoid(boosted.margin(&inputs(&levels, &columns, r))))
+            .collect()
+    };
+    let (val_rows, test_rows) = (
+        prepared.rows_of(Split::Validation),
+        prepared.rows_of(Split::Test),
+    );
+    let labels = |rows: &[usize]| rows.iter().map(|&r| prepared.labels[r]).collect::<Vec<_>>();
+    let (y_val, y_test) = (labels(&val_rows), labels(&test_rows));
+    let (p_train, p_val, p_test) = (
+        probabilities(&train_rows),
+        probabilities(&val_rows),
+        probabilities(&test_rows),
+    );
+    let threshold = choose_threshold(pipeline.threshold_rule, &y_val, &p_val);
+    let metrics = SplitMetrics {
+        validation: evaluate(&y_val, &p_val, threshold),
+        test: evaluate(&y_test, &p_test, threshold),
+    };
+    let fairness = crate::train::fairness_reports(
+        &pipeline.protected,
+        &prepared.groups,
+        (&val_rows, &y_val, &p_val),
+        (&test_rows, &y_test, &p_test),
+        threshold,
+    );
+    let adverse_impact = crate::train::adverse_impact(&fairness);
+    let gate = pipeline.gate.evaluate(
+        &metrics.validation,
+        champion_manifest
+            .as_ref()
+            .map(|c| (c.version.as_str(), &c.metrics.validation)),
+        &adverse_impact,
+    );
+    let baseline = crate::train::drift_baseline(
+        &prepared,
+        columns
+            .iter()
+            .map(|c| crate::train::feature_baseline(c, &train_rows))
+            .collect(),
+        &train_rows,
+        &p_train,
+        pipeline.drift_threshold,
+        &pipeline.protected,
+    );
+    let version = new_version_id();
+    let artifact = ScoringArtifact {
+        format: FORMAT_VERSION,
+        pipeline: pipeline.name.clone(),
+        version: version.clone(),
+        raw_schema: prepared.raw_schema.clone(),
+        unknown_fields: pipeline.unknown_fields,
+        id_column: pipeline.id.clone(),
+        features: features.clone(),
+        model: Model::GradientBoosting(boosted.clone()),
+        decision: Decision {
+            threshold,
+            ..pipeline.decision.clone()
+        },
+        scorecard: pipeline.scorecard,
+        reasons: pipeline.reasons_top,
+        population: Population {
+            rules: prepared.population.clone(),
+            outside: pipeline.outside_population,
+        },
+    };
+    // Refuse to publish anything the scorer would refuse to load.
+    Scorer::new(artifact.clone(), String::new())?;
+    let digest = FileDigest::of(&bytes).sha256;
+    let provenance = Provenance {
+        library: "LightGBM".into(),
+        file: opts.model.display().to_string(),
+        sha256: digest.clone(),
+        imported_by: opts.by.clone(),
+        note: "trained outside riskfn: its training was not reproduced; its parity with the library's own probabilities was checked".into(),
+    };
+    let params = BTreeMap::from([
+        ("library".to_owned(), serde_json::json!("LightGBM")),
+        ("file_sha256".to_owned(), serde_json::json!(digest)),
+        ("trees".to_owned(), serde_json::json!(boosted.trees.len())),
+        ("imported_by".to_owned(), serde_json::json!(opts.by)),
+    ]);
+    let report = TrainReport {
+        pipeline: pipeline.name.clone(),
+        version: version.clone(),
+        store: registry.store().location(),
+        champion: false,
+        promotion: None,
+        gate: gate.clone(),
+        model: ModelReport {
+            family: "gradient_boosting (imported from LightGBM)".into(),
+            params,
+            n_inputs: features.len(),
+            converged: true,
+            threshold,
+            threshold_rule: pipeline.threshold_rule,
+            warnings: vec![provenance.note.clone()],
+        },
+        metrics,
+        selection: format!(
+            "imported from {} (sha256 {digest}) by {}; parity with LightGBM within {PARITY_TOLERANCE} on {} reference and {} edge rows",
+            opts.model.display(),
+            opts.by,
+            parity.reference_rows.rows,
+            parity.edge_rows.rows
+        ),
+        fairness,
+        families: Vec::new(),
+        data: prepared.summary.clone(),
+        features: crate::train::feature_reports(&features),
+        resources: crate::train::resources::Clock::start().resources(),
+    };
+    let test_ids: Vec<u64> = test_rows.iter().map(|&r| prepared.row_ids[r]).collect();
+    let promotion = crate::train::publish::publish(crate::train::publish::Publication {
+        pipeline: &pipeline,
+        registry: &registry,
+        current: current.as_ref(),
+        report: &report,
+        artifact: &artifact,
+        features: &features,
+        baseline: &baseline,
+        test: (&test_ids, &y_test, &p_test),
+        fingerprint: &prepared.summary.fingerprint,
+        adverse_impact,
+        inputs_sha256: None,
+        extra_files: vec![
+            ("imported/model.txt".into(), Bytes::from(bytes)),
+            (
+                "imported/parity.json".into(),
+                crate::train::pretty_json(&parity),
+            ),
+            (
+                "imported/provenance.json".into(),
+                crate::train::pretty_json(&provenance),
+            ),
+        ],
+        by: &opts.by,
+        force: opts.force,
+    })
+    .await?;
+    Ok(ImportReport {
+        version: TrainReport {
+            champion: promotion.is_champion(),
+            promotion: Some(promotion),
+            ..report
+        },
+        parity,
+        provenance,
+    })
+}
+
+/// The reference rows' probabilities, and the gate's own rows on every split, against the
+/// converted trees: more than [`PARITY_TOLERANCE`] apart anywhere and nothing is published.
+async fn parity_gate(
+    ctx: &datafusion::prelude::SessionContext,
+    m: &LightGbm,
+    boosted: &Boosted,
+    opts: &ImportOptions,
+) -> Result<ParityReport> {
+    let raw = crate::source::read_with(ctx, &opts.reference, &opts.s3).await?;
+    let missing = |column: &str| Error::MissingColumn {
+        column: column.to_owned(),
+        relation: format!("the reference rows {}", opts.reference),
+        available: crate::prepare::field_names(&raw.schema),
+    };
+    let column = |name: &str, t: &DataType| -> Result<arrow::array::ArrayRef> {
+        let i = raw.schema.index_of(name).map_err(|_| missing(name))?;
+        let parts: Vec<arrow::array::ArrayRef> = (raw.batches.iter())
+            .map(|b| arrow::compute::cast(b.column(i), t))
+            .collect::<std::result::Result<_, _>>()?;
+        let refs: Vec<&dyn Array> = parts.iter().map(|a| a.as_ref()).collect();
+        Ok(match refs.is_empty() {
+            true => arrow::array::new_empty_array(t),
+            false => arrow::compute::concat(&refs)?,
+        })
+    };
+    let probability = column("probability", &DataType::Float64)?;
+    let probability = probability.as_primitive::<Float64Type>();
+    let n = probability.len();
+    let mut rows = vec![vec![f64::NAN; m.feature_names.len()]; n];
+    for (f, name) in m.feature_names.iter().enumerate() {
+        match &m.categories[f] {
+            Some(categories) => {
+                let c = column(name, &DataType::Utf8)?;
+                let c = c.as_string::<i32>();
+                for (r, row) in rows.iter_mut().enumerate() {
+                    if c.is_valid(r) {
+                        row[f] = (categories.iter())
+                            .position(|k| k == c.value(r))
+                            .map_or(f64::NAN, |p| p as f64);
+                    }
+                }
+            }
+            None => {
+                let c = column(name, &DataType::Float64)?;
+                let c = c.as_primitive::<Float64Type>();
+                for (r, row) in rows.iter_mut().enumerate() {
+                    if c.is_valid(r) {
+                        row[f] = c.value(r);
+                    }
+                }
+            }
+        }
+    }
+    let mut worst = (0.0f64, 0usize);
+    for (r, codes) in rows.iter().enumerate() {
+        let p = riskfn_core::model::sigmoid(boosted.margin(&m.inputs(codes)));
+        let d = (p - probability.value(r)).abs();
+        // A NaN (an unreadable row) counts as the worst.
+        if d.is_nan() || d > worst.0 {
+            worst = (d, r);
+        }
+    }
+    if worst.0.is_nan() || worst.0 > PARITY_TOLERANCE {
+        return Err(Error::Data(format!(
+            "parity gate: reference row {} differs from LightGBM's probability by {:.3e} (at most {PARITY_TOLERANCE}); nothing published",
+            worst.1 + 1,
+            worst.0
+        )));
+    }
+    let edges = m.edge_rows(&rows[..rows.len().min(10)]);
+    let edge_rows = m.parity(boosted, &edges);
+    if edge_rows.max_difference.is_nan() || edge_rows.max_difference > PARITY_TOLERANCE {
+        return Err(Error::Data(format!(
+            "parity gate: a split's edge is routed unlike LightGBM's rules (by {:.3e}); nothing published",
+            edge_rows.max_difference
+        )));
+    }
+    let reference_bytes = std::fs::read(&opts.reference).unwrap_or_default();
+    Ok(ParityReport {
+        reference: opts.reference.clone(),
+        reference_sha256: FileDigest::of(&reference_bytes).sha256,
+        tolerance: PARITY_TOLERANCE,
+        reference_rows: Parity {
+            rows: n,
+            max_difference: worst.0,
+        },
+        edge_rows,
+    })
+}
+
+/// The pipeline's SQL output column of each model feature, by name; a feature the SQL
+/// lacks, or computes as the other kind (a number for a category, or back), is refused by
+/// name.
+fn model_columns<'a>(
+    m: &LightGbm,
+    prepared: &'a Prepared,
+    pipeline: &Pipeline,
+) -> Result<Vec<&'a FeatureColumn>> {
+    let available = || {
+        (prepared.features.iter())
+            .map(|f| f.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    (m.feature_names.iter().enumerate())
+        .map(|(f, name)| {
+            let c = (prepared.features.iter())
+                .find(|c| &c.name == name)
+                .ok_or_else(|| Error::MissingColumn {
+                    column: name.clone(),
+                    relation: format!("the features of {}'s SQL", pipeline.name),
+                    available: available(),
+                })?;
+            let model_category = m.categories[f].is_some();
+            if model_category != c.categorical {
+                let (model, sql) = match model_category {
+                    true => ("a category", "a number"),
+                    false => ("a number", "a category"),
+                };
+                return Err(Error::ColumnType {
+                    column: name.clone(),
+                    message: format!("the model reads it as {model}; the SQL gives {sql}"),
+                });
+            }
+            Ok(c)
+        })
+        .collect()
+}
+
+/// The version's features: each model feature's SQL expression, a number as it is (NaN
+/// when missing, routed by the trees) or a category as its level's position.
+fn features(
+    m: &LightGbm,
+    columns: &[&FeatureColumn],
+    pipeline: &Pipeline,
+    train: &[usize],
+) -> Result<Vec<Feature>> {
+    Ok((columns.iter().enumerate())
+        .map(|(f, c)| {
+            let encoding = match m.levels(f) {
+                Some(levels) => {
+                    let mut counts = vec![0usize; levels.len()];
+                    for &r in train {
+                        if let Some(p) = levels.iter().position(|l| *l == c.values.key(r)) {
+                            counts[p] += 1;
+                        }
+                    }
+                    let n = train.len().max(1) as f64;
+                    Encoding::Level {
+                        frequencies: counts.iter().map(|&k| k as f64 / n).collect(),
+                        levels,
+                    }
+                }
+                None => Encoding::Numeric {
+                    impute: 0.0,
+                    mean: 0.0,
+                    scale: 1.0,
+                    native_missing: true,
+                },
+            };
+            Feature {
+                name: c.name.clone(),
+                expr: c.online.clone(),
+                encoding,
+                reason: pipeline
+                    .reasons
+                    .get(&c.name)
+                    .cloned()
+                    .unwrap_or_else(|| Reason {
+                        code: c.name.to_uppercase(),
+                        text: c.name.replace('_', " "),
+                    }),
+            }
+        })
+        .collect())
+}
+
+/// Row `r`'s inputs for the converted trees: each feature's value from its SQL column
+/// (`levels`: each category feature's sorted levels).
+fn inputs(levels: &[Option<Vec<String>>], columns: &[&FeatureColumn], r: usize) -> Vec<f64> {
+    (columns.iter().enumerate())
+        .map(|(f, c)| match &levels[f] {
+            Some(levels) if !c.values.is_null(r) => (levels.iter())
+                .position(|l| *l == c.values.key(r))
+                .map_or(f64::NAN, |p| p as f64),
+            Some(_) => f64::NAN,
+            None => c.values.number(r).unwrap_or(f64::NAN),
+        })
+        .collect()
+}

@@ -1,0 +1,167 @@
+//! A model trained elsewhere, end to end: a LightGBM model of german_credit's features
+//! (tests/reference/import) imported as a version of the bundled pipeline, then served:
+//! each applicant's probability is LightGBM's on the features the pipeline's SQL computes
+//! from the raw record. A reference that disagrees, or a feature the SQL lacks, publishes
+//! nothing.
+
+use axum::http::StatusCode;
+use riskfn_batch::import::lightgbm::LightGbm;
+use riskfn_batch::import::publish::{ImportOptions, import};
+use riskfn_tests::{fresh_dir, records, repo, sql_dir};
+use serde_json::Value;
+
+use super::spine::post_json;
+use super::tmp;
+
+fn fixture(name: &str) -> std::path::PathBuf {
+    repo().join("tests/reference/import").join(name)
+}
+
+fn options(
+    store: &std::path::Path,
+    model: std::path::PathBuf,
+    reference: std::path::PathBuf,
+) -> ImportOptions {
+    ImportOptions {
+        pipeline: "german_credit".into(),
+        sql_dir: sql_dir(),
+        data: None,
+        model,
+        reference: reference.display().to_string(),
+        store: store.display().to_string(),
+        s3: Default::default(),
+        by: "importer".into(),
+        force: false,
+    }
+}
+
+/// The model's features from a raw german_credit record, as the pipeline's SQL computes
+/// them, in LightGBM's codes.
+fn codes(m: &LightGbm, record: &Value) -> Vec<f64> {
+    let raw = |k: &str| &record[k];
+    (m.feature_names.iter().enumerate())
+        .map(|(f, name)| {
+            let v = match name.as_str() {
+                "checking_account" => raw("status_of_existing_checking_account").clone(),
+                "duration_months" => raw("duration_in_month").clone(),
+                "savings" => raw("savings_account_and_bonds").clone(),
+                "installment_rate" => {
+                    raw("installment_rate_in_percentage_of_disposable_income").clone()
+                }
+                "age" => raw("age_in_years").clone(),
+                "monthly_amount" => Value::from(
+                    raw("credit_amount").as_f64().unwrap()
+                        / raw("duration_in_month").as_f64().unwrap(),
+                ),
+                other => raw(other).clone(),
+            };
+            match &m.categories[f] {
+                Some(c) => c
+                    .iter()
+                    .position(|k| Some(k.as_str()) == v.as_str())
+                    .map_or(f64::NAN, |p| p as f64),
+                None => v.as_f64().unwrap_or(f64::NAN),
+            }
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_lightgbm_model_is_imported_served_and_answers_as_lightgbm() {
+    let dir = fresh_dir(&tmp(), "import-lightgbm");
+    let store = dir.join("store");
+    let model = fixture("lightgbm_german.txt");
+    let reference = fixture("lightgbm_german_reference.csv");
+    let r = import(&options(&store, model.clone(), reference.clone()))
+        .await
+        .unwrap();
+    assert!(r.version.champion, "{:?}", r.version.promotion);
+    assert!(r.parity.reference_rows.rows > 300 && r.parity.reference_rows.max_difference < 1e-12);
+    assert!(r.parity.edge_rows.rows > 1000 && r.parity.edge_rows.max_difference < 1e-12);
+    assert!(
+        r.version.metrics.test.roc_auc > 0.7,
+        "{:?}",
+        r.version.metrics.test
+    );
+    // The version keeps the model file, its parity and provenance beside its own files.
+    let files = std::fs::read_dir(
+        store
+            .join("german_credit/versions")
+            .join(&r.version.version)
+            .join("imported"),
+    )
+    .unwrap()
+    .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+    .collect::<Vec<_>>();
+    assert_eq!(files.len(), 3, "{files:?}");
+
+    // Served: the raw record's probability is LightGBM's on the SQL's features.
+    let m = LightGbm::parse(&std::fs::read_to_string(&model).unwrap()).unwrap();
+    let (_, app) = super::population::audited_app(&store).await;
+    let data = records(
+        &repo().join("sql/german_credit/data/german_credit.parquet"),
+        &["creditability"],
+    )
+    .await;
+    for record in data.iter().step_by(50) {
+        let (status, answer) =
+            post_json(app.clone(), "/v1/pipelines/german_credit/predict", record).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        let p = answer["probability"].as_f64().unwrap();
+        let want = m.probability(&codes(&m, record));
+        assert!((p - want).abs() < 1e-9, "{p} against LightGBM's {want}");
+        assert!(!answer["reasons"].as_array().unwrap().is_empty());
+    }
+}
+
+#[tokio::test]
+async fn a_reference_that_disagrees_or_a_feature_the_sql_lacks_publishes_nothing() {
+    let dir = fresh_dir(&tmp(), "import-refused");
+    let store = dir.join("store");
+    let model = fixture("lightgbm_german.txt");
+    let reference = fixture("lightgbm_german_reference.csv");
+    // One probability off by 1e-3.
+    let text = std::fs::read_to_string(&reference).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    let header: Vec<&str> = lines[0].split(',').collect();
+    let at = header.iter().position(|h| *h == "probability").unwrap();
+    let mut cells: Vec<String> = lines[5].split(',').map(str::to_owned).collect();
+    let p: f64 = cells[at].parse().unwrap();
+    cells[at] = format!("{}", p + 1e-3);
+    lines[5] = cells.join(",");
+    let off = dir.join("off.csv");
+    std::fs::write(&off, lines.join("\n") + "\n").unwrap();
+    let err = import(&options(&store, model.clone(), off))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("parity gate") && err.contains("row 5"),
+        "{err}"
+    );
+    // A feature the pipeline's SQL does not compute.
+    let renamed = dir.join("renamed.txt");
+    let text =
+        std::fs::read_to_string(&model)
+            .unwrap()
+            .replacen("monthly_amount", "monthly_payment", 1);
+    std::fs::write(&renamed, text).unwrap();
+    let renamed_ref = dir.join("renamed.csv");
+    std::fs::write(
+        &renamed_ref,
+        std::fs::read_to_string(&reference).unwrap().replacen(
+            "monthly_amount",
+            "monthly_payment",
+            1,
+        ),
+    )
+    .unwrap();
+    let err = import(&options(&store, renamed, renamed_ref))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("monthly_payment"), "{err}");
+    // Nothing was published.
+    let versions = store.join("german_credit/versions");
+    assert!(!versions.exists() || std::fs::read_dir(&versions).unwrap().next().is_none());
+}
