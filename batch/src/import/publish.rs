@@ -9,16 +9,11 @@ use std::path::PathBuf;
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::{DataType, Float64Type};
 use bytes::Bytes;
-use riskfn_core::contract::artifact::{
-    Decision, FORMAT_VERSION, FileDigest, ScoringArtifact, SplitMetrics,
-};
-use riskfn_core::features::population::Population;
+use riskfn_core::contract::artifact::FileDigest;
 use riskfn_core::features::preprocess::{Encoding, Feature, Reason};
 use riskfn_core::model::{Boosted, Model};
 use riskfn_core::registry::s3::S3Settings;
 use riskfn_core::registry::{Registry, new_version_id};
-use riskfn_core::scoring::Scorer;
-use riskfn_train::metrics::{choose_threshold, evaluate};
 use serde::Serialize;
 
 use super::lightgbm::{LightGbm, Parity};
@@ -116,25 +111,18 @@ pub async fn import(opts: &ImportOptions) -> Result<ImportReport> {
         probabilities(&val_rows),
         probabilities(&test_rows),
     );
-    let threshold = choose_threshold(pipeline.threshold_rule, &y_val, &p_val);
-    let metrics = SplitMetrics {
-        validation: evaluate(&y_val, &p_val, threshold),
-        test: evaluate(&y_test, &p_test, threshold),
-    };
-    let fairness = crate::train::fairness_reports(
-        &pipeline.protected,
-        &prepared.groups,
+    let crate::train::publish::Evaluation {
+        threshold,
+        metrics,
+        fairness,
+        adverse_impact,
+        gate,
+    } = crate::train::publish::evaluate(
+        &pipeline,
+        &prepared,
+        champion_manifest.as_ref(),
         (&val_rows, &y_val, &p_val),
         (&test_rows, &y_test, &p_test),
-        threshold,
-    );
-    let adverse_impact = crate::train::adverse_impact(&fairness);
-    let gate = pipeline.gate.evaluate(
-        &metrics.validation,
-        champion_manifest
-            .as_ref()
-            .map(|c| (c.version.as_str(), &c.metrics.validation)),
-        &adverse_impact,
     );
     let baseline = crate::train::drift_baseline(
         &prepared,
@@ -148,28 +136,14 @@ pub async fn import(opts: &ImportOptions) -> Result<ImportReport> {
         &pipeline.protected,
     );
     let version = new_version_id();
-    let artifact = ScoringArtifact {
-        format: FORMAT_VERSION,
-        pipeline: pipeline.name.clone(),
-        version: version.clone(),
-        raw_schema: prepared.raw_schema.clone(),
-        unknown_fields: pipeline.unknown_fields,
-        id_column: pipeline.id.clone(),
-        features: features.clone(),
-        model: Model::GradientBoosting(boosted.clone()),
-        decision: Decision {
-            threshold,
-            ..pipeline.decision.clone()
-        },
-        scorecard: pipeline.scorecard,
-        reasons: pipeline.reasons_top,
-        population: Population {
-            rules: prepared.population.clone(),
-            outside: pipeline.outside_population,
-        },
-    };
-    // Refuse to publish anything the scorer would refuse to load.
-    Scorer::new(artifact.clone(), String::new())?;
+    let artifact = crate::train::publish::artifact(
+        &pipeline,
+        &prepared,
+        &version,
+        features.clone(),
+        Model::GradientBoosting(boosted.clone()),
+        threshold,
+    )?;
     let digest = FileDigest::of(&bytes).sha256;
     let provenance = Provenance {
         library: "LightGBM".into(),

@@ -12,25 +12,22 @@ pub mod report;
 pub mod resources;
 
 pub use dry_run::{PrepareReport, prepare_only};
+pub(crate) use outcome::feature_reports;
 pub use outcome::{
     BinReport, CharacteristicReport, FairnessReport, FamilyReport, FeatureReport, Importance,
     ModelReport, PartialDependence, ScorecardReport, TrainReport,
 };
 use outcome::{Splits, family_reports};
-pub(crate) use outcome::{adverse_impact, fairness_reports, feature_reports};
 
 use std::path::PathBuf;
 
 use bytes::Bytes;
-use riskfn_core::contract::artifact::{FORMAT_VERSION, ScoringArtifact, SplitMetrics};
-use riskfn_core::features::population::Population;
 use riskfn_core::features::preprocess::numeric_value;
 use riskfn_core::features::value::Value;
 use riskfn_core::registry::s3::S3Settings;
 use riskfn_core::registry::{Registry, new_version_id};
 pub use riskfn_core::review::Promotion;
 use riskfn_core::review::drift::{Baseline, Bins, FeatureBaseline};
-use riskfn_core::scoring::Scorer;
 use serde::Serialize;
 
 use crate::error::Result;
@@ -39,8 +36,6 @@ use crate::prepare::prepare;
 use crate::prepare::split::Split;
 use crate::source;
 use crate::source::engine::{Cluster, EngineOptions};
-use riskfn_core::contract::artifact::Decision;
-use riskfn_train::metrics::{choose_threshold, evaluate};
 use riskfn_train::{Data, Families, Outcome, Rows, TrainError, probabilities};
 
 pub const CODE_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -502,51 +497,29 @@ async fn run(opts: &TrainOptions, skip_unchanged: bool) -> Result<Retrained> {
         pipeline.drift_threshold,
         &pipeline.protected,
     );
-    let threshold = choose_threshold(pipeline.threshold_rule, &y_val, &p_val);
-    let metrics = SplitMetrics {
-        validation: evaluate(&y_val, &p_val, threshold),
-        test: evaluate(&y_test, &p_test, threshold),
-    };
-    let decision = Decision {
+    let publish::Evaluation {
         threshold,
-        ..pipeline.decision.clone()
-    };
-
-    let fairness = fairness_reports(
-        &pipeline.protected,
-        &prepared.groups,
+        metrics,
+        fairness,
+        adverse_impact,
+        gate,
+    } = publish::evaluate(
+        &pipeline,
+        &prepared,
+        champion_manifest.as_ref(),
         (&val_rows, &y_val, &p_val),
         (&test_rows, &y_test, &p_test),
-        threshold,
-    );
-    let adverse_impact = adverse_impact(&fairness);
-    let gate = pipeline.gate.evaluate(
-        &metrics.validation,
-        champion_manifest
-            .as_ref()
-            .map(|m| (m.version.as_str(), &m.metrics.validation)),
-        &adverse_impact,
     );
     let version = new_version_id();
-    let artifact = ScoringArtifact {
-        format: FORMAT_VERSION,
-        pipeline: pipeline.name.clone(),
-        version: version.clone(),
-        raw_schema: prepared.raw_schema.clone(),
-        unknown_fields: pipeline.unknown_fields,
-        id_column: pipeline.id.clone(),
-        features: encodings.for_model(&chosen.model).to_vec(),
-        model: chosen.model.clone(),
-        decision,
-        scorecard: pipeline.scorecard,
-        reasons: pipeline.reasons_top,
-        population: Population {
-            rules: prepared.population.clone(),
-            outside: pipeline.outside_population,
-        },
-    };
-    // Refuse to publish anything the scorer would refuse to load.
-    Scorer::new(artifact.clone(), String::new())?;
+    // Refused here if the scorer would refuse to load it.
+    let artifact = publish::artifact(
+        &pipeline,
+        &prepared,
+        &version,
+        encodings.for_model(&chosen.model).to_vec(),
+        chosen.model.clone(),
+        threshold,
+    )?;
     let families = family_reports(
         &outcomes, &artifact, &encodings, splits, &monotone, threshold,
     )?;

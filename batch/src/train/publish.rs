@@ -1,24 +1,106 @@
-//! Publishing an evaluated version and moving the champion pointer: the files a version
-//! holds (model, report, card, baseline, test scores, config, SQL), its manifest, the
-//! registry's publish, then promotion, a proposal for four eyes or the gate's refusal, and
-//! the audit records. A trained model and an imported one are published alike.
+//! Evaluating a chosen model and publishing it as a version: its threshold, measures,
+//! fairness and gate on the pipeline's validation and test rows; its artifact; the files a
+//! version holds (model, report, card, baseline, test scores, config, SQL), its manifest,
+//! the registry's publish, then promotion, a proposal for four eyes or the gate's refusal,
+//! and the audit records. A trained model and an imported one go through the same steps.
 
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use riskfn_core::contract::artifact::{
-    FORMAT_VERSION, MODEL_FILE, Manifest, ModelSummary, REPORT_FILE, ScoringArtifact,
+    Decision, FORMAT_VERSION, MODEL_FILE, Manifest, ModelSummary, REPORT_FILE, ScoringArtifact,
+    SplitMetrics,
 };
 use riskfn_core::contract::gate::AdverseImpact;
 use riskfn_core::contract::measures::TestScores;
+use riskfn_core::features::population::Population;
 use riskfn_core::features::preprocess::Feature;
+use riskfn_core::model::Model;
 use riskfn_core::registry::{Champion, Registry, audit, now_rfc3339};
 use riskfn_core::review::drift::Baseline;
 use riskfn_core::review::{self, Promotion};
+use riskfn_core::scoring::Scorer;
+use riskfn_train::metrics::choose_threshold;
 
 use super::{CODE_VERSION, TrainReport, pretty_json};
 use crate::error::Result;
 use crate::pipeline::{CONFIG_FILE, Pipeline};
+use crate::prepare::Prepared;
+use crate::train::outcome::{FairnessReport, adverse_impact, fairness_reports};
+
+/// A model's measures on the pipeline's validation and test rows, and its gate.
+pub(crate) struct Evaluation {
+    /// Chosen on the validation rows by the pipeline's rule.
+    pub threshold: f64,
+    pub metrics: SplitMetrics,
+    pub fairness: Vec<FairnessReport>,
+    pub adverse_impact: Vec<AdverseImpact>,
+    pub gate: riskfn_core::contract::gate::GateRecord,
+}
+
+/// Evaluate probabilities `val` and `test` (rows, outcomes, probabilities) against the
+/// champion's measures, if there is one.
+pub(crate) fn evaluate(
+    pipeline: &Pipeline,
+    prepared: &Prepared,
+    champion: Option<&Manifest>,
+    val: (&[usize], &[bool], &[f64]),
+    test: (&[usize], &[bool], &[f64]),
+) -> Evaluation {
+    let threshold = choose_threshold(pipeline.threshold_rule, val.1, val.2);
+    let metrics = SplitMetrics {
+        validation: riskfn_train::metrics::evaluate(val.1, val.2, threshold),
+        test: riskfn_train::metrics::evaluate(test.1, test.2, threshold),
+    };
+    let fairness = fairness_reports(&pipeline.protected, &prepared.groups, val, test, threshold);
+    let adverse_impact = adverse_impact(&fairness);
+    let gate = pipeline.gate.evaluate(
+        &metrics.validation,
+        champion.map(|m| (m.version.as_str(), &m.metrics.validation)),
+        &adverse_impact,
+    );
+    Evaluation {
+        threshold,
+        metrics,
+        fairness,
+        adverse_impact,
+        gate,
+    }
+}
+
+/// The version's artifact: `model` over `features`, deciding at `threshold`; refused if
+/// the scorer would refuse to load it.
+pub(crate) fn artifact(
+    pipeline: &Pipeline,
+    prepared: &Prepared,
+    version: &str,
+    features: Vec<Feature>,
+    model: Model,
+    threshold: f64,
+) -> Result<ScoringArtifact> {
+    let artifact = ScoringArtifact {
+        format: FORMAT_VERSION,
+        pipeline: pipeline.name.clone(),
+        version: version.to_owned(),
+        raw_schema: prepared.raw_schema.clone(),
+        unknown_fields: pipeline.unknown_fields,
+        id_column: pipeline.id.clone(),
+        features,
+        model,
+        decision: Decision {
+            threshold,
+            ..pipeline.decision.clone()
+        },
+        scorecard: pipeline.scorecard,
+        reasons: pipeline.reasons_top,
+        population: Population {
+            rules: prepared.population.clone(),
+            outside: pipeline.outside_population,
+        },
+    };
+    Scorer::new(artifact.clone(), String::new())?;
+    Ok(artifact)
+}
 
 /// What a version is published from.
 pub(crate) struct Publication<'a> {
