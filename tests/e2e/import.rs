@@ -1,7 +1,7 @@
 //! A model trained elsewhere, end to end: a LightGBM model of german_credit's features
-//! (tests/reference/import) imported as a version of the bundled pipeline, then served:
-//! each applicant's probability is LightGBM's on the features the pipeline's SQL computes
-//! from the raw record. A reference that disagrees, or a feature the SQL lacks, publishes
+//! (tests/reference/import) imported as a version of the bundled pipeline, then served and
+//! batch-scored: each applicant's probability is LightGBM's on the features the pipeline's
+//! SQL computes from the raw record. A reference that disagrees, or a feature the SQL lacks, publishes
 //! nothing.
 
 use axum::http::StatusCode;
@@ -111,6 +111,34 @@ async fn a_lightgbm_model_is_imported_served_and_answers_as_lightgbm() {
         let want = m.probability(&codes(&m, record));
         assert!((p - want).abs() < 1e-9, "{p} against LightGBM's {want}");
         assert!(!answer["reasons"].as_array().unwrap().is_empty());
+    }
+    // Batch scoring (the function SQL's riskfn_predict runs) gives every row the same.
+    let scores = dir.join("scores.parquet");
+    riskfn_batch::score::score_file(&riskfn_batch::score::ScoreOptions {
+        pipeline: "german_credit".into(),
+        version: Some(r.version.version.clone()),
+        data: repo()
+            .join("sql/german_credit/data/german_credit.parquet")
+            .display()
+            .to_string(),
+        out: scores.clone(),
+        reasons: false,
+        store: store.display().to_string(),
+        s3: Default::default(),
+        engine: Default::default(),
+    })
+    .await
+    .unwrap();
+    let scored = records(&scores, &["reasons"]).await;
+    assert_eq!(scored.len(), data.len());
+    for (row, record) in scored.iter().zip(&data) {
+        let p = row["probability"].as_f64().unwrap();
+        let want = m.probability(&codes(&m, record));
+        assert!(
+            (p - want).abs() < 1e-9,
+            "row {}: {p} against LightGBM's {want}",
+            row["row_id"]
+        );
     }
 }
 
