@@ -1,11 +1,12 @@
-//! A model trained elsewhere, end to end: a LightGBM model of german_credit's features
-//! (tests/reference/import) imported as a version of the bundled pipeline, then served and
-//! batch-scored: each applicant's probability is LightGBM's on the features the pipeline's
-//! SQL computes from the raw record. A reference that disagrees, or a feature the SQL lacks, publishes
+//! Models trained elsewhere, end to end: a LightGBM and an XGBoost model of german_credit's
+//! features (tests/reference/import) each imported as a version of the bundled pipeline,
+//! then served and batch-scored: each applicant's probability is the library's (by its own
+//! routing rules, checked against the library itself in the import's unit tests) on the
+//! features the pipeline's SQL computes from the raw record. A reference that disagrees, or a feature the SQL lacks, publishes
 //! nothing.
 
 use axum::http::StatusCode;
-use riskfn_batch::import::lightgbm::LightGbm;
+use riskfn_batch::import::Imported;
 use riskfn_batch::import::publish::{ImportOptions, import};
 use riskfn_tests::{fresh_dir, records, repo, sql_dir};
 use serde_json::Value;
@@ -19,6 +20,7 @@ fn fixture(name: &str) -> std::path::PathBuf {
 
 fn options(
     store: &std::path::Path,
+    format: &str,
     model: std::path::PathBuf,
     reference: std::path::PathBuf,
 ) -> ImportOptions {
@@ -27,6 +29,7 @@ fn options(
         sql_dir: sql_dir(),
         data: None,
         model,
+        format: format.into(),
         reference: reference.display().to_string(),
         store: store.display().to_string(),
         s3: Default::default(),
@@ -37,9 +40,9 @@ fn options(
 
 /// The model's features from a raw german_credit record, as the pipeline's SQL computes
 /// them, in LightGBM's codes.
-fn codes(m: &LightGbm, record: &Value) -> Vec<f64> {
+fn codes(m: &dyn Imported, record: &Value) -> Vec<f64> {
     let raw = |k: &str| &record[k];
-    (m.feature_names.iter().enumerate())
+    (m.feature_names().iter().enumerate())
         .map(|(f, name)| {
             let v = match name.as_str() {
                 "checking_account" => raw("status_of_existing_checking_account").clone(),
@@ -55,7 +58,7 @@ fn codes(m: &LightGbm, record: &Value) -> Vec<f64> {
                 ),
                 other => raw(other).clone(),
             };
-            match &m.categories[f] {
+            match &m.categories()[f] {
                 Some(c) => c
                     .iter()
                     .position(|k| Some(k.as_str()) == v.as_str())
@@ -68,15 +71,27 @@ fn codes(m: &LightGbm, record: &Value) -> Vec<f64> {
 
 #[tokio::test]
 async fn a_lightgbm_model_is_imported_served_and_answers_as_lightgbm() {
-    let dir = fresh_dir(&tmp(), "import-lightgbm");
+    let (model, reference) = ("lightgbm_german.txt", "lightgbm_german_reference.csv");
+    imported_served_and_scored("lightgbm", model, reference).await;
+}
+
+#[tokio::test]
+async fn an_xgboost_model_is_imported_served_and_answers_as_xgboost() {
+    let (model, reference) = ("xgboost_german.json", "xgboost_german_reference.csv");
+    imported_served_and_scored("xgboost", model, reference).await;
+}
+
+/// Import the fixture into a fresh store; serve and batch-score german_credit with it.
+async fn imported_served_and_scored(format: &str, model: &str, reference: &str) {
+    let dir = fresh_dir(&tmp(), &format!("import-{format}"));
     let store = dir.join("store");
-    let model = fixture("lightgbm_german.txt");
-    let reference = fixture("lightgbm_german_reference.csv");
-    let r = import(&options(&store, model.clone(), reference.clone()))
+    let (model, reference) = (fixture(model), fixture(reference));
+    let r = import(&options(&store, format, model.clone(), reference.clone()))
         .await
         .unwrap();
     assert!(r.version.champion, "{:?}", r.version.promotion);
-    assert!(r.parity.reference_rows.rows > 300 && r.parity.reference_rows.max_difference < 1e-12);
+    // XGBoost adds its margins in float32: its own probabilities are 1e-7 from exact.
+    assert!(r.parity.reference_rows.rows > 300 && r.parity.reference_rows.max_difference < 1e-6);
     assert!(r.parity.edge_rows.rows > 1000 && r.parity.edge_rows.max_difference < 1e-12);
     assert!(
         r.version.metrics.test.roc_auc > 0.7,
@@ -96,7 +111,8 @@ async fn a_lightgbm_model_is_imported_served_and_answers_as_lightgbm() {
     assert_eq!(files.len(), 3, "{files:?}");
 
     // Served: the raw record's probability is LightGBM's on the SQL's features.
-    let m = LightGbm::parse(&std::fs::read_to_string(&model).unwrap()).unwrap();
+    let m = riskfn_batch::import::read(format, &std::fs::read_to_string(&model).unwrap()).unwrap();
+    let m = m.as_ref();
     let (_, app) = super::population::audited_app(&store).await;
     let data = records(
         &repo().join("sql/german_credit/data/german_credit.parquet"),
@@ -108,8 +124,8 @@ async fn a_lightgbm_model_is_imported_served_and_answers_as_lightgbm() {
             post_json(app.clone(), "/v1/pipelines/german_credit/predict", record).await;
         assert_eq!(status, StatusCode::OK, "{answer}");
         let p = answer["probability"].as_f64().unwrap();
-        let want = m.probability(&codes(&m, record));
-        assert!((p - want).abs() < 1e-9, "{p} against LightGBM's {want}");
+        let want = m.probability(&codes(m, record));
+        assert!((p - want).abs() < 1e-9, "{p} against the library's {want}");
         assert!(!answer["reasons"].as_array().unwrap().is_empty());
     }
     // Batch scoring (the function SQL's riskfn_predict runs) gives every row the same.
@@ -133,10 +149,10 @@ async fn a_lightgbm_model_is_imported_served_and_answers_as_lightgbm() {
     assert_eq!(scored.len(), data.len());
     for (row, record) in scored.iter().zip(&data) {
         let p = row["probability"].as_f64().unwrap();
-        let want = m.probability(&codes(&m, record));
+        let want = m.probability(&codes(m, record));
         assert!(
             (p - want).abs() < 1e-9,
-            "row {}: {p} against LightGBM's {want}",
+            "row {}: {p} against the library's {want}",
             row["row_id"]
         );
     }
@@ -159,7 +175,7 @@ async fn a_reference_that_disagrees_or_a_feature_the_sql_lacks_publishes_nothing
     lines[5] = cells.join(",");
     let off = dir.join("off.csv");
     std::fs::write(&off, lines.join("\n") + "\n").unwrap();
-    let err = import(&options(&store, model.clone(), off))
+    let err = import(&options(&store, "lightgbm", model.clone(), off))
         .await
         .unwrap_err()
         .to_string();
@@ -184,7 +200,7 @@ async fn a_reference_that_disagrees_or_a_feature_the_sql_lacks_publishes_nothing
         ),
     )
     .unwrap();
-    let err = import(&options(&store, renamed, renamed_ref))
+    let err = import(&options(&store, "lightgbm", renamed, renamed_ref))
         .await
         .unwrap_err()
         .to_string();

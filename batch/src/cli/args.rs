@@ -269,8 +269,8 @@ pub(crate) enum ModelsCommand {
         #[command(flatten)]
         store: StoreArg,
     },
-    /// Publish a model trained elsewhere (LightGBM's text model) as a version of the
-    /// pipeline, whose SQL computes the features it reads (by name): converted into
+    /// Publish a model trained elsewhere (LightGBM's text model, XGBoost's JSON model) as a
+    /// version of the pipeline, whose SQL computes the features it reads (by name): converted into
     /// riskfn's trees, checked against the library's own probabilities (`--reference`:
     /// rows as the model saw them with a `probability` column; nothing is published if one
     /// differs by more than 1e-6), evaluated on the pipeline's splits, then gated and
@@ -283,7 +283,7 @@ pub(crate) enum ModelsCommand {
         /// The model file.
         #[arg(long)]
         model: PathBuf,
-        /// Its format; only lightgbm for now.
+        /// Its format: lightgbm or xgboost.
         #[arg(long, default_value = "lightgbm")]
         format: String,
         /// The library's own answers on rows as the model saw them (Parquet or CSV).

@@ -72,17 +72,13 @@ pub(crate) async fn models_command(command: ModelsCommand) -> anyhow::Result<Exi
             store,
             json,
         } => {
-            if format != "lightgbm" {
-                anyhow::bail!(
-                    "--format {format}: only lightgbm is imported for now (xgboost, onnx and pmml are not yet)"
-                );
-            }
             let r = riskfn_batch::import::publish::import(
                 &riskfn_batch::import::publish::ImportOptions {
                     pipeline,
                     sql_dir,
                     data,
                     model,
+                    format,
                     reference,
                     store: store.store,
                     s3: riskfn_core::registry::s3::S3Settings::from_env()?,

@@ -21,7 +21,7 @@ use std::collections::HashMap;
 
 use riskfn_core::model::{Boosted, Node, Tree};
 
-use super::ImportError;
+use super::{ImportError, Imported, code_positions};
 
 const FORMAT: &str = "LightGBM";
 
@@ -178,92 +178,42 @@ impl LightGbm {
             trees,
         })
     }
+}
 
-    /// A feature's levels, sorted (the positions the inputs hold).
-    pub fn levels(&self, feature: usize) -> Option<Vec<String>> {
-        let mut levels = self.categories.get(feature)?.clone()?;
-        levels.sort();
-        Some(levels)
+impl Imported for LightGbm {
+    fn library(&self) -> &'static str {
+        FORMAT
     }
-}
 
-/// How far the converted trees are from LightGBM's own routing on a set of rows.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
-pub struct Parity {
-    pub rows: usize,
-    /// The largest difference in probability.
-    pub max_difference: f64,
-}
+    fn feature_names(&self) -> &[String] {
+        &self.feature_names
+    }
 
-impl LightGbm {
-    /// The probability of a row as LightGBM computes it from the parsed trees, by its own
-    /// routing rules (`Tree::NumericalDecision` and `CategoricalDecision`), independently
-    /// of the conversion: the reference for rows no file holds. `codes` holds the numbers
-    /// and LightGBM's category codes (NaN when missing).
-    pub fn probability(&self, codes: &[f64]) -> f64 {
+    fn categories(&self) -> &[Option<Vec<String>>] {
+        &self.categories
+    }
+
+    fn to_boosted(&self) -> Result<Boosted, ImportError> {
+        LightGbm::to_boosted(self)
+    }
+
+    /// By LightGBM's own rules (`Tree::NumericalDecision` and `CategoricalDecision`).
+    fn probability(&self, codes: &[f64]) -> f64 {
         let raw: f64 = self.trees.iter().map(|t| t.value(codes)).sum();
         riskfn_core::model::sigmoid(self.sigmoid * raw)
     }
 
-    /// A row of LightGBM codes as the converted trees' inputs (category positions among
-    /// the sorted levels).
-    pub fn inputs(&self, codes: &[f64]) -> Vec<f64> {
-        (self.categories.iter().zip(codes))
-            .map(|(c, &v)| match c {
-                Some(c) if v.is_finite() && v >= 0.0 => code_positions(c)
-                    .get(v as usize)
-                    .map_or(f64::NAN, |&p| f64::from(p)),
-                Some(_) => f64::NAN,
-                None => v,
+    fn splits(&self) -> Vec<(usize, f64)> {
+        (self.trees.iter())
+            .flat_map(|t| {
+                (t.split_feature
+                    .iter()
+                    .zip(&t.threshold)
+                    .zip(&t.decision_type))
+                .filter(|(_, dt)| **dt & 1 == 0)
+                .map(|((f, th), _)| (*f, *th))
             })
             .collect()
-    }
-
-    /// Rows that probe every split of every tree, each from `base` rows: a number on the
-    /// threshold and one ulp either side of it, NaN and zero; each category's code and a
-    /// missing one.
-    pub fn edge_rows(&self, base: &[Vec<f64>]) -> Vec<Vec<f64>> {
-        let mut probes: Vec<(usize, f64)> = Vec::new();
-        for t in &self.trees {
-            for (i, &f) in t.split_feature.iter().enumerate() {
-                if t.decision_type[i] & 1 == 0 {
-                    let th = t.threshold[i];
-                    probes
-                        .extend([th, th.next_down(), th.next_up(), f64::NAN, 0.0].map(|v| (f, v)));
-                }
-            }
-        }
-        for (f, c) in self.categories.iter().enumerate() {
-            if let Some(c) = c {
-                probes.extend((0..c.len()).map(|code| (f, code as f64)));
-                probes.push((f, f64::NAN));
-            }
-        }
-        probes.sort_by_key(|p| (p.0, p.1.to_bits()));
-        probes.dedup_by(|a, b| a.0 == b.0 && a.1.to_bits() == b.1.to_bits());
-        (base.iter())
-            .flat_map(|row| {
-                probes.iter().map(move |&(f, v)| {
-                    let mut r = row.clone();
-                    r[f] = v;
-                    r
-                })
-            })
-            .collect()
-    }
-
-    /// The converted trees against LightGBM's routing on `rows` (of codes).
-    pub fn parity(&self, boosted: &Boosted, rows: &[Vec<f64>]) -> Parity {
-        let max_difference = (rows.iter())
-            .map(|codes| {
-                let p = riskfn_core::model::sigmoid(boosted.margin(&self.inputs(codes)));
-                (p - self.probability(codes)).abs()
-            })
-            .fold(0.0, f64::max);
-        Parity {
-            rows: rows.len(),
-            max_difference,
-        }
     }
 }
 
@@ -308,16 +258,6 @@ impl LgbTree {
         }
         f64::NAN
     }
-}
-
-/// For each LightGBM code, its level's position among the sorted levels.
-fn code_positions(categories: &[String]) -> Vec<u32> {
-    let mut sorted: Vec<&String> = categories.iter().collect();
-    sorted.sort();
-    categories
-        .iter()
-        .map(|c| sorted.binary_search(&c).map_or(u32::MAX, |p| p as u32))
-        .collect()
 }
 
 fn parse_tree(block: &str) -> Result<LgbTree, ImportError> {
@@ -510,7 +450,7 @@ mod tests {
         let (mut unseen, mut missing) = (0, 0);
         for r in 0..batch.num_rows() {
             let x: Vec<f64> = (m.feature_names.iter().enumerate())
-                .map(|(f, name)| match m.levels(f) {
+                .map(|(f, name)| match super::super::levels(&m, f) {
                     Some(levels) => {
                         let c = batch.column_by_name(name).unwrap();
                         let c = arrow::compute::cast(c, &arrow::datatypes::DataType::Utf8).unwrap();
@@ -543,7 +483,7 @@ mod tests {
             let want = number("probability", r);
             // The gate's own reading of LightGBM's rules gives LightGBM's answer too (the
             // fixture's categories are sorted: codes are positions).
-            let by_rules = m.probability(&x);
+            let by_rules = Imported::probability(&m, &x);
             assert!(
                 (by_rules - want).abs() < 1e-12,
                 "row {r}: rules give {by_rules}"
@@ -600,9 +540,9 @@ mod tests {
                     .collect()
             })
             .collect();
-        let rows = m.edge_rows(&base);
+        let rows = super::super::edge_rows(&m, &base);
         assert!(rows.len() > 5_000, "{} rows", rows.len());
-        let parity = m.parity(&boosted, &rows);
+        let parity = super::super::parity(&m, &boosted, &rows);
         assert!(parity.max_difference < 1e-12, "{parity:?}");
         let mut strict = boosted.clone();
         for t in &mut strict.trees {
@@ -612,7 +552,7 @@ mod tests {
                 }
             }
         }
-        assert!(m.parity(&strict, &rows).max_difference > 1e-6);
+        assert!(super::super::parity(&m, &strict, &rows).max_difference > 1e-6);
     }
 
     /// What riskfn does not take is refused by name; a truncated file is malformed.

@@ -1,8 +1,13 @@
 //! Models trained elsewhere, converted into riskfn's own model types so that the service
-//! scores them without their libraries (no C++ runtime in the Lambda).
+//! scores them without their libraries (no C++ runtime in the Lambda): LightGBM's text
+//! model and XGBoost's JSON model become boosted trees; `publish` imports one as a version
+//! of a pipeline, behind a parity gate (the rows here: every split's edges).
 
 pub mod lightgbm;
 pub mod publish;
+pub mod xgboost;
+
+use riskfn_core::model::Boosted;
 
 /// Why a model file cannot be imported: what it is that riskfn does not take, by name.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -18,4 +23,112 @@ pub enum ImportError {
         what: &'static str,
         detail: String,
     },
+}
+
+/// A model read from another library's file. Its inputs are one per feature: a number as
+/// it is, a category as the library's code (its place in `categories`), NaN when missing.
+pub trait Imported {
+    /// The library that trained it.
+    fn library(&self) -> &'static str;
+    fn feature_names(&self) -> &[String];
+    /// Per feature: its categories in the library's codes; `None` for a number.
+    fn categories(&self) -> &[Option<Vec<String>>];
+    /// The model as riskfn's boosted trees, over [`inputs`].
+    fn to_boosted(&self) -> Result<Boosted, ImportError>;
+    /// A row's probability by the library's own routing rules, read from its file
+    /// independently of the conversion: the gate's reference for rows no file holds.
+    fn probability(&self, codes: &[f64]) -> f64;
+    /// Each split on a number: its feature and condition.
+    fn splits(&self) -> Vec<(usize, f64)>;
+}
+
+/// For each code of a category feature, its level's position among the sorted levels.
+pub(crate) fn code_positions(categories: &[String]) -> Vec<u32> {
+    let mut sorted: Vec<&String> = categories.iter().collect();
+    sorted.sort();
+    categories
+        .iter()
+        .map(|c| sorted.binary_search(&c).map_or(u32::MAX, |p| p as u32))
+        .collect()
+}
+
+/// A feature's levels, sorted (the positions riskfn's inputs hold).
+pub fn levels(m: &dyn Imported, feature: usize) -> Option<Vec<String>> {
+    let mut levels = m.categories().get(feature)?.clone()?;
+    levels.sort();
+    Some(levels)
+}
+
+/// A row of the library's codes as the converted trees' inputs (positions among the
+/// sorted levels).
+pub fn inputs(m: &dyn Imported, codes: &[f64]) -> Vec<f64> {
+    (m.categories().iter().zip(codes))
+        .map(|(c, &v)| match c {
+            Some(c) if v.is_finite() && v >= 0.0 => code_positions(c)
+                .get(v as usize)
+                .map_or(f64::NAN, |&p| f64::from(p)),
+            Some(_) => f64::NAN,
+            None => v,
+        })
+        .collect()
+}
+
+/// Rows that probe every split, each from `base` rows: a number on each condition and one
+/// ulp either side of it, NaN and zero; each category's code and a missing one.
+pub fn edge_rows(m: &dyn Imported, base: &[Vec<f64>]) -> Vec<Vec<f64>> {
+    let mut probes: Vec<(usize, f64)> = (m.splits().into_iter())
+        .flat_map(|(f, t)| [t, t.next_down(), t.next_up(), f64::NAN, 0.0].map(|v| (f, v)))
+        .collect();
+    for (f, c) in m.categories().iter().enumerate() {
+        if let Some(c) = c {
+            probes.extend((0..c.len()).map(|code| (f, code as f64)));
+            probes.push((f, f64::NAN));
+        }
+    }
+    probes.sort_by_key(|p| (p.0, p.1.to_bits()));
+    probes.dedup_by(|a, b| a.0 == b.0 && a.1.to_bits() == b.1.to_bits());
+    (base.iter())
+        .flat_map(|row| {
+            probes.iter().map(move |&(f, v)| {
+                let mut r = row.clone();
+                r[f] = v;
+                r
+            })
+        })
+        .collect()
+}
+
+/// How far the converted trees are from the library's own routing on a set of rows.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Parity {
+    pub rows: usize,
+    /// The largest difference in probability.
+    pub max_difference: f64,
+}
+
+/// The converted trees against the library's routing on `rows` (of codes).
+pub fn parity(m: &dyn Imported, boosted: &Boosted, rows: &[Vec<f64>]) -> Parity {
+    let max_difference = (rows.iter())
+        .map(|codes| {
+            let p = riskfn_core::model::sigmoid(boosted.margin(&inputs(m, codes)));
+            (p - m.probability(codes)).abs()
+        })
+        .fold(0.0, f64::max);
+    Parity {
+        rows: rows.len(),
+        max_difference,
+    }
+}
+
+/// Read a model file of `format` (`lightgbm` or `xgboost`).
+pub fn read(format: &str, text: &str) -> Result<Box<dyn Imported>, ImportError> {
+    match format {
+        "lightgbm" => Ok(Box::new(lightgbm::LightGbm::parse(text)?)),
+        "xgboost" => Ok(Box::new(xgboost::XgBoost::parse(text)?)),
+        other => Err(ImportError::Unsupported {
+            format: "model",
+            what: "format",
+            detail: format!("{other} (lightgbm or xgboost; onnx and pmml are not imported yet)"),
+        }),
+    }
 }

@@ -16,7 +16,7 @@ use riskfn_core::registry::s3::S3Settings;
 use riskfn_core::registry::{Registry, new_version_id};
 use serde::Serialize;
 
-use super::lightgbm::{LightGbm, Parity};
+use super::{Imported, Parity};
 use crate::error::{Error, Result};
 use crate::pipeline::Pipeline;
 use crate::prepare::split::Split;
@@ -33,6 +33,8 @@ pub struct ImportOptions {
     /// The pipeline's data (default: its own source): its splits evaluate the model.
     pub data: Option<String>,
     pub model: PathBuf,
+    /// `lightgbm` (its text model) or `xgboost` (its JSON model).
+    pub format: String,
     /// Rows as the model saw them (the SQL output columns it reads, by name) with the
     /// library's own `probability` of each.
     pub reference: String,
@@ -76,7 +78,8 @@ pub async fn import(opts: &ImportOptions) -> Result<ImportReport> {
     let bytes = std::fs::read(&opts.model).map_err(|e| Error::io(&opts.model, e))?;
     let text = String::from_utf8(bytes.clone())
         .map_err(|_| Error::Data(format!("{}: not a text model file", opts.model.display())))?;
-    let m = LightGbm::parse(&text)?;
+    let m = super::read(&opts.format, &text)?;
+    let m = m.as_ref();
     let boosted = m.to_boosted()?;
     let registry =
         Registry::new(riskfn_core::registry::store::open_with(&opts.store, &opts.s3).await?);
@@ -86,15 +89,16 @@ pub async fn import(opts: &ImportOptions) -> Result<ImportReport> {
         None => None,
     };
     let ctx = crate::source::session()?;
-    let parity = parity_gate(&ctx, &m, &boosted, opts).await?;
+    let parity = parity_gate(&ctx, m, &boosted, opts).await?;
     let data = opts.data.clone().unwrap_or_else(|| pipeline.source.clone());
     let source = crate::source::open_with(&ctx, &data, &opts.s3).await?;
     let prepared = crate::prepare::prepare(&ctx, None, &pipeline, source).await?;
-    let columns = model_columns(&m, &prepared, &pipeline)?;
+    let columns = model_columns(m, &prepared, &pipeline)?;
     let train_rows = prepared.rows_of(Split::Train);
-    let features = features(&m, &columns, &pipeline, &train_rows)?;
-    let levels: Vec<Option<Vec<String>>> =
-        (0..m.feature_names.len()).map(|f| m.levels(f)).collect();
+    let levels: Vec<Option<Vec<String>>> = (0..m.feature_names().len())
+        .map(|f| super::levels(m, f))
+        .collect();
+    let features = features(&levels, &columns, &pipeline, &train_rows)?;
     let probabilities = |rows: &[usize]| -> Vec<f64> {
         rows.iter()
             .map(|&r| riskfn_core::model::sigmoid(boosted.margin(&inputs(&levels, &columns, r))))
@@ -146,14 +150,14 @@ pub async fn import(opts: &ImportOptions) -> Result<ImportReport> {
     )?;
     let digest = FileDigest::of(&bytes).sha256;
     let provenance = Provenance {
-        library: "LightGBM".into(),
+        library: m.library().into(),
         file: opts.model.display().to_string(),
         sha256: digest.clone(),
         imported_by: opts.by.clone(),
         note: "trained outside riskfn: its training was not reproduced; its parity with the library's own probabilities was checked".into(),
     };
     let params = BTreeMap::from([
-        ("library".to_owned(), serde_json::json!("LightGBM")),
+        ("library".to_owned(), serde_json::json!(m.library())),
         ("file_sha256".to_owned(), serde_json::json!(digest)),
         ("trees".to_owned(), serde_json::json!(boosted.trees.len())),
         ("imported_by".to_owned(), serde_json::json!(opts.by)),
@@ -166,7 +170,7 @@ pub async fn import(opts: &ImportOptions) -> Result<ImportReport> {
         promotion: None,
         gate: gate.clone(),
         model: ModelReport {
-            family: "gradient_boosting (imported from LightGBM)".into(),
+            family: format!("gradient_boosting (imported from {})", m.library()),
             params,
             n_inputs: features.len(),
             converged: true,
@@ -176,9 +180,10 @@ pub async fn import(opts: &ImportOptions) -> Result<ImportReport> {
         },
         metrics,
         selection: format!(
-            "imported from {} (sha256 {digest}) by {}; parity with LightGBM within {PARITY_TOLERANCE} on {} reference and {} edge rows",
+            "imported from {} (sha256 {digest}) by {}; parity with {} within {PARITY_TOLERANCE} on {} reference and {} edge rows",
             opts.model.display(),
             opts.by,
+            m.library(),
             parity.reference_rows.rows,
             parity.edge_rows.rows
         ),
@@ -202,7 +207,10 @@ pub async fn import(opts: &ImportOptions) -> Result<ImportReport> {
         adverse_impact,
         inputs_sha256: None,
         extra_files: vec![
-            ("imported/model.txt".into(), Bytes::from(bytes)),
+            (
+                format!("imported/{}", model_file_name(&opts.format)),
+                Bytes::from(bytes),
+            ),
             (
                 "imported/parity.json".into(),
                 crate::train::pretty_json(&parity),
@@ -231,7 +239,7 @@ pub async fn import(opts: &ImportOptions) -> Result<ImportReport> {
 /// converted trees: more than [`PARITY_TOLERANCE`] apart anywhere and nothing is published.
 async fn parity_gate(
     ctx: &datafusion::prelude::SessionContext,
-    m: &LightGbm,
+    m: &dyn Imported,
     boosted: &Boosted,
     opts: &ImportOptions,
 ) -> Result<ParityReport> {
@@ -255,9 +263,9 @@ async fn parity_gate(
     let probability = column("probability", &DataType::Float64)?;
     let probability = probability.as_primitive::<Float64Type>();
     let n = probability.len();
-    let mut rows = vec![vec![f64::NAN; m.feature_names.len()]; n];
-    for (f, name) in m.feature_names.iter().enumerate() {
-        match &m.categories[f] {
+    let mut rows = vec![vec![f64::NAN; m.feature_names().len()]; n];
+    for (f, name) in m.feature_names().iter().enumerate() {
+        match &m.categories()[f] {
             Some(categories) => {
                 let c = column(name, &DataType::Utf8)?;
                 let c = c.as_string::<i32>();
@@ -282,7 +290,7 @@ async fn parity_gate(
     }
     let mut worst = (0.0f64, 0usize);
     for (r, codes) in rows.iter().enumerate() {
-        let p = riskfn_core::model::sigmoid(boosted.margin(&m.inputs(codes)));
+        let p = riskfn_core::model::sigmoid(boosted.margin(&super::inputs(m, codes)));
         let d = (p - probability.value(r)).abs();
         // A NaN (an unreadable row) counts as the worst.
         if d.is_nan() || d > worst.0 {
@@ -291,16 +299,18 @@ async fn parity_gate(
     }
     if worst.0.is_nan() || worst.0 > PARITY_TOLERANCE {
         return Err(Error::Data(format!(
-            "parity gate: reference row {} differs from LightGBM's probability by {:.3e} (at most {PARITY_TOLERANCE}); nothing published",
+            "parity gate: reference row {} differs from {}'s probability by {:.3e} (at most {PARITY_TOLERANCE}); nothing published",
             worst.1 + 1,
+            m.library(),
             worst.0
         )));
     }
-    let edges = m.edge_rows(&rows[..rows.len().min(10)]);
-    let edge_rows = m.parity(boosted, &edges);
+    let edges = super::edge_rows(m, &rows[..rows.len().min(10)]);
+    let edge_rows = super::parity(m, boosted, &edges);
     if edge_rows.max_difference.is_nan() || edge_rows.max_difference > PARITY_TOLERANCE {
         return Err(Error::Data(format!(
-            "parity gate: a split's edge is routed unlike LightGBM's rules (by {:.3e}); nothing published",
+            "parity gate: a split's edge is routed unlike {}'s rules (by {:.3e}); nothing published",
+            m.library(),
             edge_rows.max_difference
         )));
     }
@@ -321,7 +331,7 @@ async fn parity_gate(
 /// lacks, or computes as the other kind (a number for a category, or back), is refused by
 /// name.
 fn model_columns<'a>(
-    m: &LightGbm,
+    m: &dyn Imported,
     prepared: &'a Prepared,
     pipeline: &Pipeline,
 ) -> Result<Vec<&'a FeatureColumn>> {
@@ -331,7 +341,7 @@ fn model_columns<'a>(
             .collect::<Vec<_>>()
             .join(", ")
     };
-    (m.feature_names.iter().enumerate())
+    (m.feature_names().iter().enumerate())
         .map(|(f, name)| {
             let c = (prepared.features.iter())
                 .find(|c| &c.name == name)
@@ -340,7 +350,7 @@ fn model_columns<'a>(
                     relation: format!("the features of {}'s SQL", pipeline.name),
                     available: available(),
                 })?;
-            let model_category = m.categories[f].is_some();
+            let model_category = m.categories()[f].is_some();
             if model_category != c.categorical {
                 let (model, sql) = match model_category {
                     true => ("a category", "a number"),
@@ -359,14 +369,14 @@ fn model_columns<'a>(
 /// The version's features: each model feature's SQL expression, a number as it is (NaN
 /// when missing, routed by the trees) or a category as its level's position.
 fn features(
-    m: &LightGbm,
+    levels: &[Option<Vec<String>>],
     columns: &[&FeatureColumn],
     pipeline: &Pipeline,
     train: &[usize],
 ) -> Result<Vec<Feature>> {
     Ok((columns.iter().enumerate())
         .map(|(f, c)| {
-            let encoding = match m.levels(f) {
+            let encoding = match levels[f].clone() {
                 Some(levels) => {
                     let mut counts = vec![0usize; levels.len()];
                     for &r in train {
@@ -402,6 +412,14 @@ fn features(
             }
         })
         .collect())
+}
+
+/// The name the model file is kept under in the version.
+fn model_file_name(format: &str) -> &'static str {
+    match format {
+        "xgboost" => "model.json",
+        _ => "model.txt",
+    }
 }
 
 /// Row `r`'s inputs for the converted trees: each feature's value from its SQL column
