@@ -130,21 +130,7 @@ async fn imported_served_and_scored(format: &str, model: &str, reference: &str) 
     }
     // Batch scoring (the function SQL's riskfn_predict runs) gives every row the same.
     let scores = dir.join("scores.parquet");
-    riskfn_batch::score::score_file(&riskfn_batch::score::ScoreOptions {
-        pipeline: "german_credit".into(),
-        version: Some(r.version.version.clone()),
-        data: repo()
-            .join("sql/german_credit/data/german_credit.parquet")
-            .display()
-            .to_string(),
-        out: scores.clone(),
-        reasons: false,
-        store: store.display().to_string(),
-        s3: Default::default(),
-        engine: Default::default(),
-    })
-    .await
-    .unwrap();
+    riskfn_tests::score_german(&store, Some(&r.version.version), None, &scores).await;
     let scored = records(&scores, &["reasons"]).await;
     assert_eq!(scored.len(), data.len());
     for (row, record) in scored.iter().zip(&data) {

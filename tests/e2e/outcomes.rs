@@ -74,21 +74,7 @@ async fn a_version_that_underestimates_fails_calibration_on_its_outcomes() {
     // The whole file scored in batch by the first version: its decisions are kept in the
     // store, and their outcomes (by row position) joined as the online ones are.
     let scores = dir.join("scores.parquet");
-    let run = riskfn_batch::score::score_file(&riskfn_batch::score::ScoreOptions {
-        pipeline: "german_credit".into(),
-        version: Some(first.clone()),
-        data: repo()
-            .join("sql/german_credit/data/german_credit.parquet")
-            .display()
-            .to_string(),
-        out: scores.clone(),
-        reasons: false,
-        store: store.display().to_string(),
-        s3: Default::default(),
-        engine: Default::default(),
-    })
-    .await
-    .unwrap();
+    let run = riskfn_tests::score_german(&store, Some(&first), None, &scores).await;
     assert!(run.decisions.contains("/decisions/"), "{}", run.decisions);
     let batch = records(&scores, &["reasons"]).await;
     for r in &batch {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch};
 use axum::http::StatusCode;
-use riskfn_batch::score::{ScoreOptions, SqlOptions};
+use riskfn_batch::score::SqlOptions;
 use riskfn_core::registry::audit::{Event, prediction_records};
 use riskfn_predict::{AppState, Config};
 use riskfn_tests::{copy_pipeline, fresh_dir, german, records, train};
@@ -217,18 +217,7 @@ async fn score_with_zero_amounts(store: &Path, dir: &Path) -> std::path::PathBuf
     let data = dir.join("zeroed.parquet");
     riskfn_batch::score::write_parquet(&data, &batches).unwrap();
     let out = dir.join("scores.parquet");
-    riskfn_batch::score::score_file(&ScoreOptions {
-        pipeline: "german_credit".into(),
-        version: None,
-        data: data.display().to_string(),
-        out: out.clone(),
-        reasons: false,
-        store: store.display().to_string(),
-        s3: Default::default(),
-        engine: Default::default(),
-    })
-    .await
-    .unwrap();
+    riskfn_tests::score_german(store, None, Some(&data), &out).await;
     out
 }
 

@@ -329,3 +329,26 @@ pub async fn http_status(
         .and_then(|c| c.parse().ok())
         .unwrap_or_else(|| panic!("not an HTTP answer: {answer}"))
 }
+
+/// `riskfn score` of german_credit (`data`, default the bundled file) with `version` (default
+/// the champion) of the store at `store`, into `out`, without reasons.
+pub async fn score_german(
+    store: &Path,
+    version: Option<&str>,
+    data: Option<&Path>,
+    out: &Path,
+) -> riskfn_batch::score::ScoreReport {
+    let bundled = repo().join("sql/german_credit/data/german_credit.parquet");
+    riskfn_batch::score::score_file(&riskfn_batch::score::ScoreOptions {
+        pipeline: "german_credit".into(),
+        version: version.map(str::to_owned),
+        data: data.unwrap_or(&bundled).display().to_string(),
+        out: out.to_path_buf(),
+        reasons: false,
+        store: store.display().to_string(),
+        s3: Default::default(),
+        engine: Default::default(),
+    })
+    .await
+    .expect("german_credit scores")
+}

@@ -413,137 +413,71 @@ fn emit(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow::array::{Array, AsArray};
-    use arrow::datatypes::Float64Type;
-
-    fn fixture(name: &str) -> std::path::PathBuf {
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../tests/reference/import")
-            .join(name)
-    }
+    use crate::import::testing::{base_rows, fixture, number, reference, tree_shap};
+    use crate::import::{edge_rows, parity};
 
     /// A LightGBM 4.7.0 model on german_credit's features (five numbers, five categories,
     /// missing ages), converted: on every reference row (an unseen category and missing
-    /// values among them) riskfn's probability is LightGBM's `predict_proba` to 1e-12, and
-    /// its TreeSHAP contributions are LightGBM's `pred_contrib` to 1e-9, bias included.
-    /// Expected values: `tests/reference/import/lightgbm_german.py`.
+    /// values among them) riskfn's probability, and the gate's reading of LightGBM's rules,
+    /// are LightGBM's `predict_proba` to 1e-12, and its TreeSHAP contributions are
+    /// LightGBM's `pred_contrib` to 1e-9, bias included. Expected values:
+    /// `tests/reference/import/lightgbm_german.py`.
     #[tokio::test]
     async fn a_lightgbm_model_scores_and_explains_as_lightgbm_does() {
         let text = std::fs::read_to_string(fixture("lightgbm_german.txt")).unwrap();
         let m = LightGbm::parse(&text).unwrap();
         let boosted = m.to_boosted().unwrap();
-        let ctx = crate::source::session().unwrap();
-        let path = fixture("lightgbm_german_reference.csv");
-        let raw = crate::source::read(&ctx, &path.display().to_string())
-            .await
-            .unwrap();
-        let batch = arrow::compute::concat_batches(&raw.batches[0].schema(), &raw.batches).unwrap();
-        let number = |name: &str, r: usize| {
-            let c = arrow::compute::cast(
-                batch.column_by_name(name).unwrap(),
-                &arrow::datatypes::DataType::Float64,
-            )
-            .unwrap();
-            let c = c.as_primitive::<Float64Type>();
-            if c.is_null(r) { f64::NAN } else { c.value(r) }
-        };
-        let (mut unseen, mut missing) = (0, 0);
-        for r in 0..batch.num_rows() {
-            let x: Vec<f64> = (m.feature_names.iter().enumerate())
-                .map(|(f, name)| match super::super::levels(&m, f) {
-                    Some(levels) => {
-                        let c = batch.column_by_name(name).unwrap();
-                        let c = arrow::compute::cast(c, &arrow::datatypes::DataType::Utf8).unwrap();
-                        let c = c.as_string::<i32>();
-                        match c.is_null(r) {
-                            true => f64::NAN,
-                            false => levels
-                                .iter()
-                                .position(|l| l == c.value(r))
-                                .map_or(f64::NAN, |p| p as f64),
-                        }
-                    }
-                    None => number(name, r),
+        let (rows, batch) = reference(&m, "lightgbm_german_reference.csv").await;
+        let missing = |numbers: bool| {
+            (rows.iter())
+                .filter(|x| {
+                    (m.categories.iter().zip(*x)).any(|(c, v)| c.is_none() == numbers && v.is_nan())
                 })
-                .collect();
-            unseen += usize::from(
-                m.categories
-                    .iter()
-                    .zip(&x)
-                    .any(|(c, v)| c.is_some() && v.is_nan()),
-            );
-            missing += usize::from(
-                m.categories
-                    .iter()
-                    .zip(&x)
-                    .any(|(c, v)| c.is_none() && v.is_nan()),
-            );
-            let margin = boosted.margin(&x);
-            let p = riskfn_core::model::sigmoid(margin);
-            let want = number("probability", r);
-            // The gate's own reading of LightGBM's rules gives LightGBM's answer too (the
-            // fixture's categories are sorted: codes are positions).
-            let by_rules = Imported::probability(&m, &x);
-            assert!(
-                (by_rules - want).abs() < 1e-12,
-                "row {r}: rules give {by_rules}"
-            );
+                .count()
+        };
+        assert!(missing(false) >= 2 && missing(true) >= 10);
+        for (r, x) in rows.iter().enumerate() {
+            let want = number(&batch, "probability", r);
+            let p = riskfn_core::model::sigmoid(boosted.margin(x));
             assert!(
                 (p - want).abs() < 1e-12,
                 "row {r}: {p} against LightGBM's {want}"
             );
-            let mut phi = vec![0.0; x.len()];
-            let mut path = Vec::new();
-            for t in &boosted.trees {
-                riskfn_core::model::shap::add_tree_shap(t, &x, &mut phi, &mut path);
-            }
+            // The fixture's categories are sorted: its codes are the positions.
+            let by_rules = Imported::probability(&m, x);
+            assert!(
+                (by_rules - want).abs() < 1e-12,
+                "row {r}: rules give {by_rules}"
+            );
+            let (phi, bias) = tree_shap(&boosted, x);
             for (f, name) in m.feature_names.iter().enumerate() {
-                let want = number(&format!("contrib_{name}"), r);
+                let want = number(&batch, &format!("contrib_{name}"), r);
                 assert!(
                     (phi[f] - want).abs() < 1e-9,
                     "row {r} {name}: {} against {want}",
                     phi[f]
                 );
             }
-            let bias: f64 = boosted
-                .trees
-                .iter()
-                .map(riskfn_core::model::shap::expected_value)
-                .sum();
             assert!(
-                (bias - number("contrib_bias", r)).abs() < 1e-9,
+                (bias - number(&batch, "contrib_bias", r)).abs() < 1e-9,
                 "row {r} bias"
             );
         }
-        assert!(
-            unseen >= 2 && missing >= 10,
-            "{unseen} rows with a missing category, {missing} with a missing number"
-        );
     }
 
     /// The gate's own rows: every split's threshold and one ulp either side, NaN and zero,
-    /// every category and a missing one, from ten reference rows: the converted trees route
-    /// each as LightGBM's rules do (probabilities equal to 1e-12). A conversion that read
-    /// `x <= t` as `x < t` is caught on the threshold rows.
+    /// every category and a missing one, from ten rows: the converted trees route each as
+    /// LightGBM's rules do (probabilities equal to 1e-12). A conversion that read `x <= t`
+    /// as `x < t` is caught on the threshold rows.
     #[test]
     fn converted_trees_route_every_edge_as_lightgbm_does() {
         let text = std::fs::read_to_string(fixture("lightgbm_german.txt")).unwrap();
         let m = LightGbm::parse(&text).unwrap();
         let boosted = m.to_boosted().unwrap();
-        let base: Vec<Vec<f64>> = (0..10)
-            .map(|i| {
-                (m.categories.iter())
-                    .map(|c| match c {
-                        Some(c) => (i % c.len()) as f64,
-                        None => 10.0 + 37.0 * i as f64,
-                    })
-                    .collect()
-            })
-            .collect();
-        let rows = super::super::edge_rows(&m, &base);
+        let rows = edge_rows(&m, &base_rows(&m));
         assert!(rows.len() > 5_000, "{} rows", rows.len());
-        let parity = super::super::parity(&m, &boosted, &rows);
-        assert!(parity.max_difference < 1e-12, "{parity:?}");
+        let found = parity(&m, &boosted, &rows);
+        assert!(found.max_difference < 1e-12, "{found:?}");
         let mut strict = boosted.clone();
         for t in &mut strict.trees {
             for n in &mut t.nodes {
@@ -552,7 +486,7 @@ mod tests {
                 }
             }
         }
-        assert!(super::super::parity(&m, &strict, &rows).max_difference > 1e-6);
+        assert!(parity(&m, &strict, &rows).max_difference > 1e-6);
     }
 
     /// What riskfn does not take is refused by name; a truncated file is malformed.

@@ -132,3 +132,86 @@ pub fn read(format: &str, text: &str) -> Result<Box<dyn Imported>, ImportError> 
         }),
     }
 }
+
+/// What the formats' tests share: their fixtures (`tests/reference/import`), read as the
+/// converted trees' inputs, and TreeSHAP over converted trees.
+#[cfg(test)]
+pub(crate) mod testing {
+    use arrow::array::{Array, AsArray, RecordBatch};
+    use arrow::datatypes::{DataType, Float64Type};
+
+    use super::{Imported, levels};
+
+    pub(crate) fn fixture(name: &str) -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/reference/import")
+            .join(name)
+    }
+
+    /// A fixture's reference rows: each as the converted trees' inputs, and the file.
+    pub(crate) async fn reference(m: &dyn Imported, name: &str) -> (Vec<Vec<f64>>, RecordBatch) {
+        let ctx = crate::source::session().unwrap();
+        let raw = crate::source::read(&ctx, &fixture(name).display().to_string())
+            .await
+            .unwrap();
+        let batch = arrow::compute::concat_batches(&raw.batches[0].schema(), &raw.batches).unwrap();
+        let rows = (0..batch.num_rows())
+            .map(|r| {
+                (m.feature_names().iter().enumerate())
+                    .map(|(f, name)| match levels(m, f) {
+                        Some(levels) => {
+                            let c = batch.column_by_name(name).unwrap();
+                            let c = arrow::compute::cast(c, &DataType::Utf8).unwrap();
+                            let c = c.as_string::<i32>();
+                            match c.is_null(r) {
+                                true => f64::NAN,
+                                false => (levels.iter())
+                                    .position(|l| l == c.value(r))
+                                    .map_or(f64::NAN, |p| p as f64),
+                            }
+                        }
+                        None => number(&batch, name, r),
+                    })
+                    .collect()
+            })
+            .collect();
+        (rows, batch)
+    }
+
+    /// Row `r` of a number column (NaN when empty).
+    pub(crate) fn number(batch: &RecordBatch, name: &str, r: usize) -> f64 {
+        let c =
+            arrow::compute::cast(batch.column_by_name(name).unwrap(), &DataType::Float64).unwrap();
+        let c = c.as_primitive::<Float64Type>();
+        if c.is_null(r) { f64::NAN } else { c.value(r) }
+    }
+
+    /// Each input's TreeSHAP value over the trees, and the bias (the base score and the
+    /// trees' expected values).
+    pub(crate) fn tree_shap(boosted: &riskfn_core::model::Boosted, x: &[f64]) -> (Vec<f64>, f64) {
+        let mut phi = vec![0.0; x.len()];
+        let mut path = Vec::new();
+        for t in &boosted.trees {
+            riskfn_core::model::shap::add_tree_shap(t, x, &mut phi, &mut path);
+        }
+        let bias = boosted.base_score
+            + (boosted.trees.iter())
+                .map(riskfn_core::model::shap::expected_value)
+                .sum::<f64>();
+        (phi, bias)
+    }
+
+    /// Ten rows of codes for the edge rows to start from.
+    pub(crate) fn base_rows(m: &dyn Imported) -> Vec<Vec<f64>> {
+        (0..10)
+            .map(|i| {
+                (m.categories().iter())
+                    .map(|c| match c {
+                        Some(c) => (i % c.len()) as f64,
+                        None => 10.0 + 37.0 * i as f64,
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+}

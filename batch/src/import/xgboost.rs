@@ -418,14 +418,8 @@ fn emit(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow::array::{Array, AsArray};
-    use arrow::datatypes::{DataType, Float64Type};
-
-    fn fixture(name: &str) -> std::path::PathBuf {
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../tests/reference/import")
-            .join(name)
-    }
+    use crate::import::testing::{base_rows, fixture, number, reference, tree_shap};
+    use crate::import::{edge_rows, parity};
 
     /// Rounding to float32 crosses each condition exactly at the boundary.
     #[test]
@@ -449,75 +443,24 @@ mod tests {
         let text = std::fs::read_to_string(fixture("xgboost_german.json")).unwrap();
         let m = XgBoost::parse(&text).unwrap();
         let boosted = m.to_boosted().unwrap();
-        let ctx = crate::source::session().unwrap();
-        let path = fixture("xgboost_german_reference.csv");
-        let raw = crate::source::read(&ctx, &path.display().to_string())
-            .await
-            .unwrap();
-        let batch = arrow::compute::concat_batches(&raw.batches[0].schema(), &raw.batches).unwrap();
-        let number = |name: &str, r: usize| {
-            let c = arrow::compute::cast(batch.column_by_name(name).unwrap(), &DataType::Float64)
-                .unwrap();
-            let c = c.as_primitive::<Float64Type>();
-            if c.is_null(r) { f64::NAN } else { c.value(r) }
-        };
+        let (rows, batch) = reference(&m, "xgboost_german_reference.csv").await;
         let (mut worst_p, mut worst_phi) = (0.0f64, 0.0f64);
-        for r in 0..batch.num_rows() {
-            let x: Vec<f64> = (m.feature_names.iter().enumerate())
-                .map(|(f, name)| match super::super::levels(&m, f) {
-                    Some(levels) => {
-                        let c = arrow::compute::cast(
-                            batch.column_by_name(name).unwrap(),
-                            &DataType::Utf8,
-                        )
-                        .unwrap();
-                        let c = c.as_string::<i32>();
-                        match c.is_null(r) {
-                            true => f64::NAN,
-                            false => levels
-                                .iter()
-                                .position(|l| l == c.value(r))
-                                .map_or(f64::NAN, |p| p as f64),
-                        }
-                    }
-                    None => number(name, r),
-                })
-                .collect();
-            let p = riskfn_core::model::sigmoid(boosted.margin(&x));
-            worst_p = worst_p.max((p - number("probability", r)).abs());
-            let mut phi = vec![0.0; x.len()];
-            let mut path = Vec::new();
-            for t in &boosted.trees {
-                riskfn_core::model::shap::add_tree_shap(t, &x, &mut phi, &mut path);
-            }
+        for (r, x) in rows.iter().enumerate() {
+            let p = riskfn_core::model::sigmoid(boosted.margin(x));
+            worst_p = worst_p.max((p - number(&batch, "probability", r)).abs());
+            let (phi, bias) = tree_shap(&boosted, x);
             for (f, name) in m.feature_names.iter().enumerate() {
-                worst_phi = worst_phi.max((phi[f] - number(&format!("contrib_{name}"), r)).abs());
+                let want = number(&batch, &format!("contrib_{name}"), r);
+                worst_phi = worst_phi.max((phi[f] - want).abs());
             }
-            let bias: f64 = boosted.base_score
-                + boosted
-                    .trees
-                    .iter()
-                    .map(riskfn_core::model::shap::expected_value)
-                    .sum::<f64>();
-            worst_phi = worst_phi.max((bias - number("contrib_bias", r)).abs());
+            worst_phi = worst_phi.max((bias - number(&batch, "contrib_bias", r)).abs());
         }
         assert!(worst_p < 1e-6, "probabilities differ by {worst_p}");
         assert!(worst_phi < 1e-6, "contributions differ by {worst_phi}");
-        // The gate's reading of XGBoost's rules, and every split's edges.
-        let base: Vec<Vec<f64>> = (0..10)
-            .map(|i| {
-                (m.categories.iter())
-                    .map(|c| match c {
-                        Some(c) => (i % c.len()) as f64,
-                        None => 10.0 + 37.0 * i as f64,
-                    })
-                    .collect()
-            })
-            .collect();
-        let rows = super::super::edge_rows(&m, &base);
+        let rows = edge_rows(&m, &base_rows(&m));
         assert!(rows.len() > 5_000, "{} rows", rows.len());
-        let parity = super::super::parity(&m, &boosted, &rows);
-        assert!(parity.max_difference < 1e-12, "{parity:?}");
+        let found = parity(&m, &boosted, &rows);
+        assert!(found.max_difference < 1e-12, "{found:?}");
     }
 
     #[test]
