@@ -5,16 +5,20 @@ The portfolio: 400 applicants with a PD rounded to 2 decimals (so scores tie), a
 drawn at 1.3 times the PD (a model that underestimates), a challenger's PD on the same
 applicants, and each applicant's grade (the PD's decile among them). DeLong's variance is
 computed from its definition (the structural components, an O(m n) double loop: DeLong,
-DeLong and Clarke-Pearson 1988), independently of the midrank algorithm the Rust side uses.
+DeLong and Clarke-Pearson 1988), independently of the midrank algorithm the Rust side uses,
+and the paired test and the AUC's interval also by MLstatkit's Delong_test, a published
+implementation.
 
 Usage: python tests/reference/outcomes_reference.py > tests/reference/outcomes_stats.json
-(scipy 1.17.1, statsmodels 0.15.0, scikit-learn 1.9.1 produced the committed file)
+(scipy 1.17.1, statsmodels 0.15.0, scikit-learn 1.9.1, MLstatkit 0.1.91 produced the
+committed file)
 """
 import json
 import math
 
 import numpy as np
 import statsmodels.api as sm
+from MLstatkit import Delong_test
 from scipy.stats import beta, binom, chi2, ks_2samp, norm
 from sklearn.metrics import roc_auc_score
 
@@ -49,6 +53,8 @@ auc_c = roc_auc_score(y, challenger)
 var_c = w10.var(ddof=1) / m + w01.var(ddof=1) / k
 cov = np.cov(v10, w10)[0, 1] / m + np.cov(v01, w01)[0, 1] / k
 z_paired = (auc - auc_c) / math.sqrt(var + var_c - 2 * cov)
+# MLstatkit tests B against A: its z has the other sign.
+mls_z, mls_p, mls_ci_a = Delong_test(y, pd, challenger)[:3]
 auc_init = 0.80
 s_ecb = (auc_init - auc) / math.sqrt(var)
 
@@ -102,6 +108,9 @@ out = {
     "challenger_auc": auc_c,
     "paired_z": z_paired,
     "paired_p": float(2 * norm.sf(abs(z_paired))),
+    "mlstatkit_paired_z": float(-mls_z),
+    "mlstatkit_paired_p": float(mls_p),
+    "mlstatkit_auc_ci": [float(mls_ci_a[0]), float(mls_ci_a[1])],
     "grades": grades,
     "portfolio_jeffreys_p": float(beta.cdf(pd.mean(), y.sum() + 0.5, n - y.sum() + 0.5)),
     "portfolio_binomial_p": float(binom.sf(y.sum() - 1, n, pd.mean())),

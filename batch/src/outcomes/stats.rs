@@ -286,7 +286,8 @@ mod tests {
     /// Every statistic equals the reference's on the same 400 applicants, to 1e-9 (1e-8
     /// for the fitted calibration line). Expected values: `tests/reference/outcomes_stats.json`,
     /// written by `tests/reference/outcomes_reference.py` (scipy 1.17.1, statsmodels 0.15.0,
-    /// scikit-learn 1.9.1; DeLong's variance from its definition, pair by pair).
+    /// scikit-learn 1.9.1; DeLong's variance from its definition, pair by pair, and the
+    /// paired test and AUC interval from MLstatkit 0.1.91's Delong_test).
     #[test]
     fn statistics_equal_scipy_statsmodels_and_delongs_definition() {
         let path = concat!(
@@ -344,6 +345,24 @@ mod tests {
         let (z, p) = delong_paired(&pd, &challenger, &adverse).unwrap();
         close(z, f("paired_z"), 1e-9, "paired z");
         close(p, f("paired_p"), 1e-9, "paired p");
+        // And MLstatkit's Delong_test, a published implementation: the paired test and the
+        // AUC's 95 % interval.
+        close(z, f("mlstatkit_paired_z"), 1e-9, "paired z (MLstatkit)");
+        close(p, f("mlstatkit_paired_p"), 1e-9, "paired p (MLstatkit)");
+        let half = 1.959_963_984_540_054 * auc.std_error();
+        let ci = r["mlstatkit_auc_ci"].as_array().unwrap();
+        close(
+            auc.auc - half,
+            ci[0].as_f64().unwrap(),
+            1e-9,
+            "AUC interval (MLstatkit)",
+        );
+        close(
+            auc.auc + half,
+            ci[1].as_f64().unwrap(),
+            1e-9,
+            "AUC interval (MLstatkit)",
+        );
 
         let counts = grade_counts(&pd, &adverse, &grade, 10);
         for (c, want) in counts.iter().zip(r["grades"].as_array().unwrap()) {
