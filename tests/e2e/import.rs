@@ -1,6 +1,6 @@
-//! Models trained elsewhere, end to end: a LightGBM and an XGBoost model of german_credit's
-//! features (tests/reference/import) each imported as a version of the bundled pipeline,
-//! then served and batch-scored: each applicant's probability is the library's (by its own
+//! Models trained elsewhere, end to end: LightGBM and XGBoost models of german_credit's and
+//! islr_default's features (tests/reference/import) each imported as a version of the
+//! bundled pipeline, then served and batch-scored: each applicant's probability is the library's (by its own
 //! routing rules, checked against the library itself in the import's unit tests) on the
 //! features the pipeline's SQL computes from the raw record. A reference that disagrees, or a feature the SQL lacks, publishes
 //! nothing.
@@ -19,13 +19,14 @@ fn fixture(name: &str) -> std::path::PathBuf {
 }
 
 fn options(
+    pipeline: &str,
     store: &std::path::Path,
     format: &str,
     model: std::path::PathBuf,
     reference: std::path::PathBuf,
 ) -> ImportOptions {
     ImportOptions {
-        pipeline: "german_credit".into(),
+        pipeline: pipeline.into(),
         sql_dir: sql_dir(),
         data: None,
         model,
@@ -39,8 +40,8 @@ fn options(
 }
 
 /// The model's features from a raw german_credit record, as the pipeline's SQL computes
-/// them, in LightGBM's codes.
-fn codes(m: &dyn Imported, record: &Value) -> Vec<f64> {
+/// them, in the library's codes.
+fn german_codes(m: &dyn Imported, record: &Value) -> Vec<f64> {
     let raw = |k: &str| &record[k];
     (m.feature_names().iter().enumerate())
         .map(|(f, name)| {
@@ -58,37 +59,78 @@ fn codes(m: &dyn Imported, record: &Value) -> Vec<f64> {
                 ),
                 other => raw(other).clone(),
             };
-            match &m.categories()[f] {
-                Some(c) => c
-                    .iter()
-                    .position(|k| Some(k.as_str()) == v.as_str())
-                    .map_or(f64::NAN, |p| p as f64),
-                None => v.as_f64().unwrap_or(f64::NAN),
-            }
+            code(m, f, &v)
         })
         .collect()
 }
 
+/// The same for islr_default: its SQL adds balance_to_income where income is positive.
+fn islr_codes(m: &dyn Imported, record: &Value) -> Vec<f64> {
+    (m.feature_names().iter().enumerate())
+        .map(|(f, name)| {
+            let v = match name.as_str() {
+                "balance_to_income" => {
+                    let (b, i) = (record["balance"].as_f64(), record["income"].as_f64());
+                    match (b, i) {
+                        (Some(b), Some(i)) if i > 0.0 => Value::from(b / i),
+                        _ => Value::Null,
+                    }
+                }
+                other => record[other].clone(),
+            };
+            code(m, f, &v)
+        })
+        .collect()
+}
+
+/// A value as the library's input: a category's code, a number, NaN when missing.
+fn code(m: &dyn Imported, f: usize, v: &Value) -> f64 {
+    match &m.categories()[f] {
+        Some(c) => (c.iter())
+            .position(|k| Some(k.as_str()) == v.as_str())
+            .map_or(f64::NAN, |p| p as f64),
+        None => v.as_f64().unwrap_or(f64::NAN),
+    }
+}
+
+type Codes = fn(&dyn Imported, &Value) -> Vec<f64>;
+
 #[tokio::test]
-async fn a_lightgbm_model_is_imported_served_and_answers_as_lightgbm() {
-    let (model, reference) = ("lightgbm_german.txt", "lightgbm_german_reference.csv");
-    imported_served_and_scored("lightgbm", model, reference).await;
+async fn lightgbm_models_are_imported_served_and_answer_as_lightgbm() {
+    let german = ("lightgbm_german.txt", "lightgbm_german_reference.csv");
+    imported_served_and_scored("german_credit", "lightgbm", german, german_codes).await;
+    let islr = ("lightgbm_islr.txt", "lightgbm_islr_reference.csv");
+    imported_served_and_scored("islr_default", "lightgbm", islr, islr_codes).await;
 }
 
 #[tokio::test]
-async fn an_xgboost_model_is_imported_served_and_answers_as_xgboost() {
-    let (model, reference) = ("xgboost_german.json", "xgboost_german_reference.csv");
-    imported_served_and_scored("xgboost", model, reference).await;
+async fn xgboost_models_are_imported_served_and_answer_as_xgboost() {
+    let german = ("xgboost_german.json", "xgboost_german_reference.csv");
+    imported_served_and_scored("german_credit", "xgboost", german, german_codes).await;
+    let islr = ("xgboost_islr.json", "xgboost_islr_reference.csv");
+    imported_served_and_scored("islr_default", "xgboost", islr, islr_codes).await;
 }
 
-/// Import the fixture into a fresh store; serve and batch-score german_credit with it.
-async fn imported_served_and_scored(format: &str, model: &str, reference: &str) {
-    let dir = fresh_dir(&tmp(), &format!("import-{format}"));
+/// Import the fixture (model, reference) into a fresh store; serve and batch-score the
+/// pipeline's data with it, `codes` giving each raw record's features.
+async fn imported_served_and_scored(
+    pipeline: &str,
+    format: &str,
+    (model, reference): (&str, &str),
+    codes: Codes,
+) {
+    let dir = fresh_dir(&tmp(), &format!("import-{pipeline}-{format}"));
     let store = dir.join("store");
     let (model, reference) = (fixture(model), fixture(reference));
-    let r = import(&options(&store, format, model.clone(), reference.clone()))
-        .await
-        .unwrap();
+    let r = import(&options(
+        pipeline,
+        &store,
+        format,
+        model.clone(),
+        reference.clone(),
+    ))
+    .await
+    .unwrap();
     assert!(r.version.champion, "{:?}", r.version.promotion);
     // XGBoost adds its margins in float32: its own probabilities are 1e-7 from exact.
     assert!(r.parity.reference_rows.rows > 300 && r.parity.reference_rows.max_difference < 1e-6);
@@ -101,7 +143,8 @@ async fn imported_served_and_scored(format: &str, model: &str, reference: &str) 
     // The version keeps the model file, its parity and provenance beside its own files.
     let files = std::fs::read_dir(
         store
-            .join("german_credit/versions")
+            .join(pipeline)
+            .join("versions")
             .join(&r.version.version)
             .join("imported"),
     )
@@ -114,23 +157,28 @@ async fn imported_served_and_scored(format: &str, model: &str, reference: &str) 
     let m = riskfn_batch::import::read(format, &std::fs::read_to_string(&model).unwrap()).unwrap();
     let m = m.as_ref();
     let (_, app) = super::population::audited_app(&store).await;
-    let data = records(
-        &repo().join("sql/german_credit/data/german_credit.parquet"),
-        &["creditability"],
-    )
-    .await;
+    let target = riskfn_batch::pipeline::Pipeline::locate(pipeline, &sql_dir())
+        .unwrap()
+        .target;
+    let file = sql_dir()
+        .join(pipeline)
+        .join(format!("data/{pipeline}.parquet"));
+    let data = records(&file, &[target.as_str()]).await;
+    let predict = format!("/v1/pipelines/{pipeline}/predict");
+    let mut explained = 0;
     for record in data.iter().step_by(50) {
-        let (status, answer) =
-            post_json(app.clone(), "/v1/pipelines/german_credit/predict", record).await;
+        let (status, answer) = post_json(app.clone(), &predict, record).await;
         assert_eq!(status, StatusCode::OK, "{answer}");
         let p = answer["probability"].as_f64().unwrap();
         let want = m.probability(&codes(m, record));
         assert!((p - want).abs() < 1e-9, "{p} against the library's {want}");
-        assert!(!answer["reasons"].as_array().unwrap().is_empty());
+        // Reasons: the features that pushed toward the adverse outcome, when any did.
+        explained += usize::from(answer["reasons"].as_array().is_some_and(|r| !r.is_empty()));
     }
+    assert!(explained > 0);
     // Batch scoring (the function SQL's riskfn_predict runs) gives every row the same.
     let scores = dir.join("scores.parquet");
-    riskfn_tests::score_german(&store, Some(&r.version.version), None, &scores).await;
+    riskfn_tests::score_bundled(pipeline, &store, Some(&r.version.version), None, &scores).await;
     let scored = records(&scores, &["reasons"]).await;
     assert_eq!(scored.len(), data.len());
     for (row, record) in scored.iter().zip(&data) {
@@ -161,10 +209,16 @@ async fn a_reference_that_disagrees_or_a_feature_the_sql_lacks_publishes_nothing
     lines[5] = cells.join(",");
     let off = dir.join("off.csv");
     std::fs::write(&off, lines.join("\n") + "\n").unwrap();
-    let err = import(&options(&store, "lightgbm", model.clone(), off))
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = import(&options(
+        "german_credit",
+        &store,
+        "lightgbm",
+        model.clone(),
+        off,
+    ))
+    .await
+    .unwrap_err()
+    .to_string();
     assert!(
         err.contains("parity gate") && err.contains("row 5"),
         "{err}"
@@ -186,10 +240,16 @@ async fn a_reference_that_disagrees_or_a_feature_the_sql_lacks_publishes_nothing
         ),
     )
     .unwrap();
-    let err = import(&options(&store, "lightgbm", renamed, renamed_ref))
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = import(&options(
+        "german_credit",
+        &store,
+        "lightgbm",
+        renamed,
+        renamed_ref,
+    ))
+    .await
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("monthly_payment"), "{err}");
     // Nothing was published.
     let versions = store.join("german_credit/versions");

@@ -74,7 +74,8 @@ async fn a_version_that_underestimates_fails_calibration_on_its_outcomes() {
     // The whole file scored in batch by the first version: its decisions are kept in the
     // store, and their outcomes (by row position) joined as the online ones are.
     let scores = dir.join("scores.parquet");
-    let run = riskfn_tests::score_german(&store, Some(&first), None, &scores).await;
+    let run =
+        riskfn_tests::score_bundled("german_credit", &store, Some(&first), None, &scores).await;
     assert!(run.decisions.contains("/decisions/"), "{}", run.decisions);
     let batch = records(&scores, &["reasons"]).await;
     for r in &batch {

@@ -217,7 +217,7 @@ async fn score_with_zero_amounts(store: &Path, dir: &Path) -> std::path::PathBuf
     let data = dir.join("zeroed.parquet");
     riskfn_batch::score::write_parquet(&data, &batches).unwrap();
     let out = dir.join("scores.parquet");
-    riskfn_tests::score_german(store, None, Some(&data), &out).await;
+    riskfn_tests::score_bundled("german_credit", store, None, Some(&data), &out).await;
     out
 }
 

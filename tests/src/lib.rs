@@ -330,17 +330,20 @@ pub async fn http_status(
         .unwrap_or_else(|| panic!("not an HTTP answer: {answer}"))
 }
 
-/// `riskfn score` of german_credit (`data`, default the bundled file) with `version` (default
-/// the champion) of the store at `store`, into `out`, without reasons.
-pub async fn score_german(
+/// `riskfn score` of the bundled `pipeline`'s data (or `data`) with `version` (default the
+/// champion) of the store at `store`, into `out`, without reasons.
+pub async fn score_bundled(
+    pipeline: &str,
     store: &Path,
     version: Option<&str>,
     data: Option<&Path>,
     out: &Path,
 ) -> riskfn_batch::score::ScoreReport {
-    let bundled = repo().join("sql/german_credit/data/german_credit.parquet");
+    let bundled = sql_dir()
+        .join(pipeline)
+        .join(format!("data/{pipeline}.parquet"));
     riskfn_batch::score::score_file(&riskfn_batch::score::ScoreOptions {
-        pipeline: "german_credit".into(),
+        pipeline: pipeline.into(),
         version: version.map(str::to_owned),
         data: data.unwrap_or(&bundled).display().to_string(),
         out: out.to_path_buf(),
@@ -350,5 +353,5 @@ pub async fn score_german(
         engine: Default::default(),
     })
     .await
-    .expect("german_credit scores")
+    .expect("the bundled data scores")
 }

@@ -416,52 +416,50 @@ mod tests {
     use crate::import::testing::{base_rows, fixture, number, reference, tree_shap};
     use crate::import::{edge_rows, parity};
 
-    /// A LightGBM 4.7.0 model on german_credit's features (five numbers, five categories,
-    /// missing ages), converted: on every reference row (an unseen category and missing
-    /// values among them) riskfn's probability, and the gate's reading of LightGBM's rules,
-    /// are LightGBM's `predict_proba` to 1e-12, and its TreeSHAP contributions are
-    /// LightGBM's `pred_contrib` to 1e-9, bias included. Expected values:
-    /// `tests/reference/import/lightgbm_german.py`.
+    /// LightGBM 4.7.0 models on german_credit's features (five numbers, five categories,
+    /// missing ages) and islr_default's, converted: on every reference row (an unseen
+    /// category and missing values among them) riskfn's probability, and the gate's reading
+    /// of LightGBM's rules, are LightGBM's `predict_proba` to 1e-12, and its TreeSHAP
+    /// contributions are LightGBM's `pred_contrib` to 1e-9, bias included. Expected values:
+    /// `tests/reference/import/lightgbm_german.py` and `islr_default.py`.
     #[tokio::test]
     async fn a_lightgbm_model_scores_and_explains_as_lightgbm_does() {
-        let text = std::fs::read_to_string(fixture("lightgbm_german.txt")).unwrap();
-        let m = LightGbm::parse(&text).unwrap();
-        let boosted = m.to_boosted().unwrap();
-        let (rows, batch) = reference(&m, "lightgbm_german_reference.csv").await;
-        let missing = |numbers: bool| {
-            (rows.iter())
-                .filter(|x| {
-                    (m.categories.iter().zip(*x)).any(|(c, v)| c.is_none() == numbers && v.is_nan())
-                })
-                .count()
-        };
-        assert!(missing(false) >= 2 && missing(true) >= 10);
-        for (r, x) in rows.iter().enumerate() {
-            let want = number(&batch, "probability", r);
-            let p = riskfn_core::model::sigmoid(boosted.margin(x));
-            assert!(
-                (p - want).abs() < 1e-12,
-                "row {r}: {p} against LightGBM's {want}"
-            );
-            // The fixture's categories are sorted: its codes are the positions.
-            let by_rules = Imported::probability(&m, x);
-            assert!(
-                (by_rules - want).abs() < 1e-12,
-                "row {r}: rules give {by_rules}"
-            );
-            let (phi, bias) = tree_shap(&boosted, x);
-            for (f, name) in m.feature_names.iter().enumerate() {
-                let want = number(&batch, &format!("contrib_{name}"), r);
+        let german = ("lightgbm_german.txt", "lightgbm_german_reference.csv");
+        let islr = ("lightgbm_islr.txt", "lightgbm_islr_reference.csv");
+        for (model, reference_rows) in [german, islr] {
+            let text = std::fs::read_to_string(fixture(model)).unwrap();
+            let m = LightGbm::parse(&text).unwrap();
+            let boosted = m.to_boosted().unwrap();
+            let (rows, batch) = reference(&m, reference_rows).await;
+            let missing = (rows.iter())
+                .filter(|x| x.iter().any(|v| v.is_nan()))
+                .count();
+            assert!(missing >= 2, "{model}: {missing} rows with a missing value");
+            for (r, x) in rows.iter().enumerate() {
+                let want = number(&batch, "probability", r);
+                let p = riskfn_core::model::sigmoid(boosted.margin(x));
                 assert!(
-                    (phi[f] - want).abs() < 1e-9,
-                    "row {r} {name}: {} against {want}",
-                    phi[f]
+                    (p - want).abs() < 1e-12,
+                    "{model} row {r}: {p} against {want}"
                 );
+                // The fixtures' categories are sorted: their codes are the positions.
+                let by_rules = Imported::probability(&m, x);
+                assert!(
+                    (by_rules - want).abs() < 1e-12,
+                    "{model} row {r}: rules give {by_rules}"
+                );
+                let (phi, bias) = tree_shap(&boosted, x);
+                for (f, name) in m.feature_names.iter().enumerate() {
+                    let want = number(&batch, &format!("contrib_{name}"), r);
+                    assert!(
+                        (phi[f] - want).abs() < 1e-9,
+                        "{model} row {r} {name}: {}",
+                        phi[f]
+                    );
+                }
+                let want = number(&batch, "contrib_bias", r);
+                assert!((bias - want).abs() < 1e-9, "{model} row {r} bias");
             }
-            assert!(
-                (bias - number(&batch, "contrib_bias", r)).abs() < 1e-9,
-                "row {r} bias"
-            );
         }
     }
 
