@@ -1,5 +1,5 @@
-//! Models trained elsewhere, end to end: LightGBM and XGBoost models of german_credit's and
-//! islr_default's features (tests/reference/import) each imported as a version of the
+//! Models trained elsewhere, end to end: LightGBM and XGBoost models of every bundled
+//! pipeline's features (tests/reference/import) each imported as a version of the
 //! bundled pipeline, then served and batch-scored: each applicant's probability is the library's (by its own
 //! routing rules, checked against the library itself in the import's unit tests) on the
 //! features the pipeline's SQL computes from the raw record. A reference that disagrees, or a feature the SQL lacks, publishes
@@ -83,6 +83,24 @@ fn islr_codes(m: &dyn Imported, record: &Value) -> Vec<f64> {
         .collect()
 }
 
+/// The same for credit_data: its SQL reads the sentinel income 99999999 as missing and
+/// adds loan_to_price.
+fn credit_codes(m: &dyn Imported, record: &Value) -> Vec<f64> {
+    (m.feature_names().iter().enumerate())
+        .map(|(f, name)| {
+            let v = match name.as_str() {
+                "Income" if record["Income"].as_f64() == Some(99_999_999.0) => Value::Null,
+                "loan_to_price" => {
+                    let (a, p) = (record["Amount"].as_f64(), record["Price"].as_f64());
+                    Value::from(a.unwrap() / p.unwrap())
+                }
+                other => record[other].clone(),
+            };
+            code(m, f, &v)
+        })
+        .collect()
+}
+
 /// A value as the library's input: a category's code, a number, NaN when missing.
 fn code(m: &dyn Imported, f: usize, v: &Value) -> f64 {
     match &m.categories()[f] {
@@ -101,6 +119,8 @@ async fn lightgbm_models_are_imported_served_and_answer_as_lightgbm() {
     imported_served_and_scored("german_credit", "lightgbm", german, german_codes).await;
     let islr = ("lightgbm_islr.txt", "lightgbm_islr_reference.csv");
     imported_served_and_scored("islr_default", "lightgbm", islr, islr_codes).await;
+    let credit = ("lightgbm_credit.txt", "lightgbm_credit_reference.csv");
+    imported_served_and_scored("credit_data", "lightgbm", credit, credit_codes).await;
 }
 
 #[tokio::test]
@@ -109,6 +129,8 @@ async fn xgboost_models_are_imported_served_and_answer_as_xgboost() {
     imported_served_and_scored("german_credit", "xgboost", german, german_codes).await;
     let islr = ("xgboost_islr.json", "xgboost_islr_reference.csv");
     imported_served_and_scored("islr_default", "xgboost", islr, islr_codes).await;
+    let credit = ("xgboost_credit.json", "xgboost_credit_reference.csv");
+    imported_served_and_scored("credit_data", "xgboost", credit, credit_codes).await;
 }
 
 /// Import the fixture (model, reference) into a fresh store; serve and batch-score the

@@ -417,16 +417,17 @@ mod tests {
     use crate::import::{edge_rows, parity};
 
     /// LightGBM 4.7.0 models on german_credit's features (five numbers, five categories,
-    /// missing ages) and islr_default's, converted: on every reference row (an unseen
+    /// missing ages), islr_default's and credit_data's, converted: on every reference row (an unseen
     /// category and missing values among them) riskfn's probability, and the gate's reading
     /// of LightGBM's rules, are LightGBM's `predict_proba` to 1e-12, and its TreeSHAP
     /// contributions are LightGBM's `pred_contrib` to 1e-9, bias included. Expected values:
-    /// `tests/reference/import/lightgbm_german.py` and `islr_default.py`.
+    /// `tests/reference/import/lightgbm_german.py`, `islr_default.py` and `credit_data.py`.
     #[tokio::test]
     async fn a_lightgbm_model_scores_and_explains_as_lightgbm_does() {
         let german = ("lightgbm_german.txt", "lightgbm_german_reference.csv");
         let islr = ("lightgbm_islr.txt", "lightgbm_islr_reference.csv");
-        for (model, reference_rows) in [german, islr] {
+        let credit = ("lightgbm_credit.txt", "lightgbm_credit_reference.csv");
+        for (model, reference_rows) in [german, islr, credit] {
             let text = std::fs::read_to_string(fixture(model)).unwrap();
             let m = LightGbm::parse(&text).unwrap();
             let boosted = m.to_boosted().unwrap();

@@ -432,18 +432,19 @@ mod tests {
     }
 
     /// XGBoost 3.2.0 models on german_credit's features (five numbers, five native
-    /// categories, missing ages) and islr_default's, converted: on every reference row (an unseen category
+    /// categories, missing ages), islr_default's and credit_data's, converted: on every reference row (an unseen category
     /// and missing values among them) riskfn's probability is XGBoost's `predict_proba` to
     /// 1e-6 (XGBoost adds its margins in float32: 1.25e-7 apart at most), and its TreeSHAP
     /// contributions are XGBoost's `pred_contribs` to 1e-6 of their size (3.7e-7; XGBoost
     /// computes them in float32), bias included; on rows probing every split's edges it
     /// routes as XGBoost's rules do. Expected values:
-    /// `tests/reference/import/xgboost_german.py` and `islr_default.py`.
+    /// `tests/reference/import/xgboost_german.py`, `islr_default.py` and `credit_data.py`.
     #[tokio::test]
     async fn an_xgboost_model_scores_and_explains_as_xgboost_does() {
         let german = ("xgboost_german.json", "xgboost_german_reference.csv");
         let islr = ("xgboost_islr.json", "xgboost_islr_reference.csv");
-        for (model, reference_rows) in [german, islr] {
+        let credit = ("xgboost_credit.json", "xgboost_credit_reference.csv");
+        for (model, reference_rows) in [german, islr, credit] {
             let text = std::fs::read_to_string(fixture(model)).unwrap();
             let m = XgBoost::parse(&text).unwrap();
             let boosted = m.to_boosted().unwrap();
