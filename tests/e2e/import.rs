@@ -5,6 +5,7 @@
 //! features the pipeline's SQL computes from the raw record. A reference that disagrees, or a feature the SQL lacks, publishes
 //! nothing.
 
+use arrow::array::AsArray;
 use axum::http::StatusCode;
 use riskfn_batch::import::Imported;
 use riskfn_batch::import::publish::{ImportOptions, import};
@@ -211,6 +212,40 @@ async fn imported_served_and_scored(
             "row {}: {p} against the library's {want}",
             row["row_id"]
         );
+    }
+    // And SQL's riskfn_predict over the same file, row for row.
+    let stored = riskfn_core::registry::store::open(&store.display().to_string())
+        .await
+        .unwrap();
+    let loaded = riskfn_core::registry::Registry::new(stored)
+        .load(pipeline, &r.version.version)
+        .await
+        .unwrap();
+    let raw_fields: Vec<&str> = (loaded.scorer.artifact().raw_schema.fields.iter())
+        .map(|f| f.name.as_str())
+        .collect();
+    let query = format!(
+        "SELECT get_field(riskfn_predict('{pipeline}', {}), 'probability') AS p FROM applicants",
+        raw_fields.join(", ")
+    );
+    let batches = riskfn_batch::score::sql(&riskfn_batch::score::SqlOptions {
+        pipelines: vec![pipeline.into()],
+        tables: vec![("applicants".into(), file.display().to_string())],
+        query,
+        store: store.display().to_string(),
+        s3: Default::default(),
+    })
+    .await
+    .unwrap();
+    let by_sql: Vec<f64> = (batches.iter())
+        .flat_map(|b| {
+            let c = b.column(0).as_primitive::<arrow::datatypes::Float64Type>();
+            c.values().to_vec()
+        })
+        .collect();
+    assert_eq!(by_sql.len(), scored.len());
+    for (p, row) in by_sql.iter().zip(&scored) {
+        assert_eq!(p.to_bits(), row["probability"].as_f64().unwrap().to_bits());
     }
 }
 
