@@ -21,7 +21,7 @@ use std::collections::HashMap;
 
 use riskfn_core::model::{Boosted, Node, Tree};
 
-use super::{ImportError, Imported, code_positions};
+use super::{ImportError, Imported, positions};
 
 const FORMAT: &str = "LightGBM";
 
@@ -167,9 +167,7 @@ impl LightGbm {
     /// The trees as riskfn's boosted ensemble over one input per feature (see the module
     /// docs for the inputs).
     pub fn to_boosted(&self) -> Result<Boosted, ImportError> {
-        let positions: Vec<Option<Vec<u32>>> = (self.categories.iter())
-            .map(|c| c.as_ref().map(|c| code_positions(c)))
-            .collect();
+        let positions = positions(&self.categories);
         let trees = (self.trees.iter())
             .map(|t| convert_tree(t, &positions, self.sigmoid))
             .collect::<Result<Vec<_>, _>>()?;

@@ -59,14 +59,21 @@ pub fn levels(m: &dyn Imported, feature: usize) -> Option<Vec<String>> {
     Some(levels)
 }
 
+/// Each feature's [`code_positions`]; `None` for a number.
+pub(crate) fn positions(categories: &[Option<Vec<String>>]) -> Vec<Option<Vec<u32>>> {
+    (categories.iter())
+        .map(|c| c.as_ref().map(|c| code_positions(c)))
+        .collect()
+}
+
 /// A row of the library's codes as the converted trees' inputs (positions among the
-/// sorted levels).
-pub fn inputs(m: &dyn Imported, codes: &[f64]) -> Vec<f64> {
-    (m.categories().iter().zip(codes))
-        .map(|(c, &v)| match c {
-            Some(c) if v.is_finite() && v >= 0.0 => code_positions(c)
-                .get(v as usize)
-                .map_or(f64::NAN, |&p| f64::from(p)),
+/// sorted levels), `positions` from [`positions`].
+pub fn inputs(positions: &[Option<Vec<u32>>], codes: &[f64]) -> Vec<f64> {
+    (positions.iter().zip(codes))
+        .map(|(p, &v)| match p {
+            Some(p) if v.is_finite() && v >= 0.0 => {
+                p.get(v as usize).map_or(f64::NAN, |&p| f64::from(p))
+            }
             Some(_) => f64::NAN,
             None => v,
         })
@@ -108,9 +115,10 @@ pub struct Parity {
 
 /// The converted trees against the library's routing on `rows` (of codes).
 pub fn parity(m: &dyn Imported, boosted: &Boosted, rows: &[Vec<f64>]) -> Parity {
+    let positions = positions(m.categories());
     let max_difference = (rows.iter())
         .map(|codes| {
-            let p = riskfn_core::model::sigmoid(boosted.margin(&inputs(m, codes)));
+            let p = riskfn_core::model::sigmoid(boosted.margin(&inputs(&positions, codes)));
             (p - m.probability(codes)).abs()
         })
         .fold(0.0, f64::max);

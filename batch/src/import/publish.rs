@@ -250,15 +250,7 @@ async fn parity_gate(
         available: crate::prepare::field_names(&raw.schema),
     };
     let column = |name: &str, t: &DataType| -> Result<arrow::array::ArrayRef> {
-        let i = raw.schema.index_of(name).map_err(|_| missing(name))?;
-        let parts: Vec<arrow::array::ArrayRef> = (raw.batches.iter())
-            .map(|b| arrow::compute::cast(b.column(i), t))
-            .collect::<std::result::Result<_, _>>()?;
-        let refs: Vec<&dyn Array> = parts.iter().map(|a| a.as_ref()).collect();
-        Ok(match refs.is_empty() {
-            true => arrow::array::new_empty_array(t),
-            false => arrow::compute::concat(&refs)?,
-        })
+        raw.column_as(name, t)?.ok_or_else(|| missing(name))
     };
     let probability = column("probability", &DataType::Float64)?;
     let probability = probability.as_primitive::<Float64Type>();
@@ -288,9 +280,10 @@ async fn parity_gate(
             }
         }
     }
+    let positions = super::positions(m.categories());
     let mut worst = (0.0f64, 0usize);
     for (r, codes) in rows.iter().enumerate() {
-        let p = riskfn_core::model::sigmoid(boosted.margin(&super::inputs(m, codes)));
+        let p = riskfn_core::model::sigmoid(boosted.margin(&super::inputs(&positions, codes)));
         let d = (p - probability.value(r)).abs();
         // A NaN (an unreadable row) counts as the worst.
         if d.is_nan() || d > worst.0 {
@@ -380,7 +373,8 @@ fn features(
                 Some(levels) => {
                     let mut counts = vec![0usize; levels.len()];
                     for &r in train {
-                        if let Some(p) = levels.iter().position(|l| *l == c.values.key(r)) {
+                        let key = c.values.key(r);
+                        if let Ok(p) = levels.binary_search_by(|l| l.as_str().cmp(&key)) {
                             counts[p] += 1;
                         }
                     }
@@ -427,9 +421,11 @@ fn model_file_name(format: &str) -> &'static str {
 fn inputs(levels: &[Option<Vec<String>>], columns: &[&FeatureColumn], r: usize) -> Vec<f64> {
     (columns.iter().enumerate())
         .map(|(f, c)| match &levels[f] {
-            Some(levels) if !c.values.is_null(r) => (levels.iter())
-                .position(|l| *l == c.values.key(r))
-                .map_or(f64::NAN, |p| p as f64),
+            Some(levels) if !c.values.is_null(r) => {
+                let key = c.values.key(r);
+                (levels.binary_search_by(|l| l.as_str().cmp(&key)).ok())
+                    .map_or(f64::NAN, |p| p as f64)
+            }
             Some(_) => f64::NAN,
             None => c.values.number(r).unwrap_or(f64::NAN),
         })

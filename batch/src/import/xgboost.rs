@@ -21,7 +21,7 @@
 use riskfn_core::model::{Boosted, Node, Tree};
 use serde_json::Value;
 
-use super::{ImportError, Imported, code_positions};
+use super::{ImportError, Imported, positions};
 
 const FORMAT: &str = "XGBoost";
 
@@ -172,9 +172,7 @@ impl XgBoost {
 
     /// The trees as riskfn's boosted ensemble (see the module docs for the inputs).
     pub fn to_boosted(&self) -> Result<Boosted, ImportError> {
-        let positions: Vec<Option<Vec<u32>>> = (self.categories.iter())
-            .map(|c| c.as_ref().map(|c| code_positions(c)))
-            .collect();
+        let positions = positions(&self.categories);
         let trees = (self.trees.iter())
             .map(|t| convert_tree(t, &positions))
             .collect::<Result<Vec<_>, _>>()?;

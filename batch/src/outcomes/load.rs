@@ -225,20 +225,7 @@ fn missing(column: &str, raw: &crate::source::RawData) -> Error {
 /// outcomes load` and `models compare --outcomes` both read outcomes with this.
 pub fn outcome_rows(raw: &crate::source::RawData) -> Result<Vec<OutcomeRow>> {
     let column = |name: &str| -> Result<Option<arrow::array::StringArray>> {
-        let Ok(i) = raw.schema.index_of(name) else {
-            return Ok(None);
-        };
-        let parts: Vec<arrow::array::ArrayRef> = raw
-            .batches
-            .iter()
-            .map(|b| arrow::compute::cast(b.column(i), &DataType::Utf8))
-            .collect::<std::result::Result<_, _>>()?;
-        let refs: Vec<&dyn Array> = parts.iter().map(|a| a.as_ref()).collect();
-        let whole = match refs.is_empty() {
-            true => arrow::array::new_empty_array(&DataType::Utf8),
-            false => arrow::compute::concat(&refs)?,
-        };
-        Ok(Some(whole.as_string::<i32>().clone()))
+        Ok((raw.column_as(name, &DataType::Utf8)?).map(|c| c.as_string::<i32>().clone()))
     };
     let required = |name: &str| column(name)?.ok_or_else(|| missing(name, raw));
     let (ids, outcome) = (required("id")?, required("outcome")?);

@@ -47,6 +47,24 @@ pub struct RawData {
     pub fingerprint: String,
 }
 
+impl RawData {
+    /// Column `name` over every batch, cast to `to`; `None` if the source has no such
+    /// column.
+    pub fn column_as(&self, name: &str, to: &DataType) -> Result<Option<ArrayRef>> {
+        let Ok(i) = self.schema.index_of(name) else {
+            return Ok(None);
+        };
+        let parts: Vec<ArrayRef> = (self.batches.iter())
+            .map(|b| arrow::compute::cast(b.column(i), to))
+            .collect::<std::result::Result<_, _>>()?;
+        let refs: Vec<&dyn arrow::array::Array> = parts.iter().map(|a| a.as_ref()).collect();
+        Ok(Some(match refs.is_empty() {
+            true => arrow::array::new_empty_array(to),
+            false => arrow::compute::concat(&refs)?,
+        }))
+    }
+}
+
 /// The session every batch step runs in. A large file is read on every core: DataFusion
 /// splits its scan into contiguous byte ranges, one partition each, in file order, so the
 /// partitions put end to end keep the file's row order (tested below). Identifiers are
