@@ -3,23 +3,16 @@ five numbers and five categories (pandas categories, sorted), with some ages mis
 outcome; the pipeline's training rows (splitmix64 of the 1-based row below 60); and the
 reference rows the import fixtures keep (every third row, with a missing purpose,
 duration and housing among them). Shared by lightgbm_german.py and xgboost_german.py."""
-import os
-import sys
-
 import numpy as np
 import pandas as pd
+from fixtures import data, training_rows
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, ".."))
-from splitmix import splitmix64  # noqa: E402
-
-DATA = os.path.join(HERE, "..", "..", "..", "sql", "german_credit", "data", "german_credit.parquet")
 CATEGORICAL = ["checking_account", "credit_history", "purpose", "savings", "housing"]
 
 
 def features():
     """(features, outcome, training-row mask)."""
-    raw = pd.read_parquet(DATA)
+    raw = data("german_credit")
     df = pd.DataFrame({
         "checking_account": raw["status_of_existing_checking_account"],
         "duration_months": raw["duration_in_month"].astype(float),
@@ -37,7 +30,7 @@ def features():
     for c in CATEGORICAL:
         df[c] = pd.Categorical(df[c], categories=sorted(df[c].unique()))
     y = (raw["creditability"] == "bad").astype(int)
-    train = np.array([splitmix64(i + 1) % 100 < 60 for i in range(len(df))])
+    train = training_rows(len(df))
     return df, y, train
 
 
@@ -50,14 +43,3 @@ def reference(df):
     ref.loc[ref.index[2], "housing"] = np.nan
     return ref
 
-
-def write_reference(df, ref, probability, contrib, path):
-    """The reference rows as the model saw them, the library's probability and its
-    contributions per feature and bias."""
-    out = pd.DataFrame({c: ref[c].astype(object) for c in df.columns})
-    out["probability"] = probability
-    for i, c in enumerate(df.columns):
-        out[f"contrib_{c}"] = contrib[:, i]
-    out["contrib_bias"] = contrib[:, -1]
-    out.to_csv(path, index=False, float_format="%.17g")
-    print(len(out), "reference rows")
