@@ -163,19 +163,6 @@ impl LightGbm {
             trees,
         })
     }
-
-    /// The trees as riskfn's boosted ensemble over one input per feature (see the module
-    /// docs for the inputs).
-    pub fn to_boosted(&self) -> Result<Boosted, ImportError> {
-        let positions = positions(&self.categories);
-        let trees = (self.trees.iter())
-            .map(|t| convert_tree(t, &positions, self.sigmoid))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Boosted {
-            base_score: 0.0,
-            trees,
-        })
-    }
 }
 
 impl Imported for LightGbm {
@@ -191,8 +178,17 @@ impl Imported for LightGbm {
         &self.categories
     }
 
+    /// The trees as riskfn's boosted ensemble over one input per feature (see the module
+    /// docs for the inputs).
     fn to_boosted(&self) -> Result<Boosted, ImportError> {
-        LightGbm::to_boosted(self)
+        let positions = positions(&self.categories);
+        let trees = (self.trees.iter())
+            .map(|t| convert_tree(t, &positions, self.sigmoid))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Boosted {
+            base_score: 0.0,
+            trees,
+        })
     }
 
     /// By LightGBM's own rules (`Tree::NumericalDecision` and `CategoricalDecision`).
@@ -411,7 +407,7 @@ fn emit(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::import::testing::{base_rows, fixture, number, reference, tree_shap};
+    use crate::import::testing::{base_rows, fixture, reference, tree_shap};
     use crate::import::{edge_rows, parity};
 
     /// LightGBM 4.7.0 models on german_credit's features (five numbers, five categories,
@@ -429,34 +425,39 @@ mod tests {
             let text = std::fs::read_to_string(fixture(model)).unwrap();
             let m = LightGbm::parse(&text).unwrap();
             let boosted = m.to_boosted().unwrap();
-            let (rows, batch) = reference(&m, reference_rows).await;
+            let reference = reference(&m, reference_rows).await;
+            let rows = &reference.inputs;
             let missing = (rows.iter())
                 .filter(|x| x.iter().any(|v| v.is_nan()))
                 .count();
             assert!(missing >= 2, "{model}: {missing} rows with a missing value");
+            let probability = reference.numbers("probability");
+            let contrib: Vec<Vec<f64>> = (m.feature_names.iter())
+                .map(|name| reference.numbers(&format!("contrib_{name}")))
+                .collect();
+            let contrib_bias = reference.numbers("contrib_bias");
             for (r, x) in rows.iter().enumerate() {
-                let want = number(&batch, "probability", r);
+                let want = probability[r];
                 let p = riskfn_core::model::sigmoid(boosted.margin(x));
                 assert!(
                     (p - want).abs() < 1e-12,
                     "{model} row {r}: {p} against {want}"
                 );
-                // The fixtures' categories are sorted: their codes are the positions.
-                let by_rules = Imported::probability(&m, x);
+                let by_rules = Imported::probability(&m, &reference.codes[r]);
                 assert!(
                     (by_rules - want).abs() < 1e-12,
                     "{model} row {r}: rules give {by_rules}"
                 );
                 let (phi, bias) = tree_shap(&boosted, x);
                 for (f, name) in m.feature_names.iter().enumerate() {
-                    let want = number(&batch, &format!("contrib_{name}"), r);
+                    let want = contrib[f][r];
                     assert!(
                         (phi[f] - want).abs() < 1e-9,
                         "{model} row {r} {name}: {}",
                         phi[f]
                     );
                 }
-                let want = number(&batch, "contrib_bias", r);
+                let want = contrib_bias[r];
                 assert!((bias - want).abs() < 1e-9, "{model} row {r} bias");
             }
         }

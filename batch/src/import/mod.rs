@@ -7,7 +7,14 @@ pub mod lightgbm;
 pub mod publish;
 pub mod xgboost;
 
+use std::collections::HashMap;
+
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::{DataType, Float64Type};
 use riskfn_core::model::Boosted;
+
+use crate::error::Result;
+use crate::source::RawData;
 
 /// Why a model file cannot be imported: what it is that riskfn does not take, by name.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -80,6 +87,39 @@ pub fn inputs(positions: &[Option<Vec<u32>>], codes: &[f64]) -> Vec<f64> {
         .collect()
 }
 
+/// `raw`'s rows as the library's codes, each feature from the column of its name: a number
+/// as it is, a category as its place in `categories`; NaN when missing or unseen. A feature
+/// `raw` lacks is an error naming it and the file (`what` it is).
+pub fn codes(m: &dyn Imported, raw: &RawData, what: &str) -> Result<Vec<Vec<f64>>> {
+    let mut rows = vec![vec![f64::NAN; m.feature_names().len()]; raw.rows as usize];
+    for (f, name) in m.feature_names().iter().enumerate() {
+        match &m.categories()[f] {
+            Some(categories) => {
+                let code: HashMap<&str, f64> = (categories.iter().enumerate())
+                    .map(|(k, c)| (c.as_str(), k as f64))
+                    .collect();
+                let c = raw.required_as(name, &DataType::Utf8, what)?;
+                let c = c.as_string::<i32>();
+                for (r, row) in rows.iter_mut().enumerate() {
+                    if c.is_valid(r) {
+                        row[f] = code.get(c.value(r)).copied().unwrap_or(f64::NAN);
+                    }
+                }
+            }
+            None => {
+                let c = raw.required_as(name, &DataType::Float64, what)?;
+                let c = c.as_primitive::<Float64Type>();
+                for (r, row) in rows.iter_mut().enumerate() {
+                    if c.is_valid(r) {
+                        row[f] = c.value(r);
+                    }
+                }
+            }
+        }
+    }
+    Ok(rows)
+}
+
 /// Rows that probe every split, each from `base` rows: a number on each condition and one
 /// ulp either side of it, NaN and zero; each category's code and a missing one.
 pub fn edge_rows(m: &dyn Imported, base: &[Vec<f64>]) -> Vec<Vec<f64>> {
@@ -145,10 +185,11 @@ pub fn read(format: &str, text: &str) -> Result<Box<dyn Imported>, ImportError> 
 /// converted trees' inputs, and TreeSHAP over converted trees.
 #[cfg(test)]
 pub(crate) mod testing {
-    use arrow::array::{Array, AsArray, RecordBatch};
+    use arrow::array::{Array, AsArray};
     use arrow::datatypes::{DataType, Float64Type};
 
-    use super::{Imported, levels};
+    use super::Imported;
+    use crate::source::RawData;
 
     pub(crate) fn fixture(name: &str) -> std::path::PathBuf {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -156,42 +197,39 @@ pub(crate) mod testing {
             .join(name)
     }
 
-    /// A fixture's reference rows: each as the converted trees' inputs, and the file.
-    pub(crate) async fn reference(m: &dyn Imported, name: &str) -> (Vec<Vec<f64>>, RecordBatch) {
+    /// A fixture's reference rows.
+    pub(crate) struct Reference {
+        /// As the library's codes.
+        pub codes: Vec<Vec<f64>>,
+        /// As the converted trees' inputs.
+        pub inputs: Vec<Vec<f64>>,
+        raw: RawData,
+    }
+
+    impl Reference {
+        /// A number column of the file (NaN when empty).
+        pub(crate) fn numbers(&self, name: &str) -> Vec<f64> {
+            let c = self
+                .raw
+                .column_as(name, &DataType::Float64)
+                .unwrap()
+                .unwrap();
+            let c = c.as_primitive::<Float64Type>();
+            (0..c.len())
+                .map(|r| if c.is_null(r) { f64::NAN } else { c.value(r) })
+                .collect()
+        }
+    }
+
+    pub(crate) async fn reference(m: &dyn Imported, name: &str) -> Reference {
         let ctx = crate::source::session().unwrap();
         let raw = crate::source::read(&ctx, &fixture(name).display().to_string())
             .await
             .unwrap();
-        let batch = arrow::compute::concat_batches(&raw.batches[0].schema(), &raw.batches).unwrap();
-        let rows = (0..batch.num_rows())
-            .map(|r| {
-                (m.feature_names().iter().enumerate())
-                    .map(|(f, name)| match levels(m, f) {
-                        Some(levels) => {
-                            let c = batch.column_by_name(name).unwrap();
-                            let c = arrow::compute::cast(c, &DataType::Utf8).unwrap();
-                            let c = c.as_string::<i32>();
-                            match c.is_null(r) {
-                                true => f64::NAN,
-                                false => (levels.iter())
-                                    .position(|l| l == c.value(r))
-                                    .map_or(f64::NAN, |p| p as f64),
-                            }
-                        }
-                        None => number(&batch, name, r),
-                    })
-                    .collect()
-            })
-            .collect();
-        (rows, batch)
-    }
-
-    /// Row `r` of a number column (NaN when empty).
-    pub(crate) fn number(batch: &RecordBatch, name: &str, r: usize) -> f64 {
-        let c =
-            arrow::compute::cast(batch.column_by_name(name).unwrap(), &DataType::Float64).unwrap();
-        let c = c.as_primitive::<Float64Type>();
-        if c.is_null(r) { f64::NAN } else { c.value(r) }
+        let codes = super::codes(m, &raw, "the fixture").unwrap();
+        let positions = super::positions(m.categories());
+        let inputs = codes.iter().map(|c| super::inputs(&positions, c)).collect();
+        Reference { codes, inputs, raw }
     }
 
     /// Each input's TreeSHAP value over the trees, and the bias (the base score and the

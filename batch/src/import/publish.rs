@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use arrow::array::{Array, AsArray};
+use arrow::array::AsArray;
 use arrow::datatypes::{DataType, Float64Type};
 use bytes::Bytes;
 use riskfn_core::contract::artifact::FileDigest;
@@ -22,6 +22,9 @@ use crate::pipeline::Pipeline;
 use crate::prepare::split::Split;
 use crate::prepare::{FeatureColumn, Prepared};
 use crate::train::{ModelReport, TrainReport};
+
+/// What error messages call the reference rows' file.
+const REFERENCE: &str = "the reference rows";
 
 /// The most a probability may differ from the library's own, on any row.
 pub const PARITY_TOLERANCE: f64 = 1e-6;
@@ -49,7 +52,9 @@ pub struct ImportOptions {
 #[derive(Debug, Clone, Serialize)]
 pub struct ParityReport {
     pub reference: String,
-    pub reference_sha256: String,
+    /// The reference rows' identity, as a pipeline's data is identified (sha256 over its
+    /// files' names and contents' sha256, or ETags on S3).
+    pub reference_fingerprint: String,
     pub tolerance: f64,
     pub reference_rows: Parity,
     pub edge_rows: Parity,
@@ -244,42 +249,9 @@ async fn parity_gate(
     opts: &ImportOptions,
 ) -> Result<ParityReport> {
     let raw = crate::source::read_with(ctx, &opts.reference, &opts.s3).await?;
-    let missing = |column: &str| Error::MissingColumn {
-        column: column.to_owned(),
-        relation: format!("the reference rows {}", opts.reference),
-        available: crate::prepare::field_names(&raw.schema),
-    };
-    let column = |name: &str, t: &DataType| -> Result<arrow::array::ArrayRef> {
-        raw.column_as(name, t)?.ok_or_else(|| missing(name))
-    };
-    let probability = column("probability", &DataType::Float64)?;
+    let probability = raw.required_as("probability", &DataType::Float64, REFERENCE)?;
     let probability = probability.as_primitive::<Float64Type>();
-    let n = probability.len();
-    let mut rows = vec![vec![f64::NAN; m.feature_names().len()]; n];
-    for (f, name) in m.feature_names().iter().enumerate() {
-        match &m.categories()[f] {
-            Some(categories) => {
-                let c = column(name, &DataType::Utf8)?;
-                let c = c.as_string::<i32>();
-                for (r, row) in rows.iter_mut().enumerate() {
-                    if c.is_valid(r) {
-                        row[f] = (categories.iter())
-                            .position(|k| k == c.value(r))
-                            .map_or(f64::NAN, |p| p as f64);
-                    }
-                }
-            }
-            None => {
-                let c = column(name, &DataType::Float64)?;
-                let c = c.as_primitive::<Float64Type>();
-                for (r, row) in rows.iter_mut().enumerate() {
-                    if c.is_valid(r) {
-                        row[f] = c.value(r);
-                    }
-                }
-            }
-        }
-    }
+    let rows = super::codes(m, &raw, REFERENCE)?;
     let positions = super::positions(m.categories());
     let mut worst = (0.0f64, 0usize);
     for (r, codes) in rows.iter().enumerate() {
@@ -307,13 +279,12 @@ async fn parity_gate(
             edge_rows.max_difference
         )));
     }
-    let reference_bytes = std::fs::read(&opts.reference).unwrap_or_default();
     Ok(ParityReport {
         reference: opts.reference.clone(),
-        reference_sha256: FileDigest::of(&reference_bytes).sha256,
+        reference_fingerprint: raw.fingerprint.clone(),
         tolerance: PARITY_TOLERANCE,
         reference_rows: Parity {
-            rows: n,
+            rows: rows.len(),
             max_difference: worst.0,
         },
         edge_rows,

@@ -169,18 +169,6 @@ impl XgBoost {
             trees,
         })
     }
-
-    /// The trees as riskfn's boosted ensemble (see the module docs for the inputs).
-    pub fn to_boosted(&self) -> Result<Boosted, ImportError> {
-        let positions = positions(&self.categories);
-        let trees = (self.trees.iter())
-            .map(|t| convert_tree(t, &positions))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Boosted {
-            base_score: self.base_margin,
-            trees,
-        })
-    }
 }
 
 impl Imported for XgBoost {
@@ -196,8 +184,16 @@ impl Imported for XgBoost {
         &self.categories
     }
 
+    /// The trees as riskfn's boosted ensemble (see the module docs for the inputs).
     fn to_boosted(&self) -> Result<Boosted, ImportError> {
-        XgBoost::to_boosted(self)
+        let positions = positions(&self.categories);
+        let trees = (self.trees.iter())
+            .map(|t| convert_tree(t, &positions))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Boosted {
+            base_score: self.base_margin,
+            trees,
+        })
     }
 
     /// By XGBoost's rules (`GetNextNode`, `common::Decision`): a missing value to its
@@ -416,7 +412,7 @@ fn emit(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::import::testing::{base_rows, fixture, number, reference, tree_shap};
+    use crate::import::testing::{base_rows, fixture, reference, tree_shap};
     use crate::import::{edge_rows, parity};
 
     /// Rounding to float32 crosses each condition exactly at the boundary.
@@ -446,20 +442,24 @@ mod tests {
             let text = std::fs::read_to_string(fixture(model)).unwrap();
             let m = XgBoost::parse(&text).unwrap();
             let boosted = m.to_boosted().unwrap();
-            let (rows, batch) = reference(&m, reference_rows).await;
+            let reference = reference(&m, reference_rows).await;
+            let probability = reference.numbers("probability");
+            let contrib: Vec<Vec<f64>> = (m.feature_names.iter())
+                .map(|name| reference.numbers(&format!("contrib_{name}")))
+                .collect();
+            let contrib_bias = reference.numbers("contrib_bias");
             let (mut worst_p, mut worst_phi) = (0.0f64, 0.0f64);
-            for (r, x) in rows.iter().enumerate() {
+            for (r, x) in reference.inputs.iter().enumerate() {
                 let p = riskfn_core::model::sigmoid(boosted.margin(x));
-                worst_p = worst_p.max((p - number(&batch, "probability", r)).abs());
+                worst_p = worst_p.max((p - probability[r]).abs());
                 let (phi, bias) = tree_shap(&boosted, x);
                 // XGBoost computes its contributions in float32: compared relative to their
                 // size (at least 1).
                 let off = |got: f64, want: f64| (got - want).abs() / want.abs().max(1.0);
-                for (f, name) in m.feature_names.iter().enumerate() {
-                    let want = number(&batch, &format!("contrib_{name}"), r);
-                    worst_phi = worst_phi.max(off(phi[f], want));
+                for f in 0..m.feature_names.len() {
+                    worst_phi = worst_phi.max(off(phi[f], contrib[f][r]));
                 }
-                worst_phi = worst_phi.max(off(bias, number(&batch, "contrib_bias", r)));
+                worst_phi = worst_phi.max(off(bias, contrib_bias[r]));
             }
             assert!(worst_p < 1e-6, "{model}: probabilities differ by {worst_p}");
             assert!(

@@ -104,12 +104,15 @@ pub struct OutcomeRow {
     pub months_on_book: Option<u32>,
 }
 
+/// What error messages call the file read.
+const OUTCOME_FILE: &str = "the outcome file";
+
 pub async fn load(opts: &LoadOptions) -> Result<Load> {
     let pipeline = Pipeline::locate(&opts.pipeline, &opts.sql_dir)?;
     let ctx = crate::source::session()?;
     let raw = crate::source::read_with(&ctx, &opts.data, &opts.s3).await?;
     if raw.schema.index_of("observed_at").is_err() {
-        return Err(missing("observed_at", &raw));
+        return Err(raw.missing("observed_at", OUTCOME_FILE));
     }
     let rows = outcome_rows(&raw)?;
     let store = riskfn_core::registry::store::open_with(&opts.store, &opts.s3).await?;
@@ -211,14 +214,6 @@ pub async fn load(opts: &LoadOptions) -> Result<Load> {
     Ok(load)
 }
 
-fn missing(column: &str, raw: &crate::source::RawData) -> Error {
-    Error::MissingColumn {
-        column: column.to_owned(),
-        relation: format!("the outcome file {}", raw.uri),
-        available: crate::prepare::field_names(&raw.schema),
-    }
-}
-
 /// An outcome file's rows: columns `id`, `outcome` (1 or true: went bad; 0 or false) and,
 /// when present, `index`, `observed_at` and `months_on_book`. A column missing or a value that is not what
 /// it should be is an error naming the column and the row (never the value). `riskfn
@@ -227,7 +222,10 @@ pub fn outcome_rows(raw: &crate::source::RawData) -> Result<Vec<OutcomeRow>> {
     let column = |name: &str| -> Result<Option<arrow::array::StringArray>> {
         Ok((raw.column_as(name, &DataType::Utf8)?).map(|c| c.as_string::<i32>().clone()))
     };
-    let required = |name: &str| column(name)?.ok_or_else(|| missing(name, raw));
+    let required = |name: &str| -> Result<arrow::array::StringArray> {
+        let c = raw.required_as(name, &DataType::Utf8, OUTCOME_FILE)?;
+        Ok(c.as_string::<i32>().clone())
+    };
     let (ids, outcome) = (required("id")?, required("outcome")?);
     let (index, observed) = (column("index")?, column("observed_at")?);
     let months_on_book = column("months_on_book")?;

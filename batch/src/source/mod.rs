@@ -63,6 +63,22 @@ impl RawData {
             false => arrow::compute::concat(&refs)?,
         }))
     }
+
+    /// [`column_as`](Self::column_as), or [`missing`](Self::missing) when there is none.
+    pub fn required_as(&self, name: &str, to: &DataType, what: &str) -> Result<ArrayRef> {
+        self.column_as(name, to)?
+            .ok_or_else(|| self.missing(name, what))
+    }
+
+    /// Column `name` is missing: the error names it, the file (`what` it is, as "the
+    /// outcome file", and its URI) and the columns it has.
+    pub fn missing(&self, name: &str, what: &str) -> Error {
+        Error::MissingColumn {
+            column: name.to_owned(),
+            relation: format!("{what} {}", self.uri),
+            available: crate::prepare::field_names(&self.schema),
+        }
+    }
 }
 
 /// The session every batch step runs in. A large file is read on every core: DataFusion
