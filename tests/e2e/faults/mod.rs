@@ -53,6 +53,15 @@ struct Tally {
     complete: HashSet<String>,
 }
 
+impl Tally {
+    /// An operation tried through the faults (`ok`: it succeeded), then the store checked.
+    async fn tried(&mut self, ok: bool, direct: &Registry) {
+        self.operations += 1;
+        self.failed += usize::from(!ok);
+        check_store(direct, self).await;
+    }
+}
+
 /// The store as a reader sees it, read past the proxy: every listed version must verify
 /// (each file as its manifest says; once verified, a version's create-only files stay as
 /// they are) and the pointers must name such versions.
@@ -106,19 +115,16 @@ async fn faults_injected_into_the_store_lose_nothing() {
     serve_and_audit_under_faults(&proxy, &uri, &faulty, &direct, &mut t).await;
 
     let c = proxy.counts();
-    let kind = |f: Fault| {
-        c.injected[Fault::ALL.iter().position(|k| *k == f).unwrap()].load(Ordering::Relaxed)
-    };
     let figures = format!(
         "fault suite: {} faults injected into {} store requests ({} 500 InternalError, {} 503 ServiceUnavailable, {} 503 SlowDown, {} answers lost after the write, {} answers slowed 400 ms, {} connections reset, {} requests refused while stopped, {} held while stalled, {} publishes killed at a write); {} operations tried ({} failed with an error under the faults); {} predictions accepted, {} documented 503s; records lost {}; partial versions visible {}; pointers naming an incomplete version {}; 5xx answers other than the documented 503s {}; other answers {}; next runs after the faults: {} of 4 succeeded",
         c.faults(),
         c.requests.load(Ordering::Relaxed),
-        kind(Fault::Internal),
-        kind(Fault::Unavailable),
-        kind(Fault::SlowDown),
-        kind(Fault::LostAnswer),
-        kind(Fault::ALL[4]),
-        kind(Fault::Reset),
+        c.injected_of(Fault::Internal),
+        c.injected_of(Fault::Unavailable),
+        c.injected_of(Fault::SlowDown),
+        c.injected_of(Fault::LostAnswer),
+        c.injected_of(Fault::SLOW),
+        c.injected_of(Fault::Reset),
         c.refused.load(Ordering::Relaxed),
         c.held.load(Ordering::Relaxed),
         c.killed.load(Ordering::Relaxed),
@@ -164,9 +170,8 @@ async fn publish_under_faults(
 ) {
     proxy.set_rate(RATE);
     for _ in 0..4 {
-        t.operations += 1;
-        t.failed += usize::from(train_into(P, uri, faulty, false).await.is_err());
-        check_store(direct, t).await;
+        let ok = train_into(P, uri, faulty, false).await.is_ok();
+        t.tried(ok, direct).await;
     }
     proxy.set_rate(0.0);
     publish_after(uri, faulty, direct, t).await;
@@ -213,9 +218,7 @@ async fn publish_killed(
             .unwrap()
             .unwrap();
         proxy.kill_at_write(None);
-        t.operations += 1;
-        t.failed += usize::from(!status.success());
-        check_store(direct, t).await;
+        t.tried(status.success(), direct).await;
     }
     publish_after(uri, faulty, direct, t).await;
 }
@@ -252,9 +255,7 @@ async fn registry_moves_under_faults(
                 Err(_) => false,
             },
         };
-        t.operations += 1;
-        t.failed += usize::from(!done);
-        check_store(direct, t).await;
+        t.tried(done, direct).await;
     }
     proxy.set_rate(0.0);
     let champion = direct.champion(P).await.unwrap().map(|(c, _)| c.version);

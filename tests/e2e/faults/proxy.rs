@@ -47,9 +47,12 @@ impl Fault {
         Fault::Unavailable,
         Fault::SlowDown,
         Fault::LostAnswer,
-        Fault::Slow(Duration::from_millis(400)),
+        Fault::SLOW,
         Fault::Reset,
     ];
+
+    /// The pause a slowed request waits.
+    pub(super) const SLOW: Fault = Fault::Slow(Duration::from_millis(400));
 
     fn index(self) -> usize {
         match self {
@@ -99,8 +102,8 @@ pub(super) struct Counts {
     pub(super) requests: AtomicUsize,
     /// Writes (PUTs) among them.
     pub(super) writes: AtomicUsize,
-    /// Per kind of [`Fault`], in the order of `Fault::ALL`.
-    pub(super) injected: [AtomicUsize; 6],
+    /// Per kind of [`Fault`], in the order of `Fault::ALL` (read with `injected_of`).
+    injected: [AtomicUsize; 6],
     /// Requests refused while down.
     pub(super) refused: AtomicUsize,
     /// Requests held while stalled.
@@ -109,6 +112,11 @@ pub(super) struct Counts {
 }
 
 impl Counts {
+    /// The faults of `kind` injected.
+    pub(super) fn injected_of(&self, kind: Fault) -> usize {
+        self.injected[kind.index()].load(Ordering::Relaxed)
+    }
+
     pub(super) fn faults(&self) -> usize {
         self.injected
             .iter()
