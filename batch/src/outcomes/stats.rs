@@ -4,32 +4,12 @@
 //! for reporting the validation of internal models (2019) where it sets one; every value
 //! is checked against scipy, statsmodels and scikit-learn (`tests/reference/outcomes_reference.py`).
 
+use riskfn_train::metrics::delong_components;
 use statrs::distribution::{Beta, Binomial, ChiSquared, ContinuousCDF, DiscreteCDF, Normal};
 
-/// 1-based ranks of `v`, ties given their mean rank.
-fn midranks(v: &[f64]) -> Vec<f64> {
-    let mut order: Vec<usize> = (0..v.len()).collect();
-    order.sort_by(|&a, &b| v[a].total_cmp(&v[b]));
-    let mut ranks = vec![0.0; v.len()];
-    let mut i = 0;
-    while i < order.len() {
-        let mut j = i;
-        while j + 1 < order.len() && v[order[j + 1]] == v[order[i]] {
-            j += 1;
-        }
-        // Positions i..=j (0-based) share the mean of ranks i+1..=j+1.
-        let rank = (i + j) as f64 / 2.0 + 1.0;
-        for &k in &order[i..=j] {
-            ranks[k] = rank;
-        }
-        i = j + 1;
-    }
-    ranks
-}
-
-/// DeLong's structural components of one score: for each adverse outcome the share of
-/// the others it outscores (ties a half), and for each other the share of the adverse
-/// outcomes that outscore it. Computed from midranks (Sun and Xu 2014), not pairs.
+/// DeLong's structural components of one score ([`delong_components`]): for each adverse
+/// outcome the share of the others it outscores (ties a half), and for each other the
+/// share of the adverse outcomes that outscore it.
 struct Components {
     adverse: Vec<f64>,
     other: Vec<f64>,
@@ -37,22 +17,7 @@ struct Components {
 
 impl Components {
     fn new(score: &[f64], adverse: &[bool]) -> Components {
-        let (pos, neg): (Vec<f64>, Vec<f64>) = {
-            let pos = (score.iter().zip(adverse))
-                .filter(|(_, a)| **a)
-                .map(|(s, _)| *s);
-            let neg = (score.iter().zip(adverse))
-                .filter(|(_, a)| !**a)
-                .map(|(s, _)| *s);
-            (pos.collect(), neg.collect())
-        };
-        let (m, n) = (pos.len() as f64, neg.len() as f64);
-        let all: Vec<f64> = pos.iter().chain(&neg).copied().collect();
-        let (rz, rx, ry) = (midranks(&all), midranks(&pos), midranks(&neg));
-        let adverse = (0..pos.len()).map(|i| (rz[i] - rx[i]) / n).collect();
-        let other = (0..neg.len())
-            .map(|j| 1.0 - (rz[pos.len() + j] - ry[j]) / m)
-            .collect();
+        let (adverse, other) = delong_components(adverse, score);
         Components { adverse, other }
     }
 
@@ -441,10 +406,5 @@ mod tests {
             1e-9,
             "concentration test",
         );
-    }
-
-    #[test]
-    fn midranks_average_ties() {
-        assert_eq!(midranks(&[0.3, 0.1, 0.3, 0.2]), vec![3.5, 1.0, 3.5, 2.0]);
     }
 }

@@ -67,51 +67,36 @@ pub fn roc_auc(y: &[bool], p: &[f64]) -> f64 {
     (rank_sum - pos * (pos + 1.0) / 2.0) / (pos * neg)
 }
 
-/// The DeLong standard error of [`roc_auc`] (DeLong, DeLong and Clarke-Pearson 1988, by
-/// the midrank form of Sun and Xu 2014): each positive's share of negatives it outranks
-/// and each negative's share of positives outranking it (ties count half), their sample
-/// variances over the number of rows of their class, summed. NaN when a class has fewer
-/// than two rows.
+/// The DeLong standard error of [`roc_auc`] (DeLong, DeLong and Clarke-Pearson 1988): the
+/// sample variances of [`delong_components`] over the number of rows of their class,
+/// summed. NaN when a class has fewer than two rows.
 pub fn auc_standard_error(y: &[bool], p: &[f64]) -> f64 {
-    // Midranks (1-based, ties averaged) of `v` among themselves.
-    fn midranks(v: &[f64]) -> Vec<f64> {
-        let mut idx: Vec<usize> = (0..v.len()).collect();
-        idx.sort_by(|&a, &b| v[a].total_cmp(&v[b]));
-        let mut r = vec![0.0; v.len()];
-        let mut i = 0;
-        while i < idx.len() {
-            let mut j = i;
-            while j + 1 < idx.len() && v[idx[j + 1]] == v[idx[i]] {
-                j += 1;
-            }
-            for &k in &idx[i..=j] {
-                r[k] = (i + j) as f64 / 2.0 + 1.0;
-            }
-            i = j + 1;
-        }
-        r
-    }
     fn sample_var(v: &[f64]) -> f64 {
         let n = v.len() as f64;
         let m = v.iter().sum::<f64>() / n;
         v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0)
     }
-    let pos: Vec<f64> = y
-        .iter()
-        .zip(p)
-        .filter(|(b, _)| **b)
-        .map(|(_, &v)| v)
-        .collect();
-    let neg: Vec<f64> = y
-        .iter()
-        .zip(p)
-        .filter(|(b, _)| !**b)
-        .map(|(_, &v)| v)
-        .collect();
-    let (m, n) = (pos.len(), neg.len());
+    let (v10, v01) = delong_components(y, p);
+    let (m, n) = (v10.len(), v01.len());
     if m < 2 || n < 2 {
         return f64::NAN;
     }
+    (sample_var(&v10) / m as f64 + sample_var(&v01) / n as f64).sqrt()
+}
+
+/// DeLong's structural components of `p`, by the midrank form of Sun and Xu 2014 (not
+/// pairs): each positive's share of negatives it outranks and each negative's share of
+/// positives outranking it (ties count half), each class in row order. The AUC is the
+/// positives' mean; the AUC's variance and DeLong's tests are built on them.
+pub fn delong_components(y: &[bool], p: &[f64]) -> (Vec<f64>, Vec<f64>) {
+    let class = |want: bool| -> Vec<f64> {
+        (y.iter().zip(p))
+            .filter(|(b, _)| **b == want)
+            .map(|(_, &v)| v)
+            .collect()
+    };
+    let (pos, neg) = (class(true), class(false));
+    let (m, n) = (pos.len(), neg.len());
     let all = midranks(p);
     let (rp, rn) = (midranks(&pos), midranks(&neg));
     let (mut v10, mut v01) = (Vec::with_capacity(m), Vec::with_capacity(n));
@@ -125,7 +110,26 @@ pub fn auc_standard_error(y: &[bool], p: &[f64]) -> f64 {
             j += 1;
         }
     }
-    (sample_var(&v10) / m as f64 + sample_var(&v01) / n as f64).sqrt()
+    (v10, v01)
+}
+
+/// Midranks (1-based, ties averaged) of `v` among themselves.
+fn midranks(v: &[f64]) -> Vec<f64> {
+    let mut idx: Vec<usize> = (0..v.len()).collect();
+    idx.sort_by(|&a, &b| v[a].total_cmp(&v[b]));
+    let mut r = vec![0.0; v.len()];
+    let mut i = 0;
+    while i < idx.len() {
+        let mut j = i;
+        while j + 1 < idx.len() && v[idx[j + 1]] == v[idx[i]] {
+            j += 1;
+        }
+        for &k in &idx[i..=j] {
+            r[k] = (i + j) as f64 / 2.0 + 1.0;
+        }
+        i = j + 1;
+    }
+    r
 }
 
 pub use riskfn_core::contract::measures::GainsRow;
@@ -209,6 +213,11 @@ pub fn log_loss(y: &[bool], p: &[f64]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn midranks_average_ties() {
+        assert_eq!(midranks(&[0.3, 0.1, 0.3, 0.2]), vec![3.5, 1.0, 3.5, 2.0]);
+    }
 
     /// What `riskfn train` and the report print: words, not the enum's debug form.
     #[test]
