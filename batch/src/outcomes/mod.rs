@@ -105,3 +105,25 @@ impl std::fmt::Display for Light {
 pub fn loads_prefix(pipeline: &str) -> String {
     format!("{pipeline}/outcomes/loads/")
 }
+
+/// What the statistics' tests share: the reference portfolio.
+#[cfg(test)]
+pub(crate) mod testing {
+    /// 400 applicants' PDs, outcomes and grades with every statistic's expected value
+    /// (`tests/reference/outcomes_stats.json`, written by
+    /// `tests/reference/outcomes_reference.py`).
+    pub(crate) fn reference() -> serde_json::Value {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/reference/outcomes_stats.json"
+        );
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    /// The reference's array `key`, as numbers.
+    pub(crate) fn numbers(r: &serde_json::Value, key: &str) -> Vec<f64> {
+        (r[key].as_array().unwrap().iter())
+            .map(|v| v.as_f64().unwrap())
+            .collect()
+    }
+}

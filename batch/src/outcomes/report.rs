@@ -527,8 +527,6 @@ fn count_grades(pd: &[f64], cuts: &[f64]) -> Vec<u64> {
 mod tests {
     use super::*;
 
-    /// The grades are numpy's `searchsorted(quantile(pd, 0.1..0.9), pd, side="left")`, as
-    /// the reference portfolio's (tests/reference/outcomes_stats.json).
     /// Two cohorts: four loans of which two went bad at months 2 and 3 (one good observed
     /// to month 4), and one loan with no months on book (no curve).
     #[test]
@@ -569,25 +567,14 @@ mod tests {
         assert!("week".parse::<Period>().is_err());
     }
 
+    /// The grades are numpy's `searchsorted(quantile(pd, 0.1..0.9), pd, side="left")`, as
+    /// the reference portfolio's (tests/reference/outcomes_stats.json).
     #[test]
     fn deciles_are_numpys() {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../tests/reference/outcomes_stats.json"
-        );
-        let r: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-        let pd: Vec<f64> = r["pd"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_f64().unwrap())
-            .collect();
-        let want: Vec<usize> = r["grade"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_u64().unwrap() as usize)
+        let r = crate::outcomes::testing::reference();
+        let pd = crate::outcomes::testing::numbers(&r, "pd");
+        let want: Vec<usize> = (crate::outcomes::testing::numbers(&r, "grade").iter())
+            .map(|&g| g as usize)
             .collect();
         let cuts = decile_cuts(&pd);
         let got: Vec<usize> = pd.iter().map(|&p| grade_of(&cuts, p)).collect();

@@ -255,33 +255,12 @@ mod tests {
     /// paired test and AUC interval from MLstatkit 0.1.91's Delong_test).
     #[test]
     fn statistics_equal_scipy_statsmodels_and_delongs_definition() {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../tests/reference/outcomes_stats.json"
-        );
-        let r: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let r = crate::outcomes::testing::reference();
         let f = |k: &str| r[k].as_f64().unwrap();
-        let floats = |k: &str| -> Vec<f64> {
-            r[k].as_array()
-                .unwrap()
-                .iter()
-                .map(|v| v.as_f64().unwrap())
-                .collect()
-        };
+        let floats = |k: &str| crate::outcomes::testing::numbers(&r, k);
         let (pd, challenger) = (floats("pd"), floats("challenger"));
-        let adverse: Vec<bool> = r["outcome"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v == 1)
-            .collect();
-        let grade: Vec<usize> = r["grade"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_u64().unwrap() as usize)
-            .collect();
+        let adverse: Vec<bool> = floats("outcome").iter().map(|&v| v == 1.0).collect();
+        let grade: Vec<usize> = floats("grade").iter().map(|&g| g as usize).collect();
         let close = |got: f64, want: f64, tol: f64, what: &str| {
             assert!(
                 (got - want).abs() <= tol * want.abs().max(1.0),
