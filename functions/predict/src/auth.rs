@@ -197,7 +197,7 @@ fn header_key(headers: &HeaderMap) -> Option<&str> {
 impl Auth {
     /// The holder of the key `token`.
     pub fn key_holder(&self, token: &str) -> Option<Caller> {
-        self.digest_holder(&digest(token))
+        self.holder_of(token).map(|(c, _)| c)
     }
 
     /// The holder of the key `token`, and the key's sha256 (what a session binds).

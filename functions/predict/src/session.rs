@@ -81,9 +81,8 @@ impl Sessions {
     /// The caller a token stands for at `now`: signed with this secret, unexpired, not
     /// signed out, and its holder's key unchanged.
     pub fn holder(&self, token: &str, auth: &Auth, now: u64) -> Option<Caller> {
-        let t = Token::parse(token)?;
-        self.mac(t.payload).verify_slice(&t.tag).ok()?;
-        if t.expires <= now || self.is_revoked(t.id) {
+        let t = self.verified(token, now)?;
+        if self.is_revoked(t.id) {
             return None;
         }
         let (caller, digest) = auth.named_key(&t.holder)?;
@@ -92,15 +91,19 @@ impl Sessions {
 
     /// Sign a token out: refused from now on. Tokens that could not be valid are ignored.
     pub fn revoke(&self, token: &str, now: u64) {
-        let Some(t) = Token::parse(token) else {
+        let Some(t) = self.verified(token, now) else {
             return;
         };
-        if self.mac(t.payload).verify_slice(&t.tag).is_err() || t.expires <= now {
-            return;
-        }
         let mut revoked = self.revoked.lock().unwrap_or_else(|p| p.into_inner());
         revoked.retain(|_, &mut expires| expires > now);
         revoked.insert(t.id.to_owned(), t.expires);
+    }
+
+    /// The token, if this secret signed it and it has not expired at `now`.
+    fn verified<'a>(&self, token: &'a str, now: u64) -> Option<Token<'a>> {
+        let t = Token::parse(token)?;
+        self.mac(t.payload).verify_slice(&t.tag).ok()?;
+        (t.expires > now).then_some(t)
     }
 
     fn is_revoked(&self, id: &str) -> bool {
