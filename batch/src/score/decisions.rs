@@ -11,8 +11,8 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef, AsArray, Float64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 use bytes::Bytes;
-use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::{ArrowWriter, ProjectionMask};
 use riskfn_core::registry::store::{PutMode, Store, put_once};
 
 use crate::error::{Error, Result};
@@ -45,31 +45,40 @@ pub async fn keep(
     let failed =
         |e: &dyn std::fmt::Display| Error::Data(format!("reading {}: {e}", scores.display()));
     let file = std::fs::File::open(scores).map_err(|e| failed(&e))?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-        .and_then(|b| b.build())
-        .map_err(|e| failed(&e))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| failed(&e))?;
     let id_name = id_column.unwrap_or("row_id");
+    // Only the three columns kept are read back (not the reasons).
+    let wanted = [id_name, "probability", "decision"];
+    let schema = builder.schema().clone();
+    let roots = (wanted.iter())
+        .map(|&name| {
+            schema.index_of(name).map_err(|_| Error::MissingColumn {
+                column: name.to_owned(),
+                relation: scores.display().to_string(),
+                available: crate::prepare::field_names(&schema),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
+    let reader = (builder.with_projection(mask).build()).map_err(|e| failed(&e))?;
     let today = riskfn_core::registry::now_rfc3339()[..10].to_owned();
     let (mut ids, mut probability, mut decision) = (Vec::new(), Vec::new(), Vec::new());
     for batch in reader {
         let batch = batch?;
         let column = |name: &str| {
-            batch
-                .column_by_name(name)
-                .cloned()
-                .ok_or_else(|| Error::MissingColumn {
-                    column: name.to_owned(),
-                    relation: scores.display().to_string(),
-                    available: crate::prepare::field_names(&batch.schema()),
-                })
+            (batch.column_by_name(name).cloned())
+                .ok_or_else(|| failed(&format!("no column {name} in a batch")))
         };
         let id = arrow::compute::cast(&column(id_name)?, &DataType::Utf8)?;
-        let (id, p) = (id.as_string::<i32>(), column("probability")?);
-        let (p, d) = (
-            p.as_primitive::<arrow::datatypes::Float64Type>(),
+        let (id, p, d) = (
+            id.as_string::<i32>(),
+            column("probability")?,
             column("decision")?,
         );
-        let d = d.as_string::<i32>();
+        let (p, d) = (
+            p.as_primitive::<arrow::datatypes::Float64Type>(),
+            d.as_string::<i32>(),
+        );
         for r in 0..batch.num_rows() {
             // A row that failed validation was not decided.
             if p.is_valid(r) && d.is_valid(r) && id.is_valid(r) {
