@@ -83,10 +83,7 @@ pub fn verify(
                 return Some(Error::Parity {
                     what: format!("population filter {}", rule.rule),
                     row_id: row_ids[r],
-                    online: match rule.expr.eval(&row) {
-                        Ok(v) => v.to_string(),
-                        Err(e) => format!("error ({e})"),
-                    },
+                    online: shown(rule.expr.eval(&row)),
                     engine: "true (the SQL kept the row)".into(),
                 });
             }
@@ -100,16 +97,21 @@ pub fn verify(
                 (!same).then(|| Error::Parity {
                     what: format!("feature {}", f.name),
                     row_id: row_ids[r],
-                    online: match online {
-                        Ok(v) => v.to_string(),
-                        Err(e) => format!("error ({e})"),
-                    },
+                    online: shown(online),
                     engine: f.values.value(r).to_string(),
                 })
             })
         })
     });
     mismatch.map_or(Ok(()), Err)
+}
+
+/// An online value as a parity error shows it.
+fn shown<E: std::fmt::Display>(online: std::result::Result<Value, E>) -> String {
+    match online {
+        Ok(v) => v.to_string(),
+        Err(e) => format!("error ({e})"),
+    }
 }
 
 /// Equal as numbers (DataFusion may hand back Int32 where the evaluator keeps i64), NaN
