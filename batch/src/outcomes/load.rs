@@ -71,7 +71,8 @@ pub struct Load {
     pub pipeline: String,
     pub loaded_at: String,
     pub data: String,
-    /// sha256 over the outcome file's bytes.
+    /// The outcome file's source fingerprint (sha256 over its files' names and contents'
+    /// sha256, or ETags on S3), as a pipeline's data is identified.
     pub fingerprint: String,
     pub window_months: u32,
     pub counts: LoadCounts,
