@@ -837,4 +837,20 @@ fn outcomes_check_exits_30_on_a_red_test() {
     let out = outcomes("check", &["--json"]);
     let b: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(b["light"], "red");
+    // Test scores changed behind the manifest's back are refused, not replaced by other
+    // grades.
+    let scores = store
+        .join("german_credit/versions")
+        .join(&version)
+        .join("test_scores.json");
+    let mut text = std::fs::read_to_string(&scores).unwrap();
+    text.push(' ');
+    std::fs::write(&scores, text).unwrap();
+    let out = outcomes("report", &[]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("test_scores.json"),
+        "{}",
+        stderr(&out)
+    );
 }

@@ -206,12 +206,28 @@ struct Baseline {
 }
 
 impl Baseline {
-    async fn of(registry: &Registry, pipeline: &str, version: &str, s: &Settings) -> Baseline {
-        let manifest = registry.manifest(pipeline, version).await.ok();
+    /// A version no longer in the store, or one published without test scores, has what
+    /// it has; a store that fails or a file that does not verify is an error.
+    async fn of(
+        registry: &Registry,
+        pipeline: &str,
+        version: &str,
+        s: &Settings,
+    ) -> Result<Baseline> {
+        let manifest = match registry.manifest(pipeline, version).await {
+            Ok(m) => Some(m),
+            Err(riskfn_core::Error::NotFound { .. }) => None,
+            Err(e) => return Err(e.into()),
+        };
         let test = match &manifest {
-            Some(m) => (registry.read_verified(m, TestScores::FILE).await.ok())
-                .and_then(|b| serde_json::from_slice::<TestScores>(&b).ok()),
-            None => None,
+            Some(m) if m.files.contains_key(TestScores::FILE) => {
+                let bytes = registry.read_verified(m, TestScores::FILE).await?;
+                let scores = serde_json::from_slice::<TestScores>(&bytes).map_err(|e| {
+                    Error::Data(format!("{pipeline} version {version}'s test scores: {e}"))
+                })?;
+                Some(scores)
+            }
+            _ => None,
         };
         let (cuts, from) = match (&s.grades, &test) {
             (Some(g), _) => (g.clone(), "the pipeline's [outcomes] grades"),
@@ -232,12 +248,12 @@ impl Baseline {
             }
             _ => None,
         };
-        Baseline {
+        Ok(Baseline {
             initial_auc: manifest.map(|m| m.metrics.validation.roc_auc),
             cuts,
             from,
             initial_counts,
-        }
+        })
     }
 }
 
@@ -290,7 +306,7 @@ pub async fn report(opts: &ReportOptions) -> Result<Backtest> {
     let mut versions = Vec::new();
     for (version, mut rows) in by_version {
         rows.sort_by(|a, b| (&a.decided, &a.id, a.index).cmp(&(&b.decided, &b.id, b.index)));
-        let baseline = Baseline::of(&registry, &pipeline.name, &version, &settings).await;
+        let baseline = Baseline::of(&registry, &pipeline.name, &version, &settings).await?;
         let mut cohorts: BTreeMap<String, Vec<&Outcome>> = BTreeMap::new();
         for o in &rows {
             cohorts
