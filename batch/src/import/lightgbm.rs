@@ -21,7 +21,7 @@ use std::collections::HashMap;
 
 use riskfn_core::model::{Boosted, Node, Tree};
 
-use super::{ImportError, Imported, positions};
+use super::{Converted, ImportError, Imported, positions};
 
 const FORMAT: &str = "LightGBM";
 
@@ -163,6 +163,19 @@ impl LightGbm {
             trees,
         })
     }
+
+    /// The trees as riskfn's boosted ensemble over one input per feature (see the module
+    /// docs for the inputs).
+    pub fn to_boosted(&self) -> Result<Boosted, ImportError> {
+        let positions = positions(&self.categories);
+        let trees = (self.trees.iter())
+            .map(|t| convert_tree(t, &positions, self.sigmoid))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Boosted {
+            base_score: 0.0,
+            trees,
+        })
+    }
 }
 
 impl Imported for LightGbm {
@@ -178,17 +191,8 @@ impl Imported for LightGbm {
         &self.categories
     }
 
-    /// The trees as riskfn's boosted ensemble over one input per feature (see the module
-    /// docs for the inputs).
-    fn to_boosted(&self) -> Result<Boosted, ImportError> {
-        let positions = positions(&self.categories);
-        let trees = (self.trees.iter())
-            .map(|t| convert_tree(t, &positions, self.sigmoid))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Boosted {
-            base_score: 0.0,
-            trees,
-        })
+    fn convert(&self) -> Result<Converted, ImportError> {
+        Ok(super::trees(self, self.to_boosted()?))
     }
 
     /// By LightGBM's own rules (`Tree::NumericalDecision` and `CategoricalDecision`).
@@ -474,7 +478,7 @@ mod tests {
         let boosted = m.to_boosted().unwrap();
         let rows = edge_rows(&m, &base_rows(&m));
         assert!(rows.len() > 5_000, "{} rows", rows.len());
-        let found = parity(&m, &boosted, &rows);
+        let found = parity(&m, &super::super::trees(&m, boosted.clone()), &rows);
         assert!(found.max_difference < 1e-12, "{found:?}");
         let mut strict = boosted.clone();
         for t in &mut strict.trees {
@@ -484,6 +488,7 @@ mod tests {
                 }
             }
         }
+        let strict = super::super::trees(&m, strict);
         assert!(parity(&m, &strict, &rows).max_difference > 1e-6);
     }
 

@@ -1,9 +1,11 @@
 //! Models trained elsewhere, converted into riskfn's own model types so that the service
 //! scores them without their libraries (no C++ runtime in the Lambda): LightGBM's text
-//! model and XGBoost's JSON model become boosted trees; `publish` imports one as a version
-//! of a pipeline, behind a parity gate (the rows here: every split's edges).
+//! model and XGBoost's JSON model become boosted trees, a scikit-learn logistic regression
+//! exported to ONNX a logistic regression over riskfn's encodings; `publish` imports one as
+//! a version of a pipeline, behind a parity gate (the rows here: every split's edges).
 
 pub mod lightgbm;
+pub mod onnx;
 pub mod publish;
 pub mod xgboost;
 
@@ -11,7 +13,9 @@ use std::collections::HashMap;
 
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::{DataType, Float64Type};
-use riskfn_core::model::Boosted;
+use riskfn_core::features::expr::Expr;
+use riskfn_core::features::preprocess::{Encoding, Feature, Reason};
+use riskfn_core::model::{Boosted, Model};
 
 use crate::error::Result;
 use crate::source::RawData;
@@ -33,20 +37,108 @@ pub enum ImportError {
 }
 
 /// A model read from another library's file. Its inputs are one per feature: a number as
-/// it is, a category as the library's code (its place in `categories`), NaN when missing.
+/// it is, a category as the library's code (its place in `categories`), NaN when missing
+/// and [`Imported::unseen_code`] for a level the model never saw.
 pub trait Imported {
     /// The library that trained it.
     fn library(&self) -> &'static str;
     fn feature_names(&self) -> &[String];
     /// Per feature: its categories in the library's codes; `None` for a number.
     fn categories(&self) -> &[Option<Vec<String>>];
-    /// The model as riskfn's boosted trees, over [`inputs`].
-    fn to_boosted(&self) -> Result<Boosted, ImportError>;
-    /// A row's probability by the library's own routing rules, read from its file
-    /// independently of the conversion: the gate's reference for rows no file holds.
+    /// The model as riskfn's: each feature's encoding and the model over them.
+    fn convert(&self) -> Result<Converted, ImportError>;
+    /// A row's probability by the library's own rules, read from its file independently
+    /// of the conversion: the gate's reference for rows no file holds.
     fn probability(&self, codes: &[f64]) -> f64;
     /// Each split on a number: its feature and condition.
     fn splits(&self) -> Vec<(usize, f64)>;
+    /// The code of a level the model never saw: NaN where the library reads it as missing
+    /// (LightGBM and XGBoost), a code of its own where the two differ.
+    fn unseen_code(&self) -> f64 {
+        f64::NAN
+    }
+}
+
+/// A model converted into riskfn's types: per feature (in the model's order) how the
+/// service encodes it, and the model over the encoded inputs. The features' expressions
+/// are the model's own inputs (`Expr::Column(f)`), their level shares empty, until
+/// publishing puts the pipeline's SQL and training rows in their place.
+#[derive(Debug, Clone)]
+pub struct Converted {
+    pub features: Vec<Feature>,
+    pub model: Model,
+}
+
+impl Converted {
+    /// A model feature of `encoding`, before publishing fills it in.
+    pub(crate) fn feature(f: usize, name: &str, encoding: Encoding) -> Feature {
+        Feature {
+            name: name.to_owned(),
+            expr: Expr::Column(f),
+            encoding,
+            reason: Reason {
+                code: name.to_uppercase(),
+                text: name.replace('_', " "),
+            },
+        }
+    }
+
+    /// The probability of a row of `m`'s codes scored as the service scores it: each
+    /// feature encoded by its encoding (a missing category as riskfn's missing level, an
+    /// unseen one as a level none of the model's), the model over the inputs.
+    pub fn probability(&self, m: &dyn Imported, codes: &[f64]) -> f64 {
+        let unseen = unseen_level(m);
+        let mut x = Vec::new();
+        for ((feature, categories), &v) in self.features.iter().zip(m.categories()).zip(codes) {
+            match categories {
+                Some(c) => {
+                    let key = match v {
+                        v if v.is_nan() => riskfn_core::features::preprocess::MISSING_LEVEL,
+                        v if v >= 0.0 => c.get(v as usize).map_or(unseen.as_str(), |s| s),
+                        _ => unseen.as_str(),
+                    };
+                    feature.encode_key_into(key, &mut x);
+                }
+                None => feature.encode_number_into(Some(v).filter(|v| v.is_finite()), &mut x),
+            }
+        }
+        self.model.probability(&x)
+    }
+}
+
+/// A string that is none of `m`'s levels.
+fn unseen_level(m: &dyn Imported) -> String {
+    let mut s = String::from("unseen level");
+    while m.categories().iter().flatten().flatten().any(|c| *c == s) {
+        s.push('?');
+    }
+    s
+}
+
+/// Boosted trees over one input per feature: a number as it is (NaN when missing, routed
+/// by the trees), a category as its level's position among the sorted levels.
+pub(crate) fn trees(m: &dyn Imported, boosted: Boosted) -> Converted {
+    let features = (m.feature_names().iter().enumerate())
+        .map(|(f, name)| {
+            let encoding = match levels(m, f) {
+                Some(levels) => Encoding::Level {
+                    frequencies: vec![0.0; levels.len()],
+                    levels,
+                },
+                None => Encoding::Numeric {
+                    impute: 0.0,
+                    mean: 0.0,
+                    scale: 1.0,
+                    native_missing: true,
+                },
+            };
+            Converted::feature(f, name, encoding)
+        })
+        .collect();
+    Converted {
+        features,
+        model: Model::GradientBoosting(boosted),
+    }
 }
 
 /// For each code of a category feature, its level's position among the sorted levels.
@@ -88,10 +180,12 @@ pub fn inputs(positions: &[Option<Vec<u32>>], codes: &[f64]) -> Vec<f64> {
 }
 
 /// `raw`'s rows as the library's codes, each feature from the column of its name: a number
-/// as it is, a category as its place in `categories`; NaN when missing or unseen. A feature
+/// as it is, a category as its place in `categories`; NaN when missing, the model's
+/// [`Imported::unseen_code`] when unseen. A feature
 /// `raw` lacks is an error naming it and the file (`what` it is).
 pub fn codes(m: &dyn Imported, raw: &RawData, what: &str) -> Result<Vec<Vec<f64>>> {
     let mut rows = vec![vec![f64::NAN; m.feature_names().len()]; raw.rows as usize];
+    let unseen = m.unseen_code();
     for (f, name) in m.feature_names().iter().enumerate() {
         match &m.categories()[f] {
             Some(categories) => {
@@ -102,7 +196,7 @@ pub fn codes(m: &dyn Imported, raw: &RawData, what: &str) -> Result<Vec<Vec<f64>
                 let c = c.as_string::<i32>();
                 for (r, row) in rows.iter_mut().enumerate() {
                     if c.is_valid(r) {
-                        row[f] = code.get(c.value(r)).copied().unwrap_or(f64::NAN);
+                        row[f] = code.get(c.value(r)).copied().unwrap_or(unseen);
                     }
                 }
             }
@@ -121,15 +215,19 @@ pub fn codes(m: &dyn Imported, raw: &RawData, what: &str) -> Result<Vec<Vec<f64>
 }
 
 /// Rows that probe every split, each from `base` rows: a number on each condition and one
-/// ulp either side of it, NaN and zero; each category's code and a missing one.
+/// ulp either side of it, NaN and zero (NaN and zero for every number); each category's
+/// code, a missing one and an unseen one.
 pub fn edge_rows(m: &dyn Imported, base: &[Vec<f64>]) -> Vec<Vec<f64>> {
     let mut probes: Vec<(usize, f64)> = (m.splits().into_iter())
         .flat_map(|(f, t)| [t, t.next_down(), t.next_up(), f64::NAN, 0.0].map(|v| (f, v)))
         .collect();
     for (f, c) in m.categories().iter().enumerate() {
-        if let Some(c) = c {
-            probes.extend((0..c.len()).map(|code| (f, code as f64)));
-            probes.push((f, f64::NAN));
+        match c {
+            Some(c) => {
+                probes.extend((0..c.len()).map(|code| (f, code as f64)));
+                probes.extend([(f, f64::NAN), (f, m.unseen_code())]);
+            }
+            None => probes.extend([(f, f64::NAN), (f, 0.0)]),
         }
     }
     probes.sort_by_key(|p| (p.0, p.1.to_bits()));
@@ -145,7 +243,7 @@ pub fn edge_rows(m: &dyn Imported, base: &[Vec<f64>]) -> Vec<Vec<f64>> {
         .collect()
 }
 
-/// How far the converted trees are from the library's own routing on a set of rows.
+/// How far the converted model is from the library's own rules on a set of rows.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct Parity {
     pub rows: usize,
@@ -153,30 +251,40 @@ pub struct Parity {
     pub max_difference: f64,
 }
 
-/// The converted trees against the library's routing on `rows` (of codes).
-pub fn parity(m: &dyn Imported, boosted: &Boosted, rows: &[Vec<f64>]) -> Parity {
-    let positions = positions(m.categories());
+/// The converted model against the library's own rules on `rows` (of codes). A NaN
+/// difference (a row one side cannot score) counts as the worst.
+pub fn parity(m: &dyn Imported, converted: &Converted, rows: &[Vec<f64>]) -> Parity {
     let max_difference = (rows.iter())
-        .map(|codes| {
-            let p = riskfn_core::model::sigmoid(boosted.margin(&inputs(&positions, codes)));
-            (p - m.probability(codes)).abs()
-        })
-        .fold(0.0, f64::max);
+        .map(|codes| (converted.probability(m, codes) - m.probability(codes)).abs())
+        .fold(0.0, |worst: f64, d| {
+            if d.is_nan() || worst.is_nan() {
+                f64::NAN
+            } else {
+                worst.max(d)
+            }
+        });
     Parity {
         rows: rows.len(),
         max_difference,
     }
 }
 
-/// Read a model file of `format` (`lightgbm` or `xgboost`).
-pub fn read(format: &str, text: &str) -> Result<Box<dyn Imported>, ImportError> {
+/// Read a model file of `format` (`lightgbm`, `xgboost` or `onnx`).
+pub fn read(format: &str, bytes: &[u8]) -> Result<Box<dyn Imported>, ImportError> {
+    let text = || {
+        std::str::from_utf8(bytes).map_err(|_| ImportError::Malformed {
+            format: "text model",
+            reason: format!("a {format} model file is text; this one is not UTF-8"),
+        })
+    };
     match format {
-        "lightgbm" => Ok(Box::new(lightgbm::LightGbm::parse(text)?)),
-        "xgboost" => Ok(Box::new(xgboost::XgBoost::parse(text)?)),
+        "lightgbm" => Ok(Box::new(lightgbm::LightGbm::parse(text()?)?)),
+        "xgboost" => Ok(Box::new(xgboost::XgBoost::parse(text()?)?)),
+        "onnx" => Ok(Box::new(onnx::Onnx::parse(bytes)?)),
         other => Err(ImportError::Unsupported {
             format: "model",
             what: "format",
-            detail: format!("{other} (lightgbm or xgboost; onnx and pmml are not imported yet)"),
+            detail: format!("{other} (lightgbm, xgboost or onnx; pmml is not imported yet)"),
         }),
     }
 }

@@ -10,13 +10,13 @@ use arrow::array::AsArray;
 use arrow::datatypes::{DataType, Float64Type};
 use bytes::Bytes;
 use riskfn_core::contract::artifact::FileDigest;
-use riskfn_core::features::preprocess::{Encoding, Feature, Reason};
-use riskfn_core::model::{Boosted, Model};
+use riskfn_core::features::preprocess::{Encoding, Feature};
+use riskfn_core::model::Model;
 use riskfn_core::registry::s3::S3Settings;
 use riskfn_core::registry::{Registry, new_version_id};
 use serde::Serialize;
 
-use super::{Imported, Parity};
+use super::{Converted, Imported, Parity};
 use crate::error::{Error, Result};
 use crate::pipeline::Pipeline;
 use crate::prepare::split::Split;
@@ -36,7 +36,8 @@ pub struct ImportOptions {
     /// The pipeline's data (default: its own source): its splits evaluate the model.
     pub data: Option<String>,
     pub model: PathBuf,
-    /// `lightgbm` (its text model) or `xgboost` (its JSON model).
+    /// `lightgbm` (its text model), `xgboost` (its JSON model) or `onnx` (a scikit-learn
+    /// logistic regression exported by skl2onnx).
     pub format: String,
     /// Rows as the model saw them (the SQL output columns it reads, by name) with the
     /// library's own `probability` of each.
@@ -81,11 +82,9 @@ pub struct Provenance {
 pub async fn import(opts: &ImportOptions) -> Result<ImportReport> {
     let pipeline = Pipeline::locate(&opts.pipeline, &opts.sql_dir)?;
     let bytes = std::fs::read(&opts.model).map_err(|e| Error::io(&opts.model, e))?;
-    let text = String::from_utf8(bytes.clone())
-        .map_err(|_| Error::Data(format!("{}: not a text model file", opts.model.display())))?;
-    let m = super::read(&opts.format, &text)?;
+    let m = super::read(&opts.format, &bytes)?;
     let m = m.as_ref();
-    let boosted = m.to_boosted()?;
+    let converted = m.convert()?;
     let registry =
         Registry::new(riskfn_core::registry::store::open_with(&opts.store, &opts.s3).await?);
     let current = registry.champion(&pipeline.name).await?;
@@ -94,19 +93,23 @@ pub async fn import(opts: &ImportOptions) -> Result<ImportReport> {
         None => None,
     };
     let ctx = crate::source::session()?;
-    let parity = parity_gate(&ctx, m, &boosted, opts).await?;
+    let parity = parity_gate(&ctx, m, &converted, opts).await?;
     let data = opts.data.clone().unwrap_or_else(|| pipeline.source.clone());
     let source = crate::source::open_with(&ctx, &data, &opts.s3).await?;
     let prepared = crate::prepare::prepare(&ctx, None, &pipeline, source).await?;
     let columns = model_columns(m, &prepared, &pipeline)?;
     let train_rows = prepared.rows_of(Split::Train);
-    let levels: Vec<Option<Vec<String>>> = (0..m.feature_names().len())
-        .map(|f| super::levels(m, f))
-        .collect();
-    let features = features(&levels, &columns, &pipeline, &train_rows)?;
+    let features = features(&converted, &columns, &pipeline, &train_rows);
     let probabilities = |rows: &[usize]| -> Vec<f64> {
-        rows.iter()
-            .map(|&r| riskfn_core::model::sigmoid(boosted.margin(&inputs(&levels, &columns, r))))
+        let mut x = Vec::new();
+        (rows.iter())
+            .map(|&r| {
+                x.clear();
+                for (f, c) in features.iter().zip(&columns) {
+                    encode_into(f, c, r, &mut x);
+                }
+                converted.model.probability(&x)
+            })
             .collect()
     };
     let (val_rows, test_rows) = (
@@ -150,7 +153,7 @@ pub async fn import(opts: &ImportOptions) -> Result<ImportReport> {
         &prepared,
         &version,
         features.clone(),
-        Model::GradientBoosting(boosted.clone()),
+        converted.model.clone(),
         threshold,
     )?;
     let digest = FileDigest::of(&bytes).sha256;
@@ -161,12 +164,14 @@ pub async fn import(opts: &ImportOptions) -> Result<ImportReport> {
         imported_by: opts.by.clone(),
         note: "trained outside riskfn: its training was not reproduced; its parity with the library's own probabilities was checked".into(),
     };
-    let params = BTreeMap::from([
+    let mut params = BTreeMap::from([
         ("library".to_owned(), serde_json::json!(m.library())),
         ("file_sha256".to_owned(), serde_json::json!(digest)),
-        ("trees".to_owned(), serde_json::json!(boosted.trees.len())),
         ("imported_by".to_owned(), serde_json::json!(opts.by)),
     ]);
+    if let Model::GradientBoosting(b) = &converted.model {
+        params.insert("trees".to_owned(), serde_json::json!(b.trees.len()));
+    }
     let report = TrainReport {
         pipeline: pipeline.name.clone(),
         version: version.clone(),
@@ -175,7 +180,11 @@ pub async fn import(opts: &ImportOptions) -> Result<ImportReport> {
         promotion: None,
         gate: gate.clone(),
         model: ModelReport {
-            family: format!("gradient_boosting (imported from {})", m.library()),
+            family: format!(
+                "{} (imported from {})",
+                converted.model.family(),
+                m.library()
+            ),
             params,
             n_inputs: features.len(),
             converged: true,
@@ -241,22 +250,20 @@ pub async fn import(opts: &ImportOptions) -> Result<ImportReport> {
 }
 
 /// The reference rows' probabilities, and the gate's own rows on every split, against the
-/// converted trees: more than [`PARITY_TOLERANCE`] apart anywhere and nothing is published.
+/// converted model: more than [`PARITY_TOLERANCE`] apart anywhere and nothing is published.
 async fn parity_gate(
     ctx: &datafusion::prelude::SessionContext,
     m: &dyn Imported,
-    boosted: &Boosted,
+    converted: &Converted,
     opts: &ImportOptions,
 ) -> Result<ParityReport> {
     let raw = crate::source::read_with(ctx, &opts.reference, &opts.s3).await?;
     let probability = raw.required_as("probability", &DataType::Float64, REFERENCE)?;
     let probability = probability.as_primitive::<Float64Type>();
     let rows = super::codes(m, &raw, REFERENCE)?;
-    let positions = super::positions(m.categories());
     let mut worst = (0.0f64, 0usize);
     for (r, codes) in rows.iter().enumerate() {
-        let p = riskfn_core::model::sigmoid(boosted.margin(&super::inputs(&positions, codes)));
-        let d = (p - probability.value(r)).abs();
+        let d = (converted.probability(m, codes) - probability.value(r)).abs();
         // A NaN (an unreadable row) counts as the worst.
         if d.is_nan() || d > worst.0 {
             worst = (d, r);
@@ -271,7 +278,7 @@ async fn parity_gate(
         )));
     }
     let edges = super::edge_rows(m, &rows[..rows.len().min(10)]);
-    let edge_rows = super::parity(m, boosted, &edges);
+    let edge_rows = super::parity(m, converted, &edges);
     if edge_rows.max_difference.is_nan() || edge_rows.max_difference > PARITY_TOLERANCE {
         return Err(Error::Data(format!(
             "parity gate: a split's edge is routed unlike {}'s rules (by {:.3e}); nothing published",
@@ -330,38 +337,32 @@ fn model_columns<'a>(
         .collect()
 }
 
-/// The version's features: each model feature's SQL expression, a number as it is (NaN
-/// when missing, routed by the trees) or a category as its level's position.
+/// The version's features: each model feature's encoding, with its SQL expression, its
+/// reason and its levels' shares of the training rows.
 fn features(
-    levels: &[Option<Vec<String>>],
+    converted: &Converted,
     columns: &[&FeatureColumn],
     pipeline: &Pipeline,
     train: &[usize],
-) -> Result<Vec<Feature>> {
-    Ok((columns.iter().enumerate())
+) -> Vec<Feature> {
+    (converted.features.iter().zip(columns))
         .map(|(f, c)| {
-            let encoding = match levels[f].clone() {
-                Some(levels) => {
-                    let mut counts = vec![0usize; levels.len()];
-                    for &r in train {
-                        let key = c.values.key(r);
-                        if let Ok(p) = levels.binary_search_by(|l| l.as_str().cmp(&key)) {
-                            counts[p] += 1;
-                        }
-                    }
-                    let n = train.len().max(1) as f64;
-                    Encoding::Level {
-                        frequencies: counts.iter().map(|&k| k as f64 / n).collect(),
-                        levels,
-                    }
-                }
-                None => Encoding::Numeric {
-                    impute: 0.0,
-                    mean: 0.0,
-                    scale: 1.0,
-                    native_missing: true,
-                },
-            };
+            let mut encoding = f.encoding.clone();
+            if let Encoding::OneHot {
+                levels,
+                frequencies,
+            }
+            | Encoding::Level {
+                levels,
+                frequencies,
+            } = &mut encoding
+            {
+                let counts = c.values.count_keys(train.iter().copied());
+                let n = train.len().max(1) as f64;
+                *frequencies = (levels.iter())
+                    .map(|l| counts.get(l.as_str()).map_or(0.0, |&k| k as f64 / n))
+                    .collect();
+            }
             Feature {
                 name: c.name.clone(),
                 expr: c.online.clone(),
@@ -370,35 +371,26 @@ fn features(
                     .reasons
                     .get(&c.name)
                     .cloned()
-                    .unwrap_or_else(|| Reason {
-                        code: c.name.to_uppercase(),
-                        text: c.name.replace('_', " "),
-                    }),
+                    .unwrap_or_else(|| f.reason.clone()),
             }
         })
-        .collect())
+        .collect()
 }
 
 /// The name the model file is kept under in the version.
 fn model_file_name(format: &str) -> &'static str {
     match format {
         "xgboost" => "model.json",
+        "onnx" => "model.onnx",
         _ => "model.txt",
     }
 }
 
-/// Row `r`'s inputs for the converted trees: each feature's value from its SQL column
-/// (`levels`: each category feature's sorted levels).
-fn inputs(levels: &[Option<Vec<String>>], columns: &[&FeatureColumn], r: usize) -> Vec<f64> {
-    (columns.iter().enumerate())
-        .map(|(f, c)| match &levels[f] {
-            Some(levels) if !c.values.is_null(r) => {
-                let key = c.values.key(r);
-                (levels.binary_search_by(|l| l.as_str().cmp(&key)).ok())
-                    .map_or(f64::NAN, |p| p as f64)
-            }
-            Some(_) => f64::NAN,
-            None => c.values.number(r).unwrap_or(f64::NAN),
-        })
-        .collect()
+/// Row `r`'s value of `column` encoded by `feature` onto `out`, as the service encodes
+/// the same value (a missing category as riskfn's missing level).
+fn encode_into(feature: &Feature, column: &FeatureColumn, r: usize, out: &mut Vec<f64>) {
+    match column.categorical {
+        true => feature.encode_key_into(&column.values.key(r), out),
+        false => feature.encode_number_into(column.values.number(r), out),
+    }
 }

@@ -21,7 +21,7 @@
 use riskfn_core::model::{Boosted, Node, Tree};
 use serde_json::Value;
 
-use super::{ImportError, Imported, positions};
+use super::{Converted, ImportError, Imported, positions};
 
 const FORMAT: &str = "XGBoost";
 
@@ -169,6 +169,18 @@ impl XgBoost {
             trees,
         })
     }
+
+    /// The trees as riskfn's boosted ensemble (see the module docs for the inputs).
+    pub fn to_boosted(&self) -> Result<Boosted, ImportError> {
+        let positions = positions(&self.categories);
+        let trees = (self.trees.iter())
+            .map(|t| convert_tree(t, &positions))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Boosted {
+            base_score: self.base_margin,
+            trees,
+        })
+    }
 }
 
 impl Imported for XgBoost {
@@ -184,16 +196,8 @@ impl Imported for XgBoost {
         &self.categories
     }
 
-    /// The trees as riskfn's boosted ensemble (see the module docs for the inputs).
-    fn to_boosted(&self) -> Result<Boosted, ImportError> {
-        let positions = positions(&self.categories);
-        let trees = (self.trees.iter())
-            .map(|t| convert_tree(t, &positions))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Boosted {
-            base_score: self.base_margin,
-            trees,
-        })
+    fn convert(&self) -> Result<Converted, ImportError> {
+        Ok(super::trees(self, self.to_boosted()?))
     }
 
     /// By XGBoost's rules (`GetNextNode`, `common::Decision`): a missing value to its
@@ -467,7 +471,7 @@ mod tests {
                 "{model}: contributions differ by {worst_phi}"
             );
             let rows = edge_rows(&m, &base_rows(&m));
-            let found = parity(&m, &boosted, &rows);
+            let found = parity(&m, &super::super::trees(&m, boosted), &rows);
             assert!(found.max_difference < 1e-12, "{model}: {found:?}");
         }
     }

@@ -1,4 +1,5 @@
-"""A LightGBM and an XGBoost model for batch/src/import on credit_data's features as its
+"""A LightGBM, an XGBoost and a scikit-learn (ONNX) model for batch/src/import on
+credit_data's features as its
 SQL computes them (a subset: Seniority, Home, Time, Age, Records, Job, Expenses, Income
 with the sentinel 99999999 as missing, Amount, Price, and loan_to_price), categories as
 pandas categories, trained on the pipeline's training split (splitmix64 of the 1-based row
@@ -6,11 +7,12 @@ below 60). Writes each model and reference rows (every fifth row, with a missing
 Income among them) with the library's own probability and contributions.
 
 Usage: python tests/reference/import/credit_data.py
-(lightgbm 4.7.0, xgboost 3.2.0, pandas 3.x produced the committed files)
+(lightgbm 4.7.0, xgboost 3.2.0, scikit-learn 1.9.1, skl2onnx 1.20.0, onnxruntime 1.32.0,
+pandas 3.x produced the committed files)
 """
 import numpy as np
 import pandas as pd
-from fixtures import data, fit_lightgbm, fit_xgboost, training_rows
+from fixtures import data, fit_lightgbm, fit_sklearn, fit_xgboost, training_rows
 
 raw = data("credit_data")
 cat = lambda c: pd.Categorical(raw[c], categories=sorted(raw[c].dropna().unique()))  # noqa: E731
@@ -36,3 +38,4 @@ ref.loc[ref.index[1], "Income"] = np.nan
 
 fit_lightgbm(df, y, train, ref, "lightgbm_credit", n_estimators=50, num_leaves=15)
 fit_xgboost(df, y, train, ref, "xgboost_credit", n_estimators=50, max_depth=4)
+fit_sklearn(df, y, train, ref, "sklearn_credit")

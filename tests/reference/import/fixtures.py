@@ -1,7 +1,7 @@
 """What the import fixtures share: a pipeline's training rows (splitmix64 of the 1-based
-row below 60), fitting a LightGBM or an XGBoost model there and writing it with its
-reference rows (the rows as the model saw them, the library's own probability and
-contributions per feature and bias)."""
+row below 60), fitting a LightGBM, an XGBoost or a scikit-learn model there and writing it
+with its reference rows (the rows as the model saw them, the library's own probability
+and, for the trees, contributions per feature and bias)."""
 import os
 import sys
 
@@ -60,3 +60,61 @@ def fit_xgboost(df, y, train, ref, stem, **params):
     model.save_model(os.path.join(HERE, f"{stem}.json"))
     contrib = model.get_booster().predict(xgb.DMatrix(ref, enable_categorical=True), pred_contribs=True)
     write_reference(df, ref, model.predict_proba(ref)[:, 1], contrib, f"{stem}_reference.csv")
+
+
+def fit_sklearn(df, y, train, ref, stem, C=1.0):
+    """scikit-learn's logistic regression behind the reference pipeline's preprocessing
+    (numbers: median imputation and StandardScaler; categories: "missing" for a missing
+    value, one-hot ignoring unseen levels), fitted on the training rows and exported by
+    skl2onnx with one input per feature: `{stem}.onnx` and `{stem}_reference.csv` (the
+    reference rows, one with a level the model never saw, with scikit-learn's predict_proba
+    and ONNX Runtime's probability). A missing category reaches the model as "" (skl2onnx
+    imputes strings only)."""
+    import onnxruntime
+    from skl2onnx import to_onnx
+    from skl2onnx.common.data_types import FloatTensorType, StringTensorType
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    categorical = [c for c in df.columns if isinstance(df[c].dtype, pd.CategoricalDtype)]
+    numeric = [c for c in df.columns if c not in categorical]
+
+    def strings(frame):
+        out = frame.copy()
+        for c in categorical:
+            out[c] = out[c].astype(object).where(out[c].notna(), "")
+        return out
+
+    model = Pipeline([
+        ("pre", ColumnTransformer([
+            ("num", Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]), numeric),
+            ("cat", Pipeline([
+                ("impute", SimpleImputer(missing_values="", strategy="constant", fill_value="missing")),
+                ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
+            ]), categorical),
+        ])),
+        ("model", LogisticRegression(C=C, max_iter=5000)),
+    ])
+    X = strings(df)
+    model.fit(X[train], y[train])
+    types = [(c, StringTensorType([None, 1]) if c in categorical else FloatTensorType([None, 1])) for c in df.columns]
+    onx = to_onnx(model, initial_types=types, options={id(model): {"zipmap": False}},
+                  target_opset={"": 17, "ai.onnx.ml": 3})
+    with open(os.path.join(HERE, f"{stem}.onnx"), "wb") as f:
+        f.write(onx.SerializeToString())
+
+    ref = ref.copy()
+    first = categorical[0]
+    ref[first] = ref[first].cat.add_categories(["a level never seen"])
+    ref.loc[ref.index[3], first] = "a level never seen"
+    Xr = strings(ref)
+    session = onnxruntime.InferenceSession(onx.SerializeToString())
+    feed = {c: Xr[c].to_numpy().reshape(-1, 1).astype(object if c in categorical else np.float32) for c in df.columns}
+    out = pd.DataFrame({c: ref[c].astype(object) for c in df.columns})
+    out["probability"] = model.predict_proba(Xr)[:, 1]
+    out["onnxruntime"] = session.run(None, feed)[1][:, 1].astype(np.float64)
+    out.to_csv(os.path.join(HERE, f"{stem}_reference.csv"), index=False, float_format="%.17g")
+    print(len(out), "reference rows")

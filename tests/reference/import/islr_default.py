@@ -1,16 +1,18 @@
-"""A LightGBM and an XGBoost model for batch/src/import on islr_default's features as its
+"""A LightGBM, an XGBoost and a scikit-learn (ONNX) model for batch/src/import on
+islr_default's features as its
 SQL computes them (student as a pandas category, balance, income, and balance_to_income
 where income is positive), trained on the pipeline's training split (splitmix64 of the
-1-based row below 60). Writes each model (LightGBM's text, XGBoost's JSON) and reference
+1-based row below 60). Writes each model (LightGBM's text, XGBoost's JSON, skl2onnx's ONNX) and reference
 rows (every tenth row, with a missing student and income among them) with the library's
 own probability and contributions.
 
 Usage: python tests/reference/import/islr_default.py
-(lightgbm 4.7.0, xgboost 3.2.0, pandas 3.x produced the committed files)
+(lightgbm 4.7.0, xgboost 3.2.0, scikit-learn 1.9.1, skl2onnx 1.20.0, onnxruntime 1.32.0,
+pandas 3.x produced the committed files)
 """
 import numpy as np
 import pandas as pd
-from fixtures import data, fit_lightgbm, fit_xgboost, training_rows
+from fixtures import data, fit_lightgbm, fit_sklearn, fit_xgboost, training_rows
 
 raw = data("islr_default")
 df = pd.DataFrame({
@@ -28,3 +30,4 @@ ref.loc[ref.index[1], "income"] = np.nan
 
 fit_lightgbm(df, y, train, ref, "lightgbm_islr", n_estimators=40, num_leaves=7)
 fit_xgboost(df, y, train, ref, "xgboost_islr", n_estimators=40, max_depth=3)
+fit_sklearn(df, y, train, ref, "sklearn_islr")
