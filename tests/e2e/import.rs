@@ -191,6 +191,25 @@ async fn imported_served_and_scored(
     .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
     .collect::<Vec<_>>();
     assert_eq!(files.len(), 3, "{files:?}");
+    // Its card says where it came from and how its conversion was checked.
+    let card = std::fs::read_to_string(
+        store
+            .join(pipeline)
+            .join("versions")
+            .join(&r.version.version)
+            .join("card.md"),
+    )
+    .unwrap();
+    let provenance = &card[card.find("## Provenance").expect("a provenance section")..];
+    assert!(provenance.contains(&r.provenance.sha256), "{provenance}");
+    assert!(
+        provenance.contains("not reproduced by riskfn"),
+        "{provenance}"
+    );
+    assert!(
+        provenance.contains(&format!("| {} |", r.parity.reference_rows.rows)),
+        "{provenance}"
+    );
 
     // Served: the raw record's probability is LightGBM's on the SQL's features.
     let m = riskfn_batch::import::read(format, &std::fs::read(&model).unwrap()).unwrap();

@@ -10,6 +10,7 @@ use arrow::array::AsArray;
 use arrow::datatypes::{DataType, Float64Type};
 use bytes::Bytes;
 use riskfn_core::contract::artifact::FileDigest;
+use riskfn_core::contract::card::{ImportedModel, ParityCheck, Provenance};
 use riskfn_core::features::preprocess::{Encoding, Feature};
 use riskfn_core::model::Model;
 use riskfn_core::registry::s3::S3Settings;
@@ -68,15 +69,6 @@ pub struct ImportReport {
     pub version: TrainReport,
     pub parity: ParityReport,
     pub provenance: Provenance,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Provenance {
-    pub library: String,
-    pub file: String,
-    pub sha256: String,
-    pub imported_by: String,
-    pub note: String,
 }
 
 pub async fn import(opts: &ImportOptions) -> Result<ImportReport> {
@@ -234,6 +226,22 @@ pub async fn import(opts: &ImportOptions) -> Result<ImportReport> {
                 crate::train::pretty_json(&provenance),
             ),
         ],
+        imported: Some(ImportedModel {
+            provenance: provenance.clone(),
+            tolerance: PARITY_TOLERANCE,
+            parity: vec![
+                ParityCheck {
+                    rows_of: format!("reference rows ({})", parity.reference),
+                    rows: parity.reference_rows.rows,
+                    max_difference: parity.reference_rows.max_difference,
+                },
+                ParityCheck {
+                    rows_of: "the gate's own: each split's edges, missing, zero, each level, an unseen one".into(),
+                    rows: parity.edge_rows.rows,
+                    max_difference: parity.edge_rows.max_difference,
+                },
+            ],
+        }),
         by: &opts.by,
         force: opts.force,
     })

@@ -4,7 +4,7 @@
 use bytes::Bytes;
 use riskfn_core::contract::card::{
     CARD_HTML, CARD_JSON, CARD_MARKDOWN, CardFeature, ChosenModel, FairnessTable, FamilyTried,
-    FeatureStability, ModelCard, ProtectedAttribute, ScoreBin, Stability,
+    FeatureStability, ImportedModel, ModelCard, ProtectedAttribute, ScoreBin, Stability,
 };
 use riskfn_core::features::preprocess::Feature;
 use riskfn_core::review::drift::{Baseline, Bins};
@@ -18,6 +18,7 @@ pub fn build(
     pipeline: &Pipeline,
     features: &[Feature],
     baseline: &Baseline,
+    imported: Option<&ImportedModel>,
     created_at: &str,
 ) -> ModelCard {
     let rule = serde_json::to_value(report.model.threshold_rule)
@@ -101,6 +102,7 @@ pub fn build(
         stability: stability(baseline),
         gate: report.gate.clone(),
         limitations: limitations(report),
+        imported: imported.cloned(),
         history: Vec::new(),
     }
 }

@@ -568,6 +568,7 @@ async fn run(opts: &TrainOptions, skip_unchanged: bool) -> Result<Retrained> {
         adverse_impact,
         inputs_sha256: Some(inputs),
         extra_files: Vec::new(),
+        imported: None,
         by: &opts.by,
         force: opts.force,
     })

@@ -119,8 +119,10 @@ pub(crate) struct Publication<'a> {
     pub fingerprint: &'a str,
     pub adverse_impact: Vec<AdverseImpact>,
     pub inputs_sha256: Option<String>,
-    /// Files beyond the usual ones (an import's parity report and provenance).
+    /// Files beyond the usual ones (an import's model file, parity report and provenance).
     pub extra_files: Vec<(String, Bytes)>,
+    /// For a model trained elsewhere, what its card says of it.
+    pub imported: Option<riskfn_core::contract::card::ImportedModel>,
     /// Who published it, and whether past the gate's refusal.
     pub by: &'a str,
     pub force: bool,
@@ -167,6 +169,7 @@ pub(crate) async fn publish(p: Publication<'_>) -> Result<Promotion> {
         pipeline,
         p.features,
         p.baseline,
+        p.imported.as_ref(),
         &created_at,
     )));
     if let Some(text) = &pipeline.reasons_text {

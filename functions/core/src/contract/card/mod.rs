@@ -40,10 +40,41 @@ pub struct ModelCard {
     pub stability: Stability,
     pub gate: GateRecord,
     pub limitations: Vec<String>,
+    /// For a model trained elsewhere: where it came from and how its conversion was checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imported: Option<ImportedModel>,
     /// The version's promotion history, added when the card is served (the stored card is
     /// written before the version can be promoted).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<HistoryEntry>,
+}
+
+/// A model trained outside riskfn and imported (`riskfn models import`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImportedModel {
+    pub provenance: Provenance,
+    /// The most a probability may differ from the library's own.
+    pub tolerance: f64,
+    /// The parity gate's sets of rows and how far each came from the library.
+    pub parity: Vec<ParityCheck>,
+}
+
+/// Where an imported model came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Provenance {
+    /// The library that trained it.
+    pub library: String,
+    pub file: String,
+    pub sha256: String,
+    pub imported_by: String,
+    pub note: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ParityCheck {
+    pub rows_of: String,
+    pub rows: usize,
+    pub max_difference: f64,
 }
 
 /// `description` and `[card]` of `pipeline.toml`.

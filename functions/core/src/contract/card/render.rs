@@ -149,6 +149,36 @@ impl ModelCard {
             ));
         }
 
+        if let Some(m) = &self.imported {
+            let p = &m.provenance;
+            b.push(Heading(2, "Provenance".into()));
+            b.push(Text(format!(
+                "Trained outside riskfn, in {}: its training was not reproduced by riskfn. The data below are the pipeline's, on whose validation and test splits it was evaluated; the rows it was trained on are not known to riskfn.",
+                p.library
+            )));
+            b.push(List(vec![
+                format!("Model file: {}", p.file),
+                format!("sha256: {}", p.sha256),
+                format!("Imported by: {}", p.imported_by),
+                format!(
+                    "Parity gate: nothing is published if any probability differs from the library's by more than {:e}",
+                    m.tolerance
+                ),
+            ]));
+            b.push(Table(
+                vec!["parity rows", "rows", "largest difference from the library"],
+                (m.parity.iter())
+                    .map(|c| {
+                        vec![
+                            c.rows_of.clone(),
+                            c.rows.to_string(),
+                            format!("{:.2e}", c.max_difference),
+                        ]
+                    })
+                    .collect(),
+            ));
+        }
+
         b.push(Heading(2, "Training data".into()));
         let d = &self.data;
         let mut facts = vec![
