@@ -138,12 +138,22 @@ async fn xgboost_models_are_imported_served_and_answer_as_xgboost() {
 
 #[tokio::test]
 async fn scikit_learn_models_are_imported_from_onnx_served_and_answer_as_scikit_learn() {
-    let german = ("sklearn_german.onnx", "sklearn_german_reference.csv");
-    imported_served_and_scored("german_credit", "onnx", german, german_codes).await;
-    let islr = ("sklearn_islr.onnx", "sklearn_islr_reference.csv");
-    imported_served_and_scored("islr_default", "onnx", islr, islr_codes).await;
-    let credit = ("sklearn_credit.onnx", "sklearn_credit_reference.csv");
-    imported_served_and_scored("credit_data", "onnx", credit, credit_codes).await;
+    // A logistic regression, gradient boosting and a random forest of each pipeline.
+    for kind in ["sklearn", "sklearn_gbm", "sklearn_forest"] {
+        let (german, islr, credit) = (
+            format!("{kind}_german"),
+            format!("{kind}_islr"),
+            format!("{kind}_credit"),
+        );
+        for (pipeline, stem, codes) in [
+            ("german_credit", german, german_codes as Codes),
+            ("islr_default", islr, islr_codes),
+            ("credit_data", credit, credit_codes),
+        ] {
+            let files = (format!("{stem}.onnx"), format!("{stem}_reference.csv"));
+            imported_served_and_scored(pipeline, "onnx", (&files.0, &files.1), codes).await;
+        }
+    }
 }
 
 /// Import the fixture (model, reference) into a fresh store; serve and batch-score the
@@ -154,7 +164,7 @@ async fn imported_served_and_scored(
     (model, reference): (&str, &str),
     codes: Codes,
 ) {
-    let dir = fresh_dir(&tmp(), &format!("import-{pipeline}-{format}"));
+    let dir = fresh_dir(&tmp(), &format!("import-{pipeline}-{model}"));
     let store = dir.join("store");
     let (model, reference) = (fixture(model), fixture(reference));
     let r = import(&options(

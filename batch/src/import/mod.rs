@@ -15,7 +15,7 @@ use arrow::array::{Array, AsArray};
 use arrow::datatypes::{DataType, Float64Type};
 use riskfn_core::features::expr::Expr;
 use riskfn_core::features::preprocess::{Encoding, Feature, Reason};
-use riskfn_core::model::{Boosted, Model};
+use riskfn_core::model::{Boosted, Model, Tree};
 
 use crate::error::Result;
 use crate::source::RawData;
@@ -87,6 +87,11 @@ impl Converted {
     /// feature encoded by its encoding (a missing category as riskfn's missing level, an
     /// unseen one as a level none of the model's), the model over the inputs.
     pub fn probability(&self, m: &dyn Imported, codes: &[f64]) -> f64 {
+        self.model.probability(&self.encode(m, codes))
+    }
+
+    /// A row of `m`'s codes as the model's inputs, encoded as the service encodes them.
+    pub fn encode(&self, m: &dyn Imported, codes: &[f64]) -> Vec<f64> {
         let unseen = unseen_level(m);
         let mut x = Vec::new();
         for ((feature, categories), &v) in self.features.iter().zip(m.categories()).zip(codes) {
@@ -102,7 +107,38 @@ impl Converted {
                 None => feature.encode_number_into(Some(v).filter(|v| v.is_finite()), &mut x),
             }
         }
-        self.model.probability(&x)
+        x
+    }
+}
+
+/// Fill in each tree's cover where the model's file kept none (ONNX's trees): the rows of
+/// `rows` (the training split's inputs) that reach each node, the weights TreeSHAP takes
+/// its expectations over, as scikit-learn's own node counts are for the rows it was fitted
+/// on. A node no row reaches keeps a trace of weight, so that expectations stay defined.
+pub(crate) fn cover_trees(model: &mut Model, rows: impl Iterator<Item = Vec<f64>>) {
+    let trees: Vec<&mut Tree> = match model {
+        Model::GradientBoosting(b) => b.trees.iter_mut().collect(),
+        Model::RandomForest(f) => f.trees.iter_mut().collect(),
+        Model::DecisionTree(t) => vec![t],
+        _ => return,
+    };
+    let mut trees: Vec<&mut Tree> = trees.into_iter().filter(|t| t.cover.is_empty()).collect();
+    for t in &mut trees {
+        t.cover = vec![0.0; t.nodes.len()];
+    }
+    for x in rows {
+        for t in &mut trees {
+            let mut i = Some(0);
+            while let Some(n) = i {
+                t.cover[n] += 1.0;
+                i = t.child(n, &x);
+            }
+        }
+    }
+    for t in trees {
+        for c in &mut t.cover {
+            *c = c.max(1e-9);
+        }
     }
 }
 
@@ -113,6 +149,22 @@ fn unseen_level(m: &dyn Imported) -> String {
         s.push('?');
     }
     s
+}
+
+/// The double `b` with `x < b` exactly when `f32(x) < c` (round to nearest, ties to
+/// even).
+pub(crate) fn float32_boundary(c: f32) -> f64 {
+    if !c.is_finite() || c == f32::MIN {
+        return f64::from(c);
+    }
+    let below = c.next_down();
+    let mid = (f64::from(below) + f64::from(c)) / 2.0;
+    // At the midpoint itself rounding picks the neighbour with an even last bit.
+    if c.to_bits() & 1 == 0 {
+        mid
+    } else {
+        mid.next_up()
+    }
 }
 
 /// Boosted trees over one input per feature: a number as it is (NaN when missing, routed

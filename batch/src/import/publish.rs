@@ -92,16 +92,14 @@ pub async fn import(opts: &ImportOptions) -> Result<ImportReport> {
     let columns = model_columns(m, &prepared, &pipeline)?;
     let train_rows = prepared.rows_of(Split::Train);
     let features = features(&converted, &columns, &pipeline, &train_rows);
+    let mut model = converted.model.clone();
+    super::cover_trees(
+        &mut model,
+        (train_rows.iter()).map(|&r| encode_row(&features, &columns, r)),
+    );
     let probabilities = |rows: &[usize]| -> Vec<f64> {
-        let mut x = Vec::new();
         (rows.iter())
-            .map(|&r| {
-                x.clear();
-                for (f, c) in features.iter().zip(&columns) {
-                    encode_into(f, c, r, &mut x);
-                }
-                converted.model.probability(&x)
-            })
+            .map(|&r| model.probability(&encode_row(&features, &columns, r)))
             .collect()
     };
     let (val_rows, test_rows) = (
@@ -145,7 +143,7 @@ pub async fn import(opts: &ImportOptions) -> Result<ImportReport> {
         &prepared,
         &version,
         features.clone(),
-        converted.model.clone(),
+        model.clone(),
         threshold,
     )?;
     let digest = FileDigest::of(&bytes).sha256;
@@ -161,7 +159,7 @@ pub async fn import(opts: &ImportOptions) -> Result<ImportReport> {
         ("file_sha256".to_owned(), serde_json::json!(digest)),
         ("imported_by".to_owned(), serde_json::json!(opts.by)),
     ]);
-    if let Model::GradientBoosting(b) = &converted.model {
+    if let Model::GradientBoosting(b) = &model {
         params.insert("trees".to_owned(), serde_json::json!(b.trees.len()));
     }
     let report = TrainReport {
@@ -172,11 +170,7 @@ pub async fn import(opts: &ImportOptions) -> Result<ImportReport> {
         promotion: None,
         gate: gate.clone(),
         model: ModelReport {
-            family: format!(
-                "{} (imported from {})",
-                converted.model.family(),
-                m.library()
-            ),
+            family: format!("{} (imported from {})", model.family(), m.library()),
             params,
             n_inputs: features.len(),
             converged: true,
@@ -309,7 +303,7 @@ async fn parity_gate(
 /// The pipeline's SQL output column of each model feature, by name; a feature the SQL
 /// lacks, or computes as the other kind (a number for a category, or back), is refused by
 /// name.
-fn model_columns<'a>(
+pub(crate) fn model_columns<'a>(
     m: &dyn Imported,
     prepared: &'a Prepared,
     pipeline: &Pipeline,
@@ -347,7 +341,7 @@ fn model_columns<'a>(
 
 /// The version's features: each model feature's encoding, with its SQL expression, its
 /// reason and its levels' shares of the training rows.
-fn features(
+pub(crate) fn features(
     converted: &Converted,
     columns: &[&FeatureColumn],
     pipeline: &Pipeline,
@@ -394,11 +388,15 @@ fn model_file_name(format: &str) -> &'static str {
     }
 }
 
-/// Row `r`'s value of `column` encoded by `feature` onto `out`, as the service encodes
-/// the same value (a missing category as riskfn's missing level).
-fn encode_into(feature: &Feature, column: &FeatureColumn, r: usize, out: &mut Vec<f64>) {
-    match column.categorical {
-        true => feature.encode_key_into(&column.values.key(r), out),
-        false => feature.encode_number_into(column.values.number(r), out),
+/// Row `r` as the model's inputs: each feature's value from its SQL column, encoded as the
+/// service encodes the same value (a missing category as riskfn's missing level).
+pub(crate) fn encode_row(features: &[Feature], columns: &[&FeatureColumn], r: usize) -> Vec<f64> {
+    let mut x = Vec::new();
+    for (f, c) in features.iter().zip(columns) {
+        match c.categorical {
+            true => f.encode_key_into(&c.values.key(r), &mut x),
+            false => f.encode_number_into(c.values.number(r), &mut x),
+        }
     }
+    x
 }

@@ -21,7 +21,7 @@
 use riskfn_core::model::{Boosted, Node, Tree};
 use serde_json::Value;
 
-use super::{Converted, ImportError, Imported, positions};
+use super::{Converted, ImportError, Imported, float32_boundary, positions};
 
 const FORMAT: &str = "XGBoost";
 
@@ -324,22 +324,6 @@ fn parse_tree(t: &Value) -> Result<XgTree, ImportError> {
         right_categories,
         cover,
     })
-}
-
-/// The double `b` with `x < b` exactly when `f32(x) < c` (round to nearest, ties to
-/// even).
-fn float32_boundary(c: f32) -> f64 {
-    if !c.is_finite() || c == f32::MIN {
-        return f64::from(c);
-    }
-    let below = c.next_down();
-    let mid = (f64::from(below) + f64::from(c)) / 2.0;
-    // At the midpoint itself rounding picks the neighbour with an even last bit.
-    if c.to_bits() & 1 == 0 {
-        mid
-    } else {
-        mid.next_up()
-    }
 }
 
 fn convert_tree(t: &XgTree, positions: &[Option<Vec<u32>>]) -> Result<Tree, ImportError> {

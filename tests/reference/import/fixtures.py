@@ -62,18 +62,23 @@ def fit_xgboost(df, y, train, ref, stem, **params):
     write_reference(df, ref, model.predict_proba(ref)[:, 1], contrib, f"{stem}_reference.csv")
 
 
-def fit_sklearn(df, y, train, ref, stem, C=1.0):
-    """scikit-learn's logistic regression behind the reference pipeline's preprocessing
-    (numbers: median imputation and StandardScaler; categories: "missing" for a missing
-    value, one-hot ignoring unseen levels), fitted on the training rows and exported by
-    skl2onnx with one input per feature: `{stem}.onnx` and `{stem}_reference.csv` (the
-    reference rows, one with a level the model never saw, with scikit-learn's predict_proba
-    and ONNX Runtime's probability). A missing category reaches the model as "" (skl2onnx
-    imputes strings only)."""
+def fit_sklearn(df, y, train, ref, stem, kind="logistic"):
+    """A scikit-learn model behind the reference pipeline's preprocessing (numbers: median
+    imputation, and StandardScaler for the logistic regression; categories: "missing" for
+    a missing value, one-hot ignoring unseen levels), fitted on the training rows and
+    exported by skl2onnx with one input per feature: `{stem}.onnx` and
+    `{stem}_reference.csv` (the reference rows, one with a level the model never saw, with
+    scikit-learn's predict_proba, ONNX Runtime's probability and, for gradient boosting,
+    shap's TreeExplainer contributions per feature, each the sum over its one-hot columns,
+    and bias). `kind`: logistic (LogisticRegression(C=1)), boosting
+    (GradientBoostingClassifier, 40 trees of depth 3) or forest (RandomForestClassifier, 25
+    trees of depth 6, at least 5 rows a leaf). A missing category reaches the model as ""
+    (skl2onnx imputes strings only)."""
     import onnxruntime
     from skl2onnx import to_onnx
     from skl2onnx.common.data_types import FloatTensorType, StringTensorType
     from sklearn.compose import ColumnTransformer
+    from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
     from sklearn.impute import SimpleImputer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline
@@ -88,15 +93,23 @@ def fit_sklearn(df, y, train, ref, stem, C=1.0):
             out[c] = out[c].astype(object).where(out[c].notna(), "")
         return out
 
+    numbers = [("impute", SimpleImputer(strategy="median"))]
+    if kind == "logistic":
+        numbers.append(("scale", StandardScaler()))
+    estimator = {
+        "logistic": lambda: LogisticRegression(C=1.0, max_iter=5000),
+        "boosting": lambda: GradientBoostingClassifier(n_estimators=40, max_depth=3, random_state=7),
+        "forest": lambda: RandomForestClassifier(n_estimators=25, max_depth=6, min_samples_leaf=5, random_state=7),
+    }[kind]()
     model = Pipeline([
         ("pre", ColumnTransformer([
-            ("num", Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]), numeric),
+            ("num", Pipeline(numbers), numeric),
             ("cat", Pipeline([
                 ("impute", SimpleImputer(missing_values="", strategy="constant", fill_value="missing")),
                 ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
             ]), categorical),
         ])),
-        ("model", LogisticRegression(C=C, max_iter=5000)),
+        ("model", estimator),
     ])
     X = strings(df)
     model.fit(X[train], y[train])
@@ -116,5 +129,16 @@ def fit_sklearn(df, y, train, ref, stem, C=1.0):
     out = pd.DataFrame({c: ref[c].astype(object) for c in df.columns})
     out["probability"] = model.predict_proba(Xr)[:, 1]
     out["onnxruntime"] = session.run(None, feed)[1][:, 1].astype(np.float64)
+    if kind == "boosting":
+        import shap
+        pre = model.named_steps["pre"]
+        explainer = shap.TreeExplainer(model.named_steps["model"])
+        phi = explainer.shap_values(pre.transform(Xr))
+        # The transformed columns: each number, then each category's levels.
+        widths = [1] * len(numeric) + [len(k) for k in pre.named_transformers_["cat"]["onehot"].categories_]
+        starts = np.cumsum([0] + widths)
+        for i, c in enumerate(numeric + categorical):
+            out[f"contrib_{c}"] = phi[:, starts[i]:starts[i + 1]].sum(axis=1)
+        out["contrib_bias"] = float(np.ravel(explainer.expected_value)[0])
     out.to_csv(os.path.join(HERE, f"{stem}_reference.csv"), index=False, float_format="%.17g")
     print(len(out), "reference rows")

@@ -31,3 +31,5 @@ ref.loc[ref.index[1], "income"] = np.nan
 fit_lightgbm(df, y, train, ref, "lightgbm_islr", n_estimators=40, num_leaves=7)
 fit_xgboost(df, y, train, ref, "xgboost_islr", n_estimators=40, max_depth=3)
 fit_sklearn(df, y, train, ref, "sklearn_islr")
+fit_sklearn(df, y, train, ref, "sklearn_gbm_islr", kind="boosting")
+fit_sklearn(df, y, train, ref, "sklearn_forest_islr", kind="forest")
