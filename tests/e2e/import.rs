@@ -124,6 +124,11 @@ async fn lightgbm_models_are_imported_served_and_answer_as_lightgbm() {
     imported_served_and_scored("islr_default", "lightgbm", islr, islr_codes).await;
     let credit = ("lightgbm_credit.txt", "lightgbm_credit_reference.csv");
     imported_served_and_scored("credit_data", "lightgbm", credit, credit_codes).await;
+    // Zeros as missing (many balances are 0) and random-forest mode.
+    let zero = ("lightgbm_islr_zero.txt", "lightgbm_islr_zero_reference.csv");
+    imported_served_and_scored("islr_default", "lightgbm", zero, islr_codes).await;
+    let forest = ("lightgbm_german_rf.txt", "lightgbm_german_rf_reference.csv");
+    imported_served_and_scored("german_credit", "lightgbm", forest, german_codes).await;
 }
 
 #[tokio::test]

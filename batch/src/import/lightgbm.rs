@@ -6,19 +6,22 @@
 //! Each split keeps LightGBM's routing exactly:
 //! - `x <= t` goes left: riskfn's `x < next_up(t)`, the same for every double;
 //! - missing type None (a NaN is read as 0): NaN goes left when `0 <= t`; type NaN: where
-//!   `default_left` says; type Zero is refused (0 and NaN together have no riskfn split);
+//!   `default_left` says; type Zero (`zero_as_missing`: NaN and any value within 1e-35 of
+//!   zero go where `default_left` says): the feature's encoding reads those values as
+//!   missing (`zero_missing`), and its splits send a missing one where `default_left` says;
 //! - a category split sends the codes of its bitset left, others right, and a missing or
 //!   unseen category (NaN) right, as riskfn's level splits do;
 //! - leaves are scaled by the objective's sigmoid; the initial score is already in the first
-//!   tree's leaves (LightGBM folds it there);
+//!   tree's leaves (LightGBM folds it there); in random-forest mode (`average_output`) the
+//!   trees' outputs are averaged: each leaf is divided by their number;
 //! - each node's cover is its training row count (`internal_count`, `leaf_count`), the
 //!   weights LightGBM's own TreeSHAP (`pred_contrib`) takes expectations over.
 //!
-//! Refused by name: multiclass, objectives other than binary, random-forest mode, linear
-//! trees, missing type Zero.
+//! Refused by name: multiclass, objectives other than binary, linear trees.
 
 use std::collections::HashMap;
 
+use riskfn_core::features::preprocess::{Encoding, ZERO_MISSING};
 use riskfn_core::model::{Boosted, Node, Tree};
 
 use super::{Converted, ImportError, Imported, positions};
@@ -33,6 +36,8 @@ pub struct LightGbm {
     /// the categorical ones.
     pub categories: Vec<Option<Vec<String>>>,
     pub sigmoid: f64,
+    /// Random-forest mode: the trees' outputs are averaged, not summed.
+    pub average_output: bool,
     trees: Vec<LgbTree>,
 }
 
@@ -97,9 +102,8 @@ impl LightGbm {
                 format!("num_class={}", get("num_class")?),
             ));
         }
-        if header.contains_key("average_output") || text.contains("\naverage_output\n") {
-            return Err(unsupported("random forest mode", "average_output"));
-        }
+        let average_output =
+            header.contains_key("average_output") || text.contains("\naverage_output\n");
         let objective = get("objective")?;
         let sigmoid = match objective.split_whitespace().collect::<Vec<_>>()[..] {
             ["binary", s] => s
@@ -160,7 +164,26 @@ impl LightGbm {
             feature_names,
             categories,
             sigmoid,
+            average_output,
             trees,
+        })
+    }
+
+    /// What a leaf is worth in the margin: the objective's sigmoid, shared among the trees
+    /// in random-forest mode.
+    fn leaf_scale(&self) -> f64 {
+        match self.average_output {
+            true => self.sigmoid / self.trees.len().max(1) as f64,
+            false => self.sigmoid,
+        }
+    }
+
+    /// Whether feature `f`'s splits read values within 1e-35 of zero as missing (missing
+    /// type Zero, which LightGBM keeps per feature).
+    fn zero_missing(&self, f: usize) -> bool {
+        (self.trees.iter()).any(|t| {
+            (t.split_feature.iter().zip(&t.decision_type))
+                .any(|(&g, &dt)| g == f && dt & 1 == 0 && (dt >> 2) & 3 == 1)
         })
     }
 
@@ -169,7 +192,7 @@ impl LightGbm {
     pub fn to_boosted(&self) -> Result<Boosted, ImportError> {
         let positions = positions(&self.categories);
         let trees = (self.trees.iter())
-            .map(|t| convert_tree(t, &positions, self.sigmoid))
+            .map(|t| convert_tree(t, &positions, self.leaf_scale()))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Boosted {
             base_score: 0.0,
@@ -192,12 +215,21 @@ impl Imported for LightGbm {
     }
 
     fn convert(&self) -> Result<Converted, ImportError> {
-        Ok(super::trees(self, self.to_boosted()?))
+        let mut converted = super::trees(self, self.to_boosted()?);
+        for (f, feature) in converted.features.iter_mut().enumerate() {
+            if let Encoding::Numeric { zero_missing, .. } = &mut feature.encoding {
+                *zero_missing = self.zero_missing(f);
+            }
+        }
+        Ok(converted)
     }
 
     /// By LightGBM's own rules (`Tree::NumericalDecision` and `CategoricalDecision`).
     fn probability(&self, codes: &[f64]) -> f64 {
-        let raw: f64 = self.trees.iter().map(|t| t.value(codes)).sum();
+        let mut raw: f64 = self.trees.iter().map(|t| t.value(codes)).sum();
+        if self.average_output {
+            raw /= self.trees.len().max(1) as f64;
+        }
         riskfn_core::model::sigmoid(self.sigmoid * raw)
     }
 
@@ -209,7 +241,12 @@ impl Imported for LightGbm {
                     .zip(&t.threshold)
                     .zip(&t.decision_type))
                 .filter(|(_, dt)| **dt & 1 == 0)
-                .map(|((f, th), _)| (*f, *th))
+                .flat_map(|((f, th), dt)| {
+                    // Missing type Zero: the band's edges too.
+                    let band =
+                        ((dt >> 2) & 3 == 1).then_some([(*f, ZERO_MISSING), (*f, -ZERO_MISSING)]);
+                    std::iter::once((*f, *th)).chain(band.into_iter().flatten())
+                })
             })
             .collect()
     }
@@ -387,15 +424,10 @@ fn emit(
         }
     } else {
         let threshold = t.threshold[i];
+        // Type Zero's values near zero reach the split as missing (the feature's encoding).
         let missing_left = match missing {
             0 => 0.0 <= threshold,
-            2 => default_left,
-            _ => {
-                return Err(unsupported(
-                    "missing type Zero",
-                    format!("feature {feature} (zero_as_missing=true)"),
-                ));
-            }
+            _ => default_left,
         };
         Node::Split {
             feature: feature as u32,
@@ -410,6 +442,8 @@ fn emit(
 
 #[cfg(test)]
 mod tests {
+    use riskfn_core::model::Model;
+
     use super::*;
     use crate::import::testing::{base_rows, fixture, reference, tree_shap};
     use crate::import::{edge_rows, parity};
@@ -425,13 +459,18 @@ mod tests {
         let german = ("lightgbm_german.txt", "lightgbm_german_reference.csv");
         let islr = ("lightgbm_islr.txt", "lightgbm_islr_reference.csv");
         let credit = ("lightgbm_credit.txt", "lightgbm_credit_reference.csv");
-        for (model, reference_rows) in [german, islr, credit] {
+        // zero_as_missing (missing type Zero) and random-forest mode (average_output).
+        let zero = ("lightgbm_islr_zero.txt", "lightgbm_islr_zero_reference.csv");
+        let forest = ("lightgbm_german_rf.txt", "lightgbm_german_rf_reference.csv");
+        for (model, reference_rows) in [german, islr, credit, zero, forest] {
             let text = std::fs::read_to_string(fixture(model)).unwrap();
             let m = LightGbm::parse(&text).unwrap();
-            let boosted = m.to_boosted().unwrap();
+            let converted = m.convert().unwrap();
+            let Model::GradientBoosting(boosted) = &converted.model else {
+                panic!("{model}")
+            };
             let reference = reference(&m, reference_rows).await;
-            let rows = &reference.inputs;
-            let missing = (rows.iter())
+            let missing = (reference.codes.iter())
                 .filter(|x| x.iter().any(|v| v.is_nan()))
                 .count();
             assert!(missing >= 2, "{model}: {missing} rows with a missing value");
@@ -440,31 +479,46 @@ mod tests {
                 .map(|name| reference.numbers(&format!("contrib_{name}")))
                 .collect();
             let contrib_bias = reference.numbers("contrib_bias");
-            for (r, x) in rows.iter().enumerate() {
+            // In random-forest mode LightGBM's pred_contrib sums the trees' contributions
+            // without averaging them (LightGBM #6217, open): riskfn's explain the averaged
+            // margin the probability comes from, so they are LightGBM's over the trees.
+            let k = if m.average_output {
+                m.trees.len() as f64
+            } else {
+                1.0
+            };
+            for (r, codes) in reference.codes.iter().enumerate() {
+                // As the service encodes the row.
+                let x = converted.encode(&m, codes);
                 let want = probability[r];
-                let p = riskfn_core::model::sigmoid(boosted.margin(x));
+                let p = converted.model.probability(&x);
                 assert!(
                     (p - want).abs() < 1e-12,
                     "{model} row {r}: {p} against {want}"
                 );
-                let by_rules = Imported::probability(&m, &reference.codes[r]);
+                let by_rules = Imported::probability(&m, codes);
                 assert!(
                     (by_rules - want).abs() < 1e-12,
                     "{model} row {r}: rules give {by_rules}"
                 );
-                let (phi, bias) = tree_shap(&boosted, x);
+                let (phi, bias) = tree_shap(boosted, &x);
                 for (f, name) in m.feature_names.iter().enumerate() {
-                    let want = contrib[f][r];
+                    let want = contrib[f][r] / k;
                     assert!(
                         (phi[f] - want).abs() < 1e-9,
                         "{model} row {r} {name}: {}",
                         phi[f]
                     );
                 }
-                let want = contrib_bias[r];
+                let want = contrib_bias[r] / k;
                 assert!((bias - want).abs() < 1e-9, "{model} row {r} bias");
             }
         }
+        // The zero_as_missing model reads zero balances as missing; the forest averages.
+        let zero = LightGbm::parse(&std::fs::read_to_string(fixture(zero.0)).unwrap()).unwrap();
+        assert!(zero.zero_missing(1) && !zero.average_output);
+        let forest = LightGbm::parse(&std::fs::read_to_string(fixture(forest.0)).unwrap()).unwrap();
+        assert!(forest.average_output);
     }
 
     /// The gate's own rows: every split's threshold and one ulp either side, NaN and zero,
@@ -473,23 +527,46 @@ mod tests {
     /// as `x < t` is caught on the threshold rows.
     #[test]
     fn converted_trees_route_every_edge_as_lightgbm_does() {
-        let text = std::fs::read_to_string(fixture("lightgbm_german.txt")).unwrap();
-        let m = LightGbm::parse(&text).unwrap();
-        let boosted = m.to_boosted().unwrap();
-        let rows = edge_rows(&m, &base_rows(&m));
-        assert!(rows.len() > 5_000, "{} rows", rows.len());
-        let found = parity(&m, &super::super::trees(&m, boosted.clone()), &rows);
-        assert!(found.max_difference < 1e-12, "{found:?}");
-        let mut strict = boosted.clone();
-        for t in &mut strict.trees {
-            for n in &mut t.nodes {
+        for model in [
+            "lightgbm_german.txt",
+            "lightgbm_islr_zero.txt",
+            "lightgbm_german_rf.txt",
+        ] {
+            let text = std::fs::read_to_string(fixture(model)).unwrap();
+            let m = LightGbm::parse(&text).unwrap();
+            let converted = m.convert().unwrap();
+            let rows = edge_rows(&m, &base_rows(&m));
+            assert!(rows.len() > 2_000, "{model}: {} rows", rows.len());
+            let found = parity(&m, &converted, &rows);
+            assert!(found.max_difference < 1e-12, "{model}: {found:?}");
+            let mut strict = converted.clone();
+            let Model::GradientBoosting(b) = &mut strict.model else {
+                panic!("{model}")
+            };
+            for n in b.trees.iter_mut().flat_map(|t| &mut t.nodes) {
                 if let Node::Split { threshold, .. } = n {
                     *threshold = threshold.next_down();
                 }
             }
+            assert!(parity(&m, &strict, &rows).max_difference > 1e-6, "{model}");
         }
-        let strict = super::super::trees(&m, strict);
-        assert!(parity(&m, &strict, &rows).max_difference > 1e-6);
+        // Missing type Zero where it matters: the first tree's root sends missing values
+        // (and so zeros) right though 0 is below its threshold. The encoding's zero_missing
+        // routes them so; zeros read as numbers would go left.
+        let text = std::fs::read_to_string(fixture("lightgbm_islr_zero.txt")).unwrap();
+        let text = text.replacen("decision_type=6 6 6 4 4 6", "decision_type=4 6 6 4 4 6", 1);
+        let m = LightGbm::parse(&text).unwrap();
+        let converted = m.convert().unwrap();
+        let rows = edge_rows(&m, &base_rows(&m));
+        let found = parity(&m, &converted, &rows);
+        assert!(found.max_difference < 1e-12, "{found:?}");
+        let mut plain = converted.clone();
+        for f in &mut plain.features {
+            if let Encoding::Numeric { zero_missing, .. } = &mut f.encoding {
+                *zero_missing = false;
+            }
+        }
+        assert!(parity(&m, &plain, &rows).max_difference > 1e-6);
     }
 
     /// What riskfn does not take is refused by name; a truncated file is malformed.
@@ -503,14 +580,6 @@ mod tests {
         );
         assert!(err(swap("num_class=1", "num_class=3")).contains("multiclass"));
         assert!(err(swap("is_linear=0", "is_linear=1")).contains("linear tree"));
-        // Missing type Zero (bits 2-3 = 1) shows on conversion.
-        let zero = swap("decision_type=1 2 2", "decision_type=1 6 2").unwrap();
-        assert!(
-            zero.to_boosted()
-                .unwrap_err()
-                .to_string()
-                .contains("missing type Zero")
-        );
         let cut = &text[..text.len() / 2];
         assert!(LightGbm::parse(cut).is_err());
         assert!(err(LightGbm::parse("not a model")).contains("not a LightGBM model file"));

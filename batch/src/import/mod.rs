@@ -182,6 +182,7 @@ pub(crate) fn trees(m: &dyn Imported, boosted: Boosted) -> Converted {
                     mean: 0.0,
                     scale: 1.0,
                     native_missing: true,
+                    zero_missing: false,
                 },
             };
             Converted::feature(f, name, encoding)

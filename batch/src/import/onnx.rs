@@ -726,6 +726,7 @@ impl Affine {
                     mean: -self.add / self.mul,
                     scale: 1.0 / self.mul,
                     native_missing: true,
+                    zero_missing: false,
                 });
             }
             (None, false) => {
@@ -746,6 +747,7 @@ impl Affine {
             mean: -self.add / self.mul,
             scale: 1.0 / self.mul,
             native_missing: false,
+            zero_missing: false,
         })
     }
 }
@@ -1638,6 +1640,7 @@ mod tests {
             mean,
             scale,
             native_missing,
+            ..
         } = age.encoding
         else {
             panic!("{:?}", age.encoding)

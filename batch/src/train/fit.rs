@@ -62,6 +62,7 @@ pub fn fit(
                     mean,
                     scale,
                     native_missing: false,
+                    zero_missing: false,
                 }
             };
             Ok(Feature {

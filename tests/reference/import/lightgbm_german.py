@@ -16,3 +16,9 @@ fit_lightgbm(
     df, y, train, reference(df), "lightgbm_german",
     n_estimators=60, num_leaves=15, min_child_samples=10, cat_smooth=5, min_data_per_group=5,
 )
+# Random-forest mode (average_output): bagged trees, their outputs averaged.
+fit_lightgbm(
+    df, y, train, reference(df), "lightgbm_german_rf",
+    boosting_type="rf", n_estimators=30, num_leaves=15, min_child_samples=10, bagging_fraction=0.7,
+    bagging_freq=1, feature_fraction=0.8, cat_smooth=5, min_data_per_group=5,
+)

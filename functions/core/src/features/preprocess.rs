@@ -8,6 +8,10 @@ use serde::{Deserialize, Serialize};
 use crate::features::expr::Expr;
 use crate::features::value::Value;
 
+/// How close to zero a number is missing under [`Encoding::Numeric`]'s `zero_missing`
+/// (LightGBM's `kZeroThreshold`).
+pub const ZERO_MISSING: f64 = 1e-35;
+
 /// The level a missing categorical value takes (as the reference pipeline's imputer does).
 pub const MISSING_LEVEL: &str = "missing";
 
@@ -34,13 +38,16 @@ pub enum Encoding {
     /// Missing (NULL, NaN, +-inf) -> `impute` (the training median); then `(x - mean) / scale`
     /// (population standard deviation; 1 where it was 0). With `native_missing`, a missing
     /// value is not imputed but encoded as NaN, for a model that routes it itself (boosted
-    /// trees).
+    /// trees). With `zero_missing`, a value within [`ZERO_MISSING`] of zero is missing too
+    /// (LightGBM's missing type Zero: a model trained with `zero_as_missing`).
     Numeric {
         impute: f64,
         mean: f64,
         scale: f64,
         #[serde(default, skip_serializing_if = "is_false")]
         native_missing: bool,
+        #[serde(default, skip_serializing_if = "is_false")]
+        zero_missing: bool,
     },
     /// One column per training level, sorted; NULL -> [`MISSING_LEVEL`]; a level unseen in
     /// training encodes as all zeros. `frequencies`: each level's share of the training
@@ -143,8 +150,10 @@ impl Feature {
                 mean,
                 scale,
                 native_missing,
+                zero_missing,
             } => {
                 let fill = if *native_missing { f64::NAN } else { *impute };
+                let x = x.filter(|v| !(*zero_missing && v.abs() <= ZERO_MISSING));
                 Some((x.unwrap_or(fill) - mean) / scale)
             }
             Encoding::OneHot { .. } | Encoding::Level { .. } => None,
@@ -235,6 +244,7 @@ mod tests {
                 mean: 2.0,
                 scale: 2.0,
                 native_missing: false,
+                zero_missing: false,
             },
             reason: Reason {
                 code: "X".into(),
@@ -253,6 +263,14 @@ mod tests {
         }
         assert!(native.encode_number(None).unwrap().is_nan());
         assert_eq!(native.encode_number(Some(0.0)), Some(-1.0));
+        // Zero as missing: within 1e-35 of zero, as NaN; anything further, as it is.
+        if let Encoding::Numeric { zero_missing, .. } = &mut native.encoding {
+            *zero_missing = true;
+        }
+        for zero in [0.0, -0.0, 1e-35, -1e-35] {
+            assert!(native.encode_number(Some(zero)).unwrap().is_nan(), "{zero}");
+        }
+        assert_eq!(native.encode_number(Some(2e-35)), Some((2e-35 - 2.0) / 2.0));
     }
 
     #[test]

@@ -674,6 +674,7 @@ mod tests {
             mean,
             scale,
             native_missing: false,
+            zero_missing: false,
         };
         let features = vec![
             feature("amount", Expr::column(0), numeric(900.0, 300.0)),

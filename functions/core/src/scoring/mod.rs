@@ -596,6 +596,7 @@ mod tests {
                         mean: 0.0,
                         scale: 1.0,
                         native_missing: false,
+                        zero_missing: false,
                     },
                     reason: reason("X"),
                 },
