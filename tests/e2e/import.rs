@@ -139,6 +139,9 @@ async fn xgboost_models_are_imported_served_and_answer_as_xgboost() {
     imported_served_and_scored("islr_default", "xgboost", islr, islr_codes).await;
     let credit = ("xgboost_credit.json", "xgboost_credit_reference.csv");
     imported_served_and_scored("credit_data", "xgboost", credit, credit_codes).await;
+    // The same german_credit model as UBJSON, XGBoost's binary format.
+    let ubj = ("xgboost_german.ubj", "xgboost_german_reference.csv");
+    imported_served_and_scored("german_credit", "xgboost", ubj, german_codes).await;
 }
 
 #[tokio::test]

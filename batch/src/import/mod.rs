@@ -7,6 +7,7 @@
 pub mod lightgbm;
 pub mod onnx;
 pub mod publish;
+pub mod ubjson;
 pub mod xgboost;
 
 use std::collections::HashMap;
@@ -322,7 +323,8 @@ pub fn parity(m: &dyn Imported, converted: &Converted, rows: &[Vec<f64>]) -> Par
     }
 }
 
-/// Read a model file of `format` (`lightgbm`, `xgboost` or `onnx`).
+/// Read a model file of `format` (`lightgbm`, `xgboost`: its JSON or UBJSON model, or
+/// `onnx`).
 pub fn read(format: &str, bytes: &[u8]) -> Result<Box<dyn Imported>, ImportError> {
     let text = || {
         std::str::from_utf8(bytes).map_err(|_| ImportError::Malformed {
@@ -332,6 +334,9 @@ pub fn read(format: &str, bytes: &[u8]) -> Result<Box<dyn Imported>, ImportError
     };
     match format {
         "lightgbm" => Ok(Box::new(lightgbm::LightGbm::parse(text()?)?)),
+        "xgboost" if xgboost::XgBoost::is_ubj(bytes) => {
+            Ok(Box::new(xgboost::XgBoost::parse_ubj(bytes)?))
+        }
         "xgboost" => Ok(Box::new(xgboost::XgBoost::parse(text()?)?)),
         "onnx" => Ok(Box::new(onnx::Onnx::parse(bytes)?)),
         other => Err(ImportError::Unsupported {

@@ -208,7 +208,7 @@ pub async fn import(opts: &ImportOptions) -> Result<ImportReport> {
         inputs_sha256: None,
         extra_files: vec![
             (
-                format!("imported/{}", model_file_name(&opts.format)),
+                format!("imported/{}", model_file_name(&opts.format, &opts.model)),
                 Bytes::from(bytes),
             ),
             (
@@ -379,13 +379,18 @@ pub(crate) fn features(
         .collect()
 }
 
-/// The name the model file is kept under in the version.
-fn model_file_name(format: &str) -> &'static str {
-    match format {
-        "xgboost" => "model.json",
-        "onnx" => "model.onnx",
-        _ => "model.txt",
-    }
+/// The name the model file is kept under in the version: `model.` and its own extension
+/// (`.txt`, `.json`, `.ubj`, `.onnx`), or the format's usual one.
+fn model_file_name(format: &str, path: &std::path::Path) -> String {
+    let usual = match format {
+        "xgboost" => "json",
+        "onnx" => "onnx",
+        _ => "txt",
+    };
+    let ext = (path.extension().and_then(|e| e.to_str()))
+        .filter(|e| !e.is_empty() && e.len() <= 8 && e.chars().all(|c| c.is_ascii_alphanumeric()))
+        .unwrap_or(usual);
+    format!("model.{}", ext.to_ascii_lowercase())
 }
 
 /// Row `r` as the model's inputs: each feature's value from its SQL column, encoded as the

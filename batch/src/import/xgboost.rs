@@ -1,4 +1,5 @@
-//! XGBoost's JSON model (`save_model("m.json")`) as riskfn's boosted trees.
+//! XGBoost's JSON model (`save_model("m.json")`), or the same document as UBJSON
+//! (`save_model("m.ubj")`), as riskfn's boosted trees.
 //!
 //! The inputs are as for LightGBM ([`super::lightgbm`]): a number as it is (NaN when
 //! missing), a category as its level's position among the feature's sorted levels (NaN
@@ -102,9 +103,27 @@ fn text_number(v: &Value, key: &str) -> Result<f64, ImportError> {
 }
 
 impl XgBoost {
+    /// Its JSON model (`save_model("m.json")`).
     pub fn parse(text: &str) -> Result<XgBoost, ImportError> {
         let doc: Value =
             serde_json::from_str(text).map_err(|e| malformed(format!("not JSON ({e})")))?;
+        Self::from_document(&doc)
+    }
+
+    /// Its binary model (`save_model("m.ubj")`): the same document in UBJSON.
+    pub fn parse_ubj(bytes: &[u8]) -> Result<XgBoost, ImportError> {
+        let doc =
+            super::ubjson::decode(bytes).map_err(|e| malformed(format!("not UBJSON ({e})")))?;
+        Self::from_document(&doc)
+    }
+
+    /// Whether `bytes` are a UBJSON model rather than a JSON one: after the opening brace,
+    /// UBJSON has a length marker where JSON has a quote or white space.
+    pub fn is_ubj(bytes: &[u8]) -> bool {
+        bytes.first() == Some(&b'{') && bytes.get(1).is_some_and(|b| b"iUIlL$#".contains(b))
+    }
+
+    fn from_document(doc: &Value) -> Result<XgBoost, ImportError> {
         let learner = &doc["learner"];
         if !learner.is_object() {
             return Err(malformed("no learner"));
@@ -285,7 +304,11 @@ fn parse_tree(t: &Value) -> Result<XgTree, ImportError> {
         Some(_) => ints(t, "split_type")?.into_iter().map(|s| s == 1).collect(),
         None => vec![false; n],
     };
-    let cover = floats(t, "sum_hessian")?;
+    // XGBoost keeps hessian sums in float32 (its JSON prints the shortest text that reads
+    // back as that float32; its UBJSON has the float32 itself).
+    let cover: Vec<f64> = (floats(t, "sum_hessian")?.into_iter())
+        .map(|c| f64::from(c as f32))
+        .collect();
     let mut right_categories = vec![Vec::new(); n];
     if categorical.iter().any(|c| *c) {
         let (cats, nodes) = (ints(t, "categories")?, ints(t, "categories_nodes")?);
@@ -458,6 +481,27 @@ mod tests {
             let found = parity(&m, &super::super::trees(&m, boosted), &rows);
             assert!(found.max_difference < 1e-12, "{model}: {found:?}");
         }
+    }
+
+    /// XGBoost's UBJSON model reads as the same model as its JSON twin (XGBoost 3.2.0 saved
+    /// both from one booster: `tests/reference/import/xgboost_german.py`).
+    #[test]
+    fn a_ubjson_model_is_its_json_twin() {
+        let ubj = std::fs::read(fixture("xgboost_german.ubj")).unwrap();
+        assert!(XgBoost::is_ubj(&ubj));
+        let json = std::fs::read_to_string(fixture("xgboost_german.json")).unwrap();
+        assert!(!XgBoost::is_ubj(json.as_bytes()));
+        assert_eq!(
+            XgBoost::parse_ubj(&ubj).unwrap(),
+            XgBoost::parse(&json).unwrap()
+        );
+        let cut = XgBoost::parse_ubj(&ubj[..ubj.len() / 2])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            cut.contains("not UBJSON") && cut.contains("the file ends"),
+            "{cut}"
+        );
     }
 
     #[test]
