@@ -164,6 +164,74 @@ async fn scikit_learn_models_are_imported_from_onnx_served_and_answer_as_scikit_
     }
 }
 
+/// A PMML scorecard (optbinning's, through sklearn2pmml) with and without reason codes;
+/// served, its points are JPMML-Evaluator's and its reasons JPMML's `pointsBelow` codes on
+/// the raw records whose features are the reference rows'.
+#[tokio::test]
+async fn pmml_scorecards_are_imported_served_and_answer_as_jpmml() {
+    let plain = ("scorecard_german.pmml", "scorecard_german_reference.csv");
+    imported_served_and_scored("german_credit", "pmml", plain, german_codes).await;
+    let reasons = (
+        "scorecard_german_reasons.pmml",
+        "scorecard_german_reference.csv",
+    );
+    let store = imported_served_and_scored("german_credit", "pmml", reasons, german_codes).await;
+    // The card's bins are described on the pipeline's training rows (PMML keeps points only).
+    let versions = store.join("german_credit/versions");
+    let version = std::fs::read_dir(&versions)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let artifact: Value =
+        serde_json::from_slice(&std::fs::read(version.join("model.json")).unwrap()).unwrap();
+    for c in artifact["model"]["characteristics"].as_array().unwrap() {
+        let rows: u64 = (c["stats"].as_array().unwrap().iter())
+            .map(|s| s["rows"].as_u64().unwrap())
+            .sum();
+        assert!(rows > 500, "{c}");
+    }
+    let (_, app) = super::population::audited_app(&store).await;
+    let file = sql_dir().join("german_credit/data/german_credit.parquet");
+    let data = records(&file, &["creditability"]).await;
+    let reference = records(&fixture(reasons.1), &[]).await;
+    let mut compared = 0;
+    // Reference row r is raw row 3r (german_features.py), the first three edited and some
+    // ages blanked (row % 17 == 3): the others are the raw records' own features.
+    for (r, want) in reference.iter().enumerate().skip(3) {
+        if (3 * r) % 17 == 3 {
+            continue;
+        }
+        let (status, answer) = post_json(
+            app.clone(),
+            "/v1/pipelines/german_credit/predict",
+            &data[3 * r],
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        let points = answer["points"].as_f64().unwrap();
+        let jpmml = want["jpmml_score"].as_f64().unwrap();
+        assert!(
+            (points - jpmml).abs() < 1e-9,
+            "row {r}: {points} against {jpmml}"
+        );
+        let codes: Vec<&str> = (answer["reasons"].as_array().unwrap().iter())
+            .map(|c| c["code"].as_str().unwrap())
+            .collect();
+        assert!(!codes.is_empty(), "row {r}: {answer}");
+        for (k, code) in codes.iter().enumerate() {
+            assert_eq!(
+                *code,
+                want[format!("reason{}", k + 1)].as_str().unwrap(),
+                "row {r}"
+            );
+        }
+        compared += 1;
+    }
+    assert!(compared > 250, "{compared} rows compared");
+}
+
 /// Import the fixture (model, reference) into a fresh store; serve and batch-score the
 /// pipeline's data with it, `codes` giving each raw record's features.
 async fn imported_served_and_scored(
@@ -171,7 +239,7 @@ async fn imported_served_and_scored(
     format: &str,
     (model, reference): (&str, &str),
     codes: Codes,
-) {
+) -> std::path::PathBuf {
     let dir = fresh_dir(&tmp(), &format!("import-{pipeline}-{model}"));
     let store = dir.join("store");
     let (model, reference) = (fixture(model), fixture(reference));
@@ -303,6 +371,7 @@ async fn imported_served_and_scored(
     for (p, row) in by_sql.iter().zip(&scored) {
         assert_eq!(p.to_bits(), row["probability"].as_f64().unwrap().to_bits());
     }
+    store
 }
 
 #[tokio::test]

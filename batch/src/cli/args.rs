@@ -269,10 +269,10 @@ pub(crate) enum ModelsCommand {
         #[command(flatten)]
         store: StoreArg,
     },
-    /// Publish a model trained elsewhere (LightGBM's text model, XGBoost's JSON model, a
-    /// scikit-learn logistic regression exported to ONNX) as a version of the pipeline, whose
-    /// SQL computes the features it reads (by name): converted into riskfn's own model types,
-    /// checked against the library's own probabilities (`--reference`:
+    /// Publish a model trained elsewhere (LightGBM's text model, XGBoost's JSON or UBJSON
+    /// model, a scikit-learn model exported to ONNX, a PMML scorecard) as a version of the
+    /// pipeline, whose SQL computes the features it reads (by name): converted into riskfn's
+    /// own model types, checked against the library's own probabilities (`--reference`:
     /// rows as the model saw them with a `probability` column; nothing is published if one
     /// differs by more than 1e-6), evaluated on the pipeline's splits, then gated and
     /// promoted like a trained one. Exit 10 when not made champion.
@@ -284,7 +284,7 @@ pub(crate) enum ModelsCommand {
         /// The model file.
         #[arg(long)]
         model: PathBuf,
-        /// Its format: lightgbm, xgboost or onnx.
+        /// Its format: lightgbm, xgboost (JSON or UBJSON), onnx or pmml.
         #[arg(long, default_value = "lightgbm")]
         format: String,
         /// The library's own answers on rows as the model saw them (Parquet or CSV).

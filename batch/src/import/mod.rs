@@ -6,6 +6,7 @@
 
 pub mod lightgbm;
 pub mod onnx;
+pub mod pmml;
 pub mod publish;
 pub mod ubjson;
 pub mod xgboost;
@@ -54,10 +55,13 @@ pub trait Imported {
     /// Each split on a number: its feature and condition.
     fn splits(&self) -> Vec<(usize, f64)>;
     /// The code of a level the model never saw: NaN where the library reads it as missing
-    /// (LightGBM and XGBoost), a code of its own where the two differ.
+    /// (LightGBM, XGBoost, a PMML scorecard), a code of its own where the two differ.
     fn unseen_code(&self) -> f64 {
         f64::NAN
     }
+    /// The pipeline's points scale (`[scorecard]`), for a model that gives points (a PMML
+    /// scorecard) rather than a probability.
+    fn set_scale(&mut self, _scale: riskfn_core::contract::artifact::Scorecard) {}
 }
 
 /// A model converted into riskfn's types: per feature (in the model's order) how the
@@ -68,6 +72,9 @@ pub trait Imported {
 pub struct Converted {
     pub features: Vec<Feature>,
     pub model: Model,
+    /// Whether the file names its features' reason codes (a PMML scorecard's): they are
+    /// kept over the pipeline's.
+    pub own_reasons: bool,
 }
 
 impl Converted {
@@ -143,6 +150,45 @@ pub(crate) fn cover_trees(model: &mut Model, rows: impl Iterator<Item = Vec<f64>
     }
 }
 
+/// Fill in an imported card's bin statistics (a PMML scorecard keeps only points): the
+/// rows of `rows` (the training split's inputs and outcomes) in each bin, the adverse ones,
+/// weight of evidence `ln(good share / adverse share)` and information value as riskfn's
+/// own cards count them (0 where a bin lacks either outcome).
+pub(crate) fn describe_bins(model: &mut Model, rows: impl Iterator<Item = (Vec<f64>, bool)>) {
+    let Model::Scorecard(card) = model else {
+        return;
+    };
+    if card
+        .characteristics
+        .iter()
+        .flat_map(|c| &c.stats)
+        .any(|s| s.rows > 0)
+    {
+        return;
+    }
+    for (x, adverse) in rows {
+        for c in &mut card.characteristics {
+            let b = c.bin(&x);
+            if let Some(s) = c.stats.get_mut(b) {
+                s.rows += 1;
+                s.adverse += u64::from(adverse);
+            }
+        }
+    }
+    for c in &mut card.characteristics {
+        let adverse: u64 = c.stats.iter().map(|s| s.adverse).sum();
+        let good: u64 = c.stats.iter().map(|s| s.rows - s.adverse).sum();
+        for s in &mut c.stats {
+            let g = (s.rows - s.adverse) as f64 / good.max(1) as f64;
+            let a = s.adverse as f64 / adverse.max(1) as f64;
+            (s.woe, s.iv) = match g > 0.0 && a > 0.0 {
+                true => ((g / a).ln(), (g - a) * (g / a).ln()),
+                false => (0.0, 0.0),
+            };
+        }
+    }
+}
+
 /// A string that is none of `m`'s levels.
 fn unseen_level(m: &dyn Imported) -> String {
     let mut s = String::from("unseen level");
@@ -192,6 +238,7 @@ pub(crate) fn trees(m: &dyn Imported, boosted: Boosted) -> Converted {
     Converted {
         features,
         model: Model::GradientBoosting(boosted),
+        own_reasons: false,
     }
 }
 
@@ -323,8 +370,8 @@ pub fn parity(m: &dyn Imported, converted: &Converted, rows: &[Vec<f64>]) -> Par
     }
 }
 
-/// Read a model file of `format` (`lightgbm`, `xgboost`: its JSON or UBJSON model, or
-/// `onnx`).
+/// Read a model file of `format` (`lightgbm`, `xgboost`: its JSON or UBJSON model, `onnx`
+/// or `pmml`).
 pub fn read(format: &str, bytes: &[u8]) -> Result<Box<dyn Imported>, ImportError> {
     let text = || {
         std::str::from_utf8(bytes).map_err(|_| ImportError::Malformed {
@@ -339,10 +386,11 @@ pub fn read(format: &str, bytes: &[u8]) -> Result<Box<dyn Imported>, ImportError
         }
         "xgboost" => Ok(Box::new(xgboost::XgBoost::parse(text()?)?)),
         "onnx" => Ok(Box::new(onnx::Onnx::parse(bytes)?)),
+        "pmml" => Ok(Box::new(pmml::Pmml::parse(text()?)?)),
         other => Err(ImportError::Unsupported {
             format: "model",
             what: "format",
-            detail: format!("{other} (lightgbm, xgboost or onnx; pmml is not imported yet)"),
+            detail: format!("{other} (lightgbm, xgboost, onnx or pmml)"),
         }),
     }
 }
@@ -373,6 +421,21 @@ pub(crate) mod testing {
     }
 
     impl Reference {
+        /// A string column of the file (empty when empty).
+        pub(crate) fn strings(&self, name: &str) -> Vec<String> {
+            let c = self.raw.column_as(name, &DataType::Utf8).unwrap().unwrap();
+            let c = c.as_string::<i32>();
+            (0..c.len())
+                .map(|r| {
+                    if c.is_null(r) {
+                        String::new()
+                    } else {
+                        c.value(r).to_owned()
+                    }
+                })
+                .collect()
+        }
+
         /// A number column of the file (NaN when empty).
         pub(crate) fn numbers(&self, name: &str) -> Vec<f64> {
             let c = self

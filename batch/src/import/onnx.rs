@@ -372,6 +372,7 @@ impl Onnx {
                     .map(|(f, feature)| Converted::feature(f, &feature.name, feature.encoding))
                     .collect(),
                 model,
+                own_reasons: false,
             },
             graph,
         })

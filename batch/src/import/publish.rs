@@ -74,7 +74,9 @@ pub struct ImportReport {
 pub async fn import(opts: &ImportOptions) -> Result<ImportReport> {
     let pipeline = Pipeline::locate(&opts.pipeline, &opts.sql_dir)?;
     let bytes = std::fs::read(&opts.model).map_err(|e| Error::io(&opts.model, e))?;
-    let m = super::read(&opts.format, &bytes)?;
+    let pipeline_scale = pipeline.scorecard;
+    let mut m = super::read(&opts.format, &bytes)?;
+    m.set_scale(pipeline_scale);
     let m = m.as_ref();
     let converted = m.convert()?;
     let registry =
@@ -96,6 +98,10 @@ pub async fn import(opts: &ImportOptions) -> Result<ImportReport> {
     super::cover_trees(
         &mut model,
         (train_rows.iter()).map(|&r| encode_row(&features, &columns, r)),
+    );
+    super::describe_bins(
+        &mut model,
+        (train_rows.iter()).map(|&r| (encode_row(&features, &columns, r), prepared.labels[r])),
     );
     let probabilities = |rows: &[usize]| -> Vec<f64> {
         (rows.iter())
@@ -365,15 +371,17 @@ pub(crate) fn features(
                     .map(|l| counts.get(l.as_str()).map_or(0.0, |&k| k as f64 / n))
                     .collect();
             }
+            // The pipeline's reason text; the code the model file names, if it names one.
+            let mut reason =
+                (pipeline.reasons.get(&c.name).cloned()).unwrap_or_else(|| f.reason.clone());
+            if converted.own_reasons {
+                reason.code = f.reason.code.clone();
+            }
             Feature {
                 name: c.name.clone(),
                 expr: c.online.clone(),
                 encoding,
-                reason: pipeline
-                    .reasons
-                    .get(&c.name)
-                    .cloned()
-                    .unwrap_or_else(|| f.reason.clone()),
+                reason,
             }
         })
         .collect()
