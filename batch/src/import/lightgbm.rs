@@ -24,9 +24,9 @@ use std::collections::HashMap;
 use riskfn_core::features::preprocess::{Encoding, ZERO_MISSING};
 use riskfn_core::model::{Boosted, Node, Tree};
 
-use super::{Converted, ImportError, Imported, positions};
+use super::{Converted, Format, ImportError, Imported, positions};
 
-const FORMAT: &str = "LightGBM";
+const FORMAT: Format = Format("LightGBM");
 
 /// A parsed LightGBM text model.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,26 +55,11 @@ struct LgbTree {
     cat_threshold: Vec<u32>,
 }
 
-fn malformed(reason: impl Into<String>) -> ImportError {
-    ImportError::Malformed {
-        format: FORMAT,
-        reason: reason.into(),
-    }
-}
-
-fn unsupported(what: &'static str, detail: impl Into<String>) -> ImportError {
-    ImportError::Unsupported {
-        format: FORMAT,
-        what,
-        detail: detail.into(),
-    }
-}
-
 fn numbers<T: std::str::FromStr>(key: &str, v: &str) -> Result<Vec<T>, ImportError> {
     v.split_whitespace()
         .map(|x| {
             x.parse::<T>()
-                .map_err(|_| malformed(format!("{key}: {x:?} is not a number")))
+                .map_err(|_| FORMAT.malformed(format!("{key}: {x:?} is not a number")))
         })
         .collect()
 }
@@ -83,21 +68,21 @@ impl LightGbm {
     /// Parse a text model.
     pub fn parse(text: &str) -> Result<LightGbm, ImportError> {
         if !text.starts_with("tree\n") {
-            return Err(malformed("it does not start with the line `tree`"));
+            return Err(FORMAT.malformed("it does not start with the line `tree`"));
         }
         let (header, rest) = text
             .split_once("\nTree=")
-            .ok_or_else(|| malformed("no trees"))?;
+            .ok_or_else(|| FORMAT.malformed("no trees"))?;
         let header: HashMap<&str, &str> =
             header.lines().filter_map(|l| l.split_once('=')).collect();
         let get = |k: &str| {
             header
                 .get(k)
                 .copied()
-                .ok_or_else(|| malformed(format!("no {k}")))
+                .ok_or_else(|| FORMAT.malformed(format!("no {k}")))
         };
         if get("num_class")? != "1" || get("num_tree_per_iteration")? != "1" {
-            return Err(unsupported(
+            return Err(FORMAT.unsupported(
                 "multiclass model",
                 format!("num_class={}", get("num_class")?),
             ));
@@ -109,8 +94,8 @@ impl LightGbm {
             ["binary", s] => s
                 .strip_prefix("sigmoid:")
                 .and_then(|s| s.parse::<f64>().ok())
-                .ok_or_else(|| malformed(format!("objective {objective:?}")))?,
-            _ => return Err(unsupported("objective", objective)),
+                .ok_or_else(|| FORMAT.malformed(format!("objective {objective:?}")))?,
+            _ => return Err(FORMAT.unsupported("objective", objective)),
         };
         let feature_names: Vec<String> = get("feature_names")?
             .split_whitespace()
@@ -118,9 +103,7 @@ impl LightGbm {
             .collect();
         let infos: Vec<&str> = get("feature_infos")?.split_whitespace().collect();
         if infos.len() != feature_names.len() {
-            return Err(malformed(
-                "feature_infos and feature_names differ in length",
-            ));
+            return Err(FORMAT.malformed("feature_infos and feature_names differ in length"));
         }
         let (trees_text, tail) = rest.split_once("end of trees").unwrap_or((rest, ""));
         let mut trees = Vec::new();
@@ -145,7 +128,7 @@ impl LightGbm {
                             .collect()
                     })
                     .collect(),
-                Err(e) => return Err(malformed(format!("pandas_categorical: {e}"))),
+                Err(e) => return Err(FORMAT.malformed(format!("pandas_categorical: {e}"))),
             };
         let mut lists = lists.into_iter();
         let categories = infos
@@ -153,7 +136,7 @@ impl LightGbm {
             .map(|info| match info.starts_with('[') || *info == "none" {
                 true => Ok(None),
                 false => lists.next().map(Some).ok_or_else(|| {
-                    unsupported(
+                    FORMAT.unsupported(
                         "categorical feature without its categories",
                         "train from a pandas DataFrame with category columns (pandas_categorical)",
                     )
@@ -203,7 +186,7 @@ impl LightGbm {
 
 impl Imported for LightGbm {
     fn library(&self) -> &'static str {
-        FORMAT
+        FORMAT.name()
     }
 
     fn feature_names(&self) -> &[String] {
@@ -299,11 +282,11 @@ fn parse_tree(block: &str) -> Result<LgbTree, ImportError> {
     let fields: HashMap<&str, &str> = block.lines().filter_map(|l| l.split_once('=')).collect();
     let get = |k: &str| fields.get(k).copied().unwrap_or("");
     if get("is_linear") == "1" {
-        return Err(unsupported("linear tree", "is_linear=1"));
+        return Err(FORMAT.unsupported("linear tree", "is_linear=1"));
     }
     let num_leaves: usize = get("num_leaves")
         .parse()
-        .map_err(|_| malformed("a tree without num_leaves"))?;
+        .map_err(|_| FORMAT.malformed("a tree without num_leaves"))?;
     let t = LgbTree {
         split_feature: numbers("split_feature", get("split_feature"))?,
         threshold: numbers("threshold", get("threshold"))?,
@@ -326,9 +309,7 @@ fn parse_tree(block: &str) -> Result<LgbTree, ImportError> {
         t.internal_count.len(),
     ];
     if t.leaf_value.len() != num_leaves || lengths.iter().any(|&l| l != internal) {
-        return Err(malformed(
-            "a tree's arrays do not match its num_leaves (truncated?)",
-        ));
+        return Err(FORMAT.malformed("a tree's arrays do not match its num_leaves (truncated?)"));
     }
     Ok(t)
 }
@@ -367,7 +348,7 @@ fn emit(
     depth: usize,
 ) -> Result<u32, ImportError> {
     if depth > t.leaf_value.len() {
-        return Err(malformed("a tree's children loop"));
+        return Err(FORMAT.malformed("a tree's children loop"));
     }
     let at = tree.nodes.len();
     if node < 0 {
@@ -375,7 +356,7 @@ fn emit(
         let value = *t
             .leaf_value
             .get(leaf)
-            .ok_or_else(|| malformed("a leaf out of range"))?;
+            .ok_or_else(|| FORMAT.malformed("a leaf out of range"))?;
         tree.nodes.push(Node::Leaf {
             value: value * sigmoid,
         });
@@ -385,7 +366,7 @@ fn emit(
     }
     let i = node as usize;
     if i >= t.split_feature.len() {
-        return Err(malformed("a node out of range"));
+        return Err(FORMAT.malformed("a node out of range"));
     }
     // Reserve the node, then its children after it.
     tree.nodes.push(Node::Leaf { value: 0.0 });
@@ -399,13 +380,15 @@ fn emit(
         let codes = positions
             .get(feature)
             .and_then(|p| p.as_ref())
-            .ok_or_else(|| malformed(format!("a category split on number feature {feature}")))?;
+            .ok_or_else(|| {
+                FORMAT.malformed(format!("a category split on number feature {feature}"))
+            })?;
         let k = t.threshold[i] as usize;
         let words = t
             .cat_boundaries
             .get(k..=k + 1)
             .and_then(|b| t.cat_threshold.get(b[0]..b[1]))
-            .ok_or_else(|| malformed("a category split's bitset out of range"))?;
+            .ok_or_else(|| FORMAT.malformed("a category split's bitset out of range"))?;
         let in_set: Vec<u32> = (0..words.len() * 32)
             .filter(|&c| words[c / 32] >> (c % 32) & 1 == 1)
             .map(|c| c as u32)

@@ -38,6 +38,31 @@ pub enum ImportError {
     },
 }
 
+/// A format's name, that its errors say which format they are about.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Format(pub &'static str);
+
+impl Format {
+    pub(crate) fn malformed(self, reason: impl Into<String>) -> ImportError {
+        ImportError::Malformed {
+            format: self.0,
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn unsupported(self, what: &'static str, detail: impl Into<String>) -> ImportError {
+        ImportError::Unsupported {
+            format: self.0,
+            what,
+            detail: detail.into(),
+        }
+    }
+
+    pub(crate) fn name(self) -> &'static str {
+        self.0
+    }
+}
+
 /// A model read from another library's file. Its inputs are one per feature: a number as
 /// it is, a category as the library's code (its place in `categories`), NaN when missing
 /// and [`Imported::unseen_code`] for a level the model never saw.
@@ -224,13 +249,7 @@ pub(crate) fn trees(m: &dyn Imported, boosted: Boosted) -> Converted {
                     frequencies: vec![0.0; levels.len()],
                     levels,
                 },
-                None => Encoding::Numeric {
-                    impute: 0.0,
-                    mean: 0.0,
-                    scale: 1.0,
-                    native_missing: true,
-                    zero_missing: false,
-                },
+                None => Encoding::as_is(),
             };
             Converted::feature(f, name, encoding)
         })

@@ -34,24 +34,9 @@ use prost::Message;
 use riskfn_core::features::preprocess::{Encoding, MISSING_LEVEL};
 use riskfn_core::model::{Boosted, Forest, Linear, Model, Node, Tree};
 
-use super::{Converted, ImportError, Imported, float32_boundary};
+use super::{Converted, Format, ImportError, Imported, float32_boundary};
 
-const FORMAT: &str = "ONNX";
-
-fn malformed(reason: impl Into<String>) -> ImportError {
-    ImportError::Malformed {
-        format: FORMAT,
-        reason: reason.into(),
-    }
-}
-
-fn unsupported(what: &'static str, detail: impl Into<String>) -> ImportError {
-    ImportError::Unsupported {
-        format: FORMAT,
-        what,
-        detail: detail.into(),
-    }
-}
+const FORMAT: Format = Format("ONNX");
 
 /// The part of onnx.proto (ONNX 1.x, IR version 3 and later) riskfn reads; fields by the
 /// tags onnx.proto gives them, everything else skipped.
@@ -332,10 +317,10 @@ pub struct Onnx {
 impl Onnx {
     pub fn parse(bytes: &[u8]) -> Result<Self, ImportError> {
         let model = proto::ModelProto::decode(bytes)
-            .map_err(|e| malformed(format!("not an ONNX protobuf ({e})")))?;
+            .map_err(|e| FORMAT.malformed(format!("not an ONNX protobuf ({e})")))?;
         let graph = model
             .graph
-            .ok_or_else(|| malformed("the model has no graph"))?;
+            .ok_or_else(|| FORMAT.malformed("the model has no graph"))?;
         let graph = Graph::read(graph)?;
         let library = match model.producer_name.as_str() {
             "skl2onnx" => "scikit-learn (skl2onnx)",
@@ -463,7 +448,7 @@ fn convert(classifier: &Classifier, symbols: &[Sym], at: &[usize]) -> Result<Mod
     match classifier {
         Classifier::Linear { weights, intercept } => {
             if weights.len() != at.len() {
-                return Err(malformed(format!(
+                return Err(FORMAT.malformed(format!(
                     "the classifier has {} coefficients per class for {} inputs",
                     weights.len(),
                     at.len()
@@ -493,7 +478,7 @@ fn convert(classifier: &Classifier, symbols: &[Sym], at: &[usize]) -> Result<Mod
                     base_score: f64::from(*base),
                     trees: converted,
                 })),
-                (false, _) if *base != 0.0 => Err(unsupported(
+                (false, _) if *base != 0.0 => Err(FORMAT.unsupported(
                     "classifier",
                     format!("a tree ensemble without a link and a base value {base}"),
                 )),
@@ -539,7 +524,7 @@ fn emit(
         .get(i)
         .filter(|_| depth <= nodes.len())
         .ok_or_else(|| {
-            malformed(format!(
+            FORMAT.malformed(format!(
                 "a tree names node {i} of {}, or loops",
                 nodes.len()
             ))
@@ -560,7 +545,7 @@ fn emit(
             if let Some(Sym::Num(a)) = symbols.get(element)
                 && (a.mul != 1.0 || a.add != 0.0)
             {
-                return Err(unsupported(
+                return Err(FORMAT.unsupported(
                     "tree split",
                     format!(
                         "on a scaled number (input {}): riskfn splits numbers as they are",
@@ -569,7 +554,7 @@ fn emit(
                 ));
             }
             let feature = *at.get(element).ok_or_else(|| {
-                malformed(format!("a split reads input {element} of {}", at.len()))
+                FORMAT.malformed(format!("a split reads input {element} of {}", at.len()))
             })?;
             let bound = if strict { value } else { value.next_up() };
             out.nodes.push(Node::Leaf { value: 0.0 });
@@ -598,10 +583,9 @@ fn features(
     let mut order: Vec<usize> = Vec::new();
     for s in symbols {
         if let Sym::Const(c) = s {
-            return Err(unsupported(
-                "input",
-                format!("a constant {c:?} reaches the classifier"),
-            ));
+            return Err(
+                FORMAT.unsupported("input", format!("a constant {c:?} reaches the classifier"))
+            );
         }
         if !order.contains(&s.input()) {
             order.push(s.input());
@@ -628,7 +612,7 @@ fn features(
                         unreachable!("filtered to levels")
                     };
                     if levels.contains(level) {
-                        return Err(unsupported(
+                        return Err(FORMAT.unsupported(
                             "encoding",
                             format!("{name}'s level {level:?} is encoded twice"),
                         ));
@@ -644,7 +628,7 @@ fn features(
                 }
             }
             _ => {
-                return Err(unsupported(
+                return Err(FORMAT.unsupported(
                     "encoding",
                     format!(
                         "{name} reaches the classifier as {} inputs that are not one number or one-hot levels",
@@ -672,7 +656,7 @@ fn check_missing(name: &str, missing: &str, level: &str) -> Result<(), ImportErr
     };
     match ok {
         true => Ok(()),
-        false => Err(unsupported(
+        false => Err(FORMAT.unsupported(
             "imputation",
             format!(
                 "{name}'s missing value becomes {missing:?} before its one-hot levels; riskfn's missing level is {MISSING_LEVEL:?} (SimpleImputer(missing_values=\"\", strategy=\"constant\", fill_value=\"missing\"))"
@@ -731,17 +715,14 @@ impl Affine {
                 });
             }
             (None, false) => {
-                return Err(unsupported(
+                return Err(FORMAT.unsupported(
                     "input",
                     format!("{name} has no imputer: a missing value would reach the model as NaN"),
                 ));
             }
         };
         if self.mul == 0.0 || !self.mul.is_finite() || !self.add.is_finite() {
-            return Err(unsupported(
-                "scaling",
-                format!("{name} is scaled by {}", self.mul),
-            ));
+            return Err(FORMAT.unsupported("scaling", format!("{name} is scaled by {}", self.mul)));
         }
         Ok(Encoding::Numeric {
             impute: f64::from(impute),
@@ -797,7 +778,7 @@ trait Elem: Clone + std::fmt::Debug + Sized {
 }
 
 fn wrong(op: &str, e: &impl std::fmt::Debug) -> ImportError {
-    unsupported("operator input", format!("{op} of {e:?}"))
+    FORMAT.unsupported("operator input", format!("{op} of {e:?}"))
 }
 
 impl Elem for Scalar {
@@ -837,7 +818,7 @@ impl Elem for Scalar {
             FLOAT => Ok(Scalar::F(number as f32)),
             INT64 => Ok(Scalar::I(number as i64)),
             BOOL => Ok(Scalar::B(number != 0.0)),
-            _ => Err(unsupported("Cast", format!("to type {to}"))),
+            _ => Err(FORMAT.unsupported("Cast", format!("to type {to}"))),
         }
     }
 
@@ -915,10 +896,9 @@ impl Elem for Sym {
                     map,
                     default,
                 }),
-                None => Err(unsupported(
-                    "LabelEncoder",
-                    "of a category other than to integers",
-                )),
+                None => {
+                    Err(FORMAT.unsupported("LabelEncoder", "of a category other than to integers"))
+                }
             },
             e => Err(wrong("LabelEncoder", &e)),
         }
@@ -957,7 +937,7 @@ impl Elem for Sym {
                     missing: fill.clone(),
                 })
             }
-            _ => Err(unsupported(
+            _ => Err(FORMAT.unsupported(
                 "operator Where",
                 format!("other than a string imputer: {cond:?} ? {a:?} : {b:?}"),
             )),
@@ -1017,7 +997,7 @@ impl Lookup {
                 values,
                 default,
             }),
-            _ => Err(unsupported(
+            _ => Err(FORMAT.unsupported(
                 "LabelEncoder",
                 "other than strings or integers to strings or integers",
             )),
@@ -1041,7 +1021,7 @@ impl<'a> Attributes<'a> {
     fn floats(&self, name: &str) -> Result<&'a [f32], ImportError> {
         self.get(name)
             .map(|a| a.floats.as_slice())
-            .ok_or_else(|| malformed(format!("{} has no {name}", self.0.op_type)))
+            .ok_or_else(|| FORMAT.malformed(format!("{} has no {name}", self.0.op_type)))
     }
 
     fn int(&self, name: &str, default: i64) -> i64 {
@@ -1081,7 +1061,7 @@ impl Graph {
             .position(|n| CLASSIFIERS.contains(&n.op_type.as_str()))
             .ok_or_else(|| {
                 let ops: Vec<&str> = graph.node.iter().map(|n| n.op_type.as_str()).collect();
-                unsupported(
+                FORMAT.unsupported(
                     "model",
                     format!(
                         "no LinearClassifier or TreeEnsembleClassifier in the graph (operators: {}); riskfn imports scikit-learn's logistic regression and tree models from ONNX",
@@ -1094,10 +1074,9 @@ impl Graph {
             .iter()
             .find(|n| !AFTER.contains(&n.op_type.as_str()))
         {
-            return Err(unsupported(
-                "operator",
-                format!("{} after the classifier", n.op_type),
-            ));
+            return Err(
+                FORMAT.unsupported("operator", format!("{} after the classifier", n.op_type))
+            );
         }
         let classifier = classifier(node)?;
         Ok(Graph {
@@ -1122,7 +1101,7 @@ impl Graph {
             let arg = |k: usize| -> Result<&Vec<E>, ImportError> {
                 let name = node.input.get(k).map_or("", String::as_str);
                 env.get(name).ok_or_else(|| {
-                    malformed(format!(
+                    FORMAT.malformed(format!(
                         "{} reads {name:?}, which nothing computes",
                         node.op_type
                     ))
@@ -1133,7 +1112,7 @@ impl Graph {
             env.insert(name, out);
         }
         env.remove(self.features_at.as_str())
-            .ok_or_else(|| malformed("nothing computes the classifier's input"))
+            .ok_or_else(|| FORMAT.malformed("nothing computes the classifier's input"))
     }
 }
 
@@ -1187,14 +1166,14 @@ fn apply<'e, E: Elem>(
             (0..n)
                 .map(|k| match (pick(cond, k), pick(x, k), pick(y, k)) {
                     (Some(c), Some(x), Some(y)) => E::choose(c, x, y),
-                    _ => Err(malformed("Where of an empty tensor")),
+                    _ => Err(FORMAT.malformed("Where of an empty tensor")),
                 })
                 .collect()
         }
         "OneHotEncoder" => {
             let cats = a.strings("cats_strings");
             if cats.is_empty() || a.int("zeros", 1) != 1 {
-                return Err(unsupported(
+                return Err(FORMAT.unsupported(
                     "OneHotEncoder",
                     "other than string categories with unseen ones as zeros (handle_unknown=\"ignore\")",
                 ));
@@ -1205,7 +1184,7 @@ fn apply<'e, E: Elem>(
             }
             Ok(out)
         }
-        other => Err(unsupported(
+        other => Err(FORMAT.unsupported(
             "operator",
             format!("{other} ({}) before the classifier", node.name),
         )),
@@ -1220,7 +1199,7 @@ fn columns<E: Elem>(
 ) -> Result<Vec<E>, ImportError> {
     let name = node.input.get(1).map_or("", String::as_str);
     let indices = constants.get(name).ok_or_else(|| {
-        unsupported(
+        FORMAT.unsupported(
             "operator input",
             format!("{} of computed indices {name:?}", node.op_type),
         )
@@ -1228,7 +1207,7 @@ fn columns<E: Elem>(
     (indices.iter())
         .map(|i| match i {
             Scalar::I(i) if *i >= 0 && (*i as usize) < data.len() => Ok(data[*i as usize].clone()),
-            _ => Err(malformed(format!(
+            _ => Err(FORMAT.malformed(format!(
                 "{} index {i:?} of {} columns",
                 node.op_type,
                 data.len()
@@ -1241,14 +1220,14 @@ fn columns<E: Elem>(
 fn input(i: &proto::ValueInfoProto) -> Result<Input, ImportError> {
     let t = (i.r#type.as_ref())
         .and_then(|t| t.tensor_type.as_ref())
-        .ok_or_else(|| unsupported("input", format!("{} is not a tensor", i.name)))?;
+        .ok_or_else(|| FORMAT.unsupported("input", format!("{} is not a tensor", i.name)))?;
     let columns = t
         .shape
         .as_ref()
         .and_then(|s| s.dim.get(1))
         .and_then(|d| d.dim_value);
     if columns != Some(1) {
-        return Err(unsupported(
+        return Err(FORMAT.unsupported(
             "input",
             format!(
                 "{} has {} columns; riskfn reads one input per feature, named as the pipeline's SQL output (skl2onnx's initial_types, one column each)",
@@ -1262,7 +1241,7 @@ fn input(i: &proto::ValueInfoProto) -> Result<Input, ImportError> {
             name: i.name.clone(),
             category: t.elem_type == STRING,
         }),
-        other => Err(unsupported(
+        other => Err(FORMAT.unsupported(
             "input",
             format!(
                 "{} is of element type {other} (riskfn reads float and string inputs)",
@@ -1275,10 +1254,7 @@ fn input(i: &proto::ValueInfoProto) -> Result<Input, ImportError> {
 /// A constant tensor's elements.
 fn tensor(t: &proto::TensorProto) -> Result<Vec<Scalar>, ImportError> {
     if t.data_location != 0 {
-        return Err(unsupported(
-            "tensor",
-            format!("{} is stored outside the file", t.name),
-        ));
+        return Err(FORMAT.unsupported("tensor", format!("{} is stored outside the file", t.name)));
     }
     let raw = &t.raw_data;
     Ok(match t.data_type {
@@ -1296,10 +1272,9 @@ fn tensor(t: &proto::TensorProto) -> Result<Vec<Scalar>, ImportError> {
         BOOL if !raw.is_empty() => raw.iter().map(|&b| Scalar::B(b != 0)).collect(),
         BOOL => t.int32_data.iter().map(|&b| Scalar::B(b != 0)).collect(),
         other => {
-            return Err(unsupported(
-                "tensor",
-                format!("{} is of element type {other}", t.name),
-            ));
+            return Err(
+                FORMAT.unsupported("tensor", format!("{} is of element type {other}", t.name))
+            );
         }
     })
 }
@@ -1311,7 +1286,7 @@ fn classifier(node: &proto::NodeProto) -> Result<Classifier, ImportError> {
         .or_else(|| a.get("classlabels_int64s"))
         .map(|l| l.ints.as_slice());
     if labels != Some(&[0, 1][..]) {
-        return Err(unsupported(
+        return Err(FORMAT.unsupported(
             "classifier",
             format!(
                 "class labels {:?}{}: riskfn imports binary classifiers of labels 0 and 1 (1 the adverse outcome)",
@@ -1330,7 +1305,7 @@ fn classifier(node: &proto::NodeProto) -> Result<Classifier, ImportError> {
         ("LOGISTIC", _) => {}
         ("NONE" | "", true) => {}
         _ => {
-            return Err(unsupported(
+            return Err(FORMAT.unsupported(
                 "classifier",
                 format!(
                     "post_transform {post:?} (riskfn imports a logistic link, or a tree ensemble's leaf shares)"
@@ -1349,7 +1324,7 @@ fn linear(a: &Attributes) -> Result<Classifier, ImportError> {
     let (coefficients, intercepts) = (a.floats("coefficients")?, a.floats("intercepts")?);
     let rows = intercepts.len();
     if rows == 0 || rows > 2 || coefficients.len() % rows != 0 {
-        return Err(malformed(format!(
+        return Err(FORMAT.malformed(format!(
             "{} coefficients for {rows} intercepts",
             coefficients.len()
         )));
@@ -1366,7 +1341,7 @@ fn linear(a: &Attributes) -> Result<Classifier, ImportError> {
 fn ensemble(a: &Attributes, logistic: bool) -> Result<Classifier, ImportError> {
     let ints = |name: &str| a.get(name).map_or(&[][..], |v| v.ints.as_slice());
     if a.get("nodes_values_as_tensor").is_some() || a.get("class_weights_as_tensor").is_some() {
-        return Err(unsupported(
+        return Err(FORMAT.unsupported(
             "tree ensemble",
             "thresholds or weights as tensors (double precision)",
         ));
@@ -1396,9 +1371,7 @@ fn ensemble(a: &Attributes, logistic: bool) -> Result<Classifier, ImportError> {
     .any(|&l| l != n)
         || !(missing.is_empty() || missing.len() == n)
     {
-        return Err(malformed(
-            "the tree ensemble's node attributes differ in length",
-        ));
+        return Err(FORMAT.malformed("the tree ensemble's node attributes differ in length"));
     }
     // Each tree's nodes in the order listed; (tree, node id) -> position in its tree.
     let mut trees: Vec<(i64, Vec<usize>)> = Vec::new();
@@ -1421,7 +1394,7 @@ fn ensemble(a: &Attributes, logistic: bool) -> Result<Classifier, ImportError> {
     );
     let weights = a.floats("class_weights")?;
     if let Some(c) = class_id.iter().find(|&&c| c != 0) {
-        return Err(unsupported(
+        return Err(FORMAT.unsupported(
             "tree ensemble",
             format!(
                 "weights for class {c}: riskfn imports one score column (a binary model as skl2onnx writes it)"
@@ -1434,7 +1407,7 @@ fn ensemble(a: &Attributes, logistic: bool) -> Result<Classifier, ImportError> {
     }
     let local = |t: i64, node: i64| {
         place.get(&(t, node)).copied().ok_or_else(|| {
-            malformed(format!(
+            FORMAT.malformed(format!(
                 "tree {t} names node {node}, which it does not have"
             ))
         })
@@ -1448,7 +1421,7 @@ fn ensemble(a: &Attributes, logistic: bool) -> Result<Classifier, ImportError> {
                     )),
                     mode @ ("BRANCH_LEQ" | "BRANCH_LT") => Ok(TreeNode::Branch {
                         element: usize::try_from(element[k]).map_err(|_| {
-                            malformed(format!("a split reads input {}", element[k]))
+                            FORMAT.malformed(format!("a split reads input {}", element[k]))
                         })?,
                         value: values[k],
                         strict: mode == "BRANCH_LT",
@@ -1456,7 +1429,7 @@ fn ensemble(a: &Attributes, logistic: bool) -> Result<Classifier, ImportError> {
                         no: local(*t, no[k])?,
                         missing_yes: missing.get(k) == Some(&1),
                     }),
-                    other => Err(unsupported("tree split", format!("mode {other}"))),
+                    other => Err(FORMAT.unsupported("tree split", format!("mode {other}"))),
                 })
                 .collect::<Result<Vec<_>, _>>()
         })
@@ -1465,10 +1438,7 @@ fn ensemble(a: &Attributes, logistic: bool) -> Result<Classifier, ImportError> {
         .get("base_values")
         .map_or(&[][..], |b| b.floats.as_slice());
     if base.len() > 1 {
-        return Err(unsupported(
-            "tree ensemble",
-            format!("{} base values", base.len()),
-        ));
+        return Err(FORMAT.unsupported("tree ensemble", format!("{} base values", base.len())));
     }
     Ok(Classifier::Trees {
         trees,
@@ -1487,66 +1457,57 @@ mod tests {
         Onnx::parse(&std::fs::read(fixture(name)).unwrap()).unwrap()
     }
 
-    /// Every reference row of every bundled pipeline's fixture (missing numbers, missing
-    /// and unseen categories among them), scored as the service scores it, is within 1e-6
+    /// A fixture converted and held to its reference rows (missing numbers, missing and
+    /// unseen categories among them): each, scored as the service scores it, within 1e-6
     /// of scikit-learn's `predict_proba` and of ONNX Runtime's; the graph read over values
-    /// (the gate's reference) is ONNX Runtime's to its float32 rounding; and the gate's own
-    /// rows agree with it.
+    /// (the gate's reference) ONNX Runtime's to its float32 rounding; and the gate's own
+    /// rows in agreement. The model, its conversion and those rows.
+    async fn held_to_its_references(stem: &str) -> (Onnx, Converted, Vec<Vec<f64>>) {
+        let m = read(&format!("{stem}.onnx"));
+        assert_eq!(m.library(), "scikit-learn (skl2onnx)");
+        let converted = m.convert().unwrap();
+        let r = reference(&m, &format!("{stem}_reference.csv")).await;
+        let (sklearn, ort) = (r.numbers("probability"), r.numbers("onnxruntime"));
+        let mut worst = (0.0f64, 0.0f64, 0.0f64);
+        for (k, codes) in r.codes.iter().enumerate() {
+            let p = converted.probability(&m, codes);
+            worst.0 = worst.0.max((p - sklearn[k]).abs());
+            worst.1 = worst.1.max((p - ort[k]).abs());
+            worst.2 = worst.2.max((m.probability(codes) - ort[k]).abs());
+        }
+        assert!(worst.0 < 1e-6 && worst.1 < 1e-6, "{stem}: {worst:?}");
+        assert!(worst.2 < 1e-6, "{stem}: the graph over values: {worst:?}");
+        // Missing and unseen categories were among the rows, and read apart.
+        assert!(r.codes.iter().any(|c| c.contains(&-1.0)), "{stem}");
+        assert!(r.codes.iter().flatten().any(|c| c.is_nan()), "{stem}");
+        let rows = edge_rows(&m, &base_rows(&m));
+        let found = parity(&m, &converted, &rows);
+        assert!(found.max_difference < 1e-6, "{stem}: {found:?}");
+        (m, converted, rows)
+    }
+
+    /// scikit-learn's logistic regression behind the reference pipeline's preprocessing,
+    /// on every bundled pipeline.
     #[tokio::test]
     async fn logistic_regressions_score_as_scikit_learn_and_onnx_runtime() {
         for stem in ["sklearn_german", "sklearn_islr", "sklearn_credit"] {
-            let m = read(&format!("{stem}.onnx"));
-            assert_eq!(m.library(), "scikit-learn (skl2onnx)");
-            let converted = m.convert().unwrap();
+            let (_, converted, _) = held_to_its_references(stem).await;
             assert!(matches!(converted.model, Model::LogisticRegression(_)));
-            let r = reference(&m, &format!("{stem}_reference.csv")).await;
-            let (sklearn, ort) = (r.numbers("probability"), r.numbers("onnxruntime"));
-            let mut worst = (0.0f64, 0.0f64, 0.0f64);
-            for (k, codes) in r.codes.iter().enumerate() {
-                let p = converted.probability(&m, codes);
-                worst.0 = worst.0.max((p - sklearn[k]).abs());
-                worst.1 = worst.1.max((p - ort[k]).abs());
-                worst.2 = worst.2.max((m.probability(codes) - ort[k]).abs());
-            }
-            assert!(worst.0 < 1e-6 && worst.1 < 1e-6, "{stem}: {worst:?}");
-            assert!(worst.2 < 1e-6, "{stem}: the graph over values: {worst:?}");
-            // Missing and unseen categories were among the rows, and read apart.
-            assert!(r.codes.iter().any(|c| c.contains(&-1.0)), "{stem}");
-            assert!(r.codes.iter().flatten().any(|c| c.is_nan()), "{stem}");
-            let rows = edge_rows(&m, &base_rows(&m));
-            let found = parity(&m, &converted, &rows);
-            assert!(found.max_difference < 1e-6, "{stem}: {found:?}");
         }
     }
 
     /// scikit-learn's gradient boosting (a logistic link over boosted trees) and random
-    /// forest (averaged leaf shares), behind imputation and one-hot levels: every reference
-    /// row within 1e-6 of predict_proba and of ONNX Runtime, the graph read over values as
-    /// ONNX Runtime computes it, and the gate's rows on every split's float32 edges agree.
+    /// forest (averaged leaf shares), behind imputation and one-hot levels, on every
+    /// bundled pipeline; the gate's rows on every split's float32 edges catch a conversion
+    /// that read `x <= v` as `x < v`.
     #[tokio::test]
     async fn tree_models_score_as_scikit_learn_and_onnx_runtime() {
         for pipeline in ["german", "islr", "credit"] {
             for (kind, family) in [("gbm", "gradient_boosting"), ("forest", "random_forest")] {
                 let stem = format!("sklearn_{kind}_{pipeline}");
-                let m = read(&format!("{stem}.onnx"));
-                let converted = m.convert().unwrap();
+                let (m, converted, rows) = held_to_its_references(&stem).await;
                 assert_eq!(converted.model.family(), family);
-                let r = reference(&m, &format!("{stem}_reference.csv")).await;
-                let (sklearn, ort) = (r.numbers("probability"), r.numbers("onnxruntime"));
-                let mut worst = (0.0f64, 0.0f64, 0.0f64);
-                for (k, codes) in r.codes.iter().enumerate() {
-                    let p = converted.probability(&m, codes);
-                    worst.0 = worst.0.max((p - sklearn[k]).abs());
-                    worst.1 = worst.1.max((p - ort[k]).abs());
-                    worst.2 = worst.2.max((m.probability(codes) - ort[k]).abs());
-                }
-                assert!(worst.0 < 1e-6 && worst.1 < 1e-6, "{stem}: {worst:?}");
-                assert!(worst.2 < 1e-6, "{stem}: the graph over values: {worst:?}");
-                let rows = edge_rows(&m, &base_rows(&m));
                 assert!(rows.len() > 1000, "{stem}: {} rows", rows.len());
-                let found = parity(&m, &converted, &rows);
-                assert!(found.max_difference < 1e-6, "{stem}: {found:?}");
-                // Reading `x <= v` as `x < v` is caught on the edges.
                 let mut strict = converted.clone();
                 let trees = match &mut strict.model {
                     Model::GradientBoosting(b) => &mut b.trees,

@@ -26,24 +26,9 @@ use riskfn_core::contract::artifact::Scorecard as Scale;
 use riskfn_core::features::preprocess::{Encoding, MISSING_LEVEL};
 use riskfn_core::model::{BinStats, CardBins, Characteristic, Model, PointsCard};
 
-use super::{Converted, ImportError, Imported};
+use super::{Converted, Format, ImportError, Imported};
 
-const FORMAT: &str = "PMML";
-
-fn malformed(reason: impl Into<String>) -> ImportError {
-    ImportError::Malformed {
-        format: FORMAT,
-        reason: reason.into(),
-    }
-}
-
-fn unsupported(what: &'static str, detail: impl Into<String>) -> ImportError {
-    ImportError::Unsupported {
-        format: FORMAT,
-        what,
-        detail: detail.into(),
-    }
-}
+const FORMAT: Format = Format("PMML");
 
 /// An XML element: its name (without namespace), attributes, children and text.
 #[derive(Debug, Clone, Default)]
@@ -74,7 +59,7 @@ impl Element {
 fn parse_xml(text: &str) -> Result<Element, ImportError> {
     let mut reader = quick_xml::Reader::from_str(text);
     let mut stack: Vec<Element> = vec![Element::default()];
-    let xml = |e: &dyn std::fmt::Display| malformed(format!("not XML ({e})"));
+    let xml = |e: &dyn std::fmt::Display| FORMAT.malformed(format!("not XML ({e})"));
     let open = |e: &quick_xml::events::BytesStart| -> Result<Element, ImportError> {
         let name = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();
         let attributes = (e.attributes())
@@ -101,7 +86,7 @@ fn parse_xml(text: &str) -> Result<Element, ImportError> {
                 let el = stack.pop().expect("an open element");
                 let parent = stack
                     .last_mut()
-                    .ok_or_else(|| malformed("an unbalanced end tag"))?;
+                    .ok_or_else(|| FORMAT.malformed("an unbalanced end tag"))?;
                 parent.children.push(el);
             }
             Event::Text(t) => {
@@ -117,7 +102,9 @@ fn parse_xml(text: &str) -> Result<Element, ImportError> {
                         "amp" => "&".into(),
                         "quot" => "\"".into(),
                         "apos" => "'".into(),
-                        other => return Err(malformed(format!("an unknown entity &{other};"))),
+                        other => {
+                            return Err(FORMAT.malformed(format!("an unknown entity &{other};")));
+                        }
                     },
                 };
                 stack.last_mut().expect("a root").text.push_str(&s);
@@ -132,7 +119,7 @@ fn parse_xml(text: &str) -> Result<Element, ImportError> {
     }
     match (stack.len(), stack.pop()) {
         (1, Some(mut doc)) if doc.children.len() == 1 => Ok(doc.children.remove(0)),
-        _ => Err(malformed("the file ends inside an element (truncated?)")),
+        _ => Err(FORMAT.malformed("the file ends inside an element (truncated?)")),
     }
 }
 
@@ -210,10 +197,10 @@ pub struct Pmml {
 fn number(el: &Element, key: &str) -> Result<f64, ImportError> {
     let v = el
         .attr(key)
-        .ok_or_else(|| malformed(format!("{} without {key}", el.name)))?;
+        .ok_or_else(|| FORMAT.malformed(format!("{} without {key}", el.name)))?;
     v.trim()
         .parse::<f64>()
-        .map_err(|_| malformed(format!("{}'s {key} {v:?} is not a number", el.name)))
+        .map_err(|_| FORMAT.malformed(format!("{}'s {key} {v:?} is not a number", el.name)))
 }
 
 /// One predicate's test on its field.
@@ -224,7 +211,7 @@ fn test(p: &Element, categorical: bool) -> Result<(Option<String>, Test), Import
         "lessOrEqual" => Ok((None, Some(v), true)),
         "greaterOrEqual" => Ok((Some(v), None, false)),
         "greaterThan" => Ok((Some(v), None, true)),
-        other => Err(unsupported(
+        other => Err(FORMAT.unsupported(
             "predicate",
             format!("SimplePredicate operator {other} on a number"),
         )),
@@ -250,7 +237,7 @@ fn test(p: &Element, categorical: bool) -> Result<(Option<String>, Test), Import
                         },
                     ))
                 }
-                (op, true) => Err(unsupported(
+                (op, true) => Err(FORMAT.unsupported(
                     "predicate",
                     format!("SimplePredicate operator {op} on a category"),
                 )),
@@ -259,7 +246,7 @@ fn test(p: &Element, categorical: bool) -> Result<(Option<String>, Test), Import
         "SimpleSetPredicate" if categorical && p.attr("booleanOperator") == Some("isIn") => {
             let array = p
                 .child("Array")
-                .ok_or_else(|| malformed("SimpleSetPredicate without its Array"))?;
+                .ok_or_else(|| FORMAT.malformed("SimpleSetPredicate without its Array"))?;
             Ok((field, Test::Levels(array_strings(&array.text))))
         }
         "CompoundPredicate" if !categorical && p.attr("booleanOperator") == Some("and") => {
@@ -280,7 +267,7 @@ fn test(p: &Element, categorical: bool) -> Result<(Option<String>, Test), Import
                         range.0 = Some(l);
                         // `> a` pairs with `<= b`, `>= a` with `< b`.
                         if range.2.is_some_and(|c| c != right_closed) {
-                            return Err(unsupported(
+                            return Err(FORMAT.unsupported(
                                 "predicate",
                                 "an interval closed on both sides or neither",
                             ));
@@ -294,7 +281,7 @@ fn test(p: &Element, categorical: bool) -> Result<(Option<String>, Test), Import
                     } if range.1.is_none() => {
                         range.1 = Some(h);
                         if range.2.is_some_and(|c| c != right_closed) {
-                            return Err(unsupported(
+                            return Err(FORMAT.unsupported(
                                 "predicate",
                                 "an interval closed on both sides or neither",
                             ));
@@ -302,7 +289,7 @@ fn test(p: &Element, categorical: bool) -> Result<(Option<String>, Test), Import
                         range.2 = Some(right_closed);
                     }
                     other => {
-                        return Err(unsupported(
+                        return Err(FORMAT.unsupported(
                             "predicate",
                             format!("a CompoundPredicate part {other:?}"),
                         ));
@@ -318,7 +305,7 @@ fn test(p: &Element, categorical: bool) -> Result<(Option<String>, Test), Import
                 },
             ))
         }
-        other => Err(unsupported(
+        other => Err(FORMAT.unsupported(
             "predicate",
             format!(
                 "{other}{}",
@@ -333,14 +320,11 @@ impl Pmml {
     pub fn parse(text: &str) -> Result<Pmml, ImportError> {
         let root = parse_xml(text)?;
         if root.name != "PMML" {
-            return Err(malformed(format!(
-                "the root element is {}, not PMML",
-                root.name
-            )));
+            return Err(FORMAT.malformed(format!("the root element is {}, not PMML", root.name)));
         }
         let dictionary = root
             .child("DataDictionary")
-            .ok_or_else(|| malformed("no DataDictionary"))?;
+            .ok_or_else(|| FORMAT.malformed("no DataDictionary"))?;
         let categorical = |field: &str| {
             (dictionary.all("DataField"))
                 .find(|d| d.attr("name") == Some(field))
@@ -352,7 +336,7 @@ impl Pmml {
             .child("TransformationDictionary")
             .filter(|t| !t.children.is_empty())
         {
-            return Err(unsupported(
+            return Err(FORMAT.unsupported(
                 "derived fields",
                 format!("a TransformationDictionary of {} fields", t.children.len()),
             ));
@@ -372,23 +356,22 @@ impl Pmml {
         let card = match models.as_slice() {
             [card] if card.name == "Scorecard" => *card,
             [other] => {
-                return Err(unsupported(
+                return Err(FORMAT.unsupported(
                     "model",
                     format!("{} (riskfn imports a PMML Scorecard)", other.name),
                 ));
             }
             _ => {
-                return Err(unsupported(
-                    "model",
-                    format!("{} models in one file", models.len()),
-                ));
+                return Err(
+                    FORMAT.unsupported("model", format!("{} models in one file", models.len()))
+                );
             }
         };
         if card
             .child("LocalTransformations")
             .is_some_and(|t| !t.children.is_empty())
         {
-            return Err(unsupported("derived fields", "LocalTransformations"));
+            return Err(FORMAT.unsupported("derived fields", "LocalTransformations"));
         }
         let initial_score = match card.attr("initialScore") {
             Some(_) => number(card, "initialScore")?,
@@ -396,7 +379,7 @@ impl Pmml {
         };
         let list = card
             .child("Characteristics")
-            .ok_or_else(|| malformed("a Scorecard without Characteristics"))?;
+            .ok_or_else(|| FORMAT.malformed("a Scorecard without Characteristics"))?;
         let mut characteristics = Vec::new();
         for c in list.all("Characteristic") {
             let name = c.attr("name").unwrap_or("?");
@@ -406,7 +389,7 @@ impl Pmml {
                 let p = (a.children.iter())
                     .find(|p| p.name.ends_with("Predicate") || p.name == "True")
                     .ok_or_else(|| {
-                        malformed(format!("an Attribute of {name} without a predicate"))
+                        FORMAT.malformed(format!("an Attribute of {name} without a predicate"))
                     })?;
                 let f = p.attr("field").map(str::to_owned).or_else(|| {
                     p.children
@@ -416,10 +399,8 @@ impl Pmml {
                 if let (Some(f), Some(known)) = (&f, &field)
                     && f != known
                 {
-                    return Err(unsupported(
-                        "characteristic",
-                        format!("{name} reads {known} and {f}"),
-                    ));
+                    return Err(FORMAT
+                        .unsupported("characteristic", format!("{name} reads {known} and {f}")));
                 }
                 field = field.or(f);
                 let kind = field.as_deref().and_then(categorical);
@@ -429,9 +410,9 @@ impl Pmml {
                     points: number(a, "partialScore")?,
                 });
             }
-            let field = field.ok_or_else(|| malformed(format!("{name} reads no field")))?;
+            let field = field.ok_or_else(|| FORMAT.malformed(format!("{name} reads no field")))?;
             if categorical(&field).is_none() {
-                return Err(malformed(format!(
+                return Err(FORMAT.malformed(format!(
                     "{name} reads {field}, which the DataDictionary lacks"
                 )));
             }
@@ -446,7 +427,7 @@ impl Pmml {
                     .map(|a| a.points)
                     .fold(f64::NEG_INFINITY, f64::max);
                 if (baseline - best).abs() > 1e-9 * best.abs().max(1.0) {
-                    return Err(unsupported(
+                    return Err(FORMAT.unsupported(
                         "reason code baseline",
                         format!(
                             "{name}'s baselineScore {baseline} is not its best points {best} (riskfn ranks reasons by points below the best bin)"
@@ -458,7 +439,7 @@ impl Pmml {
                 .attr("reasonCodeAlgorithm")
                 .is_some_and(|a| a != "pointsBelow")
             {
-                return Err(unsupported(
+                return Err(FORMAT.unsupported(
                     "reason code algorithm",
                     card.attr("reasonCodeAlgorithm").unwrap_or("").to_owned(),
                 ));
@@ -472,10 +453,9 @@ impl Pmml {
         let feature_names: Vec<String> = characteristics.iter().map(|c| c.field.clone()).collect();
         for (k, f) in feature_names.iter().enumerate() {
             if feature_names[..k].contains(f) {
-                return Err(unsupported(
-                    "characteristic",
-                    format!("{f} has two characteristics"),
-                ));
+                return Err(
+                    FORMAT.unsupported("characteristic", format!("{f} has two characteristics"))
+                );
             }
         }
         let categories = (characteristics.iter())
@@ -493,7 +473,7 @@ impl Pmml {
                         }
                     }
                     if levels.iter().any(|l| l == MISSING_LEVEL) {
-                        return Err(unsupported(
+                        return Err(FORMAT.unsupported(
                             "level",
                             format!(
                                 "{}'s level {MISSING_LEVEL:?} (riskfn's missing level)",
@@ -568,7 +548,7 @@ impl Pmml {
                     )
                 });
             let Some((_, missing_at)) = rest else {
-                return Err(unsupported(
+                return Err(FORMAT.unsupported(
                     "characteristic",
                     format!("{name} has no isMissing or True attribute for a missing value"),
                 ));
@@ -622,7 +602,7 @@ impl Pmml {
                             .total_cmp(&b.0.unwrap_or(f64::NEG_INFINITY))
                     });
                     let gap = || {
-                        unsupported(
+                        FORMAT.unsupported(
                             "characteristic",
                             format!("{name}'s intervals leave a gap or overlap"),
                         )
@@ -711,7 +691,7 @@ fn label(t: &Test) -> String {
 
 impl Imported for Pmml {
     fn library(&self) -> &'static str {
-        FORMAT
+        FORMAT.name()
     }
 
     fn feature_names(&self) -> &[String] {
@@ -734,13 +714,7 @@ impl Imported for Pmml {
                         levels: levels.clone(),
                         frequencies: vec![0.0; levels.len()],
                     },
-                    None => Encoding::Numeric {
-                        impute: 0.0,
-                        mean: 0.0,
-                        scale: 1.0,
-                        native_missing: true,
-                        zero_missing: false,
-                    },
+                    None => Encoding::as_is(),
                 };
                 let mut feature = Converted::feature(f, name, encoding);
                 if let Some(code) = &self.characteristics[self.characteristic_of[f]].reason_code {

@@ -22,24 +22,9 @@
 use riskfn_core::model::{Boosted, Node, Tree};
 use serde_json::Value;
 
-use super::{Converted, ImportError, Imported, float32_boundary, positions};
+use super::{Converted, Format, ImportError, Imported, float32_boundary, positions};
 
-const FORMAT: &str = "XGBoost";
-
-fn malformed(reason: impl Into<String>) -> ImportError {
-    ImportError::Malformed {
-        format: FORMAT,
-        reason: reason.into(),
-    }
-}
-
-fn unsupported(what: &'static str, detail: impl Into<String>) -> ImportError {
-    ImportError::Unsupported {
-        format: FORMAT,
-        what,
-        detail: detail.into(),
-    }
-}
+const FORMAT: Format = Format("XGBoost");
 
 /// A parsed XGBoost model.
 #[derive(Debug, Clone, PartialEq)]
@@ -69,7 +54,7 @@ struct XgTree {
 fn array<'a>(v: &'a Value, key: &str) -> Result<&'a Vec<Value>, ImportError> {
     v[key]
         .as_array()
-        .ok_or_else(|| malformed(format!("no {key}")))
+        .ok_or_else(|| FORMAT.malformed(format!("no {key}")))
 }
 
 fn ints(v: &Value, key: &str) -> Result<Vec<i64>, ImportError> {
@@ -77,7 +62,7 @@ fn ints(v: &Value, key: &str) -> Result<Vec<i64>, ImportError> {
         .iter()
         .map(|x| {
             x.as_i64()
-                .ok_or_else(|| malformed(format!("{key}: not integers")))
+                .ok_or_else(|| FORMAT.malformed(format!("{key}: not integers")))
         })
         .collect()
 }
@@ -87,7 +72,7 @@ fn floats(v: &Value, key: &str) -> Result<Vec<f64>, ImportError> {
         .iter()
         .map(|x| {
             x.as_f64()
-                .ok_or_else(|| malformed(format!("{key}: not numbers")))
+                .ok_or_else(|| FORMAT.malformed(format!("{key}: not numbers")))
         })
         .collect()
 }
@@ -96,24 +81,24 @@ fn floats(v: &Value, key: &str) -> Result<Vec<f64>, ImportError> {
 fn text_number(v: &Value, key: &str) -> Result<f64, ImportError> {
     let s = v[key]
         .as_str()
-        .ok_or_else(|| malformed(format!("no {key}")))?;
+        .ok_or_else(|| FORMAT.malformed(format!("no {key}")))?;
     s.trim_matches(|c| c == '[' || c == ']')
         .parse::<f64>()
-        .map_err(|_| malformed(format!("{key}: {s:?}")))
+        .map_err(|_| FORMAT.malformed(format!("{key}: {s:?}")))
 }
 
 impl XgBoost {
     /// Its JSON model (`save_model("m.json")`).
     pub fn parse(text: &str) -> Result<XgBoost, ImportError> {
         let doc: Value =
-            serde_json::from_str(text).map_err(|e| malformed(format!("not JSON ({e})")))?;
+            serde_json::from_str(text).map_err(|e| FORMAT.malformed(format!("not JSON ({e})")))?;
         Self::from_document(&doc)
     }
 
     /// Its binary model (`save_model("m.ubj")`): the same document in UBJSON.
     pub fn parse_ubj(bytes: &[u8]) -> Result<XgBoost, ImportError> {
-        let doc =
-            super::ubjson::decode(bytes).map_err(|e| malformed(format!("not UBJSON ({e})")))?;
+        let doc = super::ubjson::decode(bytes)
+            .map_err(|e| FORMAT.malformed(format!("not UBJSON ({e})")))?;
         Self::from_document(&doc)
     }
 
@@ -126,21 +111,21 @@ impl XgBoost {
     fn from_document(doc: &Value) -> Result<XgBoost, ImportError> {
         let learner = &doc["learner"];
         if !learner.is_object() {
-            return Err(malformed("no learner"));
+            return Err(FORMAT.malformed("no learner"));
         }
         let objective = learner["objective"]["name"].as_str().unwrap_or("");
         if objective != "binary:logistic" {
-            return Err(unsupported("objective", objective));
+            return Err(FORMAT.unsupported("objective", objective));
         }
         let param = &learner["learner_model_param"];
         if param["num_class"].as_str().unwrap_or("0") != "0"
             || param["num_target"].as_str().unwrap_or("1") != "1"
         {
-            return Err(unsupported("multi-output model", "num_class or num_target"));
+            return Err(FORMAT.unsupported("multi-output model", "num_class or num_target"));
         }
         let booster = &learner["gradient_booster"];
         if booster["name"].as_str() != Some("gbtree") {
-            return Err(unsupported("booster", booster["name"].to_string()));
+            return Err(FORMAT.unsupported("booster", booster["name"].to_string()));
         }
         let p = text_number(param, "base_score")?;
         let base_margin = (p / (1.0 - p)).ln();
@@ -150,9 +135,7 @@ impl XgBoost {
             .collect();
         let types = array(learner, "feature_types")?;
         if types.len() != feature_names.len() {
-            return Err(malformed(
-                "feature_types and feature_names differ in length",
-            ));
+            return Err(FORMAT.malformed("feature_types and feature_names differ in length"));
         }
         let model = &booster["model"];
         let enc = model["cats"]["enc"].as_array();
@@ -160,7 +143,7 @@ impl XgBoost {
             .map(|(f, t)| match t.as_str() {
                 Some("c") => {
                     let e = enc.and_then(|e| e.get(f)).ok_or_else(|| {
-                        unsupported(
+                        FORMAT.unsupported(
                             "categorical feature without its categories",
                             "save with XGBoost 3 (cats in the model)",
                         )
@@ -204,7 +187,7 @@ impl XgBoost {
 
 impl Imported for XgBoost {
     fn library(&self) -> &'static str {
-        FORMAT
+        FORMAT.name()
     }
 
     fn feature_names(&self) -> &[String] {
@@ -272,14 +255,17 @@ fn decode_categories(e: &Value) -> Result<Vec<String>, ImportError> {
         .iter()
         .map(|b| b.as_u64().map(|b| b as u8))
         .collect::<Option<_>>()
-        .ok_or_else(|| unsupported("categories that are not strings", "numeric category values"))?;
+        .ok_or_else(|| {
+            FORMAT.unsupported("categories that are not strings", "numeric category values")
+        })?;
     offsets
         .windows(2)
         .map(|w| {
             let part = bytes
                 .get(w[0] as usize..w[1] as usize)
-                .ok_or_else(|| malformed("category offsets out of range"))?;
-            String::from_utf8(part.to_vec()).map_err(|_| malformed("a category is not UTF-8"))
+                .ok_or_else(|| FORMAT.malformed("category offsets out of range"))?;
+            String::from_utf8(part.to_vec())
+                .map_err(|_| FORMAT.malformed("a category is not UTF-8"))
         })
         .collect()
 }
@@ -319,10 +305,10 @@ fn parse_tree(t: &Value) -> Result<XgTree, ImportError> {
         for ((&node, &start), &size) in nodes.iter().zip(&segments).zip(&sizes) {
             let part = cats
                 .get(start as usize..(start + size) as usize)
-                .ok_or_else(|| malformed("a category segment out of range"))?;
+                .ok_or_else(|| FORMAT.malformed("a category segment out of range"))?;
             *right_categories
                 .get_mut(node as usize)
-                .ok_or_else(|| malformed("a category node out of range"))? =
+                .ok_or_else(|| FORMAT.malformed("a category node out of range"))? =
                 part.iter().map(|&c| c as u32).collect();
         }
     }
@@ -335,7 +321,7 @@ fn parse_tree(t: &Value) -> Result<XgTree, ImportError> {
         cover.len(),
     ];
     if n == 0 || lengths.iter().any(|&l| l != n) {
-        return Err(malformed("a tree's arrays differ in length (truncated?)"));
+        return Err(FORMAT.malformed("a tree's arrays differ in length (truncated?)"));
     }
     Ok(XgTree {
         left,
@@ -367,7 +353,7 @@ fn emit(
     depth: usize,
 ) -> Result<u32, ImportError> {
     if depth > t.left.len() || i >= t.left.len() {
-        return Err(malformed("a tree's children loop or leave it"));
+        return Err(FORMAT.malformed("a tree's children loop or leave it"));
     }
     let at = tree.nodes.len();
     tree.cover.push(t.cover[i]);
@@ -385,7 +371,9 @@ fn emit(
         let codes = positions
             .get(feature)
             .and_then(|p| p.as_ref())
-            .ok_or_else(|| malformed(format!("a category split on number feature {feature}")))?;
+            .ok_or_else(|| {
+                FORMAT.malformed(format!("a category split on number feature {feature}"))
+            })?;
         let listed: Vec<u32> = (t.right_categories[i].iter())
             .filter_map(|&c| codes.get(c as usize).copied())
             .collect();

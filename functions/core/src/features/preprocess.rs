@@ -71,6 +71,17 @@ fn is_false(b: &bool) -> bool {
 }
 
 impl Encoding {
+    /// A number as it is, a missing one left missing (for a model that routes it).
+    pub fn as_is() -> Encoding {
+        Encoding::Numeric {
+            impute: 0.0,
+            mean: 0.0,
+            scale: 1.0,
+            native_missing: true,
+            zero_missing: false,
+        }
+    }
+
     pub fn width(&self) -> usize {
         match self {
             Encoding::Numeric { .. } | Encoding::Level { .. } => 1,
