@@ -763,7 +763,8 @@ mod tests {
         m
     }
 
-    /// optbinning 1.0.0's scorecard exported by sklearn2pmml, with and without reason codes:
+    /// optbinning 1.0.0's scorecards exported by sklearn2pmml (german_credit's with and
+    /// without reason codes, islr_default's, credit_data's):
     /// on every reference row (missing numbers and categories among them) the converted
     /// card's points are JPMML-Evaluator's (the PMML's own evaluator) and optbinning's score
     /// to 1e-9, its probability optbinning's predict_proba to 1e-12 (riskfn's default scale
@@ -771,13 +772,21 @@ mod tests {
     /// each level, a missing and an unseen one, agree with PMML's first-attribute rule.
     #[tokio::test]
     async fn an_optbinning_scorecard_scores_as_jpmml_and_optbinning() {
-        for name in ["scorecard_german.pmml", "scorecard_german_reasons.pmml"] {
+        for (name, rows) in [
+            ("scorecard_german.pmml", "scorecard_german_reference.csv"),
+            (
+                "scorecard_german_reasons.pmml",
+                "scorecard_german_reference.csv",
+            ),
+            ("scorecard_islr.pmml", "scorecard_islr_reference.csv"),
+            ("scorecard_credit.pmml", "scorecard_credit_reference.csv"),
+        ] {
             let m = read(name);
             let converted = m.convert().unwrap();
             let Model::Scorecard(card) = &converted.model else {
                 panic!("{name}")
             };
-            let r = reference(&m, "scorecard_german_reference.csv").await;
+            let r = reference(&m, rows).await;
             let (jpmml, optbinning, p) = (
                 r.numbers("jpmml_score"),
                 r.numbers("optbinning_score"),

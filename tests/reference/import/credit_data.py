@@ -12,7 +12,7 @@ pandas 3.x produced the committed files)
 """
 import numpy as np
 import pandas as pd
-from fixtures import data, fit_lightgbm, fit_sklearn, fit_xgboost, training_rows
+from fixtures import data, fit_lightgbm, fit_scorecard, fit_sklearn, fit_xgboost, training_rows
 
 raw = data("credit_data")
 cat = lambda c: pd.Categorical(raw[c], categories=sorted(raw[c].dropna().unique()))  # noqa: E731
@@ -45,3 +45,5 @@ kept = train & ~raw.drop(columns="rownames").duplicated().to_numpy()
 fit_sklearn(df, y, kept, ref, "sklearn_credit")
 fit_sklearn(df, y, kept, ref, "sklearn_gbm_credit", kind="boosting")
 fit_sklearn(df, y, kept, ref, "sklearn_forest_credit", kind="forest")
+# A points scorecard as PMML (optbinning through sklearn2pmml).
+fit_scorecard(df, y, kept, ref, "scorecard_credit")

@@ -142,3 +142,68 @@ def fit_sklearn(df, y, train, ref, stem, kind="logistic"):
         out["contrib_bias"] = float(np.ravel(explainer.expected_value)[0])
     out.to_csv(os.path.join(HERE, f"{stem}_reference.csv"), index=False, float_format="%.17g")
     print(len(out), "reference rows")
+
+
+def fit_scorecard(df, y, train, ref, stem, reasons=False):
+    """optbinning 1.0.0's Scorecard (binning process, logistic regression) on riskfn's
+    default points scale (600 points at good:bad odds 19, 50 points to double them:
+    `[scorecard]`'s defaults), fitted on the training rows and exported by sklearn2pmml as
+    a PMML Scorecard: `{stem}.pmml`; with `reasons`, a twin `{stem}_reasons.pmml` with each
+    characteristic's reasonCode (`RC_<FIELD>`), its best points as baselineScore,
+    useReasonCodes with pointsBelow, and the top three reason codes as outputs. Writes
+    `{stem}_reference.csv`: the reference rows with optbinning's probability and score, and
+    JPMML-Evaluator's score (and reason codes), checked equal to optbinning's."""
+    import xml.etree.ElementTree as ET
+
+    from jpmml_evaluator import make_evaluator
+    from optbinning import BinningProcess, Scorecard
+    from sklearn.linear_model import LogisticRegression
+    from sklearn2pmml import sklearn2pmml
+    from sklearn2pmml.pipeline import PMMLPipeline
+
+    pmml = "http://www.dmg.org/PMML-4_4"
+    categorical = [c for c in df.columns if isinstance(df[c].dtype, pd.CategoricalDtype)]
+    strings = {c: object for c in categorical}
+    card = Scorecard(
+        binning_process=BinningProcess(list(df.columns), categorical_variables=categorical),
+        estimator=LogisticRegression(),
+        scaling_method="pdo_odds",
+        scaling_method_params={"pdo": 50, "odds": 19, "scorecard_points": 600},
+    )
+    pipeline = PMMLPipeline([("scorecard", card)])
+    pipeline.fit(df[train].astype(strings), y[train])
+    path = os.path.join(HERE, f"{stem}.pmml")
+    sklearn2pmml(pipeline, path)
+    evaluated = path
+    if reasons:
+        ET.register_namespace("", pmml)
+        tree = ET.parse(path)
+        model = tree.getroot().find(f"{{{pmml}}}Scorecard")
+        model.set("useReasonCodes", "true")
+        model.set("reasonCodeAlgorithm", "pointsBelow")
+        model.set("baselineMethod", "max")
+        for c in model.iter(f"{{{pmml}}}Characteristic"):
+            field = c.get("name")[len("optBinning("):-1]
+            c.set("reasonCode", f"RC_{field.upper()}")
+            c.set("baselineScore", repr(max(float(a.get("partialScore")) for a in c.iter(f"{{{pmml}}}Attribute"))))
+        output = ET.Element(f"{{{pmml}}}Output")
+        for k in (1, 2, 3):
+            ET.SubElement(output, f"{{{pmml}}}OutputField", name=f"reason{k}", optype="categorical",
+                          dataType="string", feature="reasonCode", rank=str(k))
+        model.insert(list(model).index(model.find(f"{{{pmml}}}MiningSchema")) + 1, output)
+        evaluated = os.path.join(HERE, f"{stem}_reasons.pmml")
+        tree.write(evaluated, xml_declaration=True, encoding="UTF-8")
+
+    score = card.score(ref.astype(strings))
+    jpmml = make_evaluator(evaluated).verify().evaluateAll(ref.astype(object).where(ref.notna(), None))
+    jpmml_score = jpmml[jpmml.columns[0]].to_numpy(dtype=float)
+    assert np.abs(jpmml_score - score).max() < 1e-9
+    out = pd.DataFrame({c: ref[c].astype(object) for c in df.columns})
+    out["probability"] = card.predict_proba(ref.astype(strings))[:, 1]
+    out["optbinning_score"] = score
+    out["jpmml_score"] = jpmml_score
+    if reasons:
+        for k in (1, 2, 3):
+            out[f"reason{k}"] = jpmml[f"reason{k}"]
+    out.to_csv(os.path.join(HERE, f"{stem}_reference.csv"), index=False, float_format="%.17g")
+    print(len(out), "reference rows")

@@ -12,7 +12,7 @@ pandas 3.x produced the committed files)
 """
 import numpy as np
 import pandas as pd
-from fixtures import data, fit_lightgbm, fit_sklearn, fit_xgboost, training_rows
+from fixtures import data, fit_lightgbm, fit_scorecard, fit_sklearn, fit_xgboost, training_rows
 
 raw = data("islr_default")
 df = pd.DataFrame({
@@ -35,3 +35,5 @@ fit_sklearn(df, y, train, ref, "sklearn_gbm_islr", kind="boosting")
 fit_sklearn(df, y, train, ref, "sklearn_forest_islr", kind="forest")
 # Zeros read as missing (LightGBM's missing type Zero): many balances are 0.
 fit_lightgbm(df, y, train, ref, "lightgbm_islr_zero", n_estimators=40, num_leaves=7, zero_as_missing=True)
+# A points scorecard as PMML (optbinning through sklearn2pmml).
+fit_scorecard(df, y, train, ref, "scorecard_islr")
