@@ -33,6 +33,7 @@ fn options(
         model,
         format: format.into(),
         reference: reference.display().to_string(),
+        features: Vec::new(),
         store: store.display().to_string(),
         s3: Default::default(),
         by: "importer".into(),
@@ -426,14 +427,37 @@ async fn a_reference_that_disagrees_or_a_feature_the_sql_lacks_publishes_nothing
         "german_credit",
         &store,
         "lightgbm",
-        renamed,
+        renamed.clone(),
         renamed_ref,
     ))
     .await
     .unwrap_err()
     .to_string();
     assert!(err.contains("monthly_payment"), "{err}");
+    // A map naming a feature the model does not read.
+    let mut wrong = options(
+        "german_credit",
+        &store,
+        "lightgbm",
+        renamed.clone(),
+        reference.clone(),
+    );
+    wrong.features = vec![("monthly_paymnet".into(), "monthly_amount".into())];
+    let err = import(&wrong).await.unwrap_err().to_string();
+    assert!(
+        err.contains("monthly_paymnet") && err.contains("does not read"),
+        "{err}"
+    );
     // Nothing was published.
     let versions = store.join("german_credit/versions");
     assert!(!versions.exists() || std::fs::read_dir(&versions).unwrap().next().is_none());
+    // Mapped onto the SQL's column (the reference rows by the SQL's names), it imports.
+    let mut mapped = options("german_credit", &store, "lightgbm", renamed, reference);
+    mapped.features = vec![("monthly_payment".into(), "monthly_amount".into())];
+    let r = import(&mapped).await.unwrap();
+    assert!(
+        r.parity.reference_rows.max_difference < 1e-12,
+        "{:?}",
+        r.parity
+    );
 }

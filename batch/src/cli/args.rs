@@ -290,6 +290,10 @@ pub(crate) enum ModelsCommand {
         /// The library's own answers on rows as the model saw them (Parquet or CSV).
         #[arg(long)]
         reference: String,
+        /// Model feature names that differ from the pipeline's SQL output columns, as
+        /// `model_name=sql_column,...` (e.g. `Column_0=duration_months`).
+        #[arg(long, value_parser = feature_map)]
+        features: Option<FeatureMap>,
         /// Data whose splits evaluate the model (default: the pipeline's own).
         #[arg(long)]
         data: Option<String>,
@@ -396,5 +400,47 @@ pub(crate) fn parse_table(s: &str) -> Result<(String, String), String> {
             Ok((name.to_owned(), uri.to_owned()))
         }
         _ => Err(format!("{s:?}: expected name=uri")),
+    }
+}
+
+/// `--features`: model feature name -> SQL output column.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct FeatureMap(pub(crate) Vec<(String, String)>);
+
+fn feature_map(s: &str) -> Result<FeatureMap, String> {
+    let pairs = (s.split(',').map(str::trim).filter(|p| !p.is_empty()))
+        .map(|p| match p.split_once('=') {
+            Some((k, v)) if !k.trim().is_empty() && !v.trim().is_empty() => {
+                Ok((k.trim().to_owned(), v.trim().to_owned()))
+            }
+            _ => Err(format!("{p:?} is not model_name=sql_column")),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    match pairs.is_empty() {
+        true => Err("no model_name=sql_column pairs".into()),
+        false => Ok(FeatureMap(pairs)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_feature_map_is_model_name_equals_sql_column_pairs() {
+        let m = feature_map("Column_0=duration_months, f1 = age").unwrap();
+        assert_eq!(
+            m.0,
+            [
+                ("Column_0".to_owned(), "duration_months".to_owned()),
+                ("f1".to_owned(), "age".to_owned())
+            ]
+        );
+        assert!(
+            feature_map("Column_0")
+                .unwrap_err()
+                .contains("\"Column_0\"")
+        );
+        assert!(feature_map("=age").is_err() && feature_map(" , ").is_err());
     }
 }

@@ -299,14 +299,34 @@ pub fn inputs(positions: &[Option<Vec<u32>>], codes: &[f64]) -> Vec<f64> {
         .collect()
 }
 
-/// `raw`'s rows as the library's codes, each feature from the column of its name: a number
-/// as it is, a category as its place in `categories`; NaN when missing, the model's
-/// [`Imported::unseen_code`] when unseen. A feature
-/// `raw` lacks is an error naming it and the file (`what` it is).
-pub fn codes(m: &dyn Imported, raw: &RawData, what: &str) -> Result<Vec<Vec<f64>>> {
+/// The pipeline's SQL output column of each model feature: its own name, or the one
+/// `--features` maps it to (`model name -> SQL column`). A mapped name the model lacks is an
+/// error naming it.
+pub fn sql_names(m: &dyn Imported, map: &[(String, String)]) -> Result<Vec<String>> {
+    if let Some((name, _)) = map.iter().find(|(k, _)| !m.feature_names().contains(k)) {
+        return Err(crate::error::Error::Data(format!(
+            "--features maps {name}, which the model does not read (it reads {})",
+            m.feature_names().join(", ")
+        )));
+    }
+    Ok((m.feature_names().iter())
+        .map(|n| (map.iter().find(|(k, _)| k == n)).map_or_else(|| n.clone(), |(_, v)| v.clone()))
+        .collect())
+}
+
+/// `raw`'s rows as the library's codes, each feature from the column `names` gives it: a
+/// number as it is, a category as its place in `categories`; NaN when missing, the model's
+/// [`Imported::unseen_code`] when unseen. A column `raw` lacks is an error naming it and
+/// the file (`what` it is).
+pub fn codes(
+    m: &dyn Imported,
+    names: &[String],
+    raw: &RawData,
+    what: &str,
+) -> Result<Vec<Vec<f64>>> {
     let mut rows = vec![vec![f64::NAN; m.feature_names().len()]; raw.rows as usize];
     let unseen = m.unseen_code();
-    for (f, name) in m.feature_names().iter().enumerate() {
+    for (f, name) in names.iter().enumerate() {
         match &m.categories()[f] {
             Some(categories) => {
                 let code: HashMap<&str, f64> = (categories.iter().enumerate())
@@ -474,7 +494,7 @@ pub(crate) mod testing {
         let raw = crate::source::read(&ctx, &fixture(name).display().to_string())
             .await
             .unwrap();
-        let codes = super::codes(m, &raw, "the fixture").unwrap();
+        let codes = super::codes(m, m.feature_names(), &raw, "the fixture").unwrap();
         let positions = super::positions(m.categories());
         let inputs = codes.iter().map(|c| super::inputs(&positions, c)).collect();
         Reference { codes, inputs, raw }

@@ -1550,7 +1550,7 @@ mod tests {
             let prepared = crate::prepare::prepare(&ctx, None, &pipeline, source)
                 .await
                 .unwrap();
-            let columns = model_columns(&m, &prepared, &pipeline).unwrap();
+            let columns = model_columns(&m, m.feature_names(), &prepared, &pipeline).unwrap();
             let train = prepared.rows_of(crate::prepare::split::Split::Train);
             let mut model = converted.model.clone();
             crate::import::cover_trees(

@@ -43,6 +43,10 @@ pub struct ImportOptions {
     /// Rows as the model saw them (the SQL output columns it reads, by name) with the
     /// library's own `probability` of each.
     pub reference: String,
+    /// Model feature names -> the pipeline's SQL output columns, where they differ (a
+    /// model trained on other names, or on positions: LightGBM's `Column_0`, XGBoost's
+    /// `f0`).
+    pub features: Vec<(String, String)>,
     pub store: String,
     pub s3: S3Settings,
     pub by: String,
@@ -79,6 +83,7 @@ pub async fn import(opts: &ImportOptions) -> Result<ImportReport> {
     m.set_scale(pipeline_scale);
     let m = m.as_ref();
     let converted = m.convert()?;
+    let names = super::sql_names(m, &opts.features)?;
     let registry =
         Registry::new(riskfn_core::registry::store::open_with(&opts.store, &opts.s3).await?);
     let current = registry.champion(&pipeline.name).await?;
@@ -87,11 +92,11 @@ pub async fn import(opts: &ImportOptions) -> Result<ImportReport> {
         None => None,
     };
     let ctx = crate::source::session()?;
-    let parity = parity_gate(&ctx, m, &converted, opts).await?;
+    let parity = parity_gate(&ctx, m, &names, &converted, opts).await?;
     let data = opts.data.clone().unwrap_or_else(|| pipeline.source.clone());
     let source = crate::source::open_with(&ctx, &data, &opts.s3).await?;
     let prepared = crate::prepare::prepare(&ctx, None, &pipeline, source).await?;
-    let columns = model_columns(m, &prepared, &pipeline)?;
+    let columns = model_columns(m, &names, &prepared, &pipeline)?;
     let train_rows = prepared.rows_of(Split::Train);
     let features = features(&converted, &columns, &pipeline, &train_rows);
     let mut model = converted.model.clone();
@@ -262,13 +267,14 @@ pub async fn import(opts: &ImportOptions) -> Result<ImportReport> {
 async fn parity_gate(
     ctx: &datafusion::prelude::SessionContext,
     m: &dyn Imported,
+    names: &[String],
     converted: &Converted,
     opts: &ImportOptions,
 ) -> Result<ParityReport> {
     let raw = crate::source::read_with(ctx, &opts.reference, &opts.s3).await?;
     let probability = raw.required_as("probability", &DataType::Float64, REFERENCE)?;
     let probability = probability.as_primitive::<Float64Type>();
-    let rows = super::codes(m, &raw, REFERENCE)?;
+    let rows = super::codes(m, names, &raw, REFERENCE)?;
     let mut worst = (0.0f64, 0usize);
     for (r, codes) in rows.iter().enumerate() {
         let d = (converted.probability(m, codes) - probability.value(r)).abs();
@@ -306,11 +312,12 @@ async fn parity_gate(
     })
 }
 
-/// The pipeline's SQL output column of each model feature, by name; a feature the SQL
-/// lacks, or computes as the other kind (a number for a category, or back), is refused by
-/// name.
+/// The pipeline's SQL output column of each model feature (`names`: [`super::sql_names`]);
+/// a feature the SQL lacks, or computes as the other kind (a number for a category, or
+/// back), is refused by name.
 pub(crate) fn model_columns<'a>(
     m: &dyn Imported,
+    names: &[String],
     prepared: &'a Prepared,
     pipeline: &Pipeline,
 ) -> Result<Vec<&'a FeatureColumn>> {
@@ -320,7 +327,7 @@ pub(crate) fn model_columns<'a>(
             .collect::<Vec<_>>()
             .join(", ")
     };
-    (m.feature_names().iter().enumerate())
+    (names.iter().enumerate())
         .map(|(f, name)| {
             let c = (prepared.features.iter())
                 .find(|c| &c.name == name)
