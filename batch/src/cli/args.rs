@@ -269,7 +269,7 @@ pub(crate) enum ModelsCommand {
         #[command(flatten)]
         store: StoreArg,
     },
-    /// Publish a model trained elsewhere (LightGBM's text model, XGBoost's JSON or UBJSON
+    /// Publish a model trained elsewhere (LightGBM's text model or JSON dump, XGBoost's JSON or UBJSON
     /// model, a scikit-learn model exported to ONNX, a PMML scorecard) as a version of the
     /// pipeline, whose SQL computes the features it reads (by name): converted into riskfn's
     /// own model types, checked against the library's own probabilities (`--reference`:
@@ -284,7 +284,7 @@ pub(crate) enum ModelsCommand {
         /// The model file.
         #[arg(long)]
         model: PathBuf,
-        /// Its format: lightgbm, xgboost (JSON or UBJSON), onnx or pmml.
+        /// Its format: lightgbm (text or JSON dump), xgboost (JSON or UBJSON), onnx or pmml.
         #[arg(long, default_value = "lightgbm")]
         format: String,
         /// The library's own answers on rows as the model saw them (Parquet or CSV).

@@ -89,14 +89,7 @@ impl LightGbm {
         }
         let average_output =
             header.contains_key("average_output") || text.contains("\naverage_output\n");
-        let objective = get("objective")?;
-        let sigmoid = match objective.split_whitespace().collect::<Vec<_>>()[..] {
-            ["binary", s] => s
-                .strip_prefix("sigmoid:")
-                .and_then(|s| s.parse::<f64>().ok())
-                .ok_or_else(|| FORMAT.malformed(format!("objective {objective:?}")))?,
-            _ => return Err(FORMAT.unsupported("objective", objective)),
-        };
+        let sigmoid = sigmoid_of(get("objective")?)?;
         let feature_names: Vec<String> = get("feature_names")?
             .split_whitespace()
             .map(str::to_owned)
@@ -110,44 +103,57 @@ impl LightGbm {
         for block in trees_text.split("\nTree=") {
             trees.push(parse_tree(block)?);
         }
-        // pandas_categorical lists the categorical features' categories, in feature order.
         let pandas = (tail.lines())
             .find_map(|l| l.strip_prefix("pandas_categorical:"))
             .unwrap_or("null");
-        let lists: Vec<Vec<String>> =
-            match serde_json::from_str::<Option<Vec<Vec<serde_json::Value>>>>(pandas) {
-                Ok(v) => v
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|l| {
-                        l.into_iter()
-                            .map(|c| match c {
-                                serde_json::Value::String(s) => s,
-                                other => other.to_string(),
-                            })
-                            .collect()
-                    })
-                    .collect(),
-                Err(e) => return Err(FORMAT.malformed(format!("pandas_categorical: {e}"))),
-            };
-        let mut lists = lists.into_iter();
-        let categories = infos
-            .iter()
-            .map(|info| match info.starts_with('[') || *info == "none" {
-                true => Ok(None),
-                false => lists.next().map(Some).ok_or_else(|| {
-                    FORMAT.unsupported(
-                        "categorical feature without its categories",
-                        "train from a pandas DataFrame with category columns (pandas_categorical)",
-                    )
-                }),
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let pandas = serde_json::from_str::<serde_json::Value>(pandas)
+            .map_err(|e| FORMAT.malformed(format!("pandas_categorical: {e}")))?;
+        let categorical: Vec<bool> = (infos.iter())
+            .map(|info| !(info.starts_with('[') || *info == "none"))
+            .collect();
+        let categories = categories(&categorical, &pandas)?;
         Ok(LightGbm {
             feature_names,
             categories,
             sigmoid,
             average_output,
+            trees,
+        })
+    }
+
+    /// Its JSON dump (`Booster.dump_model()`): the same model as its text.
+    pub fn parse_json(text: &str) -> Result<LightGbm, ImportError> {
+        use serde_json::Value;
+        let doc: Value =
+            serde_json::from_str(text).map_err(|e| FORMAT.malformed(format!("not JSON ({e})")))?;
+        if doc["num_class"].as_i64() != Some(1) || doc["num_tree_per_iteration"].as_i64() != Some(1)
+        {
+            return Err(FORMAT.unsupported(
+                "multiclass model",
+                format!("num_class={}", doc["num_class"]),
+            ));
+        }
+        let sigmoid = sigmoid_of(doc["objective"].as_str().unwrap_or(""))?;
+        let feature_names: Vec<String> = (doc["feature_names"].as_array())
+            .ok_or_else(|| FORMAT.malformed("no feature_names"))?
+            .iter()
+            .map(|n| n.as_str().unwrap_or_default().to_owned())
+            .collect();
+        // A categorical feature lists the codes it saw in its info's `values`.
+        let categorical: Vec<bool> = (feature_names.iter())
+            .map(|n| (doc["feature_infos"][n]["values"].as_array()).is_some_and(|v| !v.is_empty()))
+            .collect();
+        let categories = categories(&categorical, &doc["pandas_categorical"])?;
+        let trees = (doc["tree_info"].as_array())
+            .ok_or_else(|| FORMAT.malformed("no tree_info"))?
+            .iter()
+            .map(tree_of_dump)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(LightGbm {
+            feature_names,
+            categories,
+            sigmoid,
+            average_output: doc["average_output"].as_bool().unwrap_or(false),
             trees,
         })
     }
@@ -276,6 +282,150 @@ impl LgbTree {
         }
         f64::NAN
     }
+}
+
+/// The objective's sigmoid: `binary sigmoid:<s>`, the only objective riskfn takes.
+fn sigmoid_of(objective: &str) -> Result<f64, ImportError> {
+    match objective.split_whitespace().collect::<Vec<_>>()[..] {
+        ["binary", s] => s
+            .strip_prefix("sigmoid:")
+            .and_then(|s| s.parse::<f64>().ok())
+            .ok_or_else(|| FORMAT.malformed(format!("objective {objective:?}"))),
+        _ => Err(FORMAT.unsupported("objective", objective)),
+    }
+}
+
+/// Each categorical feature's categories from `pandas_categorical` (a list per categorical
+/// feature, in feature order; `null` when none): LightGBM's code `c` is `categories[c]`.
+fn categories(
+    categorical: &[bool],
+    pandas: &serde_json::Value,
+) -> Result<Vec<Option<Vec<String>>>, ImportError> {
+    let lists: Vec<Vec<String>> = match pandas {
+        serde_json::Value::Null => Vec::new(),
+        serde_json::Value::Array(lists) => (lists.iter())
+            .map(|l| {
+                (l.as_array().into_iter().flatten())
+                    .map(|c| match c {
+                        serde_json::Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    })
+                    .collect()
+            })
+            .collect(),
+        other => return Err(FORMAT.malformed(format!("pandas_categorical: {other}"))),
+    };
+    let mut lists = lists.into_iter();
+    (categorical.iter())
+        .map(|&c| match c {
+            false => Ok(None),
+            true => lists.next().map(Some).ok_or_else(|| {
+                FORMAT.unsupported(
+                    "categorical feature without its categories",
+                    "train from a pandas DataFrame with category columns (pandas_categorical)",
+                )
+            }),
+        })
+        .collect()
+}
+
+/// A tree of the JSON dump as the text model's arrays: internal nodes by `split_index`,
+/// leaves by `leaf_index`, a category split's codes as its bitset.
+fn tree_of_dump(info: &serde_json::Value) -> Result<LgbTree, ImportError> {
+    if info["is_linear"].as_bool() == Some(true) {
+        return Err(FORMAT.unsupported("linear tree", "is_linear"));
+    }
+    let leaves = info["num_leaves"]
+        .as_u64()
+        .ok_or_else(|| FORMAT.malformed("a tree without num_leaves"))? as usize;
+    let internal = leaves.saturating_sub(1);
+    let mut t = LgbTree {
+        split_feature: vec![0; internal],
+        threshold: vec![0.0; internal],
+        decision_type: vec![0; internal],
+        left_child: vec![0; internal],
+        right_child: vec![0; internal],
+        leaf_value: vec![0.0; leaves],
+        leaf_count: vec![0.0; leaves],
+        internal_count: vec![0.0; internal],
+        cat_boundaries: vec![0],
+        cat_threshold: Vec::new(),
+    };
+    // Category splits in split_index order take their bitsets in that order.
+    let mut sets: Vec<(usize, Vec<u32>)> = Vec::new();
+    let at = walk_dump(&info["tree_structure"], &mut t, &mut sets, 0)?;
+    if internal == 0 && at != !0 {
+        return Err(FORMAT.malformed("a one-leaf tree with splits"));
+    }
+    sets.sort_by_key(|s| s.0);
+    for (k, (i, codes)) in sets.into_iter().enumerate() {
+        t.threshold[i] = k as f64;
+        let words = codes.iter().max().map_or(1, |&m| m as usize / 32 + 1);
+        let mut bits = vec![0u32; words];
+        for c in codes {
+            bits[c as usize / 32] |= 1 << (c % 32);
+        }
+        t.cat_threshold.extend(bits);
+        t.cat_boundaries.push(t.cat_threshold.len());
+    }
+    if t.cat_threshold.is_empty() {
+        t.cat_boundaries.clear();
+    }
+    Ok(t)
+}
+
+/// Node `n` of a dumped tree into `t`; its text-model reference (an internal node's index,
+/// or `!leaf`).
+fn walk_dump(
+    n: &serde_json::Value,
+    t: &mut LgbTree,
+    sets: &mut Vec<(usize, Vec<u32>)>,
+    depth: usize,
+) -> Result<i64, ImportError> {
+    if depth > t.leaf_value.len() {
+        return Err(FORMAT.malformed("a tree's children loop"));
+    }
+    let index = |key: &str| n[key].as_u64().map(|i| i as usize);
+    if let Some(value) = n["leaf_value"].as_f64() {
+        let leaf = index("leaf_index").unwrap_or(0);
+        let slot = t
+            .leaf_value
+            .get_mut(leaf)
+            .ok_or_else(|| FORMAT.malformed("a leaf out of range"))?;
+        *slot = value;
+        t.leaf_count[leaf] = n["leaf_count"].as_f64().unwrap_or(0.0);
+        return Ok(!(leaf as i64));
+    }
+    let i = index("split_index").filter(|&i| i < t.split_feature.len());
+    let i = i.ok_or_else(|| FORMAT.malformed("a split out of range"))?;
+    t.split_feature[i] =
+        index("split_feature").ok_or_else(|| FORMAT.malformed("a split without its feature"))?;
+    let missing = match n["missing_type"].as_str() {
+        Some("None") => 0u8,
+        Some("Zero") => 1,
+        Some("NaN") => 2,
+        other => return Err(FORMAT.malformed(format!("missing_type {other:?}"))),
+    };
+    let categorical = n["decision_type"].as_str() == Some("==");
+    let default_left = n["default_left"].as_bool().unwrap_or(false);
+    t.decision_type[i] = u8::from(categorical) | (u8::from(default_left) << 1) | (missing << 2);
+    if categorical {
+        let codes = (n["threshold"].as_str().unwrap_or("").split("||"))
+            .map(|c| {
+                c.parse::<u32>()
+                    .map_err(|_| FORMAT.malformed(format!("category split {:?}", n["threshold"])))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        sets.push((i, codes));
+    } else {
+        t.threshold[i] = n["threshold"]
+            .as_f64()
+            .ok_or_else(|| FORMAT.malformed("a split without its threshold"))?;
+    }
+    t.internal_count[i] = n["internal_count"].as_f64().unwrap_or(0.0);
+    t.left_child[i] = walk_dump(&n["left_child"], t, sets, depth + 1)?;
+    t.right_child[i] = walk_dump(&n["right_child"], t, sets, depth + 1)?;
+    Ok(i as i64)
 }
 
 fn parse_tree(block: &str) -> Result<LgbTree, ImportError> {
@@ -550,6 +700,28 @@ mod tests {
             }
         }
         assert!(parity(&m, &plain, &rows).max_difference > 1e-6);
+    }
+
+    /// LightGBM's JSON dump reads as the same model as its text (lightgbm 4.7.0 dumped both
+    /// fixtures: `tests/reference/import/lightgbm_german.py`), category bitsets included.
+    #[test]
+    fn a_json_dump_is_its_text_model() {
+        for stem in ["lightgbm_german", "lightgbm_german_rf"] {
+            let text = std::fs::read_to_string(fixture(&format!("{stem}.txt"))).unwrap();
+            let json = std::fs::read_to_string(fixture(&format!("{stem}.json"))).unwrap();
+            let (a, b) = (
+                LightGbm::parse(&text).unwrap(),
+                LightGbm::parse_json(&json).unwrap(),
+            );
+            assert_eq!(a, b, "{stem}");
+            let via_read = crate::import::read("lightgbm", json.as_bytes()).unwrap();
+            assert_eq!(via_read.feature_names(), a.feature_names.as_slice());
+        }
+        let json = std::fs::read_to_string(fixture("lightgbm_german.json")).unwrap();
+        let cut = LightGbm::parse_json(&json[..json.len() / 2])
+            .unwrap_err()
+            .to_string();
+        assert!(cut.contains("not JSON"), "{cut}");
     }
 
     /// What riskfn does not take is refused by name; a truncated file is malformed.

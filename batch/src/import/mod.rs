@@ -409,8 +409,8 @@ pub fn parity(m: &dyn Imported, converted: &Converted, rows: &[Vec<f64>]) -> Par
     }
 }
 
-/// Read a model file of `format` (`lightgbm`, `xgboost`: its JSON or UBJSON model, `onnx`
-/// or `pmml`).
+/// Read a model file of `format` (`lightgbm`: its text model or JSON dump, `xgboost`: its
+/// JSON or UBJSON model, `onnx` or `pmml`).
 pub fn read(format: &str, bytes: &[u8]) -> Result<Box<dyn Imported>, ImportError> {
     let text = || {
         std::str::from_utf8(bytes).map_err(|_| ImportError::Malformed {
@@ -419,6 +419,10 @@ pub fn read(format: &str, bytes: &[u8]) -> Result<Box<dyn Imported>, ImportError
         })
     };
     match format {
+        // Its JSON dump opens with a brace; its text model with the line `tree`.
+        "lightgbm" if bytes.first() == Some(&b'{') => {
+            Ok(Box::new(lightgbm::LightGbm::parse_json(text()?)?))
+        }
         "lightgbm" => Ok(Box::new(lightgbm::LightGbm::parse(text()?)?)),
         "xgboost" if xgboost::XgBoost::is_ubj(bytes) => {
             Ok(Box::new(xgboost::XgBoost::parse_ubj(bytes)?))

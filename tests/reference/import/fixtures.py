@@ -2,6 +2,7 @@
 row below 60), fitting a LightGBM, an XGBoost or a scikit-learn model there and writing it
 with its reference rows (the rows as the model saw them, the library's own probability
 and, for the trees, contributions per feature and bias)."""
+import json
 import os
 import sys
 
@@ -47,6 +48,14 @@ def fit_lightgbm(df, y, train, ref, stem, **params):
         df, ref, model.predict_proba(ref)[:, 1], model.booster_.predict(ref, pred_contrib=True),
         f"{stem}_reference.csv",
     )
+
+
+def dump_lightgbm(stem):
+    """The JSON dump (`Booster.dump_model()`) of the text model `{stem}.txt`, as
+    `{stem}.json`: the same model in LightGBM's other format."""
+    booster = lgb.Booster(model_file=os.path.join(HERE, f"{stem}.txt"))
+    with open(os.path.join(HERE, f"{stem}.json"), "w") as f:
+        json.dump(booster.dump_model(), f)
 
 
 def fit_xgboost(df, y, train, ref, stem, **params):

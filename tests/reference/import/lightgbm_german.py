@@ -8,7 +8,7 @@ Usage: python tests/reference/import/lightgbm_german.py
 (lightgbm 4.7.0, pandas 3.x produced the committed lightgbm_german.txt and
 lightgbm_german_reference.csv)
 """
-from fixtures import fit_lightgbm
+from fixtures import dump_lightgbm, fit_lightgbm
 from german_features import features, reference
 
 df, y, train = features()
@@ -22,3 +22,6 @@ fit_lightgbm(
     boosting_type="rf", n_estimators=30, num_leaves=15, min_child_samples=10, bagging_fraction=0.7,
     bagging_freq=1, feature_fraction=0.8, cat_smooth=5, min_data_per_group=5,
 )
+# Both as JSON dumps too (Booster.dump_model()).
+dump_lightgbm("lightgbm_german")
+dump_lightgbm("lightgbm_german_rf")
