@@ -147,8 +147,9 @@ async fn xgboost_models_are_imported_served_and_answer_as_xgboost() {
 
 #[tokio::test]
 async fn scikit_learn_models_are_imported_from_onnx_served_and_answer_as_scikit_learn() {
-    // A logistic regression, gradient boosting and a random forest of each pipeline.
-    for kind in ["sklearn", "sklearn_gbm", "sklearn_forest"] {
+    // A logistic regression, gradient boosting, a random forest and histogram gradient
+    // boosting (missing numbers routed by its trees) of each pipeline.
+    for kind in ["sklearn", "sklearn_gbm", "sklearn_forest", "sklearn_hgb"] {
         let (german, islr, credit) = (
             format!("{kind}_german"),
             format!("{kind}_islr"),

@@ -370,6 +370,10 @@ pub fn edge_rows(m: &dyn Imported, base: &[Vec<f64>]) -> Vec<Vec<f64>> {
             None => probes.extend([(f, f64::NAN), (f, 0.0)]),
         }
     }
+    // An infinity is no value a feature takes (riskfn reads one as missing, which NaN
+    // probes), and the largest double stands for it where a converted split needs one (JSON
+    // holds no infinity): neither is probed.
+    probes.retain(|p| p.1.is_nan() || p.1.abs() < f64::MAX);
     probes.sort_by_key(|p| (p.0, p.1.to_bits()));
     probes.dedup_by(|a, b| a.0 == b.0 && a.1.to_bits() == b.1.to_bits());
     (base.iter())

@@ -557,12 +557,16 @@ fn emit(
                 FORMAT.malformed(format!("a split reads input {element} of {}", at.len()))
             })?;
             let bound = if strict { value } else { value.next_up() };
+            // An infinite threshold (histogram boosting sets missing values apart with
+            // `x <= inf`) as the largest finite double: JSON holds no infinity, and riskfn
+            // reads an infinite input as missing.
+            let threshold = float32_boundary(bound).clamp(f64::MIN, f64::MAX);
             out.nodes.push(Node::Leaf { value: 0.0 });
             let left = emit(nodes, yes, symbols, at, scale, out, depth + 1)?;
             let right = emit(nodes, no, symbols, at, scale, out, depth + 1)?;
             out.nodes[me] = Node::Split {
                 feature: feature as u32,
-                threshold: float32_boundary(bound),
+                threshold,
                 left,
                 right,
                 missing_left: missing_yes,
@@ -1496,18 +1500,30 @@ mod tests {
         }
     }
 
-    /// scikit-learn's gradient boosting (a logistic link over boosted trees) and random
-    /// forest (averaged leaf shares), behind imputation and one-hot levels, on every
-    /// bundled pipeline; the gate's rows on every split's float32 edges catch a conversion
+    /// scikit-learn's gradient boosting (a logistic link over boosted trees), random forest
+    /// (averaged leaf shares) and histogram gradient boosting (its trees route missing
+    /// numbers), behind one-hot levels, on every bundled pipeline; the gate's rows on every split's float32 edges catch a conversion
     /// that read `x <= v` as `x < v`.
     #[tokio::test]
     async fn tree_models_score_as_scikit_learn_and_onnx_runtime() {
         for pipeline in ["german", "islr", "credit"] {
-            for (kind, family) in [("gbm", "gradient_boosting"), ("forest", "random_forest")] {
+            for (kind, family) in [
+                ("gbm", "gradient_boosting"),
+                ("forest", "random_forest"),
+                ("hgb", "gradient_boosting"),
+            ] {
                 let stem = format!("sklearn_{kind}_{pipeline}");
                 let (m, converted, rows) = held_to_its_references(&stem).await;
                 assert_eq!(converted.model.family(), family);
                 assert!(rows.len() > 1000, "{stem}: {} rows", rows.len());
+                // It reads back from the JSON it is published as (histogram boosting's
+                // `x <= inf` splits included: JSON holds no infinity).
+                let json = serde_json::to_string(&converted.model).unwrap();
+                assert_eq!(
+                    serde_json::from_str::<Model>(&json).unwrap(),
+                    converted.model,
+                    "{stem}"
+                );
                 let mut strict = converted.clone();
                 let trees = match &mut strict.model {
                     Model::GradientBoosting(b) => &mut b.trees,

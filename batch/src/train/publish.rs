@@ -98,7 +98,16 @@ pub(crate) fn artifact(
             outside: pipeline.outside_population,
         },
     };
-    Scorer::new(artifact.clone(), String::new())?;
+    // Served from its JSON: a value JSON cannot hold (an infinity, a NaN) would not read
+    // back, and nothing is published that the service could not load.
+    let back: ScoringArtifact = serde_json::to_vec(&artifact)
+        .and_then(|bytes| serde_json::from_slice(&bytes))
+        .map_err(|e| {
+            crate::error::Error::Data(format!(
+                "the model does not read back from its JSON ({e}); nothing published"
+            ))
+        })?;
+    Scorer::new(back, String::new())?;
     Ok(artifact)
 }
 

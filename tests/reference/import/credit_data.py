@@ -45,5 +45,6 @@ kept = train & ~raw.drop(columns="rownames").duplicated().to_numpy()
 fit_sklearn(df, y, kept, ref, "sklearn_credit")
 fit_sklearn(df, y, kept, ref, "sklearn_gbm_credit", kind="boosting")
 fit_sklearn(df, y, kept, ref, "sklearn_forest_credit", kind="forest")
+fit_sklearn(df, y, kept, ref, "sklearn_hgb_credit", kind="histogram")
 # A points scorecard as PMML (optbinning through sklearn2pmml).
 fit_scorecard(df, y, kept, ref, "scorecard_credit")

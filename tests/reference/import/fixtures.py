@@ -80,14 +80,19 @@ def fit_sklearn(df, y, train, ref, stem, kind="logistic"):
     scikit-learn's predict_proba, ONNX Runtime's probability and, for gradient boosting,
     shap's TreeExplainer contributions per feature, each the sum over its one-hot columns,
     and bias). `kind`: logistic (LogisticRegression(C=1)), boosting
-    (GradientBoostingClassifier, 40 trees of depth 3) or forest (RandomForestClassifier, 25
-    trees of depth 6, at least 5 rows a leaf). A missing category reaches the model as ""
+    (GradientBoostingClassifier, 40 trees of depth 3), forest (RandomForestClassifier, 25
+    trees of depth 6, at least 5 rows a leaf) or histogram (HistGradientBoostingClassifier,
+    40 iterations, numbers not imputed: its trees route a missing one). A missing category reaches the model as ""
     (skl2onnx imputes strings only)."""
     import onnxruntime
     from skl2onnx import to_onnx
     from skl2onnx.common.data_types import FloatTensorType, StringTensorType
     from sklearn.compose import ColumnTransformer
-    from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
+    from sklearn.ensemble import (
+        GradientBoostingClassifier,
+        HistGradientBoostingClassifier,
+        RandomForestClassifier,
+    )
     from sklearn.impute import SimpleImputer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline
@@ -105,14 +110,17 @@ def fit_sklearn(df, y, train, ref, stem, kind="logistic"):
     numbers = [("impute", SimpleImputer(strategy="median"))]
     if kind == "logistic":
         numbers.append(("scale", StandardScaler()))
+    # Histogram boosting: missing numbers reach the trees, which route them.
+    numbers = "passthrough" if kind == "histogram" else Pipeline(numbers)
     estimator = {
         "logistic": lambda: LogisticRegression(C=1.0, max_iter=5000),
         "boosting": lambda: GradientBoostingClassifier(n_estimators=40, max_depth=3, random_state=7),
         "forest": lambda: RandomForestClassifier(n_estimators=25, max_depth=6, min_samples_leaf=5, random_state=7),
+        "histogram": lambda: HistGradientBoostingClassifier(max_iter=40, random_state=7),
     }[kind]()
     model = Pipeline([
         ("pre", ColumnTransformer([
-            ("num", Pipeline(numbers), numeric),
+            ("num", numbers, numeric),
             ("cat", Pipeline([
                 ("impute", SimpleImputer(missing_values="", strategy="constant", fill_value="missing")),
                 ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),

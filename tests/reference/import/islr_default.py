@@ -33,6 +33,7 @@ fit_xgboost(df, y, train, ref, "xgboost_islr", n_estimators=40, max_depth=3)
 fit_sklearn(df, y, train, ref, "sklearn_islr")
 fit_sklearn(df, y, train, ref, "sklearn_gbm_islr", kind="boosting")
 fit_sklearn(df, y, train, ref, "sklearn_forest_islr", kind="forest")
+fit_sklearn(df, y, train, ref, "sklearn_hgb_islr", kind="histogram")
 # Zeros read as missing (LightGBM's missing type Zero): many balances are 0.
 fit_lightgbm(df, y, train, ref, "lightgbm_islr_zero", n_estimators=40, num_leaves=7, zero_as_missing=True)
 # A points scorecard as PMML (optbinning through sklearn2pmml).
