@@ -164,6 +164,30 @@ async fn scikit_learn_models_are_imported_from_onnx_served_and_answer_as_scikit_
             imported_served_and_scored(pipeline, "onnx", (&files.0, &files.1), codes).await;
         }
     }
+    // Exported the default way (one input X of three columns): refused without a map,
+    // imported with --features naming each position's SQL column.
+    let dir = fresh_dir(&tmp(), "import-array");
+    let store = dir.join("store");
+    let (model, reference) = (
+        fixture("sklearn_array_islr.onnx"),
+        fixture("sklearn_array_islr_reference.csv"),
+    );
+    let mut opts = options("islr_default", &store, "onnx", model, reference);
+    let err = import(&opts).await.unwrap_err().to_string();
+    assert!(err.contains("X_0"), "{err}");
+    opts.features = [
+        ("X_0", "balance"),
+        ("X_1", "income"),
+        ("X_2", "balance_to_income"),
+    ]
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .to_vec();
+    let r = import(&opts).await.unwrap();
+    assert!(
+        r.version.champion && r.parity.reference_rows.max_difference < 1e-6,
+        "{:?}",
+        r.parity
+    );
 }
 
 /// A PMML scorecard (optbinning's, through sklearn2pmml) with and without reason codes;

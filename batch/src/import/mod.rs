@@ -498,11 +498,16 @@ pub(crate) mod testing {
     }
 
     pub(crate) async fn reference(m: &dyn Imported, name: &str) -> Reference {
+        reference_as(m, m.feature_names(), name).await
+    }
+
+    /// A fixture's reference rows, each model feature from the column `names` gives it.
+    pub(crate) async fn reference_as(m: &dyn Imported, names: &[String], name: &str) -> Reference {
         let ctx = crate::source::session().unwrap();
         let raw = crate::source::read(&ctx, &fixture(name).display().to_string())
             .await
             .unwrap();
-        let codes = super::codes(m, m.feature_names(), &raw, "the fixture").unwrap();
+        let codes = super::codes(m, names, &raw, "the fixture").unwrap();
         let positions = super::positions(m.categories());
         let inputs = codes.iter().map(|c| super::inputs(&positions, c)).collect();
         Reference { codes, inputs, raw }

@@ -19,11 +19,13 @@
 //! computes them (float32), for the parity gate's reference; and over symbols (which input,
 //! imputed how, scaled how, which level), which become riskfn's encodings and inputs. One
 //! input per feature, named as the pipeline's SQL output columns (skl2onnx's
-//! `initial_types`: a float or string tensor of one column each); a missing category reaches
-//! the graph as "".
+//! `initial_types`: a float or string tensor of one column each), or a float input of several
+//! columns whose features are its columns by position (`X_0`, `X_1`, ... for `--features`
+//! to map: skl2onnx's default export of a model fitted on an array); a missing category
+//! reaches the graph as "".
 //!
-//! Refused by name: any operator outside that set (SVMs, other transforms), inputs of
-//! several columns or of other types, classifiers other than binary with labels 0 and 1,
+//! Refused by name: any operator outside that set (SVMs, other transforms), string inputs
+//! of several columns, inputs of other types, classifiers other than binary with labels 0 and 1,
 //! links other than those, a linear model's number without an imputer (its NaN would reach
 //! the model), a tree split on a scaled number, a category imputed to another level than
 //! `missing`.
@@ -192,6 +194,8 @@ enum Scalar {
 struct Input {
     name: String,
     category: bool,
+    /// Its columns (a feature each).
+    columns: usize,
 }
 
 /// The binary classifier at the end of the graph, for the adverse class (label 1).
@@ -291,6 +295,9 @@ fn leaf(tree: &[TreeNode], x: &[f32]) -> f32 {
 #[derive(Debug, Clone, PartialEq)]
 struct Graph {
     inputs: Vec<Input>,
+    /// Each input column as a feature: an input of one column by its name, each column of
+    /// a wider one by `<name>_<k>` (its position, for `--features` to map).
+    fields: Vec<Input>,
     nodes: Vec<proto::NodeProto>,
     constants: HashMap<String, Vec<Scalar>>,
     /// The name of the classifier's input.
@@ -326,8 +333,8 @@ impl Onnx {
             "skl2onnx" => "scikit-learn (skl2onnx)",
             _ => "ONNX",
         };
-        let symbols = (graph.inputs.iter().enumerate())
-            .map(|(i, input)| Sym::of_input(i, input))
+        let symbols = (graph.fields.iter().enumerate())
+            .map(|(i, field)| Sym::of_field(i, field))
             .collect();
         let symbols = graph.run(symbols)?;
         let trees = matches!(graph.classifier, Classifier::Trees { .. });
@@ -384,15 +391,15 @@ impl Imported for Onnx {
     /// As ONNX Runtime computes it: the graph's operators over float32 values, the
     /// classifier's score in float32, its logistic link.
     fn probability(&self, codes: &[f64]) -> f64 {
-        let mut values: Vec<Vec<Scalar>> = (self.graph.inputs.iter())
+        let mut values: Vec<Scalar> = (self.graph.fields.iter())
             .map(|i| match i.category {
-                true => vec![Scalar::S(String::new())],
-                false => vec![Scalar::F(f32::NAN)],
+                true => Scalar::S(String::new()),
+                false => Scalar::F(f32::NAN),
             })
             .collect();
         let unseen = super::unseen_level(self);
         for (f, &v) in codes.iter().enumerate() {
-            values[self.input_of[f]] = vec![match &self.categories[f] {
+            values[self.input_of[f]] = match &self.categories[f] {
                 // A missing category reaches the graph as "".
                 Some(_) if v.is_nan() => Scalar::S(String::new()),
                 Some(c) => Scalar::S(match c.get(v as usize) {
@@ -400,7 +407,7 @@ impl Imported for Onnx {
                     _ => unseen.clone(),
                 }),
                 None => Scalar::F(v as f32),
-            }];
+            };
         }
         match self.graph.run(values) {
             Ok(x) => self.graph.classifier.probability(&x),
@@ -599,7 +606,7 @@ fn features(
     let mut at = vec![0; symbols.len()];
     let mut next = 0;
     for input in order {
-        let name = graph.inputs[input].name.clone();
+        let name = graph.fields[input].name.clone();
         let parts: Vec<(usize, &Sym)> = (symbols.iter().enumerate())
             .filter(|(_, s)| s.input() == input)
             .collect();
@@ -747,9 +754,9 @@ impl Sym {
         }
     }
 
-    /// A graph input, as a one-element tensor.
-    fn of_input(i: usize, input: &Input) -> Vec<Sym> {
-        vec![match input.category {
+    /// Field `i`'s value.
+    fn of_field(i: usize, input: &Input) -> Sym {
+        match input.category {
             true => Sym::Str {
                 input: i,
                 missing: String::new(),
@@ -760,7 +767,7 @@ impl Sym {
                 mul: 1.0,
                 add: 0.0,
             }),
-        }]
+        }
     }
 }
 
@@ -1083,8 +1090,21 @@ impl Graph {
             );
         }
         let classifier = classifier(node)?;
+        let fields = (inputs.iter())
+            .flat_map(|i| {
+                (0..i.columns).map(move |k| Input {
+                    name: match i.columns {
+                        1 => i.name.clone(),
+                        _ => format!("{}_{k}", i.name),
+                    },
+                    category: i.category,
+                    columns: 1,
+                })
+            })
+            .collect();
         Ok(Graph {
             inputs,
+            fields,
             features_at: node.input.first().cloned().unwrap_or_default(),
             nodes: graph.node[..at].to_vec(),
             constants,
@@ -1092,12 +1112,14 @@ impl Graph {
         })
     }
 
-    /// The classifier's input from the graph's inputs (one-element tensors, one per input).
-    fn run<E: Elem>(&self, inputs: Vec<Vec<E>>) -> Result<Vec<E>, ImportError> {
-        let mut env: HashMap<&str, Vec<E>> = (self.inputs.iter())
-            .map(|i| i.name.as_str())
-            .zip(inputs)
-            .collect();
+    /// The classifier's input from the fields' values (each input the values of its
+    /// columns).
+    fn run<E: Elem>(&self, fields: Vec<E>) -> Result<Vec<E>, ImportError> {
+        let mut fields = fields.into_iter();
+        let mut env: HashMap<&str, Vec<E>> = HashMap::new();
+        for i in &self.inputs {
+            env.insert(i.name.as_str(), fields.by_ref().take(i.columns).collect());
+        }
         for (name, c) in &self.constants {
             env.insert(name, c.iter().cloned().map(E::constant).collect());
         }
@@ -1225,18 +1247,23 @@ fn input(i: &proto::ValueInfoProto) -> Result<Input, ImportError> {
     let t = (i.r#type.as_ref())
         .and_then(|t| t.tensor_type.as_ref())
         .ok_or_else(|| FORMAT.unsupported("input", format!("{} is not a tensor", i.name)))?;
-    let columns = t
-        .shape
-        .as_ref()
+    let columns = (t.shape.as_ref())
         .and_then(|s| s.dim.get(1))
-        .and_then(|d| d.dim_value);
-    if columns != Some(1) {
+        .and_then(|d| d.dim_value)
+        .and_then(|c| usize::try_from(c).ok())
+        .filter(|&c| c >= 1);
+    let columns = columns.ok_or_else(|| {
+        FORMAT.unsupported(
+            "input",
+            format!("{} has no fixed number of columns", i.name),
+        )
+    })?;
+    if columns > 1 && t.elem_type != FLOAT {
         return Err(FORMAT.unsupported(
             "input",
             format!(
-                "{} has {} columns; riskfn reads one input per feature, named as the pipeline's SQL output (skl2onnx's initial_types, one column each)",
-                i.name,
-                columns.map_or("unknown".to_owned(), |c| c.to_string())
+                "{} has {columns} string columns; riskfn reads a category as an input of its own (skl2onnx's initial_types, one column each)",
+                i.name
             ),
         ));
     }
@@ -1244,6 +1271,7 @@ fn input(i: &proto::ValueInfoProto) -> Result<Input, ImportError> {
         FLOAT | STRING => Ok(Input {
             name: i.name.clone(),
             category: t.elem_type == STRING,
+            columns,
         }),
         other => Err(FORMAT.unsupported(
             "input",
@@ -1601,6 +1629,38 @@ mod tests {
                 "{stem}: TreeSHAP differs from shap's by {worst}"
             );
         }
+    }
+
+    /// A model exported the default way, one input `X` of three columns: its features are
+    /// its columns by position (X_0, X_1, X_2), which `--features` maps onto the SQL's
+    /// columns; every reference row (read by the SQL's names) within 1e-6 of scikit-learn's
+    /// and ONNX Runtime's probabilities.
+    #[tokio::test]
+    async fn an_array_input_is_read_by_position() {
+        let m = read("sklearn_array_islr.onnx");
+        assert_eq!(m.feature_names(), ["X_0", "X_1", "X_2"]);
+        let map = [
+            ("X_0", "balance"),
+            ("X_1", "income"),
+            ("X_2", "balance_to_income"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()));
+        let names = crate::import::sql_names(&m, &map).unwrap();
+        let converted = m.convert().unwrap();
+        let r =
+            crate::import::testing::reference_as(&m, &names, "sklearn_array_islr_reference.csv")
+                .await;
+        let (sklearn, ort) = (r.numbers("probability"), r.numbers("onnxruntime"));
+        for (k, codes) in r.codes.iter().enumerate() {
+            let p = converted.probability(&m, codes);
+            assert!(
+                (p - sklearn[k]).abs() < 1e-6 && (p - ort[k]).abs() < 1e-6,
+                "row {k}: {p}"
+            );
+            assert!((m.probability(codes) - ort[k]).abs() < 1e-6, "row {k}");
+        }
+        let found = parity(&m, &converted, &edge_rows(&m, &base_rows(&m)));
+        assert!(found.max_difference < 1e-6, "{found:?}");
     }
 
     /// The encodings are the preprocessing's own: the imputer's median, the scaler's mean

@@ -224,3 +224,36 @@ def fit_scorecard(df, y, train, ref, stem, reasons=False):
             out[f"reason{k}"] = jpmml[f"reason{k}"]
     out.to_csv(os.path.join(HERE, f"{stem}_reference.csv"), index=False, float_format="%.17g")
     print(len(out), "reference rows")
+
+
+def fit_sklearn_array(df, y, train, ref, stem):
+    """scikit-learn's logistic regression (median imputation, StandardScaler) on the
+    numbers of `df` as one array, exported by skl2onnx the default way (one input `X` of
+    as many columns, by position): `{stem}.onnx` and `{stem}_reference.csv` (the reference
+    rows by the pipeline's column names, scikit-learn's and ONNX Runtime's probabilities).
+    Its columns are X_0, X_1, ... for `--features` to map."""
+    import onnxruntime
+    from skl2onnx import to_onnx
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    numeric = [c for c in df.columns if not isinstance(df[c].dtype, pd.CategoricalDtype)]
+    X = df[numeric].to_numpy(dtype=np.float32)
+    model = Pipeline([
+        ("impute", SimpleImputer(strategy="median")),
+        ("scale", StandardScaler()),
+        ("model", LogisticRegression(C=1.0, max_iter=5000)),
+    ])
+    model.fit(X[train], y[train])
+    onx = to_onnx(model, X[:1], options={id(model): {"zipmap": False}}, target_opset={"": 17, "ai.onnx.ml": 3})
+    with open(os.path.join(HERE, f"{stem}.onnx"), "wb") as f:
+        f.write(onx.SerializeToString())
+    Xr = ref[numeric].to_numpy(dtype=np.float32)
+    session = onnxruntime.InferenceSession(onx.SerializeToString())
+    out = pd.DataFrame({c: ref[c] for c in numeric})
+    out["probability"] = model.predict_proba(Xr)[:, 1]
+    out["onnxruntime"] = session.run(None, {session.get_inputs()[0].name: Xr})[1][:, 1].astype(np.float64)
+    out.to_csv(os.path.join(HERE, f"{stem}_reference.csv"), index=False, float_format="%.17g")
+    print(len(out), "reference rows")

@@ -12,7 +12,15 @@ pandas 3.x produced the committed files)
 """
 import numpy as np
 import pandas as pd
-from fixtures import data, fit_lightgbm, fit_scorecard, fit_sklearn, fit_xgboost, training_rows
+from fixtures import (
+    data,
+    fit_lightgbm,
+    fit_scorecard,
+    fit_sklearn,
+    fit_sklearn_array,
+    fit_xgboost,
+    training_rows,
+)
 
 raw = data("islr_default")
 df = pd.DataFrame({
@@ -34,6 +42,8 @@ fit_sklearn(df, y, train, ref, "sklearn_islr")
 fit_sklearn(df, y, train, ref, "sklearn_gbm_islr", kind="boosting")
 fit_sklearn(df, y, train, ref, "sklearn_forest_islr", kind="forest")
 fit_sklearn(df, y, train, ref, "sklearn_hgb_islr", kind="histogram")
+# The numbers as one array, columns by position (X_0, X_1, X_2).
+fit_sklearn_array(df, y, train, ref, "sklearn_array_islr")
 # Zeros read as missing (LightGBM's missing type Zero): many balances are 0.
 fit_lightgbm(df, y, train, ref, "lightgbm_islr_zero", n_estimators=40, num_leaves=7, zero_as_missing=True)
 # A points scorecard as PMML (optbinning through sklearn2pmml).
