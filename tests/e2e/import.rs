@@ -1,9 +1,10 @@
-//! Models trained elsewhere, end to end: LightGBM, XGBoost and scikit-learn (ONNX) models
-//! of every bundled pipeline's features (tests/reference/import) each imported as a version of the
-//! bundled pipeline, then served and batch-scored: each applicant's probability is the library's (by its own
-//! routing rules, checked against the library itself in the import's unit tests) on the
-//! features the pipeline's SQL computes from the raw record. A reference that disagrees, or a feature the SQL lacks, publishes
-//! nothing.
+//! Models trained elsewhere, end to end: LightGBM, XGBoost, scikit-learn (ONNX) models and
+//! PMML scorecards of every bundled pipeline's features (tests/reference/import), each
+//! imported as a version of the bundled pipeline, then served, batch-scored and queried
+//! through riskfn_predict: each applicant's probability is the library's (by its own rules,
+//! checked against the library itself in the import's unit tests) on the features the
+//! pipeline's SQL computes from the raw record. A reference that disagrees, a feature the
+//! SQL lacks or a map naming one the model does not read publishes nothing.
 
 use arrow::array::AsArray;
 use axum::http::StatusCode;
