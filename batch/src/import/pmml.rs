@@ -55,6 +55,9 @@ impl Element {
     }
 }
 
+/// How deep elements may nest.
+const MAX_DEPTH: usize = 64;
+
 /// The document's root element.
 fn parse_xml(text: &str) -> Result<Element, ImportError> {
     let mut reader = quick_xml::Reader::from_str(text);
@@ -77,7 +80,13 @@ fn parse_xml(text: &str) -> Result<Element, ImportError> {
     };
     loop {
         match reader.read_event().map_err(|e| xml(&e))? {
-            Event::Start(e) => stack.push(open(&e)?),
+            Event::Start(e) => {
+                // A card nests a few levels; a file nesting deeper is no scorecard.
+                if stack.len() > MAX_DEPTH {
+                    return Err(FORMAT.malformed("elements nest too deep"));
+                }
+                stack.push(open(&e)?)
+            }
             Event::Empty(e) => {
                 let el = open(&e)?;
                 stack.last_mut().expect("a root").children.push(el);
@@ -891,6 +900,8 @@ mod tests {
         let at = text.find("baselineScore=\"").unwrap() + "baselineScore=\"".len();
         let e = err(&format!("{}1{}", &text[..at], &text[at..]));
         assert!(e.contains("baselineScore"), "{e}");
+        let deep = "<PMML>".to_owned() + &"<a>".repeat(100);
+        assert!(err(&deep).contains("nest too deep"));
         // A gap between a number's intervals.
         let e = err(&text.replacen("value=\"8.5\"", "value=\"9.5\"", 1));
         assert!(e.contains("gap"), "{e}");
