@@ -17,7 +17,8 @@ use arrow::array::{Array, AsArray};
 use arrow::datatypes::{DataType, Float64Type};
 use riskfn_core::features::expr::Expr;
 use riskfn_core::features::preprocess::{Encoding, Feature, Reason};
-use riskfn_core::model::{Boosted, Model, Tree};
+use riskfn_core::model::{BinStats, Boosted, Model, PointsCard, Tree};
+use riskfn_train::binning::{self, Counts};
 
 use crate::error::Result;
 use crate::source::RawData;
@@ -144,22 +145,36 @@ impl Converted {
     }
 }
 
-/// Fill in each tree's cover where the model's file kept none (ONNX's trees): the rows of
-/// `rows` (the training split's inputs) that reach each node, the weights TreeSHAP takes
-/// its expectations over, as scikit-learn's own node counts are for the rows it was fitted
-/// on. A node no row reaches keeps a trace of weight, so that expectations stay defined.
-pub(crate) fn cover_trees(model: &mut Model, rows: impl Iterator<Item = Vec<f64>>) {
-    let trees: Vec<&mut Tree> = match model {
-        Model::GradientBoosting(b) => b.trees.iter_mut().collect(),
-        Model::RandomForest(f) => f.trees.iter_mut().collect(),
-        Model::DecisionTree(t) => vec![t],
-        _ => return,
-    };
+/// Fill in what the model's file kept none of, from `rows` (the training split's inputs
+/// and outcomes), in one pass: a tree's cover (ONNX's trees), the rows reaching each node,
+/// the weights TreeSHAP takes its expectations over, as scikit-learn's own node counts are
+/// for the rows it was fitted on (a node no row reaches keeps a trace of weight, so that
+/// expectations stay defined); a card's bin statistics (a PMML scorecard keeps only
+/// points), the rows and adverse rows in each bin with their weight of evidence and
+/// information value as riskfn's own cards count them (0 where a bin lacks either outcome:
+/// JSON holds no infinity).
+pub(crate) fn describe_from_training(
+    model: &mut Model,
+    rows: impl Iterator<Item = (Vec<f64>, bool)>,
+) {
+    match model {
+        Model::GradientBoosting(b) => cover_trees(b.trees.iter_mut().collect(), rows),
+        Model::RandomForest(f) => cover_trees(f.trees.iter_mut().collect(), rows),
+        Model::DecisionTree(t) => cover_trees(vec![t], rows),
+        Model::Scorecard(card) => describe_bins(card, rows),
+        _ => {}
+    }
+}
+
+fn cover_trees(trees: Vec<&mut Tree>, rows: impl Iterator<Item = (Vec<f64>, bool)>) {
     let mut trees: Vec<&mut Tree> = trees.into_iter().filter(|t| t.cover.is_empty()).collect();
+    if trees.is_empty() {
+        return;
+    }
     for t in &mut trees {
         t.cover = vec![0.0; t.nodes.len()];
     }
-    for x in rows {
+    for (x, _) in rows {
         for t in &mut trees {
             let mut i = Some(0);
             while let Some(n) = i {
@@ -175,17 +190,8 @@ pub(crate) fn cover_trees(model: &mut Model, rows: impl Iterator<Item = Vec<f64>
     }
 }
 
-/// Fill in an imported card's bin statistics (a PMML scorecard keeps only points): the
-/// rows of `rows` (the training split's inputs and outcomes) in each bin, the adverse ones,
-/// weight of evidence `ln(good share / adverse share)` and information value as riskfn's
-/// own cards count them (0 where a bin lacks either outcome).
-pub(crate) fn describe_bins(model: &mut Model, rows: impl Iterator<Item = (Vec<f64>, bool)>) {
-    let Model::Scorecard(card) = model else {
-        return;
-    };
-    if card
-        .characteristics
-        .iter()
+fn describe_bins(card: &mut PointsCard, rows: impl Iterator<Item = (Vec<f64>, bool)>) {
+    if (card.characteristics.iter())
         .flat_map(|c| &c.stats)
         .any(|s| s.rows > 0)
     {
@@ -200,14 +206,19 @@ pub(crate) fn describe_bins(model: &mut Model, rows: impl Iterator<Item = (Vec<f
             }
         }
     }
+    let counts = |s: &BinStats| Counts {
+        rows: s.rows as usize,
+        adverse: s.adverse as usize,
+    };
     for c in &mut card.characteristics {
-        let adverse: u64 = c.stats.iter().map(|s| s.adverse).sum();
-        let good: u64 = c.stats.iter().map(|s| s.rows - s.adverse).sum();
+        let total = (c.stats.iter()).fold(Counts::default(), |t, s| Counts {
+            rows: t.rows + s.rows as usize,
+            adverse: t.adverse + s.adverse as usize,
+        });
         for s in &mut c.stats {
-            let g = (s.rows - s.adverse) as f64 / good.max(1) as f64;
-            let a = s.adverse as f64 / adverse.max(1) as f64;
-            (s.woe, s.iv) = match g > 0.0 && a > 0.0 {
-                true => ((g / a).ln(), (g - a) * (g / a).ln()),
+            let bin = counts(s);
+            (s.woe, s.iv) = match bin.adverse > 0 && bin.good() > 0 {
+                true => (binning::woe(bin, total), binning::iv(bin, total)),
                 false => (0.0, 0.0),
             };
         }

@@ -1597,11 +1597,14 @@ mod tests {
             let columns = model_columns(&m, m.feature_names(), &prepared, &pipeline).unwrap();
             let train = prepared.rows_of(crate::prepare::split::Split::Train);
             let mut model = converted.model.clone();
-            crate::import::cover_trees(
+            crate::import::describe_from_training(
                 &mut model,
-                train
-                    .iter()
-                    .map(|&r| encode_row(&converted.features, &columns, r)),
+                (train.iter()).map(|&r| {
+                    (
+                        encode_row(&converted.features, &columns, r),
+                        prepared.labels[r],
+                    )
+                }),
             );
             let Model::GradientBoosting(boosted) = model else {
                 panic!("{stem}")

@@ -100,11 +100,7 @@ pub async fn import(opts: &ImportOptions) -> Result<ImportReport> {
     let train_rows = prepared.rows_of(Split::Train);
     let features = features(&converted, &columns, &pipeline, &train_rows);
     let mut model = converted.model.clone();
-    super::cover_trees(
-        &mut model,
-        (train_rows.iter()).map(|&r| encode_row(&features, &columns, r)),
-    );
-    super::describe_bins(
+    super::describe_from_training(
         &mut model,
         (train_rows.iter()).map(|&r| (encode_row(&features, &columns, r), prepared.labels[r])),
     );
