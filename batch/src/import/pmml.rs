@@ -213,8 +213,7 @@ fn number(el: &Element, key: &str) -> Result<f64, ImportError> {
 }
 
 /// One predicate's test on its field.
-fn test(p: &Element, categorical: bool) -> Result<(Option<String>, Test), ImportError> {
-    let field = p.attr("field").map(str::to_owned);
+fn test(p: &Element, categorical: bool) -> Result<Test, ImportError> {
     let bound = |op: &str, v: f64| match op {
         "lessThan" => Ok((None, Some(v), false)),
         "lessOrEqual" => Ok((None, Some(v), true)),
@@ -226,25 +225,19 @@ fn test(p: &Element, categorical: bool) -> Result<(Option<String>, Test), Import
         )),
     };
     match p.name.as_str() {
-        "True" => Ok((None, Test::True)),
+        "True" => Ok(Test::True),
         "SimplePredicate" => {
             let op = p.attr("operator").unwrap_or("");
             match (op, categorical) {
-                ("isMissing", _) => Ok((field, Test::Missing)),
-                ("equal", true) => Ok((
-                    field,
-                    Test::Levels(vec![p.attr("value").unwrap_or("").to_owned()]),
-                )),
+                ("isMissing", _) => Ok(Test::Missing),
+                ("equal", true) => Ok(Test::Levels(vec![p.attr("value").unwrap_or("").to_owned()])),
                 (op, false) => {
-                    let (low, high, closed) = bound(op, number(p, "value")?)?;
-                    Ok((
-                        field,
-                        Test::Range {
-                            low,
-                            high,
-                            right_closed: closed,
-                        },
-                    ))
+                    let (low, high, right_closed) = bound(op, number(p, "value")?)?;
+                    Ok(Test::Range {
+                        low,
+                        high,
+                        right_closed,
+                    })
                 }
                 (op, true) => Err(FORMAT.unsupported(
                     "predicate",
@@ -256,63 +249,46 @@ fn test(p: &Element, categorical: bool) -> Result<(Option<String>, Test), Import
             let array = p
                 .child("Array")
                 .ok_or_else(|| FORMAT.malformed("SimpleSetPredicate without its Array"))?;
-            Ok((field, Test::Levels(array_strings(&array.text))))
+            Ok(Test::Levels(array_strings(&array.text)))
         }
         "CompoundPredicate" if !categorical && p.attr("booleanOperator") == Some("and") => {
-            let parts = (p.children.iter())
-                .filter(|c| c.name.ends_with("Predicate"))
-                .map(|c| test(c, false))
-                .collect::<Result<Vec<_>, _>>()?;
-            let mut range = (None, None, None::<bool>);
-            let mut field = None;
-            for (f, t) in parts {
-                field = field.or(f);
-                match t {
+            // One bound from each part, each side once.
+            let (mut low, mut high, mut closed) = (None, None, None);
+            for part in p.children.iter().filter(|c| c.name.ends_with("Predicate")) {
+                let part = test(part, false)?;
+                let (side, v, right_closed) = match part {
                     Test::Range {
                         low: Some(l),
                         high: None,
                         right_closed,
-                    } if range.0.is_none() => {
-                        range.0 = Some(l);
-                        // `> a` pairs with `<= b`, `>= a` with `< b`.
-                        if range.2.is_some_and(|c| c != right_closed) {
-                            return Err(FORMAT.unsupported(
-                                "predicate",
-                                "an interval closed on both sides or neither",
-                            ));
-                        }
-                        range.2 = Some(right_closed);
-                    }
+                    } if low.is_none() => (&mut low, l, right_closed),
                     Test::Range {
                         low: None,
                         high: Some(h),
                         right_closed,
-                    } if range.1.is_none() => {
-                        range.1 = Some(h);
-                        if range.2.is_some_and(|c| c != right_closed) {
-                            return Err(FORMAT.unsupported(
-                                "predicate",
-                                "an interval closed on both sides or neither",
-                            ));
-                        }
-                        range.2 = Some(right_closed);
-                    }
+                    } if high.is_none() => (&mut high, h, right_closed),
                     other => {
                         return Err(FORMAT.unsupported(
                             "predicate",
                             format!("a CompoundPredicate part {other:?}"),
                         ));
                     }
+                };
+                *side = Some(v);
+                // `> a` pairs with `<= b`, `>= a` with `< b`.
+                if closed
+                    .replace(right_closed)
+                    .is_some_and(|c| c != right_closed)
+                {
+                    return Err(FORMAT
+                        .unsupported("predicate", "an interval closed on both sides or neither"));
                 }
             }
-            Ok((
-                field,
-                Test::Range {
-                    low: range.0,
-                    high: range.1,
-                    right_closed: range.2.unwrap_or(false),
-                },
-            ))
+            Ok(Test::Range {
+                low,
+                high,
+                right_closed: closed.unwrap_or(false),
+            })
         }
         other => Err(FORMAT.unsupported(
             "predicate",
@@ -413,9 +389,8 @@ impl Pmml {
                 }
                 field = field.or(f);
                 let kind = field.as_deref().and_then(categorical);
-                let (_, t) = test(p, kind.unwrap_or(false))?;
                 attributes.push(Attribute {
-                    test: t,
+                    test: test(p, kind.unwrap_or(false))?,
                     points: number(a, "partialScore")?,
                 });
             }
