@@ -1,8 +1,9 @@
 //! Models trained elsewhere, converted into riskfn's own model types so that the service
-//! scores them without their libraries (no C++ runtime in the Lambda): LightGBM's text
-//! model and XGBoost's JSON model become boosted trees, a scikit-learn logistic regression
-//! exported to ONNX a logistic regression over riskfn's encodings; `publish` imports one as
-//! a version of a pipeline, behind a parity gate (the rows here: every split's edges).
+//! scores them without their libraries (no C++ runtime in the Lambda): LightGBM's and
+//! XGBoost's models become boosted trees, a scikit-learn model exported to ONNX a logistic
+//! regression or trees over riskfn's encodings, a PMML scorecard a points scorecard;
+//! `publish` imports one as a version of a pipeline, behind a parity gate (the rows here:
+//! every split's edges).
 
 pub mod lightgbm;
 pub mod onnx;
@@ -296,20 +297,6 @@ pub(crate) fn positions(categories: &[Option<Vec<String>>]) -> Vec<Option<Vec<u3
         .collect()
 }
 
-/// A row of the library's codes as the converted trees' inputs (positions among the
-/// sorted levels), `positions` from [`positions`].
-pub fn inputs(positions: &[Option<Vec<u32>>], codes: &[f64]) -> Vec<f64> {
-    (positions.iter().zip(codes))
-        .map(|(p, &v)| match p {
-            Some(p) if v.is_finite() && v >= 0.0 => {
-                p.get(v as usize).map_or(f64::NAN, |&p| f64::from(p))
-            }
-            Some(_) => f64::NAN,
-            None => v,
-        })
-        .collect()
-}
-
 /// The pipeline's SQL output column of each model feature: its own name, or the one
 /// `--features` maps it to (`model name -> SQL column`). A mapped name the model lacks is an
 /// error naming it.
@@ -454,7 +441,7 @@ pub fn read(format: &str, bytes: &[u8]) -> Result<Box<dyn Imported>, ImportError
 }
 
 /// What the formats' tests share: their fixtures (`tests/reference/import`), read as the
-/// converted trees' inputs, and TreeSHAP over converted trees.
+/// libraries' codes, and TreeSHAP over converted trees.
 #[cfg(test)]
 pub(crate) mod testing {
     use arrow::array::{Array, AsArray};
@@ -473,8 +460,6 @@ pub(crate) mod testing {
     pub(crate) struct Reference {
         /// As the library's codes.
         pub codes: Vec<Vec<f64>>,
-        /// As the converted trees' inputs.
-        pub inputs: Vec<Vec<f64>>,
         raw: RawData,
     }
 
@@ -519,9 +504,7 @@ pub(crate) mod testing {
             .await
             .unwrap();
         let codes = super::codes(m, names, &raw, "the fixture").unwrap();
-        let positions = super::positions(m.categories());
-        let inputs = codes.iter().map(|c| super::inputs(&positions, c)).collect();
-        Reference { codes, inputs, raw }
+        Reference { codes, raw }
     }
 
     /// Each input's TreeSHAP value over the trees, and the bias (the base score and the

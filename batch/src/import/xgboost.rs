@@ -440,7 +440,10 @@ mod tests {
         for (model, reference_rows) in [german, islr, credit] {
             let text = std::fs::read_to_string(fixture(model)).unwrap();
             let m = XgBoost::parse(&text).unwrap();
-            let boosted = m.to_boosted().unwrap();
+            let converted = m.convert().unwrap();
+            let riskfn_core::model::Model::GradientBoosting(boosted) = &converted.model else {
+                panic!("{model}")
+            };
             let reference = reference(&m, reference_rows).await;
             let probability = reference.numbers("probability");
             let contrib: Vec<Vec<f64>> = (m.feature_names.iter())
@@ -448,10 +451,12 @@ mod tests {
                 .collect();
             let contrib_bias = reference.numbers("contrib_bias");
             let (mut worst_p, mut worst_phi) = (0.0f64, 0.0f64);
-            for (r, x) in reference.inputs.iter().enumerate() {
-                let p = riskfn_core::model::sigmoid(boosted.margin(x));
+            for (r, codes) in reference.codes.iter().enumerate() {
+                // As the service encodes the row.
+                let x = &converted.encode(&m, codes);
+                let p = converted.model.probability(x);
                 worst_p = worst_p.max((p - probability[r]).abs());
-                let (phi, bias) = tree_shap(&boosted, x);
+                let (phi, bias) = tree_shap(boosted, x);
                 // XGBoost computes its contributions in float32: compared relative to their
                 // size (at least 1).
                 let off = |got: f64, want: f64| (got - want).abs() / want.abs().max(1.0);
@@ -466,7 +471,7 @@ mod tests {
                 "{model}: contributions differ by {worst_phi}"
             );
             let rows = edge_rows(&m, &base_rows(&m));
-            let found = parity(&m, &super::super::trees(&m, boosted), &rows);
+            let found = parity(&m, &converted, &rows);
             assert!(found.max_difference < 1e-12, "{model}: {found:?}");
         }
     }
