@@ -13,6 +13,10 @@
    `benches/score.rs` (parse the JSON body, the SQL's features, the model, points, TreeSHAP
    reasons; release build), in alternating rounds, and reports each model's size (trees,
    leaves, inputs) and the medians of the rounds' p50 and p99, and their ratio.
+3. In the same rounds, what the model's own library does for one record with reasons:
+   LightGBM's `Booster.predict` and `predict(pred_contrib=True)` on a one-row DataFrame of
+   the features already computed (reading the record and computing its features left out,
+   to LightGBM's favour), as a Python service would answer it.
 Results: target/bench/imported.json.
 """
 from __future__ import annotations
@@ -26,6 +30,29 @@ import subprocess
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FIXTURES = os.path.join(REPO, "tests", "reference", "import")
+
+LIGHTGBM = r'''
+import sys, json, time, statistics
+import lightgbm as lgb, pandas as pd
+sys.path.insert(0, sys.argv[2])
+from german_features import features
+booster = lgb.Booster(model_file=sys.argv[1])
+df, _, _ = features()
+rows = [df.iloc[[i]] for i in range(len(df))]
+n = int(sys.argv[3])
+for i in range(200):
+    booster.predict(rows[i % len(rows)])
+ns = []
+for i in range(n):
+    row = rows[i % len(rows)]
+    t = time.perf_counter_ns()
+    booster.predict(row)
+    booster.predict(row, pred_contrib=True)
+    ns.append(time.perf_counter_ns() - t)
+ns.sort()
+print(json.dumps({"p50_us": ns[len(ns) // 2] / 1000, "p99_us": ns[int((len(ns) - 1) * 0.99)] / 1000,
+                  "lightgbm": lgb.__version__}))
+'''
 
 CONFIG = '''
 [models]
@@ -61,6 +88,7 @@ def main():
     ap.add_argument("--riskfn", default=os.path.join(REPO, "target", "debug", "riskfn"))
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--n", type=int, default=200_000, help="records scored per round")
+    ap.add_argument("--lightgbm-n", type=int, default=2_000, help="records LightGBM scores per round")
     a = ap.parse_args()
     if not os.path.exists(a.riskfn):
         run(["cargo", "build", "-p", "riskfn-batch", "--bin", "riskfn"])
@@ -93,12 +121,15 @@ open(sys.argv[2], "w").write(df.to_json(orient="records"))
     subprocess.run(["python3", "-c", prog, os.path.join(pipe, "data", "german_credit.parquet"), records],
                    check=True)
     run(["cargo", "bench", "--no-run", "-q", "-p", "riskfn-core", "--bench", "score"])
-    rounds = {k: [] for k in models}
+    rounds = {k: [] for k in [*models, "lightgbm"]}
     for _ in range(a.rounds):
         for name, path in models.items():
             out = run(["cargo", "bench", "-q", "-p", "riskfn-core", "--bench", "score", "--", path, records,
                        str(a.n)])
             rounds[name].append(json.loads(out)["from_json_bytes_with_reasons"])
+        out = run(["python3", "-c", LIGHTGBM, os.path.join(FIXTURES, "lightgbm_german.txt"), FIXTURES,
+                   str(a.lightgbm_n)])
+        rounds["lightgbm"].append(json.loads(out))
     result = {}
     for name in models:
         result[name] = {
@@ -108,6 +139,14 @@ open(sys.argv[2], "w").write(df.to_json(orient="records"))
             "p99_us": statistics.median(r["p99_us"] for r in rounds[name]),
             "rounds_p50_us": [r["p50_us"] for r in rounds[name]],
         }
+    result["lightgbm"] = {
+        "library": rounds["lightgbm"][0]["lightgbm"],
+        "p50_us": statistics.median(r["p50_us"] for r in rounds["lightgbm"]),
+        "p99_us": statistics.median(r["p99_us"] for r in rounds["lightgbm"]),
+    }
+    result["lightgbm_over_imported"] = {
+        q: result["lightgbm"][q] / result["imported"][q] for q in ("p50_us", "p99_us")
+    }
     if (result["trained"]["trees"], result["trained"]["leaves"]) != (result["imported"]["trees"],
                                                                     result["imported"]["leaves"]):
         print("warning: the two models differ in size")
